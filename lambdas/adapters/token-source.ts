@@ -1,0 +1,76 @@
+/**
+ * Where the postback token comes from: Secrets Manager in AWS (cached, current and previous
+ * version so a rotation never rejects in-flight Tealium requests), or a fixed value in local mode.
+ */
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+
+export interface TokenSource {
+  /** The tokens accepted now (at least one). */
+  tokens(): Promise<readonly string[]>;
+}
+
+export const staticTokens = (...tokens: string[]): TokenSource => ({ tokens: async () => tokens });
+
+const isNotFound = (err: unknown) =>
+  (err as { name?: string } | null)?.name === 'ResourceNotFoundException';
+
+/**
+ * Reads AWSCURRENT and (if any) AWSPREVIOUS of a secret whose value is the token (or JSON with a
+ * `token` field), caching them for `ttlMs`. A failed refresh keeps serving the cached tokens.
+ */
+export class SecretsManagerTokens implements TokenSource {
+  private cached: { tokens: readonly string[]; at: number } | undefined;
+  private inflight: Promise<readonly string[]> | undefined;
+
+  constructor(
+    private readonly client: SecretsManagerClient,
+    private readonly secretId: string,
+    private readonly ttlMs = 300_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async tokens(): Promise<readonly string[]> {
+    if (this.cached && this.now() - this.cached.at < this.ttlMs) return this.cached.tokens;
+    this.inflight ??= this.load().finally(() => {
+      this.inflight = undefined;
+    });
+    try {
+      return await this.inflight;
+    } catch (err) {
+      if (this.cached) return this.cached.tokens;
+      throw err;
+    }
+  }
+
+  private async read(stage: 'AWSCURRENT' | 'AWSPREVIOUS'): Promise<string | undefined> {
+    try {
+      const r = await this.client.send(new GetSecretValueCommand({ SecretId: this.secretId, VersionStage: stage }));
+      return r.SecretString === undefined ? undefined : tokenOf(r.SecretString);
+    } catch (err) {
+      if (stage === 'AWSPREVIOUS' && isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async load(): Promise<readonly string[]> {
+    const [current, previous] = await Promise.all([this.read('AWSCURRENT'), this.read('AWSPREVIOUS')]);
+    if (!current) throw new Error('the postback token secret has no value');
+    const tokens = previous && previous !== current ? [current, previous] : [current];
+    this.cached = { tokens, at: this.now() };
+    return tokens;
+  }
+}
+
+/** A secret string is the token itself, or JSON `{"token": "…"}`. */
+export function tokenOf(secret: string): string {
+  const s = secret.trim();
+  if (s.startsWith('{')) {
+    try {
+      const parsed = JSON.parse(s) as { token?: unknown };
+      if (typeof parsed.token === 'string') return parsed.token;
+    } catch {
+      // not JSON: the whole string is the token
+    }
+  }
+  return s;
+}

@@ -1,0 +1,15 @@
+/** Lambda entry of the clicks function: wiring from the environment; the logic is in core/. */
+import { systemClock } from './adapters/clock.js';
+import { clickStoreFromEnv, dynamoClient } from './commons/dynamodb.js';
+import { trackerConfigFromEnv } from './commons/env-config.js';
+import { maxBodyBytes } from './commons/limits.js';
+import { powertoolsLog } from './commons/logger.js';
+import { createClicksHandler } from './handlers/clicks.js';
+
+export const handler = createClicksHandler({
+  config: trackerConfigFromEnv(),
+  clicks: clickStoreFromEnv(dynamoClient()),
+  clock: systemClock,
+  log: powertoolsLog(),
+  maxBodyBytes: maxBodyBytes(process.env, 16_384),
+});

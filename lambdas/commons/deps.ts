@@ -1,0 +1,22 @@
+import { randomUUID } from 'node:crypto';
+import { systemClock } from '../adapters/clock.js';
+import { createFetchSender } from '../adapters/partnerize-sender.js';
+import type { Deps } from '../core/model.js';
+import { clickStoreFromEnv, conversionStoreFromEnv, dynamoClient } from './dynamodb.js';
+import { trackerConfigFromEnv } from './env-config.js';
+import { powertoolsLog } from './logger.js';
+
+/** Everything the postback and retry functions need, from the environment. */
+export function depsFromEnv(env: Record<string, string | undefined> = process.env): Deps {
+  const db = dynamoClient(env);
+  return {
+    config: trackerConfigFromEnv(env),
+    clicks: clickStoreFromEnv(db, env),
+    conversions: conversionStoreFromEnv(db, env),
+    sender: createFetchSender(),
+    clock: systemClock,
+    newId: randomUUID,
+    random: Math.random,
+    log: powertoolsLog(),
+  };
+}

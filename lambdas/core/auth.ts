@@ -1,0 +1,34 @@
+/**
+ * Postback authentication: `Authorization: Bearer <token>` or `Basic base64(<any user>:<token>)`
+ * (Tealium's webhook connector can send either). Comparison is constant-time: both sides are
+ * hashed to 32 bytes and compared with timingSafeEqual, so neither content nor length leaks.
+ * Several tokens may be valid at once (the current and the previous one during a rotation).
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+/** The token a request presents, or undefined when the header is missing or malformed. */
+export function presentedToken(authorization: string | undefined): string | undefined {
+  if (!authorization) return undefined;
+  const m = /^\s*(bearer|basic)\s+(\S+)\s*$/i.exec(authorization);
+  if (!m) return undefined;
+  const [, scheme = '', credential = ''] = m;
+  if (scheme.toLowerCase() === 'bearer') return credential;
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(credential)) return undefined;
+  const decoded = Buffer.from(credential, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? undefined : decoded.slice(colon + 1);
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+
+/** True when the header presents one of `validTokens`. Checks every token, whatever matches first. */
+export function isAuthorized(authorization: string | undefined, validTokens: readonly string[]): boolean {
+  const token = presentedToken(authorization);
+  if (token === undefined || token === '') return false;
+  const presented = digest(token);
+  let ok = false;
+  for (const valid of validTokens) {
+    if (valid !== '' && timingSafeEqual(presented, digest(valid))) ok = true;
+  }
+  return ok;
+}

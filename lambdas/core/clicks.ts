@@ -1,0 +1,53 @@
+/**
+ * Recording a click: the latest clickref of a session, exactly as given (FAQ Q1, Q3, Q6).
+ */
+import { deviceFromUserAgent } from './device.js';
+import { InputError } from './errors.js';
+import type { Deps } from './model.js';
+import { ClickSchema, formatPath, parseWith } from './schema.js';
+import { isTealiumEvent, mapTealiumClick } from './tealium.js';
+
+const DAY_MS = 86_400_000;
+
+export interface ClickAnswer {
+  /** False when deliberately not recorded (consent refused). */
+  recorded: boolean;
+}
+
+/**
+ * @param input the JSON body (native or Tealium event) or the GET query parameters.
+ * @param requestUserAgent the caller's User-Agent header: the browser's own when the landing page
+ *   reports the click, used when the body carries no user agent.
+ */
+export async function recordClick(
+  input: unknown,
+  requestUserAgent: string | undefined,
+  deps: Pick<Deps, 'config' | 'clicks' | 'clock'>,
+): Promise<ClickAnswer> {
+  const { config } = deps;
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw new InputError('invalid_body', 'body must be a JSON object with sessionId and clickref (or a Tealium event)');
+  }
+  const { native, rename } = isTealiumEvent(input)
+    ? mapTealiumClick(input, config.mapping, config.consentCategories)
+    : { native: input, rename: formatPath };
+  const click = parseWith(ClickSchema, native, rename);
+  if (click.sessionId.length < config.minSessionIdLength) {
+    const field = rename(['sessionId']);
+    throw new InputError(
+      'invalid_field',
+      `${field} must be at least ${config.minSessionIdLength} characters (a short, guessable session id lets anyone overwrite its clickref)`,
+      field,
+    );
+  }
+  if (click.consent === false) return { recorded: false };
+  const now = deps.clock.now();
+  await deps.clicks.put({
+    sessionId: click.sessionId,
+    clickref: click.clickref,
+    clickedAt: now,
+    device: deviceFromUserAgent(click.userAgent ?? requestUserAgent),
+    expiresAt: Math.ceil((now + config.attributionWindowDays * DAY_MS) / 1000),
+  });
+  return { recorded: true };
+}

@@ -1,0 +1,24 @@
+/**
+ * Errors the domain raises for bad outside input. Handlers turn them into 4xx answers of the
+ * contract shape `{"error": {"code", "message", "field"}}`; nothing is stored when one is thrown.
+ */
+export class InputError extends Error {
+  constructor(
+    /** Machine-readable reason, e.g. `invalid_clickref`, `missing_field`. */
+    readonly code: string,
+    message: string,
+    /** The failing field as the caller sent it, e.g. `items[1].quantity` or `data.udo.order_id`. */
+    readonly field?: string,
+    /** HTTP status the handler answers with (400 unless said otherwise, e.g. 413). */
+    readonly status = 400,
+  ) {
+    super(message);
+    this.name = 'InputError';
+  }
+}
+
+export const missing = (field: string, what = field): InputError =>
+  new InputError('missing_field', `${what} is required`, field);
+
+export const invalid = (field: string, message: string, code = 'invalid_field'): InputError =>
+  new InputError(code, message, field);

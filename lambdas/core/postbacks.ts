@@ -1,0 +1,180 @@
+/**
+ * Accepting an order postback: purchase filter, validation, consent, clickref resolution, the
+ * Partnerize call, the atomic write of the conversion record (the outbox) and the inline attempt.
+ */
+import { mayTrack } from './consent.js';
+import { attemptSend, DUE_SHARD, iso } from './delivery.js';
+import { deviceFromUserAgent } from './device.js';
+import { InputError } from './errors.js';
+import { plainDecimal } from './fields.js';
+import type { ClickRecord, ClickrefSource, ConversionRecord, ConversionStatus, Deps, Outcome } from './model.js';
+import { OWED_STATUSES } from './model.js';
+import { buildConversionUrl } from './partnerize-url.js';
+import { formatPath, OrderSchema, parseWith, type Order } from './schema.js';
+import { isTealiumEvent, mapTealiumOrder, tealiumEventName } from './tealium.js';
+
+export interface PostbackAnswer {
+  conversionRef: string | null;
+  outcome: Outcome;
+}
+
+const DAY_MS = 86_400_000;
+
+/** A click is live while inside the attribution window (checked here: TTL deletion lags by days). */
+export function isLive(click: ClickRecord, now: number, windowDays: number): boolean {
+  return now < click.clickedAt + windowDays * DAY_MS && now < click.expiresAt * 1000;
+}
+
+function orderValue(order: Order): string {
+  const total = order.items.reduce((sum, i) => sum + Number(i.value) * i.quantity, 0);
+  return plainDecimal(Math.round(total * 10_000) / 10_000) ?? '0';
+}
+
+/** Only configured purchase events fire (FAQ Q2). A native body without `event` is an order. */
+function eventOf(body: unknown, tealium: boolean, deps: Deps): { name: unknown; purchase: boolean } {
+  const name = tealium ? tealiumEventName(body, deps.config.mapping) : (body as Record<string, unknown>)['event'];
+  if (!tealium && (name === undefined || name === null || name === '')) return { name, purchase: true };
+  return { name, purchase: typeof name === 'string' && deps.config.purchaseEvents.includes(name) };
+}
+
+export async function acceptPostback(body: unknown, deps: Deps): Promise<PostbackAnswer> {
+  const { config, clock } = deps;
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new InputError('invalid_body', 'body must be a JSON object (an order or a Tealium event)');
+  }
+  const tealium = isTealiumEvent(body);
+  if (!eventOf(body, tealium, deps).purchase) return { conversionRef: null, outcome: 'ignored' };
+
+  const { native, rename } = tealium
+    ? mapTealiumOrder(body, config.mapping, config.consentCategories)
+    : { native: body, rename: formatPath };
+  const order = parseWith(OrderSchema, native, rename);
+  const now = clock.now();
+  const conversionRef = config.conversionRefPrefix + order.orderId;
+  const orderTime = Math.min(order.orderTime ?? now, now);
+
+  const base: ConversionRecord = {
+    conversionRef,
+    orderId: order.orderId,
+    status: 'pending',
+    createdAt: iso(now),
+    updatedAt: iso(now),
+    orderTime,
+    mode: config.mode,
+    source: tealium ? 'tealium' : 'native',
+    sessionId: order.sessionId,
+    clickrefSource: 'none',
+    consent: order.consent,
+    consentPolicy: config.consentPolicy,
+    currency: order.currency,
+    itemCount: order.items.length,
+    orderValue: orderValue(order),
+    attempts: [],
+    retries: 0,
+    expiresAt: Math.ceil((now + config.conversionRetentionDays * DAY_MS) / 1000),
+  };
+
+  if (!mayTrack(config.consentPolicy, order.consent)) {
+    return store({ ...base, status: 'no_consent' }, deps);
+  }
+
+  let clickref = order.clickref;
+  let clickrefSource: ClickrefSource = clickref ? 'postback' : 'none';
+  let click: ClickRecord | undefined;
+  if (!clickref && order.sessionId) {
+    click = await deps.clicks.get(order.sessionId);
+    if (click && isLive(click, now, config.attributionWindowDays)) {
+      clickref = click.clickref;
+      clickrefSource = 'click';
+    }
+  }
+  const attribution = {
+    clickrefSource,
+    clickedAt: clickrefSource === 'click' && click ? iso(click.clickedAt) : undefined,
+  };
+  if (!clickref) return store({ ...base, ...attribution, status: 'unattributed' }, deps);
+
+  const device = order.device ?? deviceFromUserAgent(order.userAgent) ?? (clickrefSource === 'click' ? click?.device : undefined);
+  const url = buildConversionUrl(config.partnerize.baseUrl, {
+    campaignId: config.partnerize.campaignId,
+    clickref,
+    conversionRef,
+    currency: order.currency,
+    country: order.country,
+    customerType: order.customerType,
+    voucher: order.voucher,
+    conversionTime: orderTime,
+    device,
+    metadata: order.metadata,
+    items: order.items,
+  });
+  const record: ConversionRecord = {
+    ...base,
+    ...attribution,
+    clickref,
+    device,
+    request: { method: config.partnerize.method, url },
+  };
+  if (config.mode === 'dryrun') return store({ ...record, status: 'dry_run' }, deps);
+
+  const leaseId = deps.newId();
+  const owed: ConversionRecord = { ...record, dueShard: DUE_SHARD, dueAt: now + config.leaseMs, leaseId };
+  const created = await deps.conversions.create(owed);
+  if (!created.created) return resumeOrDuplicate(created.existing, deps);
+  return attemptNow(owed, leaseId, 'inline', deps);
+}
+
+/** Writes a record that needs no send; a second postback for the same conversionRef is a duplicate. */
+async function store(record: ConversionRecord, deps: Deps): Promise<PostbackAnswer> {
+  const created = await deps.conversions.create(record);
+  if (!created.created) return resumeOrDuplicate(created.existing, deps);
+  deps.log.info('conversion stored', { conversionRef: record.conversionRef, status: record.status });
+  return { conversionRef: record.conversionRef, outcome: record.status as Outcome };
+}
+
+/**
+ * A postback for a conversionRef we already hold. When its send is owed and due (its sender died
+ * and the lease ran out — e.g. Tealium retrying after our 5xx), this postback takes the lease and
+ * sends it now. Otherwise nothing new is sent: `duplicate` (FAQ Q11).
+ */
+async function resumeOrDuplicate(existing: ConversionRecord, deps: Deps): Promise<PostbackAnswer> {
+  const now = deps.clock.now();
+  const ref = existing.conversionRef;
+  if (deps.config.mode === 'live' && OWED_STATUSES.includes(existing.status) && existing.dueAt !== undefined && existing.dueAt <= now) {
+    const leaseId = deps.newId();
+    const claimed = await deps.conversions.claim(ref, now, now + deps.config.leaseMs, leaseId);
+    if (claimed) return attemptNow(claimed, leaseId, 'resume', deps);
+  }
+  deps.log.info('duplicate postback', { conversionRef: ref, status: existing.status });
+  return { conversionRef: ref, outcome: 'duplicate' };
+}
+
+const OUTCOME_OF: Partial<Record<ConversionStatus, Outcome>> = {
+  sent: 'sent', rejected: 'rejected', queued: 'queued', failed: 'queued',
+};
+
+async function attemptNow(
+  record: ConversionRecord,
+  leaseId: string,
+  trigger: 'inline' | 'resume',
+  deps: Deps,
+): Promise<PostbackAnswer> {
+  const ref = record.conversionRef;
+  const report = await attemptSend(record, leaseId, trigger, deps.config.inlineTimeoutMs, deps, (err) =>
+    deps.log.error('could not record the attempt; the record stays owed and the retry function will send it again', {
+      conversionRef: ref,
+      error: String(err),
+    }),
+  );
+  const { outcome } = report;
+  deps.log.info('partnerize attempt', {
+    conversionRef: ref,
+    trigger,
+    result: outcome.attempt.result,
+    httpStatus: outcome.attempt.status,
+    error: outcome.attempt.error,
+    latencyMs: outcome.attempt.latencyMs,
+    status: outcome.status,
+  });
+  return { conversionRef: ref, outcome: OUTCOME_OF[outcome.status] ?? 'queued' };
+}

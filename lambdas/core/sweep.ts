@@ -1,0 +1,82 @@
+/**
+ * The retry sweep: sends the owed conversions that are due. Every record is claimed with a lease
+ * before it is sent, so overlapping sweeps (or a postback resuming a send) never send it twice.
+ * A sweep bounds its own work: at most `limit` records, `concurrency` at a time, within a time
+ * budget, and it stops claiming when Partnerize signals trouble (a 429, or a run of retryable
+ * failures), leaving the rest due for the next run instead of hammering Partnerize.
+ */
+import { attemptSend } from './delivery.js';
+import type { ConversionStatus, Deps } from './model.js';
+
+export interface SweepOptions {
+  /** Records read from the due index per run. */
+  limit: number;
+  /** Sends in flight at once. */
+  concurrency: number;
+  /** Stop claiming new records after this long (ms); in-flight sends finish. */
+  budgetMs: number;
+  /** Stop claiming after this many retryable failures in a row. */
+  breakerThreshold?: number;
+}
+
+export interface SweepReport {
+  due: number;
+  claimed: number;
+  byStatus: Partial<Record<ConversionStatus, number>>;
+  /** Attempts whose result could not be recorded (lease lost or store error). */
+  unrecorded: number;
+  /** Why the run stopped early, if it did. */
+  stoppedBy?: 'rate_limited' | 'failures' | 'budget';
+  durationMs: number;
+}
+
+export async function sweep(deps: Deps, opts: SweepOptions): Promise<SweepReport> {
+  const { clock, conversions, config, log } = deps;
+  const started = clock.now();
+  const due = await conversions.listDue(started, opts.limit);
+  const report: SweepReport = { due: due.length, claimed: 0, byStatus: {}, unrecorded: 0, durationMs: 0 };
+  const threshold = opts.breakerThreshold ?? 5;
+  let consecutiveFailures = 0;
+  let next = 0;
+
+  const worker = async (): Promise<void> => {
+    while (next < due.length && report.stoppedBy === undefined) {
+      if (clock.now() - started > opts.budgetMs) {
+        report.stoppedBy = 'budget';
+        break;
+      }
+      const ref = due[next++];
+      if (!ref) break;
+      const leaseId = deps.newId();
+      const now = clock.now();
+      const record = await conversions.claim(ref.conversionRef, now, now + config.leaseMs, leaseId);
+      if (!record) continue; // sent meanwhile, or another run holds it
+      report.claimed++;
+      const { outcome, recorded } = await attemptSend(record, leaseId, 'retry', config.retryTimeoutMs, deps, (err) =>
+        log.error('could not record a retry attempt', { conversionRef: ref.conversionRef, error: String(err) }),
+      );
+      if (!recorded) report.unrecorded++;
+      report.byStatus[outcome.status] = (report.byStatus[outcome.status] ?? 0) + 1;
+      log.info('partnerize attempt', {
+        conversionRef: ref.conversionRef,
+        trigger: 'retry',
+        result: outcome.attempt.result,
+        httpStatus: outcome.attempt.status,
+        error: outcome.attempt.error,
+        latencyMs: outcome.attempt.latencyMs,
+        status: outcome.status,
+        retries: outcome.retries,
+      });
+      if (outcome.attempt.result === 'retryable') {
+        consecutiveFailures++;
+        if (outcome.attempt.status === 429) report.stoppedBy ??= 'rate_limited';
+        else if (consecutiveFailures >= threshold) report.stoppedBy ??= 'failures';
+      } else {
+        consecutiveFailures = 0;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, opts.concurrency) }, worker));
+  report.durationMs = clock.now() - started;
+  return report;
+}

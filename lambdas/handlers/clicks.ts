@@ -1,0 +1,20 @@
+import middy from '@middy/core';
+import { recordClick } from '../core/clicks.js';
+import type { Deps } from '../core/model.js';
+import { header, noContent, readInput, type HttpEvent, type HttpResult } from '../commons/http.js';
+import { httpErrors } from '../commons/middleware.js';
+
+export interface ClicksHandlerDeps extends Pick<Deps, 'config' | 'clicks' | 'clock' | 'log'> {
+  maxBodyBytes: number;
+}
+
+/** `POST /clicks` and `GET /clicks?sessionId=…&clickref=…`: 204 when recorded or deliberately not. */
+export function createClicksHandler(deps: ClicksHandlerDeps) {
+  return middy<HttpEvent, HttpResult>()
+    .use(httpErrors(deps.log))
+    .handler(async (event) => {
+      const input = readInput(event, deps.maxBodyBytes);
+      await recordClick(input, header(event, 'user-agent'), deps);
+      return noContent();
+    });
+}

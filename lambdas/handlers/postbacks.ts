@@ -1,0 +1,28 @@
+import middy from '@middy/core';
+import { isAuthorized } from '../core/auth.js';
+import type { Deps } from '../core/model.js';
+import { acceptPostback } from '../core/postbacks.js';
+import type { TokenSource } from '../adapters/token-source.js';
+import { errorBody, header, json, readInput, type HttpEvent, type HttpResult } from '../commons/http.js';
+import { httpErrors } from '../commons/middleware.js';
+
+export interface PostbacksHandlerDeps extends Deps {
+  tokens: TokenSource;
+  maxBodyBytes: number;
+}
+
+const unauthorized = (): HttpResult =>
+  json(401, errorBody('unauthorized', 'missing or wrong Authorization: send Bearer <token> or Basic base64(user:<token>)'), {
+    'www-authenticate': 'Bearer realm="postbacks", Basic realm="postbacks"',
+  });
+
+/** `POST /postbacks` and `GET /postbacks?data=…`: 202 `{conversionRef, outcome}`. */
+export function createPostbacksHandler(deps: PostbacksHandlerDeps) {
+  return middy<HttpEvent, HttpResult>()
+    .use(httpErrors(deps.log))
+    .handler(async (event) => {
+      if (!isAuthorized(header(event, 'authorization'), await deps.tokens.tokens())) return unauthorized();
+      const input = readInput(event, deps.maxBodyBytes);
+      return json(202, await acceptPostback(input, deps));
+    });
+}

@@ -1,0 +1,12 @@
+import middy from '@middy/core';
+import type { Deps } from '../core/model.js';
+import { sweep, type SweepOptions, type SweepReport } from '../core/sweep.js';
+
+/** The scheduled retry run: sends what is due, within its bounds, and reports what it did. */
+export function createRetryHandler(deps: Deps, options: SweepOptions) {
+  return middy<unknown, SweepReport>().handler(async () => {
+    const report = await sweep(deps, options);
+    deps.log.info('retry run', { ...report });
+    return report;
+  });
+}

@@ -1,0 +1,74 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Architecture, ApplicationLogLevel, LoggingFormat, Runtime, SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
+import { Charset, LogLevel, NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { join } from 'node:path';
+import { lambdaEntry, PROJECT_ROOT } from '../paths.js';
+
+/**
+ * An ESM bundle that still calls `require` (the AWS SDK does, for node: built-ins) fails at load
+ * with "Dynamic require of … is not supported" unless `require` exists: give it one.
+ */
+export const ESM_REQUIRE_BANNER =
+  "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
+
+export const RUNTIME = Runtime.NODEJS_24_X;
+
+/** The esbuild settings of every function: also what `npm run bench` measures. */
+export const BUNDLING: BundlingOptions = {
+  format: OutputFormat.ESM,
+  target: 'node24',
+  platform: 'node',
+  mainFields: ['module', 'main'],
+  minify: true,
+  sourceMap: false,
+  banner: ESM_REQUIRE_BANNER,
+  bundleAwsSDK: true,
+  externalModules: [],
+  charset: Charset.UTF8,
+  logLevel: LogLevel.WARNING,
+  forceDockerBundling: false,
+} as BundlingOptions;
+
+export interface TrackingFunctionProps {
+  /** Entry module under lambdas/, without extension: `clicks`, `postbacks`, `retry`. */
+  entry: string;
+  description: string;
+  environment: Record<string, string>;
+  memorySize: number;
+  timeout: Duration;
+  logRetentionDays: number;
+}
+
+/**
+ * One function construct with the project's defaults: Node 24 on arm64, an ESM bundle built and
+ * minified by the local esbuild (never Docker), JSON logs with a retained log group.
+ */
+export class TrackingFunction extends NodejsFunction {
+  constructor(scope: Construct, id: string, props: TrackingFunctionProps) {
+    const logGroup = new LogGroup(scope, `${id}Logs`, {
+      retention: props.logRetentionDays as RetentionDays,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    super(scope, id, {
+      entry: lambdaEntry(props.entry),
+      handler: 'handler',
+      runtime: RUNTIME,
+      architecture: Architecture.ARM_64,
+      description: props.description,
+      memorySize: props.memorySize,
+      timeout: props.timeout,
+      environment: { POWERTOOLS_SERVICE_NAME: 'partnerize-s2s', ...props.environment },
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
+      bundling: BUNDLING,
+      loggingFormat: LoggingFormat.JSON,
+      applicationLogLevelV2: ApplicationLogLevel.INFO,
+      systemLogLevelV2: SystemLogLevel.WARN,
+      logGroup,
+    });
+  }
+}
+
+export const seconds = (s: number): Duration => Duration.seconds(s);

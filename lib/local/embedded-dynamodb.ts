@@ -1,0 +1,136 @@
+/**
+ * An embedded DynamoDB for the local mode and the tests: dynalite (a DynamoDB-compatible server
+ * written in Node) on 127.0.0.1, in memory or persisted under a directory, with the stack's tables.
+ */
+import { createServer as createNetServer } from 'node:net';
+import type { Server } from 'node:http';
+import { mkdirSync } from 'node:fs';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-dynamodb';
+import dynalite from 'dynalite';
+import { CLICKS, CONVERSIONS } from '../../lambdas/adapters/tables.js';
+
+export interface EmbeddedDynamo {
+  endpoint: string;
+  client: DynamoDBClient;
+  tables: { clicks: string; conversions: string };
+  close(): Promise<void>;
+}
+
+export interface EmbeddedDynamoOptions {
+  /** Persist here (LevelDB files); in memory when absent. */
+  dataDir?: string | undefined;
+  /** 0 picks a free port. */
+  port?: number;
+  tables?: { clicks: string; conversions: string };
+}
+
+/** Fake credentials: dynalite does not check them, the SDK insists on having some. */
+export const LOCAL_AWS_ENV = {
+  AWS_REGION: 'local',
+  AWS_ACCESS_KEY_ID: 'local',
+  AWS_SECRET_ACCESS_KEY: 'local',
+} as const;
+
+export function localDynamoClient(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint,
+    region: LOCAL_AWS_ENV.AWS_REGION,
+    credentials: { accessKeyId: LOCAL_AWS_ENV.AWS_ACCESS_KEY_ID, secretAccessKey: LOCAL_AWS_ENV.AWS_SECRET_ACCESS_KEY },
+    maxAttempts: 3,
+  });
+}
+
+async function exists(client: DynamoDBClient, name: string): Promise<boolean> {
+  try {
+    await client.send(new DescribeTableCommand({ TableName: name }));
+    return true;
+  } catch (err) {
+    if (err instanceof ResourceNotFoundException || (err as { name?: string }).name === 'ResourceNotFoundException') return false;
+    throw err;
+  }
+}
+
+/** Creates the clicks and conversions tables (same keys and index as the stack) if missing. */
+export async function ensureTables(client: DynamoDBClient, tables: { clicks: string; conversions: string }): Promise<void> {
+  if (!(await exists(client, tables.clicks))) {
+    await client.send(
+      new CreateTableCommand({
+        TableName: tables.clicks,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [{ AttributeName: CLICKS.partitionKey, AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: CLICKS.partitionKey, KeyType: 'HASH' }],
+      }),
+    );
+  }
+  if (!(await exists(client, tables.conversions))) {
+    await client.send(
+      new CreateTableCommand({
+        TableName: tables.conversions,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: CONVERSIONS.partitionKey, AttributeType: 'S' },
+          { AttributeName: CONVERSIONS.dueIndexPartitionKey, AttributeType: 'S' },
+          { AttributeName: CONVERSIONS.dueIndexSortKey, AttributeType: 'N' },
+        ],
+        KeySchema: [{ AttributeName: CONVERSIONS.partitionKey, KeyType: 'HASH' }],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: CONVERSIONS.dueIndex,
+            KeySchema: [
+              { AttributeName: CONVERSIONS.dueIndexPartitionKey, KeyType: 'HASH' },
+              { AttributeName: CONVERSIONS.dueIndexSortKey, KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'KEYS_ONLY' },
+          },
+        ],
+      }),
+    );
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      s.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export async function startEmbeddedDynamo(opts: EmbeddedDynamoOptions = {}): Promise<EmbeddedDynamo> {
+  if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
+  const server: Server = dynalite({
+    ...(opts.dataDir ? { path: opts.dataDir } : {}),
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+  });
+  const port = opts.port ?? 0;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  const addr = server.address();
+  if (typeof addr !== 'object' || addr === null) throw new Error('dynalite did not bind');
+  const endpoint = `http://127.0.0.1:${addr.port}`;
+  const client = localDynamoClient(endpoint);
+  const tables = opts.tables ?? { clicks: 'Clicks', conversions: 'Conversions' };
+  await ensureTables(client, tables);
+  return {
+    endpoint,
+    client,
+    tables,
+    close: async () => {
+      client.destroy();
+      server.closeAllConnections?.();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

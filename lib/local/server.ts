@@ -1,0 +1,190 @@
+/**
+ * The local mode: the same Lambda handler modules behind node:http, an embedded DynamoDB
+ * (dynalite), and the retry function on a timer. Settings come from environment variables
+ * (design "Local mode" contract).
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { resolve } from 'node:path';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { DEFAULT_RETRY_DELAYS_S, parseDelays } from '../../lambdas/core/retry-policy.js';
+import type { SweepReport } from '../../lambdas/core/sweep.js';
+import { LOCAL_AWS_ENV, startEmbeddedDynamo, type EmbeddedDynamo } from './embedded-dynamodb.js';
+import { lambdaContext, PayloadTooLarge, readBody, toHttpApiEvent, writeResult, type LambdaHttpHandler } from './http-bridge.js';
+
+type Env = Record<string, string | undefined>;
+
+export interface LocalSettings {
+  host: string;
+  port: number;
+  baseUrl: string;
+  campaignId: string;
+  mode: 'live' | 'dryrun';
+  token: string;
+  tokenGenerated: boolean;
+  dataDir: string | undefined;
+  retryDelaysS: number[];
+  sweepIntervalS: number;
+  clickOrigins: string[];
+}
+
+export const DEMO_CAMPAIGN_ID = '1011l0000';
+
+const positive = (name: string, v: string | undefined, def: number): number => {
+  if (v === undefined || v.trim() === '') return def;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got '${v}'`);
+  return n;
+};
+
+/** Reads and checks the local mode's environment (the contract table), with its defaults. */
+export function localSettings(env: Env = process.env): LocalSettings {
+  const mode = (env['PARTNERIZE_MODE'] ?? 'dryrun').trim() || 'dryrun';
+  if (mode !== 'live' && mode !== 'dryrun') throw new Error(`PARTNERIZE_MODE must be live or dryrun, got '${mode}'`);
+  const port = env['PORT'] === undefined || env['PORT'] === '' ? 3000 : Number(env['PORT']);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got '${env['PORT']}'`);
+  const given = env['POSTBACK_TOKEN'];
+  return {
+    host: '127.0.0.1',
+    port,
+    baseUrl: env['PARTNERIZE_BASE_URL'] || 'https://prf.hn',
+    campaignId: env['PARTNERIZE_CAMPAIGN_ID'] || DEMO_CAMPAIGN_ID,
+    mode,
+    token: given || randomBytes(24).toString('base64url'),
+    tokenGenerated: !given,
+    dataDir: env['DATA_DIR'] ? resolve(env['DATA_DIR']) : undefined,
+    retryDelaysS: env['RETRY_DELAYS_S'] ? parseDelays(env['RETRY_DELAYS_S']) : [...DEFAULT_RETRY_DELAYS_S],
+    sweepIntervalS: positive('SWEEP_INTERVAL_S', env['SWEEP_INTERVAL_S'], 60),
+    clickOrigins: (env['CLICK_ORIGINS'] ?? '*').split(',').map((s) => s.trim()).filter(Boolean),
+  };
+}
+
+export interface LocalServer {
+  settings: LocalSettings;
+  url: string;
+  dynamo: EmbeddedDynamo;
+  /** Runs one retry sweep now (also what the timer does). */
+  sweepNow(): Promise<SweepReport | undefined>;
+  close(): Promise<void>;
+}
+
+interface Route {
+  name: string;
+  methods: readonly string[];
+  handler: LambdaHttpHandler;
+  cors: boolean;
+}
+
+function corsHeaders(req: IncomingMessage, origins: readonly string[]): Record<string, string> {
+  const origin = req.headers.origin;
+  if (!origin) return {};
+  if (origins.includes('*')) return { 'access-control-allow-origin': '*' };
+  return origins.includes(origin) ? { 'access-control-allow-origin': origin, vary: 'origin' } : {};
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+/**
+ * Starts the local mode. The handler modules read their configuration from `process.env` when they
+ * are first imported, so this sets it first; one local server per process.
+ */
+export async function startLocal(env: Env = process.env): Promise<LocalServer> {
+  const settings = localSettings(env);
+  const dynamo = await startEmbeddedDynamo({ dataDir: settings.dataDir });
+  Object.assign(process.env, {
+    ...LOCAL_AWS_ENV,
+    DYNAMODB_ENDPOINT: dynamo.endpoint,
+    CLICKS_TABLE: dynamo.tables.clicks,
+    CONVERSIONS_TABLE: dynamo.tables.conversions,
+    PARTNERIZE_MODE: settings.mode,
+    PARTNERIZE_BASE_URL: settings.baseUrl,
+    PARTNERIZE_CAMPAIGN_ID: settings.campaignId,
+    POSTBACK_TOKEN: settings.token,
+    RETRY_DELAYS_S: settings.retryDelaysS.join(','),
+    LEASE_S: env['LEASE_S'] || '10',
+    POWERTOOLS_SERVICE_NAME: 'partnerize-s2s-local',
+  });
+  delete process.env['TOKEN_SECRET_ARN'];
+
+  const [clicks, postbacks, retry] = await Promise.all([
+    import('../../lambdas/clicks.js'),
+    import('../../lambdas/postbacks.js'),
+    import('../../lambdas/retry.js'),
+  ]);
+  const routes: Record<string, Route> = {
+    '/clicks': { name: 'clicks', methods: ['GET', 'POST'], handler: clicks.handler as LambdaHttpHandler, cors: true },
+    '/postbacks': { name: 'postbacks', methods: ['GET', 'POST'], handler: postbacks.handler as LambdaHttpHandler, cors: false },
+  };
+
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname.replace(/\/+$/, '') || '/';
+      const route = routes[path];
+      if (!route) return sendJson(res, 404, { error: { code: 'not_found', message: `no route ${req.method} ${path}; try POST /clicks or POST /postbacks` } });
+      const cors = route.cors ? corsHeaders(req, settings.clickOrigins) : {};
+      if (req.method === 'OPTIONS' && route.cors) {
+        res.writeHead(204, { ...cors, 'access-control-allow-methods': 'GET,POST,OPTIONS', 'access-control-allow-headers': 'content-type', 'access-control-max-age': '600' });
+        return res.end();
+      }
+      const method = req.method ?? 'GET';
+      if (!route.methods.includes(method)) {
+        return sendJson(res, 405, { error: { code: 'method_not_allowed', message: `${path} answers ${route.methods.join(' and ')}` } }, { allow: route.methods.join(', ') });
+      }
+      let body: Buffer;
+      try {
+        body = await readBody(req);
+      } catch (err) {
+        if (err instanceof PayloadTooLarge) return sendJson(res, 413, { error: { code: 'payload_too_large', message: 'body is larger than 10 MB', field: 'body' } });
+        throw err;
+      }
+      const event: APIGatewayProxyEventV2 = toHttpApiEvent(req, body, `${method} ${path}`);
+      const result = await route.handler(event, lambdaContext(route.name, 10_000));
+      writeResult(res, result, cors);
+    })().catch((err: unknown) => {
+      console.error(`local server: ${req.method} ${req.url} failed:`, err);
+      if (!res.headersSent) sendJson(res, 500, { error: { code: 'internal_error', message: 'local server error' } });
+      else res.end();
+    });
+  });
+
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(settings.port, settings.host, () => resolveListen());
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : settings.port;
+  const url = `http://${settings.host}:${port}`;
+
+  let running: Promise<SweepReport | undefined> | undefined;
+  const sweepNow = (): Promise<SweepReport | undefined> => {
+    running ??= (retry.handler(undefined, lambdaContext('retry', 60_000)) as Promise<SweepReport>)
+      .catch((err: unknown) => {
+        console.error('local retry sweep failed:', err);
+        return undefined;
+      })
+      .finally(() => {
+        running = undefined;
+      });
+    return running;
+  };
+  const timer = setInterval(() => void sweepNow(), settings.sweepIntervalS * 1000);
+  timer.unref();
+  void sweepNow(); // owed sends left by a previous run (DATA_DIR) start at once
+
+  return {
+    settings: { ...settings, port },
+    url,
+    dynamo,
+    sweepNow,
+    close: async () => {
+      clearInterval(timer);
+      await running;
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await dynamo.close();
+    },
+  };
+}

@@ -1,0 +1,119 @@
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import { trackerConfigToEnv } from '../lambdas/commons/env-config.js';
+import type { TrackingConfig } from './config.js';
+import { TrackingApi } from './constructs/tracking-api.js';
+import { TrackingFunction } from './constructs/tracking-function.js';
+import { TrackingTables } from './constructs/tracking-tables.js';
+
+export interface TrackingStackProps extends StackProps {
+  config: TrackingConfig;
+}
+
+/** Lease on a record being sent; longer than any send plus its bookkeeping. */
+export const LEASE_S = 30;
+
+/**
+ * The whole tracker: HTTP API → clicks / postbacks functions → DynamoDB, the Partnerize call, and
+ * the scheduled retry function that drains owed sends.
+ */
+export class TrackingStack extends Stack {
+  readonly tables: TrackingTables;
+  readonly api: TrackingApi;
+  readonly functions: { clicks: TrackingFunction; postbacks: TrackingFunction; retry: TrackingFunction };
+  readonly tokenSecret: Secret;
+
+  constructor(scope: Construct, id: string, props: TrackingStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+
+    this.tables = new TrackingTables(this, 'Tables', { retain: config.tableRemovalPolicy === 'retain' });
+    const { clicks, conversions } = this.tables;
+
+    this.tokenSecret = new Secret(this, 'PostbackToken', {
+      description: 'Bearer token Tealium (or any caller) presents to POST /postbacks',
+      generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
+    });
+
+    const environment = {
+      ...trackerConfigToEnv({
+        mode: config.partnerizeMode,
+        baseUrl: config.partnerizeBaseUrl,
+        campaignId: config.partnerizeCampaignId,
+        method: config.partnerizeMethod,
+        conversionRefPrefix: config.conversionRefPrefix,
+        attributionWindowDays: config.attributionWindowDays,
+        conversionRetentionDays: config.conversionRetentionDays,
+        consentPolicy: config.consentPolicy,
+        consentCategories: config.consentCategories,
+        purchaseEvents: config.purchaseEvents,
+        tealiumMapping: config.tealiumMapping,
+        inlineTimeoutMs: config.inlineTimeoutMs,
+        retryTimeoutMs: config.retryTimeoutMs,
+        retryDelaysS: config.retryDelaysS,
+        leaseS: LEASE_S,
+        minSessionIdLength: config.minSessionIdLength,
+      }),
+      CLICKS_TABLE: clicks.tableName,
+      CONVERSIONS_TABLE: conversions.tableName,
+      MAX_BODY_BYTES: String(config.maxBodyBytes),
+    };
+    const common = { memorySize: config.lambdaMemoryMb, logRetentionDays: config.logRetentionDays };
+
+    const clicksFn = new TrackingFunction(this, 'ClicksFunction', {
+      ...common,
+      entry: 'clicks',
+      description: 'Records the latest Partnerize clickref of a session',
+      environment,
+      timeout: Duration.seconds(5),
+    });
+    const postbacksFn = new TrackingFunction(this, 'PostbacksFunction', {
+      ...common,
+      entry: 'postbacks',
+      description: 'Accepts order postbacks and fires the Partnerize S2S conversion call',
+      environment: { ...environment, TOKEN_SECRET_ARN: this.tokenSecret.secretArn },
+      timeout: Duration.seconds(10),
+    });
+    const retryFn = new TrackingFunction(this, 'RetryFunction', {
+      ...common,
+      entry: 'retry',
+      description: 'Sends the owed Partnerize conversion calls that are due (every minute)',
+      environment,
+      timeout: Duration.seconds(60),
+    });
+    this.functions = { clicks: clicksFn, postbacks: postbacksFn, retry: retryFn };
+
+    // Least privilege: each function gets exactly the calls its adapters make.
+    clicks.grant(clicksFn, 'dynamodb:PutItem');
+    clicks.grant(postbacksFn, 'dynamodb:GetItem');
+    conversions.grant(postbacksFn, 'dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+    conversions.grant(retryFn, 'dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+    this.tokenSecret.grantRead(postbacksFn);
+
+    new Rule(this, 'RetrySchedule', {
+      description: 'Runs the retry function every minute',
+      schedule: Schedule.rate(Duration.minutes(1)),
+      targets: [new LambdaFunction(retryFn, { retryAttempts: 0 })],
+    });
+
+    this.api = new TrackingApi(this, 'Api', {
+      clicksFunction: clicksFn,
+      postbacksFunction: postbacksFn,
+      allowedClickOrigins: config.allowedClickOrigins,
+      throttle: { rateLimit: config.apiThrottleRateLimit, burstLimit: config.apiThrottleBurstLimit },
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the HTTP API' });
+    new CfnOutput(this, 'ClicksUrl', { value: `${this.api.url}/clicks`, description: 'Report clicks here (landing page or tag manager)' });
+    new CfnOutput(this, 'PostbacksUrl', { value: `${this.api.url}/postbacks`, description: 'Point the Tealium webhook connector here' });
+    new CfnOutput(this, 'ClicksTableName', { value: clicks.tableName });
+    new CfnOutput(this, 'ConversionsTableName', { value: conversions.tableName });
+    new CfnOutput(this, 'PostbackTokenSecretArn', {
+      value: this.tokenSecret.secretArn,
+      description: 'aws secretsmanager get-secret-value --secret-id <this> --query SecretString --output text',
+    });
+  }
+}
