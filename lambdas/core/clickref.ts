@@ -1,28 +1,32 @@
 import { InputError } from './errors.js';
+import type { Converted } from './fields.js';
 
 /** Partnerize clickrefs: letters, digits, `_` and `-`, 1 to 256 of them. Case is significant (FAQ Q1). */
 export const CLICKREF_PATTERN = /^[A-Za-z0-9_-]{1,256}$/;
 
+export type ClickrefProblem = 'missing_clickref' | 'blank_clickref' | 'invalid_clickref';
+
 /**
- * Accepts a clickref exactly as given or throws an {@link InputError} naming `field`.
- * The returned value is always the input itself: never trimmed, re-cased or re-encoded.
+ * Checks a clickref; an accepted value is always the input itself: never trimmed, re-cased or
+ * re-encoded (FAQ Q1, Q3).
  */
-export function parseClickref(value: unknown, field = 'clickref'): string {
-  if (value === undefined || value === null) {
-    throw new InputError('missing_clickref', `${field} is required`, field);
-  }
-  if (typeof value !== 'string') {
-    throw new InputError('invalid_clickref', `${field} must be a string`, field);
-  }
-  if (value.trim() === '') {
-    throw new InputError('blank_clickref', `${field} is blank`, field);
-  }
+export function checkClickref(value: unknown): Converted<string> & { code?: ClickrefProblem } {
+  if (value === undefined || value === null) return { ok: false, message: 'is required', code: 'missing_clickref' };
+  if (typeof value !== 'string') return { ok: false, message: 'must be a string', code: 'invalid_clickref' };
+  if (value.trim() === '') return { ok: false, message: 'is blank', code: 'blank_clickref' };
   if (!CLICKREF_PATTERN.test(value)) {
-    throw new InputError(
-      'invalid_clickref',
-      `${field} must be 1-256 characters of A-Z, a-z, 0-9, '_' or '-' (sent exactly, case-sensitive)`,
-      field,
-    );
+    return {
+      ok: false,
+      message: "must be 1-256 characters of A-Z, a-z, 0-9, '_' or '-' (sent exactly, case-sensitive)",
+      code: 'invalid_clickref',
+    };
   }
-  return value;
+  return { ok: true, value };
+}
+
+/** {@link checkClickref}, throwing an {@link InputError} naming `field`. */
+export function parseClickref(value: unknown, field = 'clickref'): string {
+  const r = checkClickref(value);
+  if (r.ok) return r.value;
+  throw new InputError(r.code ?? 'invalid_clickref', `${field} ${r.message}`, field);
 }

@@ -3,7 +3,7 @@
  * full zod in a Lambda bundle). Every failure names its field as the caller sent it.
  */
 import * as z from 'zod/mini';
-import { CLICKREF_PATTERN } from './clickref.js';
+import { checkClickref } from './clickref.js';
 import { InputError } from './errors.js';
 import {
   consent, country, currency, customerType, decimal, device, instant, isBlank, optionalText, quantity,
@@ -18,7 +18,8 @@ function field<T>(conv: Conv<T>) {
   return z.transform((input: unknown, ctx) => {
     const r = conv(input);
     if (r.ok) return r.value;
-    ctx.issues.push({ code: 'custom', message: r.message, input });
+    const code = (r as { code?: string }).code;
+    ctx.issues.push({ code: 'custom', message: r.message, input, ...(code ? { params: { code } } : {}) });
     return z.NEVER;
   });
 }
@@ -30,21 +31,8 @@ const metadataField = z.transform((input: unknown, ctx) => {
   return z.NEVER;
 });
 
-/** An explicit clickref: blank means "none, look it up"; anything else must be a valid clickref. */
-const optionalClickref: Conv<string | undefined> = (v) => {
-  if (isBlank(v)) return { ok: true, value: undefined };
-  if (typeof v !== 'string') return { ok: false, message: 'must be a string' };
-  return CLICKREF_PATTERN.test(v)
-    ? { ok: true, value: v }
-    : { ok: false, message: "must be 1-256 characters of A-Z, a-z, 0-9, '_' or '-' (sent exactly, case-sensitive)" };
-};
-
-const requiredClickref: Conv<string> = (v) => {
-  if (v === undefined || v === null) return { ok: false, message: 'is required' };
-  if (typeof v === 'string' && v.trim() === '') return { ok: false, message: 'is blank' };
-  const r = optionalClickref(v);
-  return r.ok ? { ok: true, value: r.value as string } : r;
-};
+/** An explicit clickref on an order: blank means "none, look it up"; anything else must be valid. */
+const optionalClickref: Conv<string | undefined> = (v) => (isBlank(v) ? { ok: true, value: undefined } : checkClickref(v));
 
 export const SESSION_ID_MAX = 256;
 const sessionIdText = { max: SESSION_ID_MAX, noControl: true } as const;
@@ -90,7 +78,7 @@ export const OrderSchema = z.object(
 export const ClickSchema = z.object(
   {
     sessionId: field((v) => requiredText(v, sessionIdText)),
-    clickref: field(requiredClickref),
+    clickref: field(checkClickref),
     consent: field(consent),
     userAgent: field((v) => optionalText(v, { max: 2048 })),
   },
@@ -125,7 +113,8 @@ export function parseWith<S extends z.ZodMiniType>(
   const issue = r.error.issues[0];
   const path = issue?.path ?? [];
   const field = rename(path);
-  const code = issue?.message === 'is required' ? 'missing_field' : 'invalid_field';
+  const specific = (issue as { params?: { code?: unknown } } | undefined)?.params?.code;
+  const code = typeof specific === 'string' ? specific : issue?.message === 'is required' ? 'missing_field' : 'invalid_field';
   const label = field === '' ? 'body' : field;
   throw new InputError(code, `${label} ${issue?.message ?? 'is invalid'}`, field === '' ? undefined : field);
 }

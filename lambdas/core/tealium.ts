@@ -123,7 +123,7 @@ function renamer(sources: Record<string, string>, itemSources: Record<string, st
     if (head === 'items' && typeof index === 'number' && typeof sub === 'string' && itemSources[sub]) {
       return `${itemSources[sub]}[${index}]`;
     }
-    if (head === 'items' && itemSources['price']) return itemSources['price'];
+    if (head === 'items' && itemSources['value']) return itemSources['value'];
     return (typeof head === 'string' && sources[head]) || path.map(String).join('.');
   };
 }
@@ -166,7 +166,11 @@ export function mapTealiumOrder(event: unknown, mapping: TealiumMapping, consent
   };
   const itemSources = Object.fromEntries(Object.entries(cols).map(([k, f]) => [k, f.source]));
   const lists = Object.fromEntries(Object.entries(cols).map(([k, f]) => [k, asList(f.value)])) as Record<keyof typeof cols, unknown[]>;
-  const count = Math.max(lists.value.length, lists.sku.length);
+  const count = Math.max(...Object.values(lists).map((l) => l.length));
+  if (count > 0 && lists.value.length === 0) {
+    const src = itemSources['value'] ?? 'price';
+    throw new InputError('missing_field', `${src} is required (the price of each product)`, src);
+  }
   for (const [k, list] of Object.entries(lists)) {
     if (list.length > 0 && list.length !== count) {
       const src = itemSources[k] ?? k;

@@ -1,0 +1,104 @@
+/**
+ * A test environment of real parts: an embedded DynamoDB (dynalite) with the stack's tables, a
+ * fake Partnerize HTTP server on 127.0.0.1, the real adapters, and a clock the test controls.
+ */
+import { randomUUID } from 'node:crypto';
+import { DynamoClickStore, DynamoConversionStore } from '../../lambdas/adapters/dynamodb-stores.js';
+import { createFetchSender } from '../../lambdas/adapters/partnerize-sender.js';
+import { staticTokens } from '../../lambdas/adapters/token-source.js';
+import { trackerConfigFromEnv } from '../../lambdas/commons/env-config.js';
+import type { Deps, Log, TrackerConfig } from '../../lambdas/core/model.js';
+import { createClicksHandler } from '../../lambdas/handlers/clicks.js';
+import { createPostbacksHandler } from '../../lambdas/handlers/postbacks.js';
+import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../lib/local/embedded-dynamodb.js';
+import { lambdaContext } from '../../lib/local/http-bridge.js';
+import { FakePartnerize } from './fake-partnerize.js';
+import { httpEvent, type EventInit } from './events.js';
+
+export class TestClock {
+  constructor(public t: number = Date.UTC(2026, 10, 24, 10, 0, 0)) {}
+  now = (): number => this.t;
+  advance(ms: number): void {
+    this.t += ms;
+  }
+}
+
+export const TOKEN = 'test-token-0123456789';
+export const CAMPAIGN = '1011l270';
+
+export function testConfig(env: Record<string, string> = {}): TrackerConfig {
+  return trackerConfigFromEnv({
+    PARTNERIZE_CAMPAIGN_ID: CAMPAIGN,
+    PARTNERIZE_MODE: 'live',
+    PARTNERIZE_BASE_URL: 'https://prf.hn',
+    ...env,
+  });
+}
+
+/** Log lines kept for assertions (and to check that no personal data is logged). */
+export class MemoryLog implements Log {
+  readonly lines: Array<{ level: string; message: string; fields?: Record<string, unknown> | undefined }> = [];
+  info = (message: string, fields?: Record<string, unknown>) => void this.lines.push({ level: 'info', message, fields });
+  warn = (message: string, fields?: Record<string, unknown>) => void this.lines.push({ level: 'warn', message, fields });
+  error = (message: string, fields?: Record<string, unknown>) => void this.lines.push({ level: 'error', message, fields });
+}
+
+export interface TestEnv {
+  dynamo: EmbeddedDynamo;
+  partnerize: FakePartnerize;
+  clock: TestClock;
+  deps: Deps;
+  log: MemoryLog;
+  /** Calls the postbacks handler (real stores, real sender) with an HTTP API event. */
+  postback(init: EventInit): Promise<{ statusCode: number; body: any; headers: Record<string, unknown> }>;
+  click(init: EventInit): Promise<{ statusCode: number; body: any }>;
+  /** Rebuilds deps with a new config (same stores). */
+  configure(env: Record<string, string>): void;
+  close(): Promise<void>;
+}
+
+export async function startTestEnv(env: Record<string, string> = {}): Promise<TestEnv> {
+  const dynamo = await startEmbeddedDynamo();
+  const partnerize = await FakePartnerize.start();
+  const clock = new TestClock();
+  const log = new MemoryLog();
+  const make = (e: Record<string, string>): Deps => ({
+    config: testConfig({ PARTNERIZE_BASE_URL: partnerize.url, RETRY_DELAYS_S: '60,300,900', ...e }),
+    clicks: new DynamoClickStore(dynamo.client, dynamo.tables.clicks),
+    conversions: new DynamoConversionStore(dynamo.client, dynamo.tables.conversions),
+    sender: createFetchSender(),
+    clock,
+    newId: randomUUID,
+    random: () => 0.5,
+    log,
+  });
+  const te: TestEnv = {
+    dynamo,
+    partnerize,
+    clock,
+    log,
+    deps: make(env),
+    configure(e) {
+      te.deps = make({ ...env, ...e });
+    },
+    async postback(init) {
+      const h = createPostbacksHandler({ ...te.deps, tokens: staticTokens(TOKEN), maxBodyBytes: 262_144 });
+      const r = (await h(httpEvent({ path: '/postbacks', headers: { authorization: `Bearer ${TOKEN}` }, ...init }), lambdaContext('postbacks', 10_000)))!;
+      return { statusCode: r.statusCode ?? 200, body: r.body ? JSON.parse(r.body) : undefined, headers: r.headers ?? {} };
+    },
+    async click(init) {
+      const h = createClicksHandler({ ...te.deps, maxBodyBytes: 16_384 });
+      const r = (await h(httpEvent({ path: '/clicks', ...init }), lambdaContext('clicks', 5_000)))!;
+      return { statusCode: r.statusCode ?? 200, body: r.body ? JSON.parse(r.body) : undefined };
+    },
+    async close() {
+      await partnerize.close();
+      await dynamo.close();
+    },
+  };
+  return te;
+}
+
+let counter = 0;
+/** A unique id for this test run (orders and sessions must not collide across tests). */
+export const uniq = (prefix: string): string => `${prefix}-${Date.now().toString(36)}${(counter++).toString(36)}`;
