@@ -28,6 +28,9 @@ const stringList = z.preprocess((v) => {
 }, z.array(z.string().min(1)));
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** The retention periods CloudWatch Logs accepts. */
+export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 const bool = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
 
 const mappingSchema = z.preprocess(fromText, z.record(z.string(), z.union([z.string(), z.array(z.string())]))).superRefine((m, ctx) => {
@@ -74,7 +77,7 @@ export const ConfigSchema = z.object({
   /** Largest accepted request body, bytes. */
   maxBodyBytes: int(1024, 1_048_576),
   lambdaMemoryMb: int(128, 10240),
-  logRetentionDays: int(1, 3653),
+  logRetentionDays: z.coerce.number().refine((n) => (LOG_RETENTION_DAYS as readonly number[]).includes(n), `must be one of ${LOG_RETENTION_DAYS.join(', ')}`),
   /** `retain` keeps the tables (and their data) when the stack is deleted. */
   tableRemovalPolicy: z.enum(['retain', 'destroy']),
   alarmEmails: stringList.refine((l) => l.every((e) => /^[^\s@]+@[^\s@]+$/.test(e)), 'must be email addresses'),

@@ -1,0 +1,118 @@
+/**
+ * End to end over HTTP through the local mode that `npm start` runs, with Partnerize as a real
+ * recording server on 127.0.0.1.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakePartnerize } from '../support/fake-partnerize.js';
+import { startLocalProcess, type LocalProcess } from '../support/local-process.js';
+import { tealiumPageView, tealiumPurchase, IPHONE_UA } from '../fixtures/tealium.js';
+
+const TOKEN = 'e2e-token-abcdef';
+let partnerize: FakePartnerize;
+let local: LocalProcess;
+
+beforeAll(async () => {
+  partnerize = await FakePartnerize.start();
+  local = await startLocalProcess({
+    PARTNERIZE_MODE: 'live',
+    PARTNERIZE_BASE_URL: partnerize.url,
+    PARTNERIZE_CAMPAIGN_ID: '1011l270',
+    POSTBACK_TOKEN: TOKEN,
+    RETRY_DELAYS_S: '0.2,0.4',
+    SWEEP_INTERVAL_S: '0.2',
+  });
+});
+afterAll(async () => {
+  await local?.stop();
+  await partnerize?.close();
+});
+
+const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(`${local.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+describe('npm start', () => {
+  it('prints both routes, the mode, the token and a ready line', () => {
+    const out = local.output();
+    expect(out).toContain(`${local.url}/clicks`);
+    expect(out).toContain(`${local.url}/postbacks`);
+    expect(out).toMatch(/mode:\s+live/);
+    expect(out).toContain(TOKEN);
+    expect(out).toMatch(/Ready: listening on http:\/\/127\.0\.0\.1:\d+/);
+  });
+
+  it('click then postback: 204, 202 sent, and Partnerize receives the exact clickref', async () => {
+    expect((await post('/clicks', { sessionId: 'e2e-session-0001', clickref: 'AbC123xYz' }, { 'user-agent': IPHONE_UA })).status).toBe(204);
+    const r = await post('/postbacks', { event: 'purchase', orderId: 'E2E-1', sessionId: 'e2e-session-0001', currency: 'GBP', consent: true, items: [{ sku: 'A', category: 'c', value: '10.00', quantity: 1 }] }, auth);
+    expect(r.status).toBe(202);
+    expect(await r.json()).toEqual({ conversionRef: 'E2E-1', outcome: 'sent' });
+    const [req] = await partnerize.waitForRequests(1);
+    expect(req!.url).toMatch(/^\/conversion\/tracking_mode:api\/campaign:1011l270\/clickref:AbC123xYz\/conversionref:E2E-1\/currency:GBP\//);
+    expect(req!.url).toContain('/device:mobile/');
+  });
+
+  it('GET /clicks and GET /postbacks?data= work as the contract says', async () => {
+    const c = await fetch(`${local.url}/clicks?sessionId=e2e-session-0002&clickref=GeT_Ref-2`);
+    expect(c.status).toBe(204);
+    const data = encodeURIComponent(JSON.stringify({ orderId: 'E2E-2', sessionId: 'e2e-session-0002', currency: 'EUR', consent: true, items: [{ value: 5 }] }));
+    const p = await fetch(`${local.url}/postbacks?data=${data}`, { headers: auth });
+    expect(await p.json()).toEqual({ conversionRef: 'E2E-2', outcome: 'sent' });
+    expect(partnerize.requests.some((r) => r.url.includes('/clickref:GeT_Ref-2/conversionref:E2E-2/'))).toBe(true);
+  });
+
+  it('Tealium events through the webhook shapes', async () => {
+    const before = partnerize.requests.length;
+    const visitor = 'e2etealiumvisitor000000000000001';
+    expect((await post('/clicks', tealiumPageView({ tealium_visitor_id: visitor }))).status).toBe(204);
+    const r = await post('/postbacks', tealiumPurchase({ udo: { tealium_visitor_id: visitor, order_id: 'E2E-T1' } }), {
+      authorization: 'Basic ' + Buffer.from(`tealium:${TOKEN}`).toString('base64'),
+    });
+    expect(await r.json()).toEqual({ conversionRef: 'E2E-T1', outcome: 'sent' });
+    await partnerize.waitForRequests(before + 1);
+    expect(partnerize.requests.at(-1)!.url).toContain('/clickref:AbC123xYz/conversionref:E2E-T1/');
+  });
+
+  it('answers 400 with the field, 401 without the token, 404 elsewhere', async () => {
+    const bad = await post('/clicks', { sessionId: 'e2e-session-0003', clickref: '' });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: unknown }).error).toMatchObject({ field: 'clickref' });
+    expect((await post('/postbacks', { orderId: 'X' })).status).toBe(401);
+    expect((await fetch(`${local.url}/nope`)).status).toBe(404);
+  });
+
+  it('a retryable failure is retried by the local sweep', async () => {
+    partnerize.respondWith({ status: 500, body: 'down' });
+    const r = await post('/postbacks', { orderId: 'E2E-R1', clickref: 'Retry1', currency: 'GBP', consent: true, items: [{ value: 1 }] }, auth);
+    expect(await r.json()).toEqual({ conversionRef: 'E2E-R1', outcome: 'queued' });
+    const deadline = Date.now() + 10_000;
+    while (partnerize.requests.filter((q) => q.url.includes('conversionref:E2E-R1/')).length < 2) {
+      if (Date.now() > deadline) throw new Error('not retried');
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(partnerize.requests.filter((q) => q.url.includes('conversionref:E2E-R1/'))).toHaveLength(2);
+  });
+});
+
+describe('npm start defaults', () => {
+  it('generates and prints a token, and runs in dry-run mode unless told otherwise', async () => {
+    const p = await startLocalProcess({});
+    try {
+      const out = p.output();
+      expect(out).toMatch(/mode:\s+dryrun/);
+      const token = /token:\s+(\S+)\s+\(generated/.exec(out)?.[1];
+      expect(token).toBeTruthy();
+      const r = await fetch(`${p.url}/postbacks`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ orderId: 'D-1', clickref: 'Dry', currency: 'GBP', consent: true, items: [{ value: 1 }] }),
+      });
+      expect(await r.json()).toEqual({ conversionRef: 'D-1', outcome: 'dry_run' });
+    } finally {
+      expect(await p.stop()).toBe(0);
+    }
+  });
+});

@@ -1,0 +1,81 @@
+/**
+ * A Lambda whose bundle cannot load is a total outage. This synthesizes the stack with the real
+ * esbuild settings and runs every bundle in a fresh Node process, as Lambda would: the bundles
+ * load, and — pointed at dynalite and a fake Partnerize — record a click, send a postback and
+ * run a retry sweep.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmbeddedDynamo, LOCAL_AWS_ENV, type EmbeddedDynamo } from '../../lib/local/embedded-dynamodb.js';
+import { FakePartnerize } from '../support/fake-partnerize.js';
+import { httpEvent } from '../support/events.js';
+import { invokeBundle, synthesizeBundles, type SynthesizedBundle } from '../support/bundles.js';
+
+let bundles: SynthesizedBundle[];
+let dynamo: EmbeddedDynamo;
+let partnerize: FakePartnerize;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  bundles = synthesizeBundles();
+  dynamo = await startEmbeddedDynamo();
+  partnerize = await FakePartnerize.start();
+  env = {
+    ...LOCAL_AWS_ENV,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    POWERTOOLS_LOG_LEVEL: 'ERROR',
+    DYNAMODB_ENDPOINT: dynamo.endpoint,
+    CLICKS_TABLE: dynamo.tables.clicks,
+    CONVERSIONS_TABLE: dynamo.tables.conversions,
+    PARTNERIZE_MODE: 'live',
+    PARTNERIZE_BASE_URL: partnerize.url,
+    PARTNERIZE_CAMPAIGN_ID: 'bundlecamp',
+    POSTBACK_TOKEN: 'bundle-token',
+  };
+}, 180_000);
+afterAll(async () => {
+  await partnerize?.close();
+  await dynamo?.close();
+});
+
+const bundle = (name: string) => {
+  const b = bundles.find((x) => x.name === name);
+  if (!b) throw new Error(`no bundle ${name}`);
+  return b;
+};
+
+describe('synthesized bundles', () => {
+  it('there is one ESM bundle per function', () => {
+    expect(bundles.map((b) => b.name).sort()).toEqual(['ClicksFunction', 'PostbacksFunction', 'RetryFunction']);
+    for (const b of bundles) expect(b.file.endsWith('index.mjs')).toBe(true);
+  });
+
+  it.each(['ClicksFunction', 'PostbacksFunction', 'RetryFunction'])('%s loads in a fresh Node process', async (name) => {
+    const r = await invokeBundle(bundle(name).file, env);
+    expect(r.error).toBeUndefined();
+    expect(r.ok).toBe(true);
+  });
+
+  it('the bundles work end to end: click, postback, Partnerize call, retry sweep', async () => {
+    const click = await invokeBundle(bundle('ClicksFunction').file, env, httpEvent({ path: '/clicks', body: { sessionId: 'bundle-session-1', clickref: 'BuNdLe1' } }));
+    expect(click.result).toMatchObject({ statusCode: 204 });
+    const bad = await invokeBundle(bundle('ClicksFunction').file, env, httpEvent({ path: '/clicks', body: { sessionId: 'bundle-session-1', clickref: ' ' } }));
+    expect(bad.result.statusCode).toBe(400);
+    expect(JSON.parse(bad.result.body).error.field).toBe('clickref');
+
+    const postback = await invokeBundle(
+      bundle('PostbacksFunction').file,
+      env,
+      httpEvent({
+        path: '/postbacks',
+        headers: { authorization: 'Bearer bundle-token' },
+        body: { orderId: 'BUNDLE-1', sessionId: 'bundle-session-1', currency: 'EUR', consent: true, items: [{ value: 10, sku: 'S' }] },
+      }),
+    );
+    expect(JSON.parse(postback.result.body)).toEqual({ conversionRef: 'BUNDLE-1', outcome: 'sent' });
+    expect(partnerize.requests).toHaveLength(1);
+    expect(partnerize.requests[0]!.url).toMatch(/^\/conversion\/tracking_mode:api\/campaign:bundlecamp\/clickref:BuNdLe1\/conversionref:BUNDLE-1\/currency:EUR\//);
+
+    const sweep = await invokeBundle(bundle('RetryFunction').file, env, { source: 'aws.events', 'detail-type': 'Scheduled Event' });
+    expect(sweep.result).toMatchObject({ due: 0, claimed: 0 });
+  });
+});

@@ -1,0 +1,176 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { actionsOf, buildStack, resourcesOf, statementsOf } from '../support/stack.js';
+
+let built: ReturnType<typeof buildStack>;
+beforeAll(() => {
+  built = buildStack();
+});
+
+const logicalId = (type: string, prefix: string): string => {
+  const id = Object.keys(resourcesOf(built.template, type)).find((k) => k.startsWith(prefix));
+  if (!id) throw new Error(`no ${type} ${prefix}`);
+  return id;
+};
+
+describe('HTTP API', () => {
+  it('has exactly GET/POST /clicks and GET/POST /postbacks, each on a Lambda proxy integration (payload 2.0)', () => {
+    const routes = Object.values(resourcesOf(built.template, 'AWS::ApiGatewayV2::Route')).map((r) => r.Properties.RouteKey).sort();
+    expect(routes).toEqual(['GET /clicks', 'GET /postbacks', 'POST /clicks', 'POST /postbacks']);
+    built.template.resourcePropertiesCountIs('AWS::ApiGatewayV2::Integration', { IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0' }, 2);
+    built.template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
+    built.template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
+  });
+
+  it('routes /clicks to the clicks function and /postbacks to the postbacks function', () => {
+    const integrations = resourcesOf(built.template, 'AWS::ApiGatewayV2::Integration');
+    const targetOf = (routeKey: string) => {
+      const route = Object.values(resourcesOf(built.template, 'AWS::ApiGatewayV2::Route')).find((r) => r.Properties.RouteKey === routeKey)!;
+      const integrationId = (route.Properties.Target['Fn::Join'][1] as unknown[])[1] as { Ref: string };
+      return integrations[integrationId.Ref]!.Properties.IntegrationUri['Fn::GetAtt'][0] as string;
+    };
+    expect(targetOf('POST /clicks')).toBe(logicalId('AWS::Lambda::Function', 'ClicksFunction'));
+    expect(targetOf('GET /clicks')).toBe(logicalId('AWS::Lambda::Function', 'ClicksFunction'));
+    expect(targetOf('POST /postbacks')).toBe(logicalId('AWS::Lambda::Function', 'PostbacksFunction'));
+    expect(targetOf('GET /postbacks')).toBe(logicalId('AWS::Lambda::Function', 'PostbacksFunction'));
+  });
+
+  it('deploys a $default stage with throttling from config', () => {
+    built.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: built.config.apiThrottleRateLimit, ThrottlingBurstLimit: built.config.apiThrottleBurstLimit },
+    });
+  });
+
+  it('has no CORS by default and an allowlist when origins are configured', () => {
+    const api = Object.values(resourcesOf(built.template, 'AWS::ApiGatewayV2::Api'))[0]!;
+    expect(api.Properties.CorsConfiguration).toBeUndefined();
+    const withCors = buildStack({ allowedClickOrigins: 'https://www.acme.example,https://shop.acme.example' });
+    withCors.template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      CorsConfiguration: Match.objectLike({ AllowOrigins: ['https://www.acme.example', 'https://shop.acme.example'] }),
+    });
+  });
+});
+
+describe('functions', () => {
+  it('are Node 24 on arm64, bundled (handler index.handler), one per job', () => {
+    const fns = Object.entries(resourcesOf(built.template, 'AWS::Lambda::Function'));
+    expect(fns.map(([id]) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual(['ClicksFunction', 'PostbacksFunction', 'RetryFunction']);
+    for (const [, fn] of fns) {
+      expect(fn.Properties.Runtime).toBe('nodejs24.x');
+      expect(fn.Properties.Architectures).toEqual(['arm64']);
+      expect(fn.Properties.Handler).toBe('index.handler');
+      expect(fn.Properties.LoggingConfig).toMatchObject({ LogFormat: 'JSON' });
+    }
+  });
+
+  it('get their config as environment variables, and only the postbacks function knows the secret', () => {
+    const fns = resourcesOf(built.template, 'AWS::Lambda::Function');
+    const envOf = (prefix: string) => fns[logicalId('AWS::Lambda::Function', prefix)]!.Properties.Environment.Variables;
+    expect(envOf('PostbacksFunction')).toMatchObject({
+      PARTNERIZE_MODE: 'dryrun', PARTNERIZE_BASE_URL: 'https://prf.hn', PARTNERIZE_CAMPAIGN_ID: built.config.partnerizeCampaignId,
+      CONSENT_POLICY: 'required', PURCHASE_EVENTS: 'purchase', TOKEN_SECRET_ARN: { Ref: logicalId('AWS::SecretsManager::Secret', 'PostbackToken') },
+      CLICKS_TABLE: { Ref: logicalId('AWS::DynamoDB::GlobalTable', 'TablesClicks') },
+      CONVERSIONS_TABLE: { Ref: logicalId('AWS::DynamoDB::GlobalTable', 'TablesConversions') },
+    });
+    expect(envOf('ClicksFunction').TOKEN_SECRET_ARN).toBeUndefined();
+    expect(envOf('RetryFunction').TOKEN_SECRET_ARN).toBeUndefined();
+    for (const prefix of ['ClicksFunction', 'PostbacksFunction', 'RetryFunction']) expect(envOf(prefix).POSTBACK_TOKEN).toBeUndefined();
+  });
+
+  it('the retry function runs every minute', () => {
+    built.template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [logicalId('AWS::Lambda::Function', 'RetryFunction'), 'Arn'] } })],
+    });
+  });
+
+  it('every function has a log group with retention', () => {
+    const groups = Object.values(resourcesOf(built.template, 'AWS::Logs::LogGroup'));
+    expect(groups).toHaveLength(3);
+    for (const g of groups) expect(g.Properties.RetentionInDays).toBe(built.config.logRetentionDays);
+  });
+});
+
+describe('tables', () => {
+  it('Clicks: partition key sessionId, TTL expiresAt, PITR, encrypted, retained', () => {
+    const id = logicalId('AWS::DynamoDB::GlobalTable', 'TablesClicks');
+    const t = resourcesOf(built.template, 'AWS::DynamoDB::GlobalTable')[id]!;
+    expect(t.Properties.KeySchema).toEqual([{ AttributeName: 'sessionId', KeyType: 'HASH' }]);
+    expect(t.Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
+    expect(t.Properties.BillingMode).toBe('PAY_PER_REQUEST');
+    expect(t.Properties.SSESpecification).toEqual({ SSEEnabled: true, SSEType: 'KMS' });
+    expect(t.Properties.Replicas[0].PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+    expect(t.DeletionPolicy).toBe('Retain');
+  });
+
+  it('Conversions: partition key conversionRef, TTL, a sparse KEYS_ONLY index on dueShard/dueAt', () => {
+    const id = logicalId('AWS::DynamoDB::GlobalTable', 'TablesConversions');
+    const t = resourcesOf(built.template, 'AWS::DynamoDB::GlobalTable')[id]!;
+    expect(t.Properties.KeySchema).toEqual([{ AttributeName: 'conversionRef', KeyType: 'HASH' }]);
+    expect(t.Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
+    expect(t.Properties.GlobalSecondaryIndexes).toEqual([
+      {
+        IndexName: 'due',
+        KeySchema: [{ AttributeName: 'dueShard', KeyType: 'HASH' }, { AttributeName: 'dueAt', KeyType: 'RANGE' }],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      },
+    ]);
+    expect(t.Properties.AttributeDefinitions).toEqual(expect.arrayContaining([{ AttributeName: 'dueAt', AttributeType: 'N' }, { AttributeName: 'dueShard', AttributeType: 'S' }]));
+    expect(t.DeletionPolicy).toBe('Retain');
+  });
+
+  it('can be destroyed with the stack when configured', () => {
+    const t = Object.values(resourcesOf(buildStack({ tableRemovalPolicy: 'destroy' }).template, 'AWS::DynamoDB::GlobalTable'));
+    expect(t.every((x) => x.DeletionPolicy === 'Delete')).toBe(true);
+  });
+});
+
+describe('secret and least privilege', () => {
+  it('the postback token is generated by Secrets Manager; its value is nowhere in the template', () => {
+    built.template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      GenerateSecretString: Match.objectLike({ PasswordLength: 48, ExcludePunctuation: true }),
+    });
+    const json = JSON.stringify(built.template.toJSON());
+    expect(json).not.toMatch(/"SecretString"/);
+    expect(json).not.toMatch(/POSTBACK_TOKEN/);
+  });
+
+  it('clicks: PutItem on the clicks table, nothing else', () => {
+    const st = statementsOf(built.template, 'ClicksFunction');
+    expect(actionsOf(st)).toEqual(['dynamodb:PutItem']);
+    expect(JSON.stringify(st)).toContain(logicalId('AWS::DynamoDB::GlobalTable', 'TablesClicks'));
+    expect(JSON.stringify(st)).not.toContain('TablesConversions');
+  });
+
+  it('postbacks: read a click, create/read/update conversions, read its secret', () => {
+    const st = statementsOf(built.template, 'PostbacksFunction');
+    expect(actionsOf(st)).toEqual(['dynamodb:GetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+    const secretStatement = st.find((s) => actionsOf([s]).includes('secretsmanager:GetSecretValue'))!;
+    expect(secretStatement.Resource).toEqual({ Ref: logicalId('AWS::SecretsManager::Secret', 'PostbackToken') });
+  });
+
+  it('retry: query the due index and read/update conversions; no clicks, no secret', () => {
+    const st = statementsOf(built.template, 'RetryFunction');
+    expect(actionsOf(st)).toEqual(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+    expect(JSON.stringify(st)).toContain('/index/*');
+    expect(JSON.stringify(st)).not.toContain('TablesClicks');
+  });
+
+  it('no statement grants a wildcard action', () => {
+    for (const p of Object.values(resourcesOf(built.template, 'AWS::IAM::Policy'))) {
+      for (const s of p.Properties.PolicyDocument.Statement) expect(JSON.stringify(s.Action)).not.toContain('*');
+    }
+  });
+});
+
+describe('outputs', () => {
+  it('give the URLs, table names and the secret ARN (never its value)', () => {
+    const outputs = built.template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(Object.keys(outputs).sort()).toEqual(['ApiUrl', 'ClicksTableName', 'ClicksUrl', 'ConversionsTableName', 'PostbackTokenSecretArn', 'PostbacksUrl']);
+    expect(outputs['PostbackTokenSecretArn']!.Value).toEqual({ Ref: logicalId('AWS::SecretsManager::Secret', 'PostbackToken') });
+    expect(JSON.stringify(outputs['ClicksUrl']!.Value)).toContain('/clicks');
+    expect(JSON.stringify(outputs['PostbacksUrl']!.Value)).toContain('/postbacks');
+  });
+});
