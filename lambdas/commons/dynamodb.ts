@@ -10,15 +10,15 @@ function required(env: Env, name: string): string {
 }
 
 /**
- * One client per function instance, with short socket timeouts so a slow DynamoDB cannot eat
- * Tealium's 5 s window, and the SDK's standard retries. `DYNAMODB_ENDPOINT` points it at the local
+ * One client per function instance, with short socket timeouts (DynamoDB answers in milliseconds)
+ * so a stuck request is retried quickly and cannot eat Tealium's 5 s window. `DYNAMODB_ENDPOINT` points it at the local
  * mode's embedded DynamoDB.
  */
 export function dynamoClient(env: Env = process.env): DynamoDBClient {
   const endpoint = env['DYNAMODB_ENDPOINT'];
   return new DynamoDBClient({
     maxAttempts: 3,
-    requestHandler: { connectionTimeout: 1000, requestTimeout: 2500 },
+    requestHandler: { connectionTimeout: 1000, requestTimeout: 1000 },
     ...(endpoint ? { endpoint } : {}),
   });
 }

@@ -11,7 +11,7 @@ export function tokensFromEnv(env: Env = process.env): TokenSource {
   const arn = env['TOKEN_SECRET_ARN'];
   if (arn) {
     const ttlS = Number(env['TOKEN_CACHE_S'] ?? '300');
-    return new SecretsManagerTokens(new SecretsManagerClient({ maxAttempts: 3 }), arn, (Number.isFinite(ttlS) ? ttlS : 300) * 1000);
+    return new SecretsManagerTokens(new SecretsManagerClient({ maxAttempts: 3, requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 } }), arn, (Number.isFinite(ttlS) ? ttlS : 300) * 1000);
   }
   const token = env['POSTBACK_TOKEN'];
   if (token) return staticTokens(token);

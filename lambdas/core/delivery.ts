@@ -3,7 +3,7 @@
  * Used by the inline attempt of a postback, by a postback that resumes an owed send, and by the
  * retry sweep.
  */
-import type { AttemptOutcome, AttemptTrigger, ConversionRecord, Deps } from './model.js';
+import type { AttemptOutcome, AttemptTrigger, ConversionRecord, Deps, Log } from './model.js';
 import { nextDueAt } from './retry-policy.js';
 
 export const DUE_SHARD = 'owed';
@@ -56,4 +56,19 @@ export async function attemptSend(
     onStoreError(err);
     return { outcome, recorded: false };
   }
+}
+
+/** One log line per attempt: ids, classes and timings only (no URL: it holds the clickref). */
+export function logAttempt(log: Log, conversionRef: string, outcome: AttemptOutcome): void {
+  const a = outcome.attempt;
+  log.info('partnerize attempt', {
+    conversionRef,
+    trigger: a.trigger,
+    result: a.result,
+    httpStatus: a.status,
+    error: a.error,
+    latencyMs: a.latencyMs,
+    status: outcome.status,
+    retries: outcome.retries,
+  });
 }

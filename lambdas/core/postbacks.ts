@@ -3,7 +3,7 @@
  * Partnerize call, the atomic write of the conversion record (the outbox) and the inline attempt.
  */
 import { mayTrack } from './consent.js';
-import { attemptSend, DUE_SHARD, iso } from './delivery.js';
+import { attemptSend, DUE_SHARD, iso, logAttempt } from './delivery.js';
 import { deviceFromUserAgent } from './device.js';
 import { InputError } from './errors.js';
 import { plainDecimal } from './fields.js';
@@ -19,6 +19,13 @@ export interface PostbackAnswer {
 }
 
 const DAY_MS = 86_400_000;
+
+/**
+ * Tealium gives up on answers slower than 5 s (and does not retry those), so the inline attempt
+ * only gets what is left of this budget after the reads and the write.
+ */
+export const ANSWER_BUDGET_MS = 4_000;
+const MIN_ATTEMPT_MS = 250;
 
 /** A click is live while inside the attribution window (checked here: TTL deletion lags by days). */
 export function isLive(click: ClickRecord, now: number, windowDays: number): boolean {
@@ -45,6 +52,7 @@ export async function acceptPostback(body: unknown, deps: Deps): Promise<Postbac
   const tealium = isTealiumEvent(body);
   if (!eventOf(body, tealium, deps).purchase) return { conversionRef: null, outcome: 'ignored' };
 
+  const startedAt = clock.now();
   const { native, rename } = tealium
     ? mapTealiumOrder(body, config.mapping, config.consentCategories)
     : { native: body, rename: formatPath };
@@ -120,8 +128,8 @@ export async function acceptPostback(body: unknown, deps: Deps): Promise<Postbac
   const leaseId = deps.newId();
   const owed: ConversionRecord = { ...record, dueShard: DUE_SHARD, dueAt: now + config.leaseMs, leaseId };
   const created = await deps.conversions.create(owed);
-  if (!created.created) return resumeOrDuplicate(created.existing, deps);
-  return attemptNow(owed, leaseId, 'inline', deps);
+  if (!created.created) return resumeOrDuplicate(created.existing, deps, startedAt);
+  return attemptNow(owed, leaseId, 'inline', deps, startedAt);
 }
 
 /** Writes a record that needs no send; a second postback for the same conversionRef is a duplicate. */
@@ -137,13 +145,13 @@ async function store(record: ConversionRecord, deps: Deps): Promise<PostbackAnsw
  * and the lease ran out — e.g. Tealium retrying after our 5xx), this postback takes the lease and
  * sends it now. Otherwise nothing new is sent: `duplicate` (FAQ Q11).
  */
-async function resumeOrDuplicate(existing: ConversionRecord, deps: Deps): Promise<PostbackAnswer> {
+async function resumeOrDuplicate(existing: ConversionRecord, deps: Deps, startedAt = deps.clock.now()): Promise<PostbackAnswer> {
   const now = deps.clock.now();
   const ref = existing.conversionRef;
   if (deps.config.mode === 'live' && OWED_STATUSES.includes(existing.status) && existing.dueAt !== undefined && existing.dueAt <= now) {
     const leaseId = deps.newId();
     const claimed = await deps.conversions.claim(ref, now, now + deps.config.leaseMs, leaseId);
-    if (claimed) return attemptNow(claimed, leaseId, 'resume', deps);
+    if (claimed) return attemptNow(claimed, leaseId, 'resume', deps, startedAt);
   }
   deps.log.info('duplicate postback', { conversionRef: ref, status: existing.status });
   return { conversionRef: ref, outcome: 'duplicate' };
@@ -158,23 +166,18 @@ async function attemptNow(
   leaseId: string,
   trigger: 'inline' | 'resume',
   deps: Deps,
+  startedAt: number,
 ): Promise<PostbackAnswer> {
   const ref = record.conversionRef;
-  const report = await attemptSend(record, leaseId, trigger, deps.config.inlineTimeoutMs, deps, (err) =>
+  const left = ANSWER_BUDGET_MS - (deps.clock.now() - startedAt);
+  const timeoutMs = Math.max(MIN_ATTEMPT_MS, Math.min(deps.config.inlineTimeoutMs, left));
+  const report = await attemptSend(record, leaseId, trigger, timeoutMs, deps, (err) =>
     deps.log.error('could not record the attempt; the record stays owed and the retry function will send it again', {
       conversionRef: ref,
       error: String(err),
     }),
   );
   const { outcome } = report;
-  deps.log.info('partnerize attempt', {
-    conversionRef: ref,
-    trigger,
-    result: outcome.attempt.result,
-    httpStatus: outcome.attempt.status,
-    error: outcome.attempt.error,
-    latencyMs: outcome.attempt.latencyMs,
-    status: outcome.status,
-  });
+  logAttempt(deps.log, ref, outcome);
   return { conversionRef: ref, outcome: OUTCOME_OF[outcome.status] ?? 'queued' };
 }

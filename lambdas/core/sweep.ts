@@ -5,7 +5,7 @@
  * budget, and it stops claiming when Partnerize signals trouble (a 429, or a run of retryable
  * failures), leaving the rest due for the next run instead of hammering Partnerize.
  */
-import { attemptSend } from './delivery.js';
+import { attemptSend, logAttempt } from './delivery.js';
 import type { ConversionStatus, Deps } from './model.js';
 
 export interface SweepOptions {
@@ -57,16 +57,7 @@ export async function sweep(deps: Deps, opts: SweepOptions): Promise<SweepReport
       );
       if (!recorded) report.unrecorded++;
       report.byStatus[outcome.status] = (report.byStatus[outcome.status] ?? 0) + 1;
-      log.info('partnerize attempt', {
-        conversionRef: ref.conversionRef,
-        trigger: 'retry',
-        result: outcome.attempt.result,
-        httpStatus: outcome.attempt.status,
-        error: outcome.attempt.error,
-        latencyMs: outcome.attempt.latencyMs,
-        status: outcome.status,
-        retries: outcome.retries,
-      });
+      logAttempt(log, ref.conversionRef, outcome);
       if (outcome.attempt.result === 'retryable') {
         consecutiveFailures++;
         if (outcome.attempt.status === 429) report.stoppedBy ??= 'rate_limited';

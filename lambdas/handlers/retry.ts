@@ -6,7 +6,7 @@ import { sweep, type SweepOptions, type SweepReport } from '../core/sweep.js';
 export function createRetryHandler(deps: Deps, options: SweepOptions) {
   return middy<unknown, SweepReport>().handler(async () => {
     const report = await sweep(deps, options);
-    deps.log.info('retry run', { ...report });
+    if (report.due > 0) deps.log.info('retry run', { ...report });
     return report;
   });
 }
