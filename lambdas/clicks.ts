@@ -4,6 +4,7 @@ import { clickStoreFromEnv, dynamoClient } from './commons/dynamodb.js';
 import { trackerConfigFromEnv } from './commons/env-config.js';
 import { maxBodyBytes } from './commons/limits.js';
 import { powertoolsLog } from './commons/logger.js';
+import { powertoolsMetrics } from './commons/metrics.js';
 import { createClicksHandler } from './handlers/clicks.js';
 
 export const handler = createClicksHandler({
@@ -11,5 +12,6 @@ export const handler = createClicksHandler({
   clicks: clickStoreFromEnv(dynamoClient()),
   clock: systemClock,
   log: powertoolsLog(),
+  metrics: powertoolsMetrics(),
   maxBodyBytes: maxBodyBytes(process.env, 16_384),
 });

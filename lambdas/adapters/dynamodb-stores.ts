@@ -7,6 +7,7 @@ import {
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
+  ScanCommand,
   UpdateItemCommand,
   type AttributeValue,
   type DynamoDBClient,
@@ -17,10 +18,13 @@ import type {
   ClickRecord,
   ClickStore,
   ConversionRecord,
+  ConversionStatus,
   ConversionStore,
   CreateResult,
   DueRef,
+  RequeueableStatus,
 } from '../core/model.js';
+import type { OutgoingCall } from '../core/partnerize-url.js';
 import { DUE_SHARD, iso } from '../core/delivery.js';
 import { CLICKS, CONVERSIONS } from './tables.js';
 
@@ -164,12 +168,13 @@ export class DynamoConversionStore implements ConversionStore {
       ':leaseId': { S: leaseId },
     };
     let update = 'SET #status = :status, #attempts = list_append(#attempts, :attempt), #retries = :retries, #updatedAt = :updatedAt';
+    names['#shard'] = CONVERSIONS.dueIndexPartitionKey;
     if (outcome.dueAt !== undefined) {
-      update += ', #dueAt = :dueAt REMOVE #leaseId';
+      update += ', #dueAt = :dueAt, #shard = :shard REMOVE #leaseId';
       values[':dueAt'] = { N: String(outcome.dueAt) };
+      values[':shard'] = { S: DUE_SHARD };
     } else {
       update += ' REMOVE #leaseId, #dueAt, #shard';
-      names['#shard'] = CONVERSIONS.dueIndexPartitionKey;
     }
     try {
       await this.db.send(
@@ -187,5 +192,110 @@ export class DynamoConversionStore implements ConversionStore {
       if (isConditionFailure(err)) return false;
       throw err;
     }
+  }
+
+  /** A lease is free when nobody holds one, or the holder's lease (dueAt) has run out. */
+  async takeLease(conversionRef: string, now: number, leaseUntil: number, leaseId: string): Promise<ConversionRecord | undefined> {
+    try {
+      const r = await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: this.key(conversionRef),
+          UpdateExpression: 'SET #dueAt = :leaseUntil, #leaseId = :leaseId, #updatedAt = :updatedAt',
+          ConditionExpression: 'attribute_exists(#pk) AND (attribute_not_exists(#leaseId) OR #dueAt <= :now)',
+          ExpressionAttributeNames: { '#pk': CONVERSIONS.partitionKey, '#dueAt': 'dueAt', '#leaseId': 'leaseId', '#updatedAt': 'updatedAt' },
+          ExpressionAttributeValues: {
+            ':leaseUntil': { N: String(leaseUntil) },
+            ':leaseId': { S: leaseId },
+            ':updatedAt': { S: iso(now) },
+            ':now': { N: String(now) },
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return r.Attributes ? (unmarshall(r.Attributes) as ConversionRecord) : undefined;
+    } catch (err) {
+      if (isConditionFailure(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async attachClickref(conversionRef: string, leaseId: string, clickref: string, request: OutgoingCall, now: number): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: this.key(conversionRef),
+          UpdateExpression: 'SET #clickref = :clickref, #source = :operator, #request = :request, #updatedAt = :updatedAt',
+          ConditionExpression: '#leaseId = :leaseId',
+          ExpressionAttributeNames: { '#clickref': 'clickref', '#source': 'clickrefSource', '#request': 'request', '#updatedAt': 'updatedAt', '#leaseId': 'leaseId' },
+          ExpressionAttributeValues: {
+            ':clickref': { S: clickref },
+            ':operator': { S: 'operator' },
+            ':request': { M: toItem(request) },
+            ':updatedAt': { S: iso(now) },
+            ':leaseId': { S: leaseId },
+          },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  async requeue(conversionRef: string, from: readonly RequeueableStatus[], now: number): Promise<boolean> {
+    const statusValues = Object.fromEntries(from.map((s, i) => [`:from${i}`, { S: s }]));
+    try {
+      await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: this.key(conversionRef),
+          UpdateExpression: 'SET #status = :queued, #shard = :shard, #dueAt = :now, #retries = :zero, #updatedAt = :updatedAt REMOVE #leaseId',
+          ConditionExpression: `attribute_exists(#request) AND #status IN (${Object.keys(statusValues).join(', ')})`,
+          ExpressionAttributeNames: {
+            '#status': 'status', '#shard': CONVERSIONS.dueIndexPartitionKey, '#dueAt': 'dueAt', '#retries': 'retries',
+            '#updatedAt': 'updatedAt', '#leaseId': 'leaseId', '#request': 'request',
+          },
+          ExpressionAttributeValues: {
+            ...statusValues,
+            ':queued': { S: 'queued' },
+            ':shard': { S: DUE_SHARD },
+            ':now': { N: String(now) },
+            ':zero': { N: '0' },
+            ':updatedAt': { S: iso(now) },
+          },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  /** A filtered Scan: an operator tool, not a request path (conversions tables are small). */
+  async *findByStatus(statuses: readonly ConversionStatus[], since?: string): AsyncIterable<ConversionRecord> {
+    const values: Record<string, AttributeValue> = Object.fromEntries(statuses.map((s, i) => [`:s${i}`, { S: s }]));
+    let filter = `#status IN (${Object.keys(values).join(', ')})`;
+    if (since) {
+      values[':since'] = { S: since };
+      filter += ' AND #updatedAt >= :since';
+    }
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const r = await this.db.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: filter,
+          ExpressionAttributeNames: since ? { '#status': 'status', '#updatedAt': 'updatedAt' } : { '#status': 'status' },
+          ExpressionAttributeValues: values,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of r.Items ?? []) yield unmarshall(item) as ConversionRecord;
+      start = r.LastEvaluatedKey;
+    } while (start);
   }
 }

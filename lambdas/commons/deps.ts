@@ -5,6 +5,7 @@ import type { Deps } from '../core/model.js';
 import { clickStoreFromEnv, conversionStoreFromEnv, dynamoClient } from './dynamodb.js';
 import { trackerConfigFromEnv } from './env-config.js';
 import { powertoolsLog } from './logger.js';
+import { powertoolsMetrics } from './metrics.js';
 
 /** Everything the postback and retry functions need, from the environment. */
 export function depsFromEnv(env: Record<string, string | undefined> = process.env): Deps {
@@ -18,5 +19,6 @@ export function depsFromEnv(env: Record<string, string | undefined> = process.en
     newId: randomUUID,
     random: Math.random,
     log: powertoolsLog(),
+    metrics: powertoolsMetrics(),
   };
 }

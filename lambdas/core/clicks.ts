@@ -3,6 +3,7 @@
  */
 import { deviceFromUserAgent } from './device.js';
 import { InputError } from './errors.js';
+import { METRICS } from './metrics.js';
 import type { Deps } from './model.js';
 import { ClickSchema, formatPath, parseWith } from './schema.js';
 import { isTealiumEvent, mapTealiumClick } from './tealium.js';
@@ -22,7 +23,7 @@ export interface ClickAnswer {
 export async function recordClick(
   input: unknown,
   requestUserAgent: string | undefined,
-  deps: Pick<Deps, 'config' | 'clicks' | 'clock'>,
+  deps: Pick<Deps, 'config' | 'clicks' | 'clock' | 'metrics'>,
 ): Promise<ClickAnswer> {
   const { config } = deps;
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
@@ -40,7 +41,10 @@ export async function recordClick(
       field,
     );
   }
-  if (click.consent === false) return { recorded: false };
+  if (click.consent === false) {
+    deps.metrics.add(METRICS.clicksNotRecorded, 1);
+    return { recorded: false };
+  }
   const now = deps.clock.now();
   await deps.clicks.put({
     sessionId: click.sessionId,
@@ -49,5 +53,6 @@ export async function recordClick(
     device: deviceFromUserAgent(click.userAgent ?? requestUserAgent),
     expiresAt: Math.ceil((now + config.attributionWindowDays * DAY_MS) / 1000),
   });
+  deps.metrics.add(METRICS.clicksRecorded, 1);
   return { recorded: true };
 }

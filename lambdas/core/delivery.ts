@@ -4,6 +4,7 @@
  * retry sweep.
  */
 import type { AttemptOutcome, AttemptTrigger, ConversionRecord, Deps, Log } from './model.js';
+import { METRICS } from './metrics.js';
 import { nextDueAt } from './retry-policy.js';
 
 export const DUE_SHARD = 'owed';
@@ -41,7 +42,7 @@ export async function attemptSend(
   leaseId: string,
   trigger: AttemptTrigger,
   timeoutMs: number,
-  deps: Pick<Deps, 'sender' | 'clock' | 'conversions' | 'config' | 'random'>,
+  deps: Pick<Deps, 'sender' | 'clock' | 'conversions' | 'config' | 'random' | 'metrics'>,
   onStoreError: (err: unknown) => void = () => {},
 ): Promise<AttemptReport> {
   if (!record.request) throw new Error(`conversion ${record.conversionRef} has no request to send`);
@@ -49,6 +50,9 @@ export async function attemptSend(
   const result = await deps.sender.send(record.request, timeoutMs);
   const now = deps.clock.now();
   const outcome = outcomeOf(record, { at: iso(startedAt), trigger, ...result }, now, deps.config.retryDelaysS, deps.random);
+  deps.metrics.add(METRICS.partnerizeAnswer[result.result], 1);
+  deps.metrics.add(METRICS.partnerizeLatency, result.latencyMs, 'Milliseconds');
+  if (outcome.status === 'failed') deps.metrics.add(METRICS.conversionsFailed, 1);
   try {
     const recorded = await deps.conversions.finishAttempt(record.conversionRef, leaseId, outcome, now);
     return { outcome, recorded };

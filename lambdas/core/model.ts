@@ -5,7 +5,8 @@
  */
 import type { ConsentPolicy } from './consent.js';
 import type { Device } from './fields.js';
-import type { HttpMethod, OutgoingCall } from './partnerize-url.js';
+import type { Metrics } from './metrics.js';
+import type { ConversionCall, HttpMethod, OutgoingCall } from './partnerize-url.js';
 import type { AnswerClass } from './retry-policy.js';
 import type { TealiumMapping } from './tealium.js';
 
@@ -38,6 +39,9 @@ export type Outcome =
   | 'sent' | 'queued' | 'rejected' | 'duplicate' | 'unattributed' | 'no_consent' | 'ignored' | 'dry_run';
 
 export type AttemptTrigger = 'inline' | 'retry' | 'resume' | 'replay';
+
+/** Status of a record moved back into the due index by an operator. */
+export type RequeueableStatus = 'failed' | 'rejected';
 export type SendErrorClass = 'timeout' | 'connection' | 'error';
 
 /** The result of one HTTP call to Partnerize. */
@@ -61,10 +65,21 @@ export interface Attempt extends SendResult {
   trigger: AttemptTrigger;
 }
 
-export type ClickrefSource = 'postback' | 'click' | 'none';
+export type ClickrefSource = 'postback' | 'click' | 'operator' | 'none';
+
+/**
+ * Everything needed to build the Partnerize call except the clickref: lets an operator replay an
+ * unattributed conversion with a clickref found later.
+ */
+export interface CallSpec extends Omit<ConversionCall, 'clickref'> {
+  baseUrl: string;
+  method: HttpMethod;
+}
 
 export interface ConversionRecord {
   conversionRef: string;
+  /** Id of the write that created the record: tells our own write (an SDK retry) from another's. */
+  writeId: string;
   orderId: string;
   status: ConversionStatus;
   /** ISO times. */
@@ -89,6 +104,8 @@ export interface ConversionRecord {
   orderValue: string;
   /** The exact outgoing call (FAQ Q10); absent when there is nothing to send. */
   request?: OutgoingCall | undefined;
+  /** The order as Partnerize will see it, without the clickref (absent on no_consent records). */
+  call?: CallSpec | undefined;
   attempts: Attempt[];
   /** Retryable failures in the current schedule (a requeue starts a new schedule). */
   retries: number;
@@ -139,6 +156,17 @@ export interface ConversionStore {
    * Records an attempt under the lease `leaseId`. False when the lease was lost (nothing written).
    */
   finishAttempt(conversionRef: string, leaseId: string, outcome: AttemptOutcome, now: number): Promise<boolean>;
+  /**
+   * Takes the lease of any record nobody holds (operator replay), whatever its status. Returns the
+   * record, or undefined when it does not exist or a sender holds it right now.
+   */
+  takeLease(conversionRef: string, now: number, leaseUntil: number, leaseId: string): Promise<ConversionRecord | undefined>;
+  /** Gives a held record a clickref found later (operator replay of an unattributed conversion). */
+  attachClickref(conversionRef: string, leaseId: string, clickref: string, request: OutgoingCall, now: number): Promise<boolean>;
+  /** Puts a finished record back in the due index, due now, with a fresh schedule. False if its status is not `from`. */
+  requeue(conversionRef: string, from: readonly RequeueableStatus[], now: number): Promise<boolean>;
+  /** Records with one of these statuses, updated at or after `since` (ISO), in no particular order. */
+  findByStatus(statuses: readonly ConversionStatus[], since?: string): AsyncIterable<ConversionRecord>;
 }
 
 export interface PartnerizeSender {
@@ -188,4 +216,5 @@ export interface Deps {
   /** [0, 1) for retry jitter. */
   random: () => number;
   log: Log;
+  metrics: Metrics;
 }

@@ -7,9 +7,10 @@ import { attemptSend, DUE_SHARD, iso, logAttempt } from './delivery.js';
 import { deviceFromUserAgent } from './device.js';
 import { InputError } from './errors.js';
 import { plainDecimal } from './fields.js';
-import type { ClickRecord, ClickrefSource, ConversionRecord, ConversionStatus, Deps, Outcome } from './model.js';
+import { METRICS } from './metrics.js';
+import type { CallSpec, ClickRecord, ClickrefSource, ConversionRecord, ConversionStatus, Deps, Outcome } from './model.js';
 import { OWED_STATUSES } from './model.js';
-import { buildConversionUrl } from './partnerize-url.js';
+import { buildConversionUrl, type OutgoingCall } from './partnerize-url.js';
 import { formatPath, OrderSchema, parseWith, type Order } from './schema.js';
 import { isTealiumEvent, mapTealiumOrder, tealiumEventName } from './tealium.js';
 
@@ -45,6 +46,13 @@ function eventOf(body: unknown, tealium: boolean, deps: Deps): { name: unknown; 
 }
 
 export async function acceptPostback(body: unknown, deps: Deps): Promise<PostbackAnswer> {
+  const answer = await accept(body, deps);
+  deps.metrics.add(METRICS.postbackOutcome[answer.outcome], 1);
+  if (answer.outcome !== 'ignored') deps.metrics.add(METRICS.purchases, 1);
+  return answer;
+}
+
+async function accept(body: unknown, deps: Deps): Promise<PostbackAnswer> {
   const { config, clock } = deps;
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new InputError('invalid_body', 'body must be a JSON object (an order or a Tealium event)');
@@ -63,6 +71,7 @@ export async function acceptPostback(body: unknown, deps: Deps): Promise<Postbac
 
   const base: ConversionRecord = {
     conversionRef,
+    writeId: deps.newId(),
     orderId: order.orderId,
     status: 'pending',
     createdAt: iso(now),
@@ -96,16 +105,11 @@ export async function acceptPostback(body: unknown, deps: Deps): Promise<Postbac
       clickrefSource = 'click';
     }
   }
-  const attribution = {
-    clickrefSource,
-    clickedAt: clickrefSource === 'click' && click ? iso(click.clickedAt) : undefined,
-  };
-  if (!clickref) return store({ ...base, ...attribution, status: 'unattributed' }, deps);
-
   const device = order.device ?? deviceFromUserAgent(order.userAgent) ?? (clickrefSource === 'click' ? click?.device : undefined);
-  const url = buildConversionUrl(config.partnerize.baseUrl, {
+  const call: CallSpec = {
+    baseUrl: config.partnerize.baseUrl,
+    method: config.partnerize.method,
     campaignId: config.partnerize.campaignId,
-    clickref,
     conversionRef,
     currency: order.currency,
     country: order.country,
@@ -115,27 +119,47 @@ export async function acceptPostback(body: unknown, deps: Deps): Promise<Postbac
     device,
     metadata: order.metadata,
     items: order.items,
-  });
-  const record: ConversionRecord = {
-    ...base,
-    ...attribution,
-    clickref,
-    device,
-    request: { method: config.partnerize.method, url },
   };
+  const attributed: ConversionRecord = {
+    ...base,
+    clickrefSource,
+    clickedAt: clickrefSource === 'click' && click ? iso(click.clickedAt) : undefined,
+    device,
+    call,
+  };
+  if (!clickref) return store({ ...attributed, status: 'unattributed' }, deps);
+
+  const record: ConversionRecord = { ...attributed, clickref, request: requestFor(call, clickref) };
   if (config.mode === 'dryrun') return store({ ...record, status: 'dry_run' }, deps);
 
   const leaseId = deps.newId();
   const owed: ConversionRecord = { ...record, dueShard: DUE_SHARD, dueAt: now + config.leaseMs, leaseId };
-  const created = await deps.conversions.create(owed);
-  if (!created.created) return resumeOrDuplicate(created.existing, deps, startedAt);
+  const existing = await createOrFindOwn(owed, deps);
+  if (existing) return resumeOrDuplicate(existing, deps, startedAt);
   return attemptNow(owed, leaseId, 'inline', deps, startedAt);
+}
+
+/** The exact Partnerize request for a call spec and a clickref. */
+export function requestFor(call: CallSpec, clickref: string): OutgoingCall {
+  const { baseUrl, method, ...rest } = call;
+  return { method, url: buildConversionUrl(baseUrl, { ...rest, clickref }) };
+}
+
+/**
+ * The atomic create. Undefined when this request's record now exists — including when the SDK
+ * retried our own PutItem after a lost answer and found the record we wrote; otherwise the record
+ * someone else wrote first.
+ */
+async function createOrFindOwn(record: ConversionRecord, deps: Deps): Promise<ConversionRecord | undefined> {
+  const created = await deps.conversions.create(record);
+  if (created.created || created.existing.writeId === record.writeId) return undefined;
+  return created.existing;
 }
 
 /** Writes a record that needs no send; a second postback for the same conversionRef is a duplicate. */
 async function store(record: ConversionRecord, deps: Deps): Promise<PostbackAnswer> {
-  const created = await deps.conversions.create(record);
-  if (!created.created) return resumeOrDuplicate(created.existing, deps);
+  const existing = await createOrFindOwn(record, deps);
+  if (existing) return resumeOrDuplicate(existing, deps);
   deps.log.info('conversion stored', { conversionRef: record.conversionRef, status: record.status });
   return { conversionRef: record.conversionRef, outcome: record.status as Outcome };
 }

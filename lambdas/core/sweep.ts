@@ -6,6 +6,7 @@
  * failures), leaving the rest due for the next run instead of hammering Partnerize.
  */
 import { attemptSend, logAttempt } from './delivery.js';
+import { METRICS } from './metrics.js';
 import type { ConversionStatus, Deps } from './model.js';
 
 export interface SweepOptions {
@@ -34,6 +35,9 @@ export async function sweep(deps: Deps, opts: SweepOptions): Promise<SweepReport
   const { clock, conversions, config, log } = deps;
   const started = clock.now();
   const due = await conversions.listDue(started, opts.limit);
+  deps.metrics.add(METRICS.retryHeartbeat, 1);
+  deps.metrics.add(METRICS.owedDue, due.length);
+  deps.metrics.add(METRICS.oldestOwedAge, due[0] ? Math.max(0, (started - due[0].dueAt) / 1000) : 0, 'Seconds');
   const report: SweepReport = { due: due.length, claimed: 0, byStatus: {}, unrecorded: 0, durationMs: 0 };
   const threshold = opts.breakerThreshold ?? 5;
   let consecutiveFailures = 0;

@@ -2,15 +2,17 @@ import middy from '@middy/core';
 import { recordClick } from '../core/clicks.js';
 import type { Deps } from '../core/model.js';
 import { header, noContent, readInput, type HttpEvent, type HttpResult } from '../commons/http.js';
+import { flushMetrics } from '../commons/metrics.js';
 import { httpErrors } from '../commons/middleware.js';
 
-export interface ClicksHandlerDeps extends Pick<Deps, 'config' | 'clicks' | 'clock' | 'log'> {
+export interface ClicksHandlerDeps extends Pick<Deps, 'config' | 'clicks' | 'clock' | 'log' | 'metrics'> {
   maxBodyBytes: number;
 }
 
 /** `POST /clicks` and `GET /clicks?sessionId=…&clickref=…`: 204 when recorded or deliberately not. */
 export function createClicksHandler(deps: ClicksHandlerDeps) {
   return middy<HttpEvent, HttpResult>()
+    .use(flushMetrics(deps.metrics))
     .use(httpErrors(deps.log))
     .handler(async (event) => {
       const input = readInput(event, deps.maxBodyBytes);

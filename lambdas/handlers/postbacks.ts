@@ -4,6 +4,7 @@ import type { Deps } from '../core/model.js';
 import { acceptPostback } from '../core/postbacks.js';
 import type { TokenSource } from '../adapters/token-source.js';
 import { errorBody, header, json, readInput, type HttpEvent, type HttpResult } from '../commons/http.js';
+import { flushMetrics } from '../commons/metrics.js';
 import { httpErrors } from '../commons/middleware.js';
 
 export interface PostbacksHandlerDeps extends Deps {
@@ -19,6 +20,7 @@ const unauthorized = (): HttpResult =>
 /** `POST /postbacks` and `GET /postbacks?data=…`: 202 `{conversionRef, outcome}`. */
 export function createPostbacksHandler(deps: PostbacksHandlerDeps) {
   return middy<HttpEvent, HttpResult>()
+    .use(flushMetrics(deps.metrics))
     .use(httpErrors(deps.log))
     .handler(async (event) => {
       if (!isAuthorized(header(event, 'authorization'), await deps.tokens.tokens())) return unauthorized();

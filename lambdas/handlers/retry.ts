@@ -1,10 +1,13 @@
 import middy from '@middy/core';
 import type { Deps } from '../core/model.js';
 import { sweep, type SweepOptions, type SweepReport } from '../core/sweep.js';
+import { flushMetrics } from '../commons/metrics.js';
 
 /** The scheduled retry run: sends what is due, within its bounds, and reports what it did. */
 export function createRetryHandler(deps: Deps, options: SweepOptions) {
-  return middy<unknown, SweepReport>().handler(async () => {
+  return middy<unknown, SweepReport>()
+    .use(flushMetrics(deps.metrics))
+    .handler(async () => {
     const report = await sweep(deps, options);
     if (report.due > 0) deps.log.info('retry run', { ...report });
     return report;

@@ -106,6 +106,8 @@ export async function startLocal(env: Env = process.env): Promise<LocalServer> {
     RETRY_DELAYS_S: settings.retryDelaysS.join(','),
     LEASE_S: env['LEASE_S'] || '10',
     POWERTOOLS_SERVICE_NAME: 'partnerize-s2s-local',
+    // EMF metric lines are for CloudWatch; locally they would only drown the log.
+    POWERTOOLS_METRICS_DISABLED: env['POWERTOOLS_METRICS_DISABLED'] ?? 'true',
   });
   delete process.env['TOKEN_SECRET_ARN'];
 

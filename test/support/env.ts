@@ -7,6 +7,7 @@ import { DynamoClickStore, DynamoConversionStore } from '../../lambdas/adapters/
 import { createFetchSender } from '../../lambdas/adapters/partnerize-sender.js';
 import { staticTokens } from '../../lambdas/adapters/token-source.js';
 import { trackerConfigFromEnv } from '../../lambdas/commons/env-config.js';
+import type { Metrics } from '../../lambdas/core/metrics.js';
 import type { Deps, Log, TrackerConfig } from '../../lambdas/core/model.js';
 import { createClicksHandler } from '../../lambdas/handlers/clicks.js';
 import { createPostbacksHandler } from '../../lambdas/handlers/postbacks.js';
@@ -43,12 +44,20 @@ export class MemoryLog implements Log {
   error = (message: string, fields?: Record<string, unknown>) => void this.lines.push({ level: 'error', message, fields });
 }
 
+/** Metric values added, summed by name. */
+export class MemoryMetrics implements Metrics {
+  readonly totals = new Map<string, number>();
+  add = (name: string, value: number) => void this.totals.set(name, (this.totals.get(name) ?? 0) + value);
+  get = (name: string): number => this.totals.get(name) ?? 0;
+}
+
 export interface TestEnv {
   dynamo: EmbeddedDynamo;
   partnerize: FakePartnerize;
   clock: TestClock;
   deps: Deps;
   log: MemoryLog;
+  metrics: MemoryMetrics;
   /** Calls the postbacks handler (real stores, real sender) with an HTTP API event. */
   postback(init: EventInit): Promise<{ statusCode: number; body: any; headers: Record<string, unknown> }>;
   click(init: EventInit): Promise<{ statusCode: number; body: any }>;
@@ -62,6 +71,7 @@ export async function startTestEnv(env: Record<string, string> = {}): Promise<Te
   const partnerize = await FakePartnerize.start();
   const clock = new TestClock();
   const log = new MemoryLog();
+  const metrics = new MemoryMetrics();
   const make = (e: Record<string, string>): Deps => ({
     config: testConfig({ PARTNERIZE_BASE_URL: partnerize.url, RETRY_DELAYS_S: '60,300,900', ...e }),
     clicks: new DynamoClickStore(dynamo.client, dynamo.tables.clicks),
@@ -71,12 +81,14 @@ export async function startTestEnv(env: Record<string, string> = {}): Promise<Te
     newId: randomUUID,
     random: () => 0.5,
     log,
+    metrics,
   });
   const te: TestEnv = {
     dynamo,
     partnerize,
     clock,
     log,
+    metrics,
     deps: make(env),
     configure(e) {
       te.deps = make({ ...env, ...e });

@@ -1,0 +1,40 @@
+/**
+ * The metrics the tracker emits (CloudWatch EMF through Powertools in Lambda). One name per fact, so
+ * alarms and dashboards read them directly.
+ */
+export const METRICS = {
+  clicksRecorded: 'ClicksRecorded',
+  clicksNotRecorded: 'ClicksNotRecorded',
+  postbackOutcome: {
+    sent: 'PostbacksSent',
+    queued: 'PostbacksQueued',
+    rejected: 'PostbacksRejected',
+    duplicate: 'PostbacksDuplicate',
+    unattributed: 'PostbacksUnattributed',
+    no_consent: 'PostbacksNoConsent',
+    ignored: 'PostbacksIgnored',
+    dry_run: 'PostbacksDryRun',
+  },
+  /** Purchase postbacks accepted (the denominator of the unattributed share). */
+  purchases: 'Purchases',
+  partnerizeAnswer: {
+    sent: 'PartnerizeSent',
+    retryable: 'PartnerizeRetryable',
+    rejected: 'PartnerizeRejected',
+  },
+  partnerizeLatency: 'PartnerizeLatency',
+  conversionsFailed: 'ConversionsFailed',
+  retryHeartbeat: 'RetryHeartbeat',
+  owedDue: 'OwedSendsDue',
+  oldestOwedAge: 'OldestOwedSendAge',
+} as const;
+
+export type MetricUnit = 'Count' | 'Milliseconds' | 'Seconds';
+
+export interface Metrics {
+  add(name: string, value: number, unit?: MetricUnit): void;
+  /** Writes what was added (once per invocation). */
+  flush?(): void;
+}
+
+export const noMetrics: Metrics = { add: () => {} };
