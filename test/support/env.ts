@@ -11,7 +11,9 @@ import type { Metrics } from '../../lambdas/core/metrics.js';
 import type { Deps, Log, TrackerConfig } from '../../lambdas/core/model.js';
 import { createClicksHandler } from '../../lambdas/handlers/clicks.js';
 import { createPostbacksHandler } from '../../lambdas/handlers/postbacks.js';
-import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../lib/local/embedded-dynamodb.js';
+import { dynamoClient } from '../../lambdas/commons/dynamodb.js';
+import { LOCAL_AWS_ENV, startEmbeddedDynamo, type EmbeddedDynamo } from '../../lib/local/embedded-dynamodb.js';
+import { TcpProxy } from './tcp-proxy.js';
 import { lambdaContext } from '../../lib/local/http-bridge.js';
 import { FakePartnerize } from './fake-partnerize.js';
 import { httpEvent, type EventInit } from './events.js';
@@ -53,6 +55,10 @@ export class MemoryMetrics implements Metrics {
 
 export interface TestEnv {
   dynamo: EmbeddedDynamo;
+  /** The cut-able path to DynamoDB (with `viaProxy`). */
+  proxy: TcpProxy | undefined;
+  /** The conversions table read directly, bypassing the proxy. */
+  direct: DynamoConversionStore;
   partnerize: FakePartnerize;
   clock: TestClock;
   deps: Deps;
@@ -66,16 +72,26 @@ export interface TestEnv {
   close(): Promise<void>;
 }
 
-export async function startTestEnv(env: Record<string, string> = {}): Promise<TestEnv> {
+export interface TestEnvOptions {
+  /**
+   * Reach DynamoDB through a TCP proxy the test can cut, with the production client settings
+   * (1 s request timeout, 3 attempts).
+   */
+  viaProxy?: boolean;
+}
+
+export async function startTestEnv(env: Record<string, string> = {}, opts: TestEnvOptions = {}): Promise<TestEnv> {
   const dynamo = await startEmbeddedDynamo();
+  const proxy = opts.viaProxy ? await TcpProxy.start(dynamo.endpoint) : undefined;
+  const db = proxy ? dynamoClient({ ...LOCAL_AWS_ENV, DYNAMODB_ENDPOINT: proxy.url }) : dynamo.client;
   const partnerize = await FakePartnerize.start();
   const clock = new TestClock();
   const log = new MemoryLog();
   const metrics = new MemoryMetrics();
   const make = (e: Record<string, string>): Deps => ({
     config: testConfig({ PARTNERIZE_BASE_URL: partnerize.url, RETRY_DELAYS_S: '60,300,900', ...e }),
-    clicks: new DynamoClickStore(dynamo.client, dynamo.tables.clicks),
-    conversions: new DynamoConversionStore(dynamo.client, dynamo.tables.conversions),
+    clicks: new DynamoClickStore(db, dynamo.tables.clicks),
+    conversions: new DynamoConversionStore(db, dynamo.tables.conversions),
     sender: createFetchSender(),
     clock,
     newId: randomUUID,
@@ -85,6 +101,8 @@ export async function startTestEnv(env: Record<string, string> = {}): Promise<Te
   });
   const te: TestEnv = {
     dynamo,
+    proxy,
+    direct: new DynamoConversionStore(dynamo.client, dynamo.tables.conversions),
     partnerize,
     clock,
     log,
@@ -104,6 +122,7 @@ export async function startTestEnv(env: Record<string, string> = {}): Promise<Te
       return { statusCode: r.statusCode ?? 200, body: r.body ? JSON.parse(r.body) : undefined };
     },
     async close() {
+      await proxy?.close();
       await partnerize.close();
       await dynamo.close();
     },

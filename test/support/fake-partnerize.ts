@@ -11,6 +11,8 @@ export interface RecordedRequest {
   url: string;
   headers: IncomingMessage['headers'];
   at: number;
+  /** The status we answered with; undefined for a hang or a dropped connection. */
+  answered?: number;
 }
 
 export type Behaviour =
@@ -29,10 +31,10 @@ export class FakePartnerize {
 
   private constructor(private readonly server: Server, readonly url: string) {}
 
-  static async start(): Promise<FakePartnerize> {
+  static async start(port = 0): Promise<FakePartnerize> {
     let fake: FakePartnerize | undefined;
     const server = createServer((req, res) => fake?.handle(req, res));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     const addr = server.address();
     if (typeof addr !== 'object' || !addr) throw new Error('fake partnerize did not bind');
     fake = new FakePartnerize(server, `http://127.0.0.1:${addr.port}`);
@@ -61,6 +63,22 @@ export class FakePartnerize {
     this.script = [];
     this.fallback = () => OK;
     return this;
+  }
+
+  /** How many times each conversionRef was answered 2xx (accepted). */
+  acceptedCounts(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const r of this.requests) {
+      if (r.answered === undefined || r.answered < 200 || r.answered >= 300) continue;
+      const ref = decodeURIComponent(/\/conversionref:([^/]+)\//.exec(r.url)?.[1] ?? '');
+      counts.set(ref, (counts.get(ref) ?? 0) + 1);
+    }
+    return counts;
+  }
+
+  /** Requests whose path holds `conversionref:<ref>/`. */
+  requestsFor(conversionRef: string): RecordedRequest[] {
+    return this.requests.filter((r) => r.url.includes(`/conversionref:${encodeURIComponent(conversionRef)}/`));
   }
 
   /** Paths of the requests received, decoded nowhere: exactly what went over the wire. */
@@ -93,6 +111,7 @@ export class FakePartnerize {
       return;
     }
     const answer = () => {
+      recorded.answered = b.status;
       res.writeHead(b.status, { 'content-type': 'text/plain', ...(b.headers ?? {}) });
       res.end(b.body ?? '');
     };
