@@ -136,8 +136,8 @@ export function device(v: unknown): Converted<Device | undefined> {
   return (DEVICES as readonly string[]).includes(d ?? '') ? ok(d as Device) : fail(`must be one of ${DEVICES.join(', ')}`);
 }
 
-/** Consent as a boolean; also the strings true/false/yes/no/1/0 some servers send. Blank is unknown. */
-export function consent(v: unknown): Converted<boolean | undefined> {
+/** A boolean; also the strings true/false/yes/no/1/0 some servers send. Blank is unknown. */
+export function flag(v: unknown): Converted<boolean | undefined> {
   if (isBlank(v)) return ok(undefined);
   if (typeof v === 'boolean') return ok(v);
   const s = String(v).trim().toLowerCase();
@@ -145,6 +145,9 @@ export function consent(v: unknown): Converted<boolean | undefined> {
   if (['false', 'no', '0'].includes(s)) return ok(false);
   return fail('must be true or false');
 }
+
+/** Consent: a {@link flag}; absent means the shopper has not said. */
+export const consent = flag;
 
 const MIN_TIME = Date.UTC(2000, 0, 1);
 const MAX_TIME = Date.UTC(2100, 0, 1);

@@ -130,7 +130,7 @@ async function accept(body: unknown, deps: Deps): Promise<PostbackAnswer> {
   if (!clickref) return store({ ...attributed, status: 'unattributed' }, deps);
 
   const record: ConversionRecord = { ...attributed, clickref, request: requestFor(call, clickref) };
-  if (config.mode === 'dryrun') return store({ ...record, status: 'dry_run' }, deps);
+  if (config.mode === 'dryrun' || order.dryRun === true) return store({ ...record, status: 'dry_run' }, deps);
 
   const leaseId = deps.newId();
   const owed: ConversionRecord = { ...record, dueShard: DUE_SHARD, dueAt: now + config.leaseMs, leaseId };

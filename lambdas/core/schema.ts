@@ -6,7 +6,7 @@ import * as z from 'zod/mini';
 import { checkClickref } from './clickref.js';
 import { InputError } from './errors.js';
 import {
-  consent, country, currency, customerType, decimal, device, instant, isBlank, optionalText, quantity,
+  consent, country, currency, customerType, decimal, device, flag, instant, isBlank, optionalText, quantity,
   requiredText, type Converted,
 } from './fields.js';
 import { parseMetadata } from './metadata.js';
@@ -66,6 +66,8 @@ export const OrderSchema = z.object(
     consent: field(consent),
     userAgent: field((v) => optionalText(v, { max: 2048 })),
     device: field(device),
+    /** This one postback is a dry run: record the exact call, do not send it (the CLI's send-test). */
+    dryRun: field(flag),
     items: z.array(ItemSchema, { error: listError('items') }).check(
       z.minLength(1, 'must have at least one item'),
       z.maxLength(MAX_ITEMS, `must have at most ${MAX_ITEMS} items`),

@@ -59,6 +59,22 @@ export function localSettings(env: Env = process.env): LocalSettings {
   };
 }
 
+/**
+ * What the operator CLI needs to work against the local mode (served at {@link LOCAL_INFO_PATH},
+ * on 127.0.0.1 only; the local mode prints the same token at start).
+ */
+export interface LocalInfo {
+  mode: 'live' | 'dryrun';
+  dynamodbEndpoint: string;
+  tables: { clicks: string; conversions: string };
+  token: string;
+  conversionRefPrefix: string;
+  retryDelaysS: number[];
+  partnerize: { baseUrl: string; campaignId: string };
+}
+
+export const LOCAL_INFO_PATH = '/_local/info';
+
 export interface LocalServer {
   settings: LocalSettings;
   url: string;
@@ -121,9 +137,20 @@ export async function startLocal(env: Env = process.env): Promise<LocalServer> {
     '/postbacks': { name: 'postbacks', methods: ['GET', 'POST'], handler: postbacks.handler as LambdaHttpHandler, cors: false },
   };
 
+  const info: LocalInfo = {
+    mode: settings.mode,
+    dynamodbEndpoint: dynamo.endpoint,
+    tables: dynamo.tables,
+    token: settings.token,
+    conversionRefPrefix: process.env['CONVERSION_REF_PREFIX'] ?? '',
+    retryDelaysS: settings.retryDelaysS,
+    partnerize: { baseUrl: settings.baseUrl, campaignId: settings.campaignId },
+  };
+
   const server: Server = createServer((req, res) => {
     void (async () => {
       const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname.replace(/\/+$/, '') || '/';
+      if (path === LOCAL_INFO_PATH && req.method === 'GET') return sendJson(res, 200, info);
       const route = routes[path];
       if (!route) return sendJson(res, 404, { error: { code: 'not_found', message: `no route ${req.method} ${path}; try POST /clicks or POST /postbacks` } });
       const cors = route.cors ? corsHeaders(req, settings.clickOrigins) : {};

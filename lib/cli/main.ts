@@ -1,0 +1,280 @@
+/**
+ * `pz`: the operator CLI. "What happened to order X?" in one command, plus replay, requeue and an
+ * end-to-end test against an endpoint. Tables for people by default, `--json` for scripts.
+ */
+import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline/promises';
+import { parseArgs } from 'node:util';
+import { InputError } from '../../lambdas/core/errors.js';
+import type { ConversionRecord, RequeueableStatus } from '../../lambdas/core/model.js';
+import { findConversion, findRequeueable, OperationError, parseSince, replay, requeue } from '../../lambdas/core/operations.js';
+import { progressBar } from './progress.js';
+import { attemptRow, renderConversion, table } from './render.js';
+import { localTarget, stackTarget, TargetError, type Target } from './target.js';
+
+export interface Io {
+  stdout: { write(s: string): unknown; isTTY?: boolean | undefined };
+  stderr: { write(s: string): unknown; isTTY?: boolean | undefined };
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean | undefined };
+  env: Record<string, string | undefined>;
+}
+
+export const DEFAULT_LOCAL_URL = 'http://127.0.0.1:3000';
+
+const TARGET_HELP = `Where (default: the local mode at ${DEFAULT_LOCAL_URL}, or PZ_LOCAL_URL):
+  --local <url>       the local mode started with npm start
+  --stack <name>      a deployed stack, found through its CloudFormation outputs
+  --region <region>   AWS region (default: AWS_REGION or your profile's)
+  --profile <name>    AWS profile (default: AWS_PROFILE)
+  --json              machine-readable JSON instead of tables`;
+
+const HELP: Record<string, string> = {
+  main: `pz — operate the Partnerize S2S tracker
+
+Usage: pz <command> [options]      (npm run pz -- <command> …, or npx pz <command> …)
+
+Commands:
+  lookup <orderId>    what happened to an order: status, the clickref and where it came from,
+                      every attempt with Partnerize's answer, and the exact call
+  replay <orderId>    send a conversion to Partnerize again now (asks first)
+  requeue --failed    put failed conversions back in the retry queue
+  send-test           report a synthetic click and order to an endpoint (dry run unless --live)
+
+${TARGET_HELP}
+
+pz <command> --help tells more.`,
+  lookup: `pz lookup <orderId> [options]
+
+Shows the conversion of an order: its status and what happens next, the clickref and how it was
+resolved (postback, the session's click, an operator), consent, device, every attempt (time,
+trigger, HTTP status or error, latency, the start of Partnerize's answer) and the exact call.
+The configured conversionRef prefix (e.g. TEST-) is added for you; a full conversionRef works too.
+Exit code 1 when there is no such conversion.
+
+${TARGET_HELP}`,
+  replay: `pz replay <orderId> [--clickref <clickref>] [--yes] [options]
+
+Sends the stored call to Partnerize again now, whatever the status — also when already sent
+(Partnerize decides what a repeated conversionref means). The attempt goes on the record.
+  --clickref <ref>    attribute an unattributed conversion to this clickref first (the call is
+                      built from the stored order; the record notes an operator supplied it)
+  --yes               do not ask for confirmation (needed when not on a terminal)
+
+${TARGET_HELP}`,
+  requeue: `pz requeue --failed [--rejected] [--since <when>] [--yes] [options]
+
+Puts conversions back in the retry queue, due now, with a fresh retry schedule; the retry function
+(every minute in AWS, every SWEEP_INTERVAL_S locally) sends them.
+  --failed            conversions whose every scheduled retry failed
+  --rejected          also conversions Partnerize refused with a 4xx (after you fixed the cause)
+  --since <when>      only those last changed since: an ISO date, or 30m, 24h, 7d
+  --yes               do not ask for confirmation (needed when not on a terminal)
+
+${TARGET_HELP}`,
+  'send-test': `pz send-test [--live] [--endpoint <url>] [--token <token>] [--clickref <ref>] [options]
+
+Reports a synthetic click and then an order for the same session, as the landing page and Tealium
+would, and shows what the tracker did with them. Unless --live, the order is a dry run: the exact
+Partnerize call is recorded, not sent.
+  --live              really send the conversion to Partnerize (use a TEST- prefix first)
+  --endpoint <url>    the API base URL (default: the target's)
+  --token <token>     the postback token (default: the target's)
+  --clickref <ref>    the clickref to report (default: a random PZTEST… one)
+
+${TARGET_HELP}`,
+};
+
+class UsageError extends Error {}
+
+const OPTIONS = {
+  local: { type: 'string' },
+  stack: { type: 'string' },
+  region: { type: 'string' },
+  profile: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  yes: { type: 'boolean', short: 'y' },
+  clickref: { type: 'string' },
+  failed: { type: 'boolean' },
+  rejected: { type: 'boolean' },
+  since: { type: 'string' },
+  live: { type: 'boolean' },
+  endpoint: { type: 'string' },
+  token: { type: 'string' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+async function confirm(io: Io, question: string, values: Values): Promise<boolean> {
+  if (values.yes) return true;
+  if (!io.stdin.isTTY) throw new UsageError('not on a terminal: pass --yes to confirm');
+  const rl = createInterface({ input: io.stdin, output: io.stderr as NodeJS.WritableStream });
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+async function openTarget(values: Values, io: Io): Promise<Target> {
+  if (values.profile) process.env['AWS_PROFILE'] = values.profile;
+  if (values.stack) return stackTarget(values.stack, values.region);
+  return localTarget(values.local ?? io.env['PZ_LOCAL_URL'] ?? DEFAULT_LOCAL_URL);
+}
+
+const json = (io: Io, v: unknown) => io.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
+const say = (io: Io, s: string) => io.stdout.write(`${s}\n`);
+
+async function lookupCommand(id: string, values: Values, io: Io, target: Target): Promise<number> {
+  const rec = await findConversion(id, target.conversionRefPrefix, target.deps);
+  if (!rec) {
+    if (values.json) json(io, { found: false, orderId: id });
+    else {
+      say(io, `No conversion for ${id} in ${target.label}${target.conversionRefPrefix ? ` (looked for ${target.conversionRefPrefix}${id} and ${id})` : ''}.`);
+      say(io, 'Not stored means: the postback never arrived, was refused (401/400: see the caller\'s logs or Tealium Trace), or was not a purchase event (answered "ignored").');
+    }
+    return 1;
+  }
+  if (values.json) json(io, rec);
+  else say(io, renderConversion(rec));
+  return 0;
+}
+
+async function replayCommand(id: string, values: Values, io: Io, target: Target): Promise<number> {
+  const rec = await findConversion(id, target.conversionRefPrefix, target.deps);
+  if (!rec) throw new OperationError(`no conversion for ${id} in ${target.label}`);
+  if (!values.json) say(io, renderConversion(rec).split('\n').slice(0, 3).join('\n'));
+  const what = values.clickref ? `with clickref ${values.clickref}` : rec.request ? `as ${rec.request.method} ${rec.request.url}` : '';
+  if (!(await confirm(io, `Send ${rec.conversionRef} to Partnerize now ${what}?`, values))) {
+    say(io, 'Nothing sent.');
+    return 1;
+  }
+  const { report } = await replay(rec, { clickref: values.clickref }, target.deps);
+  const a = report.outcome.attempt;
+  if (values.json) {
+    json(io, { conversionRef: rec.conversionRef, status: report.outcome.status, recorded: report.recorded, attempt: a });
+  } else {
+    say(io, `\n${table(['#', 'at', 'trigger', 'result', 'status', 'latency', 'answer'], [attemptRow(a, rec.attempts.length)])}`);
+    say(io, `\n${rec.conversionRef} is now ${report.outcome.status}${report.recorded ? '' : ' (the attempt could not be recorded on the record!)'}.`);
+  }
+  return report.outcome.status === 'sent' ? 0 : 1;
+}
+
+async function requeueCommand(values: Values, io: Io, target: Target): Promise<number> {
+  const statuses: RequeueableStatus[] = [...(values.failed ? ['failed' as const] : []), ...(values.rejected ? ['rejected' as const] : [])];
+  if (statuses.length === 0) throw new UsageError('say what to requeue: --failed (and/or --rejected)');
+  const since = values.since ? parseSince(values.since, Date.now()) : undefined;
+  const found = await findRequeueable(statuses, since, target.deps);
+  if (found.length === 0) {
+    if (values.json) json(io, { found: 0, requeued: 0, conversionRefs: [] });
+    else say(io, `Nothing to requeue in ${target.label} (${statuses.join(', ')}${since ? ` since ${since}` : ''}).`);
+    return 0;
+  }
+  if (!values.json) {
+    const last = (r: ConversionRecord) => r.attempts.at(-1);
+    say(io, table(['conversionRef', 'status', 'last change', 'attempts', 'last answer'], found.map((r) => [
+      r.conversionRef, r.status, r.updatedAt, String(r.attempts.length), String(last(r)?.status ?? last(r)?.error ?? '-'),
+    ])));
+  }
+  if (!(await confirm(io, `Requeue these ${found.length} conversions?`, values))) {
+    say(io, 'Nothing requeued.');
+    return 1;
+  }
+  const bar = progressBar(io.stderr, 'requeue');
+  const p = await requeue(found, statuses, target.deps, (x) => bar.update(x.done, x.total));
+  bar.finish(p.done, p.total);
+  if (values.json) json(io, { found: found.length, requeued: p.requeued, conversionRefs: found.map((r) => r.conversionRef) });
+  else say(io, `${p.requeued} of ${found.length} requeued; the retry function sends them on its next run.${p.requeued < found.length ? ' The others changed status meanwhile.' : ''}`);
+  return 0;
+}
+
+async function sendTestCommand(values: Values, io: Io, target: Target): Promise<number> {
+  const endpoint = (values.endpoint ?? target.apiUrl).replace(/\/+$/, '');
+  const token = values.token ?? (await target.token());
+  const suffix = randomBytes(6).toString('hex');
+  const sessionId = `pz-send-test-${randomBytes(12).toString('hex')}`;
+  const clickref = values.clickref ?? `PZTEST${suffix}`;
+  const orderId = `SENDTEST-${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${suffix}`;
+  const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${endpoint}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) pz-send-test', ...headers },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+  const click = await post('/clicks', { sessionId, clickref });
+  const clickBody = click.status === 204 ? undefined : await click.text();
+  const order = {
+    event: 'purchase', orderId, sessionId, currency: 'GBP', consent: true, dryRun: !values.live,
+    items: [{ sku: 'PZ-SEND-TEST', category: 'test', value: '1.00', quantity: 1 }], metadata: { pz_send_test: 'true' },
+  };
+  const postback = await post('/postbacks', order, { authorization: `Bearer ${token}` });
+  const answer = (await postback.json().catch(() => undefined)) as { conversionRef?: string; outcome?: string } | undefined;
+  const record = answer?.conversionRef ? await target.deps.conversions.get(answer.conversionRef).catch(() => undefined) : undefined;
+  const expected = values.live ? ['sent', 'queued'] : ['dry_run'];
+  const ok = click.status === 204 && postback.status === 202 && expected.includes(answer?.outcome ?? '') && record?.clickref === clickref;
+  if (values.json) {
+    json(io, { ok, endpoint, sessionId, clickref, click: { status: click.status, body: clickBody }, postback: { status: postback.status, body: answer }, record });
+  } else {
+    say(io, `send-test against ${endpoint} (${values.live ? 'LIVE: the conversion is sent to Partnerize' : 'dry run: nothing is sent'})`);
+    say(io, `  click     POST /clicks     → ${click.status}${click.status === 204 ? ' recorded' : ` ${clickBody ?? ''}`}   session ${sessionId}, clickref ${clickref}`);
+    say(io, `  order     POST /postbacks  → ${postback.status} ${JSON.stringify(answer)}`);
+    if (record) say(io, `  call      ${record.request ? `${record.request.method} ${record.request.url}` : '—'}`);
+    say(io, ok ? 'OK: the click was found for the order and the call carries its clickref.' : 'NOT OK: see above.');
+  }
+  return ok ? 0 : 1;
+}
+
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    io.stderr.write(`${(err as Error).message}\n\n${HELP['main']}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [command, ...rest] = positionals;
+  if (!command || command === 'help') {
+    io.stdout.write(`${HELP[rest[0] ?? 'main'] ?? HELP['main']}\n`);
+    return command || values.help ? 0 : 2;
+  }
+  if (!HELP[command]) {
+    io.stderr.write(`unknown command '${command}'\n\n${HELP['main']}\n`);
+    return 2;
+  }
+  if (values.help) {
+    io.stdout.write(`${HELP[command]}\n`);
+    return 0;
+  }
+  let target: Target | undefined;
+  try {
+    const needsId = command === 'lookup' || command === 'replay';
+    const id = rest[0];
+    if (needsId && !id) throw new UsageError(`${command} needs an order id: pz ${command} <orderId>`);
+    target = await openTarget(values, io);
+    switch (command) {
+      case 'lookup':
+        return await lookupCommand(id!, values, io, target);
+      case 'replay':
+        return await replayCommand(id!, values, io, target);
+      case 'requeue':
+        return await requeueCommand(values, io, target);
+      default:
+        return await sendTestCommand(values, io, target);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`${err.message}\n\n${HELP[command]}\n`);
+      return 2;
+    }
+    if (err instanceof TargetError || err instanceof OperationError || err instanceof InputError) {
+      io.stderr.write(`${err.message}\n`);
+      return 1;
+    }
+    io.stderr.write(`pz ${command} failed: ${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    target?.close();
+  }
+}

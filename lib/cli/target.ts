@@ -1,0 +1,110 @@
+/**
+ * Where the CLI works: the local mode (found through its info endpoint) or a deployed stack (found
+ * through CloudFormation outputs; region and credentials from the usual AWS settings).
+ */
+import { randomUUID } from 'node:crypto';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { systemClock } from '../../lambdas/adapters/clock.js';
+import { DynamoClickStore, DynamoConversionStore } from '../../lambdas/adapters/dynamodb-stores.js';
+import { createFetchSender } from '../../lambdas/adapters/partnerize-sender.js';
+import { tokenOf } from '../../lambdas/adapters/token-source.js';
+import { trackerConfigFromEnv } from '../../lambdas/commons/env-config.js';
+import { silentLog } from '../../lambdas/commons/logger.js';
+import { noMetrics } from '../../lambdas/core/metrics.js';
+import type { Deps } from '../../lambdas/core/model.js';
+import { LOCAL_AWS_ENV, localDynamoClient } from '../local/embedded-dynamodb.js';
+import { LOCAL_INFO_PATH, type LocalInfo } from '../local/server.js';
+
+export interface Target {
+  /** "local http://127.0.0.1:3000" or "stack PartnerizeS2S" */
+  label: string;
+  apiUrl: string;
+  conversionRefPrefix: string;
+  deps: Deps;
+  token(): Promise<string>;
+  close(): void;
+}
+
+export class TargetError extends Error {
+  override name = 'TargetError';
+}
+
+function cliDeps(db: DynamoDBClient, tables: { clicks: string; conversions: string }, retryDelaysS?: readonly number[]): Deps {
+  return {
+    config: trackerConfigFromEnv({
+      PARTNERIZE_CAMPAIGN_ID: 'cli',
+      ...(retryDelaysS ? { RETRY_DELAYS_S: retryDelaysS.join(',') } : {}),
+    }),
+    clicks: new DynamoClickStore(db, tables.clicks),
+    conversions: new DynamoConversionStore(db, tables.conversions),
+    sender: createFetchSender('partnerize-s2s-tracker-cli'),
+    clock: systemClock,
+    newId: randomUUID,
+    random: Math.random,
+    log: silentLog,
+    metrics: noMetrics,
+  };
+}
+
+export async function localTarget(url: string): Promise<Target> {
+  const base = url.replace(/\/+$/, '');
+  let info: LocalInfo;
+  try {
+    const res = await fetch(base + LOCAL_INFO_PATH, { signal: AbortSignal.timeout(3000) });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    info = (await res.json()) as LocalInfo;
+  } catch (err) {
+    throw new TargetError(`no local endpoint answers at ${base} (${(err as Error).message}): start it with npm start, or pass --local <url> or --stack <name>`);
+  }
+  const db = localDynamoClient(info.dynamodbEndpoint);
+  return {
+    label: `local ${base}`,
+    apiUrl: base,
+    conversionRefPrefix: info.conversionRefPrefix,
+    deps: cliDeps(db, info.tables, info.retryDelaysS),
+    token: async () => info.token,
+    close: () => db.destroy(),
+  };
+}
+
+export const STACK_OUTPUTS = ['ApiUrl', 'ClicksTableName', 'ConversionsTableName', 'PostbackTokenSecretArn'] as const;
+
+export async function stackTarget(stackName: string, region?: string): Promise<Target> {
+  const opts = region ? { region } : {};
+  const cfn = new CloudFormationClient(opts);
+  let outputs: Record<string, string>;
+  try {
+    const r = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));
+    const stack = r.Stacks?.[0];
+    if (!stack) throw new Error('not found');
+    outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
+  } catch (err) {
+    throw new TargetError(`cannot read stack ${stackName}: ${(err as Error).message} (check --region / AWS_REGION and your credentials)`);
+  } finally {
+    cfn.destroy();
+  }
+  const missing = STACK_OUTPUTS.filter((k) => !outputs[k]);
+  if (missing.length > 0) throw new TargetError(`stack ${stackName} has no output ${missing.join(', ')}: is it this tracker's stack?`);
+  const db = new DynamoDBClient(opts);
+  return {
+    label: `stack ${stackName}`,
+    apiUrl: outputs['ApiUrl']!.replace(/\/+$/, ''),
+    conversionRefPrefix: outputs['ConversionRefPrefix'] ?? '',
+    deps: cliDeps(db, { clicks: outputs['ClicksTableName']!, conversions: outputs['ConversionsTableName']! }),
+    token: async () => {
+      const sm = new SecretsManagerClient(opts);
+      try {
+        const s = await sm.send(new GetSecretValueCommand({ SecretId: outputs['PostbackTokenSecretArn'] }));
+        if (!s.SecretString) throw new TargetError('the postback token secret is empty');
+        return tokenOf(s.SecretString);
+      } finally {
+        sm.destroy();
+      }
+    },
+    close: () => db.destroy(),
+  };
+}
+
+export { LOCAL_AWS_ENV };
