@@ -31,7 +31,7 @@ async function pz(...argv: string[]): Promise<{ code: number; out: string; err: 
   return { code, out, err, json: () => JSON.parse(out) };
 }
 
-const post = (path: string, body: unknown) =>
+const post = async (path: string, body: unknown): Promise<{ json(): Promise<any> }> =>
   fetch(`${local.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
 const order = (orderId: string, extra: Record<string, unknown> = {}) => ({
   orderId, currency: 'GBP', consent: true, items: [{ sku: 'S', category: 'c', value: '2.50', quantity: 2 }], ...extra,
