@@ -111,6 +111,9 @@ export class TrackingStack extends Stack {
     new CfnOutput(this, 'PostbacksUrl', { value: `${this.api.url}/postbacks`, description: 'Point the Tealium webhook connector here' });
     new CfnOutput(this, 'ClicksTableName', { value: clicks.tableName });
     new CfnOutput(this, 'ConversionsTableName', { value: conversions.tableName });
+    if (config.conversionRefPrefix !== '') {
+      new CfnOutput(this, 'ConversionRefPrefix', { value: config.conversionRefPrefix, description: 'Prepended to order ids (the CLI adds it for you)' });
+    }
     new CfnOutput(this, 'PostbackTokenSecretArn', {
       value: this.tokenSecret.secretArn,
       description: 'aws secretsmanager get-secret-value --secret-id <this> --query SecretString --output text',

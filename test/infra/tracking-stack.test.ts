@@ -173,4 +173,9 @@ describe('outputs', () => {
     expect(JSON.stringify(outputs['ClicksUrl']!.Value)).toContain('/clicks');
     expect(JSON.stringify(outputs['PostbacksUrl']!.Value)).toContain('/postbacks');
   });
+
+  it('name the conversionRef prefix when one is configured (the CLI adds it to order ids)', () => {
+    const outputs = buildStack({ conversionRefPrefix: 'TEST-' }).template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(outputs['ConversionRefPrefix']!.Value).toBe('TEST-');
+  });
 });

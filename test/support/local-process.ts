@@ -1,9 +1,8 @@
 /**
- * Runs the local mode as `npm start` does (tsx bin/local.ts) in a child process and waits for its
- * ready line.
+ * Runs the local mode as `npm start` does (node --import tsx bin/local.ts) in a child process and
+ * waits for its ready line.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../lib/paths.js';
 
 export interface LocalProcess {
@@ -17,7 +16,8 @@ export interface LocalProcess {
 }
 
 export async function startLocalProcess(env: Record<string, string>, timeoutMs = 30_000): Promise<LocalProcess> {
-  const child = spawn(join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx'), ['bin/local.ts'], {
+  // Exactly what `npm start` runs: one Node process (so a SIGKILL really kills the server).
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/local.ts'], {
     cwd: PROJECT_ROOT,
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', PORT: '0', POWERTOOLS_LOG_LEVEL: 'WARN', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,29 @@
+/**
+ * `npm run soak`: the reliability soak (2,000 postbacks at concurrency 50, Partnerize failing 30%
+ * at random) with its figures written into docs/reliability.md. Options: --postbacks N
+ * --concurrency N --failure-rate 0.3
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { PROJECT_ROOT } from '../lib/paths.js';
+import { runSoak, soakMarkdown } from '../test/support/soak.js';
+
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+const { values } = parseArgs({
+  options: { postbacks: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '50' }, 'failure-rate': { type: 'string', default: '0.3' } },
+});
+const report = await runSoak({
+  postbacks: Number(values.postbacks),
+  concurrency: Number(values.concurrency),
+  failureRate: Number(values['failure-rate']),
+  drainTimeoutMs: 120_000,
+});
+const md = soakMarkdown(report, new Date().toISOString().slice(0, 10));
+console.log(md);
+const file = join(PROJECT_ROOT, 'docs', 'reliability.md');
+const doc = readFileSync(file, 'utf8');
+const updated = doc.replace(/<!-- soak:start -->[\s\S]*<!-- soak:end -->/, `<!-- soak:start -->\n${md}\n<!-- soak:end -->`);
+writeFileSync(file, updated);
+console.log(`\nwritten to ${file}`);
+if (report.missing.length > 0 || report.acceptedTwice.length > 0) process.exitCode = 1;

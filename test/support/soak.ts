@@ -1,0 +1,126 @@
+/**
+ * The soak: many postbacks at high concurrency through the local mode (a real `npm start`
+ * process, dynalite, the retry loop) while Partnerize fails a share of calls at random; then wait
+ * for the retry loop to drain. Used by the soak test and by `npm run soak` (which writes the
+ * figures to docs/reliability.md).
+ */
+import { FakePartnerize } from './fake-partnerize.js';
+import { startLocalProcess } from './local-process.js';
+
+export interface SoakOptions {
+  postbacks: number;
+  concurrency: number;
+  failureRate: number;
+  /** Give up draining after this long. */
+  drainTimeoutMs: number;
+}
+
+export interface SoakReport {
+  options: SoakOptions;
+  /** Postbacks answered per second while sending. */
+  throughput: number;
+  sendSeconds: number;
+  answers: Record<string, number>;
+  latencyMsP50: number;
+  latencyMsP99: number;
+  /** Calls Partnerize received, and the share it failed. */
+  partnerizeCalls: number;
+  partnerizeFailures: number;
+  attemptsPerConversion: number;
+  /** From the last postback answer to the last conversion accepted. */
+  drainSeconds: number;
+  accepted: number;
+  acceptedTwice: string[];
+  missing: string[];
+}
+
+const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+
+export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
+  const partnerize = await FakePartnerize.start();
+  partnerize.setDefault(() => (Math.random() < opts.failureRate ? { status: 500, body: 'random failure' } : { status: 200, body: 'OK' }));
+  const token = 'soak-token-0123456789';
+  const local = await startLocalProcess({
+    PARTNERIZE_MODE: 'live',
+    PARTNERIZE_BASE_URL: partnerize.url,
+    POSTBACK_TOKEN: token,
+    RETRY_DELAYS_S: Array.from({ length: 12 }, () => '0.2').join(','),
+    SWEEP_INTERVAL_S: '0.2',
+    SWEEP_LIMIT: '500',
+    SWEEP_CONCURRENCY: '16',
+    LEASE_S: '5',
+    POWERTOOLS_LOG_LEVEL: 'ERROR',
+  });
+  try {
+    const ids = Array.from({ length: opts.postbacks }, (_, i) => `SOAK-${String(i).padStart(5, '0')}`);
+    const answers: Record<string, number> = {};
+    const latencies: number[] = [];
+    let next = 0;
+    const started = performance.now();
+    const worker = async () => {
+      while (next < ids.length) {
+        const id = ids[next++]!;
+        const t0 = performance.now();
+        const res = await fetch(`${local.url}/postbacks`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ orderId: id, clickref: `Soak${id.slice(5)}`, currency: 'GBP', consent: true, items: [{ sku: 'S', value: '9.99', quantity: 1 }] }),
+        });
+        const body = (await res.json()) as { outcome?: string };
+        latencies.push(performance.now() - t0);
+        const key = res.status === 202 ? (body.outcome ?? '?') : `HTTP ${res.status}`;
+        answers[key] = (answers[key] ?? 0) + 1;
+      }
+    };
+    await Promise.all(Array.from({ length: opts.concurrency }, worker));
+    const sendSeconds = (performance.now() - started) / 1000;
+    const drainStart = performance.now();
+    const deadline = Date.now() + opts.drainTimeoutMs;
+    let counts = partnerize.acceptedCounts();
+    while (ids.some((id) => !counts.has(id)) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      counts = partnerize.acceptedCounts();
+    }
+    const drainSeconds = (performance.now() - drainStart) / 1000;
+    await new Promise((r) => setTimeout(r, 1000)); // anything sent twice would show up now
+    counts = partnerize.acceptedCounts();
+    const calls = partnerize.requests.length;
+    const failures = partnerize.requests.filter((r) => r.answered === 500).length;
+    latencies.sort((a, b) => a - b);
+    return {
+      options: opts,
+      throughput: opts.postbacks / sendSeconds,
+      sendSeconds,
+      answers,
+      latencyMsP50: pct(latencies, 50),
+      latencyMsP99: pct(latencies, 99),
+      partnerizeCalls: calls,
+      partnerizeFailures: failures,
+      attemptsPerConversion: calls / opts.postbacks,
+      drainSeconds,
+      accepted: ids.filter((id) => counts.get(id) === 1).length,
+      acceptedTwice: ids.filter((id) => (counts.get(id) ?? 0) > 1),
+      missing: ids.filter((id) => !counts.has(id)),
+    };
+  } finally {
+    await local.stop();
+    await partnerize.close();
+  }
+}
+
+export function soakMarkdown(r: SoakReport, when: string): string {
+  const f = (n: number, d = 1) => n.toFixed(d);
+  return [
+    `Measured ${when} on ${process.platform}/${process.arch}, Node ${process.version}: ${r.options.postbacks} postbacks at concurrency ${r.options.concurrency}, Partnerize failing ${Math.round(r.options.failureRate * 100)}% of calls at random.`,
+    '',
+    '| figure | value |',
+    '|---|---|',
+    `| postbacks answered | ${Object.entries(r.answers).map(([k, v]) => `${k} ${v}`).join(', ')} |`,
+    `| throughput while sending | ${f(r.throughput, 0)} postbacks/s (${f(r.sendSeconds)} s) |`,
+    `| postback latency p50 / p99 | ${f(r.latencyMsP50)} ms / ${f(r.latencyMsP99)} ms |`,
+    `| Partnerize calls (failed) | ${r.partnerizeCalls} (${r.partnerizeFailures}) |`,
+    `| attempts per conversion | ${f(r.attemptsPerConversion, 3)} |`,
+    `| time to drain after the last answer | ${f(r.drainSeconds, 2)} s |`,
+    `| accepted exactly once / twice / missing | ${r.accepted} / ${r.acceptedTwice.length} / ${r.missing.length} |`,
+  ].join('\n');
+}
