@@ -64,7 +64,8 @@ export const ConfigSchema = z.object({
   ),
   minSessionIdLength: int(1, 256),
   inlineTimeoutMs: int(200, 4000),
-  retryTimeoutMs: int(500, 30000),
+  /** At most 15 s: a send plus its bookkeeping must end well inside the 30 s lease. */
+  retryTimeoutMs: int(500, 15000),
   retryDelaysS: z.preprocess(
     (v) => {
       const p = fromText(v);
@@ -72,8 +73,15 @@ export const ConfigSchema = z.object({
     },
     z.array(z.number().positive()).min(1),
   ),
+  /** Stage-wide throttling (requests per second, burst), and per route below. */
   apiThrottleRateLimit: int(1, 100000),
   apiThrottleBurstLimit: int(1, 100000),
+  clicksThrottleRateLimit: int(1, 100000),
+  clicksThrottleBurstLimit: int(1, 100000),
+  postbacksThrottleRateLimit: int(1, 100000),
+  postbacksThrottleBurstLimit: int(1, 100000),
+  /** How long a function keeps the postback token before reading Secrets Manager again. */
+  tokenCacheSeconds: int(1, 3600),
   /** Largest accepted request body, bytes. */
   maxBodyBytes: int(1024, 1_048_576),
   lambdaMemoryMb: int(128, 10240),
@@ -82,6 +90,18 @@ export const ConfigSchema = z.object({
   tableRemovalPolicy: z.enum(['retain', 'destroy']),
   alarmEmails: stringList.refine((l) => l.every((e) => /^[^\s@]+@[^\s@]+$/.test(e)), 'must be email addresses'),
   alarmHttpsEndpoints: stringList.refine((l) => l.every((u) => /^https:\/\/\S+$/.test(u)), 'must be https URLs'),
+  /** Where alarm descriptions point: your copy of docs/runbook.md (a URL, or the repo path). */
+  runbookUrl: z.string().min(1),
+  /** Alarm thresholds and periods. */
+  alarmPeriodMinutes: int(1, 60),
+  alarmApi4xxRatePercent: z.coerce.number().min(0).max(100),
+  alarmApi4xxMinRequests: int(1, 1_000_000),
+  alarmRetryableRatePercent: z.coerce.number().min(0).max(100),
+  alarmRetryableEvaluationPeriods: int(1, 24),
+  alarmOldestOwedMinutes: int(1, 1440),
+  alarmUnattributedRatePercent: z.coerce.number().min(0).max(100),
+  alarmUnattributedMinPurchases: int(1, 1_000_000),
+  alarmUnattributedPeriodMinutes: int(5, 1440).refine((n) => n % 5 === 0 || n < 5, 'must be a multiple of 5'),
   /** Use an existing SNS topic for alarms instead of creating one. */
   alarmTopicArn: z.string().regex(/^(arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+)?$/, 'must be an SNS topic ARN or empty'),
   enableWaf: bool,

@@ -1,6 +1,7 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { trackerConfigToEnv } from '../lambdas/commons/env-config.js';
@@ -8,6 +9,11 @@ import type { TrackingConfig } from './config.js';
 import { TrackingApi } from './constructs/tracking-api.js';
 import { TrackingFunction } from './constructs/tracking-function.js';
 import { TrackingTables } from './constructs/tracking-tables.js';
+import { CONVERSIONS } from '../lambdas/adapters/tables.js';
+import { acknowledgeNagFindings } from './nag-acknowledgements.js';
+import { OnCall } from './constructs/on-call.js';
+import { TrackingAlarms } from './constructs/tracking-alarms.js';
+import { TrackingDashboard } from './constructs/tracking-dashboard.js';
 
 export interface TrackingStackProps extends StackProps {
   config: TrackingConfig;
@@ -25,6 +31,9 @@ export class TrackingStack extends Stack {
   readonly api: TrackingApi;
   readonly functions: { clicks: TrackingFunction; postbacks: TrackingFunction; retry: TrackingFunction };
   readonly tokenSecret: Secret;
+  readonly onCall: OnCall;
+  readonly alarms: TrackingAlarms;
+  readonly dashboard: TrackingDashboard;
 
   constructor(scope: Construct, id: string, props: TrackingStackProps) {
     super(scope, id, props);
@@ -74,7 +83,7 @@ export class TrackingStack extends Stack {
       ...common,
       entry: 'postbacks',
       description: 'Accepts order postbacks and fires the Partnerize S2S conversion call',
-      environment: { ...environment, TOKEN_SECRET_ARN: this.tokenSecret.secretArn },
+      environment: { ...environment, TOKEN_SECRET_ARN: this.tokenSecret.secretArn, TOKEN_CACHE_S: String(config.tokenCacheSeconds) },
       timeout: Duration.seconds(10),
     });
     const retryFn = new TrackingFunction(this, 'RetryFunction', {
@@ -86,12 +95,16 @@ export class TrackingStack extends Stack {
     });
     this.functions = { clicks: clicksFn, postbacks: postbacksFn, retry: retryFn };
 
-    // Least privilege: each function gets exactly the calls its adapters make.
-    clicks.grant(clicksFn, 'dynamodb:PutItem');
-    clicks.grant(postbacksFn, 'dynamodb:GetItem');
-    conversions.grant(postbacksFn, 'dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem');
-    conversions.grant(retryFn, 'dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:UpdateItem');
-    this.tokenSecret.grantRead(postbacksFn);
+    // Least privilege: each function gets exactly the calls its adapters make, on exactly its
+    // tables (and the one index it queries); no wildcards.
+    const allow = (fn: TrackingFunction, actions: string[], resources: string[]) =>
+      fn.addToRolePolicy(new PolicyStatement({ actions, resources }));
+    allow(clicksFn, ['dynamodb:PutItem'], [clicks.tableArn]);
+    allow(postbacksFn, ['dynamodb:GetItem'], [clicks.tableArn]);
+    allow(postbacksFn, ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'], [conversions.tableArn]);
+    allow(retryFn, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [conversions.tableArn]);
+    allow(retryFn, ['dynamodb:Query'], [`${conversions.tableArn}/index/${CONVERSIONS.dueIndex}`]);
+    allow(postbacksFn, ['secretsmanager:GetSecretValue'], [this.tokenSecret.secretArn]);
 
     new Rule(this, 'RetrySchedule', {
       description: 'Runs the retry function every minute',
@@ -104,13 +117,52 @@ export class TrackingStack extends Stack {
       postbacksFunction: postbacksFn,
       allowedClickOrigins: config.allowedClickOrigins,
       throttle: { rateLimit: config.apiThrottleRateLimit, burstLimit: config.apiThrottleBurstLimit },
+      routeThrottle: {
+        clicks: { rateLimit: config.clicksThrottleRateLimit, burstLimit: config.clicksThrottleBurstLimit },
+        postbacks: { rateLimit: config.postbacksThrottleRateLimit, burstLimit: config.postbacksThrottleBurstLimit },
+      },
+      logRetentionDays: config.logRetentionDays,
     });
+
+    this.onCall = new OnCall(this, 'OnCall', {
+      emails: config.alarmEmails,
+      httpsEndpoints: config.alarmHttpsEndpoints,
+      existingTopicArn: config.alarmTopicArn || undefined,
+    });
+    const functions = { Clicks: clicksFn, Postbacks: postbacksFn, Retry: retryFn };
+    this.alarms = new TrackingAlarms(this, 'Alarms', {
+      api: this.api.api,
+      functions,
+      serviceName: this.stackName,
+      topic: this.onCall.topic,
+      runbookUrl: config.runbookUrl,
+      thresholds: {
+        periodMinutes: config.alarmPeriodMinutes,
+        api4xxRatePercent: config.alarmApi4xxRatePercent,
+        api4xxMinRequests: config.alarmApi4xxMinRequests,
+        retryableRatePercent: config.alarmRetryableRatePercent,
+        retryableEvaluationPeriods: config.alarmRetryableEvaluationPeriods,
+        oldestOwedMinutes: config.alarmOldestOwedMinutes,
+        unattributedRatePercent: config.alarmUnattributedRatePercent,
+        unattributedMinPurchases: config.alarmUnattributedMinPurchases,
+        unattributedPeriodMinutes: config.alarmUnattributedPeriodMinutes,
+      },
+    });
+    this.dashboard = new TrackingDashboard(this, 'Dashboard', {
+      api: this.api.api,
+      functions,
+      serviceName: this.stackName,
+      alarms: this.alarms.alarms,
+    });
+    acknowledgeNagFindings(this);
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the HTTP API' });
     new CfnOutput(this, 'ClicksUrl', { value: `${this.api.url}/clicks`, description: 'Report clicks here (landing page or tag manager)' });
     new CfnOutput(this, 'PostbacksUrl', { value: `${this.api.url}/postbacks`, description: 'Point the Tealium webhook connector here' });
     new CfnOutput(this, 'ClicksTableName', { value: clicks.tableName });
     new CfnOutput(this, 'ConversionsTableName', { value: conversions.tableName });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.onCall.topic.topicArn, description: 'Every alarm notifies this topic (ALARM and OK)' });
+    new CfnOutput(this, 'DashboardName', { value: this.dashboard.dashboard.dashboardName });
     if (config.conversionRefPrefix !== '') {
       new CfnOutput(this, 'ConversionRefPrefix', { value: config.conversionRefPrefix, description: 'Prepended to order ids (the CLI adds it for you)' });
     }

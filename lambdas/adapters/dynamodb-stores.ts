@@ -26,6 +26,7 @@ import type {
 } from '../core/model.js';
 import type { OutgoingCall } from '../core/partnerize-url.js';
 import { DUE_SHARD, iso } from '../core/delivery.js';
+import { underDeadline } from './deadline.js';
 import { CLICKS, CONVERSIONS } from './tables.js';
 
 const toItem = (v: object): Record<string, AttributeValue> =>
@@ -49,6 +50,7 @@ export class DynamoClickStore implements ClickStore {
           ExpressionAttributeNames: { '#pk': CLICKS.partitionKey, '#clickedAt': 'clickedAt' },
           ExpressionAttributeValues: { ':clickedAt': { N: String(click.clickedAt) } },
         }),
+        underDeadline(),
       );
     } catch (err) {
       if (!isConditionFailure(err)) throw err;
@@ -62,6 +64,7 @@ export class DynamoClickStore implements ClickStore {
         Key: { [CLICKS.partitionKey]: { S: sessionId } },
         ConsistentRead: true,
       }),
+      underDeadline(),
     );
     return r.Item ? (unmarshall(r.Item) as ClickRecord) : undefined;
   }
@@ -84,6 +87,7 @@ export class DynamoConversionStore implements ConversionStore {
           ExpressionAttributeNames: { '#pk': CONVERSIONS.partitionKey },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
+        underDeadline(),
       );
       return { created: true };
     } catch (err) {
@@ -97,6 +101,7 @@ export class DynamoConversionStore implements ConversionStore {
   async get(conversionRef: string): Promise<ConversionRecord | undefined> {
     const r = await this.db.send(
       new GetItemCommand({ TableName: this.tableName, Key: this.key(conversionRef), ConsistentRead: true }),
+      underDeadline(),
     );
     return r.Item ? (unmarshall(r.Item) as ConversionRecord) : undefined;
   }
@@ -116,6 +121,7 @@ export class DynamoConversionStore implements ConversionStore {
           Limit: limit - out.length,
           ExclusiveStartKey: start,
         }),
+        underDeadline(),
       );
       for (const item of r.Items ?? []) {
         const { conversionRef, dueAt } = unmarshall(item) as DueRef;
@@ -147,6 +153,7 @@ export class DynamoConversionStore implements ConversionStore {
           },
           ReturnValues: 'ALL_NEW',
         }),
+        underDeadline(),
       );
       return r.Attributes ? (unmarshall(r.Attributes) as ConversionRecord) : undefined;
     } catch (err) {
@@ -177,6 +184,7 @@ export class DynamoConversionStore implements ConversionStore {
       update += ' REMOVE #leaseId, #dueAt, #shard';
     }
     try {
+      // No deadline here: the send has happened, recording it matters more than answering fast.
       await this.db.send(
         new UpdateItemCommand({
           TableName: this.tableName,
@@ -212,6 +220,7 @@ export class DynamoConversionStore implements ConversionStore {
           },
           ReturnValues: 'ALL_NEW',
         }),
+        underDeadline(),
       );
       return r.Attributes ? (unmarshall(r.Attributes) as ConversionRecord) : undefined;
     } catch (err) {
@@ -237,6 +246,7 @@ export class DynamoConversionStore implements ConversionStore {
             ':leaseId': { S: leaseId },
           },
         }),
+        underDeadline(),
       );
       return true;
     } catch (err) {
@@ -253,7 +263,8 @@ export class DynamoConversionStore implements ConversionStore {
           TableName: this.tableName,
           Key: this.key(conversionRef),
           UpdateExpression: 'SET #status = :queued, #shard = :shard, #dueAt = :now, #retries = :zero, #updatedAt = :updatedAt REMOVE #leaseId',
-          ConditionExpression: `attribute_exists(#request) AND #status IN (${Object.keys(statusValues).join(', ')})`,
+          // Never while someone holds the record (a replay in flight): its result must land.
+          ConditionExpression: `attribute_exists(#request) AND #status IN (${Object.keys(statusValues).join(', ')}) AND (attribute_not_exists(#leaseId) OR #dueAt <= :now)`,
           ExpressionAttributeNames: {
             '#status': 'status', '#shard': CONVERSIONS.dueIndexPartitionKey, '#dueAt': 'dueAt', '#retries': 'retries',
             '#updatedAt': 'updatedAt', '#leaseId': 'leaseId', '#request': 'request',
@@ -267,6 +278,7 @@ export class DynamoConversionStore implements ConversionStore {
             ':updatedAt': { S: iso(now) },
           },
         }),
+        underDeadline(),
       );
       return true;
     } catch (err) {
@@ -293,6 +305,7 @@ export class DynamoConversionStore implements ConversionStore {
           ExpressionAttributeValues: values,
           ExclusiveStartKey: start,
         }),
+        underDeadline(),
       );
       for (const item of r.Items ?? []) yield unmarshall(item) as ConversionRecord;
       start = r.LastEvaluatedKey;

@@ -3,10 +3,13 @@
  * version so a rotation never rejects in-flight Tealium requests), or a fixed value in local mode.
  */
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { underDeadline } from './deadline.js';
 
 export interface TokenSource {
   /** The tokens accepted now (at least one). */
   tokens(): Promise<readonly string[]>;
+  /** Re-reads the tokens now (a rotation may just have happened); may serve the cache if it is very fresh. */
+  refresh?(): Promise<readonly string[]>;
 }
 
 export const staticTokens = (...tokens: string[]): TokenSource => ({ tokens: async () => tokens });
@@ -27,10 +30,22 @@ export class SecretsManagerTokens implements TokenSource {
     private readonly secretId: string,
     private readonly ttlMs = 300_000,
     private readonly now: () => number = Date.now,
+    /** Forced re-reads (unknown tokens) happen at most this often, so wrong tokens cannot flood Secrets Manager. */
+    private readonly minRefreshMs = 30_000,
   ) {}
+
+  async refresh(): Promise<readonly string[]> {
+    if (this.cached && this.now() - this.cached.at < this.minRefreshMs) return this.cached.tokens;
+    return this.reload();
+  }
 
   async tokens(): Promise<readonly string[]> {
     if (this.cached && this.now() - this.cached.at < this.ttlMs) return this.cached.tokens;
+    return this.reload();
+  }
+
+  /** One read at a time; a failed read keeps serving the tokens read before. */
+  private async reload(): Promise<readonly string[]> {
     this.inflight ??= this.load().finally(() => {
       this.inflight = undefined;
     });
@@ -44,7 +59,7 @@ export class SecretsManagerTokens implements TokenSource {
 
   private async read(stage: 'AWSCURRENT' | 'AWSPREVIOUS'): Promise<string | undefined> {
     try {
-      const r = await this.client.send(new GetSecretValueCommand({ SecretId: this.secretId, VersionStage: stage }));
+      const r = await this.client.send(new GetSecretValueCommand({ SecretId: this.secretId, VersionStage: stage }), underDeadline());
       return r.SecretString === undefined ? undefined : tokenOf(r.SecretString);
     } catch (err) {
       if (stage === 'AWSPREVIOUS' && isNotFound(err)) return undefined;

@@ -54,7 +54,7 @@ const EnvSchema = z.object({
   RETRY_TIMEOUT_MS: positiveInt('RETRY_TIMEOUT_MS', 5000),
   RETRY_DELAYS_S: z.optional(z.string()),
   LEASE_S: positiveInt('LEASE_S', 30),
-  MIN_SESSION_ID_LENGTH: positiveInt('MIN_SESSION_ID_LENGTH', 1),
+  MIN_SESSION_ID_LENGTH: positiveInt('MIN_SESSION_ID_LENGTH', 8),
 });
 
 export class ConfigError extends Error {

@@ -3,9 +3,12 @@ import { InputError } from '../core/errors.js';
 import type { Log } from '../core/model.js';
 import { errorBody, inputErrorResponse, json, type HttpEvent, type HttpResult } from './http.js';
 
-/** True for errors thrown by an AWS SDK client (the store is unreachable, throttled, …). */
+/**
+ * True for errors thrown by an AWS SDK client (the store is unreachable, throttled, …) or a call
+ * cut off by the request deadline.
+ */
 const isServiceError = (err: unknown): boolean =>
-  typeof err === 'object' && err !== null && '$metadata' in err;
+  typeof err === 'object' && err !== null && ('$metadata' in err || (err as { name?: string }).name === 'AbortError');
 
 /**
  * Turns errors into answers: bad input → its 4xx with the failing field; a store that cannot be

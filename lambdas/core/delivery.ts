@@ -52,9 +52,10 @@ export async function attemptSend(
   const outcome = outcomeOf(record, { at: iso(startedAt), trigger, ...result }, now, deps.config.retryDelaysS, deps.random);
   deps.metrics.add(METRICS.partnerizeAnswer[result.result], 1);
   deps.metrics.add(METRICS.partnerizeLatency, result.latencyMs, 'Milliseconds');
-  if (outcome.status === 'failed') deps.metrics.add(METRICS.conversionsFailed, 1);
   try {
     const recorded = await deps.conversions.finishAttempt(record.conversionRef, leaseId, outcome, now);
+    // Counted once it is on record: an unrecorded failure stays owed and will be tried again.
+    if (recorded && outcome.status === 'failed') deps.metrics.add(METRICS.conversionsFailed, 1);
     return { outcome, recorded };
   } catch (err) {
     onStoreError(err);

@@ -9,7 +9,6 @@ import { InputError } from './errors.js';
 import { plainDecimal } from './fields.js';
 import { METRICS } from './metrics.js';
 import type { CallSpec, ClickRecord, ClickrefSource, ConversionRecord, ConversionStatus, Deps, Outcome } from './model.js';
-import { OWED_STATUSES } from './model.js';
 import { buildConversionUrl, type OutgoingCall } from './partnerize-url.js';
 import { formatPath, OrderSchema, parseWith, type Order } from './schema.js';
 import { isTealiumEvent, mapTealiumOrder, tealiumEventName } from './tealium.js';
@@ -45,10 +44,16 @@ function eventOf(body: unknown, tealium: boolean, deps: Deps): { name: unknown; 
   return { name, purchase: typeof name === 'string' && deps.config.purchaseEvents.includes(name) };
 }
 
+/** New purchases that could be attributed (the denominator of the unattributed share). */
+const ATTRIBUTABLE: ReadonlySet<Outcome> = new Set(['sent', 'queued', 'rejected', 'unattributed', 'dry_run']);
+
+/** Longest Partnerize call we build: servers commonly refuse longer request lines (414). */
+export const MAX_CALL_LENGTH = 8000;
+
 export async function acceptPostback(body: unknown, deps: Deps): Promise<PostbackAnswer> {
   const answer = await accept(body, deps);
   deps.metrics.add(METRICS.postbackOutcome[answer.outcome], 1);
-  if (answer.outcome !== 'ignored') deps.metrics.add(METRICS.purchases, 1);
+  if (ATTRIBUTABLE.has(answer.outcome)) deps.metrics.add(METRICS.purchases, 1);
   return answer;
 }
 
@@ -142,7 +147,15 @@ async function accept(body: unknown, deps: Deps): Promise<PostbackAnswer> {
 /** The exact Partnerize request for a call spec and a clickref. */
 export function requestFor(call: CallSpec, clickref: string): OutgoingCall {
   const { baseUrl, method, ...rest } = call;
-  return { method, url: buildConversionUrl(baseUrl, { ...rest, clickref }) };
+  const url = buildConversionUrl(baseUrl, { ...rest, clickref });
+  if (url.length > MAX_CALL_LENGTH) {
+    throw new InputError(
+      'call_too_long',
+      `the Partnerize call for this order would be ${url.length} characters (at most ${MAX_CALL_LENGTH}): send fewer items or less metadata`,
+      'items',
+    );
+  }
+  return { method, url };
 }
 
 /**
@@ -165,14 +178,15 @@ async function store(record: ConversionRecord, deps: Deps): Promise<PostbackAnsw
 }
 
 /**
- * A postback for a conversionRef we already hold. When its send is owed and due (its sender died
- * and the lease ran out — e.g. Tealium retrying after our 5xx), this postback takes the lease and
- * sends it now. Otherwise nothing new is sent: `duplicate` (FAQ Q11).
+ * A postback for a conversionRef we already hold: `duplicate`, and nothing new is sent (FAQ Q11) —
+ * except when the record is still `pending` and its lease has run out: the request that wrote it
+ * died before sending (Tealium retries such a request after our 5xx or its timeout), so this
+ * postback takes the lease and sends it now, answering that attempt's outcome.
  */
 async function resumeOrDuplicate(existing: ConversionRecord, deps: Deps, startedAt = deps.clock.now()): Promise<PostbackAnswer> {
   const now = deps.clock.now();
   const ref = existing.conversionRef;
-  if (deps.config.mode === 'live' && OWED_STATUSES.includes(existing.status) && existing.dueAt !== undefined && existing.dueAt <= now) {
+  if (deps.config.mode === 'live' && existing.status === 'pending' && existing.dueAt !== undefined && existing.dueAt <= now) {
     const leaseId = deps.newId();
     const claimed = await deps.conversions.claim(ref, now, now + deps.config.leaseMs, leaseId);
     if (claimed) return attemptNow(claimed, leaseId, 'resume', deps, startedAt);

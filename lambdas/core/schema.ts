@@ -6,7 +6,7 @@ import * as z from 'zod/mini';
 import { checkClickref } from './clickref.js';
 import { InputError } from './errors.js';
 import {
-  consent, country, currency, customerType, decimal, device, flag, instant, isBlank, optionalText, quantity,
+  consent, country, currency, customerType, decimal, device, instant, isBlank, optionalText, quantity,
   requiredText, type Converted,
 } from './fields.js';
 import { parseMetadata } from './metadata.js';
@@ -33,6 +33,10 @@ const metadataField = z.transform((input: unknown, ctx) => {
 
 /** An explicit clickref on an order: blank means "none, look it up"; anything else must be valid. */
 const optionalClickref: Conv<string | undefined> = (v) => (isBlank(v) ? { ok: true, value: undefined } : checkClickref(v));
+
+/** Only a JSON boolean: a stray "yes" must never silently stop a live send. */
+const strictFlag: Conv<boolean | undefined> = (v) =>
+  v === undefined || v === null || typeof v === 'boolean' ? { ok: true, value: v ?? undefined } : { ok: false, message: 'must be true or false (a JSON boolean)' };
 
 export const SESSION_ID_MAX = 256;
 const sessionIdText = { max: SESSION_ID_MAX, noControl: true } as const;
@@ -66,8 +70,8 @@ export const OrderSchema = z.object(
     consent: field(consent),
     userAgent: field((v) => optionalText(v, { max: 2048 })),
     device: field(device),
-    /** This one postback is a dry run: record the exact call, do not send it (the CLI's send-test). */
-    dryRun: field(flag),
+    /** This one postback is a dry run: record the exact call, do not send it (the CLI's send-test). JSON true only. */
+    dryRun: field(strictFlag),
     items: z.array(ItemSchema, { error: listError('items') }).check(
       z.minLength(1, 'must have at least one item'),
       z.maxLength(MAX_ITEMS, `must have at most ${MAX_ITEMS} items`),

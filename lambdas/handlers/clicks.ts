@@ -4,6 +4,7 @@ import type { Deps } from '../core/model.js';
 import { header, noContent, readInput, type HttpEvent, type HttpResult } from '../commons/http.js';
 import { flushMetrics } from '../commons/metrics.js';
 import { httpErrors } from '../commons/middleware.js';
+import { REQUEST_BUDGET_MS, withDeadline } from '../adapters/deadline.js';
 
 export interface ClicksHandlerDeps extends Pick<Deps, 'config' | 'clicks' | 'clock' | 'log' | 'metrics'> {
   maxBodyBytes: number;
@@ -14,9 +15,11 @@ export function createClicksHandler(deps: ClicksHandlerDeps) {
   return middy<HttpEvent, HttpResult>()
     .use(flushMetrics(deps.metrics))
     .use(httpErrors(deps.log))
-    .handler(async (event) => {
-      const input = readInput(event, deps.maxBodyBytes);
-      await recordClick(input, header(event, 'user-agent'), deps);
-      return noContent();
-    });
+    .handler((event) =>
+      withDeadline(Date.now() + REQUEST_BUDGET_MS, async () => {
+        const input = readInput(event, deps.maxBodyBytes);
+        await recordClick(input, header(event, 'user-agent'), deps);
+        return noContent();
+      }),
+    );
 }

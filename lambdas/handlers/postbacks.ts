@@ -6,6 +6,7 @@ import type { TokenSource } from '../adapters/token-source.js';
 import { errorBody, header, json, readInput, type HttpEvent, type HttpResult } from '../commons/http.js';
 import { flushMetrics } from '../commons/metrics.js';
 import { httpErrors } from '../commons/middleware.js';
+import { REQUEST_BUDGET_MS, withDeadline } from '../adapters/deadline.js';
 
 export interface PostbacksHandlerDeps extends Deps {
   tokens: TokenSource;
@@ -17,14 +18,26 @@ const unauthorized = (): HttpResult =>
     'www-authenticate': 'Bearer realm="postbacks", Basic realm="postbacks"',
   });
 
+/**
+ * Checks the presented token; an unknown token makes the source re-read the secret (rate-limited
+ * inside the source), so a freshly rotated token is accepted at once, not after the cache expires.
+ */
+async function authorized(authorization: string | undefined, tokens: TokenSource): Promise<boolean> {
+  if (isAuthorized(authorization, await tokens.tokens())) return true;
+  if (!tokens.refresh || authorization === undefined) return false;
+  return isAuthorized(authorization, await tokens.refresh());
+}
+
 /** `POST /postbacks` and `GET /postbacks?data=…`: 202 `{conversionRef, outcome}`. */
 export function createPostbacksHandler(deps: PostbacksHandlerDeps) {
   return middy<HttpEvent, HttpResult>()
     .use(flushMetrics(deps.metrics))
     .use(httpErrors(deps.log))
-    .handler(async (event) => {
-      if (!isAuthorized(header(event, 'authorization'), await deps.tokens.tokens())) return unauthorized();
-      const input = readInput(event, deps.maxBodyBytes);
-      return json(202, await acceptPostback(input, deps));
-    });
+    .handler((event) =>
+      withDeadline(Date.now() + REQUEST_BUDGET_MS, async () => {
+        if (!(await authorized(header(event, 'authorization'), deps.tokens))) return unauthorized();
+        const input = readInput(event, deps.maxBodyBytes);
+        return json(202, await acceptPostback(input, deps));
+      }),
+    );
 }

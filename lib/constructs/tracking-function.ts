@@ -1,9 +1,11 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, ApplicationLogLevel, LoggingFormat, Runtime, SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
 import { Charset, LogLevel, NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { join } from 'node:path';
+import { METRICS_NAMESPACE } from '../../lambdas/commons/metrics.js';
 import { lambdaEntry, PROJECT_ROOT } from '../paths.js';
 
 /**
@@ -46,12 +48,27 @@ export interface TrackingFunctionProps {
  * minified by the local esbuild (never Docker), JSON logs with a retained log group.
  */
 export class TrackingFunction extends NodejsFunction {
+  readonly logGroupArn: string;
+
   constructor(scope: Construct, id: string, props: TrackingFunctionProps) {
     const logGroup = new LogGroup(scope, `${id}Logs`, {
       retention: props.logRetentionDays as RetentionDays,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    // Its own role, allowed to write to its own log group only (instead of the managed
+    // AWSLambdaBasicExecutionRole, which may write to any log group).
+    const role = new Role(scope, `${id}Role`, {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `${props.description} (${Stack.of(scope).stackName})`,
+    });
+    role.addToPolicy(
+      new PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [logGroup.logGroupArn],
+      }),
+    );
     super(scope, id, {
+      role,
       entry: lambdaEntry(props.entry),
       handler: 'handler',
       runtime: RUNTIME,
@@ -59,7 +76,12 @@ export class TrackingFunction extends NodejsFunction {
       description: props.description,
       memorySize: props.memorySize,
       timeout: props.timeout,
-      environment: { POWERTOOLS_SERVICE_NAME: 'partnerize-s2s', ...props.environment },
+      environment: {
+        // The `service` dimension of every metric: the stack name, so two stacks never mix.
+        POWERTOOLS_SERVICE_NAME: Stack.of(scope).stackName,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        ...props.environment,
+      },
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
       bundling: BUNDLING,
@@ -68,6 +90,7 @@ export class TrackingFunction extends NodejsFunction {
       systemLogLevelV2: SystemLogLevel.WARN,
       logGroup,
     });
+    this.logGroupArn = logGroup.logGroupArn;
   }
 }
 

@@ -173,7 +173,8 @@ export async function startLocal(env: Env = process.env): Promise<LocalServer> {
       const result = await route.handler(event, lambdaContext(route.name, 10_000));
       writeResult(res, result, cors);
     })().catch((err: unknown) => {
-      console.error(`local server: ${req.method} ${req.url} failed:`, err);
+      // The path only: a GET postback's query string is the whole order.
+      console.error(`local server: ${req.method} ${(req.url ?? '').split('?')[0]} failed:`, err);
       if (!res.headersSent) sendJson(res, 500, { error: { code: 'internal_error', message: 'local server error' } });
       else res.end();
     });

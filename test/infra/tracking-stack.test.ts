@@ -35,12 +35,27 @@ describe('HTTP API', () => {
     expect(targetOf('GET /postbacks')).toBe(logicalId('AWS::Lambda::Function', 'PostbacksFunction'));
   });
 
-  it('deploys a $default stage with throttling from config', () => {
+  it('deploys a $default stage with stage and per-route throttling from config', () => {
+    const c = built.config;
+    const clicks = { ThrottlingRateLimit: c.clicksThrottleRateLimit, ThrottlingBurstLimit: c.clicksThrottleBurstLimit };
+    const postbacks = { ThrottlingRateLimit: c.postbacksThrottleRateLimit, ThrottlingBurstLimit: c.postbacksThrottleBurstLimit };
     built.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       StageName: '$default',
       AutoDeploy: true,
-      DefaultRouteSettings: { ThrottlingRateLimit: built.config.apiThrottleRateLimit, ThrottlingBurstLimit: built.config.apiThrottleBurstLimit },
+      DefaultRouteSettings: { ThrottlingRateLimit: c.apiThrottleRateLimit, ThrottlingBurstLimit: c.apiThrottleBurstLimit },
+      RouteSettings: { 'GET /clicks': clicks, 'POST /clicks': clicks, 'GET /postbacks': postbacks, 'POST /postbacks': postbacks },
     });
+    const stage = Object.entries(built.template.toJSON().Resources as Record<string, { Type: string; DependsOn?: string[] }>).find(([, r]) => r.Type === 'AWS::ApiGatewayV2::Stage')!;
+    const routeIds = Object.keys(resourcesOf(built.template, 'AWS::ApiGatewayV2::Route'));
+    expect(stage[1].DependsOn).toEqual(expect.arrayContaining(routeIds)); // route settings need the routes first
+  });
+
+  it('writes JSON access logs, without IPs, user agents or query strings, to a retained log group', () => {
+    const stage = Object.values(resourcesOf(built.template, 'AWS::ApiGatewayV2::Stage'))[0]!;
+    const format = JSON.parse(stage.Properties.AccessLogSettings.Format);
+    expect(format).toMatchObject({ requestId: '$context.requestId', routeKey: '$context.routeKey', status: '$context.status' });
+    expect(stage.Properties.AccessLogSettings.Format).not.toMatch(/sourceIp|userAgent|querystring|identity/i);
+    expect(stage.Properties.AccessLogSettings.DestinationArn).toEqual({ 'Fn::GetAtt': [logicalId('AWS::Logs::LogGroup', 'ApiAccessLogs'), 'Arn'] });
   });
 
   it('has no CORS by default and an allowlist when origins are configured', () => {
@@ -86,9 +101,9 @@ describe('functions', () => {
     });
   });
 
-  it('every function has a log group with retention', () => {
+  it('every log group (three functions, API access logs) has retention', () => {
     const groups = Object.values(resourcesOf(built.template, 'AWS::Logs::LogGroup'));
-    expect(groups).toHaveLength(3);
+    expect(groups).toHaveLength(4);
     for (const g of groups) expect(g.Properties.RetentionInDays).toBe(built.config.logRetentionDays);
   });
 });
@@ -137,25 +152,37 @@ describe('secret and least privilege', () => {
     expect(json).not.toMatch(/POSTBACK_TOKEN/);
   });
 
-  it('clicks: PutItem on the clicks table, nothing else', () => {
-    const st = statementsOf(built.template, 'ClicksFunction');
-    expect(actionsOf(st)).toEqual(['dynamodb:PutItem']);
-    expect(JSON.stringify(st)).toContain(logicalId('AWS::DynamoDB::GlobalTable', 'TablesClicks'));
-    expect(JSON.stringify(st)).not.toContain('TablesConversions');
+  const tableArn = (prefix: string) => ({ 'Fn::GetAtt': [logicalId('AWS::DynamoDB::GlobalTable', prefix), 'Arn'] });
+  const grants = (fn: string) =>
+    statementsOf(built.template, fn).map((st) => ({ actions: actionsOf([st]), resources: [st.Resource].flat() }));
+  const logsGrant = (fn: string) => ({
+    actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+    resources: [{ 'Fn::GetAtt': [logicalId('AWS::Logs::LogGroup', `${fn}Logs`), 'Arn'] }],
+  });
+
+  it('clicks: PutItem on the clicks table and its own log group, nothing else', () => {
+    expect(grants('ClicksFunction')).toEqual([logsGrant('ClicksFunction'), { actions: ['dynamodb:PutItem'], resources: [tableArn('TablesClicks')] }]);
   });
 
   it('postbacks: read a click, create/read/update conversions, read its secret', () => {
-    const st = statementsOf(built.template, 'PostbacksFunction');
-    expect(actionsOf(st)).toEqual(['dynamodb:GetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
-    const secretStatement = st.find((s) => actionsOf([s]).includes('secretsmanager:GetSecretValue'))!;
-    expect(secretStatement.Resource).toEqual({ Ref: logicalId('AWS::SecretsManager::Secret', 'PostbackToken') });
+    expect(grants('PostbacksFunction')).toEqual([
+      logsGrant('PostbacksFunction'),
+      { actions: ['dynamodb:GetItem'], resources: [tableArn('TablesClicks')] },
+      { actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], resources: [tableArn('TablesConversions')] },
+      { actions: ['secretsmanager:GetSecretValue'], resources: [{ Ref: logicalId('AWS::SecretsManager::Secret', 'PostbackToken') }] },
+    ]);
   });
 
-  it('retry: query the due index and read/update conversions; no clicks, no secret', () => {
-    const st = statementsOf(built.template, 'RetryFunction');
-    expect(actionsOf(st)).toEqual(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
-    expect(JSON.stringify(st)).toContain('/index/*');
-    expect(JSON.stringify(st)).not.toContain('TablesClicks');
+  it('retry: query the due index only, read/update conversions; no clicks, no secret', () => {
+    expect(grants('RetryFunction')).toEqual([
+      logsGrant('RetryFunction'),
+      { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], resources: [tableArn('TablesConversions')] },
+      { actions: ['dynamodb:Query'], resources: [{ 'Fn::Join': ['', [tableArn('TablesConversions'), '/index/due']] }] },
+    ]);
+  });
+
+  it('no function uses a managed policy', () => {
+    for (const role of Object.values(resourcesOf(built.template, 'AWS::IAM::Role'))) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
   });
 
   it('no statement grants a wildcard action', () => {
@@ -168,7 +195,7 @@ describe('secret and least privilege', () => {
 describe('outputs', () => {
   it('give the URLs, table names and the secret ARN (never its value)', () => {
     const outputs = built.template.toJSON().Outputs as Record<string, { Value: unknown }>;
-    expect(Object.keys(outputs).sort()).toEqual(['ApiUrl', 'ClicksTableName', 'ClicksUrl', 'ConversionsTableName', 'PostbackTokenSecretArn', 'PostbacksUrl']);
+    expect(Object.keys(outputs).sort()).toEqual(['AlarmTopicArn', 'ApiUrl', 'ClicksTableName', 'ClicksUrl', 'ConversionsTableName', 'DashboardName', 'PostbackTokenSecretArn', 'PostbacksUrl']);
     expect(outputs['PostbackTokenSecretArn']!.Value).toEqual({ Ref: logicalId('AWS::SecretsManager::Secret', 'PostbackToken') });
     expect(JSON.stringify(outputs['ClicksUrl']!.Value)).toContain('/clicks');
     expect(JSON.stringify(outputs['PostbacksUrl']!.Value)).toContain('/postbacks');

@@ -241,6 +241,22 @@ describe('bad input: a 400 naming the field, nothing stored', () => {
     expect((await env.postback({ method: 'POST', body: '' })).body.error).toMatchObject({ code: 'missing_body', field: 'body' });
   });
 
+  it('an order whose Partnerize call would be too long is a 400, not a store failure', async () => {
+    const orderId = uniq('BIG');
+    const items = Array.from({ length: 300 }, (_, i) => ({ sku: `SKU-${i}-${'x'.repeat(20)}`, category: 'c'.repeat(20), value: 1 }));
+    const r = await env.postback({ body: order(orderId, uniq('s'), { clickref: 'Big1', items }) });
+    expect(r.statusCode).toBe(400);
+    expect(r.body.error).toMatchObject({ code: 'call_too_long', field: 'items' });
+    expect(await record(orderId)).toBeUndefined();
+  });
+
+  it('dryRun must be a JSON boolean', async () => {
+    const r = await env.postback({ body: order(uniq('ORD'), uniq('s'), { clickref: 'Dr1', dryRun: 'yes' }) });
+    expect(r.body.error).toMatchObject({ field: 'dryRun' });
+    expect((await env.postback({ body: order(uniq('ORD'), uniq('s'), { clickref: 'Dr2', dryRun: true }) })).body.outcome).toBe('dry_run');
+    expect(env.partnerize.requests).toHaveLength(0);
+  });
+
   it('a body over the limit is a 413', async () => {
     const r = await env.postback({ body: { orderId: 'X', pad: 'x'.repeat(300_000) } });
     expect(r.statusCode).toBe(413);

@@ -213,7 +213,46 @@ describe('concurrency and crashes', () => {
   });
 });
 
+describe('dedupe while owed', () => {
+  it('a repeated postback for a queued conversion is a duplicate and sends nothing (a double tag, FAQ Q11)', async () => {
+    env.partnerize.respondWith({ status: 500 });
+    const ref = uniq('DOUBLE');
+    expect((await env.postback({ body: order(ref) })).body.outcome).toBe('queued');
+    env.clock.advance(minutes(5)); // due, not yet picked up
+    expect((await env.postback({ body: order(ref) })).body).toEqual({ conversionRef: ref, outcome: 'duplicate' });
+    expect(env.partnerize.requestsFor(ref)).toHaveLength(1);
+  });
+
+  it('requeue never takes a record someone holds (a replay in flight)', async () => {
+    env.partnerize.setDefault({ status: 502 });
+    env.configure({ RETRY_DELAYS_S: '1' });
+    const ref = uniq('HELD');
+    await env.postback({ body: order(ref) });
+    env.clock.advance(1_500);
+    await sweep(env.deps, SWEEP);
+    expect((await record(ref))!.status).toBe('failed');
+    const lease = await env.deps.conversions.takeLease(ref, env.clock.now(), env.clock.now() + 30_000, 'replayer');
+    expect(lease).toBeDefined();
+    expect(await env.deps.conversions.requeue(ref, ['failed'], env.clock.now())).toBe(false);
+    env.clock.advance(31_000); // the replayer died: its lease ran out
+    expect(await env.deps.conversions.requeue(ref, ['failed'], env.clock.now())).toBe(true);
+    expect(await record(ref)).toMatchObject({ status: 'queued', retries: 0, dueShard: DUE_SHARD });
+  });
+});
+
 describe('DynamoDB failures', () => {
+  it('a hung DynamoDB still gets a 5xx back inside Tealium\'s 5 s (so Tealium retries)', async () => {
+    const ref = uniq('STALL');
+    env.proxy!.stall();
+    const started = Date.now();
+    const r = await env.postback({ body: order(ref) });
+    const took = Date.now() - started;
+    env.proxy!.restore();
+    expect(r.statusCode).toBe(503);
+    expect(took).toBeLessThan(5_000);
+    expect(await record(ref)).toBeUndefined();
+  });
+
   it('DynamoDB unreachable during a postback: 5xx, nothing stored; the retry then succeeds', async () => {
     const ref = uniq('DDBDOWN');
     env.proxy!.down();

@@ -8,6 +8,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 
 export class TcpProxy {
   private up = true;
+  private stalled = false;
   private toDrop = 0;
   private readonly sockets = new Set<Socket>();
 
@@ -31,7 +32,14 @@ export class TcpProxy {
 
   restore(): void {
     this.up = true;
+    this.stalled = false;
     this.toDrop = 0;
+  }
+
+  /** Connections are accepted but nothing ever comes back (a hung DynamoDB). */
+  stall(): void {
+    this.stalled = true;
+    for (const s of this.sockets) s.destroy();
   }
 
   /** The next `n` answers from the server are lost (the connection is cut instead). */
@@ -42,6 +50,12 @@ export class TcpProxy {
   private handle(client: Socket, host: string, port: number): void {
     if (!this.up) {
       client.destroy();
+      return;
+    }
+    if (this.stalled) {
+      this.sockets.add(client);
+      client.on('data', () => {});
+      client.on('error', () => {}).on('close', () => this.sockets.delete(client));
       return;
     }
     const upstream = connect(port, host);

@@ -43,3 +43,25 @@ describe('SecretsManagerTokens', () => {
     expect(tokenOf('{not json')).toBe('{not json');
   });
 });
+
+describe('rotation without downtime', () => {
+  it('an unknown token makes the source re-read at once, but at most every 30 s', async () => {
+    sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).resolves({ SecretString: 'v1' });
+    sm.on(GetSecretValueCommand, { VersionStage: 'AWSPREVIOUS' }).rejects(new ResourceNotFoundException({ message: 'none', $metadata: {} }));
+    let t = 0;
+    const tokens = new SecretsManagerTokens(new SecretsManagerClient({}), 'arn', 300_000, () => t);
+    expect(await tokens.tokens()).toEqual(['v1']);
+    // The secret is rotated: v2 current, v1 previous.
+    sm.reset();
+    sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).resolves({ SecretString: 'v2' });
+    sm.on(GetSecretValueCommand, { VersionStage: 'AWSPREVIOUS' }).resolves({ SecretString: 'v1' });
+    t = 10_000;
+    expect(await tokens.refresh()).toEqual(['v1']); // just read: served from cache
+    t = 40_000;
+    expect(await tokens.refresh()).toEqual(['v2', 'v1']);
+    const reads = sm.commandCalls(GetSecretValueCommand).length;
+    t = 50_000;
+    await tokens.refresh();
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(reads);
+  });
+});

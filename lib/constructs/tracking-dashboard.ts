@@ -1,0 +1,112 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  AlarmStatusWidget, Dashboard, GraphWidget, MathExpression, TextWidget, type Alarm,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { Construct } from 'constructs';
+import { METRICS } from '../../lambdas/core/metrics.js';
+import { trackerMetric } from './tracking-alarms.js';
+
+export interface TrackingDashboardProps {
+  api: HttpApi;
+  functions: Record<string, IFunction>;
+  serviceName: string;
+  alarms: readonly Alarm[];
+}
+
+/**
+ * The pipeline at a glance, left to right as a conversion travels: clicks in, postbacks by
+ * outcome, Partnerize's answers and latency, what is still owed or failed, and the API's errors.
+ */
+export class TrackingDashboard extends Construct {
+  readonly dashboard: Dashboard;
+
+  constructor(scope: Construct, id: string, props: TrackingDashboardProps) {
+    super(scope, id);
+    const period = Duration.minutes(5);
+    const m = (name: string, label: string, statistic = 'Sum') =>
+      trackerMetric(props.serviceName, name, statistic, period).with({ label });
+    const outcomes = Object.entries(METRICS.postbackOutcome).map(([outcome, name]) => m(name, outcome));
+
+    this.dashboard = new Dashboard(this, 'Dashboard', {
+      dashboardName: `${Stack.of(this).stackName}-pipeline`,
+      defaultInterval: Duration.hours(24),
+    });
+    this.dashboard.addWidgets(
+      new TextWidget({
+        markdown: `# ${Stack.of(this).stackName}: clicks → postbacks → Partnerize\nAnything red below pages on-call; each alarm links its runbook section. "What happened to order X?": \`npm run pz -- lookup X --stack ${Stack.of(this).stackName}\``,
+        width: 24,
+        height: 2,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Clicks',
+        left: [m(METRICS.clicksRecorded, 'recorded'), m(METRICS.clicksNotRecorded, 'not recorded (no consent)')],
+        width: 8,
+      }),
+      new GraphWidget({ title: 'Postbacks by outcome', left: outcomes, stacked: true, width: 8 }),
+      new GraphWidget({
+        title: 'Unattributed share of purchases (%)',
+        left: [
+          new MathExpression({
+            expression: 'IF(FILL(p, 0) > 0, 100 * FILL(u, 0) / p, 0)',
+            usingMetrics: { p: m(METRICS.purchases, 'purchases'), u: m(METRICS.postbackOutcome.unattributed, 'unattributed') },
+            label: 'unattributed %',
+            period,
+          }),
+        ],
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Partnerize answers',
+        left: [
+          m(METRICS.partnerizeAnswer.sent, '2xx (sent)'),
+          m(METRICS.partnerizeAnswer.retryable, 'retryable (408/429/5xx/timeout)'),
+          m(METRICS.partnerizeAnswer.rejected, 'rejected (4xx)'),
+        ],
+        stacked: true,
+        width: 8,
+      }),
+      new GraphWidget({
+        title: 'Partnerize latency (ms)',
+        left: [m(METRICS.partnerizeLatency, 'p50', 'p50'), m(METRICS.partnerizeLatency, 'p99', 'p99')],
+        width: 8,
+      }),
+      new GraphWidget({
+        title: 'Owed and failed sends',
+        left: [m(METRICS.owedDue, 'owed and due (per run)', 'Maximum'), m(METRICS.conversionsFailed, 'failed')],
+        right: [m(METRICS.oldestOwedAge, 'most overdue (s)', 'Maximum')],
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'API requests and errors',
+        left: [
+          props.api.metricCount({ statistic: 'Sum', period, label: 'requests' }),
+          props.api.metricClientError({ statistic: 'Sum', period, label: '4xx' }),
+          props.api.metricServerError({ statistic: 'Sum', period, label: '5xx' }),
+        ],
+        width: 8,
+      }),
+      new GraphWidget({
+        title: 'Functions: errors and throttles',
+        left: Object.entries(props.functions).flatMap(([name, fn]) => [
+          fn.metricErrors({ statistic: 'Sum', period, label: `${name} errors` }),
+          fn.metricThrottles({ statistic: 'Sum', period, label: `${name} throttles` }),
+        ]),
+        width: 8,
+      }),
+      new GraphWidget({
+        title: 'Functions: duration p99 (ms)',
+        left: Object.entries(props.functions).map(([name, fn]) => fn.metricDuration({ statistic: 'p99', period, label: name })),
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(new AlarmStatusWidget({ title: 'Alarms', alarms: [...props.alarms], width: 24 }));
+  }
+}

@@ -1,0 +1,139 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildStack, resourcesOf } from '../support/stack.js';
+
+let built: ReturnType<typeof buildStack>;
+type AlarmResource = { Properties?: any };
+let alarms: Record<string, AlarmResource>;
+
+beforeAll(() => {
+  built = buildStack({ alarmEmails: 'oncall@acme.example', alarmHttpsEndpoints: 'https://events.pagerduty.com/integration/abc/enqueue' });
+  alarms = Object.fromEntries(
+    Object.values(resourcesOf(built.template, 'AWS::CloudWatch::Alarm')).map((a) => [String(a.Properties.AlarmName).replace('PartnerizeS2S-', ''), a]),
+  );
+});
+
+const logicalId = (type: string, prefix: string) => Object.keys(resourcesOf(built.template, type)).find((k) => k.startsWith(prefix))!;
+const topicRef = () => ({ Ref: logicalId('AWS::SNS::Topic', 'OnCallTopic') });
+const apiId = () => ({ Ref: logicalId('AWS::ApiGatewayV2::Api', 'ApiHttpApi') });
+const custom = (name: string, statistic = 'Sum') =>
+  expect.objectContaining({ Namespace: 'PartnerizeS2S', MetricName: name, Dimensions: [{ Name: 'service', Value: 'PartnerizeS2S' }], Statistic: statistic });
+const mathMetrics = (a: AlarmResource) =>
+  Object.fromEntries((a.Properties.Metrics as Array<{ Id: string; MetricStat?: { Metric: any; Stat: string }; Expression?: string }>).map((m) => [m.Id, m]));
+
+describe('alarms', () => {
+  it('exist for every non-2xx path, and nothing else', () => {
+    expect(Object.keys(alarms).sort()).toEqual([
+      'Api4xxRate', 'Api5xx', 'ClicksErrors', 'ClicksThrottles', 'ConversionsFailed', 'OldestOwedSend', 'PartnerizeRejected',
+      'PartnerizeRetryableRate', 'PostbacksErrors', 'PostbacksThrottles', 'RetryErrors', 'RetryHeartbeatMissing', 'RetryThrottles', 'UnattributedShare',
+    ]);
+  });
+
+  it('all page on-call on ALARM and on OK, and link their runbook section', () => {
+    for (const [name, a] of Object.entries(alarms)) {
+      expect(a.Properties.AlarmActions, name).toEqual([topicRef()]);
+      expect(a.Properties.OKActions, name).toEqual([topicRef()]);
+      expect(a.Properties.AlarmDescription, name).toMatch(/Runbook: docs\/runbook\.md#[a-z0-9-]+$/);
+    }
+  });
+
+  it('API 5xx: the HTTP API metric 5xx (not 5XXError) by ApiId, any in a period', () => {
+    expect(alarms['Api5xx']!.Properties).toMatchObject({
+      Namespace: 'AWS/ApiGateway', MetricName: '5xx', Dimensions: [{ Name: 'ApiId', Value: apiId() }], Statistic: 'Sum',
+      Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', Period: 300, EvaluationPeriods: 1, TreatMissingData: 'notBreaching',
+    });
+  });
+
+  it('API 4xx rate: 4xx / Count with a minimum volume', () => {
+    const a = alarms['Api4xxRate']!;
+    const m = mathMetrics(a);
+    expect(m['clientErrors']!.MetricStat!.Metric).toMatchObject({ Namespace: 'AWS/ApiGateway', MetricName: '4xx', Dimensions: [{ Name: 'ApiId', Value: apiId() }] });
+    expect(m['requests']!.MetricStat!.Metric).toMatchObject({ Namespace: 'AWS/ApiGateway', MetricName: 'Count', Dimensions: [{ Name: 'ApiId', Value: apiId() }] });
+    const expr = Object.values(m).find((x) => x.Expression)!.Expression;
+    expect(expr).toBe('IF(FILL(requests, 0) >= 20, 100 * FILL(clientErrors, 0) / requests, 0)');
+    expect(a.Properties.Threshold).toBe(10);
+  });
+
+  it('Partnerize rejected (> 0), failed conversions (> 0), oldest owed send, heartbeat missing (missing data breaches)', () => {
+    expect(alarms['PartnerizeRejected']!.Properties).toEqual(expect.objectContaining({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' }));
+    expect(alarms['PartnerizeRejected']!.Properties).toEqual(custom('PartnerizeRejected'));
+    expect(alarms['ConversionsFailed']!.Properties).toEqual(custom('ConversionsFailed'));
+    expect(alarms['OldestOwedSend']!.Properties).toEqual(custom('OldestOwedSendAge', 'Maximum'));
+    expect(alarms['OldestOwedSend']!.Properties.Threshold).toBe(15 * 60);
+    expect(alarms['RetryHeartbeatMissing']!.Properties).toEqual(custom('RetryHeartbeat'));
+    expect(alarms['RetryHeartbeatMissing']!.Properties).toMatchObject({ Threshold: 1, ComparisonOperator: 'LessThanThreshold', EvaluationPeriods: 2, TreatMissingData: 'breaching' });
+  });
+
+  it('Partnerize retryable rate over several periods', () => {
+    const a = alarms['PartnerizeRetryableRate']!;
+    const m = mathMetrics(a);
+    for (const [id, name] of [['sent', 'PartnerizeSent'], ['retryable', 'PartnerizeRetryable'], ['rejected', 'PartnerizeRejected']] as const) {
+      expect(m[id]!.MetricStat!.Metric).toMatchObject({ Namespace: 'PartnerizeS2S', MetricName: name, Dimensions: [{ Name: 'service', Value: 'PartnerizeS2S' }] });
+    }
+    expect(a.Properties).toMatchObject({ Threshold: 25, EvaluationPeriods: 3 });
+  });
+
+  it('unattributed share of purchases over an hour, with a minimum volume', () => {
+    const a = alarms['UnattributedShare']!;
+    const m = mathMetrics(a);
+    expect(m['purchases']!.MetricStat).toMatchObject({ Metric: { MetricName: 'Purchases' }, Period: 3600 });
+    expect(m['unattributed']!.MetricStat).toMatchObject({ Metric: { MetricName: 'PostbacksUnattributed' }, Period: 3600 });
+    expect(a.Properties.Threshold).toBe(50);
+  });
+
+  it('Lambda errors and throttles per function', () => {
+    for (const fn of ['Clicks', 'Postbacks', 'Retry']) {
+      const fnRef = { Ref: logicalId('AWS::Lambda::Function', `${fn}Function`) };
+      expect(alarms[`${fn}Errors`]!.Properties).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: fnRef }], Threshold: 0 });
+      expect(alarms[`${fn}Throttles`]!.Properties).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Throttles', Dimensions: [{ Name: 'FunctionName', Value: fnRef }], Threshold: 0 });
+    }
+  });
+
+  it('thresholds and periods come from config', () => {
+    const b = buildStack({ alarmPeriodMinutes: '1', alarmApi4xxRatePercent: '3', alarmOldestOwedMinutes: '60', alarmRetryableEvaluationPeriods: '6', runbookUrl: 'https://wiki.acme.example/pz-runbook' });
+    const a = Object.fromEntries(Object.values(resourcesOf(b.template, 'AWS::CloudWatch::Alarm')).map((x) => [String(x.Properties.AlarmName).replace('PartnerizeS2S-', ''), x]));
+    expect(a['Api5xx']!.Properties.Period).toBe(60);
+    expect(a['Api4xxRate']!.Properties.Threshold).toBe(3);
+    expect(a['OldestOwedSend']!.Properties.Threshold).toBe(3600);
+    expect(a['PartnerizeRetryableRate']!.Properties.EvaluationPeriods).toBe(6);
+    expect(a['Api5xx']!.Properties.AlarmDescription).toContain('Runbook: https://wiki.acme.example/pz-runbook#api-5xx');
+  });
+});
+
+describe('on-call topic', () => {
+  it('is encrypted with a rotating key CloudWatch may use, HTTPS-only, with the configured subscriptions', () => {
+    built.template.resourceCountIs('AWS::SNS::Topic', 1);
+    built.template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    built.template.hasResourceProperties('AWS::KMS::Key', {
+      EnableKeyRotation: true,
+      KeyPolicy: { Statement: Match.arrayWith([Match.objectLike({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] })]) },
+    });
+    built.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+    const subs = Object.values(resourcesOf(built.template, 'AWS::SNS::Subscription')).map((s) => [s.Properties.Protocol, s.Properties.Endpoint]);
+    expect(subs.sort()).toEqual([['email', 'oncall@acme.example'], ['https', 'https://events.pagerduty.com/integration/abc/enqueue']]);
+  });
+
+  it('with alarmTopicArn, alarms page through that topic and none is created', () => {
+    const arn = 'arn:aws:sns:eu-west-1:123456789012:platform-oncall';
+    const b = buildStack({ alarmTopicArn: arn, alarmEmails: 'x@acme.example' });
+    b.template.resourceCountIs('AWS::SNS::Topic', 0);
+    b.template.resourceCountIs('AWS::SNS::Subscription', 0);
+    for (const a of Object.values(resourcesOf(b.template, 'AWS::CloudWatch::Alarm'))) {
+      expect(a.Properties.AlarmActions).toEqual([arn]);
+      expect(a.Properties.OKActions).toEqual([arn]);
+    }
+  });
+});
+
+describe('dashboard', () => {
+  it('tells the pipeline story: clicks, postbacks by outcome, Partnerize answers and latency, owed/failed, API 4xx/5xx, alarms', () => {
+    const d = Object.values(resourcesOf(built.template, 'AWS::CloudWatch::Dashboard'))[0]!;
+    const body = JSON.stringify(d.Properties.DashboardBody);
+    for (const needle of ['ClicksRecorded', 'PostbacksSent', 'PostbacksUnattributed', 'PostbacksDuplicate', 'PartnerizeSent', 'PartnerizeRetryable', 'PartnerizeRejected',
+      'PartnerizeLatency', '\\"p50\\"', '\\"p99\\"', 'OwedSendsDue', 'ConversionsFailed', 'OldestOwedSendAge', '\\"4xx\\"', '\\"5xx\\"', 'alarm']) {
+      expect(body, needle).toContain(needle);
+    }
+  });
+});

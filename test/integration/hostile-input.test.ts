@@ -1,0 +1,162 @@
+/**
+ * Both handlers attacked with arbitrary bodies, headers and query strings (fast-check), against
+ * dynalite: never a 5xx, and never a record stored for a rejected input. Plus rotation of the
+ * postback token through the handler and the constant-time check.
+ */
+import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoClickStore, DynamoConversionStore } from '../../lambdas/adapters/dynamodb-stores.js';
+import { SecretsManagerTokens, staticTokens } from '../../lambdas/adapters/token-source.js';
+import { isAuthorized } from '../../lambdas/core/auth.js';
+import type { ClickRecord, ConversionRecord } from '../../lambdas/core/model.js';
+import { createClicksHandler } from '../../lambdas/handlers/clicks.js';
+import { createPostbacksHandler } from '../../lambdas/handlers/postbacks.js';
+import { lambdaContext } from '../../lib/local/http-bridge.js';
+import { httpEvent } from '../support/events.js';
+import { startTestEnv, TOKEN, type TestEnv } from '../support/env.js';
+import { tealiumPurchase } from '../fixtures/tealium.js';
+
+let env: TestEnv;
+beforeAll(async () => {
+  env = await startTestEnv({ PARTNERIZE_MODE: 'dryrun' });
+});
+afterAll(async () => env?.close());
+
+/** The real stores, counting the writes that succeeded. */
+function countingStores() {
+  const writes = { clicks: 0, conversions: 0 };
+  const clicks = new DynamoClickStore(env.dynamo.client, env.dynamo.tables.clicks);
+  const conversions = new DynamoConversionStore(env.dynamo.client, env.dynamo.tables.conversions);
+  const put = clicks.put.bind(clicks);
+  clicks.put = async (c: ClickRecord) => {
+    await put(c);
+    writes.clicks++;
+  };
+  const create = conversions.create.bind(conversions);
+  conversions.create = async (r: ConversionRecord) => {
+    const res = await create(r);
+    if (res.created) writes.conversions++;
+    return res;
+  };
+  return { writes, clicks, conversions };
+}
+
+const jsonish = fc.oneof(
+  fc.json(),
+  fc.jsonValue().map((v) => JSON.stringify(v)),
+  fc.string(),
+  fc.constantFrom('{', '[]', 'null', '{"data":{"udo":{}}}', '{"orderId":"x"}', '\u0000', '{"__proto__":{"x":1}}'),
+  fc.record({
+    orderId: fc.oneof(fc.string(), fc.integer(), fc.constant(undefined)),
+    sessionId: fc.oneof(fc.string(), fc.constant(undefined)),
+    clickref: fc.oneof(fc.string(), fc.constant('AbC123')),
+    currency: fc.oneof(fc.constantFrom('GBP', 'gbp', 'EURO', ''), fc.string()),
+    consent: fc.oneof(fc.boolean(), fc.string()),
+    items: fc.oneof(fc.array(fc.record({ value: fc.oneof(fc.double(), fc.string()), quantity: fc.oneof(fc.integer(), fc.string()), metadata: fc.dictionary(fc.string(), fc.jsonValue()) })), fc.anything()),
+    metadata: fc.oneof(fc.dictionary(fc.string(), fc.jsonValue()), fc.anything()),
+    orderTime: fc.oneof(fc.string(), fc.integer(), fc.double()),
+  }).map((o) => JSON.stringify(o)),
+  fc.jsonValue().map((udo) => JSON.stringify({ data: { udo } })),
+  fc.dictionary(fc.string(), fc.jsonValue()).map((udo) => JSON.stringify(tealiumPurchase({ udo }))),
+);
+const headers = fc.dictionary(
+  fc.oneof(fc.constantFrom('content-type', 'authorization', 'user-agent', 'origin'), fc.string({ minLength: 1, maxLength: 20 })),
+  fc.oneof(fc.constantFrom('application/json', 'application/x-www-form-urlencoded', 'text/plain', `Bearer ${TOKEN}`, 'Basic Og=='), fc.string()),
+);
+const query = fc.oneof(fc.string(), fc.dictionary(fc.string(), fc.string()).map((d) => new URLSearchParams(d).toString()), fc.jsonValue().map((v) => `data=${encodeURIComponent(JSON.stringify(v))}`));
+
+describe('fuzzing the handlers', () => {
+  it('clicks: any input → 204 or a 4xx with a field; nothing stored when rejected', async () => {
+    const { writes, clicks } = countingStores();
+    const handler = createClicksHandler({ ...env.deps, clicks, maxBodyBytes: 16_384 });
+    const seen = new Map<number, number>();
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('GET', 'POST'), jsonish, headers, query, fc.boolean(), async (method, body, hdrs, q, b64) => {
+        const before = writes.clicks;
+        const r = (await handler(httpEvent({ method, path: '/clicks', body: method === 'POST' ? body : undefined, headers: hdrs, query: q, base64: b64 }), lambdaContext('clicks', 5000)))!;
+        expect([204, 400, 413]).toContain(r.statusCode);
+        seen.set(r.statusCode!, (seen.get(r.statusCode!) ?? 0) + 1);
+        if (r.statusCode !== 204) {
+          expect(writes.clicks).toBe(before);
+          expect(JSON.parse(r.body!).error.message).toEqual(expect.any(String));
+        }
+      }),
+      {
+        numRuns: 300,
+        examples: [
+          ['POST', JSON.stringify({ sessionId: 'fuzz-session-1', clickref: 'Fz1' }), {}, '', false],
+          ['GET', undefined as unknown as string, {}, 'sessionId=fuzz-session-2&clickref=Fz2', false],
+        ],
+      },
+    );
+    expect(seen.get(204)).toBeGreaterThan(0); // the property reached the store, not only the validators
+    expect(seen.get(400)).toBeGreaterThan(0);
+  });
+
+  it('postbacks: any input → 202, 401, or a 4xx naming the field; nothing stored when rejected', async () => {
+    const { writes, conversions } = countingStores();
+    const handler = createPostbacksHandler({ ...env.deps, conversions, tokens: staticTokens(TOKEN), maxBodyBytes: 65_536 });
+    const seen = new Map<number, number>();
+    let n = 0;
+    const valid = () => JSON.stringify({ orderId: `FUZZ-${n++}`, clickref: 'Fz3', currency: 'GBP', consent: true, items: [{ value: 1 }] });
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('GET', 'POST'), fc.oneof(jsonish, fc.constant('VALID')), headers, query, fc.boolean(), async (method, raw, hdrs, q, withToken) => {
+        const before = writes.conversions;
+        const body = raw === 'VALID' ? valid() : raw;
+        const authorised = withToken ? { ...hdrs, authorization: `Bearer ${TOKEN}` } : hdrs;
+        const r = (await handler(httpEvent({ method, path: '/postbacks', body: method === 'POST' ? body : undefined, headers: authorised, query: q }), lambdaContext('postbacks', 10_000)))!;
+        expect(r.statusCode).toBeLessThan(500);
+        seen.set(r.statusCode!, (seen.get(r.statusCode!) ?? 0) + 1);
+        if (r.statusCode !== 202) {
+          expect([400, 401, 413]).toContain(r.statusCode);
+          expect(writes.conversions).toBe(before);
+        }
+      }),
+      { numRuns: 400 },
+    );
+    expect(seen.get(202)).toBeGreaterThan(0);
+    expect(seen.get(400)).toBeGreaterThan(0);
+    expect(seen.get(401)).toBeGreaterThan(0);
+    expect(writes.conversions).toBeGreaterThan(0);
+  });
+});
+
+describe('token rotation through the handler', () => {
+  it('accepts the new token as soon as it is presented, and the old one during the switch', async () => {
+    const sm = mockClient(SecretsManagerClient);
+    try {
+      sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).resolves({ SecretString: 'old-token-1234567890' });
+      sm.on(GetSecretValueCommand, { VersionStage: 'AWSPREVIOUS' }).rejects(new ResourceNotFoundException({ message: 'none', $metadata: {} }));
+      let t = 0;
+      const tokens = new SecretsManagerTokens(new SecretsManagerClient({}), 'arn', 300_000, () => t);
+      const handler = createPostbacksHandler({ ...env.deps, tokens, maxBodyBytes: 65_536 });
+      const call = async (token: string) =>
+        (await handler(httpEvent({ path: '/postbacks', headers: { authorization: `Bearer ${token}` }, body: { event: 'page_view' } }), lambdaContext('p', 10_000)))!.statusCode;
+      expect(await call('old-token-1234567890')).toBe(202);
+      // Rotation: put-secret-value makes the new token current and the old one previous.
+      sm.reset();
+      sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).resolves({ SecretString: 'new-token-0987654321' });
+      sm.on(GetSecretValueCommand, { VersionStage: 'AWSPREVIOUS' }).resolves({ SecretString: 'old-token-1234567890' });
+      t = 60_000; // the cache (5 min) still holds only the old token
+      expect(await call('new-token-0987654321')).toBe(202);
+      expect(await call('old-token-1234567890')).toBe(202);
+      expect(await call('neither-token')).toBe(401);
+    } finally {
+      sm.restore();
+    }
+  });
+
+  it('compares against every valid token whatever matches first (no early exit)', () => {
+    const read: number[] = [];
+    const tokens = new Proxy(['a-token', 'b-token', 'c-token'], {
+      get(target, prop, receiver) {
+        if (typeof prop === 'string' && /^\d+$/.test(prop)) read.push(Number(prop));
+        return Reflect.get(target, prop, receiver);
+      },
+    });
+    expect(isAuthorized('Bearer a-token', tokens)).toBe(true);
+    expect(read).toEqual([0, 1, 2]);
+  });
+});
