@@ -163,6 +163,10 @@ export class TrackingStack extends Stack {
     new CfnOutput(this, 'ConversionsTableName', { value: conversions.tableName });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.onCall.topic.topicArn, description: 'Every alarm notifies this topic (ALARM and OK)' });
     new CfnOutput(this, 'DashboardName', { value: this.dashboard.dashboard.dashboardName });
+    new CfnOutput(this, 'ClicksLogGroupName', { value: clicksFn.logGroupName });
+    new CfnOutput(this, 'PostbacksLogGroupName', { value: postbacksFn.logGroupName });
+    new CfnOutput(this, 'RetryLogGroupName', { value: retryFn.logGroupName });
+    new CfnOutput(this, 'ApiAccessLogGroupName', { value: this.api.accessLogGroupName });
     if (config.conversionRefPrefix !== '') {
       new CfnOutput(this, 'ConversionRefPrefix', { value: config.conversionRefPrefix, description: 'Prepended to order ids (the CLI adds it for you)' });
     }

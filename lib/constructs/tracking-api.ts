@@ -38,6 +38,7 @@ export const ACCESS_LOG_FIELDS = {
 export class TrackingApi extends Construct {
   readonly api: HttpApi;
   readonly stage: HttpStage;
+  readonly accessLogGroupName: string;
 
   constructor(scope: Construct, id: string, props: TrackingApiProps) {
     super(scope, id);
@@ -58,6 +59,7 @@ export class TrackingApi extends Construct {
       retention: props.logRetentionDays as RetentionDays,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    this.accessLogGroupName = accessLogs.logGroupName;
     this.stage = this.api.addStage('DefaultStage', {
       stageName: '$default',
       autoDeploy: true,

@@ -49,6 +49,7 @@ export interface TrackingFunctionProps {
  */
 export class TrackingFunction extends NodejsFunction {
   readonly logGroupArn: string;
+  readonly logGroupName: string;
 
   constructor(scope: Construct, id: string, props: TrackingFunctionProps) {
     const logGroup = new LogGroup(scope, `${id}Logs`, {
@@ -91,6 +92,7 @@ export class TrackingFunction extends NodejsFunction {
       logGroup,
     });
     this.logGroupArn = logGroup.logGroupArn;
+    this.logGroupName = logGroup.logGroupName;
   }
 }
 

@@ -137,3 +137,16 @@ describe('dashboard', () => {
     }
   });
 });
+
+describe('runbook', () => {
+  it('has the section every alarm links to', async () => {
+    const { readFileSync } = await import('node:fs');
+    const runbook = readFileSync(new URL('../../docs/runbook.md', import.meta.url), 'utf8');
+    const anchors = new Set([...runbook.matchAll(/^## (.+)$/gm)].map((m) => m[1]!.trim().toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-')));
+    for (const [name, a] of Object.entries(alarms)) {
+      const anchor = /#([a-z0-9-]+)$/.exec(a.Properties.AlarmDescription)![1]!;
+      expect(anchors.has(anchor), `${name} → #${anchor}`).toBe(true);
+    }
+    expect(anchors.has('rotating-the-postback-token')).toBe(true);
+  });
+});

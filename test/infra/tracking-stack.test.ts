@@ -195,7 +195,10 @@ describe('secret and least privilege', () => {
 describe('outputs', () => {
   it('give the URLs, table names and the secret ARN (never its value)', () => {
     const outputs = built.template.toJSON().Outputs as Record<string, { Value: unknown }>;
-    expect(Object.keys(outputs).sort()).toEqual(['AlarmTopicArn', 'ApiUrl', 'ClicksTableName', 'ClicksUrl', 'ConversionsTableName', 'DashboardName', 'PostbackTokenSecretArn', 'PostbacksUrl']);
+    expect(Object.keys(outputs).sort()).toEqual([
+      'AlarmTopicArn', 'ApiAccessLogGroupName', 'ApiUrl', 'ClicksLogGroupName', 'ClicksTableName', 'ClicksUrl', 'ConversionsTableName',
+      'DashboardName', 'PostbackTokenSecretArn', 'PostbacksLogGroupName', 'PostbacksUrl', 'RetryLogGroupName',
+    ]);
     expect(outputs['PostbackTokenSecretArn']!.Value).toEqual({ Ref: logicalId('AWS::SecretsManager::Secret', 'PostbackToken') });
     expect(JSON.stringify(outputs['ClicksUrl']!.Value)).toContain('/clicks');
     expect(JSON.stringify(outputs['PostbacksUrl']!.Value)).toContain('/postbacks');
