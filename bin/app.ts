@@ -1,9 +1,13 @@
 /**
  * The CDK app: read the deploy config (cdk.json context, overridable with -c key=value), validate
- * it, and create the stack. `npx cdk synth` works offline, without AWS credentials.
+ * it, and create the stack (plus, with enableWaf outside us-east-1, the web ACL's stack there).
+ * `npx cdk synth` works offline, without AWS credentials. cdk-nag's AwsSolutions pack runs on
+ * every synth.
  */
-import { App } from 'aws-cdk-lib';
+import { App, Aspects } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { configFromContext, ConfigValidationError } from '../lib/config.js';
+import { TrackingWafStack } from '../lib/constructs/edge-protection.js';
 import { TrackingStack } from '../lib/tracking-stack.js';
 
 const app = new App();
@@ -18,9 +22,35 @@ try {
   throw err;
 }
 const stackName = (app.node.tryGetContext('stackName') as string | undefined) ?? 'PartnerizeS2S';
+const account = process.env['CDK_DEFAULT_ACCOUNT'];
+const region = process.env['CDK_DEFAULT_REGION'];
+
+let webAclArn = config.wafWebAclArn || undefined;
+let crossRegionReferences = false;
+if (config.enableWaf && !webAclArn && region !== 'us-east-1') {
+  if (!region) {
+    console.error(
+      'enableWaf: a CloudFront web ACL must be created in us-east-1, and the tracker region must be known to link the two stacks.\n' +
+        'Set AWS_REGION (or use --profile) when running cdk, or pass -c wafWebAclArn=<existing CLOUDFRONT web ACL>.',
+    );
+    process.exit(1);
+  }
+  const waf = new TrackingWafStack(app, `${stackName}-Waf`, {
+    env: { account, region: 'us-east-1' },
+    crossRegionReferences: true,
+    description: 'Partnerize S2S tracker: the CloudFront web ACL (CLOUDFRONT-scope web ACLs live in us-east-1)',
+    clickRateLimitPer5Min: config.wafClickRateLimitPer5Min,
+  });
+  webAclArn = waf.webAclArn;
+  crossRegionReferences = true;
+}
+
 new TrackingStack(app, stackName, {
   config,
-  description: 'Partnerize server-to-server conversion tracker (clicks, postbacks, retries)',
-  env: { account: process.env['CDK_DEFAULT_ACCOUNT'], region: process.env['CDK_DEFAULT_REGION'] },
+  webAclArn,
+  crossRegionReferences,
+  description: 'Partnerize server-to-server conversion tracker (clicks, postbacks, retries, alarms)',
+  env: { account, region },
 });
+Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
 app.synth();

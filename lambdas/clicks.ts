@@ -5,6 +5,7 @@ import { trackerConfigFromEnv } from './commons/env-config.js';
 import { maxBodyBytes } from './commons/limits.js';
 import { powertoolsLog } from './commons/logger.js';
 import { powertoolsMetrics } from './commons/metrics.js';
+import { originVerifyFromEnv } from './commons/tokens.js';
 import { createClicksHandler } from './handlers/clicks.js';
 
 export const handler = createClicksHandler({
@@ -14,4 +15,5 @@ export const handler = createClicksHandler({
   log: powertoolsLog(),
   metrics: powertoolsMetrics(),
   maxBodyBytes: maxBodyBytes(process.env, 16_384),
+  originVerify: originVerifyFromEnv(),
 });

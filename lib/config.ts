@@ -104,7 +104,14 @@ export const ConfigSchema = z.object({
   alarmUnattributedPeriodMinutes: int(5, 1440).refine((n) => n % 5 === 0 || n < 5, 'must be a multiple of 5'),
   /** Use an existing SNS topic for alarms instead of creating one. */
   alarmTopicArn: z.string().regex(/^(arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+)?$/, 'must be an SNS topic ARN or empty'),
+  /**
+   * Put the API behind CloudFront with an AWS WAF web ACL (HTTP APIs cannot take a web ACL
+   * directly). The web ACL is created in us-east-1 (a second stack when deploying elsewhere),
+   * unless `wafWebAclArn` names an existing CLOUDFRONT-scope one.
+   */
   enableWaf: bool,
+  wafWebAclArn: z.string().regex(/^(arn:aws[a-z-]*:wafv2:us-east-1:\d{12}:global\/webacl\/.+)?$/, 'must be a CLOUDFRONT-scope (global, us-east-1) WAFv2 web ACL ARN, or empty'),
+  wafClickRateLimitPer5Min: int(10, 2_000_000_000),
 });
 
 export type TrackingConfig = z.infer<typeof ConfigSchema>;

@@ -14,9 +14,15 @@ import { acknowledgeNagFindings } from './nag-acknowledgements.js';
 import { OnCall } from './constructs/on-call.js';
 import { TrackingAlarms } from './constructs/tracking-alarms.js';
 import { TrackingDashboard } from './constructs/tracking-dashboard.js';
+import { EdgeDistribution, TrackingWebAcl } from './constructs/edge-protection.js';
 
 export interface TrackingStackProps extends StackProps {
   config: TrackingConfig;
+  /**
+   * With `enableWaf`: the CLOUDFRONT-scope web ACL to attach (from the us-east-1 WAF stack or
+   * `wafWebAclArn`). Absent: the web ACL is created in this stack, which must then be in us-east-1.
+   */
+  webAclArn?: string | undefined;
 }
 
 /** Lease on a record being sent; longer than any send plus its bookkeeping. */
@@ -34,6 +40,7 @@ export class TrackingStack extends Stack {
   readonly onCall: OnCall;
   readonly alarms: TrackingAlarms;
   readonly dashboard: TrackingDashboard;
+  edge: EdgeDistribution | undefined;
 
   constructor(scope: Construct, id: string, props: TrackingStackProps) {
     super(scope, id, props);
@@ -71,19 +78,27 @@ export class TrackingStack extends Stack {
       MAX_BODY_BYTES: String(config.maxBodyBytes),
     };
     const common = { memorySize: config.lambdaMemoryMb, logRetentionDays: config.logRetentionDays };
+    // With the optional WAF, the functions only answer requests that came through CloudFront.
+    const originVerifySecret = config.enableWaf
+      ? new Secret(this, 'OriginVerify', {
+          description: 'Header value CloudFront adds so the functions can refuse requests that bypass the WAF',
+          generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
+        })
+      : undefined;
+    const guarded: Record<string, string> = originVerifySecret ? { ORIGIN_VERIFY_SECRET_ARN: originVerifySecret.secretArn } : {};
 
     const clicksFn = new TrackingFunction(this, 'ClicksFunction', {
       ...common,
       entry: 'clicks',
       description: 'Records the latest Partnerize clickref of a session',
-      environment,
+      environment: { ...environment, ...guarded, TOKEN_CACHE_S: String(config.tokenCacheSeconds) },
       timeout: Duration.seconds(5),
     });
     const postbacksFn = new TrackingFunction(this, 'PostbacksFunction', {
       ...common,
       entry: 'postbacks',
       description: 'Accepts order postbacks and fires the Partnerize S2S conversion call',
-      environment: { ...environment, TOKEN_SECRET_ARN: this.tokenSecret.secretArn, TOKEN_CACHE_S: String(config.tokenCacheSeconds) },
+      environment: { ...environment, ...guarded, TOKEN_SECRET_ARN: this.tokenSecret.secretArn, TOKEN_CACHE_S: String(config.tokenCacheSeconds) },
       timeout: Duration.seconds(10),
     });
     const retryFn = new TrackingFunction(this, 'RetryFunction', {
@@ -105,6 +120,10 @@ export class TrackingStack extends Stack {
     allow(retryFn, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [conversions.tableArn]);
     allow(retryFn, ['dynamodb:Query'], [`${conversions.tableArn}/index/${CONVERSIONS.dueIndex}`]);
     allow(postbacksFn, ['secretsmanager:GetSecretValue'], [this.tokenSecret.secretArn]);
+    if (originVerifySecret) {
+      allow(clicksFn, ['secretsmanager:GetSecretValue'], [originVerifySecret.secretArn]);
+      allow(postbacksFn, ['secretsmanager:GetSecretValue'], [originVerifySecret.secretArn]);
+    }
 
     new Rule(this, 'RetrySchedule', {
       description: 'Runs the retry function every minute',
@@ -123,6 +142,14 @@ export class TrackingStack extends Stack {
       },
       logRetentionDays: config.logRetentionDays,
     });
+
+    let publicUrl = this.api.url;
+    if (originVerifySecret) {
+      const webAclArn = props.webAclArn ?? new TrackingWebAcl(this, 'Waf', { clickRateLimitPer5Min: config.wafClickRateLimitPer5Min }).webAcl.attrArn;
+      this.edge = new EdgeDistribution(this, 'Edge', { api: this.api.api, webAclArn, originVerifySecret });
+      publicUrl = this.edge.url;
+      new CfnOutput(this, 'EdgeUrl', { value: publicUrl, description: 'The WAF-protected entry point: give this URL to Tealium and the landing pages' });
+    }
 
     this.onCall = new OnCall(this, 'OnCall', {
       emails: config.alarmEmails,
@@ -154,11 +181,11 @@ export class TrackingStack extends Stack {
       serviceName: this.stackName,
       alarms: this.alarms.alarms,
     });
-    acknowledgeNagFindings(this);
+    acknowledgeNagFindings(this, { waf: Boolean(originVerifySecret) });
 
-    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the HTTP API' });
-    new CfnOutput(this, 'ClicksUrl', { value: `${this.api.url}/clicks`, description: 'Report clicks here (landing page or tag manager)' });
-    new CfnOutput(this, 'PostbacksUrl', { value: `${this.api.url}/postbacks`, description: 'Point the Tealium webhook connector here' });
+    new CfnOutput(this, 'ApiUrl', { value: publicUrl, description: 'Base URL of the tracker API (the CloudFront URL with the WAF)' });
+    new CfnOutput(this, 'ClicksUrl', { value: `${publicUrl}/clicks`, description: 'Report clicks here (landing page or tag manager)' });
+    new CfnOutput(this, 'PostbacksUrl', { value: `${publicUrl}/postbacks`, description: 'Point the Tealium webhook connector here' });
     new CfnOutput(this, 'ClicksTableName', { value: clicks.tableName });
     new CfnOutput(this, 'ConversionsTableName', { value: conversions.tableName });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.onCall.topic.topicArn, description: 'Every alarm notifies this topic (ALARM and OK)' });

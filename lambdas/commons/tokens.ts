@@ -7,13 +7,24 @@ type Env = Record<string, string | undefined>;
  * The postback token: from the Secrets Manager secret `TOKEN_SECRET_ARN` (AWS), or `POSTBACK_TOKEN`
  * (local mode only; the stack never sets it).
  */
+let client: SecretsManagerClient | undefined;
+
+function secretTokens(arn: string, env: Env): TokenSource {
+  client ??= new SecretsManagerClient({ maxAttempts: 2, requestHandler: { connectionTimeout: 1000, requestTimeout: 1500 } });
+  const ttlS = Number(env['TOKEN_CACHE_S'] ?? '300');
+  return new SecretsManagerTokens(client, arn, (Number.isFinite(ttlS) && ttlS > 0 ? ttlS : 300) * 1000);
+}
+
 export function tokensFromEnv(env: Env = process.env): TokenSource {
   const arn = env['TOKEN_SECRET_ARN'];
-  if (arn) {
-    const ttlS = Number(env['TOKEN_CACHE_S'] ?? '300');
-    return new SecretsManagerTokens(new SecretsManagerClient({ maxAttempts: 3, requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 } }), arn, (Number.isFinite(ttlS) ? ttlS : 300) * 1000);
-  }
+  if (arn) return secretTokens(arn, env);
   const token = env['POSTBACK_TOKEN'];
   if (token) return staticTokens(token);
   throw new Error('neither TOKEN_SECRET_ARN nor POSTBACK_TOKEN is set');
+}
+
+/** The CloudFront origin-verify value (only with the optional WAF). */
+export function originVerifyFromEnv(env: Env = process.env): TokenSource | undefined {
+  const arn = env['ORIGIN_VERIFY_SECRET_ARN'];
+  return arn ? secretTokens(arn, env) : undefined;
 }

@@ -21,14 +21,18 @@ export function presentedToken(authorization: string | undefined): string | unde
 
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
-/** True when the header presents one of `validTokens`. Checks every token, whatever matches first. */
-export function isAuthorized(authorization: string | undefined, validTokens: readonly string[]): boolean {
-  const token = presentedToken(authorization);
-  if (token === undefined || token === '') return false;
-  const presented = digest(token);
+/** Constant-time: is `presented` one of `valid`? Every valid value is compared, whatever matches first. */
+export function matchesAny(presented: string | undefined, valid: readonly string[]): boolean {
+  if (presented === undefined || presented === '') return false;
+  const p = digest(presented);
   let ok = false;
-  for (const valid of validTokens) {
-    if (valid !== '' && timingSafeEqual(presented, digest(valid))) ok = true;
+  for (const v of valid) {
+    if (v !== '' && timingSafeEqual(p, digest(v))) ok = true;
   }
   return ok;
+}
+
+/** True when the header presents one of `validTokens`. */
+export function isAuthorized(authorization: string | undefined, validTokens: readonly string[]): boolean {
+  return matchesAny(presentedToken(authorization), validTokens);
 }

@@ -4,10 +4,14 @@ import type { Deps } from '../core/model.js';
 import { header, noContent, readInput, type HttpEvent, type HttpResult } from '../commons/http.js';
 import { flushMetrics } from '../commons/metrics.js';
 import { httpErrors } from '../commons/middleware.js';
+import { originGuard } from '../commons/origin-guard.js';
+import type { TokenSource } from '../adapters/token-source.js';
 import { REQUEST_BUDGET_MS, withDeadline } from '../adapters/deadline.js';
 
 export interface ClicksHandlerDeps extends Pick<Deps, 'config' | 'clicks' | 'clock' | 'log' | 'metrics'> {
   maxBodyBytes: number;
+  /** The CloudFront origin-verify value, with the optional WAF. */
+  originVerify?: TokenSource | undefined;
 }
 
 /** `POST /clicks` and `GET /clicks?sessionId=…&clickref=…`: 204 when recorded or deliberately not. */
@@ -15,6 +19,7 @@ export function createClicksHandler(deps: ClicksHandlerDeps) {
   return middy<HttpEvent, HttpResult>()
     .use(flushMetrics(deps.metrics))
     .use(httpErrors(deps.log))
+    .use(originGuard(deps.originVerify))
     .handler((event) =>
       withDeadline(Date.now() + REQUEST_BUDGET_MS, async () => {
         const input = readInput(event, deps.maxBodyBytes);

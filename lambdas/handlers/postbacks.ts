@@ -6,11 +6,14 @@ import type { TokenSource } from '../adapters/token-source.js';
 import { errorBody, header, json, readInput, type HttpEvent, type HttpResult } from '../commons/http.js';
 import { flushMetrics } from '../commons/metrics.js';
 import { httpErrors } from '../commons/middleware.js';
+import { originGuard } from '../commons/origin-guard.js';
 import { REQUEST_BUDGET_MS, withDeadline } from '../adapters/deadline.js';
 
 export interface PostbacksHandlerDeps extends Deps {
   tokens: TokenSource;
   maxBodyBytes: number;
+  /** The CloudFront origin-verify value, with the optional WAF. */
+  originVerify?: TokenSource | undefined;
 }
 
 const unauthorized = (): HttpResult =>
@@ -33,6 +36,7 @@ export function createPostbacksHandler(deps: PostbacksHandlerDeps) {
   return middy<HttpEvent, HttpResult>()
     .use(flushMetrics(deps.metrics))
     .use(httpErrors(deps.log))
+    .use(originGuard(deps.originVerify))
     .handler((event) =>
       withDeadline(Date.now() + REQUEST_BUDGET_MS, async () => {
         if (!(await authorized(header(event, 'authorization'), deps.tokens))) return unauthorized();

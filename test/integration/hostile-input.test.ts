@@ -160,3 +160,19 @@ describe('token rotation through the handler', () => {
     expect(read).toEqual([0, 1, 2]);
   });
 });
+
+describe('origin guard (with the optional WAF)', () => {
+  it('refuses requests that did not come through CloudFront with a 403, before anything else', async () => {
+    const originVerify = staticTokens('edge-secret-value-123');
+    const clicks = createClicksHandler({ ...env.deps, maxBodyBytes: 16_384, originVerify });
+    const postbacks = createPostbacksHandler({ ...env.deps, tokens: staticTokens(TOKEN), maxBodyBytes: 65_536, originVerify });
+    const click = (headers: Record<string, string>) =>
+      clicks(httpEvent({ path: '/clicks', headers, body: { sessionId: 'guarded-session-1', clickref: 'Guard1' } }), lambdaContext('c', 5000));
+    expect((await click({}))!.statusCode).toBe(403);
+    expect((await click({ 'x-origin-verify': 'wrong' }))!.statusCode).toBe(403);
+    expect((await click({ 'x-origin-verify': 'edge-secret-value-123' }))!.statusCode).toBe(204);
+    const pb = await postbacks(httpEvent({ path: '/postbacks', headers: { authorization: `Bearer ${TOKEN}` }, body: { event: 'page_view' } }), lambdaContext('p', 5000));
+    expect(pb!.statusCode).toBe(403);
+    expect(JSON.parse(pb!.body!).error.code).toBe('forbidden');
+  });
+});
