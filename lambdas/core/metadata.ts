@@ -36,8 +36,9 @@ export function parseMetadata(v: unknown): { ok: true; value: Metadata | undefin
   if (entries.length > MAX_METADATA_KEYS) {
     return { ok: false, issue: { message: `must have at most ${MAX_METADATA_KEYS} keys` } };
   }
-  const out: Metadata = {};
+  const out: Array<[string, string]> = [];
   for (const [key, raw] of entries) {
+    if (key === '__proto__') return { ok: false, issue: { key, message: 'key __proto__ is not allowed' } };
     if (!METADATA_KEY.test(key)) {
       return { ok: false, issue: { key, message: 'key must be 1-64 characters of a-z, 0-9 and _' } };
     }
@@ -47,7 +48,7 @@ export function parseMetadata(v: unknown): { ok: true; value: Metadata | undefin
     if (isBlank(raw)) continue;
     const value: Converted<string> = text(raw, VALUE_OPTIONS);
     if (!value.ok) return { ok: false, issue: { key, message: value.message } };
-    out[key] = value.value;
+    out.push([key, value.value]);
   }
-  return { ok: true, value: Object.keys(out).length > 0 ? out : undefined };
+  return { ok: true, value: out.length > 0 ? Object.fromEntries(out) : undefined };
 }

@@ -166,7 +166,12 @@ export async function startLocal(env: Env = process.env): Promise<LocalServer> {
       try {
         body = await readBody(req);
       } catch (err) {
-        if (err instanceof PayloadTooLarge) return sendJson(res, 413, { error: { code: 'payload_too_large', message: 'body is larger than 10 MB', field: 'body' } });
+        if (err instanceof PayloadTooLarge) {
+          // Stop reading and close: the rest of an oversized upload is not worth receiving.
+          sendJson(res, 413, { error: { code: 'payload_too_large', message: 'body is larger than 10 MB', field: 'body' } }, { connection: 'close' });
+          res.on('finish', () => req.destroy());
+          return;
+        }
         throw err;
       }
       const event: APIGatewayProxyEventV2 = toHttpApiEvent(req, body, `${method} ${path}`);

@@ -84,6 +84,26 @@ describe('npm start', () => {
     expect((await fetch(`${local.url}/nope`)).status).toBe(404);
   });
 
+  it('answers CORS preflights for /clicks', async () => {
+    const r = await fetch(`${local.url}/clicks`, { method: 'OPTIONS', headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST' } });
+    expect(r.status).toBe(204);
+    expect(r.headers.get('access-control-allow-origin')).toBe('*');
+  });
+
+  it('hostile input through the local server: never a 5xx', async () => {
+    const huge = await fetch(`${local.url}/postbacks`, { method: 'POST', headers: auth, body: 'x'.repeat(11 * 1024 * 1024) }).catch(() => undefined);
+    if (huge) expect(huge.status).toBe(413);
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+    expect((await post('/postbacks', deep, auth)).status).toBe(400); // 200 KB of nesting: parsed, refused
+    expect((await post('/postbacks', '['.repeat(5000) + ']'.repeat(5000), auth)).status).toBe(400);
+    const proto = await post('/postbacks', '{"orderId":"P1","currency":"GBP","clickref":"X1","consent":true,"items":[{"value":1}],"metadata":{"__proto__":"x"}}', auth);
+    expect(proto.status).toBe(400);
+    const binary = await fetch(`${local.url}/clicks`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from([0xff, 0xfe, 0x00, 0x7b]) });
+    expect(binary.status).toBe(400);
+    const bad = await fetch(`${local.url}/postbacks?data=%E0%A4%A`, { headers: auth });
+    expect(bad.status).toBe(400);
+  });
+
   it('a retryable failure is retried by the local sweep', async () => {
     partnerize.respondWith({ status: 500, body: 'down' });
     const r = await post('/postbacks', { orderId: 'E2E-R1', clickref: 'Retry1', currency: 'GBP', consent: true, items: [{ value: 1 }] }, auth);
