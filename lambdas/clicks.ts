@@ -3,17 +3,17 @@ import { systemClock } from './adapters/clock.js';
 import { clickStoreFromEnv, dynamoClient } from './commons/dynamodb.js';
 import { trackerConfigFromEnv } from './commons/env-config.js';
 import { maxBodyBytes } from './commons/limits.js';
-import { powertoolsLog } from './commons/logger.js';
-import { powertoolsMetrics } from './commons/metrics.js';
-import { originVerifyFromEnv } from './commons/tokens.js';
+import { jsonLog } from './commons/logger.js';
+import { emfMetrics } from './commons/metrics.js';
+import { originVerifyFromEnv } from './commons/origin-guard.js';
 import { createClicksHandler } from './handlers/clicks.js';
 
 export const handler = createClicksHandler({
   config: trackerConfigFromEnv(),
   clicks: clickStoreFromEnv(dynamoClient()),
   clock: systemClock,
-  log: powertoolsLog(),
-  metrics: powertoolsMetrics(),
+  log: jsonLog(),
+  metrics: emfMetrics(),
   maxBodyBytes: maxBodyBytes(process.env, 16_384),
   originVerify: originVerifyFromEnv(),
 });

@@ -52,7 +52,7 @@ export function acknowledgeNagFindings(stack: Stack, opts: { waf: boolean } = { 
       {
         id: 'AwsSolutions-SMG4',
         reason:
-          'The origin-verify value is set on the CloudFront origin by this stack; rotating it means redeploying (docs/runbook.md#rotating-the-postback-token describes the same two-sided procedure). Both AWSCURRENT and AWSPREVIOUS are accepted.',
+          'The origin-verify value reaches CloudFront and the functions by dynamic reference at deploy time, so it is rotated by a redeploy that updates both together, not by a schedule that would update only the secret.',
       },
     ]);
     NagSuppressions.addResourceSuppressionsByPath(stack, path('Edge/Distribution/Resource'), [

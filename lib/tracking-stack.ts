@@ -85,7 +85,7 @@ export class TrackingStack extends Stack {
           generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
         })
       : undefined;
-    const guarded: Record<string, string> = originVerifySecret ? { ORIGIN_VERIFY_SECRET_ARN: originVerifySecret.secretArn } : {};
+    const guarded: Record<string, string> = originVerifySecret ? { ORIGIN_VERIFY: originVerifySecret.secretValue.unsafeUnwrap() } : {};
 
     const clicksFn = new TrackingFunction(this, 'ClicksFunction', {
       ...common,
@@ -120,10 +120,6 @@ export class TrackingStack extends Stack {
     allow(retryFn, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [conversions.tableArn]);
     allow(retryFn, ['dynamodb:Query'], [`${conversions.tableArn}/index/${CONVERSIONS.dueIndex}`]);
     allow(postbacksFn, ['secretsmanager:GetSecretValue'], [this.tokenSecret.secretArn]);
-    if (originVerifySecret) {
-      allow(clicksFn, ['secretsmanager:GetSecretValue'], [originVerifySecret.secretArn]);
-      allow(postbacksFn, ['secretsmanager:GetSecretValue'], [originVerifySecret.secretArn]);
-    }
 
     new Rule(this, 'RetrySchedule', {
       description: 'Runs the retry function every minute',

@@ -4,8 +4,8 @@ import { createFetchSender } from '../adapters/partnerize-sender.js';
 import type { Deps } from '../core/model.js';
 import { clickStoreFromEnv, conversionStoreFromEnv, dynamoClient } from './dynamodb.js';
 import { trackerConfigFromEnv } from './env-config.js';
-import { powertoolsLog } from './logger.js';
-import { powertoolsMetrics } from './metrics.js';
+import { jsonLog } from './logger.js';
+import { emfMetrics } from './metrics.js';
 
 /** Everything the postback and retry functions need, from the environment. */
 export function depsFromEnv(env: Record<string, string | undefined> = process.env): Deps {
@@ -18,7 +18,7 @@ export function depsFromEnv(env: Record<string, string | undefined> = process.en
     clock: systemClock,
     newId: randomUUID,
     random: Math.random,
-    log: powertoolsLog(),
-    metrics: powertoolsMetrics(),
+    log: jsonLog(),
+    metrics: emfMetrics(),
   };
 }

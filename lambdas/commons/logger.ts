@@ -1,16 +1,50 @@
 /**
- * Structured JSON logs through Powertools Logger. Lines carry ids (conversionRef, status codes),
- * never tokens, IPs, user agents or whole payloads.
+ * Structured JSON logs: one line per entry on stdout (which Lambda passes through as is in its
+ * JSON log format), with level, message, timestamp, service and the entry's fields. Lines carry ids
+ * (conversionRef, statuses, timings), never tokens, IPs, user agents or whole payloads.
+ *
+ * Powertools Logger did this for 21 KB of bundle (with its commons) and ~3 ms of cold start in
+ * every function; these 40 lines do what the tracker uses (docs/performance.md).
  */
-import { Logger } from '@aws-lambda-powertools/logger';
 import type { Log } from '../core/model.js';
 
-export const logger = new Logger({ serviceName: process.env['POWERTOOLS_SERVICE_NAME'] ?? 'partnerize-s2s' });
+const LEVELS = { DEBUG: 10, INFO: 20, WARN: 30, ERROR: 40, CRITICAL: 50, SILENT: 100 } as const;
+type Level = keyof typeof LEVELS;
 
-export const powertoolsLog = (l: Logger = logger): Log => ({
-  info: (message, fields) => l.info(message, fields ?? {}),
-  warn: (message, fields) => l.warn(message, fields ?? {}),
-  error: (message, fields) => l.error(message, fields ?? {}),
-});
+function levelFrom(env: Record<string, string | undefined>): Level {
+  // Lambda's application log level, else the Powertools variable people already use, else INFO.
+  const v = (env['AWS_LAMBDA_LOG_LEVEL'] ?? env['POWERTOOLS_LOG_LEVEL'] ?? env['LOG_LEVEL'] ?? 'INFO').toUpperCase();
+  return v in LEVELS ? (v as Level) : 'INFO';
+}
+
+function serialise(fields: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (!fields) return {};
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fields)) {
+    if (v === undefined) continue;
+    out[k] = v instanceof Error ? { name: v.name, message: v.message } : v;
+  }
+  return out;
+}
+
+export interface JsonLogOptions {
+  service?: string;
+  env?: Record<string, string | undefined>;
+  write?: (line: string) => void;
+  now?: () => number;
+}
+
+export function jsonLog(opts: JsonLogOptions = {}): Log {
+  const env = opts.env ?? process.env;
+  const service = opts.service ?? env['POWERTOOLS_SERVICE_NAME'] ?? 'partnerize-s2s';
+  const threshold = LEVELS[levelFrom(env)];
+  const write = opts.write ?? ((line: string) => void process.stdout.write(line));
+  const now = opts.now ?? Date.now;
+  const emit = (level: Level) => (message: string, fields?: Record<string, unknown>) => {
+    if (LEVELS[level] < threshold) return;
+    write(`${JSON.stringify({ level, message, timestamp: new Date(now()).toISOString(), service, ...serialise(fields) })}\n`);
+  };
+  return { info: emit('INFO'), warn: emit('WARN'), error: emit('ERROR') };
+}
 
 export const silentLog: Log = { info: () => {}, warn: () => {}, error: () => {} };

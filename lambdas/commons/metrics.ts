@@ -1,22 +1,61 @@
 /**
- * Metrics as CloudWatch EMF through Powertools Metrics: one JSON log line per invocation, no
- * PutMetricData calls. Namespace and the `service` dimension come from the stack's environment.
+ * Metrics as CloudWatch Embedded Metric Format: buffered during an invocation, written as one JSON
+ * line when it ends; CloudWatch extracts the metrics from the log, no PutMetricData calls.
+ * Namespace `PartnerizeS2S`, one dimension `service` (the stack name, so two stacks never mix).
+ *
+ * Powertools Metrics did this for 15 KB of bundle; the EMF specification is small and stable
+ * (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html).
  */
-import { Metrics as PowertoolsMetrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MiddlewareObj } from '@middy/core';
-import type { Metrics } from '../core/metrics.js';
+import type { MetricUnit, Metrics } from '../core/metrics.js';
 
 export const METRICS_NAMESPACE = 'PartnerizeS2S';
+/** EMF allows at most 100 values per metric per line. */
+const MAX_VALUES = 100;
 
-export function powertoolsMetrics(
-  m: PowertoolsMetrics = new PowertoolsMetrics({
-    namespace: process.env['POWERTOOLS_METRICS_NAMESPACE'] || METRICS_NAMESPACE,
-    serviceName: process.env['POWERTOOLS_SERVICE_NAME'] || 'partnerize-s2s',
-  }),
-): Metrics {
+export interface EmfOptions {
+  namespace?: string;
+  service?: string;
+  env?: Record<string, string | undefined>;
+  write?: (line: string) => void;
+  now?: () => number;
+}
+
+export function emfMetrics(opts: EmfOptions = {}): Metrics {
+  const env = opts.env ?? process.env;
+  const namespace = opts.namespace ?? (env['POWERTOOLS_METRICS_NAMESPACE'] || METRICS_NAMESPACE);
+  const service = opts.service ?? (env['POWERTOOLS_SERVICE_NAME'] || 'partnerize-s2s');
+  const disabled = /^(1|true|yes|on)$/i.test(env['POWERTOOLS_METRICS_DISABLED'] ?? '');
+  const write = opts.write ?? ((line: string) => void process.stdout.write(line));
+  const now = opts.now ?? Date.now;
+  let buffer = new Map<string, { unit: MetricUnit; values: number[] }>();
+
+  const flush = (): void => {
+    if (buffer.size === 0) return;
+    const pending = buffer;
+    buffer = new Map();
+    if (disabled) return;
+    const line: Record<string, unknown> = {
+      _aws: {
+        Timestamp: now(),
+        CloudWatchMetrics: [
+          { Namespace: namespace, Dimensions: [['service']], Metrics: [...pending].map(([Name, m]) => ({ Name, Unit: m.unit })) },
+        ],
+      },
+      service,
+    };
+    for (const [name, m] of pending) line[name] = m.values.length === 1 ? m.values[0] : m.values;
+    write(`${JSON.stringify(line)}\n`);
+  };
+
   return {
-    add: (name, value, unit = 'Count') => void m.addMetric(name, MetricUnit[unit], value),
-    flush: () => void m.publishStoredMetrics(),
+    add(name, value, unit = 'Count') {
+      const m = buffer.get(name) ?? { unit, values: [] };
+      m.values.push(value);
+      buffer.set(name, m);
+      if (m.values.length >= MAX_VALUES) flush();
+    },
+    flush,
   };
 }
 

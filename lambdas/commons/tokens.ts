@@ -22,9 +22,3 @@ export function tokensFromEnv(env: Env = process.env): TokenSource {
   if (token) return staticTokens(token);
   throw new Error('neither TOKEN_SECRET_ARN nor POSTBACK_TOKEN is set');
 }
-
-/** The CloudFront origin-verify value (only with the optional WAF). */
-export function originVerifyFromEnv(env: Env = process.env): TokenSource | undefined {
-  const arn = env['ORIGIN_VERIFY_SECRET_ARN'];
-  return arn ? secretTokens(arn, env) : undefined;
-}

@@ -45,12 +45,12 @@ describe('enableWaf in us-east-1 (one stack)', () => {
     expect(JSON.stringify(header.HeaderValue)).toContain('{{resolve:secretsmanager:');
   });
 
-  it('the click and postback functions check the header and may read its secret; outputs point at CloudFront', () => {
+  it('the click and postback functions get the header value by dynamic reference (never in the template); outputs point at CloudFront', () => {
     const fns = resourcesOf(b.template, 'AWS::Lambda::Function');
     const env = (p: string) => Object.entries(fns).find(([id]) => id.startsWith(p))![1].Properties.Environment.Variables;
-    expect(env('ClicksFunction').ORIGIN_VERIFY_SECRET_ARN).toBeDefined();
-    expect(env('PostbacksFunction').ORIGIN_VERIFY_SECRET_ARN).toBeDefined();
-    expect(actionsOf(statementsOf(b.template, 'ClicksFunction'))).toContain('secretsmanager:GetSecretValue');
+    for (const fn of ['ClicksFunction', 'PostbacksFunction']) expect(JSON.stringify(env(fn).ORIGIN_VERIFY)).toContain('{{resolve:secretsmanager:');
+    expect(env('RetryFunction').ORIGIN_VERIFY).toBeUndefined();
+    expect(actionsOf(statementsOf(b.template, 'ClicksFunction'))).not.toContain('secretsmanager:GetSecretValue');
     const outputs = b.template.toJSON().Outputs as Record<string, { Value: unknown }>;
     expect(JSON.stringify(outputs['PostbacksUrl']!.Value)).toMatch(/EdgeDistribution[0-9A-F]+","DomainName"/);
     expect(outputs['EdgeUrl']).toBeDefined();

@@ -6,8 +6,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PROJECT_ROOT } from '../lib/paths.js';
-import { runSoak, soakMarkdown } from '../test/support/soak.js';
+import { PROJECT_ROOT } from '../../lib/paths.js';
+import { runSoak, soakMarkdown } from '../support/soak.js';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 const { values } = parseArgs({

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { jsonLog } from '../../lambdas/commons/logger.js';
+import { emfMetrics } from '../../lambdas/commons/metrics.js';
+
+const capture = () => {
+  const lines: string[] = [];
+  return { lines, write: (l: string) => void lines.push(l), json: () => lines.map((l) => JSON.parse(l)) };
+};
+
+describe('jsonLog', () => {
+  it('writes one JSON line per entry with level, message, timestamp, service and fields', () => {
+    const out = capture();
+    const log = jsonLog({ service: 'Stack1', env: {}, write: out.write, now: () => Date.UTC(2026, 10, 24) });
+    log.info('partnerize attempt', { conversionRef: 'ORD-1', httpStatus: 200, skipped: undefined });
+    log.error('failed', { error: new Error('boom') });
+    expect(out.lines.every((l) => l.endsWith('\n') && !l.slice(0, -1).includes('\n'))).toBe(true);
+    expect(out.json()).toEqual([
+      { level: 'INFO', message: 'partnerize attempt', timestamp: '2026-11-24T00:00:00.000Z', service: 'Stack1', conversionRef: 'ORD-1', httpStatus: 200 },
+      { level: 'ERROR', message: 'failed', timestamp: '2026-11-24T00:00:00.000Z', service: 'Stack1', error: { name: 'Error', message: 'boom' } },
+    ]);
+  });
+
+  it("honours Lambda's application log level (and POWERTOOLS_LOG_LEVEL)", () => {
+    const out = capture();
+    const log = jsonLog({ env: { AWS_LAMBDA_LOG_LEVEL: 'WARN' }, write: out.write });
+    log.info('hidden');
+    log.warn('shown');
+    const out2 = capture();
+    jsonLog({ env: { POWERTOOLS_LOG_LEVEL: 'silent' }, write: out2.write }).error('hidden too');
+    expect(out.json().map((l) => l.message)).toEqual(['shown']);
+    expect(out2.lines).toEqual([]);
+  });
+});
+
+describe('emfMetrics', () => {
+  it('writes CloudWatch EMF: namespace, the service dimension, units, one value or a list', () => {
+    const out = capture();
+    const m = emfMetrics({ service: 'Stack1', env: {}, write: out.write, now: () => 1_795_515_300_000 });
+    m.add('PostbacksSent', 1);
+    m.add('PartnerizeLatency', 120, 'Milliseconds');
+    m.add('PartnerizeLatency', 80, 'Milliseconds');
+    m.flush!();
+    m.flush!(); // nothing buffered: nothing written
+    expect(out.json()).toEqual([
+      {
+        _aws: {
+          Timestamp: 1_795_515_300_000,
+          CloudWatchMetrics: [{ Namespace: 'PartnerizeS2S', Dimensions: [['service']], Metrics: [{ Name: 'PostbacksSent', Unit: 'Count' }, { Name: 'PartnerizeLatency', Unit: 'Milliseconds' }] }],
+        },
+        service: 'Stack1',
+        PostbacksSent: 1,
+        PartnerizeLatency: [120, 80],
+      },
+    ]);
+  });
+
+  it('flushes at 100 values of one metric (the EMF limit) and writes nothing when disabled', () => {
+    const out = capture();
+    const m = emfMetrics({ env: {}, write: out.write });
+    for (let i = 0; i < 150; i++) m.add('ClicksRecorded', 1);
+    m.flush!();
+    expect(out.json().map((l) => (Array.isArray(l.ClicksRecorded) ? l.ClicksRecorded.length : 1))).toEqual([100, 50]);
+    const off = capture();
+    const d = emfMetrics({ env: { POWERTOOLS_METRICS_DISABLED: 'true' }, write: off.write });
+    d.add('X', 1);
+    d.flush!();
+    expect(off.lines).toEqual([]);
+  });
+});
