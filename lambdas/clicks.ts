@@ -13,7 +13,8 @@ export const handler = createClicksHandler({
   clicks: clickStoreFromEnv(dynamoClient()),
   clock: systemClock,
   log: jsonLog(),
-  metrics: emfMetrics(),
+  // Clicks are the high-volume path: their counts go out once a minute per instance, not per request.
+  metrics: emfMetrics({ minFlushIntervalMs: 60_000 }),
   maxBodyBytes: maxBodyBytes(process.env, 16_384),
   originVerify: originVerifyFromEnv(),
 });

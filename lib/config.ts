@@ -84,7 +84,13 @@ export const ConfigSchema = z.object({
   tokenCacheSeconds: int(1, 3600),
   /** Largest accepted request body, bytes. */
   maxBodyBytes: int(1024, 1_048_576),
-  lambdaMemoryMb: int(128, 10240),
+  /**
+   * Memory per function (CPU scales with it). Clicks and retries wait on DynamoDB and Partnerize,
+   * so they run small; postbacks get more for a quick cold start inside Tealium's 5 s.
+   */
+  clicksMemoryMb: int(128, 10240),
+  postbacksMemoryMb: int(128, 10240),
+  retryMemoryMb: int(128, 10240),
   logRetentionDays: z.coerce.number().refine((n) => (LOG_RETENTION_DAYS as readonly number[]).includes(n), `must be one of ${LOG_RETENTION_DAYS.join(', ')}`),
   /** `retain` keeps the tables (and their data) when the stack is deleted. */
   tableRemovalPolicy: z.enum(['retain', 'destroy']),

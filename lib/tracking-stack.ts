@@ -77,7 +77,7 @@ export class TrackingStack extends Stack {
       CONVERSIONS_TABLE: conversions.tableName,
       MAX_BODY_BYTES: String(config.maxBodyBytes),
     };
-    const common = { memorySize: config.lambdaMemoryMb, logRetentionDays: config.logRetentionDays };
+    const common = { logRetentionDays: config.logRetentionDays };
     // With the optional WAF, the functions only answer requests that came through CloudFront.
     const originVerifySecret = config.enableWaf
       ? new Secret(this, 'OriginVerify', {
@@ -90,6 +90,7 @@ export class TrackingStack extends Stack {
     const clicksFn = new TrackingFunction(this, 'ClicksFunction', {
       ...common,
       entry: 'clicks',
+      memorySize: config.clicksMemoryMb,
       description: 'Records the latest Partnerize clickref of a session',
       environment: { ...environment, ...guarded, TOKEN_CACHE_S: String(config.tokenCacheSeconds) },
       timeout: Duration.seconds(5),
@@ -97,6 +98,7 @@ export class TrackingStack extends Stack {
     const postbacksFn = new TrackingFunction(this, 'PostbacksFunction', {
       ...common,
       entry: 'postbacks',
+      memorySize: config.postbacksMemoryMb,
       description: 'Accepts order postbacks and fires the Partnerize S2S conversion call',
       environment: { ...environment, ...guarded, TOKEN_SECRET_ARN: this.tokenSecret.secretArn, TOKEN_CACHE_S: String(config.tokenCacheSeconds) },
       timeout: Duration.seconds(10),
@@ -104,6 +106,7 @@ export class TrackingStack extends Stack {
     const retryFn = new TrackingFunction(this, 'RetryFunction', {
       ...common,
       entry: 'retry',
+      memorySize: config.retryMemoryMb,
       description: 'Sends the owed Partnerize conversion calls that are due (every minute)',
       environment,
       timeout: Duration.seconds(60),

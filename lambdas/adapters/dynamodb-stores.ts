@@ -26,7 +26,7 @@ import type {
 } from '../core/model.js';
 import type { OutgoingCall } from '../core/partnerize-url.js';
 import { DUE_SHARD, iso } from '../core/delivery.js';
-import { underDeadline } from './deadline.js';
+import { sendOptions, type Deadline } from './deadline.js';
 import { CLICKS, CONVERSIONS } from './tables.js';
 
 const toItem = (v: object): Record<string, AttributeValue> =>
@@ -37,7 +37,15 @@ const isConditionFailure = (err: unknown): err is ConditionalCheckFailedExceptio
   (typeof err === 'object' && err !== null && (err as { name?: string }).name === 'ConditionalCheckFailedException');
 
 export class DynamoClickStore implements ClickStore {
-  constructor(private readonly db: DynamoDBClient, private readonly tableName: string) {}
+  constructor(
+    private readonly db: DynamoDBClient,
+    private readonly tableName: string,
+    private readonly deadline?: Deadline,
+  ) {}
+
+  withDeadline(deadline: Deadline): DynamoClickStore {
+    return new DynamoClickStore(this.db, this.tableName, deadline);
+  }
 
   async put(click: ClickRecord): Promise<void> {
     try {
@@ -50,7 +58,7 @@ export class DynamoClickStore implements ClickStore {
           ExpressionAttributeNames: { '#pk': CLICKS.partitionKey, '#clickedAt': 'clickedAt' },
           ExpressionAttributeValues: { ':clickedAt': { N: String(click.clickedAt) } },
         }),
-        underDeadline(),
+        sendOptions(this.deadline),
       );
     } catch (err) {
       if (!isConditionFailure(err)) throw err;
@@ -64,14 +72,22 @@ export class DynamoClickStore implements ClickStore {
         Key: { [CLICKS.partitionKey]: { S: sessionId } },
         ConsistentRead: true,
       }),
-      underDeadline(),
+      sendOptions(this.deadline),
     );
     return r.Item ? (unmarshall(r.Item) as ClickRecord) : undefined;
   }
 }
 
 export class DynamoConversionStore implements ConversionStore {
-  constructor(private readonly db: DynamoDBClient, private readonly tableName: string) {}
+  constructor(
+    private readonly db: DynamoDBClient,
+    private readonly tableName: string,
+    private readonly deadline?: Deadline,
+  ) {}
+
+  withDeadline(deadline: Deadline): DynamoConversionStore {
+    return new DynamoConversionStore(this.db, this.tableName, deadline);
+  }
 
   private key(conversionRef: string): Record<string, AttributeValue> {
     return { [CONVERSIONS.partitionKey]: { S: conversionRef } };
@@ -87,7 +103,7 @@ export class DynamoConversionStore implements ConversionStore {
           ExpressionAttributeNames: { '#pk': CONVERSIONS.partitionKey },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
-        underDeadline(),
+        sendOptions(this.deadline),
       );
       return { created: true };
     } catch (err) {
@@ -101,7 +117,7 @@ export class DynamoConversionStore implements ConversionStore {
   async get(conversionRef: string): Promise<ConversionRecord | undefined> {
     const r = await this.db.send(
       new GetItemCommand({ TableName: this.tableName, Key: this.key(conversionRef), ConsistentRead: true }),
-      underDeadline(),
+      sendOptions(this.deadline),
     );
     return r.Item ? (unmarshall(r.Item) as ConversionRecord) : undefined;
   }
@@ -121,7 +137,7 @@ export class DynamoConversionStore implements ConversionStore {
           Limit: limit - out.length,
           ExclusiveStartKey: start,
         }),
-        underDeadline(),
+        sendOptions(this.deadline),
       );
       for (const item of r.Items ?? []) {
         const { conversionRef, dueAt } = unmarshall(item) as DueRef;
@@ -153,7 +169,7 @@ export class DynamoConversionStore implements ConversionStore {
           },
           ReturnValues: 'ALL_NEW',
         }),
-        underDeadline(),
+        sendOptions(this.deadline),
       );
       return r.Attributes ? (unmarshall(r.Attributes) as ConversionRecord) : undefined;
     } catch (err) {
@@ -220,7 +236,7 @@ export class DynamoConversionStore implements ConversionStore {
           },
           ReturnValues: 'ALL_NEW',
         }),
-        underDeadline(),
+        sendOptions(this.deadline),
       );
       return r.Attributes ? (unmarshall(r.Attributes) as ConversionRecord) : undefined;
     } catch (err) {
@@ -246,7 +262,7 @@ export class DynamoConversionStore implements ConversionStore {
             ':leaseId': { S: leaseId },
           },
         }),
-        underDeadline(),
+        sendOptions(this.deadline),
       );
       return true;
     } catch (err) {
@@ -278,7 +294,7 @@ export class DynamoConversionStore implements ConversionStore {
             ':updatedAt': { S: iso(now) },
           },
         }),
-        underDeadline(),
+        sendOptions(this.deadline),
       );
       return true;
     } catch (err) {
@@ -305,7 +321,7 @@ export class DynamoConversionStore implements ConversionStore {
           ExpressionAttributeValues: values,
           ExclusiveStartKey: start,
         }),
-        underDeadline(),
+        sendOptions(this.deadline),
       );
       for (const item of r.Items ?? []) yield unmarshall(item) as ConversionRecord;
       start = r.LastEvaluatedKey;

@@ -3,7 +3,8 @@
  * version so a rotation never rejects in-flight Tealium requests), or a fixed value in local mode.
  */
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { underDeadline } from './deadline.js';
+import { sendOptions, type Deadline } from './deadline.js';
+
 
 export interface TokenSource {
   /** The tokens accepted now (at least one). */
@@ -22,8 +23,9 @@ const isNotFound = (err: unknown) =>
  * `token` field), caching them for `ttlMs`. A failed refresh keeps serving the cached tokens.
  */
 export class SecretsManagerTokens implements TokenSource {
-  private cached: { tokens: readonly string[]; at: number } | undefined;
-  private inflight: Promise<readonly string[]> | undefined;
+  /** Shared by every deadline-bound view of this source. */
+  private readonly state: { cached?: { tokens: readonly string[]; at: number }; inflight?: Promise<readonly string[]> } = {};
+  private deadline: Deadline | undefined;
 
   constructor(
     private readonly client: SecretsManagerClient,
@@ -34,32 +36,39 @@ export class SecretsManagerTokens implements TokenSource {
     private readonly minRefreshMs = 30_000,
   ) {}
 
+  /** A view whose Secrets Manager calls give up at `deadline`; the cache is shared. */
+  withDeadline(deadline: Deadline): SecretsManagerTokens {
+    const view = Object.create(this) as SecretsManagerTokens;
+    view.deadline = deadline;
+    return view;
+  }
+
   async refresh(): Promise<readonly string[]> {
-    if (this.cached && this.now() - this.cached.at < this.minRefreshMs) return this.cached.tokens;
+    if (this.state.cached && this.now() - this.state.cached.at < this.minRefreshMs) return this.state.cached.tokens;
     return this.reload();
   }
 
   async tokens(): Promise<readonly string[]> {
-    if (this.cached && this.now() - this.cached.at < this.ttlMs) return this.cached.tokens;
+    if (this.state.cached && this.now() - this.state.cached.at < this.ttlMs) return this.state.cached.tokens;
     return this.reload();
   }
 
   /** One read at a time; a failed read keeps serving the tokens read before. */
   private async reload(): Promise<readonly string[]> {
-    this.inflight ??= this.load().finally(() => {
-      this.inflight = undefined;
+    this.state.inflight ??= this.load().finally(() => {
+      this.state.inflight = undefined;
     });
     try {
-      return await this.inflight;
+      return await this.state.inflight;
     } catch (err) {
-      if (this.cached) return this.cached.tokens;
+      if (this.state.cached) return this.state.cached.tokens;
       throw err;
     }
   }
 
   private async read(stage: 'AWSCURRENT' | 'AWSPREVIOUS'): Promise<string | undefined> {
     try {
-      const r = await this.client.send(new GetSecretValueCommand({ SecretId: this.secretId, VersionStage: stage }), underDeadline());
+      const r = await this.client.send(new GetSecretValueCommand({ SecretId: this.secretId, VersionStage: stage }), sendOptions(this.deadline));
       return r.SecretString === undefined ? undefined : tokenOf(r.SecretString);
     } catch (err) {
       if (stage === 'AWSPREVIOUS' && isNotFound(err)) return undefined;
@@ -71,7 +80,7 @@ export class SecretsManagerTokens implements TokenSource {
     const [current, previous] = await Promise.all([this.read('AWSCURRENT'), this.read('AWSPREVIOUS')]);
     if (!current) throw new Error('the postback token secret has no value');
     const tokens = previous && previous !== current ? [current, previous] : [current];
-    this.cached = { tokens, at: this.now() };
+    this.state.cached = { tokens, at: this.now() };
     return tokens;
   }
 }

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { systemClock } from '../adapters/clock.js';
+import { newId } from '../adapters/ids.js';
 import { createFetchSender } from '../adapters/partnerize-sender.js';
 import type { Deps } from '../core/model.js';
 import { clickStoreFromEnv, conversionStoreFromEnv, dynamoClient } from './dynamodb.js';
@@ -16,7 +16,7 @@ export function depsFromEnv(env: Record<string, string | undefined> = process.en
     conversions: conversionStoreFromEnv(db, env),
     sender: createFetchSender(),
     clock: systemClock,
-    newId: randomUUID,
+    newId,
     random: Math.random,
     log: jsonLog(),
     metrics: emfMetrics(),

@@ -19,6 +19,12 @@ export interface EmfOptions {
   env?: Record<string, string | undefined>;
   write?: (line: string) => void;
   now?: () => number;
+  /**
+   * Flush at most this often (ms), keeping values across invocations of a warm instance until then
+   * (or until 100 values of a metric). For high-volume, low-stakes counts (clicks): one EMF line a
+   * minute instead of one per request. Values still buffered when an instance is retired are lost.
+   */
+  minFlushIntervalMs?: number;
 }
 
 export function emfMetrics(opts: EmfOptions = {}): Metrics {
@@ -29,9 +35,12 @@ export function emfMetrics(opts: EmfOptions = {}): Metrics {
   const write = opts.write ?? ((line: string) => void process.stdout.write(line));
   const now = opts.now ?? Date.now;
   let buffer = new Map<string, { unit: MetricUnit; values: number[] }>();
+  const interval = opts.minFlushIntervalMs ?? 0;
+  let lastFlush = now();
 
-  const flush = (): void => {
+  const write_ = (): void => {
     if (buffer.size === 0) return;
+    lastFlush = now();
     const pending = buffer;
     buffer = new Map();
     if (disabled) return;
@@ -47,13 +56,19 @@ export function emfMetrics(opts: EmfOptions = {}): Metrics {
     for (const [name, m] of pending) line[name] = m.values.length === 1 ? m.values[0] : m.values;
     write(`${JSON.stringify(line)}\n`);
   };
+  const flush = (): void => {
+    if (now() - lastFlush >= interval) write_();
+  };
 
   return {
     add(name, value, unit = 'Count') {
       const m = buffer.get(name) ?? { unit, values: [] };
-      m.values.push(value);
+      // Counts are summed (alarms and graphs read their Sum); other units keep every value, so
+      // percentiles stay right.
+      if (unit === 'Count' && m.values.length === 1) m.values[0]! += value;
+      else m.values.push(value);
       buffer.set(name, m);
-      if (m.values.length >= MAX_VALUES) flush();
+      if (m.values.length >= MAX_VALUES) write_();
     },
     flush,
   };

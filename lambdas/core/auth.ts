@@ -21,13 +21,25 @@ export function presentedToken(authorization: string | undefined): string | unde
 
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
+/** Digests of the valid tokens, computed once per token (they change only on rotation). */
+const validDigests = new Map<string, Buffer>();
+function digestOfValid(token: string): Buffer {
+  let d = validDigests.get(token);
+  if (!d) {
+    if (validDigests.size > 16) validDigests.clear();
+    d = digest(token);
+    validDigests.set(token, d);
+  }
+  return d;
+}
+
 /** Constant-time: is `presented` one of `valid`? Every valid value is compared, whatever matches first. */
 export function matchesAny(presented: string | undefined, valid: readonly string[]): boolean {
   if (presented === undefined || presented === '') return false;
   const p = digest(presented);
   let ok = false;
   for (const v of valid) {
-    if (v !== '' && timingSafeEqual(p, digest(v))) ok = true;
+    if (v !== '' && timingSafeEqual(p, digestOfValid(v))) ok = true;
   }
   return ok;
 }

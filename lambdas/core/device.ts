@@ -12,8 +12,22 @@ import type { Device } from './fields.js';
 const OTHER = /smart-?tv|smarttv|tizen|web0?os|hbbtv|netcast|viera|bravia|roku|crkey|apple ?tv|googletv|android tv|playstation|xbox|nintendo|oculus|quest|tesla|kaios/i;
 const DESKTOP = /windows nt|macintosh|mac os x|x11|linux|cros/i;
 
+/** User agents repeat (a few browser versions carry most traffic): remember the last few hundred. */
+const cache = new Map<string, Device>();
+const CACHE_SIZE = 512;
+
 export function deviceFromUserAgent(userAgent: string | undefined): Device | undefined {
   if (userAgent === undefined || userAgent.trim() === '') return undefined;
+  let device = cache.get(userAgent);
+  if (device === undefined) {
+    device = classify(userAgent);
+    if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+    cache.set(userAgent, device);
+  }
+  return device;
+}
+
+function classify(userAgent: string): Device {
   if (isbot(userAgent)) return 'bot';
   if (OTHER.test(userAgent)) return 'other';
   if (isMobile({ ua: userAgent })) return 'mobile';

@@ -1,5 +1,5 @@
 /**
- * The metrics the tracker emits (CloudWatch EMF through Powertools in Lambda). One name per fact, so
+ * The metrics the tracker emits (CloudWatch EMF in Lambda). One name per fact, so
  * alarms and dashboards read them directly.
  */
 export const METRICS = {

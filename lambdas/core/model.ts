@@ -104,7 +104,7 @@ export interface ConversionRecord {
   orderValue: string;
   /** The exact outgoing call (FAQ Q10); absent when there is nothing to send. */
   request?: OutgoingCall | undefined;
-  /** The order as Partnerize will see it, without the clickref (absent on no_consent records). */
+  /** The order as Partnerize would see it, without the clickref: kept only on unattributed records (replay --clickref). */
   call?: CallSpec | undefined;
   attempts: Attempt[];
   /** Retryable failures in the current schedule (a requeue starts a new schedule). */
@@ -198,7 +198,7 @@ export interface TrackerConfig {
   minSessionIdLength: number;
 }
 
-/** Structured log lines (Powertools Logger in Lambda). Never pass personal data or secrets. */
+/** Structured log lines (JSON on stdout in Lambda). Never pass personal data or secrets. */
 export interface Log {
   info(message: string, fields?: Record<string, unknown>): void;
   warn(message: string, fields?: Record<string, unknown>): void;

@@ -7,6 +7,7 @@ import { attemptSend, logAttempt } from './delivery.js';
 import { InputError } from './errors.js';
 import type { AttemptReport } from './delivery.js';
 import type { ConversionRecord, ConversionStatus, Deps, RequeueableStatus } from './model.js';
+import { withClickref } from './partnerize-url.js';
 import { requestFor } from './postbacks.js';
 
 /** The record of an order: `prefix + orderId` first, then the id taken as a conversionRef. */
@@ -48,7 +49,7 @@ export async function replay(record: ConversionRecord, opts: { clickref?: string
   if (opts.clickref !== undefined) {
     const c = checkClickref(opts.clickref);
     if (!c.ok) throw new InputError(c.code ?? 'invalid_clickref', `--clickref ${c.message}`, 'clickref');
-    if (!record.call) throw new OperationError(`${ref} has no stored order to build a call from`);
+    if (!record.call && !record.request) throw new OperationError(`${ref} has no stored order to build a call from`);
   } else if (!record.request) {
     throw new OperationError(`${ref} is ${record.status}: there is no clickref to send; pass --clickref <clickref> to attribute it`);
   }
@@ -57,8 +58,8 @@ export async function replay(record: ConversionRecord, opts: { clickref?: string
   const held = await deps.conversions.takeLease(ref, now, now + deps.config.leaseMs, leaseId);
   if (!held) throw new OperationError(`${ref} is being sent right now by another process; try again in a minute`);
   let toSend = held;
-  if (opts.clickref !== undefined && held.call) {
-    const request = requestFor(held.call, opts.clickref);
+  if (opts.clickref !== undefined) {
+    const request = held.call ? requestFor(held.call, opts.clickref) : withClickref(held.request!, opts.clickref);
     if (!(await deps.conversions.attachClickref(ref, leaseId, opts.clickref, request, now))) {
       throw new OperationError(`${ref} was taken over while attaching the clickref; nothing was sent`);
     }

@@ -118,3 +118,15 @@ export function buildConversionPath(call: ConversionCall): string {
 export function buildConversionUrl(baseUrl: string, call: ConversionCall): string {
   return baseUrl.replace(/\/+$/, '') + buildConversionPath(call);
 }
+
+/**
+ * The same call with another clickref: the `clickref:` segment (the first one, before any item
+ * block) replaced. Clickrefs need no encoding, so nothing else in the URL changes.
+ */
+export function withClickref(call: OutgoingCall, clickref: string): OutgoingCall {
+  const at = call.url.indexOf('/clickref:');
+  if (at < 0) throw new Error('the stored call has no clickref segment');
+  const end = call.url.indexOf('/', at + 1);
+  const url = `${call.url.slice(0, at)}/clickref:${encodeURIComponent(clickref)}${end < 0 ? '' : call.url.slice(end)}`;
+  return { method: call.method, url };
+}

@@ -130,9 +130,10 @@ async function accept(body: unknown, deps: Deps): Promise<PostbackAnswer> {
     clickrefSource,
     clickedAt: clickrefSource === 'click' && click ? iso(click.clickedAt) : undefined,
     device,
-    call,
   };
-  if (!clickref) return store({ ...attributed, status: 'unattributed' }, deps);
+  // Without a clickref the order is kept as a call spec, so an operator can attribute it later;
+  // with one, the exact call is kept instead (both would double the record, and its write cost).
+  if (!clickref) return store({ ...attributed, call, status: 'unattributed' }, deps);
 
   const record: ConversionRecord = { ...attributed, clickref, request: requestFor(call, clickref) };
   if (config.mode === 'dryrun' || order.dryRun === true) return store({ ...record, status: 'dry_run' }, deps);

@@ -6,7 +6,7 @@ import { flushMetrics } from '../commons/metrics.js';
 import { httpErrors } from '../commons/middleware.js';
 import { originGuard } from '../commons/origin-guard.js';
 import type { TokenSource } from '../adapters/token-source.js';
-import { REQUEST_BUDGET_MS, withDeadline } from '../adapters/deadline.js';
+import { bindDeadline, Deadline, REQUEST_BUDGET_MS } from '../adapters/deadline.js';
 
 export interface ClicksHandlerDeps extends Pick<Deps, 'config' | 'clicks' | 'clock' | 'log' | 'metrics'> {
   maxBodyBytes: number;
@@ -20,11 +20,14 @@ export function createClicksHandler(deps: ClicksHandlerDeps) {
     .use(flushMetrics(deps.metrics))
     .use(httpErrors(deps.log))
     .use(originGuard(deps.originVerify))
-    .handler((event) =>
-      withDeadline(Date.now() + REQUEST_BUDGET_MS, async () => {
+    .handler(async (event) => {
+      const deadline = Deadline.in(REQUEST_BUDGET_MS);
+      try {
         const input = readInput(event, deps.maxBodyBytes);
-        await recordClick(input, header(event, 'user-agent'), deps);
+        await recordClick(input, header(event, 'user-agent'), { ...deps, clicks: bindDeadline(deps.clicks, deadline) });
         return noContent();
-      }),
-    );
+      } finally {
+        deadline.dispose();
+      }
+    });
 }

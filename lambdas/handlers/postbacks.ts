@@ -7,7 +7,7 @@ import { errorBody, header, json, readInput, type HttpEvent, type HttpResult } f
 import { flushMetrics } from '../commons/metrics.js';
 import { httpErrors } from '../commons/middleware.js';
 import { originGuard } from '../commons/origin-guard.js';
-import { REQUEST_BUDGET_MS, withDeadline } from '../adapters/deadline.js';
+import { bindDeadline, Deadline, REQUEST_BUDGET_MS } from '../adapters/deadline.js';
 
 export interface PostbacksHandlerDeps extends Deps {
   tokens: TokenSource;
@@ -37,11 +37,18 @@ export function createPostbacksHandler(deps: PostbacksHandlerDeps) {
     .use(flushMetrics(deps.metrics))
     .use(httpErrors(deps.log))
     .use(originGuard(deps.originVerify))
-    .handler((event) =>
-      withDeadline(Date.now() + REQUEST_BUDGET_MS, async () => {
-        if (!(await authorized(header(event, 'authorization'), deps.tokens))) return unauthorized();
+    .handler(async (event) => {
+      // The stores of this request give up in time for a 5xx to reach Tealium inside its 5 s.
+      // (Recording an attempt after the send is exempt: see DynamoConversionStore.finishAttempt.)
+      const deadline = Deadline.in(REQUEST_BUDGET_MS);
+      try {
+        const tokens = bindDeadline(deps.tokens, deadline);
+        if (!(await authorized(header(event, 'authorization'), tokens))) return unauthorized();
         const input = readInput(event, deps.maxBodyBytes);
-        return json(202, await acceptPostback(input, deps));
-      }),
-    );
+        const bound = { ...deps, clicks: bindDeadline(deps.clicks, deadline), conversions: bindDeadline(deps.conversions, deadline) };
+        return json(202, await acceptPostback(input, bound));
+      } finally {
+        deadline.dispose();
+      }
+    });
 }

@@ -2,11 +2,11 @@
  * Where the CLI works: the local mode (found through its info endpoint) or a deployed stack (found
  * through CloudFormation outputs; region and credentials from the usual AWS settings).
  */
-import { randomUUID } from 'node:crypto';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { systemClock } from '../../lambdas/adapters/clock.js';
+import { newId } from '../../lambdas/adapters/ids.js';
 import { DynamoClickStore, DynamoConversionStore } from '../../lambdas/adapters/dynamodb-stores.js';
 import { createFetchSender } from '../../lambdas/adapters/partnerize-sender.js';
 import { tokenOf } from '../../lambdas/adapters/token-source.js';
@@ -41,7 +41,7 @@ function cliDeps(db: DynamoDBClient, tables: { clicks: string; conversions: stri
     conversions: new DynamoConversionStore(db, tables.conversions),
     sender: createFetchSender('partnerize-s2s-tracker-cli'),
     clock: systemClock,
-    newId: randomUUID,
+    newId,
     random: Math.random,
     log: silentLog,
     metrics: noMetrics,

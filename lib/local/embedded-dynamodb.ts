@@ -3,6 +3,7 @@
  * written in Node) on 127.0.0.1, in memory or persisted under a directory, with the stack's tables.
  */
 import { createServer as createNetServer } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import type { Server } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import {
@@ -16,6 +17,8 @@ import { CLICKS, CONVERSIONS } from '../../lambdas/adapters/tables.js';
 
 export interface EmbeddedDynamo {
   endpoint: string;
+  /** The worker thread dynalite runs on (with `thread`). */
+  worker?: Worker | undefined;
   client: DynamoDBClient;
   tables: { clicks: string; conversions: string };
   close(): Promise<void>;
@@ -27,6 +30,8 @@ export interface EmbeddedDynamoOptions {
   /** 0 picks a free port. */
   port?: number;
   tables?: { clicks: string; conversions: string };
+  /** Run dynalite on a worker thread (the local mode does: its handlers keep their own event loop). */
+  thread?: boolean;
 }
 
 /** Fake credentials: dynalite does not check them, the SDK insists on having some. */
@@ -104,8 +109,46 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** dynalite on a worker thread; resolves with its port and a way to stop it. */
+async function startOnThread(opts: EmbeddedDynamoOptions): Promise<{ port: number; worker: Worker; close: () => Promise<void> }> {
+  const worker = new Worker(new URL('./dynalite-worker.mjs', import.meta.url), {
+    workerData: { path: opts.dataDir, port: opts.port ?? 0 },
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    worker.once('error', reject);
+    worker.once('message', (m: { port?: number }) => (m.port ? resolve(m.port) : reject(new Error('dynalite worker did not start'))));
+  });
+  return {
+    port,
+    worker,
+    close: async () => {
+      const closed = new Promise<void>((resolve) => worker.on('message', (m: { closed?: boolean }) => m.closed && resolve()));
+      worker.postMessage('close');
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
+      await worker.terminate();
+    },
+  };
+}
+
 export async function startEmbeddedDynamo(opts: EmbeddedDynamoOptions = {}): Promise<EmbeddedDynamo> {
   if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
+  if (opts.thread) {
+    const t = await startOnThread(opts);
+    const endpoint = `http://127.0.0.1:${t.port}`;
+    const client = localDynamoClient(endpoint);
+    const tables = opts.tables ?? { clicks: 'Clicks', conversions: 'Conversions' };
+    await ensureTables(client, tables);
+    return {
+      endpoint,
+      worker: t.worker,
+      client,
+      tables,
+      close: async () => {
+        client.destroy();
+        await t.close();
+      },
+    };
+  }
   const server: Server = dynalite({
     ...(opts.dataDir ? { path: opts.dataDir } : {}),
     createTableMs: 0,

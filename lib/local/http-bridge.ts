@@ -2,7 +2,6 @@
  * Runs Lambda handlers behind node:http the way API Gateway's HTTP API (payload format 2.0) does:
  * the same event shape in, the same structured result out.
  */
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 
@@ -26,14 +25,20 @@ export async function readBody(req: IncomingMessage, limit = TRANSPORT_LIMIT): P
   return Buffer.concat(chunks);
 }
 
+let requests = 0;
+/** Request ids like API Gateway's, without a random draw per request. */
+const requestId = (): string => `local-${process.pid.toString(36)}-${(requests++).toString(36)}`;
+
 export function toHttpApiEvent(req: IncomingMessage, body: Buffer, routeKey: string): APIGatewayProxyEventV2 {
-  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  const raw = req.url ?? '/';
+  const q = raw.indexOf('?');
+  const url = { pathname: q < 0 ? raw : raw.slice(0, q), search: q < 0 ? '' : raw.slice(q) };
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) {
-    if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
+    if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
   }
   const query: Record<string, string> = {};
-  for (const [k, v] of url.searchParams) query[k] = k in query ? `${query[k]},${v}` : v;
+  if (q >= 0) for (const [k, v] of new URLSearchParams(url.search)) query[k] = k in query ? `${query[k]},${v}` : v;
   const contentType = headers['content-type'] ?? '';
   const isText = body.length === 0 || contentType === '' || TEXT_TYPES.test(contentType);
   const now = Date.now();
@@ -56,7 +61,7 @@ export function toHttpApiEvent(req: IncomingMessage, body: Buffer, routeKey: str
         sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
         userAgent: headers['user-agent'] ?? '',
       },
-      requestId: randomUUID(),
+      requestId: requestId(),
       routeKey,
       stage: '$default',
       time: new Date(now).toUTCString(),
@@ -75,7 +80,7 @@ export function lambdaContext(functionName: string, timeoutMs: number): Context 
     functionVersion: '$LATEST',
     invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
     memoryLimitInMB: '256',
-    awsRequestId: randomUUID(),
+    awsRequestId: requestId(),
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: 'local',
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),

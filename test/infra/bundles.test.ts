@@ -9,6 +9,10 @@ import { startEmbeddedDynamo, LOCAL_AWS_ENV, type EmbeddedDynamo } from '../../l
 import { FakePartnerize } from '../support/fake-partnerize.js';
 import { httpEvent } from '../support/events.js';
 import { invokeBundle, synthesizeBundles, type SynthesizedBundle } from '../support/bundles.js';
+import { buildBaselines } from '../bench/bundles.js';
+
+/** Each function's bundle may be at most this much larger than one that only constructs the DynamoDB client. */
+const BUNDLE_BUDGET = 1.3;
 
 let bundles: SynthesizedBundle[];
 let dynamo: EmbeddedDynamo;
@@ -47,6 +51,12 @@ describe('synthesized bundles', () => {
   it('there is one ESM bundle per function', () => {
     expect(bundles.map((b) => b.name).sort()).toEqual(['ClicksFunction', 'PostbacksFunction', 'RetryFunction']);
     for (const b of bundles) expect(b.file.endsWith('index.mjs')).toBe(true);
+  });
+
+  it(`every bundle is within ${BUNDLE_BUDGET}× the DynamoDB-client-only bundle (same esbuild settings)`, async () => {
+    const sdkOnly = (await buildBaselines()).find((b) => b.name === 'DynamoDB client only')!;
+    const ratios = Object.fromEntries(bundles.map((b) => [b.name, Number((b.bytes / sdkOnly.bytes).toFixed(3))]));
+    for (const [name, ratio] of Object.entries(ratios)) expect(ratio, `${name}: ${JSON.stringify(ratios)}`).toBeLessThanOrEqual(BUNDLE_BUDGET);
   });
 
   it.each(['ClicksFunction', 'PostbacksFunction', 'RetryFunction'])('%s loads in a fresh Node process', async (name) => {

@@ -34,6 +34,9 @@ function countingStores() {
     await put(c);
     writes.clicks++;
   };
+  // The handlers bind stores to a per-request deadline: keep the counting ones.
+  (clicks as unknown as { withDeadline: () => unknown }).withDeadline = () => clicks;
+  (conversions as unknown as { withDeadline: () => unknown }).withDeadline = () => conversions;
   const create = conversions.create.bind(conversions);
   conversions.create = async (r: ConversionRecord) => {
     const res = await create(r);

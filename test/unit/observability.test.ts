@@ -54,16 +54,37 @@ describe('emfMetrics', () => {
     ]);
   });
 
-  it('flushes at 100 values of one metric (the EMF limit) and writes nothing when disabled', () => {
+  it('sums counts, flushes at 100 values of other metrics (the EMF limit), and writes nothing when disabled', () => {
     const out = capture();
     const m = emfMetrics({ env: {}, write: out.write });
-    for (let i = 0; i < 150; i++) m.add('ClicksRecorded', 1);
+    for (let i = 0; i < 150; i++) {
+      m.add('ClicksRecorded', 1);
+      m.add('PartnerizeLatency', i, 'Milliseconds');
+    }
     m.flush!();
-    expect(out.json().map((l) => (Array.isArray(l.ClicksRecorded) ? l.ClicksRecorded.length : 1))).toEqual([100, 50]);
+    const lines = out.json();
+    expect(lines.map((l) => (Array.isArray(l.PartnerizeLatency) ? l.PartnerizeLatency.length : l.PartnerizeLatency))).toEqual([100, 50]);
+    expect(lines.reduce((s, l) => s + (l.ClicksRecorded ?? 0), 0)).toBe(150);
     const off = capture();
     const d = emfMetrics({ env: { POWERTOOLS_METRICS_DISABLED: 'true' }, write: off.write });
     d.add('X', 1);
     d.flush!();
     expect(off.lines).toEqual([]);
+  });
+
+  it('with a minimum flush interval, keeps counts across invocations and writes them once', () => {
+    const out = capture();
+    let t = 0;
+    const m = emfMetrics({ env: {}, write: out.write, now: () => t, minFlushIntervalMs: 60_000 });
+    for (let i = 0; i < 10; i++) {
+      m.add('ClicksRecorded', 1);
+      m.flush!(); // end of each invocation
+      t += 1_000;
+    }
+    expect(out.lines).toEqual([]);
+    t += 60_000;
+    m.add('ClicksRecorded', 1);
+    m.flush!();
+    expect(out.json().map((l) => l.ClicksRecorded)).toEqual([11]);
   });
 });

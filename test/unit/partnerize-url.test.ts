@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../lambdas/core/errors.js';
-import { buildConversionPath, buildConversionUrl, formatConversionTime, type ConversionCall } from '../../lambdas/core/partnerize-url.js';
+import { buildConversionPath, buildConversionUrl, formatConversionTime, withClickref, type ConversionCall } from '../../lambdas/core/partnerize-url.js';
 import { RESERVED_KEYS } from '../../lambdas/core/metadata.js';
 
 const base: ConversionCall = {
@@ -102,5 +102,18 @@ describe('buildConversionPath', () => {
     expect(() => buildConversionPath({ ...base, items: [{ value: '1e3', quantity: 1 }] })).toThrow(/value/);
     expect(() => buildConversionPath({ ...base, items: [{ value: '1', quantity: 0 }] })).toThrow(/quantity/);
     expect(() => buildConversionPath({ ...base, items: [{ value: '1', quantity: 1.5 }] })).toThrow(/quantity/);
+  });
+});
+
+describe('withClickref', () => {
+  it('property: replacing the clickref gives exactly the call built with that clickref', () => {
+    const ref = fc.string({ unit: fc.constantFrom(...'AbC09_-'.split('')), minLength: 1, maxLength: 30 });
+    fc.assert(
+      fc.property(ref, ref, nasty, (a, b, meta) => {
+        const call = { ...base, clickref: a, metadata: { note: meta }, items: [{ value: '1', quantity: 1, sku: 'clickref:x/y' }] };
+        const url = buildConversionUrl('https://prf.hn', call);
+        expect(withClickref({ method: 'GET', url }, b).url).toBe(buildConversionUrl('https://prf.hn', { ...call, clickref: b }));
+      }),
+    );
   });
 });
