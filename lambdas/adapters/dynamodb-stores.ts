@@ -18,6 +18,7 @@ import type {
   ClickRecord,
   ClickStore,
   ConversionRecord,
+  ConversionAdmin,
   ConversionStatus,
   ConversionStore,
   CreateResult,
@@ -80,16 +81,16 @@ export class DynamoClickStore implements ClickStore {
 
 export class DynamoConversionStore implements ConversionStore {
   constructor(
-    private readonly db: DynamoDBClient,
-    private readonly tableName: string,
-    private readonly deadline?: Deadline,
+    protected readonly db: DynamoDBClient,
+    protected readonly tableName: string,
+    protected readonly deadline?: Deadline,
   ) {}
 
   withDeadline(deadline: Deadline): DynamoConversionStore {
     return new DynamoConversionStore(this.db, this.tableName, deadline);
   }
 
-  private key(conversionRef: string): Record<string, AttributeValue> {
+  protected key(conversionRef: string): Record<string, AttributeValue> {
     return { [CONVERSIONS.partitionKey]: { S: conversionRef } };
   }
 
@@ -217,7 +218,13 @@ export class DynamoConversionStore implements ConversionStore {
       throw err;
     }
   }
+}
 
+/**
+ * The operator side of the conversions table (replay, requeue, search): used by the CLI only, so
+ * the functions' bundles and roles carry none of it.
+ */
+export class DynamoConversionAdmin extends DynamoConversionStore implements ConversionAdmin {
   /** A lease is free when nobody holds one, or the holder's lease (dueAt) has run out. */
   async takeLease(conversionRef: string, now: number, leaseUntil: number, leaseId: string): Promise<ConversionRecord | undefined> {
     try {

@@ -156,6 +156,10 @@ export interface ConversionStore {
    * Records an attempt under the lease `leaseId`. False when the lease was lost (nothing written).
    */
   finishAttempt(conversionRef: string, leaseId: string, outcome: AttemptOutcome, now: number): Promise<boolean>;
+}
+
+/** What the operator CLI may do beyond the request paths (not bundled into the functions). */
+export interface ConversionAdmin extends ConversionStore {
   /**
    * Takes the lease of any record nobody holds (operator replay), whatever its status. Returns the
    * record, or undefined when it does not exist or a sender holds it right now.
@@ -217,4 +221,9 @@ export interface Deps {
   random: () => number;
   log: Log;
   metrics: Metrics;
+}
+
+/** The operator CLI's dependencies: the same, with the admin side of the conversions table. */
+export interface AdminDeps extends Omit<Deps, 'conversions'> {
+  conversions: ConversionAdmin;
 }

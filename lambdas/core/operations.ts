@@ -6,7 +6,7 @@ import { checkClickref } from './clickref.js';
 import { attemptSend, logAttempt } from './delivery.js';
 import { InputError } from './errors.js';
 import type { AttemptReport } from './delivery.js';
-import type { ConversionRecord, ConversionStatus, Deps, RequeueableStatus } from './model.js';
+import type { AdminDeps, ConversionRecord, ConversionStatus, Deps, RequeueableStatus } from './model.js';
 import { withClickref } from './partnerize-url.js';
 import { requestFor } from './postbacks.js';
 
@@ -42,7 +42,7 @@ export interface ReplayResult {
  * what a repeated conversionref means). With `clickref`, an unattributed conversion gets that
  * clickref first (recorded as supplied by an operator). The attempt goes on the audit trail.
  */
-export async function replay(record: ConversionRecord, opts: { clickref?: string | undefined }, deps: Deps): Promise<ReplayResult> {
+export async function replay(record: ConversionRecord, opts: { clickref?: string | undefined }, deps: AdminDeps): Promise<ReplayResult> {
   const ref = record.conversionRef;
   const refusal = NOT_REPLAYABLE[record.status];
   if (refusal) throw new OperationError(`${ref} is ${record.status}: ${refusal}`);
@@ -82,7 +82,7 @@ export interface RequeueProgress {
 export async function findRequeueable(
   statuses: readonly RequeueableStatus[],
   since: string | undefined,
-  deps: Pick<Deps, 'conversions'>,
+  deps: Pick<AdminDeps, 'conversions'>,
 ): Promise<ConversionRecord[]> {
   const out: ConversionRecord[] = [];
   for await (const r of deps.conversions.findByStatus(statuses, since)) out.push(r);
@@ -96,7 +96,7 @@ export async function findRequeueable(
 export async function requeue(
   records: readonly ConversionRecord[],
   statuses: readonly RequeueableStatus[],
-  deps: Pick<Deps, 'conversions' | 'clock'>,
+  deps: Pick<AdminDeps, 'conversions' | 'clock'>,
   onProgress: (p: RequeueProgress) => void = () => {},
 ): Promise<RequeueProgress> {
   const p: RequeueProgress = { done: 0, total: records.length, requeued: 0 };

@@ -7,13 +7,13 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { systemClock } from '../../lambdas/adapters/clock.js';
 import { newId } from '../../lambdas/adapters/ids.js';
-import { DynamoClickStore, DynamoConversionStore } from '../../lambdas/adapters/dynamodb-stores.js';
+import { DynamoClickStore, DynamoConversionAdmin } from '../../lambdas/adapters/dynamodb-stores.js';
 import { createFetchSender } from '../../lambdas/adapters/partnerize-sender.js';
 import { tokenOf } from '../../lambdas/adapters/token-source.js';
 import { trackerConfigFromEnv } from '../../lambdas/commons/env-config.js';
 import { silentLog } from '../../lambdas/commons/logger.js';
 import { noMetrics } from '../../lambdas/core/metrics.js';
-import type { Deps } from '../../lambdas/core/model.js';
+import type { AdminDeps } from '../../lambdas/core/model.js';
 import { LOCAL_AWS_ENV, localDynamoClient } from '../local/embedded-dynamodb.js';
 import { LOCAL_INFO_PATH, type LocalInfo } from '../local/server.js';
 
@@ -22,7 +22,7 @@ export interface Target {
   label: string;
   apiUrl: string;
   conversionRefPrefix: string;
-  deps: Deps;
+  deps: AdminDeps;
   token(): Promise<string>;
   close(): void;
 }
@@ -31,14 +31,14 @@ export class TargetError extends Error {
   override name = 'TargetError';
 }
 
-function cliDeps(db: DynamoDBClient, tables: { clicks: string; conversions: string }, retryDelaysS?: readonly number[]): Deps {
+function cliDeps(db: DynamoDBClient, tables: { clicks: string; conversions: string }, retryDelaysS?: readonly number[]): AdminDeps {
   return {
     config: trackerConfigFromEnv({
       PARTNERIZE_CAMPAIGN_ID: 'cli',
       ...(retryDelaysS ? { RETRY_DELAYS_S: retryDelaysS.join(',') } : {}),
     }),
     clicks: new DynamoClickStore(db, tables.clicks),
-    conversions: new DynamoConversionStore(db, tables.conversions),
+    conversions: new DynamoConversionAdmin(db, tables.conversions),
     sender: createFetchSender('partnerize-s2s-tracker-cli'),
     clock: systemClock,
     newId,

@@ -4,6 +4,7 @@
  * Real dynalite, a real fake Partnerize on 127.0.0.1, a clock the test moves.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoConversionAdmin } from '../../lambdas/adapters/dynamodb-stores.js';
 import { DUE_SHARD } from '../../lambdas/core/delivery.js';
 import { METRICS } from '../../lambdas/core/metrics.js';
 import type { ConversionRecord } from '../../lambdas/core/model.js';
@@ -231,11 +232,12 @@ describe('dedupe while owed', () => {
     env.clock.advance(1_500);
     await sweep(env.deps, SWEEP);
     expect((await record(ref))!.status).toBe('failed');
-    const lease = await env.deps.conversions.takeLease(ref, env.clock.now(), env.clock.now() + 30_000, 'replayer');
+    const admin = new DynamoConversionAdmin(env.dynamo.client, env.dynamo.tables.conversions);
+    const lease = await admin.takeLease(ref, env.clock.now(), env.clock.now() + 30_000, 'replayer');
     expect(lease).toBeDefined();
-    expect(await env.deps.conversions.requeue(ref, ['failed'], env.clock.now())).toBe(false);
+    expect(await admin.requeue(ref, ['failed'], env.clock.now())).toBe(false);
     env.clock.advance(31_000); // the replayer died: its lease ran out
-    expect(await env.deps.conversions.requeue(ref, ['failed'], env.clock.now())).toBe(true);
+    expect(await admin.requeue(ref, ['failed'], env.clock.now())).toBe(true);
     expect(await record(ref)).toMatchObject({ status: 'queued', retries: 0, dueShard: DUE_SHARD });
   });
 });

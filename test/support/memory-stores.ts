@@ -3,10 +3,9 @@
  * excluded). Same semantics as the DynamoDB adapters for the paths they serve.
  */
 import type {
-  AttemptOutcome, ClickRecord, ClickStore, ConversionRecord, ConversionStatus, ConversionStore, CreateResult, DueRef,
-  PartnerizeSender, RequeueableStatus, SendResult,
+  AttemptOutcome, ClickRecord, ClickStore, ConversionRecord, ConversionStore, CreateResult, DueRef,
+  PartnerizeSender, SendResult,
 } from '../../lambdas/core/model.js';
-import type { OutgoingCall } from '../../lambdas/core/partnerize-url.js';
 
 /**
  * Records are shallow-copied, not deep-cloned: the domain never mutates what it hands over, and a
@@ -68,19 +67,6 @@ export class MemoryConversionStore implements ConversionStore {
       r.dueAt = o.dueAt;
     }
     return true;
-  }
-  async takeLease(): Promise<ConversionRecord | undefined> {
-    throw new Error('not used by the request paths');
-  }
-  async attachClickref(_ref: string, _lease: string, _clickref: string, _request: OutgoingCall): Promise<boolean> {
-    throw new Error('not used by the request paths');
-  }
-  async requeue(_ref: string, _from: readonly RequeueableStatus[]): Promise<boolean> {
-    throw new Error('not used by the request paths');
-  }
-  // eslint-disable-next-line require-yield
-  async *findByStatus(_statuses: readonly ConversionStatus[]): AsyncIterable<ConversionRecord> {
-    throw new Error('not used by the request paths');
   }
 }
 
