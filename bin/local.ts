@@ -26,6 +26,7 @@ async function main(): Promise<void> {
     `  auth:       Authorization: Bearer ${s.token}`,
     `  storage:    ${s.dataDir ? `embedded DynamoDB persisted in ${s.dataDir}` : 'embedded DynamoDB in memory (set DATA_DIR to keep data)'}`,
     `  retries:    sweep every ${s.sweepIntervalS}s, delays ${s.retryDelaysS.join(',')}s`,
+    `  demo shop:  ${local.url}/demo/?clickref=AbC123xYz  (landing page with the capture snippet → product → checkout)`,
     `Ready: listening on ${local.url} — local endpoint ready`,
   ];
   console.log(lines.join('\n'));

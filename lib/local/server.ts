@@ -12,6 +12,9 @@ import type { SweepReport } from '../../lambdas/core/sweep.js';
 import { useLocalRequestHandler } from '../../lambdas/commons/dynamodb.js';
 import { LOCAL_AWS_ENV, startEmbeddedDynamo, type EmbeddedDynamo } from './embedded-dynamodb.js';
 import { workerRequestHandler } from './in-process-transport.js';
+import { demoShop } from './demo-shop.js';
+import { buildSnippet } from '../snippet/build.js';
+import { DynamoConversionStore } from '../../lambdas/adapters/dynamodb-stores.js';
 import { lambdaContext, PayloadTooLarge, readBody, toHttpApiEvent, writeResult, type LambdaHttpHandler } from './http-bridge.js';
 
 type Env = Record<string, string | undefined>;
@@ -152,10 +155,20 @@ export async function startLocal(env: Env = process.env): Promise<LocalServer> {
     partnerize: { baseUrl: settings.baseUrl, campaignId: settings.campaignId },
   };
 
+  let url = '';
+  const demo = demoShop({
+    apiUrl: () => url,
+    token: settings.token,
+    snippet: await buildSnippet(),
+    conversion: (ref) => new DynamoConversionStore(dynamo.client, dynamo.tables.conversions).get(ref),
+  });
+
   const server: Server = createServer((req, res) => {
     void (async () => {
-      const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname.replace(/\/+$/, '') || '/';
+      const rawPath = (req.url ?? '/').split('?')[0]!;
+      const path = rawPath.replace(/\/+$/, '') || '/';
       if (path === LOCAL_INFO_PATH && req.method === 'GET') return sendJson(res, 200, info);
+      if (await demo(req, res, rawPath === '/demo/' ? rawPath : path)) return;
       const route = routes[path];
       if (!route) return sendJson(res, 404, { error: { code: 'not_found', message: `no route ${req.method} ${path}; try POST /clicks or POST /postbacks` } });
       const cors = route.cors ? corsHeaders(req, settings.clickOrigins) : {};
@@ -196,7 +209,7 @@ export async function startLocal(env: Env = process.env): Promise<LocalServer> {
   });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : settings.port;
-  const url = `http://${settings.host}:${port}`;
+  url = `http://${settings.host}:${port}`;
 
   let running: Promise<SweepReport | undefined> | undefined;
   const sweepNow = (): Promise<SweepReport | undefined> => {

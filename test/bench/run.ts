@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { configFromContext } from '../../lib/config.js';
 import { PROJECT_ROOT } from '../../lib/paths.js';
 import { allBundles } from './bundles.js';
+import { buildSnippet, sizes } from '../../lib/snippet/build.js';
 import { ASSUMPTIONS, costPerMillion, PRICES } from './cost-model.js';
 import { coldInit, consumption, localThroughput, perRequestCpu } from './measure.js';
 
@@ -91,6 +92,19 @@ const sections = [
   ),
   `Conversion: ${Object.entries(use.conversion.ops).map(([k, v]) => `${f(v, 2)} ${k}`).join(', ')}, ${f(use.conversion.partnerizeCalls, 2)} Partnerize call; largest item ${use.conversion.itemBytes} B (under 1 KiB: one WRU per write). Total $${f(conversionCost.total)} per million, ${f(conversionCost.total / conversionCost.floor)}× the floor — budget $${f(BUDGETS.conversionDollars)}: ${ok(conversionCost.total <= BUDGETS.conversionDollars)}. Partnerize's latency dominates the duration: at 300 ms the conversion would cost about $${f(conversionCost.total + (config.postbacksMemoryMb / 1024) * 0.15 * PRICES.lambdaArmGbSecond * 1e6)}.`,
 ];
+
+const snippet = await buildSnippet();
+sections.push(
+  '## 5. The landing-page snippet',
+  `The capture snippet (\`lib/snippet/capture.ts\`, no dependencies), built for browsers from 2019 on (ES2018), minified. Budget: under 2 KB minified.`,
+  table(
+    ['build', 'minified', 'gzip', 'budget'],
+    [['ESM (`pz-capture.mjs`)', snippet.esm], ['classic script (`pz-capture.js`, `window.PzCapture`)', snippet.classic]].map(([name, code]) => {
+      const z = sizes(code!);
+      return [name!, `${z.bytes} B`, `${z.gzip} B`, ok(z.bytes < 2048)];
+    }),
+  ),
+);
 
 const report = sections.join('\n\n');
 console.log(report);

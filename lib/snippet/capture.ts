@@ -1,0 +1,114 @@
+/// <reference lib="dom" />
+/**
+ * The landing-page half of the tracker: reads Partnerize's `clickref` from the URL (exact case),
+ * keeps the latest in a first-party cookie, and reports `{sessionId, clickref}` to `/clicks` —
+ * only after the consent callback says yes. Dependency-free; built as ESM (`pz-capture.mjs`) and as
+ * a classic script (`pz-capture.js`, global `PzCapture`), each under 2 KB minified.
+ *
+ *   PzCapture.capture({ endpoint: 'https://<api>/clicks', consent: () => cmp.allows('affiliates') })
+ */
+
+export interface CaptureOptions {
+  /** The tracker's clicks URL (the `ClicksUrl` output). */
+  endpoint: string;
+  /** Your session id (e.g. Tealium's visitor id), or a function returning it; else one is made and kept. */
+  sessionId?: string | (() => string | undefined | null) | undefined;
+  /** Asked before anything is stored or sent; false (or a rejected promise) stops it. Default: allowed. */
+  consent?: () => boolean | Promise<boolean>;
+  /** Query parameter holding the clickref. Default `clickref`. */
+  param?: string;
+  /** Cookie keeping the latest clickref. Default `pz_clickref`. */
+  cookieName?: string;
+  /** Cookie keeping the generated session id. Default `pz_session`. */
+  sessionCookieName?: string;
+  /** Cookie lifetime = the attribution window. Default 30 days. */
+  days?: number;
+  /** e.g. `.example.com` to share the cookies across subdomains. */
+  cookieDomain?: string;
+  /** For tests and non-browser hosts. */
+  env?: CaptureEnv;
+}
+
+/** What the snippet touches in the browser, injectable for tests. */
+export interface CaptureEnv {
+  href: string;
+  getCookie(): string;
+  setCookie(cookie: string): void;
+  random(bytes: Uint8Array): Uint8Array;
+  beacon?: ((url: string, body: Blob) => boolean) | undefined;
+  fetch?: ((url: string, init: RequestInit) => Promise<unknown>) | undefined;
+}
+
+export interface CaptureResult {
+  clickref?: string;
+  sessionId?: string;
+  /** Why nothing was sent, if nothing was. */
+  skipped?: 'no-clickref' | 'invalid-clickref' | 'no-consent';
+  sent?: 'beacon' | 'fetch';
+}
+
+const CLICKREF = /^[A-Za-z0-9_-]{1,256}$/;
+
+function browserEnv(): CaptureEnv {
+  const nav = navigator as Navigator & { sendBeacon?: Navigator['sendBeacon'] };
+  return {
+    href: location.href,
+    getCookie: () => document.cookie,
+    setCookie: (c) => {
+      document.cookie = c;
+    },
+    random: (b) => crypto.getRandomValues(b),
+    beacon: nav.sendBeacon ? (u, b) => nav.sendBeacon(u, b) : undefined,
+    fetch: typeof fetch === 'function' ? (u, i) => fetch(u, i) : undefined,
+  };
+}
+
+export function readCookie(cookies: string, name: string): string | undefined {
+  for (const part of cookies.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+  }
+  return undefined;
+}
+
+export function cookie(name: string, value: string, days: number, secure: boolean, domain?: string): string {
+  return `${name}=${encodeURIComponent(value)}; Max-Age=${Math.round(days * 86400)}; Path=/; SameSite=Lax${domain ? `; Domain=${domain}` : ''}${secure ? '; Secure' : ''}`;
+}
+
+/** 128 random bits, hex. */
+export function newSessionId(random: (b: Uint8Array) => Uint8Array): string {
+  return Array.from(random(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export async function capture(o: CaptureOptions): Promise<CaptureResult> {
+  const env = o.env ?? browserEnv();
+  const clickref = new URL(env.href).searchParams.get(o.param ?? 'clickref');
+  if (!clickref) return { skipped: 'no-clickref' };
+  if (!CLICKREF.test(clickref)) return { skipped: 'invalid-clickref' };
+  let allowed = false;
+  try {
+    allowed = o.consent ? (await o.consent()) === true : true;
+  } catch {
+    allowed = false;
+  }
+  if (!allowed) return { clickref, skipped: 'no-consent' };
+
+  const days = o.days ?? 30;
+  const secure = env.href.startsWith('https:');
+  const sessionName = o.sessionCookieName ?? 'pz_session';
+  const given = typeof o.sessionId === 'function' ? o.sessionId() : o.sessionId;
+  let sessionId = given || readCookie(env.getCookie(), sessionName);
+  if (!sessionId) sessionId = newSessionId(env.random);
+  if (!given) env.setCookie(cookie(sessionName, sessionId, days, secure, o.cookieDomain));
+  env.setCookie(cookie(o.cookieName ?? 'pz_clickref', clickref, days, secure, o.cookieDomain));
+
+  // text/plain keeps the request "simple": no CORS preflight, and beacons accept it.
+  const body = JSON.stringify({ sessionId, clickref });
+  const result: CaptureResult = { clickref, sessionId };
+  if (env.beacon?.(o.endpoint, new Blob([body], { type: 'text/plain;charset=UTF-8' }))) return { ...result, sent: 'beacon' };
+  if (env.fetch) {
+    await env.fetch(o.endpoint, { method: 'POST', body, keepalive: true, credentials: 'omit', headers: { 'content-type': 'text/plain;charset=UTF-8' } });
+    return { ...result, sent: 'fetch' };
+  }
+  return result;
+}

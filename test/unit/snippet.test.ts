@@ -1,0 +1,115 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { capture, cookie, newSessionId, readCookie, type CaptureEnv } from '../../lib/snippet/capture.js';
+import { buildSnippet, sizes } from '../../lib/snippet/build.js';
+
+function fakeEnv(href: string, opts: { cookies?: string; beacon?: boolean | 'missing' } = {}) {
+  const set: string[] = [];
+  const beacons: Array<{ url: string; body: Blob }> = [];
+  const fetches: Array<{ url: string; init: RequestInit }> = [];
+  let jar = opts.cookies ?? '';
+  const env: CaptureEnv = {
+    href,
+    getCookie: () => jar,
+    setCookie: (c) => {
+      set.push(c);
+      const [pair] = c.split(';');
+      jar = jar ? `${jar}; ${pair}` : pair!;
+    },
+    random: (b) => b.map((_, i) => i * 17),
+    beacon: opts.beacon === 'missing' ? undefined : (url, body) => (beacons.push({ url, body }), opts.beacon !== false),
+    fetch: async (url, init) => void fetches.push({ url, init }),
+  };
+  return { env, set, beacons, fetches };
+}
+
+describe('capture', () => {
+  it('reads the clickref exactly as the URL has it, keeps it in a cookie, and beacons {sessionId, clickref} as text/plain', async () => {
+    const f = fakeEnv('https://shop.example/landing?utm_source=pz&clickref=AbC123xYz');
+    const r = await capture({ endpoint: 'https://api.example/clicks', env: f.env });
+    expect(r).toMatchObject({ clickref: 'AbC123xYz', sent: 'beacon' });
+    expect(r.sessionId).toMatch(/^[0-9a-f]{32}$/); // 128 random bits
+    expect(f.set).toEqual([
+      `pz_session=${r.sessionId}; Max-Age=2592000; Path=/; SameSite=Lax; Secure`,
+      'pz_clickref=AbC123xYz; Max-Age=2592000; Path=/; SameSite=Lax; Secure',
+    ]);
+    expect(f.beacons).toHaveLength(1);
+    expect(f.beacons[0]!.url).toBe('https://api.example/clicks');
+    expect(f.beacons[0]!.body.type).toBe('text/plain;charset=utf-8');
+    expect(JSON.parse(await f.beacons[0]!.body.text())).toEqual({ sessionId: r.sessionId, clickref: 'AbC123xYz' });
+  });
+
+  it('uses a provided session id (or function) and keeps no session cookie then', async () => {
+    const f = fakeEnv('http://shop.example/?clickref=Ref1');
+    const r = await capture({ endpoint: '/clicks', sessionId: () => 'tealium-visitor-0123456789abcdef', env: f.env });
+    expect(r.sessionId).toBe('tealium-visitor-0123456789abcdef');
+    expect(f.set).toEqual(['pz_clickref=Ref1; Max-Age=2592000; Path=/; SameSite=Lax']); // no Secure on http
+  });
+
+  it('keeps the session id it made before, and the latest clickref wins', async () => {
+    const f = fakeEnv('https://shop.example/?clickref=Second', { cookies: 'pz_session=abcdef0123456789abcdef0123456789; pz_clickref=First' });
+    const r = await capture({ endpoint: '/clicks', env: f.env });
+    expect(r.sessionId).toBe('abcdef0123456789abcdef0123456789');
+    expect(f.set.at(-1)).toContain('pz_clickref=Second;');
+  });
+
+  it('asks consent first: refused (or failing) means no cookie and no request', async () => {
+    for (const consent of [() => false, async () => false, () => Promise.reject(new Error('cmp down')), () => 'yes' as unknown as boolean]) {
+      const f = fakeEnv('https://shop.example/?clickref=AbC');
+      const r = await capture({ endpoint: '/clicks', consent, env: f.env });
+      expect(r).toEqual({ clickref: 'AbC', skipped: 'no-consent' });
+      expect(f.set).toEqual([]);
+      expect(f.beacons).toEqual([]);
+      expect(f.fetches).toEqual([]);
+    }
+    const ok = fakeEnv('https://shop.example/?clickref=AbC');
+    expect((await capture({ endpoint: '/clicks', consent: async () => true, env: ok.env })).sent).toBe('beacon');
+  });
+
+  it('falls back to fetch with keepalive when there is no beacon or it is refused', async () => {
+    for (const beacon of [false, 'missing'] as const) {
+      const f = fakeEnv('https://shop.example/?clickref=AbC', { beacon });
+      const r = await capture({ endpoint: 'https://api.example/clicks', env: f.env });
+      expect(r.sent).toBe('fetch');
+      expect(f.fetches[0]).toMatchObject({ url: 'https://api.example/clicks', init: { method: 'POST', keepalive: true, credentials: 'omit' } });
+    }
+  });
+
+  it('does nothing without a clickref, or with one Partnerize would refuse', async () => {
+    for (const [href, skipped] of [['https://shop.example/', 'no-clickref'], ['https://shop.example/?clickref=', 'no-clickref'], ['https://shop.example/?clickref=a%20b', 'invalid-clickref'], ['https://shop.example/?CLICKREF=Abc', 'no-clickref']] as const) {
+      const f = fakeEnv(href);
+      expect((await capture({ endpoint: '/clicks', env: f.env })).skipped).toBe(skipped);
+      expect(f.set).toEqual([]);
+    }
+  });
+
+  it('honours the cookie name, lifetime, domain and parameter options', async () => {
+    const f = fakeEnv('https://www.shop.example/?pzref=Xy_Z-9');
+    await capture({ endpoint: '/clicks', param: 'pzref', cookieName: 'aff', days: 7, cookieDomain: '.shop.example', sessionId: 's-0123456789', env: f.env });
+    expect(f.set).toEqual(['aff=Xy_Z-9; Max-Age=604800; Path=/; SameSite=Lax; Domain=.shop.example; Secure']);
+  });
+});
+
+describe('cookies and ids', () => {
+  it('property: a cookie written is read back exactly', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1 }).filter((s) => s.isWellFormed()), (value) => {
+        const c = cookie('pz_clickref', value, 30, true).split(';')[0]!;
+        expect(readCookie(`other=1; ${c}; x=y`, 'pz_clickref')).toBe(value);
+      }),
+    );
+  });
+
+  it('session ids are 128 bits of the random source', () => {
+    expect(newSessionId((b) => b.fill(255))).toBe('f'.repeat(32));
+  });
+});
+
+describe('builds', () => {
+  it('the ESM and classic builds are each under 2 KB minified', async () => {
+    const b = await buildSnippet();
+    for (const code of [b.esm, b.classic]) expect(sizes(code).bytes).toBeLessThan(2048);
+    expect(b.classic).toContain('PzCapture');
+    expect(b.esm).toMatch(/export\s*\{/);
+  });
+});
