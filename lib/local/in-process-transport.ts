@@ -4,7 +4,6 @@
  * every request as the DynamoDB API; only the TCP hop is gone (on small machines it cost as much as
  * the work itself). dynalite's TCP listener stays, for the CLI and other tools.
  */
-import { Readable } from 'node:stream';
 import type { Worker } from 'node:worker_threads';
 
 interface SdkRequest {
@@ -17,7 +16,8 @@ interface SdkRequest {
 interface SdkResponse {
   statusCode: number;
   headers: Record<string, string>;
-  body: Readable;
+  /** A byte array: the SDK reads it as is (a stream would cost an async iteration per response). */
+  body: Uint8Array;
 }
 
 interface WorkerAnswer {
@@ -48,7 +48,7 @@ export function workerRequestHandler(worker: Worker) {
         options?.abortSignal?.addEventListener('abort', abort, { once: true });
         pending.set(id, (a) => {
           options?.abortSignal?.removeEventListener('abort', abort);
-          resolve({ response: { statusCode: a.statusCode, headers: a.headers, body: Readable.from([Buffer.from(a.body)]) } });
+          resolve({ response: { statusCode: a.statusCode, headers: a.headers, body: Buffer.from(a.body) } });
         });
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(request.headers)) headers[k.toLowerCase()] = v;
