@@ -2,6 +2,7 @@
  * The measurements behind `npm run bench` and docs/performance.md. Every figure is measured in the
  * same run as its baseline and reported as a ratio to it.
  */
+import { Agent, request } from 'node:http';
 import { ConditionalCheckFailedException, DynamoDBClient, GetItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { DynamoClickStore, DynamoConversionStore } from '../../lambdas/adapters/dynamodb-stores.js';
 import { newId } from '../../lambdas/adapters/ids.js';
@@ -177,11 +178,23 @@ export async function localThroughput(opts: { seconds: number; rounds: number; c
     const db = localDynamoClient(info.dynamodbEndpoint);
     const clicks = new DynamoClickStore(db, info.tables.clicks);
     const conversions = new DynamoConversionStore(db, info.tables.conversions);
-    const post = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
-      const r = await fetch(`${local.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-      await r.arrayBuffer();
-      if (r.status >= 300) throw new Error(`${path} answered ${r.status}`);
-    };
+    // The load generator is node:http with keep-alive (lighter than fetch): its own cost should
+    // not be charged to the server it measures.
+    const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency });
+    const { hostname, port } = new URL(local.url);
+    const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+      new Promise<void>((resolve, reject) => {
+        const payload = JSON.stringify(body);
+        const req = request(
+          { agent, hostname, port, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers } },
+          (res) => {
+            res.resume();
+            res.on('end', () => ((res.statusCode ?? 500) >= 300 ? reject(new Error(`${path} answered ${res.statusCode}`)) : resolve()));
+          },
+        );
+        req.on('error', reject);
+        req.end(payload);
+      });
     // A real dry-run record, as the postback path writes it, to replay its writes for the floor.
     await post('/clicks', { sessionId: 'bench-floor-session', clickref: 'FloorRef' });
     await post('/postbacks', { orderId: 'FLOOR-TEMPLATE', sessionId: 'bench-floor-session', currency: 'GBP', consent: true, items: [{ sku: 'S', value: 1 }] }, { authorization: `Bearer ${TOKEN}` });
@@ -207,6 +220,7 @@ export async function localThroughput(opts: { seconds: number; rounds: number; c
       }
     }
     db.destroy();
+    agent.destroy();
     const names = [...new Set(phases.map(([n]) => n))];
     return names.map((name) => ({ name, serverRps: median(rps.get(`${name}|server`)!), floorRps: median(rps.get(`${name}|floor`)!) }));
   } finally {
