@@ -1,4 +1,4 @@
-import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoClickStore, DynamoConversionStore } from '../adapters/dynamodb-stores.js';
 
 type Env = Record<string, string | undefined>;
@@ -10,15 +10,6 @@ function required(env: Env, name: string): string {
 }
 
 /**
- * The local mode may register a request handler that reaches its embedded DynamoDB without a
- * socket; never set in Lambda.
- */
-let localRequestHandler: unknown;
-export function useLocalRequestHandler(handler: unknown): void {
-  localRequestHandler = handler;
-}
-
-/**
  * One client per function instance, with short socket timeouts (DynamoDB answers in milliseconds)
  * so a stuck request is retried quickly and cannot eat Tealium's 5 s window. `DYNAMODB_ENDPOINT` points it at the local
  * mode's embedded DynamoDB.
@@ -27,7 +18,7 @@ export function dynamoClient(env: Env = process.env): DynamoDBClient {
   const endpoint = env['DYNAMODB_ENDPOINT'];
   return new DynamoDBClient({
     maxAttempts: 3,
-    requestHandler: (localRequestHandler as DynamoDBClientConfig['requestHandler']) ?? { connectionTimeout: 1000, requestTimeout: 1000 },
+    requestHandler: { connectionTimeout: 1000, requestTimeout: 1000 },
     ...(endpoint ? { endpoint } : {}),
   });
 }

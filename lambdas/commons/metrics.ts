@@ -37,6 +37,8 @@ export function emfMetrics(opts: EmfOptions = {}): Metrics {
   let buffer = new Map<string, { unit: MetricUnit; values: number[] }>();
   const interval = opts.minFlushIntervalMs ?? 0;
   let lastFlush = now();
+  /** When the oldest buffered value was added: batched counts are stamped with it, not the flush. */
+  let since: number | undefined;
 
   const write_ = (): void => {
     if (buffer.size === 0) return;
@@ -46,7 +48,7 @@ export function emfMetrics(opts: EmfOptions = {}): Metrics {
     if (disabled) return;
     const line: Record<string, unknown> = {
       _aws: {
-        Timestamp: now(),
+        Timestamp: since ?? now(),
         CloudWatchMetrics: [
           { Namespace: namespace, Dimensions: [['service']], Metrics: [...pending].map(([Name, m]) => ({ Name, Unit: m.unit })) },
         ],
@@ -54,6 +56,7 @@ export function emfMetrics(opts: EmfOptions = {}): Metrics {
       service,
     };
     for (const [name, m] of pending) line[name] = m.values.length === 1 ? m.values[0] : m.values;
+    since = undefined;
     write(`${JSON.stringify(line)}\n`);
   };
   const flush = (): void => {
@@ -62,6 +65,7 @@ export function emfMetrics(opts: EmfOptions = {}): Metrics {
 
   return {
     add(name, value, unit = 'Count') {
+      since ??= now();
       const m = buffer.get(name) ?? { unit, values: [] };
       // Counts are summed (alarms and graphs read their Sum); other units keep every value, so
       // percentiles stay right.

@@ -50,7 +50,7 @@ export async function recordClick(
     sessionId: click.sessionId,
     clickref: click.clickref,
     clickedAt: now,
-    device: deviceFromUserAgent(click.userAgent ?? requestUserAgent),
+    device: click.device ?? deviceFromUserAgent(click.userAgent ?? requestUserAgent),
     expiresAt: Math.ceil((now + config.attributionWindowDays * DAY_MS) / 1000),
   });
   deps.metrics.add(METRICS.clicksRecorded, 1);

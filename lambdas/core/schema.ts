@@ -87,6 +87,8 @@ export const ClickSchema = z.object(
     clickref: field(checkClickref),
     consent: field(consent),
     userAgent: field((v) => optionalText(v, { max: 2048 })),
+    /** A device class the page knows better than its user agent says (an iPad asking for desktop sites). */
+    device: field(device),
   },
   { error: 'must be a JSON object' },
 );

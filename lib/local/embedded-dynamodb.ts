@@ -17,8 +17,6 @@ import { CLICKS, CONVERSIONS } from '../../lambdas/adapters/tables.js';
 
 export interface EmbeddedDynamo {
   endpoint: string;
-  /** The worker thread dynalite runs on (with `thread`). */
-  worker?: Worker | undefined;
   client: DynamoDBClient;
   tables: { clicks: string; conversions: string };
   close(): Promise<void>;
@@ -115,9 +113,16 @@ async function startOnThread(opts: EmbeddedDynamoOptions): Promise<{ port: numbe
     workerData: { path: opts.dataDir, port: opts.port ?? 0 },
   });
   const port = await new Promise<number>((resolve, reject) => {
-    worker.once('error', reject);
-    worker.once('message', (m: { port?: number }) => (m.port ? resolve(m.port) : reject(new Error('dynalite worker did not start'))));
+    const failed = (err: Error) => reject(err);
+    worker.once('error', failed);
+    worker.once('message', (m: { port?: number }) => {
+      worker.off('error', failed);
+      if (m.port) resolve(m.port);
+      else reject(new Error('dynalite worker did not start'));
+    });
   });
+  // A crash later is loud (the local mode's calls then fail with connection errors, never hang).
+  worker.on('error', (err) => console.error('embedded DynamoDB (dynalite) thread failed:', err));
   return {
     port,
     worker,
@@ -140,7 +145,6 @@ export async function startEmbeddedDynamo(opts: EmbeddedDynamoOptions = {}): Pro
     await ensureTables(client, tables);
     return {
       endpoint,
-      worker: t.worker,
       client,
       tables,
       close: async () => {

@@ -9,9 +9,7 @@ import { resolve } from 'node:path';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { DEFAULT_RETRY_DELAYS_S, parseDelays } from '../../lambdas/core/retry-policy.js';
 import type { SweepReport } from '../../lambdas/core/sweep.js';
-import { useLocalRequestHandler } from '../../lambdas/commons/dynamodb.js';
 import { LOCAL_AWS_ENV, startEmbeddedDynamo, type EmbeddedDynamo } from './embedded-dynamodb.js';
-import { workerRequestHandler } from './in-process-transport.js';
 import { demoShop } from './demo-shop.js';
 import { buildSnippet } from '../snippet/build.js';
 import { DynamoConversionStore } from '../../lambdas/adapters/dynamodb-stores.js';
@@ -114,10 +112,9 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
  */
 export async function startLocal(env: Env = process.env): Promise<LocalServer> {
   const settings = localSettings(env);
+  // dynalite on its own thread: the handlers and the embedded DynamoDB do not queue behind each
+  // other on one event loop (in AWS they are separate services too).
   const dynamo = await startEmbeddedDynamo({ dataDir: settings.dataDir, thread: true });
-  // The handlers reach dynalite over its thread's message port (no loopback socket); the CLI uses
-  // its TCP endpoint.
-  useLocalRequestHandler(workerRequestHandler(dynamo.worker!));
   Object.assign(process.env, {
     ...LOCAL_AWS_ENV,
     DYNAMODB_ENDPOINT: dynamo.endpoint,

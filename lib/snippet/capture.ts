@@ -13,8 +13,11 @@ export interface CaptureOptions {
   endpoint: string;
   /** Your session id (e.g. Tealium's visitor id), or a function returning it; else one is made and kept. */
   sessionId?: string | (() => string | undefined | null) | undefined;
-  /** Asked before anything is stored or sent; false (or a rejected promise) stops it. Default: allowed. */
-  consent?: () => boolean | Promise<boolean>;
+  /**
+   * Asked before anything is stored or sent; only `true` (or a promise of it) lets it go on. Return
+   * a promise that settles when the shopper answers your consent banner. Missing: nothing happens.
+   */
+  consent: () => boolean | Promise<boolean>;
   /** Query parameter holding the clickref. Default `clickref`. */
   param?: string;
   /** Cookie keeping the latest clickref. Default `pz_clickref`. */
@@ -35,6 +38,8 @@ export interface CaptureEnv {
   getCookie(): string;
   setCookie(cookie: string): void;
   random(bytes: Uint8Array): Uint8Array;
+  /** An iPad on iPadOS 13+ sends a Mac user agent; its touch points give it away. */
+  touchMac?: boolean | undefined;
   beacon?: ((url: string, body: Blob) => boolean) | undefined;
   fetch?: ((url: string, init: RequestInit) => Promise<unknown>) | undefined;
 }
@@ -43,7 +48,7 @@ export interface CaptureResult {
   clickref?: string;
   sessionId?: string;
   /** Why nothing was sent, if nothing was. */
-  skipped?: 'no-clickref' | 'invalid-clickref' | 'no-consent';
+  skipped?: 'no-clickref' | 'invalid-clickref' | 'no-consent' | 'send-failed';
   sent?: 'beacon' | 'fetch';
 }
 
@@ -58,6 +63,7 @@ function browserEnv(): CaptureEnv {
       document.cookie = c;
     },
     random: (b) => crypto.getRandomValues(b),
+    touchMac: nav.maxTouchPoints > 1 && /Macintosh/.test(nav.userAgent),
     beacon: nav.sendBeacon ? (u, b) => nav.sendBeacon(u, b) : undefined,
     fetch: typeof fetch === 'function' ? (u, i) => fetch(u, i) : undefined,
   };
@@ -87,7 +93,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   if (!CLICKREF.test(clickref)) return { skipped: 'invalid-clickref' };
   let allowed = false;
   try {
-    allowed = o.consent ? (await o.consent()) === true : true;
+    allowed = typeof o.consent === 'function' && (await o.consent()) === true;
   } catch {
     allowed = false;
   }
@@ -103,12 +109,14 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   env.setCookie(cookie(o.cookieName ?? 'pz_clickref', clickref, days, secure, o.cookieDomain));
 
   // text/plain keeps the request "simple": no CORS preflight, and beacons accept it.
-  const body = JSON.stringify({ sessionId, clickref });
+  const body = JSON.stringify(env.touchMac ? { sessionId, clickref, device: 'tablet' } : { sessionId, clickref });
   const result: CaptureResult = { clickref, sessionId };
   if (env.beacon?.(o.endpoint, new Blob([body], { type: 'text/plain;charset=UTF-8' }))) return { ...result, sent: 'beacon' };
-  if (env.fetch) {
+  try {
+    if (!env.fetch) throw 0;
     await env.fetch(o.endpoint, { method: 'POST', body, keepalive: true, credentials: 'omit', headers: { 'content-type': 'text/plain;charset=UTF-8' } });
     return { ...result, sent: 'fetch' };
+  } catch {
+    return { ...result, skipped: 'send-failed' };
   }
-  return result;
 }

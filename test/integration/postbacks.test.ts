@@ -122,6 +122,13 @@ describe('click → postback → Partnerize', () => {
     expect(env.partnerize.paths.map((p) => /device:(\w+)/.exec(p)?.[1])).toEqual(['mobile', 'desktop', 'tablet']);
   });
 
+  it("a click's device hint wins over its user agent (an iPad asking for desktop sites)", async () => {
+    const session = uniq('sess');
+    await env.click({ body: { sessionId: session, clickref: 'Pad1', device: 'tablet' }, headers: { 'user-agent': DESKTOP_UA } });
+    expect((await env.deps.clicks.get(session))!.device).toBe('tablet');
+    expect((await env.click({ body: { sessionId: session, clickref: 'Pad1', device: 'phablet' } })).body.error.field).toBe('device');
+  });
+
   it('the conversionRef carries the configured prefix (parallel run)', async () => {
     env.configure({ CONVERSION_REF_PREFIX: 'TEST-' });
     const orderId = uniq('ORD');

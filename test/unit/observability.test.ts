@@ -86,5 +86,6 @@ describe('emfMetrics', () => {
     m.add('ClicksRecorded', 1);
     m.flush!();
     expect(out.json().map((l) => l.ClicksRecorded)).toEqual([11]);
+    expect(out.json()[0]._aws.Timestamp).toBe(0); // stamped with the first count, not the (late) flush
   });
 });

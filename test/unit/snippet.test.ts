@@ -26,7 +26,7 @@ function fakeEnv(href: string, opts: { cookies?: string; beacon?: boolean | 'mis
 describe('capture', () => {
   it('reads the clickref exactly as the URL has it, keeps it in a cookie, and beacons {sessionId, clickref} as text/plain', async () => {
     const f = fakeEnv('https://shop.example/landing?utm_source=pz&clickref=AbC123xYz');
-    const r = await capture({ endpoint: 'https://api.example/clicks', env: f.env });
+    const r = await capture({ endpoint: 'https://api.example/clicks', consent: () => true, env: f.env });
     expect(r).toMatchObject({ clickref: 'AbC123xYz', sent: 'beacon' });
     expect(r.sessionId).toMatch(/^[0-9a-f]{32}$/); // 128 random bits
     expect(f.set).toEqual([
@@ -41,14 +41,14 @@ describe('capture', () => {
 
   it('uses a provided session id (or function) and keeps no session cookie then', async () => {
     const f = fakeEnv('http://shop.example/?clickref=Ref1');
-    const r = await capture({ endpoint: '/clicks', sessionId: () => 'tealium-visitor-0123456789abcdef', env: f.env });
+    const r = await capture({ endpoint: '/clicks', consent: () => true, sessionId: () => 'tealium-visitor-0123456789abcdef', env: f.env });
     expect(r.sessionId).toBe('tealium-visitor-0123456789abcdef');
     expect(f.set).toEqual(['pz_clickref=Ref1; Max-Age=2592000; Path=/; SameSite=Lax']); // no Secure on http
   });
 
   it('keeps the session id it made before, and the latest clickref wins', async () => {
     const f = fakeEnv('https://shop.example/?clickref=Second', { cookies: 'pz_session=abcdef0123456789abcdef0123456789; pz_clickref=First' });
-    const r = await capture({ endpoint: '/clicks', env: f.env });
+    const r = await capture({ endpoint: '/clicks', consent: () => true, env: f.env });
     expect(r.sessionId).toBe('abcdef0123456789abcdef0123456789');
     expect(f.set.at(-1)).toContain('pz_clickref=Second;');
   });
@@ -66,10 +66,33 @@ describe('capture', () => {
     expect((await capture({ endpoint: '/clicks', consent: async () => true, env: ok.env })).sent).toBe('beacon');
   });
 
+  it('without a consent callback, nothing is stored or sent (default deny)', async () => {
+    const f = fakeEnv('https://shop.example/?clickref=AbC');
+    const r = await capture({ endpoint: '/clicks', env: f.env } as unknown as Parameters<typeof capture>[0]);
+    expect(r.skipped).toBe('no-consent');
+    expect(f.set).toEqual([]);
+    expect(f.beacons).toEqual([]);
+  });
+
+  it('a failing fetch fallback is reported, not thrown at the page', async () => {
+    const f = fakeEnv('https://shop.example/?clickref=AbC', { beacon: 'missing' });
+    f.env.fetch = async () => {
+      throw new TypeError('network down');
+    };
+    expect((await capture({ endpoint: '/clicks', consent: () => true, env: f.env })).skipped).toBe('send-failed');
+  });
+
+  it('tells an iPad asking for desktop sites (a Mac user agent with touch points) by a device hint', async () => {
+    const f = fakeEnv('https://shop.example/?clickref=Pad1');
+    f.env.touchMac = true;
+    await capture({ endpoint: '/clicks', consent: () => true, env: f.env });
+    expect(JSON.parse(await f.beacons[0]!.body.text())).toMatchObject({ clickref: 'Pad1', device: 'tablet' });
+  });
+
   it('falls back to fetch with keepalive when there is no beacon or it is refused', async () => {
     for (const beacon of [false, 'missing'] as const) {
       const f = fakeEnv('https://shop.example/?clickref=AbC', { beacon });
-      const r = await capture({ endpoint: 'https://api.example/clicks', env: f.env });
+      const r = await capture({ endpoint: 'https://api.example/clicks', consent: () => true, env: f.env });
       expect(r.sent).toBe('fetch');
       expect(f.fetches[0]).toMatchObject({ url: 'https://api.example/clicks', init: { method: 'POST', keepalive: true, credentials: 'omit' } });
     }
@@ -78,14 +101,14 @@ describe('capture', () => {
   it('does nothing without a clickref, or with one Partnerize would refuse', async () => {
     for (const [href, skipped] of [['https://shop.example/', 'no-clickref'], ['https://shop.example/?clickref=', 'no-clickref'], ['https://shop.example/?clickref=a%20b', 'invalid-clickref'], ['https://shop.example/?CLICKREF=Abc', 'no-clickref']] as const) {
       const f = fakeEnv(href);
-      expect((await capture({ endpoint: '/clicks', env: f.env })).skipped).toBe(skipped);
+      expect((await capture({ endpoint: '/clicks', consent: () => true, env: f.env })).skipped).toBe(skipped);
       expect(f.set).toEqual([]);
     }
   });
 
   it('honours the cookie name, lifetime, domain and parameter options', async () => {
     const f = fakeEnv('https://www.shop.example/?pzref=Xy_Z-9');
-    await capture({ endpoint: '/clicks', param: 'pzref', cookieName: 'aff', days: 7, cookieDomain: '.shop.example', sessionId: 's-0123456789', env: f.env });
+    await capture({ endpoint: '/clicks', consent: () => true, param: 'pzref', cookieName: 'aff', days: 7, cookieDomain: '.shop.example', sessionId: 's-0123456789', env: f.env });
     expect(f.set).toEqual(['aff=Xy_Z-9; Max-Age=604800; Path=/; SameSite=Lax; Domain=.shop.example; Secure']);
   });
 });
@@ -110,6 +133,7 @@ describe('builds', () => {
     const b = await buildSnippet();
     for (const code of [b.esm, b.classic]) expect(sizes(code).bytes).toBeLessThan(2048);
     expect(b.classic).toContain('PzCapture');
+    expect(b.classic).not.toContain('globalThis'); // ES2020: breaks 2019 browsers
     expect(b.esm).toMatch(/export\s*\{/);
   });
 });
