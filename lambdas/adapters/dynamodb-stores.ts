@@ -12,7 +12,7 @@ import {
   type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
-import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { fromItem, toItem as marshalItem } from './marshal.js';
 import type {
   AttemptOutcome,
   ClickRecord,
@@ -30,8 +30,7 @@ import { DUE_SHARD, iso } from '../core/delivery.js';
 import { sendOptions, type Deadline } from './deadline.js';
 import { CLICKS, CONVERSIONS } from './tables.js';
 
-const toItem = (v: object): Record<string, AttributeValue> =>
-  marshall(v, { removeUndefinedValues: true, convertClassInstanceToMap: false });
+const toItem = (v: object): Record<string, AttributeValue> => marshalItem(v);
 
 const isConditionFailure = (err: unknown): err is ConditionalCheckFailedException =>
   err instanceof ConditionalCheckFailedException ||
@@ -75,7 +74,7 @@ export class DynamoClickStore implements ClickStore {
       }),
       sendOptions(this.deadline),
     );
-    return r.Item ? (unmarshall(r.Item) as ClickRecord) : undefined;
+    return r.Item ? (fromItem(r.Item) as ClickRecord) : undefined;
   }
 }
 
@@ -109,7 +108,7 @@ export class DynamoConversionStore implements ConversionStore {
       return { created: true };
     } catch (err) {
       if (!isConditionFailure(err)) throw err;
-      const existing = err.Item ? (unmarshall(err.Item) as ConversionRecord) : await this.get(record.conversionRef);
+      const existing = err.Item ? (fromItem(err.Item) as ConversionRecord) : await this.get(record.conversionRef);
       if (!existing) throw new Error(`conversion ${record.conversionRef} exists but could not be read`);
       return { created: false, existing };
     }
@@ -120,7 +119,7 @@ export class DynamoConversionStore implements ConversionStore {
       new GetItemCommand({ TableName: this.tableName, Key: this.key(conversionRef), ConsistentRead: true }),
       sendOptions(this.deadline),
     );
-    return r.Item ? (unmarshall(r.Item) as ConversionRecord) : undefined;
+    return r.Item ? (fromItem(r.Item) as ConversionRecord) : undefined;
   }
 
   async listDue(now: number, limit: number): Promise<DueRef[]> {
@@ -141,7 +140,7 @@ export class DynamoConversionStore implements ConversionStore {
         sendOptions(this.deadline),
       );
       for (const item of r.Items ?? []) {
-        const { conversionRef, dueAt } = unmarshall(item) as DueRef;
+        const { conversionRef, dueAt } = fromItem(item) as DueRef;
         out.push({ conversionRef, dueAt });
       }
       start = r.LastEvaluatedKey;
@@ -172,7 +171,7 @@ export class DynamoConversionStore implements ConversionStore {
         }),
         sendOptions(this.deadline),
       );
-      return r.Attributes ? (unmarshall(r.Attributes) as ConversionRecord) : undefined;
+      return r.Attributes ? (fromItem(r.Attributes) as ConversionRecord) : undefined;
     } catch (err) {
       if (isConditionFailure(err)) return undefined;
       throw err;
@@ -245,7 +244,7 @@ export class DynamoConversionAdmin extends DynamoConversionStore implements Conv
         }),
         sendOptions(this.deadline),
       );
-      return r.Attributes ? (unmarshall(r.Attributes) as ConversionRecord) : undefined;
+      return r.Attributes ? (fromItem(r.Attributes) as ConversionRecord) : undefined;
     } catch (err) {
       if (isConditionFailure(err)) return undefined;
       throw err;
@@ -330,7 +329,7 @@ export class DynamoConversionAdmin extends DynamoConversionStore implements Conv
         }),
         sendOptions(this.deadline),
       );
-      for (const item of r.Items ?? []) yield unmarshall(item) as ConversionRecord;
+      for (const item of r.Items ?? []) yield fromItem(item) as ConversionRecord;
       start = r.LastEvaluatedKey;
     } while (start);
   }

@@ -1,103 +1,84 @@
 /**
  * The functions' runtime configuration, read from environment variables (set by the stack from the
- * validated deploy config, or by the local mode from its own variables) and checked with zod/mini.
- * A bad value fails the function's init with a message naming the variable.
+ * deploy config, which zod validated at synth, or by the local mode from its own variables) and
+ * checked again here: a bad value fails the function's init with a message naming the variable.
+ * Plain checks rather than a schema library: this runs once per cold start, and zod's pipe and
+ * default machinery cost 8 KB of every bundle (docs/performance.md).
  */
-import * as z from 'zod/mini';
-import { CONSENT_POLICIES } from '../core/consent.js';
+import { CONSENT_POLICIES, type ConsentPolicy } from '../core/consent.js';
 import type { TrackerConfig } from '../core/model.js';
 import { DEFAULT_RETRY_DELAYS_S, parseDelays } from '../core/retry-policy.js';
 import { resolveMapping, type TealiumMappingConfig } from '../core/tealium.js';
 
 type Env = Record<string, string | undefined>;
 
-const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter((s) => s !== '');
-
-const positiveInt = (name: string, def: number) =>
-  z.pipe(
-    z.optional(z.string()),
-    z.transform((v, ctx) => {
-      if (v === undefined || v.trim() === '') return def;
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) {
-        ctx.issues.push({ code: 'custom', message: `${name} must be a positive whole number, got '${v}'`, input: v });
-        return z.NEVER;
-      }
-      return n;
-    }),
-  );
-
-const oneOf = <T extends string>(name: string, values: readonly T[], def: T) =>
-  z.pipe(
-    z.optional(z.string()),
-    z.transform((v, ctx): T => {
-      if (v === undefined || v.trim() === '') return def;
-      if ((values as readonly string[]).includes(v.trim())) return v.trim() as T;
-      ctx.issues.push({ code: 'custom', message: `${name} must be one of ${values.join(', ')}, got '${v}'`, input: v });
-      return z.NEVER;
-    }),
-  );
-
-const EnvSchema = z.object({
-  PARTNERIZE_MODE: oneOf('PARTNERIZE_MODE', ['live', 'dryrun'] as const, 'dryrun'),
-  PARTNERIZE_BASE_URL: z._default(z.string().check(z.regex(/^https?:\/\/[^\s]+$/, 'PARTNERIZE_BASE_URL must be an http(s) URL')), 'https://prf.hn'),
-  PARTNERIZE_CAMPAIGN_ID: z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/, 'PARTNERIZE_CAMPAIGN_ID must be 1-64 letters, digits, _ or -')),
-  PARTNERIZE_METHOD: oneOf('PARTNERIZE_METHOD', ['GET', 'POST'] as const, 'GET'),
-  CONVERSION_REF_PREFIX: z._default(z.string().check(z.regex(/^[A-Za-z0-9_.-]{0,32}$/, 'CONVERSION_REF_PREFIX must be up to 32 letters, digits, _ . or -')), ''),
-  ATTRIBUTION_WINDOW_DAYS: positiveInt('ATTRIBUTION_WINDOW_DAYS', 30),
-  CONVERSION_RETENTION_DAYS: positiveInt('CONVERSION_RETENTION_DAYS', 400),
-  CONSENT_POLICY: oneOf('CONSENT_POLICY', CONSENT_POLICIES, 'required'),
-  CONSENT_CATEGORIES: z._default(z.string(), 'affiliates'),
-  PURCHASE_EVENTS: z._default(z.string(), 'purchase'),
-  TEALIUM_MAPPING: z._default(z.string(), '{}'),
-  INLINE_TIMEOUT_MS: positiveInt('INLINE_TIMEOUT_MS', 2000),
-  RETRY_TIMEOUT_MS: positiveInt('RETRY_TIMEOUT_MS', 5000),
-  RETRY_DELAYS_S: z.optional(z.string()),
-  LEASE_S: positiveInt('LEASE_S', 30),
-  MIN_SESSION_ID_LENGTH: positiveInt('MIN_SESSION_ID_LENGTH', 8),
-});
-
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-export function trackerConfigFromEnv(env: Env = process.env): TrackerConfig {
-  const r = z.safeParse(EnvSchema, env);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const name = String(issue?.path[0] ?? '');
-    throw new ConfigError(issue?.message.includes(name) ? issue.message : `${name}: ${issue?.message ?? 'invalid'}`);
+const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+const blank = (v: string | undefined): v is undefined => v === undefined || v.trim() === '';
+
+function positiveInt(env: Env, name: string, def: number): number {
+  const v = env[name];
+  if (blank(v)) return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${name} must be a positive whole number, got '${v}'`);
+  return n;
+}
+
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], def: T): T {
+  const v = env[name];
+  if (blank(v)) return def;
+  if ((values as readonly string[]).includes(v.trim())) return v.trim() as T;
+  throw new ConfigError(`${name} must be one of ${values.join(', ')}, got '${v}'`);
+}
+
+function matching(env: Env, name: string, pattern: RegExp, what: string, def?: string): string {
+  const v = env[name];
+  if (v === undefined || (v === '' && def !== undefined)) {
+    if (def === undefined) throw new ConfigError(`${name} is required (${what})`);
+    return def;
   }
-  const e = r.data;
+  if (!pattern.test(v)) throw new ConfigError(`${name} must be ${what}, got '${v}'`);
+  return v;
+}
+
+export function trackerConfigFromEnv(env: Env = process.env): TrackerConfig {
   let mappingConfig: TealiumMappingConfig;
   try {
-    mappingConfig = JSON.parse(e.TEALIUM_MAPPING) as TealiumMappingConfig;
+    mappingConfig = JSON.parse(env['TEALIUM_MAPPING'] || '{}') as TealiumMappingConfig;
+    if (mappingConfig === null || typeof mappingConfig !== 'object' || Array.isArray(mappingConfig)) throw new Error('not an object');
   } catch {
     throw new ConfigError('TEALIUM_MAPPING must be a JSON object of field → path(s)');
   }
   let retryDelaysS: number[];
   try {
-    retryDelaysS = e.RETRY_DELAYS_S ? parseDelays(e.RETRY_DELAYS_S) : [...DEFAULT_RETRY_DELAYS_S];
+    retryDelaysS = blank(env['RETRY_DELAYS_S']) ? [...DEFAULT_RETRY_DELAYS_S] : parseDelays(env['RETRY_DELAYS_S']);
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
-  const purchaseEvents = list(e.PURCHASE_EVENTS);
+  const purchaseEvents = list(env['PURCHASE_EVENTS'] ?? 'purchase');
   if (purchaseEvents.length === 0) throw new ConfigError('PURCHASE_EVENTS must name at least one event');
   return {
-    mode: e.PARTNERIZE_MODE,
-    partnerize: { baseUrl: e.PARTNERIZE_BASE_URL, campaignId: e.PARTNERIZE_CAMPAIGN_ID, method: e.PARTNERIZE_METHOD },
-    conversionRefPrefix: e.CONVERSION_REF_PREFIX,
-    attributionWindowDays: e.ATTRIBUTION_WINDOW_DAYS,
-    conversionRetentionDays: e.CONVERSION_RETENTION_DAYS,
-    consentPolicy: e.CONSENT_POLICY,
-    consentCategories: list(e.CONSENT_CATEGORIES),
+    mode: oneOf(env, 'PARTNERIZE_MODE', ['live', 'dryrun'] as const, 'dryrun'),
+    partnerize: {
+      baseUrl: matching(env, 'PARTNERIZE_BASE_URL', /^https?:\/\/[^\s]+$/, 'an http(s) URL', 'https://prf.hn'),
+      campaignId: matching(env, 'PARTNERIZE_CAMPAIGN_ID', /^[A-Za-z0-9_-]{1,64}$/, '1-64 letters, digits, _ or -'),
+      method: oneOf(env, 'PARTNERIZE_METHOD', ['GET', 'POST'] as const, 'GET'),
+    },
+    conversionRefPrefix: matching(env, 'CONVERSION_REF_PREFIX', /^[A-Za-z0-9_.-]{0,32}$/, 'up to 32 letters, digits, _ . or -', ''),
+    attributionWindowDays: positiveInt(env, 'ATTRIBUTION_WINDOW_DAYS', 30),
+    conversionRetentionDays: positiveInt(env, 'CONVERSION_RETENTION_DAYS', 400),
+    consentPolicy: oneOf<ConsentPolicy>(env, 'CONSENT_POLICY', CONSENT_POLICIES, 'required'),
+    consentCategories: list(env['CONSENT_CATEGORIES'] ?? 'affiliates'),
     purchaseEvents,
     mapping: resolveMapping(mappingConfig),
-    inlineTimeoutMs: e.INLINE_TIMEOUT_MS,
-    retryTimeoutMs: e.RETRY_TIMEOUT_MS,
+    inlineTimeoutMs: positiveInt(env, 'INLINE_TIMEOUT_MS', 2000),
+    retryTimeoutMs: positiveInt(env, 'RETRY_TIMEOUT_MS', 5000),
     retryDelaysS,
-    leaseMs: e.LEASE_S * 1000,
-    minSessionIdLength: e.MIN_SESSION_ID_LENGTH,
+    leaseMs: positiveInt(env, 'LEASE_S', 30) * 1000,
+    minSessionIdLength: positiveInt(env, 'MIN_SESSION_ID_LENGTH', 8),
   };
 }
 
