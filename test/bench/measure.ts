@@ -53,10 +53,15 @@ export interface InitResult {
   bundle: Bundle;
   medianMs: number;
   samples: number[];
+  /**
+   * Median over rounds of (this bundle's load time / the SDK-only bundle's in the same round): a
+   * paired ratio, so the host's slow and fast moments cancel out.
+   */
+  pairedRatio: number;
 }
 
 /** Loads every bundle in a fresh Node process, `runs` rounds, interleaved (order rotated each round). */
-export async function coldInit(bundles: Bundle[], runs: number): Promise<InitResult[]> {
+export async function coldInit(bundles: Bundle[], runs: number, baselineName = 'DynamoDB client only'): Promise<InitResult[]> {
   const samples = new Map<string, number[]>(bundles.map((b) => [b.name, []]));
   for (let round = 0; round < runs; round++) {
     const order = bundles.map((_, i) => bundles[(i + round) % bundles.length]!);
@@ -66,7 +71,11 @@ export async function coldInit(bundles: Bundle[], runs: number): Promise<InitRes
       samples.get(b.name)!.push(r.loadMs);
     }
   }
-  return bundles.map((b) => ({ bundle: b, samples: samples.get(b.name)!, medianMs: median(samples.get(b.name)!) }));
+  const sdk = samples.get(baselineName) ?? [];
+  return bundles.map((b) => {
+    const xs = samples.get(b.name)!;
+    return { bundle: b, samples: xs, medianMs: median(xs), pairedRatio: median(xs.map((x, i) => x / (sdk[i] ?? x))) };
+  });
 }
 
 /* ---------- 2. per-request CPU ---------- */
