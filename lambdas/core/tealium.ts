@@ -69,12 +69,23 @@ interface Found {
   source: string;
 }
 
+/** Path labels, written once per configured path (they name fields in errors). */
+const labels = new WeakMap<FieldPath, string>();
+function label(p: FieldPath): string {
+  let l = labels.get(p);
+  if (l === undefined) {
+    l = formatFieldPath(p);
+    labels.set(p, l);
+  }
+  return l;
+}
+
 function pick(event: unknown, paths: readonly FieldPath[]): Found {
   for (const p of paths) {
     const value = getPath(event, p);
-    if (!isBlank(value)) return { value, source: formatFieldPath(p) };
+    if (!isBlank(value)) return { value, source: label(p) };
   }
-  return { value: undefined, source: paths[0] ? formatFieldPath(paths[0]) : '' };
+  return { value: undefined, source: paths[0] ? label(paths[0]) : '' };
 }
 
 /**

@@ -13,7 +13,7 @@ import { PROJECT_ROOT } from '../../lib/paths.js';
 import { allBundles } from './bundles.js';
 import { buildSnippet, sizes } from '../../lib/snippet/build.js';
 import { ASSUMPTIONS, costPerMillion, PRICES } from './cost-model.js';
-import { coldInit, consumption, localThroughput, perRequestCpu } from './measure.js';
+import { coldInit, consumption, CPU_SLICES, localThroughput, perRequestCpu } from './measure.js';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 
@@ -74,8 +74,8 @@ const sections = [
     }),
   ),
   '## 2. Per-request CPU',
-  `The handlers in-process with in-memory stores and an instant Partnerize (I/O excluded): parsing, validation, Tealium mapping, device class, the Partnerize URL, logging and metrics. Budget: p99 ≤ ${BUDGETS.p99Us} µs.`,
-  table(['request', 'p50', 'p99', 'samples', 'budget'], cpu.map((c) => [c.name, `${f(c.p50us, 0)} µs`, `${f(c.p99us, 0)} µs`, String(c.n), ok(c.p99us <= BUDGETS.p99Us)])),
+  `The handlers in-process with in-memory stores and an instant Partnerize (I/O excluded): parsing, validation, Tealium mapping, device class, the Partnerize URL, logging and metrics. The run is cut into ${CPU_SLICES} equal slices; p99 is the median of the slices' p99s (each slice's p99 is listed), so one host hiccup does not pass for the code's tail. Budget: p99 ≤ ${BUDGETS.p99Us} µs.`,
+  table(['request', 'p50', 'p99', 'p99 per slice', 'samples', 'budget'], cpu.map((c) => [c.name, `${f(c.p50us, 0)} µs`, `${f(c.p99us, 0)} µs`, c.sliceP99s.map((x) => f(x, 0)).join(' / '), String(c.n), ok(c.p99us <= BUDGETS.p99Us)])),
   '## 3. Local throughput',
   `Requests per second through the local server (\`npm start\`: HTTP → the Lambda handler → dynalite), next to the floor: the same DynamoDB operations issued straight to the same dynalite from the benchmark process with the AWS SDK, over the same TCP port the server's handlers use, concurrency 16, ${seconds} s phases alternated${quick ? '' : ' over 3 rounds (medians)'}; the load generator is node:http with keep-alive. Budget: ≥ ${BUDGETS.throughputRatio} of the floor.`,
   table(['path', 'through the server', 'DynamoDB floor', 'ratio', 'budget'], tp.map((t) => [t.name, `${f(t.serverRps, 0)}/s`, `${f(t.floorRps, 0)}/s`, f(t.serverRps / t.floorRps), ok(t.serverRps / t.floorRps >= BUDGETS.throughputRatio)])),
