@@ -168,6 +168,9 @@ export interface ThroughputResult {
   name: string;
   serverRps: number;
   floorRps: number;
+  /** Median over rounds of server/floor within the round (paired: the host's drift cancels). */
+  pairedRatio: number;
+  rounds: Array<{ server: number; floor: number }>;
 }
 
 async function loadFor(ms: number, concurrency: number, one: (i: number) => Promise<void>): Promise<number> {
@@ -233,7 +236,10 @@ export async function localThroughput(opts: { seconds: number; rounds: number; c
     const rps = new Map<string, number[]>();
     for (const [, , one] of phases) await loadFor(300, opts.concurrency, one); // warm both paths
     for (let r = 0; r < opts.rounds; r++) {
-      for (const [name, kind, one] of phases) {
+      // Alternate which of each pair goes first: the tables grow as the run goes on, and whoever
+      // always ran second would always meet the bigger table.
+      const order = r % 2 === 0 ? phases : [phases[1]!, phases[0]!, phases[3]!, phases[2]!];
+      for (const [name, kind, one] of order) {
         const key = `${name}|${kind}`;
         rps.set(key, [...(rps.get(key) ?? []), await loadFor(opts.seconds * 1000, opts.concurrency, one)]);
       }
@@ -241,7 +247,17 @@ export async function localThroughput(opts: { seconds: number; rounds: number; c
     db.destroy();
     agent.destroy();
     const names = [...new Set(phases.map(([n]) => n))];
-    return names.map((name) => ({ name, serverRps: median(rps.get(`${name}|server`)!), floorRps: median(rps.get(`${name}|floor`)!) }));
+    return names.map((name) => {
+      const server = rps.get(`${name}|server`)!;
+      const floor = rps.get(`${name}|floor`)!;
+      return {
+        name,
+        serverRps: median(server),
+        floorRps: median(floor),
+        pairedRatio: median(server.map((x, i) => x / floor[i]!)),
+        rounds: server.map((x, i) => ({ server: x, floor: floor[i]! })),
+      };
+    });
   } finally {
     await local.stop();
   }
