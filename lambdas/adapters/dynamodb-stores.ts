@@ -149,22 +149,36 @@ export class DynamoConversionStore implements ConversionStore {
   }
 
   async claim(conversionRef: string, now: number, leaseUntil: number, leaseId: string): Promise<ConversionRecord | undefined> {
+    return this.takeLeaseIf('#status IN (:pending, :queued) AND #dueAt <= :now', { ':pending': { S: 'pending' }, ':queued': { S: 'queued' } }, conversionRef, now, leaseUntil, leaseId);
+  }
+
+  /** Moves `dueAt` to `leaseUntil` and writes `leaseId` when `condition` holds; the record, or undefined. */
+  protected async takeLeaseIf(
+    condition: string,
+    values: Record<string, AttributeValue>,
+    conversionRef: string,
+    now: number,
+    leaseUntil: number,
+    leaseId: string,
+  ): Promise<ConversionRecord | undefined> {
     try {
       const r = await this.db.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: this.key(conversionRef),
           UpdateExpression: 'SET #dueAt = :leaseUntil, #leaseId = :leaseId, #updatedAt = :updatedAt',
-          ConditionExpression: '#status IN (:pending, :queued) AND #dueAt <= :now',
-          ExpressionAttributeNames: {
-            '#dueAt': 'dueAt', '#leaseId': 'leaseId', '#updatedAt': 'updatedAt', '#status': 'status',
-          },
+          ConditionExpression: condition,
+          // DynamoDB refuses names an expression does not use: only the condition's own, and the update's.
+          ExpressionAttributeNames: Object.fromEntries(
+            Object.entries({ '#pk': CONVERSIONS.partitionKey, '#status': 'status' }).filter(([k]) => condition.includes(k)).concat([
+              ['#dueAt', 'dueAt'], ['#leaseId', 'leaseId'], ['#updatedAt', 'updatedAt'],
+            ]),
+          ),
           ExpressionAttributeValues: {
+            ...values,
             ':leaseUntil': { N: String(leaseUntil) },
             ':leaseId': { S: leaseId },
             ':updatedAt': { S: iso(now) },
-            ':pending': { S: 'pending' },
-            ':queued': { S: 'queued' },
             ':now': { N: String(now) },
           },
           ReturnValues: 'ALL_NEW',
@@ -226,29 +240,7 @@ export class DynamoConversionStore implements ConversionStore {
 export class DynamoConversionAdmin extends DynamoConversionStore implements ConversionAdmin {
   /** A lease is free when nobody holds one, or the holder's lease (dueAt) has run out. */
   async takeLease(conversionRef: string, now: number, leaseUntil: number, leaseId: string): Promise<ConversionRecord | undefined> {
-    try {
-      const r = await this.db.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: this.key(conversionRef),
-          UpdateExpression: 'SET #dueAt = :leaseUntil, #leaseId = :leaseId, #updatedAt = :updatedAt',
-          ConditionExpression: 'attribute_exists(#pk) AND (attribute_not_exists(#leaseId) OR #dueAt <= :now)',
-          ExpressionAttributeNames: { '#pk': CONVERSIONS.partitionKey, '#dueAt': 'dueAt', '#leaseId': 'leaseId', '#updatedAt': 'updatedAt' },
-          ExpressionAttributeValues: {
-            ':leaseUntil': { N: String(leaseUntil) },
-            ':leaseId': { S: leaseId },
-            ':updatedAt': { S: iso(now) },
-            ':now': { N: String(now) },
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
-        sendOptions(this.deadline),
-      );
-      return r.Attributes ? (fromItem(r.Attributes) as ConversionRecord) : undefined;
-    } catch (err) {
-      if (isConditionFailure(err)) return undefined;
-      throw err;
-    }
+    return this.takeLeaseIf('attribute_exists(#pk) AND (attribute_not_exists(#leaseId) OR #dueAt <= :now)', {}, conversionRef, now, leaseUntil, leaseId);
   }
 
   async attachClickref(conversionRef: string, leaseId: string, clickref: string, request: OutgoingCall, now: number): Promise<boolean> {

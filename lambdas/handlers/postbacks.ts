@@ -1,19 +1,14 @@
-import middy from '@middy/core';
 import { isAuthorized } from '../core/auth.js';
 import type { Deps } from '../core/model.js';
 import { acceptPostback } from '../core/postbacks.js';
 import type { TokenSource } from '../adapters/token-source.js';
-import { errorBody, header, json, readInput, type HttpEvent, type HttpResult } from '../commons/http.js';
-import { flushMetrics } from '../commons/metrics.js';
-import { httpErrors } from '../commons/middleware.js';
-import { originGuard } from '../commons/origin-guard.js';
-import { bindDeadline, Deadline, REQUEST_BUDGET_MS } from '../adapters/deadline.js';
+import { errorBody, header, json, readInput, type HttpResult } from '../commons/http.js';
+import { httpFunction, type HttpFunctionDeps } from '../commons/http-handler.js';
+import { bindDeadline } from '../adapters/deadline.js';
 
-export interface PostbacksHandlerDeps extends Deps {
+export interface PostbacksHandlerDeps extends Deps, HttpFunctionDeps {
   tokens: TokenSource;
   maxBodyBytes: number;
-  /** The CloudFront origin-verify value, with the optional WAF. */
-  originVerify?: TokenSource | undefined;
 }
 
 const unauthorized = (): HttpResult =>
@@ -33,22 +28,13 @@ async function authorized(authorization: string | undefined, tokens: TokenSource
 
 /** `POST /postbacks` and `GET /postbacks?data=…`: 202 `{conversionRef, outcome}`. */
 export function createPostbacksHandler(deps: PostbacksHandlerDeps) {
-  return middy<HttpEvent, HttpResult>()
-    .use(flushMetrics(deps.metrics))
-    .use(httpErrors(deps.log))
-    .use(originGuard(deps.originVerify))
-    .handler(async (event) => {
-      // The stores of this request give up in time for a 5xx to reach Tealium inside its 5 s.
-      // (Recording an attempt after the send is exempt: see DynamoConversionStore.finishAttempt.)
-      const deadline = Deadline.in(REQUEST_BUDGET_MS);
-      try {
-        const tokens = bindDeadline(deps.tokens, deadline);
-        if (!(await authorized(header(event, 'authorization'), tokens))) return unauthorized();
-        const input = readInput(event, deps.maxBodyBytes);
-        const bound = { ...deps, clicks: bindDeadline(deps.clicks, deadline), conversions: bindDeadline(deps.conversions, deadline) };
-        return json(202, await acceptPostback(input, bound));
-      } finally {
-        deadline.dispose();
-      }
-    });
+  return httpFunction(deps, async (event, deadline) => {
+    // The stores of this request give up in time for a 5xx to reach Tealium inside its 5 s.
+    // (Recording an attempt after the send is exempt: see DynamoConversionStore.finishAttempt.)
+    const tokens = bindDeadline(deps.tokens, deadline);
+    if (!(await authorized(header(event, 'authorization'), tokens))) return unauthorized();
+    const input = readInput(event, deps.maxBodyBytes);
+    const bound = { ...deps, clicks: bindDeadline(deps.clicks, deadline), conversions: bindDeadline(deps.conversions, deadline) };
+    return json(202, await acceptPostback(input, bound));
+  });
 }

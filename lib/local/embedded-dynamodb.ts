@@ -135,38 +135,33 @@ async function startOnThread(opts: EmbeddedDynamoOptions): Promise<{ port: numbe
   };
 }
 
-export async function startEmbeddedDynamo(opts: EmbeddedDynamoOptions = {}): Promise<EmbeddedDynamo> {
-  if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
-  if (opts.thread) {
-    const t = await startOnThread(opts);
-    const endpoint = `http://127.0.0.1:${t.port}`;
-    const client = localDynamoClient(endpoint);
-    const tables = opts.tables ?? { clicks: 'Clicks', conversions: 'Conversions' };
-    await ensureTables(client, tables);
-    return {
-      endpoint,
-      client,
-      tables,
-      close: async () => {
-        client.destroy();
-        await t.close();
-      },
-    };
-  }
+/** dynalite in this thread; resolves with its port and a way to stop it. */
+async function startHere(opts: EmbeddedDynamoOptions): Promise<{ port: number; close: () => Promise<void> }> {
   const server: Server = dynalite({
     ...(opts.dataDir ? { path: opts.dataDir } : {}),
     createTableMs: 0,
     deleteTableMs: 0,
     updateTableMs: 0,
   });
-  const port = opts.port ?? 0;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
   });
   const addr = server.address();
   if (typeof addr !== 'object' || addr === null) throw new Error('dynalite did not bind');
-  const endpoint = `http://127.0.0.1:${addr.port}`;
+  return {
+    port: addr.port,
+    close: async () => {
+      server.closeAllConnections?.();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export async function startEmbeddedDynamo(opts: EmbeddedDynamoOptions = {}): Promise<EmbeddedDynamo> {
+  if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
+  const running = opts.thread ? await startOnThread(opts) : await startHere(opts);
+  const endpoint = `http://127.0.0.1:${running.port}`;
   const client = localDynamoClient(endpoint);
   const tables = opts.tables ?? { clicks: 'Clicks', conversions: 'Conversions' };
   await ensureTables(client, tables);
@@ -176,8 +171,7 @@ export async function startEmbeddedDynamo(opts: EmbeddedDynamoOptions = {}): Pro
     tables,
     close: async () => {
       client.destroy();
-      server.closeAllConnections?.();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await running.close();
     },
   };
 }
