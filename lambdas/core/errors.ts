@@ -16,9 +16,3 @@ export class InputError extends Error {
     this.name = 'InputError';
   }
 }
-
-export const missing = (field: string, what = field): InputError =>
-  new InputError('missing_field', `${what} is required`, field);
-
-export const invalid = (field: string, message: string, code = 'invalid_field'): InputError =>
-  new InputError(code, message, field);

@@ -32,8 +32,6 @@ export interface ClickRecord {
 export type ConversionStatus =
   | 'pending' | 'queued' | 'sent' | 'rejected' | 'failed' | 'unattributed' | 'no_consent' | 'dry_run';
 
-export const OWED_STATUSES: readonly ConversionStatus[] = ['pending', 'queued'];
-
 /** The postback answer's `outcome` (contract). */
 export type Outcome =
   | 'sent' | 'queued' | 'rejected' | 'duplicate' | 'unattributed' | 'no_consent' | 'ignored' | 'dry_run';

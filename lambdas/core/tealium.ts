@@ -218,8 +218,3 @@ export function mapTealiumClick(event: unknown, mapping: TealiumMapping, consent
   const sources = { sessionId: session.source, clickref: clickref.source, userAgent: ua.source, consent: consent.source };
   return { native, rename: renamer(sources, {}) };
 }
-
-/** Parses every path of a mapping config, for config validation at synth time. */
-export function validateMappingConfig(config: TealiumMappingConfig): void {
-  resolveMapping(config);
-}

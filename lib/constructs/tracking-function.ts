@@ -96,4 +96,3 @@ export class TrackingFunction extends NodejsFunction {
   }
 }
 
-export const seconds = (s: number): Duration => Duration.seconds(s);
