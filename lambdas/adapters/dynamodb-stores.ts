@@ -12,7 +12,7 @@ import {
   type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
-import { fromItem, toItem as marshalItem } from './marshal.js';
+import { fromItem, toItem } from './marshal.js';
 import type {
   AttemptOutcome,
   ClickRecord,
@@ -30,23 +30,30 @@ import { DUE_SHARD, iso } from '../core/delivery.js';
 import { sendOptions, type Deadline } from './deadline.js';
 import { CLICKS, CONVERSIONS } from './tables.js';
 
-const toItem = (v: object): Record<string, AttributeValue> => marshalItem(v);
+/**
+ * A table adapter. `withDeadline` gives a view of the same object (same client, same class) whose
+ * calls give up at the deadline: the handlers bind one per request.
+ */
+abstract class DynamoTable {
+  protected deadline: Deadline | undefined;
+
+  constructor(
+    protected readonly db: DynamoDBClient,
+    protected readonly tableName: string,
+  ) {}
+
+  withDeadline(deadline: Deadline): this {
+    const view = Object.create(this) as this;
+    view.deadline = deadline;
+    return view;
+  }
+}
 
 const isConditionFailure = (err: unknown): err is ConditionalCheckFailedException =>
   err instanceof ConditionalCheckFailedException ||
   (typeof err === 'object' && err !== null && (err as { name?: string }).name === 'ConditionalCheckFailedException');
 
-export class DynamoClickStore implements ClickStore {
-  constructor(
-    private readonly db: DynamoDBClient,
-    private readonly tableName: string,
-    private readonly deadline?: Deadline,
-  ) {}
-
-  withDeadline(deadline: Deadline): DynamoClickStore {
-    return new DynamoClickStore(this.db, this.tableName, deadline);
-  }
-
+export class DynamoClickStore extends DynamoTable implements ClickStore {
   async put(click: ClickRecord): Promise<void> {
     try {
       await this.db.send(
@@ -78,17 +85,7 @@ export class DynamoClickStore implements ClickStore {
   }
 }
 
-export class DynamoConversionStore implements ConversionStore {
-  constructor(
-    protected readonly db: DynamoDBClient,
-    protected readonly tableName: string,
-    protected readonly deadline?: Deadline,
-  ) {}
-
-  withDeadline(deadline: Deadline): DynamoConversionStore {
-    return new DynamoConversionStore(this.db, this.tableName, deadline);
-  }
-
+export class DynamoConversionStore extends DynamoTable implements ConversionStore {
   protected key(conversionRef: string): Record<string, AttributeValue> {
     return { [CONVERSIONS.partitionKey]: { S: conversionRef } };
   }

@@ -4,6 +4,7 @@
  * Real dynalite, a real fake Partnerize on 127.0.0.1, a clock the test moves.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Deadline } from '../../lambdas/adapters/deadline.js';
 import { DynamoConversionAdmin } from '../../lambdas/adapters/dynamodb-stores.js';
 import { DUE_SHARD } from '../../lambdas/core/delivery.js';
 import { METRICS } from '../../lambdas/core/metrics.js';
@@ -233,6 +234,7 @@ describe('dedupe while owed', () => {
     await sweep(env.deps, SWEEP);
     expect((await record(ref))!.status).toBe('failed');
     const admin = new DynamoConversionAdmin(env.dynamo.client, env.dynamo.tables.conversions);
+    expect(admin.withDeadline(Deadline.in(1_000))).toBeInstanceOf(DynamoConversionAdmin); // a bound view keeps its class
     const lease = await admin.takeLease(ref, env.clock.now(), env.clock.now() + 30_000, 'replayer');
     expect(lease).toBeDefined();
     expect(await admin.requeue(ref, ['failed'], env.clock.now())).toBe(false);
