@@ -1,15 +1,16 @@
 /**
  * A per-request deadline for store and secret calls. The handler binds the stores of one request
  * to it (`withDeadline`), and the adapters give each AWS SDK call an AbortSignal for the time that
- * is left. Tealium gives up on answers slower than 5 s and does not retry those, so a 5xx must come
- * back in time to be retried.
+ * is left, so that even a failure is answered while the caller still waits (core/answer-budget.ts).
  *
  * (An AsyncLocalStorage would spare the binding, but on Node 20 it turns on promise hooks for the
  * whole process: 15% of the local server's throughput.)
  */
 
-/** Tealium's 5 s minus headroom for the answer's way back. */
-export const REQUEST_BUDGET_MS = 4_500;
+import { ANSWER_BUDGET_MS } from '../core/answer-budget.js';
+
+/** Every store call of a request gives up by then (core/answer-budget.ts says why). */
+export const REQUEST_BUDGET_MS = ANSWER_BUDGET_MS;
 
 /**
  * One request's deadline: a single AbortSignal shared by all its SDK calls (created on first use,

@@ -13,20 +13,23 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { fromItem, toItem } from './marshal.js';
-import type {
-  AttemptOutcome,
-  ClickRecord,
-  ClickStore,
-  ConversionRecord,
-  ConversionAdmin,
-  ConversionStatus,
-  ConversionStore,
-  CreateResult,
-  DueRef,
-  RequeueableStatus,
+import {
+  DUE_SHARD,
+  type AttemptOutcome,
+  type AttemptStart,
+  type AttemptTrigger,
+  type ClickRecord,
+  type ClickStore,
+  type ConversionRecord,
+  type ConversionAdmin,
+  type ConversionStatus,
+  type ConversionStore,
+  type CreateResult,
+  type DueRef,
+  type RequeueableStatus,
 } from '../core/model.js';
 import type { OutgoingCall } from '../core/partnerize-url.js';
-import { DUE_SHARD, iso } from '../core/delivery.js';
+import { iso } from '../core/time.js';
 import { sendOptions, type Deadline } from './deadline.js';
 import { CLICKS, CONVERSIONS } from './tables.js';
 
@@ -47,7 +50,33 @@ abstract class DynamoTable {
     view.deadline = deadline;
     return view;
   }
+
+  /**
+   * A conditional write: true when it was applied, false when its condition did not hold; any other
+   * failure is thrown. `bounded: false` exempts it from the request deadline (recording a send that
+   * has happened matters more than answering fast; the client's own timeouts still bound it).
+   */
+  protected async applied(command: PutItemCommand | UpdateItemCommand, bounded = true): Promise<boolean> {
+    try {
+      await this.db.send(command as PutItemCommand, bounded ? sendOptions(this.deadline) : {});
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
 }
+
+/** Conditions, named (DynamoDB expression text). */
+const CONDITIONS = {
+  /** Nobody has written this key yet. */
+  isNew: 'attribute_not_exists(#pk)',
+  /** The latest click wins: never overwrite a click recorded after this one. */
+  clickIsNotNewer: 'attribute_not_exists(#pk) OR #clickedAt <= :clickedAt',
+  /** Still exactly the record that was read, and nobody holds it. */
+  isUnchangedAndFree: '#writeId = :writeId AND #status = :status AND attribute_not_exists(#leaseId)',
+  heldByMe: '#leaseId = :leaseId',
+} as const;
 
 const isConditionFailure = (err: unknown): err is ConditionalCheckFailedException =>
   err instanceof ConditionalCheckFailedException ||
@@ -55,21 +84,15 @@ const isConditionFailure = (err: unknown): err is ConditionalCheckFailedExceptio
 
 export class DynamoClickStore extends DynamoTable implements ClickStore {
   async put(click: ClickRecord): Promise<void> {
-    try {
-      await this.db.send(
-        new PutItemCommand({
-          TableName: this.tableName,
-          Item: toItem(click),
-          // The latest click wins: never overwrite a click recorded after this one.
-          ConditionExpression: 'attribute_not_exists(#pk) OR #clickedAt <= :clickedAt',
-          ExpressionAttributeNames: { '#pk': CLICKS.partitionKey, '#clickedAt': 'clickedAt' },
-          ExpressionAttributeValues: { ':clickedAt': { N: String(click.clickedAt) } },
-        }),
-        sendOptions(this.deadline),
-      );
-    } catch (err) {
-      if (!isConditionFailure(err)) throw err;
-    }
+    await this.applied(
+      new PutItemCommand({
+        TableName: this.tableName,
+        Item: toItem(click),
+        ConditionExpression: CONDITIONS.clickIsNotNewer,
+        ExpressionAttributeNames: { '#pk': CLICKS.partitionKey, '#clickedAt': 'clickedAt' },
+        ExpressionAttributeValues: { ':clickedAt': { N: String(click.clickedAt) } },
+      }),
+    );
   }
 
   async get(sessionId: string): Promise<ClickRecord | undefined> {
@@ -96,7 +119,7 @@ export class DynamoConversionStore extends DynamoTable implements ConversionStor
         new PutItemCommand({
           TableName: this.tableName,
           Item: toItem(record),
-          ConditionExpression: 'attribute_not_exists(#pk)',
+          ConditionExpression: CONDITIONS.isNew,
           ExpressionAttributeNames: { '#pk': CONVERSIONS.partitionKey },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
@@ -109,6 +132,18 @@ export class DynamoConversionStore extends DynamoTable implements ConversionStor
       if (!existing) throw new Error(`conversion ${record.conversionRef} exists but could not be read`);
       return { created: false, existing };
     }
+  }
+
+  async replace(record: ConversionRecord, existing: Pick<ConversionRecord, 'writeId' | 'status'>): Promise<boolean> {
+    return this.applied(
+      new PutItemCommand({
+        TableName: this.tableName,
+        Item: toItem(record),
+        ConditionExpression: CONDITIONS.isUnchangedAndFree,
+        ExpressionAttributeNames: { '#writeId': 'writeId', '#status': 'status', '#leaseId': 'leaseId' },
+        ExpressionAttributeValues: { ':writeId': { S: existing.writeId }, ':status': { S: existing.status } },
+      }),
+    );
   }
 
   async get(conversionRef: string): Promise<ConversionRecord | undefined> {
@@ -145,44 +180,61 @@ export class DynamoConversionStore extends DynamoTable implements ConversionStor
     return out;
   }
 
-  async claim(conversionRef: string, now: number, leaseUntil: number, leaseId: string): Promise<ConversionRecord | undefined> {
-    return this.takeLeaseIf('#status IN (:pending, :queued) AND #dueAt <= :now', { ':pending': { S: 'pending' }, ':queued': { S: 'queued' } }, conversionRef, now, leaseUntil, leaseId);
+  async claim(conversionRef: string, now: number, leaseUntil: number, leaseId: string, trigger: AttemptTrigger): Promise<ConversionRecord | undefined> {
+    return this.takeLeaseIf(
+      '#status IN (:pending, :queued) AND #dueAt <= :now',
+      { ':pending': { S: 'pending' }, ':queued': { S: 'queued' } },
+      { conversionRef, now, leaseUntil, leaseId, trigger },
+    );
   }
 
-  /** Moves `dueAt` to `leaseUntil` and writes `leaseId` when `condition` holds; the record, or undefined. */
+  /**
+   * Moves `dueAt` to `leaseUntil`, writes `leaseId` and the attempt that starts, when `condition`
+   * holds; the record as it is now, or undefined. The item is read back as it was before the
+   * update, so an attempt an earlier holder started and never finished is not lost: it comes back
+   * as `interrupted`.
+   */
   protected async takeLeaseIf(
     condition: string,
     values: Record<string, AttributeValue>,
-    conversionRef: string,
-    now: number,
-    leaseUntil: number,
-    leaseId: string,
+    lease: { conversionRef: string; now: number; leaseUntil: number; leaseId: string; trigger: AttemptTrigger },
   ): Promise<ConversionRecord | undefined> {
+    const started: AttemptStart = { at: iso(lease.now), trigger: lease.trigger };
     try {
       const r = await this.db.send(
         new UpdateItemCommand({
           TableName: this.tableName,
-          Key: this.key(conversionRef),
-          UpdateExpression: 'SET #dueAt = :leaseUntil, #leaseId = :leaseId, #updatedAt = :updatedAt',
+          Key: this.key(lease.conversionRef),
+          UpdateExpression: 'SET #dueAt = :leaseUntil, #leaseId = :leaseId, #updatedAt = :updatedAt, #started = :started',
           ConditionExpression: condition,
           // DynamoDB refuses names an expression does not use: only the condition's own, and the update's.
           ExpressionAttributeNames: Object.fromEntries(
             Object.entries({ '#pk': CONVERSIONS.partitionKey, '#status': 'status' }).filter(([k]) => condition.includes(k)).concat([
-              ['#dueAt', 'dueAt'], ['#leaseId', 'leaseId'], ['#updatedAt', 'updatedAt'],
+              ['#dueAt', 'dueAt'], ['#leaseId', 'leaseId'], ['#updatedAt', 'updatedAt'], ['#started', 'attemptStarted'],
             ]),
           ),
           ExpressionAttributeValues: {
             ...values,
-            ':leaseUntil': { N: String(leaseUntil) },
-            ':leaseId': { S: leaseId },
-            ':updatedAt': { S: iso(now) },
-            ':now': { N: String(now) },
+            ':leaseUntil': { N: String(lease.leaseUntil) },
+            ':leaseId': { S: lease.leaseId },
+            ':updatedAt': { S: iso(lease.now) },
+            ':now': { N: String(lease.now) },
+            ':started': { M: toItem(started) },
           },
-          ReturnValues: 'ALL_NEW',
+          ReturnValues: 'ALL_OLD',
         }),
         sendOptions(this.deadline),
       );
-      return r.Attributes ? (fromItem(r.Attributes) as ConversionRecord) : undefined;
+      if (!r.Attributes) return undefined;
+      const before = fromItem(r.Attributes) as ConversionRecord;
+      return {
+        ...before,
+        dueAt: lease.leaseUntil,
+        leaseId: lease.leaseId,
+        updatedAt: started.at,
+        attemptStarted: started,
+        interrupted: before.attemptStarted,
+      };
     } catch (err) {
       if (isConditionFailure(err)) return undefined;
       throw err;
@@ -192,11 +244,12 @@ export class DynamoConversionStore extends DynamoTable implements ConversionStor
   async finishAttempt(conversionRef: string, leaseId: string, outcome: AttemptOutcome, now: number): Promise<boolean> {
     const names: Record<string, string> = {
       '#status': 'status', '#attempts': 'attempts', '#retries': 'retries', '#updatedAt': 'updatedAt',
-      '#leaseId': 'leaseId', '#dueAt': 'dueAt',
+      '#leaseId': 'leaseId', '#dueAt': 'dueAt', '#started': 'attemptStarted',
     };
+    const attempts = outcome.interruptedAttempt ? [outcome.interruptedAttempt, outcome.attempt] : [outcome.attempt];
     const values: Record<string, AttributeValue> = {
       ':status': { S: outcome.status },
-      ':attempt': { L: [{ M: toItem(outcome.attempt) }] },
+      ':attempt': { L: attempts.map((a) => ({ M: toItem(a) })) },
       ':retries': { N: String(outcome.retries) },
       ':updatedAt': { S: iso(now) },
       ':leaseId': { S: leaseId },
@@ -204,29 +257,23 @@ export class DynamoConversionStore extends DynamoTable implements ConversionStor
     let update = 'SET #status = :status, #attempts = list_append(#attempts, :attempt), #retries = :retries, #updatedAt = :updatedAt';
     names['#shard'] = CONVERSIONS.dueIndexPartitionKey;
     if (outcome.dueAt !== undefined) {
-      update += ', #dueAt = :dueAt, #shard = :shard REMOVE #leaseId';
+      update += ', #dueAt = :dueAt, #shard = :shard REMOVE #leaseId, #started';
       values[':dueAt'] = { N: String(outcome.dueAt) };
       values[':shard'] = { S: DUE_SHARD };
     } else {
-      update += ' REMOVE #leaseId, #dueAt, #shard';
+      update += ' REMOVE #leaseId, #dueAt, #shard, #started';
     }
-    try {
-      // No deadline here: the send has happened, recording it matters more than answering fast.
-      await this.db.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: this.key(conversionRef),
-          UpdateExpression: update,
-          ConditionExpression: '#leaseId = :leaseId',
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (isConditionFailure(err)) return false;
-      throw err;
-    }
+    return this.applied(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: this.key(conversionRef),
+        UpdateExpression: update,
+        ConditionExpression: CONDITIONS.heldByMe,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
+      false,
+    );
   }
 }
 
@@ -236,66 +283,52 @@ export class DynamoConversionStore extends DynamoTable implements ConversionStor
  */
 export class DynamoConversionAdmin extends DynamoConversionStore implements ConversionAdmin {
   /** A lease is free when nobody holds one, or the holder's lease (dueAt) has run out. */
-  async takeLease(conversionRef: string, now: number, leaseUntil: number, leaseId: string): Promise<ConversionRecord | undefined> {
-    return this.takeLeaseIf('attribute_exists(#pk) AND (attribute_not_exists(#leaseId) OR #dueAt <= :now)', {}, conversionRef, now, leaseUntil, leaseId);
+  async takeLease(conversionRef: string, now: number, leaseUntil: number, leaseId: string, trigger: AttemptTrigger): Promise<ConversionRecord | undefined> {
+    return this.takeLeaseIf('attribute_exists(#pk) AND (attribute_not_exists(#leaseId) OR #dueAt <= :now)', {}, { conversionRef, now, leaseUntil, leaseId, trigger });
   }
 
   async attachClickref(conversionRef: string, leaseId: string, clickref: string, request: OutgoingCall, now: number): Promise<boolean> {
-    try {
-      await this.db.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: this.key(conversionRef),
-          UpdateExpression: 'SET #clickref = :clickref, #source = :operator, #request = :request, #updatedAt = :updatedAt',
-          ConditionExpression: '#leaseId = :leaseId',
-          ExpressionAttributeNames: { '#clickref': 'clickref', '#source': 'clickrefSource', '#request': 'request', '#updatedAt': 'updatedAt', '#leaseId': 'leaseId' },
-          ExpressionAttributeValues: {
-            ':clickref': { S: clickref },
-            ':operator': { S: 'operator' },
-            ':request': { M: toItem(request) },
-            ':updatedAt': { S: iso(now) },
-            ':leaseId': { S: leaseId },
-          },
-        }),
-        sendOptions(this.deadline),
-      );
-      return true;
-    } catch (err) {
-      if (isConditionFailure(err)) return false;
-      throw err;
-    }
+    return this.applied(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: this.key(conversionRef),
+        UpdateExpression: 'SET #clickref = :clickref, #source = :operator, #request = :request, #updatedAt = :updatedAt',
+        ConditionExpression: CONDITIONS.heldByMe,
+        ExpressionAttributeNames: { '#clickref': 'clickref', '#source': 'clickrefSource', '#request': 'request', '#updatedAt': 'updatedAt', '#leaseId': 'leaseId' },
+        ExpressionAttributeValues: {
+          ':clickref': { S: clickref },
+          ':operator': { S: 'operator' },
+          ':request': { M: toItem(request) },
+          ':updatedAt': { S: iso(now) },
+          ':leaseId': { S: leaseId },
+        },
+      }),
+    );
   }
 
   async requeue(conversionRef: string, from: readonly RequeueableStatus[], now: number): Promise<boolean> {
     const statusValues = Object.fromEntries(from.map((s, i) => [`:from${i}`, { S: s }]));
-    try {
-      await this.db.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: this.key(conversionRef),
-          UpdateExpression: 'SET #status = :queued, #shard = :shard, #dueAt = :now, #retries = :zero, #updatedAt = :updatedAt REMOVE #leaseId',
-          // Never while someone holds the record (a replay in flight): its result must land.
-          ConditionExpression: `attribute_exists(#request) AND #status IN (${Object.keys(statusValues).join(', ')}) AND (attribute_not_exists(#leaseId) OR #dueAt <= :now)`,
-          ExpressionAttributeNames: {
-            '#status': 'status', '#shard': CONVERSIONS.dueIndexPartitionKey, '#dueAt': 'dueAt', '#retries': 'retries',
-            '#updatedAt': 'updatedAt', '#leaseId': 'leaseId', '#request': 'request',
-          },
-          ExpressionAttributeValues: {
-            ...statusValues,
-            ':queued': { S: 'queued' },
-            ':shard': { S: DUE_SHARD },
-            ':now': { N: String(now) },
-            ':zero': { N: '0' },
-            ':updatedAt': { S: iso(now) },
-          },
-        }),
-        sendOptions(this.deadline),
-      );
-      return true;
-    } catch (err) {
-      if (isConditionFailure(err)) return false;
-      throw err;
-    }
+    return this.applied(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: this.key(conversionRef),
+        UpdateExpression: 'SET #status = :queued, #shard = :shard, #dueAt = :now, #retries = :zero, #updatedAt = :updatedAt REMOVE #leaseId',
+        // Never while someone holds the record (a replay in flight): its result must land.
+        ConditionExpression: `attribute_exists(#request) AND #status IN (${Object.keys(statusValues).join(', ')}) AND (attribute_not_exists(#leaseId) OR #dueAt <= :now)`,
+        ExpressionAttributeNames: {
+          '#status': 'status', '#shard': CONVERSIONS.dueIndexPartitionKey, '#dueAt': 'dueAt', '#retries': 'retries',
+          '#updatedAt': 'updatedAt', '#leaseId': 'leaseId', '#request': 'request',
+        },
+        ExpressionAttributeValues: {
+          ...statusValues,
+          ':queued': { S: 'queued' },
+          ':shard': { S: DUE_SHARD },
+          ':now': { N: String(now) },
+          ':zero': { N: '0' },
+          ':updatedAt': { S: iso(now) },
+        },
+      }),
+    );
   }
 
   /** A filtered Scan: an operator tool, not a request path (conversions tables are small). */

@@ -44,6 +44,16 @@ function matching(env: Env, name: string, pattern: RegExp, what: string, def?: s
   return v;
 }
 
+/** A case-insensitive regular expression. */
+function pattern(env: Env, name: string, def: string): RegExp {
+  const v = blank(env[name]) ? def : env[name]!;
+  try {
+    return new RegExp(v, 'i');
+  } catch (err) {
+    throw new ConfigError(`${name} must be a regular expression, got '${v}': ${(err as Error).message}`);
+  }
+}
+
 export function trackerConfigFromEnv(env: Env = process.env): TrackerConfig {
   let mappingConfig: TealiumMappingConfig;
   try {
@@ -66,6 +76,7 @@ export function trackerConfigFromEnv(env: Env = process.env): TrackerConfig {
       baseUrl: matching(env, 'PARTNERIZE_BASE_URL', /^https?:\/\/[^\s]+$/, 'an http(s) URL', 'https://prf.hn'),
       campaignId: matching(env, 'PARTNERIZE_CAMPAIGN_ID', /^[A-Za-z0-9_-]{1,64}$/, '1-64 letters, digits, _ or -'),
       method: oneOf(env, 'PARTNERIZE_METHOD', ['GET', 'POST'] as const, 'GET'),
+      duplicateAnswer: pattern(env, 'PARTNERIZE_DUPLICATE_ANSWER', 'duplicate'),
     },
     conversionRefPrefix: matching(env, 'CONVERSION_REF_PREFIX', /^[A-Za-z0-9_.-]{0,32}$/, 'up to 32 letters, digits, _ . or -', ''),
     attributionWindowDays: positiveInt(env, 'ATTRIBUTION_WINDOW_DAYS', 30),
@@ -74,6 +85,7 @@ export function trackerConfigFromEnv(env: Env = process.env): TrackerConfig {
     consentCategories: list(env['CONSENT_CATEGORIES'] ?? 'affiliates'),
     purchaseEvents,
     mapping: resolveMapping(mappingConfig),
+    orderTotalCategory: (env['ORDER_TOTAL_CATEGORY'] ?? '').trim(),
     inlineTimeoutMs: positiveInt(env, 'INLINE_TIMEOUT_MS', 2000),
     retryTimeoutMs: positiveInt(env, 'RETRY_TIMEOUT_MS', 5000),
     retryDelaysS,
@@ -96,6 +108,7 @@ export function trackerConfigToEnv(c: TrackerConfigInput): Record<string, string
     CONSENT_CATEGORIES: c.consentCategories.join(','),
     PURCHASE_EVENTS: c.purchaseEvents.join(','),
     TEALIUM_MAPPING: JSON.stringify(c.tealiumMapping),
+    ORDER_TOTAL_CATEGORY: c.orderTotalCategory ?? '',
     INLINE_TIMEOUT_MS: String(c.inlineTimeoutMs),
     RETRY_TIMEOUT_MS: String(c.retryTimeoutMs),
     RETRY_DELAYS_S: c.retryDelaysS.join(','),
@@ -117,6 +130,7 @@ export interface TrackerConfigInput {
   consentCategories: readonly string[];
   purchaseEvents: readonly string[];
   tealiumMapping: TealiumMappingConfig;
+  orderTotalCategory?: string;
   inlineTimeoutMs: number;
   retryTimeoutMs: number;
   retryDelaysS: readonly number[];

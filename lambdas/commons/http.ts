@@ -4,6 +4,7 @@
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { InputError } from '../core/errors.js';
+import { parseJsonText } from '../core/json-text.js';
 
 export type HttpEvent = APIGatewayProxyEventV2;
 export type HttpResult = APIGatewayProxyStructuredResultV2;
@@ -31,16 +32,32 @@ export function header(event: HttpEvent, name: string): string | undefined {
 
 function parseJson(text: string, field: string): unknown {
   try {
-    return JSON.parse(text) as unknown;
+    return parseJsonText(text);
   } catch (err) {
     throw new InputError('invalid_json', `${field} is not valid JSON: ${(err as Error).message}`, field);
   }
 }
 
+/**
+ * How a route reads query and form parameters: `fields` takes them as the input itself (GET
+ * /clicks?sessionId=…&clickref=…); `data` requires Tealium's `data=<JSON>` (postbacks: a form whose
+ * order arrived under another name, e.g. `event=`, must not be read as an empty order).
+ */
+export type ParamsMode = 'fields' | 'data';
+
 /** Query or form parameters: `data` holds a JSON event (Tealium); otherwise the parameters themselves. */
-function fromParams(params: URLSearchParams, field: string): unknown {
+function fromParams(params: URLSearchParams, field: 'query' | 'body', mode: ParamsMode): unknown {
   const data = params.get('data');
-  if (data !== null) return parseJson(data, field === 'query' ? 'data' : 'body.data');
+  const dataField = field === 'query' ? 'data' : 'body.data';
+  if (data !== null) return parseJson(data, dataField);
+  if (mode === 'data') {
+    const given = [...new Set(params.keys())].slice(0, 5).join(', ');
+    throw new InputError(
+      'missing_field',
+      `${field === 'query' ? 'the query string' : 'the form body'} must carry the event as data=<url-encoded JSON> (Tealium's "Send Event Data" sends it so)${given ? `; got ${given}` : ''}`,
+      'data',
+    );
+  }
   const out: Record<string, string> = {};
   for (const [k, v] of params) if (!Object.prototype.hasOwnProperty.call(out, k)) out[k] = v;
   return out;
@@ -50,14 +67,14 @@ function fromParams(params: URLSearchParams, field: string): unknown {
  * The request's input: for GET the query string, for other methods the body (JSON, or form-encoded
  * with Tealium's `data=` field). Bodies over `maxBytes` are a 413; unparseable ones a 400.
  */
-export function readInput(event: HttpEvent, maxBytes: number): unknown {
+export function readInput(event: HttpEvent, maxBytes: number, params: ParamsMode = 'fields'): unknown {
   const method = event.requestContext?.http?.method ?? 'GET';
   if (method === 'GET' || method === 'HEAD') {
     const raw = event.rawQueryString ?? '';
     if (Buffer.byteLength(raw) > maxBytes) {
       throw new InputError('payload_too_large', `query string is larger than ${maxBytes} bytes`, 'query', 413);
     }
-    return fromParams(new URLSearchParams(raw), 'query');
+    return fromParams(new URLSearchParams(raw), 'query', params);
   }
   const raw = event.body ?? '';
   const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
@@ -71,7 +88,7 @@ export function readInput(event: HttpEvent, maxBytes: number): unknown {
   const type = (header(event, 'content-type') ?? '').toLowerCase();
   const first = text.trimStart()[0];
   if (type.includes('application/x-www-form-urlencoded') && first !== '{' && first !== '[') {
-    return fromParams(new URLSearchParams(text), 'body');
+    return fromParams(new URLSearchParams(text), 'body', params);
   }
   return parseJson(text, 'body');
 }

@@ -3,28 +3,53 @@
  * Used by the inline attempt of a postback, by a postback that resumes an owed send, and by the
  * retry sweep.
  */
-import type { AttemptOutcome, AttemptTrigger, ConversionRecord, Deps, Log } from './model.js';
+import type { Attempt, AttemptOutcome, AttemptStart, AttemptTrigger, ConversionRecord, Deps, Log, TrackerConfig } from './model.js';
 import { METRICS } from './metrics.js';
 import { nextDueAt } from './retry-policy.js';
+import { iso } from './time.js';
 
-export const DUE_SHARD = 'owed';
+/**
+ * Did an earlier attempt of this record perhaps reach Partnerize without us learning its answer (a
+ * timeout, a cut connection, a sender that stopped mid-call)? Then a later "duplicate" answer means
+ * that attempt landed.
+ */
+export function mayHaveLandedBefore(record: Pick<ConversionRecord, 'attempts' | 'interrupted'>): boolean {
+  return record.interrupted !== undefined || record.attempts.some((a) => a.uncertain === true);
+}
 
-export const iso = (ms: number): string => new Date(ms).toISOString();
+/** Partnerize's answer to a conversionref it already holds, if the configured pattern says so. */
+export function isDuplicateAnswer(attempt: Pick<Attempt, 'result' | 'body'>, pattern: RegExp | undefined): boolean {
+  return attempt.result === 'rejected' && pattern !== undefined && pattern.test(attempt.body ?? '');
+}
 
 /** What one attempt's result does to a record: sent, rejected, queued for the next retry, or failed. */
 export function outcomeOf(
-  record: Pick<ConversionRecord, 'retries'>,
-  attempt: AttemptOutcome['attempt'],
+  record: Pick<ConversionRecord, 'retries' | 'attempts' | 'interrupted'>,
+  attempt: Attempt,
   now: number,
-  delaysS: readonly number[],
+  config: Pick<TrackerConfig, 'retryDelaysS' | 'partnerize'>,
   random: () => number,
 ): AttemptOutcome {
   if (attempt.result === 'sent') return { status: 'sent', attempt, retries: record.retries };
+  if (isDuplicateAnswer(attempt, config.partnerize.duplicateAnswer) && mayHaveLandedBefore(record)) {
+    return { status: 'sent', attempt: { ...attempt, deliveredEarlier: true }, retries: record.retries };
+  }
   if (attempt.result === 'rejected') return { status: 'rejected', attempt, retries: record.retries };
   const retries = record.retries + 1;
-  const dueAt = nextDueAt(now, retries, delaysS, random, attempt.retryAfterS);
+  const dueAt = nextDueAt(now, retries, config.retryDelaysS, random, attempt.retryAfterS);
   return dueAt === undefined ? { status: 'failed', attempt, retries } : { status: 'queued', attempt, retries, dueAt };
 }
+
+/** The audit-trail entry of an attempt whose sender stopped before recording it. */
+export const interruptedAttempt = (started: AttemptStart): Attempt => ({
+  at: started.at,
+  trigger: started.trigger,
+  result: 'retryable',
+  error: 'interrupted',
+  cause: 'interrupted',
+  uncertain: true,
+  latencyMs: 0,
+});
 
 export interface AttemptReport {
   outcome: AttemptOutcome;
@@ -49,9 +74,14 @@ export async function attemptSend(
   const startedAt = deps.clock.now();
   const result = await deps.sender.send(record.request, timeoutMs);
   const now = deps.clock.now();
-  const outcome = outcomeOf(record, { at: iso(startedAt), trigger, ...result }, now, deps.config.retryDelaysS, deps.random);
+  const outcome: AttemptOutcome = {
+    ...outcomeOf(record, { at: iso(startedAt), trigger, ...result }, now, deps.config, deps.random),
+    interruptedAttempt: record.interrupted && interruptedAttempt(record.interrupted),
+  };
   deps.metrics.add(METRICS.partnerizeAnswer[result.result], 1);
   deps.metrics.add(METRICS.partnerizeLatency, result.latencyMs, 'Milliseconds');
+  if (result.uncertain) deps.metrics.add(METRICS.partnerizeUncertain, 1);
+  if (outcome.attempt.deliveredEarlier) deps.metrics.add(METRICS.deliveredEarlier, 1);
   try {
     const recorded = await deps.conversions.finishAttempt(record.conversionRef, leaseId, outcome, now);
     // Counted once it is on record: an unrecorded failure stays owed and will be tried again.
@@ -72,6 +102,10 @@ export function logAttempt(log: Log, conversionRef: string, outcome: AttemptOutc
     result: a.result,
     httpStatus: a.status,
     error: a.error,
+    cause: a.cause,
+    uncertain: a.uncertain,
+    deliveredEarlier: a.deliveredEarlier,
+    interrupted: outcome.interruptedAttempt?.at,
     latencyMs: a.latencyMs,
     status: outcome.status,
     retries: outcome.retries,

@@ -89,6 +89,11 @@ export function decimal(v: unknown): Converted<string> {
   return fail('must be a number or a numeric string');
 }
 
+/** {@link decimal}, blank meaning absent. */
+export function optionalDecimal(v: unknown): Converted<string | undefined> {
+  return isBlank(v) ? ok(undefined) : decimal(v);
+}
+
 export const MAX_QUANTITY = 1_000_000;
 
 /** A positive whole quantity from a number or a numeric string; absent means 1. */

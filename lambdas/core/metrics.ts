@@ -23,6 +23,10 @@ export const METRICS = {
     rejected: 'PartnerizeRejected',
   },
   partnerizeLatency: 'PartnerizeLatency',
+  /** Calls that may have reached Partnerize although no answer came (timeouts, cut connections). */
+  partnerizeUncertain: 'PartnerizeUncertain',
+  /** Attempts Partnerize refused as duplicates of an earlier uncertain attempt that had landed. */
+  deliveredEarlier: 'DeliveredEarlier',
   conversionsFailed: 'ConversionsFailed',
   retryHeartbeat: 'RetryHeartbeat',
   owedDue: 'OwedSendsDue',

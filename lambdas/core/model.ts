@@ -7,6 +7,7 @@ import type { ConsentPolicy } from './consent.js';
 import type { Device } from './fields.js';
 import type { Metrics } from './metrics.js';
 import type { ConversionCall, HttpMethod, OutgoingCall } from './partnerize-url.js';
+import type { OrderSource } from './order-events.js';
 import type { AnswerClass } from './retry-policy.js';
 import type { TealiumMapping } from './tealium.js';
 
@@ -40,7 +41,15 @@ export type AttemptTrigger = 'inline' | 'retry' | 'resume' | 'replay';
 
 /** Status of a record moved back into the due index by an operator. */
 export type RequeueableStatus = 'failed' | 'rejected';
-export type SendErrorClass = 'timeout' | 'connection' | 'error';
+/** Why a call got no answer, broadly: no answer in time, or no usable connection. */
+export type SendErrorClass = 'timeout' | 'connection' | 'error' | 'interrupted';
+/**
+ * Why a call got no answer, as precisely as the network said: the connection was refused, the host
+ * name did not resolve, TLS failed, connecting took too long (none of these reached Partnerize);
+ * the answer did not come in time, or the connection was cut after the request went out (these
+ * may have); or the sender stopped mid-call (a crash: `interrupted`).
+ */
+export type SendCause = 'refused' | 'dns' | 'tls' | 'connect_timeout' | 'timeout' | 'reset' | 'interrupted' | 'other';
 
 /** The result of one HTTP call to Partnerize. */
 export interface SendResult {
@@ -49,6 +58,11 @@ export interface SendResult {
   status?: number | undefined;
   /** Why there was no answer. */
   error?: SendErrorClass | undefined;
+  /** Why there was no answer, precisely, and the host that was called. */
+  cause?: SendCause | undefined;
+  host?: string | undefined;
+  /** The call may have reached Partnerize although no answer came back (a timeout, a cut connection). */
+  uncertain?: boolean | undefined;
   latencyMs: number;
   /** The first 256 characters of Partnerize's answer. */
   body?: string | undefined;
@@ -59,6 +73,17 @@ export interface SendResult {
 /** One attempt, as kept on the conversion record (the audit trail). */
 export interface Attempt extends SendResult {
   /** ISO time the attempt started. */
+  at: string;
+  trigger: AttemptTrigger;
+  /**
+   * Partnerize refused this attempt as a duplicate of a conversion it already holds, after an
+   * earlier attempt of ours may have landed: the conversion counts as delivered.
+   */
+  deliveredEarlier?: boolean | undefined;
+}
+
+/** Written with the lease, just before a call goes out; removed when its result is recorded. */
+export interface AttemptStart {
   at: string;
   trigger: AttemptTrigger;
 }
@@ -86,7 +111,7 @@ export interface ConversionRecord {
   /** Epoch ms of the order (sent as `conversion_time`, also on retries). */
   orderTime: number;
   mode: 'live' | 'dryrun';
-  source: 'native' | 'tealium';
+  source: OrderSource;
   sessionId?: string | undefined;
   clickref?: string | undefined;
   /** Where the clickref came from: the postback itself, the session's latest click, or nowhere. */
@@ -102,8 +127,13 @@ export interface ConversionRecord {
   orderValue: string;
   /** The exact outgoing call (FAQ Q10); absent when there is nothing to send. */
   request?: OutgoingCall | undefined;
-  /** The order as Partnerize would see it, without the clickref: kept only on unattributed records (replay --clickref). */
+  /**
+   * The order as Partnerize would see it, without the clickref: kept only on records that were not
+   * sent for want of a clickref or of consent, so an operator can still act (replay --clickref).
+   */
   call?: CallSpec | undefined;
+  /** Earlier records of this order that a later postback replaced (a dry run, no consent, no clickref). */
+  history?: SupersededRecord[] | undefined;
   attempts: Attempt[];
   /** Retryable failures in the current schedule (a requeue starts a new schedule). */
   retries: number;
@@ -112,14 +142,38 @@ export interface ConversionRecord {
   dueAt?: number | undefined;
   /** Who holds the record while it is being sent. */
   leaseId?: string | undefined;
+  /**
+   * The attempt under way (the call may be in flight). Still there when the record is taken again,
+   * it means the sender stopped before recording its result: that call may have landed.
+   */
+  attemptStarted?: AttemptStart | undefined;
+  /** In memory only, after a claim: the earlier holder's unfinished attempt (see `attemptStarted`). */
+  interrupted?: AttemptStart | undefined;
   /** Epoch seconds: DynamoDB TTL (conversion retention). */
   expiresAt: number;
+}
+
+/**
+ * What is kept of a record a later postback replaced: enough to tell what happened before (the
+ * consent decision, whether a clickref was known, the call a dry run recorded).
+ */
+export interface SupersededRecord {
+  status: ConversionStatus;
+  createdAt: string;
+  supersededAt: string;
+  mode: 'live' | 'dryrun';
+  consent?: boolean | undefined;
+  consentPolicy: ConsentPolicy;
+  clickrefSource: ClickrefSource;
+  request?: OutgoingCall | undefined;
 }
 
 /** What a finished attempt does to the record. */
 export interface AttemptOutcome {
   status: ConversionStatus;
   attempt: Attempt;
+  /** An earlier holder's attempt that never finished, recorded before this one (it may have landed). */
+  interruptedAttempt?: Attempt | undefined;
   /** Retryable failures in the current schedule, after this attempt. */
   retries: number;
   /** The next due time when the send stays owed; undefined removes the record from the due index. */
@@ -134,22 +188,35 @@ export interface ClickStore {
 
 export type CreateResult = { created: true } | { created: false; existing: ConversionRecord };
 
+/**
+ * The partition of the sparse due index: every owed send carries it (one value: the index is
+ * small, only what is owed right now).
+ */
+export const DUE_SHARD = 'owed';
+
 export interface DueRef {
   conversionRef: string;
   dueAt: number;
 }
 
 export interface ConversionStore {
-  /** Atomic create: only the first writer of a conversionRef succeeds (FAQ Q11). */
+  /** Atomic create: only the first writer of a conversionRef succeeds (a double tag is a duplicate). */
   create(record: ConversionRecord): Promise<CreateResult>;
+  /**
+   * Replaces `existing` with `record` if it is still exactly that record (same write, same status,
+   * nobody holding it). False when it changed meanwhile (nothing written).
+   */
+  replace(record: ConversionRecord, existing: Pick<ConversionRecord, 'writeId' | 'status'>): Promise<boolean>;
   get(conversionRef: string): Promise<ConversionRecord | undefined>;
   /** Owed records due at or before `now`, oldest first. */
   listDue(now: number, limit: number): Promise<DueRef[]>;
   /**
-   * Takes the lease of an owed record that is due (`dueAt <= now`), moving `dueAt` to `leaseUntil`.
-   * Returns the record, or undefined when it is not owed, not due, or someone else took it.
+   * Takes the lease of an owed record that is due (`dueAt <= now`), moving `dueAt` to `leaseUntil`
+   * and noting the attempt that starts (`attemptStarted`). Returns the record — with `interrupted`
+   * set when an earlier holder's attempt never finished — or undefined when it is not owed, not
+   * due, or someone else took it.
    */
-  claim(conversionRef: string, now: number, leaseUntil: number, leaseId: string): Promise<ConversionRecord | undefined>;
+  claim(conversionRef: string, now: number, leaseUntil: number, leaseId: string, trigger: AttemptTrigger): Promise<ConversionRecord | undefined>;
   /**
    * Records an attempt under the lease `leaseId`. False when the lease was lost (nothing written).
    */
@@ -162,7 +229,7 @@ export interface ConversionAdmin extends ConversionStore {
    * Takes the lease of any record nobody holds (operator replay), whatever its status. Returns the
    * record, or undefined when it does not exist or a sender holds it right now.
    */
-  takeLease(conversionRef: string, now: number, leaseUntil: number, leaseId: string): Promise<ConversionRecord | undefined>;
+  takeLease(conversionRef: string, now: number, leaseUntil: number, leaseId: string, trigger: AttemptTrigger): Promise<ConversionRecord | undefined>;
   /** Gives a held record a clickref found later (operator replay of an unattributed conversion). */
   attachClickref(conversionRef: string, leaseId: string, clickref: string, request: OutgoingCall, now: number): Promise<boolean>;
   /** Puts a finished record back in the due index, due now, with a fresh schedule. False if its status is not `from`. */
@@ -182,7 +249,17 @@ export interface Clock {
 /** The runtime configuration of the functions (from the environment, validated at start). */
 export interface TrackerConfig {
   mode: 'live' | 'dryrun';
-  partnerize: { baseUrl: string; campaignId: string; method: HttpMethod };
+  partnerize: {
+    baseUrl: string;
+    campaignId: string;
+    method: HttpMethod;
+    /**
+     * How Partnerize's answer to a conversionref it already holds reads (a 4xx whose body matches).
+     * Partnerize does not document that answer; after an attempt of ours that may have landed, such
+     * an answer means delivered, not rejected. Undefined: never treated so.
+     */
+    duplicateAnswer?: RegExp | undefined;
+  };
   conversionRefPrefix: string;
   attributionWindowDays: number;
   conversionRetentionDays: number;
@@ -190,6 +267,8 @@ export interface TrackerConfig {
   consentCategories: readonly string[];
   purchaseEvents: readonly string[];
   mapping: TealiumMapping;
+  /** Category of the single item an order sent with only its total becomes ('' = none). */
+  orderTotalCategory: string;
   /** Timeout of the attempt made while the postback waits (Tealium gives up at 5 s). */
   inlineTimeoutMs: number;
   /** Timeout of an attempt made by the retry function. */

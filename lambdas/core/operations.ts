@@ -8,7 +8,7 @@ import { InputError } from './errors.js';
 import type { AttemptReport } from './delivery.js';
 import type { AdminDeps, ConversionRecord, ConversionStatus, Deps, RequeueableStatus } from './model.js';
 import { withClickref } from './partnerize-url.js';
-import { requestFor } from './postbacks.js';
+import { requestFor } from './partnerize-request.js';
 
 /** The record of an order: `prefix + orderId` first, then the id taken as a conversionRef. */
 export async function findConversion(
@@ -55,7 +55,7 @@ export async function replay(record: ConversionRecord, opts: { clickref?: string
   }
   const now = deps.clock.now();
   const leaseId = deps.newId();
-  const held = await deps.conversions.takeLease(ref, now, now + deps.config.leaseMs, leaseId);
+  const held = await deps.conversions.takeLease(ref, now, now + deps.config.leaseMs, leaseId, 'replay');
   if (!held) throw new OperationError(`${ref} is being sent right now by another process; try again in a minute`);
   let toSend = held;
   if (opts.clickref !== undefined) {

@@ -2,53 +2,42 @@
  * Accepting an order postback: purchase filter, validation, consent, clickref resolution, the
  * Partnerize call, the atomic write of the conversion record (the outbox) and the inline attempt.
  */
+import { inlineAttemptTimeoutMs } from './answer-budget.js';
 import { mayTrack } from './consent.js';
-import { attemptSend, DUE_SHARD, iso, logAttempt } from './delivery.js';
+import { attemptSend, logAttempt } from './delivery.js';
 import { deviceFromUserAgent } from './device.js';
-import { InputError } from './errors.js';
 import { plainDecimal } from './fields.js';
 import { METRICS } from './metrics.js';
-import type { CallSpec, ClickRecord, ClickrefSource, ConversionRecord, ConversionStatus, Deps, Outcome } from './model.js';
-import { buildConversionUrl, type OutgoingCall } from './partnerize-url.js';
-import { formatPath, OrderSchema, parseWith, type Order } from './schema.js';
-import { isTealiumEvent, mapTealiumOrder, tealiumEventName } from './tealium.js';
+import {
+  DUE_SHARD, type CallSpec, type ClickRecord, type ClickrefSource, type ConversionRecord, type ConversionStatus, type Deps, type Outcome, type SupersededRecord,
+} from './model.js';
+import { checkPurchase, orderItems, parseOrder, readOrderEvent, type OrderEvent } from './order-events.js';
+import type { ConversionItem } from './partnerize-url.js';
+import { requestFor } from './partnerize-request.js';
+import { InputError } from './errors.js';
+import type { Order } from './schema.js';
+import { DAY_MS, expiresAfterDays, iso } from './time.js';
 
 export interface PostbackAnswer {
   conversionRef: string | null;
   outcome: Outcome;
+  /** With `ignored`: why the postback was not taken as an order, and what would have been. */
+  reason?: string;
+  purchaseEvents?: readonly string[];
 }
-
-const DAY_MS = 86_400_000;
-
-/**
- * Tealium gives up on answers slower than 5 s (and does not retry those), so the inline attempt
- * only gets what is left of this budget after the reads and the write.
- */
-export const ANSWER_BUDGET_MS = 4_000;
-const MIN_ATTEMPT_MS = 250;
 
 /** A click is live while inside the attribution window (checked here: TTL deletion lags by days). */
 export function isLive(click: ClickRecord, now: number, windowDays: number): boolean {
   return now < click.clickedAt + windowDays * DAY_MS && now < click.expiresAt * 1000;
 }
 
-function orderValue(order: Order): string {
-  const total = order.items.reduce((sum, i) => sum + Number(i.value) * i.quantity, 0);
+function orderValue(items: readonly ConversionItem[]): string {
+  const total = items.reduce((sum, i) => sum + Number(i.value) * i.quantity, 0);
   return plainDecimal(Math.round(total * 10_000) / 10_000) ?? '0';
-}
-
-/** Only configured purchase events fire (FAQ Q2). A native body without `event` is an order. */
-function eventOf(body: unknown, tealium: boolean, deps: Deps): { name: unknown; purchase: boolean } {
-  const name = tealium ? tealiumEventName(body, deps.config.mapping) : (body as Record<string, unknown>)['event'];
-  if (!tealium && (name === undefined || name === null || name === '')) return { name, purchase: true };
-  return { name, purchase: typeof name === 'string' && deps.config.purchaseEvents.includes(name) };
 }
 
 /** New purchases that could be attributed (the denominator of the unattributed share). */
 const ATTRIBUTABLE: ReadonlySet<Outcome> = new Set(['sent', 'queued', 'rejected', 'unattributed', 'dry_run']);
-
-/** Longest Partnerize call we build: servers commonly refuse longer request lines (414). */
-export const MAX_CALL_LENGTH = 8000;
 
 export async function acceptPostback(body: unknown, deps: Deps): Promise<PostbackAnswer> {
   const answer = await accept(body, deps);
@@ -62,18 +51,37 @@ async function accept(body: unknown, deps: Deps): Promise<PostbackAnswer> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new InputError('invalid_body', 'body must be a JSON object (an order or a Tealium event)');
   }
-  const tealium = isTealiumEvent(body);
-  if (!eventOf(body, tealium, deps).purchase) return { conversionRef: null, outcome: 'ignored' };
-
+  const event = readOrderEvent(body, config);
+  const purchase = checkPurchase(event, config.purchaseEvents);
+  if (!purchase.fires) {
+    deps.log.info('postback ignored', { source: event.source, reason: purchase.reason });
+    return { conversionRef: null, outcome: 'ignored', reason: purchase.reason, purchaseEvents: config.purchaseEvents };
+  }
   const startedAt = clock.now();
-  const { native, rename } = tealium
-    ? mapTealiumOrder(body, config.mapping, config.consentCategories)
-    : { native: body, rename: formatPath };
-  const order = parseWith(OrderSchema, native, rename);
+  const order = parseOrder(event);
+  const items = orderItems(order, config.orderTotalCategory, event.rename);
+  const record = await recordFor(order, items, event, deps);
+  if (record.status !== 'pending') return store(record, deps);
+
+  const leaseId = deps.newId();
   const now = clock.now();
+  const owed: ConversionRecord = {
+    ...record, dueShard: DUE_SHARD, dueAt: now + config.leaseMs, leaseId, attemptStarted: { at: iso(now), trigger: 'inline' },
+  };
+  const existing = await createOrReplace(owed, deps);
+  if (existing) return resumeOrDuplicate(existing, deps, startedAt);
+  return attemptNow(owed, leaseId, 'inline', deps, startedAt);
+}
+
+/**
+ * The conversion record of an order, with its status decided: `no_consent`, `unattributed`,
+ * `dry_run`, or `pending` (a send is owed now).
+ */
+async function recordFor(order: Order, items: ConversionItem[], event: OrderEvent, deps: Deps): Promise<ConversionRecord> {
+  const { config } = deps;
+  const now = deps.clock.now();
   const conversionRef = config.conversionRefPrefix + order.orderId;
   const orderTime = Math.min(order.orderTime ?? now, now);
-
   const base: ConversionRecord = {
     conversionRef,
     writeId: deps.newId(),
@@ -83,34 +91,18 @@ async function accept(body: unknown, deps: Deps): Promise<PostbackAnswer> {
     updatedAt: iso(now),
     orderTime,
     mode: config.mode,
-    source: tealium ? 'tealium' : 'native',
+    source: event.source,
     sessionId: order.sessionId,
     clickrefSource: 'none',
     consent: order.consent,
     consentPolicy: config.consentPolicy,
     currency: order.currency,
-    itemCount: order.items.length,
-    orderValue: orderValue(order),
+    itemCount: items.length,
+    orderValue: orderValue(items),
     attempts: [],
     retries: 0,
-    expiresAt: Math.ceil((now + config.conversionRetentionDays * DAY_MS) / 1000),
+    expiresAt: expiresAfterDays(now, config.conversionRetentionDays),
   };
-
-  if (!mayTrack(config.consentPolicy, order.consent)) {
-    return store({ ...base, status: 'no_consent' }, deps);
-  }
-
-  let clickref = order.clickref;
-  let clickrefSource: ClickrefSource = clickref ? 'postback' : 'none';
-  let click: ClickRecord | undefined;
-  if (!clickref && order.sessionId) {
-    click = await deps.clicks.get(order.sessionId);
-    if (click && isLive(click, now, config.attributionWindowDays)) {
-      clickref = click.clickref;
-      clickrefSource = 'click';
-    }
-  }
-  const device = order.device ?? deviceFromUserAgent(order.userAgent) ?? (clickrefSource === 'click' ? click?.device : undefined);
   const call: CallSpec = {
     baseUrl: config.partnerize.baseUrl,
     method: config.partnerize.method,
@@ -121,65 +113,98 @@ async function accept(body: unknown, deps: Deps): Promise<PostbackAnswer> {
     customerType: order.customerType,
     voucher: order.voucher,
     conversionTime: orderTime,
-    device,
+    device: order.device ?? deviceFromUserAgent(order.userAgent),
     metadata: order.metadata,
-    items: order.items,
+    items,
   };
-  const attributed: ConversionRecord = {
-    ...base,
-    clickrefSource,
-    clickedAt: clickrefSource === 'click' && click ? iso(click.clickedAt) : undefined,
-    device,
-  };
+  // Without consent nothing is looked up or sent; the order is kept so a later postback that carries
+  // consent (a fixed data layer) or an operator can still act on it.
+  if (!mayTrack(config.consentPolicy, order.consent)) return { ...base, call, status: 'no_consent' };
+
+  const found = await resolveClickref(order, now, deps);
+  const device = call.device ?? found.click?.device;
+  const attributed: ConversionRecord = { ...base, clickrefSource: found.source, clickedAt: found.click && iso(found.click.clickedAt), device };
   // Without a clickref the order is kept as a call spec, so an operator can attribute it later;
   // with one, the exact call is kept instead (both would double the record, and its write cost).
-  if (!clickref) return store({ ...attributed, call, status: 'unattributed' }, deps);
-
-  const record: ConversionRecord = { ...attributed, clickref, request: requestFor(call, clickref) };
-  if (config.mode === 'dryrun' || order.dryRun === true) return store({ ...record, status: 'dry_run' }, deps);
-
-  const leaseId = deps.newId();
-  const owed: ConversionRecord = { ...record, dueShard: DUE_SHARD, dueAt: now + config.leaseMs, leaseId };
-  const existing = await createOrFindOwn(owed, deps);
-  if (existing) return resumeOrDuplicate(existing, deps, startedAt);
-  return attemptNow(owed, leaseId, 'inline', deps, startedAt);
+  if (!found.clickref) return { ...attributed, call: { ...call, device }, status: 'unattributed' };
+  const request = requestFor({ ...call, device }, found.clickref);
+  const dryRun = config.mode === 'dryrun' || order.dryRun === true;
+  return { ...attributed, clickref: found.clickref, request, status: dryRun ? 'dry_run' : 'pending' };
 }
 
-/** The exact Partnerize request for a call spec and a clickref. */
-export function requestFor(call: CallSpec, clickref: string): OutgoingCall {
-  const { baseUrl, method, ...rest } = call;
-  const url = buildConversionUrl(baseUrl, { ...rest, clickref });
-  if (url.length > MAX_CALL_LENGTH) {
-    throw new InputError(
-      'call_too_long',
-      `the Partnerize call for this order would be ${url.length} characters (at most ${MAX_CALL_LENGTH}): send fewer items or less metadata`,
-      'items',
-    );
-  }
-  return { method, url };
+interface FoundClickref {
+  clickref: string | undefined;
+  source: ClickrefSource;
+  click?: ClickRecord | undefined;
+}
+
+/** The brand's own clickref on the order wins; else the session's latest live click. */
+async function resolveClickref(order: Order, now: number, deps: Deps): Promise<FoundClickref> {
+  if (order.clickref) return { clickref: order.clickref, source: 'postback' };
+  if (!order.sessionId) return { clickref: undefined, source: 'none' };
+  const click = await deps.clicks.get(order.sessionId);
+  if (!click || !isLive(click, now, deps.config.attributionWindowDays)) return { clickref: undefined, source: 'none' };
+  return { clickref: click.clickref, source: 'click', click };
 }
 
 /**
- * The atomic create. Undefined when this request's record now exists — including when the SDK
- * retried our own PutItem after a lost answer and found the record we wrote; otherwise the record
- * someone else wrote first.
+ * Which earlier records a later postback for the same order replaces. None of them was ever sent,
+ * so replacing one cannot double a conversion: a dry run must not use the order id up, and a
+ * postback that now carries consent or a clickref (a fixed data layer) must not be lost as a
+ * duplicate. A record is replaced only by one that gets further (rank), never by its equal — a
+ * repeated postback stays a duplicate — and never by a dry run.
  */
-async function createOrFindOwn(record: ConversionRecord, deps: Deps): Promise<ConversionRecord | undefined> {
+const RANK: Partial<Record<ConversionStatus, number>> = { dry_run: 0, no_consent: 1, unattributed: 2, pending: 3 };
+
+export function replaces(next: Pick<ConversionRecord, 'status'>, existing: Pick<ConversionRecord, 'status' | 'leaseId'>): boolean {
+  const before = RANK[existing.status];
+  const after = RANK[next.status];
+  return before !== undefined && after !== undefined && existing.status !== 'pending' && next.status !== 'dry_run'
+    && after > before && existing.leaseId === undefined;
+}
+
+const superseded = (r: ConversionRecord, now: number): SupersededRecord => ({
+  status: r.status,
+  createdAt: r.createdAt,
+  supersededAt: iso(now),
+  mode: r.mode,
+  consent: r.consent,
+  consentPolicy: r.consentPolicy,
+  clickrefSource: r.clickrefSource,
+  request: r.request,
+});
+
+/**
+ * The atomic create, or the replacement of an earlier record this one supersedes. Undefined when
+ * this request's record is now stored — including when the SDK retried our own PutItem after a lost
+ * answer and found the record we wrote; otherwise the record that stays (a duplicate).
+ */
+async function createOrReplace(record: ConversionRecord, deps: Deps): Promise<ConversionRecord | undefined> {
   const created = await deps.conversions.create(record);
   if (created.created || created.existing.writeId === record.writeId) return undefined;
-  return created.existing;
+  let existing: ConversionRecord | undefined = created.existing;
+  // A concurrent postback may replace the same record first: what is there then decides again.
+  for (let tries = 0; existing && tries < 3 && replaces(record, existing); tries++) {
+    const history = [...(existing.history ?? []), superseded(existing, deps.clock.now())];
+    if (await deps.conversions.replace({ ...record, history }, existing)) {
+      deps.log.info('conversion replaced', { conversionRef: record.conversionRef, from: existing.status, to: record.status });
+      return undefined;
+    }
+    existing = await deps.conversions.get(record.conversionRef);
+  }
+  return existing ?? created.existing;
 }
 
 /** Writes a record that needs no send; a second postback for the same conversionRef is a duplicate. */
 async function store(record: ConversionRecord, deps: Deps): Promise<PostbackAnswer> {
-  const existing = await createOrFindOwn(record, deps);
+  const existing = await createOrReplace(record, deps);
   if (existing) return resumeOrDuplicate(existing, deps);
   deps.log.info('conversion stored', { conversionRef: record.conversionRef, status: record.status });
   return { conversionRef: record.conversionRef, outcome: record.status as Outcome };
 }
 
 /**
- * A postback for a conversionRef we already hold: `duplicate`, and nothing new is sent (FAQ Q11) —
+ * A postback for a conversionRef we already hold: `duplicate`, and nothing new is sent —
  * except when the record is still `pending` and its lease has run out: the request that wrote it
  * died before sending (Tealium retries such a request after our 5xx or its timeout), so this
  * postback takes the lease and sends it now, answering that attempt's outcome.
@@ -189,7 +214,7 @@ async function resumeOrDuplicate(existing: ConversionRecord, deps: Deps, started
   const ref = existing.conversionRef;
   if (deps.config.mode === 'live' && existing.status === 'pending' && existing.dueAt !== undefined && existing.dueAt <= now) {
     const leaseId = deps.newId();
-    const claimed = await deps.conversions.claim(ref, now, now + deps.config.leaseMs, leaseId);
+    const claimed = await deps.conversions.claim(ref, now, now + deps.config.leaseMs, leaseId, 'resume');
     if (claimed) return attemptNow(claimed, leaseId, 'resume', deps, startedAt);
   }
   deps.log.info('duplicate postback', { conversionRef: ref, status: existing.status });
@@ -208,8 +233,7 @@ async function attemptNow(
   startedAt: number,
 ): Promise<PostbackAnswer> {
   const ref = record.conversionRef;
-  const left = ANSWER_BUDGET_MS - (deps.clock.now() - startedAt);
-  const timeoutMs = Math.max(MIN_ATTEMPT_MS, Math.min(deps.config.inlineTimeoutMs, left));
+  const timeoutMs = inlineAttemptTimeoutMs(deps.config.inlineTimeoutMs, deps.clock.now() - startedAt);
   const report = await attemptSend(record, leaseId, trigger, timeoutMs, deps, (err) =>
     deps.log.error('could not record the attempt; the record stays owed and the retry function will send it again', {
       conversionRef: ref,

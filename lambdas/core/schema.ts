@@ -6,7 +6,7 @@ import * as z from 'zod/mini';
 import { checkClickref } from './clickref.js';
 import { InputError } from './errors.js';
 import {
-  consent, country, currency, customerType, decimal, device, instant, isBlank, optionalText, quantity,
+  consent, country, currency, customerType, decimal, device, instant, isBlank, optionalDecimal, optionalText, quantity,
   requiredText, type Converted,
 } from './fields.js';
 import { parseMetadata } from './metadata.js';
@@ -72,10 +72,10 @@ export const OrderSchema = z.object(
     device: field(device),
     /** This one postback is a dry run: record the exact call, do not send it (the CLI's send-test). JSON true only. */
     dryRun: field(strictFlag),
-    items: z.array(ItemSchema, { error: listError('items') }).check(
-      z.minLength(1, 'must have at least one item'),
-      z.maxLength(MAX_ITEMS, `must have at most ${MAX_ITEMS} items`),
-    ),
+    /** Absent or empty when the checkout only knows the total (`value`): see `orderItems`. */
+    items: z.optional(z.array(ItemSchema, { error: listError('items') }).check(z.maxLength(MAX_ITEMS, `must have at most ${MAX_ITEMS} items`))),
+    /** The order's total, for orders sent without items: one item of quantity 1. */
+    value: field(optionalDecimal),
     metadata: metadataField,
   },
   { error: 'must be a JSON object' },

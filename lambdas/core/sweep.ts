@@ -53,7 +53,7 @@ export async function sweep(deps: Deps, opts: SweepOptions): Promise<SweepReport
       if (!ref) break;
       const leaseId = deps.newId();
       const now = clock.now();
-      const record = await conversions.claim(ref.conversionRef, now, now + config.leaseMs, leaseId);
+      const record = await conversions.claim(ref.conversionRef, now, now + config.leaseMs, leaseId, 'retry');
       if (!record) continue; // sent meanwhile, or another run holds it
       report.claimed++;
       const { outcome, recorded } = await attemptSend(record, leaseId, 'retry', config.retryTimeoutMs, deps, (err) =>

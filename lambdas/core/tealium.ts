@@ -14,7 +14,7 @@ import { isBlank } from './fields.js';
 export const MAPPING_FIELDS = [
   'event', 'orderId', 'currency', 'voucher', 'customerType', 'country', 'sessionId', 'userAgent',
   'orderTime', 'consentCategories', 'orderClickref', 'clickref', 'pageUrl', 'sku', 'category',
-  'price', 'quantity',
+  'price', 'quantity', 'orderTotal',
 ] as const;
 export type MappingField = (typeof MAPPING_FIELDS)[number];
 export type TealiumMapping = Record<MappingField, readonly FieldPath[]>;
@@ -40,6 +40,9 @@ export const DEFAULT_MAPPING_CONFIG: Readonly<Record<MappingField, readonly stri
   category: ['data.udo.product_category'],
   price: ['data.udo.product_price'],
   quantity: ['data.udo.product_quantity'],
+  // For orders without product rows: the amount commission is paid on — Tealium's retail layer
+  // puts the total after discounts, before tax and shipping, in order_subtotal.
+  orderTotal: ['data.udo.order_subtotal', 'data.udo.order_total'],
 };
 
 /** Validates a mapping override and merges it over the defaults. */
@@ -194,6 +197,9 @@ export function mapTealiumOrder(event: unknown, mapping: TealiumMapping, consent
       for (const [k, list] of Object.entries(lists)) if (list.length > 0) item[k] = list[i];
       return item;
     });
+  } else {
+    // Only an order without product rows is read by its total (with rows, the total is not sent).
+    scalar('value', 'orderTotal');
   }
   return { native, rename: renamer(sources, itemSources) };
 }

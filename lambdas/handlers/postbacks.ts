@@ -33,7 +33,7 @@ export function createPostbacksHandler(deps: PostbacksHandlerDeps) {
     // (Recording an attempt after the send is exempt: see DynamoConversionStore.finishAttempt.)
     const tokens = bindDeadline(deps.tokens, deadline);
     if (!(await authorized(header(event, 'authorization'), tokens))) return unauthorized();
-    const input = readInput(event, deps.maxBodyBytes);
+    const input = readInput(event, deps.maxBodyBytes, 'data');
     const bound = { ...deps, clicks: bindDeadline(deps.clicks, deadline), conversions: bindDeadline(deps.conversions, deadline) };
     return json(202, await acceptPostback(input, bound));
   });

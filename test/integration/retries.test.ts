@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Deadline } from '../../lambdas/adapters/deadline.js';
 import { DynamoConversionAdmin } from '../../lambdas/adapters/dynamodb-stores.js';
-import { DUE_SHARD } from '../../lambdas/core/delivery.js';
+import { DUE_SHARD } from '../../lambdas/core/model.js';
 import { METRICS } from '../../lambdas/core/metrics.js';
 import type { ConversionRecord } from '../../lambdas/core/model.js';
 import { sweep } from '../../lambdas/core/sweep.js';
@@ -235,7 +235,7 @@ describe('dedupe while owed', () => {
     expect((await record(ref))!.status).toBe('failed');
     const admin = new DynamoConversionAdmin(env.dynamo.client, env.dynamo.tables.conversions);
     expect(admin.withDeadline(Deadline.in(1_000))).toBeInstanceOf(DynamoConversionAdmin); // a bound view keeps its class
-    const lease = await admin.takeLease(ref, env.clock.now(), env.clock.now() + 30_000, 'replayer');
+    const lease = await admin.takeLease(ref, env.clock.now(), env.clock.now() + 30_000, 'replayer', 'replay');
     expect(lease).toBeDefined();
     expect(await admin.requeue(ref, ['failed'], env.clock.now())).toBe(false);
     env.clock.advance(31_000); // the replayer died: its lease ran out

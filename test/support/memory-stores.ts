@@ -3,7 +3,7 @@
  * excluded). Same semantics as the DynamoDB adapters for the paths they serve.
  */
 import type {
-  AttemptOutcome, ClickRecord, ClickStore, ConversionRecord, ConversionStore, CreateResult, DueRef,
+  AttemptOutcome, AttemptTrigger, ClickRecord, ClickStore, ConversionRecord, ConversionStore, CreateResult, DueRef,
   PartnerizeSender, SendResult,
 } from '../../lambdas/core/model.js';
 
@@ -36,6 +36,12 @@ export class MemoryConversionStore implements ConversionStore {
     this.items.set(record.conversionRef, clone(record));
     return { created: true };
   }
+  async replace(record: ConversionRecord, existing: Pick<ConversionRecord, 'writeId' | 'status'>): Promise<boolean> {
+    const r = this.items.get(record.conversionRef);
+    if (!r || r.writeId !== existing.writeId || r.status !== existing.status || r.leaseId !== undefined) return false;
+    this.items.set(record.conversionRef, clone(record));
+    return true;
+  }
   async get(ref: string): Promise<ConversionRecord | undefined> {
     const r = this.items.get(ref);
     return r && clone(r);
@@ -47,19 +53,21 @@ export class MemoryConversionStore implements ConversionStore {
       .slice(0, limit)
       .map((r) => ({ conversionRef: r.conversionRef, dueAt: r.dueAt! }));
   }
-  async claim(ref: string, now: number, leaseUntil: number, leaseId: string): Promise<ConversionRecord | undefined> {
+  async claim(ref: string, now: number, leaseUntil: number, leaseId: string, trigger: AttemptTrigger): Promise<ConversionRecord | undefined> {
     const r = this.items.get(ref);
     if (!r || !['pending', 'queued'].includes(r.status) || r.dueAt === undefined || r.dueAt > now) return undefined;
-    Object.assign(r, { dueAt: leaseUntil, leaseId });
-    return clone(r);
+    const interrupted = r.attemptStarted;
+    Object.assign(r, { dueAt: leaseUntil, leaseId, attemptStarted: { at: new Date(now).toISOString(), trigger } });
+    return { ...clone(r), interrupted };
   }
   async finishAttempt(ref: string, leaseId: string, o: AttemptOutcome): Promise<boolean> {
     const r = this.items.get(ref);
     if (!r || r.leaseId !== leaseId) return false;
     r.status = o.status;
-    r.attempts = [...r.attempts, o.attempt];
+    r.attempts = [...r.attempts, ...(o.interruptedAttempt ? [o.interruptedAttempt] : []), o.attempt];
     r.retries = o.retries;
     delete r.leaseId;
+    delete r.attemptStarted;
     if (o.dueAt === undefined) {
       delete r.dueAt;
       delete r.dueShard;

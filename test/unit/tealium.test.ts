@@ -51,7 +51,7 @@ describe('Tealium purchase events', () => {
   it('falls back: product_id for sku, visitor_id for the session, order_currency_code, order_promo_code', () => {
     const e = tealiumPurchase({ udo: { product_sku: undefined, tealium_visitor_id: '', order_currency: undefined, order_currency_code: 'eur', order_coupon_code: '', order_promo_code: 'A,B' } });
     const o = order(e);
-    expect(o.items.map((i) => i.sku)).toEqual(['P-1', 'P-2']);
+    expect(o.items!.map((i) => i.sku)).toEqual(['P-1', 'P-2']);
     expect(o.sessionId).toBe(VISITOR_ID);
     expect(o.currency).toBe('EUR');
     expect(o.voucher).toBe('A,B');
@@ -68,7 +68,7 @@ describe('Tealium purchase events', () => {
     expect(o.country).toBeUndefined();
     expect(o.voucher).toBeUndefined();
     expect(o.consent).toBeUndefined();
-    expect(o.items[0]).toEqual({ sku: 'SKU-1', value: '19.99', quantity: 2 });
+    expect(o.items![0]).toEqual({ sku: 'SKU-1', value: '19.99', quantity: 2 });
   });
 
   it('names the Tealium field at fault', () => {
@@ -92,7 +92,7 @@ describe('Tealium purchase events', () => {
   it('honours a mapping override (e.g. product_unit_price, a brand clickref variable)', () => {
     const m = resolveMapping({ price: 'data.udo.product_unit_price', orderClickref: ['data.udo["cp.pz_clickref"]'] });
     const o = order(tealiumPurchase({ udo: { product_price: ['1', '1'], product_unit_price: ['5.00', '6.00'], 'cp.pz_clickref': 'Own_Ref-1' } }), m);
-    expect(o.items.map((i) => i.value)).toEqual(['5.00', '6.00']);
+    expect(o.items!.map((i) => i.value)).toEqual(['5.00', '6.00']);
     expect(o.clickref).toBe('Own_Ref-1');
   });
 

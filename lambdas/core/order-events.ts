@@ -1,0 +1,68 @@
+/**
+ * What a postback body is: which shape it has (native or a tag manager's event), what its event
+ * name says, and the order it holds, mapped onto the native shape and validated. Errors name the
+ * field as the sender spelled it.
+ */
+import { InputError } from './errors.js';
+import type { TrackerConfig } from './model.js';
+import type { ConversionItem } from './partnerize-url.js';
+import { formatPath, OrderSchema, parseWith, type Order } from './schema.js';
+import { isTealiumEvent, mapTealiumOrder, tealiumEventName } from './tealium.js';
+
+export type OrderSource = 'native' | 'tealium';
+
+export interface OrderEvent {
+  source: OrderSource;
+  /** The event name as sent (undefined when the body has none). */
+  name: unknown;
+  /** The body in the native shape, and how to name a native path in the sender's vocabulary. */
+  native: unknown;
+  rename: (path: ReadonlyArray<PropertyKey>) => string;
+  /** Where the event name is read, for messages. */
+  nameField: string;
+}
+
+/** Reads the shape and the event name of a postback body (an object). */
+export function readOrderEvent(body: object, config: Pick<TrackerConfig, 'mapping' | 'consentCategories'>): OrderEvent {
+  if (isTealiumEvent(body)) {
+    const { native, rename } = mapTealiumOrder(body, config.mapping, config.consentCategories);
+    return { source: 'tealium', name: tealiumEventName(body, config.mapping), native, rename, nameField: rename(['event']) };
+  }
+  return { source: 'native', name: (body as Record<string, unknown>)['event'], native: body, rename: formatPath, nameField: 'event' };
+}
+
+/** Event names compare trimmed and case-insensitively: `" Purchase"` is `purchase`. */
+export const normaliseEventName = (name: string): string => name.trim().toLowerCase();
+
+export type PurchaseCheck = { fires: true } | { fires: false; reason: string };
+
+/**
+ * Only configured purchase events fire. A native body without `event` is an order (a server that
+ * posts only orders need not name them); a tag manager's event always has a name.
+ */
+export function checkPurchase(event: OrderEvent, purchaseEvents: readonly string[]): PurchaseCheck {
+  const { name, source, nameField } = event;
+  const blank = name === undefined || name === null || (typeof name === 'string' && name.trim() === '');
+  if (blank) return source === 'native' ? { fires: true } : { fires: false, reason: `the event has no name at ${nameField}` };
+  if (typeof name !== 'string') return { fires: false, reason: `${nameField} is not a string` };
+  if (purchaseEvents.some((p) => normaliseEventName(p) === normaliseEventName(name))) return { fires: true };
+  return { fires: false, reason: `${nameField} '${name.slice(0, 64)}' is not a purchase event` };
+}
+
+/** Validates the mapped order; every failure names the sender's field. */
+export const parseOrder = (event: OrderEvent): Order => parseWith(OrderSchema, event.native, event.rename);
+
+/**
+ * The items Partnerize gets: the order's own, or — for checkouts that only know the total
+ * (subscriptions, gift cards) — one item of quantity 1 worth the total, in `totalCategory`.
+ */
+export function orderItems(order: Order, totalCategory: string, rename: OrderEvent['rename']): ConversionItem[] {
+  if (order.items && order.items.length > 0) return order.items;
+  if (order.value !== undefined) return [{ value: order.value, quantity: 1, ...(totalCategory ? { category: totalCategory } : {}) }];
+  const field = rename(['items']);
+  throw new InputError(
+    'missing_field',
+    `${field} is required: send the order's items, or only its total as ${rename(['value'])}`,
+    field,
+  );
+}
