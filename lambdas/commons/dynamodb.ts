@@ -10,15 +10,20 @@ function required(env: Env, name: string): string {
 }
 
 /**
- * One client per function instance, with short socket timeouts (DynamoDB answers in milliseconds)
- * so a stuck request is retried quickly and cannot eat Tealium's 5 s window. `DYNAMODB_ENDPOINT` points it at the local
- * mode's embedded DynamoDB.
+ * Every DynamoDB call is bounded: DynamoDB answers in milliseconds, so a request without an answer
+ * after 1 s is abandoned and retried (3 attempts in all, ~3.5 s at worst with backoff). Without
+ * `throwOnRequestTimeout` the handler's `requestTimeout` only logs a warning and the call waits
+ * for as long as the socket lives — minutes — turning a hung write into a Lambda timeout, a 5xx,
+ * a Tealium retry and a second send. Calls made under a request deadline are cut shorter still.
+ * `DYNAMODB_ENDPOINT` points the client at the local mode's embedded DynamoDB.
  */
+export const DYNAMODB_REQUEST_TIMEOUT_MS = 1000;
+
 export function dynamoClient(env: Env = process.env): DynamoDBClient {
   const endpoint = env['DYNAMODB_ENDPOINT'];
   return new DynamoDBClient({
     maxAttempts: 3,
-    requestHandler: { connectionTimeout: 1000, requestTimeout: 1000 },
+    requestHandler: { connectionTimeout: DYNAMODB_REQUEST_TIMEOUT_MS, requestTimeout: DYNAMODB_REQUEST_TIMEOUT_MS, throwOnRequestTimeout: true },
     ...(endpoint ? { endpoint } : {}),
   });
 }

@@ -9,6 +9,9 @@ import { CONSENT_POLICIES, type ConsentPolicy } from '../core/consent.js';
 import type { TrackerConfig } from '../core/model.js';
 import { DEFAULT_RETRY_DELAYS_S, parseDelays } from '../core/retry-policy.js';
 import { resolveMapping, type TealiumMappingConfig } from '../core/tealium.js';
+import {
+  DEFAULT_DUPLICATE_ANSWER, DEFAULT_INLINE_TIMEOUT_MS, DEFAULT_LEASE_MS, DEFAULT_RETRY_TIMEOUT_MS, minimumLeaseMs,
+} from '../core/answer-budget.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -70,13 +73,23 @@ export function trackerConfigFromEnv(env: Env = process.env): TrackerConfig {
   }
   const purchaseEvents = list(env['PURCHASE_EVENTS'] ?? 'purchase');
   if (purchaseEvents.length === 0) throw new ConfigError('PURCHASE_EVENTS must name at least one event');
+  const timeouts = {
+    inlineTimeoutMs: positiveInt(env, 'INLINE_TIMEOUT_MS', DEFAULT_INLINE_TIMEOUT_MS),
+    retryTimeoutMs: positiveInt(env, 'RETRY_TIMEOUT_MS', DEFAULT_RETRY_TIMEOUT_MS),
+  };
+  const leaseMs = positiveInt(env, 'LEASE_S', DEFAULT_LEASE_MS / 1000) * 1000;
+  if (leaseMs < minimumLeaseMs(timeouts)) {
+    throw new ConfigError(
+      `LEASE_S (${leaseMs / 1000}) must be at least ${Math.ceil(minimumLeaseMs(timeouts) / 1000)}: the longest attempt (INLINE_TIMEOUT_MS, RETRY_TIMEOUT_MS) plus the time to record it, or a second sender could take over a send still in flight`,
+    );
+  }
   return {
     mode: oneOf(env, 'PARTNERIZE_MODE', ['live', 'dryrun'] as const, 'dryrun'),
     partnerize: {
       baseUrl: matching(env, 'PARTNERIZE_BASE_URL', /^https?:\/\/[^\s]+$/, 'an http(s) URL', 'https://prf.hn'),
       campaignId: matching(env, 'PARTNERIZE_CAMPAIGN_ID', /^[A-Za-z0-9_-]{1,64}$/, '1-64 letters, digits, _ or -'),
       method: oneOf(env, 'PARTNERIZE_METHOD', ['GET', 'POST'] as const, 'GET'),
-      duplicateAnswer: pattern(env, 'PARTNERIZE_DUPLICATE_ANSWER', 'duplicate'),
+      duplicateAnswer: pattern(env, 'PARTNERIZE_DUPLICATE_ANSWER', DEFAULT_DUPLICATE_ANSWER),
     },
     conversionRefPrefix: matching(env, 'CONVERSION_REF_PREFIX', /^[A-Za-z0-9_.-]{0,32}$/, 'up to 32 letters, digits, _ . or -', ''),
     attributionWindowDays: positiveInt(env, 'ATTRIBUTION_WINDOW_DAYS', 30),
@@ -86,10 +99,9 @@ export function trackerConfigFromEnv(env: Env = process.env): TrackerConfig {
     purchaseEvents,
     mapping: resolveMapping(mappingConfig),
     orderTotalCategory: (env['ORDER_TOTAL_CATEGORY'] ?? '').trim(),
-    inlineTimeoutMs: positiveInt(env, 'INLINE_TIMEOUT_MS', 2000),
-    retryTimeoutMs: positiveInt(env, 'RETRY_TIMEOUT_MS', 5000),
+    ...timeouts,
     retryDelaysS,
-    leaseMs: positiveInt(env, 'LEASE_S', 30) * 1000,
+    leaseMs,
     minSessionIdLength: positiveInt(env, 'MIN_SESSION_ID_LENGTH', 8),
   };
 }

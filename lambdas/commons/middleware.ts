@@ -2,17 +2,12 @@ import type { MiddlewareObj } from '@middy/core';
 import { InputError } from '../core/errors.js';
 import type { Log } from '../core/model.js';
 import { errorBody, inputErrorResponse, json, type HttpEvent, type HttpResult } from './http.js';
+import { classifyStoreError } from './store-errors.js';
 
 /**
- * True for errors thrown by an AWS SDK client (the store is unreachable, throttled, …) or a call
- * cut off by the request deadline.
- */
-const isServiceError = (err: unknown): boolean =>
-  typeof err === 'object' && err !== null && ('$metadata' in err || (err as { name?: string }).name === 'AbortError');
-
-/**
- * Turns errors into answers: bad input → its 4xx with the failing field; a store that cannot be
- * reached → 503 (Tealium retries 5xx, and nothing was half-written); anything else → 500.
+ * Turns errors into answers: bad input → its 4xx with the failing field; a store that is briefly
+ * unavailable → 503 (Tealium retries 5xx, and nothing was half-written); a request the store can
+ * never take → its 4xx; a broken deployment or anything else → 500 (paged).
  */
 export function httpErrors(log: Log): MiddlewareObj<HttpEvent, HttpResult> {
   return {
@@ -22,11 +17,18 @@ export function httpErrors(log: Log): MiddlewareObj<HttpEvent, HttpResult> {
         request.response = inputErrorResponse(err);
         return;
       }
+      const failure = classifyStoreError(err);
       const name = (err as { name?: string } | null)?.name ?? 'Error';
-      log.error('request failed', { error: name, message: (err as Error | null)?.message });
-      request.response = isServiceError(err)
-        ? json(503, errorBody('store_unavailable', 'the request could not be stored; retry later'), { 'retry-after': '5' })
-        : json(500, errorBody('internal_error', 'the request failed; retry later'));
+      if (failure.kind === 'refused') {
+        log.warn('request refused by the store', { error: name, code: failure.error.code });
+        request.response = inputErrorResponse(failure.error);
+        return;
+      }
+      log.error('request failed', { error: name, kind: failure.kind, message: (err as Error | null)?.message });
+      request.response =
+        failure.kind === 'transient'
+          ? json(503, errorBody('store_unavailable', 'the request could not be stored; retry later'), { 'retry-after': '5' })
+          : json(500, errorBody('internal_error', 'the request failed; retry later'));
     },
   };
 }

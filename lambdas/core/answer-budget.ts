@@ -26,3 +26,40 @@ export function inlineAttemptTimeoutMs(configuredMs: number, elapsedMs: number):
   const left = ANSWER_BUDGET_MS - RECORDING_RESERVE_MS - elapsedMs;
   return Math.max(MIN_ATTEMPT_MS, Math.min(configuredMs, left));
 }
+
+/**
+ * The inline attempt's timeout. Partnerize's S2S call is not idempotent (nothing documents a dedupe
+ * by conversionref), so an attempt abandoned before Partnerize answers may be counted once now and
+ * once more by the retry. The longer the inline attempt waits, the fewer such doubles: 3.5 s still
+ * leaves the reads, the write and the recording of the result inside the answer budget.
+ */
+export const DEFAULT_INLINE_TIMEOUT_MS = 3_500;
+
+/**
+ * A retry's timeout: nobody waits on it, so it waits for Partnerize's slow tail (each abandoned
+ * call may double a conversion). It must end, with its recording, well inside the 30 s lease.
+ */
+export const DEFAULT_RETRY_TIMEOUT_MS = 15_000;
+
+/**
+ * What Partnerize's answer to a conversionref it already holds looks like. Partnerize documents no
+ * such answer; this matches the wordings such services use ("duplicate", "already exists"). A 409
+ * counts too. Only after an attempt of ours that may have landed does it mean "delivered".
+ */
+export const DEFAULT_DUPLICATE_ANSWER = 'duplicat|already';
+
+/**
+ * How long recording an attempt's result may take at worst: the DynamoDB client's own bound (three
+ * tries of at most 1 s with backoff, commons/dynamodb.ts) with slack.
+ */
+export const RECORDING_BOUND_MS = 4_000;
+
+/** The lease a sender holds on a record: long enough that no one takes it over while it still sends. */
+export const DEFAULT_LEASE_MS = 30_000;
+
+/**
+ * A lease shorter than an attempt plus its recording lets a second sender take the record while the
+ * first one still waits for Partnerize: the same conversion sent twice. Returns the shortest safe lease.
+ */
+export const minimumLeaseMs = (c: { inlineTimeoutMs: number; retryTimeoutMs: number }): number =>
+  Math.max(c.inlineTimeoutMs, c.retryTimeoutMs) + RECORDING_BOUND_MS;

@@ -18,8 +18,8 @@ export function mayHaveLandedBefore(record: Pick<ConversionRecord, 'attempts' | 
 }
 
 /** Partnerize's answer to a conversionref it already holds, if the configured pattern says so. */
-export function isDuplicateAnswer(attempt: Pick<Attempt, 'result' | 'body'>, pattern: RegExp | undefined): boolean {
-  return attempt.result === 'rejected' && pattern !== undefined && pattern.test(attempt.body ?? '');
+export function isDuplicateAnswer(attempt: Pick<Attempt, 'result' | 'status' | 'body'>, pattern: RegExp | undefined): boolean {
+  return attempt.result === 'rejected' && (attempt.status === 409 || (pattern !== undefined && pattern.test(attempt.body ?? '')));
 }
 
 /** What one attempt's result does to a record: sent, rejected, queued for the next retry, or failed. */
@@ -78,7 +78,8 @@ export async function attemptSend(
     ...outcomeOf(record, { at: iso(startedAt), trigger, ...result }, now, deps.config, deps.random),
     interruptedAttempt: record.interrupted && interruptedAttempt(record.interrupted),
   };
-  deps.metrics.add(METRICS.partnerizeAnswer[result.result], 1);
+  // A duplicate answer after an uncertain attempt is a delivery, not a rejection to page for.
+  deps.metrics.add(METRICS.partnerizeAnswer[outcome.attempt.deliveredEarlier ? 'sent' : result.result], 1);
   deps.metrics.add(METRICS.partnerizeLatency, result.latencyMs, 'Milliseconds');
   if (result.uncertain) deps.metrics.add(METRICS.partnerizeUncertain, 1);
   if (outcome.attempt.deliveredEarlier) deps.metrics.add(METRICS.deliveredEarlier, 1);

@@ -28,6 +28,8 @@ export const METRICS = {
   /** Attempts Partnerize refused as duplicates of an earlier uncertain attempt that had landed. */
   deliveredEarlier: 'DeliveredEarlier',
   conversionsFailed: 'ConversionsFailed',
+  /** Baskets whose call was condensed to fit the URL limit (core/partnerize-request.ts). */
+  basketsCondensed: 'BasketsCondensed',
   retryHeartbeat: 'RetryHeartbeat',
   owedDue: 'OwedSendsDue',
   oldestOwedAge: 'OldestOwedSendAge',

@@ -8,6 +8,7 @@ import type { Device } from './fields.js';
 import type { Metrics } from './metrics.js';
 import type { ConversionCall, HttpMethod, OutgoingCall } from './partnerize-url.js';
 import type { OrderSource } from './order-events.js';
+import type { Compaction } from './partnerize-request.js';
 import type { AnswerClass } from './retry-policy.js';
 import type { TealiumMapping } from './tealium.js';
 
@@ -132,6 +133,8 @@ export interface ConversionRecord {
    * sent for want of a clickref or of consent, so an operator can still act (replay --clickref).
    */
   call?: CallSpec | undefined;
+  /** How the basket was condensed to fit the call (absent: sent as received); `call` then keeps the order. */
+  compaction?: Compaction | undefined;
   /** Earlier records of this order that a later postback replaced (a dry run, no consent, no clickref). */
   history?: SupersededRecord[] | undefined;
   attempts: Attempt[];

@@ -59,7 +59,7 @@ export async function replay(record: ConversionRecord, opts: { clickref?: string
   if (!held) throw new OperationError(`${ref} is being sent right now by another process; try again in a minute`);
   let toSend = held;
   if (opts.clickref !== undefined) {
-    const request = held.call ? requestFor(held.call, opts.clickref) : withClickref(held.request!, opts.clickref);
+    const request = held.call ? requestFor(held.call, opts.clickref).request : withClickref(held.request!, opts.clickref);
     if (!(await deps.conversions.attachClickref(ref, leaseId, opts.clickref, request, now))) {
       throw new OperationError(`${ref} was taken over while attaching the clickref; nothing was sent`);
     }

@@ -6,14 +6,13 @@ import { inlineAttemptTimeoutMs } from './answer-budget.js';
 import { mayTrack } from './consent.js';
 import { attemptSend, logAttempt } from './delivery.js';
 import { deviceFromUserAgent } from './device.js';
-import { plainDecimal } from './fields.js';
 import { METRICS } from './metrics.js';
 import {
   DUE_SHARD, type CallSpec, type ClickRecord, type ClickrefSource, type ConversionRecord, type ConversionStatus, type Deps, type Outcome, type SupersededRecord,
 } from './model.js';
 import { checkPurchase, orderItems, parseOrder, readOrderEvent, type OrderEvent } from './order-events.js';
 import type { ConversionItem } from './partnerize-url.js';
-import { requestFor } from './partnerize-request.js';
+import { lineTotal, requestFor } from './partnerize-request.js';
 import { InputError } from './errors.js';
 import type { Order } from './schema.js';
 import { DAY_MS, expiresAfterDays, iso } from './time.js';
@@ -31,10 +30,6 @@ export function isLive(click: ClickRecord, now: number, windowDays: number): boo
   return now < click.clickedAt + windowDays * DAY_MS && now < click.expiresAt * 1000;
 }
 
-function orderValue(items: readonly ConversionItem[]): string {
-  const total = items.reduce((sum, i) => sum + Number(i.value) * i.quantity, 0);
-  return plainDecimal(Math.round(total * 10_000) / 10_000) ?? '0';
-}
 
 /** New purchases that could be attributed (the denominator of the unattributed share). */
 const ATTRIBUTABLE: ReadonlySet<Outcome> = new Set(['sent', 'queued', 'rejected', 'unattributed', 'dry_run']);
@@ -98,7 +93,7 @@ async function recordFor(order: Order, items: ConversionItem[], event: OrderEven
     consentPolicy: config.consentPolicy,
     currency: order.currency,
     itemCount: items.length,
-    orderValue: orderValue(items),
+    orderValue: lineTotal(items),
     attempts: [],
     retries: 0,
     expiresAt: expiresAfterDays(now, config.conversionRetentionDays),
@@ -127,9 +122,14 @@ async function recordFor(order: Order, items: ConversionItem[], event: OrderEven
   // Without a clickref the order is kept as a call spec, so an operator can attribute it later;
   // with one, the exact call is kept instead (both would double the record, and its write cost).
   if (!found.clickref) return { ...attributed, call: { ...call, device }, status: 'unattributed' };
-  const request = requestFor({ ...call, device }, found.clickref);
+  const built = requestFor({ ...call, device }, found.clickref);
   const dryRun = config.mode === 'dryrun' || order.dryRun === true;
-  return { ...attributed, clickref: found.clickref, request, status: dryRun ? 'dry_run' : 'pending' };
+  const record: ConversionRecord = { ...attributed, clickref: found.clickref, request: built.request, status: dryRun ? 'dry_run' : 'pending' };
+  if (built.compaction === 'none') return record;
+  // A condensed basket keeps the order as received beside the call that was sent.
+  deps.log.info('basket condensed to fit the call', { conversionRef, compaction: built.compaction, items: items.length });
+  deps.metrics.add(METRICS.basketsCondensed, 1);
+  return { ...record, compaction: built.compaction, call: { ...call, device } };
 }
 
 interface FoundClickref {

@@ -26,8 +26,8 @@ export interface SweepReport {
   byStatus: Partial<Record<ConversionStatus, number>>;
   /** Attempts whose result could not be recorded (lease lost or store error). */
   unrecorded: number;
-  /** Why the run stopped early, if it did. */
-  stoppedBy?: 'rate_limited' | 'failures' | 'budget';
+  /** Why the run stopped early, if it did (`dry_run`: nothing is sent in dry-run mode; owed sends wait). */
+  stoppedBy?: 'rate_limited' | 'failures' | 'budget' | 'dry_run';
   durationMs: number;
 }
 
@@ -39,6 +39,12 @@ export async function sweep(deps: Deps, opts: SweepOptions): Promise<SweepReport
   deps.metrics.add(METRICS.owedDue, due.length);
   deps.metrics.add(METRICS.oldestOwedAge, due[0] ? Math.max(0, (started - due[0].dueAt) / 1000) : 0, 'Seconds');
   const report: SweepReport = { due: due.length, claimed: 0, byStatus: {}, unrecorded: 0, durationMs: 0 };
+  // Dry run means no call leaves the process. Sends still owed from a live period wait for the
+  // next live one (their dueAt keeps them first in line).
+  if (config.mode === 'dryrun') {
+    if (due.length > 0) log.warn('dry-run mode: owed sends are held, not sent', { due: due.length });
+    return { ...report, stoppedBy: 'dry_run', durationMs: clock.now() - started };
+  }
   const threshold = opts.breakerThreshold ?? 5;
   let consecutiveFailures = 0;
   let next = 0;

@@ -22,7 +22,7 @@ afterAll(async () => {
 
 const settings = (url: string) => ({
   PARTNERIZE_MODE: 'live', PARTNERIZE_BASE_URL: url, POSTBACK_TOKEN: TOKEN, DATA_DIR: dataDir,
-  RETRY_DELAYS_S: '0.3,0.6,1,2', SWEEP_INTERVAL_S: '0.3', LEASE_S: '2', INLINE_TIMEOUT_MS: '2000',
+  RETRY_DELAYS_S: '0.3,0.6,1,2', SWEEP_INTERVAL_S: '0.3', LEASE_S: '5', INLINE_TIMEOUT_MS: '1000', RETRY_TIMEOUT_MS: '1000',
 });
 
 const postback = (url: string, orderId: string) =>
@@ -56,7 +56,7 @@ describe('crash and restart with DATA_DIR', () => {
       if (Date.now() > deadline) throw new Error(`not delivered: ${orders.filter((id) => partnerize!.acceptedCounts().get(id) !== 1).join(', ')}`);
       await new Promise((r) => setTimeout(r, 200));
     }
-    await new Promise((r) => setTimeout(r, 2500)); // past a lease: nothing further may be sent
+    await new Promise((r) => setTimeout(r, 5500)); // past a lease: nothing further may be sent
     const counts = partnerize.acceptedCounts();
     for (const id of orders) expect(counts.get(id), id).toBe(1);
   });

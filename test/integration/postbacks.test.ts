@@ -5,6 +5,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTestEnv, TOKEN, CAMPAIGN, uniq, type TestEnv } from '../support/env.js';
 import { DESKTOP_UA, IPHONE_UA, tealiumPageView, tealiumPurchase } from '../fixtures/tealium.js';
+import { staticTokens } from '../../lambdas/adapters/token-source.js';
+import { createPostbacksHandler } from '../../lambdas/handlers/postbacks.js';
+import { lambdaContext } from '../../lib/local/http-bridge.js';
+import { httpEvent } from '../support/events.js';
+import { freePort } from '../../lib/local/embedded-dynamodb.js';
 
 let env: TestEnv;
 beforeAll(async () => {
@@ -248,12 +253,15 @@ describe('bad input: a 400 naming the field, nothing stored', () => {
     expect((await env.postback({ method: 'POST', body: '' })).body.error).toMatchObject({ code: 'missing_body', field: 'body' });
   });
 
-  it('an order whose Partnerize call would be too long is a 400, not a store failure', async () => {
-    const orderId = uniq('BIG');
-    const items = Array.from({ length: 300 }, (_, i) => ({ sku: `SKU-${i}-${'x'.repeat(20)}`, category: 'c'.repeat(20), value: 1 }));
-    const r = await env.postback({ body: order(orderId, uniq('s'), { clickref: 'Big1', items }) });
-    expect(r.statusCode).toBe(400);
-    expect(r.body.error).toMatchObject({ code: 'call_too_long', field: 'items' });
+
+  it('an order too large to store is a 413 naming the cause, not a 503 that Tealium would retry in vain', async () => {
+    const handler = createPostbacksHandler({ ...env.deps, tokens: staticTokens(TOKEN), maxBodyBytes: 1_048_576 });
+    const orderId = uniq('HUGE');
+    const items = Array.from({ length: 420 }, (_, i) => ({ sku: `S${i}`, value: 1, metadata: { note: 'x'.repeat(1000) } }));
+    const body = JSON.stringify({ event: 'purchase', orderId, currency: 'GBP', consent: true, items });
+    const r = (await handler(httpEvent({ path: '/postbacks', body, headers: { authorization: `Bearer ${TOKEN}` } }), lambdaContext('postbacks', 10_000)))!;
+    expect(r.statusCode).toBe(413);
+    expect(JSON.parse(r.body!).error).toMatchObject({ code: 'order_too_large', field: 'body' });
     expect(await record(orderId)).toBeUndefined();
   });
 
@@ -342,11 +350,13 @@ describe('Partnerize answers', () => {
     expect((await record(orderId))!.attempts[0]).toMatchObject({ result: 'retryable', error: 'timeout' });
   });
 
-  it('a refused connection is retryable', async () => {
-    env.configure({ PARTNERIZE_BASE_URL: 'http://127.0.0.1:1' });
+  it('a refused connection is retryable, and the attempt keeps its cause and host', async () => {
+    const port = await freePort();
+    env.configure({ PARTNERIZE_BASE_URL: `http://127.0.0.1:${port}` });
     const orderId = uniq('ORD');
     expect((await env.postback({ body: order(orderId, uniq('s'), { clickref: 'C1' }) })).body.outcome).toBe('queued');
-    expect((await record(orderId))!.attempts[0]).toMatchObject({ result: 'retryable', error: 'connection' });
+    expect((await record(orderId))!.attempts[0]).toMatchObject({ result: 'retryable', error: 'connection', cause: 'refused', host: `127.0.0.1:${port}` });
+    expect((await record(orderId))!.attempts[0]!.uncertain).toBe(false);
   });
 });
 
@@ -361,5 +371,118 @@ describe('logs', () => {
     expect(text).not.toContain('leaked-guess');
     expect(text).not.toContain('iPhone');
     expect(text).not.toContain('SKU-1');
+  });
+});
+
+describe('orders the tracker must not lose or double by its own hand', () => {
+  it('numeric order ids above 2^53 keep their digits: two ids that round to the same double are two orders', async () => {
+    const r1 = await env.postback({ body: '{"event":"purchase","orderId":9007199254740993,"clickref":"Big1","currency":"GBP","consent":true,"items":[{"value":5}]}' });
+    const r2 = await env.postback({ body: '{"event":"purchase","orderId":9007199254740992,"clickref":"Big1","currency":"GBP","consent":true,"items":[{"value":5}]}' });
+    expect(r1.body).toEqual({ conversionRef: '9007199254740993', outcome: 'sent' });
+    expect(r2.body).toEqual({ conversionRef: '9007199254740992', outcome: 'sent' });
+    expect(env.partnerize.paths[0]).toContain('/conversionref:9007199254740993/');
+    const tealium = JSON.stringify(tealiumPurchase({ udo: { order_id: 'PLACEHOLDER', tealium_visitor_id: uniq('v').padEnd(32, '0') } }))
+      .replace('"PLACEHOLDER"', '100000000000000001');
+    const r3 = await env.postback({ body: tealium });
+    expect(r3.body.conversionRef).toBe('100000000000000001');
+  });
+
+  it('a basket whose call would be too long (150 ordinary items) is sent condensed, and the record keeps the order', async () => {
+    const orderId = uniq('BIG');
+    const items = Array.from({ length: 150 }, (_, i) => ({ sku: `SKU-${100000 + i}`, category: i % 2 ? 'shoes' : 'socks', value: '19.99', quantity: 1 }));
+    const r = await env.postback({ body: order(orderId, uniq('s'), { clickref: 'Big1', items }) });
+    expect(r.body).toEqual({ conversionRef: orderId, outcome: 'sent' });
+    const url = env.partnerize.requests[0]!.url;
+    expect(url.length).toBeLessThan(8000);
+    expect(url).toContain('/[category:socks/value:1499.25/quantity:1]/[category:shoes/value:1499.25/quantity:1]');
+    const rec = await record(orderId);
+    expect(rec).toMatchObject({ status: 'sent', compaction: 'category', orderValue: '2998.5', itemCount: 150 });
+    expect(rec!.call!.items).toHaveLength(150);
+  });
+
+  it('an order with only its total (native value; Tealium order_subtotal) is one item of quantity 1', async () => {
+    const orderId = uniq('TOT');
+    const r = await env.postback({ body: { event: 'purchase', orderId, clickref: 'Tot1', currency: 'GBP', consent: true, value: '49.50' } });
+    expect(r.body).toEqual({ conversionRef: orderId, outcome: 'sent' });
+    expect(env.partnerize.requests[0]!.url).toMatch(/\/currency:GBP\/.*\[value:49\.50\/quantity:1\]$/);
+    env.configure({ ORDER_TOTAL_CATEGORY: 'subscription' });
+    const t = tealiumPurchase({ udo: { order_id: uniq('TT'), tealium_visitor_id: uniq('v').padEnd(32, '0'), product_id: [], product_sku: [], product_category: [], product_price: [], product_quantity: [], product_name: [] } });
+    const r2 = await env.postback({ body: t });
+    expect(r2.body.outcome).toBe('unattributed'); // no click for this visitor: the call spec is kept
+
+    const rec = await record(r2.body.conversionRef);
+    expect(rec).toMatchObject({ itemCount: 1, orderValue: '64.97' });
+    expect(rec!.call?.items ?? []).toEqual([{ category: 'subscription', value: '64.97', quantity: 1 }]);
+  });
+
+  it('neither items nor a total stays a 400 naming items', async () => {
+    const r = await env.postback({ body: { event: 'purchase', orderId: uniq('NONE'), currency: 'GBP', consent: true } });
+    expect(r.statusCode).toBe(400);
+    expect(r.body.error).toMatchObject({ code: 'missing_field', field: 'items' });
+  });
+
+  it('event names match trimmed and case-insensitively; an ignored answer says why and what counts', async () => {
+    for (const event of ['Purchase', ' purchase', 'PURCHASE ']) {
+      const orderId = uniq('CASE');
+      expect((await env.postback({ body: order(orderId, uniq('s'), { event, clickref: 'Case1' }) })).body).toEqual({ conversionRef: orderId, outcome: 'sent' });
+    }
+    const r = await env.postback({ body: order(uniq('IGN'), uniq('s'), { event: 'checkout_started' }) });
+    expect(r.body).toEqual({
+      conversionRef: null, outcome: 'ignored', reason: "event 'checkout_started' is not a purchase event", purchaseEvents: ['purchase'],
+    });
+    expect(env.metrics.get('PostbacksIgnored')).toBeGreaterThan(0);
+  });
+
+  it("a Tealium form that sent the event under another name than data= is a 400 naming data, not an 'ignored'", async () => {
+    const r = await env.postback({
+      body: new URLSearchParams({ event: JSON.stringify(tealiumPurchase()) }).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${TOKEN}` },
+    });
+    expect(r.statusCode).toBe(400);
+    expect(r.body.error).toMatchObject({ code: 'missing_field', field: 'data' });
+    expect((await env.postback({ method: 'GET', query: { event: 'purchase' } })).body.error).toMatchObject({ field: 'data' });
+  });
+});
+
+describe('a postback that does not use the order up: dry runs, no consent, no clickref', () => {
+  it('a dry-run postback, then the real one: the real one is sent, and the dry run stays in its history', async () => {
+    const orderId = uniq('DRY');
+    expect((await env.postback({ body: order(orderId, uniq('s'), { clickref: 'Dr3', dryRun: true }) })).body.outcome).toBe('dry_run');
+    expect((await env.postback({ body: order(orderId, uniq('s'), { clickref: 'Dr3' }) })).body).toEqual({ conversionRef: orderId, outcome: 'sent' });
+    expect(env.partnerize.requestsFor(orderId)).toHaveLength(1);
+    const rec = await record(orderId);
+    expect(rec!.status).toBe('sent');
+    expect(rec!.history).toEqual([expect.objectContaining({ status: 'dry_run', request: expect.objectContaining({ method: 'GET' }) })]);
+    // A dry run never replaces a real record, and a repeat of the real one is a duplicate.
+    expect((await env.postback({ body: order(orderId, uniq('s'), { clickref: 'Dr3', dryRun: true }) })).body.outcome).toBe('duplicate');
+    expect((await env.postback({ body: order(orderId, uniq('s'), { clickref: 'Dr3' }) })).body.outcome).toBe('duplicate');
+  });
+
+  it('no consent (a data-layer bug), then the corrected postback with consent: sent; the consent decisions are on record', async () => {
+    const orderId = uniq('NOC');
+    expect((await env.postback({ body: order(orderId, uniq('s'), { clickref: 'Nc1', consent: false }) })).body.outcome).toBe('no_consent');
+    expect((await env.postback({ body: order(orderId, uniq('s'), { clickref: 'Nc1', consent: false }) })).body.outcome).toBe('duplicate');
+    expect(env.partnerize.requests).toHaveLength(0);
+    expect((await env.postback({ body: order(orderId, uniq('s'), { clickref: 'Nc1', consent: true }) })).body.outcome).toBe('sent');
+    const rec = await record(orderId);
+    expect(rec).toMatchObject({ status: 'sent', consent: true });
+    expect(rec!.history).toEqual([expect.objectContaining({ status: 'no_consent', consent: false, consentPolicy: 'required' })]);
+  });
+
+  it('unattributed, then a postback that carries the clickref: sent once', async () => {
+    const orderId = uniq('UNA');
+    expect((await env.postback({ body: order(orderId, uniq('s')) })).body.outcome).toBe('unattributed');
+    expect((await env.postback({ body: order(orderId, uniq('s'), { clickref: 'Late1' }) })).body.outcome).toBe('sent');
+    expect((await env.postback({ body: order(orderId, uniq('s'), { clickref: 'Late1' }) })).body.outcome).toBe('duplicate');
+    expect(env.partnerize.requestsFor(orderId)).toHaveLength(1);
+  });
+
+  it('concurrent corrected postbacks replace the record once: one send', async () => {
+    const orderId = uniq('RACE');
+    await env.postback({ body: order(orderId, uniq('s'), { clickref: 'Rc1', consent: false }) });
+    const answers = await Promise.all(Array.from({ length: 10 }, () => env.postback({ body: order(orderId, uniq('s'), { clickref: 'Rc1' }) })));
+    expect(answers.filter((a) => a.body.outcome === 'sent')).toHaveLength(1);
+    expect(answers.filter((a) => a.body.outcome === 'duplicate')).toHaveLength(9);
+    expect(env.partnerize.requestsFor(orderId)).toHaveLength(1);
   });
 });

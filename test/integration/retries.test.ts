@@ -280,6 +280,23 @@ describe('DynamoDB failures', () => {
     expect((await record(ref))!.attempts).toHaveLength(1);
   });
 
+  it('a DynamoDB that hangs while the send is recorded: the write gives up in seconds (no Lambda timeout, no 5xx, no second send)', async () => {
+    const ref = uniq('HANGREC');
+    env.partnerize.setDefault({ status: 200, delayMs: 100 });
+    const pending = env.postback({ body: order(ref) });
+    await env.partnerize.waitForRequests(1);
+    env.proxy!.stall(); // connections accepted, nothing ever answered
+    const started = Date.now();
+    const r = await pending;
+    const took = Date.now() - started;
+    env.proxy!.restore();
+    expect(r).toMatchObject({ statusCode: 202, body: { outcome: 'sent' } });
+    // Bounded by the client (1 s per try, 3 tries), not by the socket: a warning-only timeout hung here for minutes.
+    expect(took).toBeLessThan(6_000);
+    expect(env.partnerize.requestsFor(ref)).toHaveLength(1);
+    expect(env.log.lines.some((l) => l.level === 'error' && l.fields?.['conversionRef'] === ref)).toBe(true);
+  });
+
   it('a store failure after the send is not answered as a failure, and the record stays owed', async () => {
     const ref = uniq('LATEFAIL');
     env.partnerize.setDefault({ status: 200, delayMs: 100 });
@@ -292,5 +309,62 @@ describe('DynamoDB failures', () => {
     const rec = await record(ref);
     expect(rec!.status).toBe('pending'); // not recorded: still owed under its lease
     expect(env.log.lines.some((l) => l.level === 'error' && l.fields?.['conversionRef'] === ref)).toBe(true);
+  });
+});
+
+describe('slow and cut answers: sent once, or delivered-after-uncertain, never rejected', () => {
+  const DUPLICATE = { status: 400, body: 'Duplicate conversionref' };
+
+  it('Partnerize answering after 3 s is waited for inline: one call, sent', async () => {
+    env.partnerize.setDefault({ status: 200, body: 'OK', delayMs: 3_000 });
+    const ref = uniq('SLOW3');
+    const started = Date.now();
+    const r = await env.postback({ body: order(ref) });
+    expect(Date.now() - started).toBeLessThan(4_500);
+    expect(r.body.outcome).toBe('sent');
+    expect(env.partnerize.requestsFor(ref)).toHaveLength(1);
+  });
+
+  it('a connection cut after Partnerize read the call: queued as uncertain; the repeat answered "duplicate" counts as delivered, not rejected', async () => {
+    env.partnerize.dedupeWith(DUPLICATE).respondWith({ drop: true, recorded: true });
+    const ref = uniq('CUT');
+    const rejectedBefore = env.metrics.get(METRICS.partnerizeAnswer.rejected);
+    expect((await env.postback({ body: order(ref) })).body.outcome).toBe('queued');
+    expect((await record(ref))!.attempts[0]).toMatchObject({ result: 'retryable', cause: 'reset', uncertain: true });
+    env.clock.advance(minutes(2));
+    await sweep(env.deps, SWEEP);
+    const rec = await record(ref);
+    expect(rec!.status).toBe('sent');
+    expect(rec!.attempts[1]).toMatchObject({ result: 'rejected', status: 400, deliveredEarlier: true });
+    expect(env.partnerize.recordedCounts().get(ref)).toBe(1);
+    expect(env.metrics.get(METRICS.partnerizeAnswer.rejected)).toBe(rejectedBefore);
+    expect(env.metrics.get(METRICS.deliveredEarlier)).toBeGreaterThan(0);
+  });
+
+  it('a sender that died mid-call: the next holder records the interrupted attempt, and a duplicate answer then means delivered', async () => {
+    env.partnerize.dedupeWith(DUPLICATE);
+    const ref = uniq('CRASH');
+    // What a crash right after the send leaves: Partnerize has it, the record is pending under a dead lease.
+    env.partnerize.respondWith({ hang: true, recorded: true });
+    env.configure({ INLINE_TIMEOUT_MS: '300' });
+    await env.postback({ body: order(ref) });
+    const now = env.clock.now();
+    const rec0 = (await record(ref))!;
+    await env.direct.replace({ ...rec0, status: 'pending', attempts: [], retries: 0, dueAt: now, leaseId: 'dead', attemptStarted: { at: new Date(now).toISOString(), trigger: 'inline' } }, rec0);
+    env.clock.advance(minutes(1));
+    await sweep(env.deps, SWEEP);
+    const rec = await record(ref);
+    expect(rec!.status).toBe('sent');
+    expect(rec!.attempts.map((a) => [a.trigger, a.error ?? a.status, a.deliveredEarlier ?? false])).toEqual([
+      ['inline', 'interrupted', false],
+      ['retry', 400, true],
+    ]);
+    expect(rec!.attemptStarted).toBeUndefined();
+  });
+
+  it('without an earlier uncertain attempt, a "duplicate" answer is a rejection (someone else — a pixel — already sent it)', async () => {
+    env.partnerize.setDefault(DUPLICATE);
+    const ref = uniq('DUPFIRST');
+    expect((await env.postback({ body: order(ref) })).body.outcome).toBe('rejected');
   });
 });

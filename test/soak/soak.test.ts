@@ -1,20 +1,23 @@
 /**
  * Soak: 2,000 postbacks at concurrency 50 through the local mode while Partnerize fails 30% of
- * calls at random. After the retry loop drains, Partnerize has accepted each conversionRef exactly
- * once and none is missing. (`npm run soak` runs the same and records the figures in the docs.)
+ * calls at random and 3% of answers are lost. After the retry loop drains, no conversion is
+ * missing, and a conversion is recorded twice only where an answer was lost (Partnerize recording
+ * every call). `npm run soak` runs it with and without Partnerize answering repeats "duplicate" and
+ * records both in docs/reliability.md.
  */
 import { describe, expect, it } from 'vitest';
 import { runSoak, soakMarkdown } from '../support/soak.js';
 
 describe('soak', () => {
-  it('2,000 postbacks, 30% random Partnerize failures: each conversion accepted exactly once, none missing', async () => {
-    const r = await runSoak({ postbacks: 2000, concurrency: 50, failureRate: 0.3, drainTimeoutMs: 60_000 });
+  it('2,000 postbacks, 30% random Partnerize failures, 3% answers lost: none missing, doubles only where an answer was lost', async () => {
+    const r = await runSoak({ postbacks: 2000, concurrency: 50, failureRate: 0.3, uncertainRate: 0.03, partnerizeDedupes: false, drainTimeoutMs: 60_000 });
     console.log(soakMarkdown(r, new Date().toISOString()));
     expect(Object.keys(r.answers).filter((k) => k.startsWith('HTTP'))).toEqual([]);
     expect((r.answers['sent'] ?? 0) + (r.answers['queued'] ?? 0)).toBe(2000);
     expect(r.partnerizeFailures).toBeGreaterThan(0);
     expect(r.missing).toEqual([]);
-    expect(r.acceptedTwice).toEqual([]);
-    expect(r.accepted).toBe(2000);
-  }, 180_000);
+    // Partnerize recording every call: a lost answer can double a conversion (docs/reliability.md), nothing else may.
+    expect(r.acceptedTwice.length).toBeLessThanOrEqual(r.partnerizeUncertain);
+    expect(r.accepted + r.acceptedTwice.length).toBe(2000);
+  }, 240_000);
 });

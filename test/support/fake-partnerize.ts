@@ -13,14 +13,31 @@ export interface RecordedRequest {
   at: number;
   /** The status we answered with; undefined for a hang or a dropped connection. */
   answered?: number;
+  /** Partnerize recorded a conversion for this request (whether or not the caller saw the answer). */
+  recorded?: boolean;
 }
 
+/**
+ * How the fake answers one request. A `hang` or a `drop` may still have recorded the conversion
+ * (`recorded: true`: Partnerize read the call, stored it, and the answer never came back).
+ */
 export type Behaviour =
   | { status: number; body?: string; headers?: Record<string, string>; delayMs?: number }
-  | { hang: true }
-  | { drop: true };
+  | { hang: true; recorded?: boolean }
+  | { drop: true; recorded?: boolean };
+
+/**
+ * Partnerize's S2S call is not documented as idempotent; with `dedupe`, the fake answers a
+ * conversionref it already recorded with this instead of recording it again.
+ */
+export interface DedupeAnswer {
+  status: number;
+  body: string;
+}
 
 export const OK: Behaviour = { status: 200, body: 'OK' };
+
+const refOf = (url: string): string => decodeURIComponent(/\/conversionref:([^/]+)\//.exec(url)?.[1] ?? '');
 
 export class FakePartnerize {
   readonly requests: RecordedRequest[] = [];
@@ -28,6 +45,7 @@ export class FakePartnerize {
   private fallback: (req: RecordedRequest, index: number) => Behaviour = () => OK;
   private readonly sockets = new Set<Socket>();
   private readonly waiters: Array<() => void> = [];
+  private dedupe: DedupeAnswer | undefined;
 
   private constructor(private readonly server: Server, readonly url: string) {}
 
@@ -62,7 +80,25 @@ export class FakePartnerize {
     this.requests.length = 0;
     this.script = [];
     this.fallback = () => OK;
+    this.dedupe = undefined;
     return this;
+  }
+
+  /** Answer repeats of a recorded conversionref with `answer` (undefined: record every call, as Partnerize may). */
+  dedupeWith(answer: DedupeAnswer | undefined): this {
+    this.dedupe = answer;
+    return this;
+  }
+
+  /** How many conversions Partnerize recorded per conversionref: more than one is a double charge. */
+  recordedCounts(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const r of this.requests) {
+      if (!r.recorded) continue;
+      const ref = refOf(r.url);
+      counts.set(ref, (counts.get(ref) ?? 0) + 1);
+    }
+    return counts;
   }
 
   /** How many times each conversionRef was answered 2xx (accepted). */
@@ -70,7 +106,7 @@ export class FakePartnerize {
     const counts = new Map<string, number>();
     for (const r of this.requests) {
       if (r.answered === undefined || r.answered < 200 || r.answered >= 300) continue;
-      const ref = decodeURIComponent(/\/conversionref:([^/]+)\//.exec(r.url)?.[1] ?? '');
+      const ref = refOf(r.url);
       counts.set(ref, (counts.get(ref) ?? 0) + 1);
     }
     return counts;
@@ -104,12 +140,20 @@ export class FakePartnerize {
     this.requests.push(recorded);
     this.waiters.splice(0).forEach((w) => w());
     req.resume();
-    const b = this.script.shift() ?? this.fallback(recorded, index);
-    if ('hang' in b) return; // never answers; the socket is destroyed at close()
+    const ref = refOf(recorded.url);
+    const repeat = this.dedupe !== undefined && this.requests.some((r) => r !== recorded && r.recorded && refOf(r.url) === ref);
+    const b: Behaviour = repeat ? { status: this.dedupe!.status, body: this.dedupe!.body } : (this.script.shift() ?? this.fallback(recorded, index));
+    if ('hang' in b) {
+      recorded.recorded = b.recorded === true;
+      return; // never answers; the socket is destroyed at close()
+    }
     if ('drop' in b) {
+      recorded.recorded = b.recorded === true;
       req.socket.destroy();
       return;
     }
+    // A 2xx records the conversion when Partnerize decides, not when the caller hears of it.
+    if (b.status >= 200 && b.status < 300) recorded.recorded = true;
     const answer = () => {
       recorded.answered = b.status;
       res.writeHead(b.status, { 'content-type': 'text/plain', ...(b.headers ?? {}) });

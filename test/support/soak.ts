@@ -4,13 +4,25 @@
  * for the retry loop to drain. Used by the soak test and by `npm run soak` (which writes the
  * figures to docs/reliability.md).
  */
-import { FakePartnerize } from './fake-partnerize.js';
+import { FakePartnerize, type Behaviour } from './fake-partnerize.js';
 import { startLocalProcess } from './local-process.js';
 
 export interface SoakOptions {
   postbacks: number;
   concurrency: number;
+  /** Share of calls Partnerize answers 500 (nothing recorded). */
   failureRate: number;
+  /**
+   * Share of calls whose answer is lost after Partnerize recorded the conversion: a third answer
+   * after the inline timeout, a third have their connection cut after reading, and a third are cut
+   * before anything was recorded. These are the windows where a send may be doubled or lost.
+   */
+  uncertainRate: number;
+  /**
+   * Whether Partnerize answers a conversionref it already recorded with a "duplicate" 400 (and
+   * records nothing); when false it records every call, the worst case for doubles.
+   */
+  partnerizeDedupes: boolean;
   /** Give up draining after this long. */
   drainTimeoutMs: number;
 }
@@ -26,19 +38,35 @@ export interface SoakReport {
   /** Calls Partnerize received, and the share it failed. */
   partnerizeCalls: number;
   partnerizeFailures: number;
+  /** Calls whose answer was lost (slow, or the connection cut). */
+  partnerizeUncertain: number;
   attemptsPerConversion: number;
-  /** From the last postback answer to the last conversion accepted. */
+  /** From the last postback answer to the last conversion recorded. */
   drainSeconds: number;
+  /** Conversions Partnerize recorded exactly once, more than once (a double charge), never (lost). */
   accepted: number;
   acceptedTwice: string[];
   missing: string[];
 }
 
+/** Longer than the inline attempt waits (3.5 s), shorter than a retry does (15 s). */
+const SLOW_ANSWER_MS = 4_500;
+
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 
 export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const partnerize = await FakePartnerize.start();
-  partnerize.setDefault(() => (Math.random() < opts.failureRate ? { status: 500, body: 'random failure' } : { status: 200, body: 'OK' }));
+  if (opts.partnerizeDedupes) partnerize.dedupeWith({ status: 400, body: 'Duplicate conversionref' });
+  let lost = 0;
+  partnerize.setDefault((): Behaviour => {
+    const x = Math.random();
+    if (x < opts.failureRate) return { status: 500, body: 'random failure' };
+    const u = (x - opts.failureRate) / opts.uncertainRate;
+    if (u >= 1) return { status: 200, body: 'OK' };
+    lost++;
+    if (u < 1 / 3) return { status: 200, body: 'OK', delayMs: SLOW_ANSWER_MS };
+    return { drop: true, recorded: u < 2 / 3 };
+  });
   const token = 'soak-token-0123456789';
   const local = await startLocalProcess({
     PARTNERIZE_MODE: 'live',
@@ -48,7 +76,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     SWEEP_INTERVAL_S: '0.2',
     SWEEP_LIMIT: '500',
     SWEEP_CONCURRENCY: '16',
-    LEASE_S: '5',
+    // A retry waits for the slow answers (4.5 s); the lease outlasts it and its recording.
+    RETRY_TIMEOUT_MS: '6000',
+    LEASE_S: '12',
     POWERTOOLS_LOG_LEVEL: 'ERROR',
   });
   try {
@@ -76,14 +106,15 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     const sendSeconds = (performance.now() - started) / 1000;
     const drainStart = performance.now();
     const deadline = Date.now() + opts.drainTimeoutMs;
-    let counts = partnerize.acceptedCounts();
+    let counts = partnerize.recordedCounts();
     while (ids.some((id) => !counts.has(id)) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
-      counts = partnerize.acceptedCounts();
+      counts = partnerize.recordedCounts();
     }
     const drainSeconds = (performance.now() - drainStart) / 1000;
-    await new Promise((r) => setTimeout(r, 1000)); // anything sent twice would show up now
-    counts = partnerize.acceptedCounts();
+    // Anything sent twice would show up now (slow answers and retries still in flight land).
+    await new Promise((r) => setTimeout(r, SLOW_ANSWER_MS + 1000));
+    counts = partnerize.recordedCounts();
     const calls = partnerize.requests.length;
     const failures = partnerize.requests.filter((r) => r.answered === 500).length;
     latencies.sort((a, b) => a - b);
@@ -96,6 +127,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       latencyMsP99: pct(latencies, 99),
       partnerizeCalls: calls,
       partnerizeFailures: failures,
+      partnerizeUncertain: lost,
       attemptsPerConversion: calls / opts.postbacks,
       drainSeconds,
       accepted: ids.filter((id) => counts.get(id) === 1).length,
@@ -111,16 +143,17 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
 export function soakMarkdown(r: SoakReport, when: string): string {
   const f = (n: number, d = 1) => n.toFixed(d);
   return [
-    `Measured ${when} on ${process.platform}/${process.arch}, Node ${process.version}: ${r.options.postbacks} postbacks at concurrency ${r.options.concurrency}, Partnerize failing ${Math.round(r.options.failureRate * 100)}% of calls at random.`,
+    `Measured ${when} on ${process.platform}/${process.arch}, Node ${process.version}: ${r.options.postbacks} postbacks at concurrency ${r.options.concurrency}, Partnerize failing ${Math.round(r.options.failureRate * 100)}% of calls at random and losing the answer of ${Math.round(r.options.uncertainRate * 100)}% (slow beyond the inline timeout, or the connection cut after or before recording), ${r.options.partnerizeDedupes ? 'answering a repeated conversionref "duplicate"' : 'recording every call (no dedupe: the worst case)'}.`,
     '',
     '| figure | value |',
     '|---|---|',
     `| postbacks answered | ${Object.entries(r.answers).map(([k, v]) => `${k} ${v}`).join(', ')} |`,
     `| throughput while sending | ${f(r.throughput, 0)} postbacks/s (${f(r.sendSeconds)} s) |`,
     `| postback latency p50 / p99 | ${f(r.latencyMsP50)} ms / ${f(r.latencyMsP99)} ms |`,
-    `| Partnerize calls (failed) | ${r.partnerizeCalls} (${r.partnerizeFailures}) |`,
+    `| Partnerize calls (failed, answer lost) | ${r.partnerizeCalls} (${r.partnerizeFailures}, ${r.partnerizeUncertain}) |`,
     `| attempts per conversion | ${f(r.attemptsPerConversion, 3)} |`,
     `| time to drain after the last answer | ${f(r.drainSeconds, 2)} s |`,
-    `| accepted exactly once / twice / missing | ${r.accepted} / ${r.acceptedTwice.length} / ${r.missing.length} |`,
+    `| recorded by Partnerize exactly once / twice or more / never | ${r.accepted} / ${r.acceptedTwice.length} / ${r.missing.length} |`,
+    `| double-send rate | ${f((100 * r.acceptedTwice.length) / r.options.postbacks, 2)} % |`,
   ].join('\n');
 }

@@ -6,7 +6,7 @@ describe('runtime config from the environment', () => {
     const c = trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c1' });
     expect(c).toMatchObject({
       mode: 'dryrun', consentPolicy: 'required', purchaseEvents: ['purchase'], consentCategories: ['affiliates'],
-      partnerize: { baseUrl: 'https://prf.hn', campaignId: 'c1', method: 'GET' }, attributionWindowDays: 30, inlineTimeoutMs: 2000,
+      partnerize: { baseUrl: 'https://prf.hn', campaignId: 'c1', method: 'GET' }, attributionWindowDays: 30, inlineTimeoutMs: 3500, retryTimeoutMs: 15_000, leaseMs: 30_000,
     });
     expect(c.retryDelaysS).toEqual([60, 300, 900, 3600, 10800, 21600, 43200, 86400]);
   });
@@ -18,6 +18,9 @@ describe('runtime config from the environment', () => {
     expect(() => trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', TEALIUM_MAPPING: '{' })).toThrow(/TEALIUM_MAPPING/);
     expect(() => trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', TEALIUM_MAPPING: '{"orderId":".x"}' })).toThrow(/tealiumMapping.orderId/);
     expect(() => trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', RETRY_DELAYS_S: 'a' })).toThrow(ConfigError);
+    // A lease shorter than an attempt and its recording would let a second sender double the send.
+    expect(() => trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', LEASE_S: '10' })).toThrow(/LEASE_S \(10\) must be at least 19/);
+    expect(() => trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', PARTNERIZE_DUPLICATE_ANSWER: '(' })).toThrow(/PARTNERIZE_DUPLICATE_ANSWER/);
   });
 
   it('round-trips through trackerConfigToEnv', () => {

@@ -1,0 +1,51 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { parseJsonText, quoteUnsafeIntegers } from '../../lambdas/core/json-text.js';
+
+/** What JSON.parse gives, with the integers JSON.stringify writes as plain digits but a double cannot hold as strings. */
+const digitsKept = (v: unknown): unknown => {
+  if (typeof v === 'number') return Number.isInteger(v) && !Number.isSafeInteger(v) && Math.abs(v) < 1e21 ? String(v) : v;
+  if (Array.isArray(v)) return v.map(digitsKept);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, digitsKept(x)]));
+  return v;
+};
+
+describe('parseJsonText', () => {
+  it('keeps the digits of integers a double cannot hold (order ids above 2^53)', () => {
+    expect(parseJsonText('{"orderId": 9007199254740993}')).toEqual({ orderId: '9007199254740993' });
+    expect(parseJsonText('{"data":{"udo":{"order_id":100000000000000001}}}')).toEqual({ data: { udo: { order_id: '100000000000000001' } } });
+    expect(parseJsonText('[-9007199254740993, 9007199254740991, 12345678901234567890123]')).toEqual(['-9007199254740993', 9007199254740991, '12345678901234567890123']);
+  });
+
+  it('leaves safe integers, decimals, exponents and digits inside strings alone', () => {
+    const text = '{"a": 9007199254740991, "b": 19.99, "c": 1e21, "d": "9007199254740993", "e": "x\\"90071992547409930", "f": 1234567890123456.5}';
+    expect(parseJsonText(text)).toEqual(JSON.parse(text));
+  });
+
+  it('reports invalid JSON as JSON.parse does', () => {
+    expect(() => parseJsonText('{"a": 12345678901234567890')).toThrow(SyntaxError);
+    expect(() => parseJsonText('{"a": 1')).toThrow(SyntaxError);
+  });
+
+  it('property: any JSON text parses to what JSON.parse gives, except that unsafe integers keep their digits', () => {
+    const bigInt = fc.bigInt({ min: -(10n ** 30n), max: 10n ** 30n }).filter((n) => n > BigInt(Number.MAX_SAFE_INTEGER) || n < -BigInt(Number.MAX_SAFE_INTEGER));
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.array(bigInt, { maxLength: 3 }), (value, bigs) => {
+        const withBigs = { value, bigs: bigs.map(String) };
+        // The text a sender writes: the big integers as bare numbers.
+        const text = JSON.stringify(withBigs).replace(/"(-?\d{16,})"/g, '$1');
+        const parsed = parseJsonText(text) as typeof withBigs;
+        expect(parsed.bigs).toEqual(bigs.map(String));
+        expect(parseJsonText(JSON.stringify(value))).toEqual(digitsKept(JSON.parse(JSON.stringify(value))));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('property: texts without unsafe integers come back unchanged from the scan', () => {
+    fc.assert(fc.property(fc.json(), (text) => {
+      const quoted = quoteUnsafeIntegers(text);
+      if (!/\d{16}/.test(text)) expect(quoted).toBe(text);
+    }));
+  });
+});
