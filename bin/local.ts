@@ -111,6 +111,8 @@ async function main(): Promise<void> {
     setTimeout(() => process.exit(0), 3000).unref();
   };
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stop(signal));
+  // The output is for people: a terminal or pipe that went away with npm must not crash the shutdown.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
   stopWithNpm(stop);
 }
 

@@ -50,14 +50,9 @@ const positive = (name: string, v: string | undefined, def: number): number => {
 };
 
 function baseUrlHost(baseUrl: string): string {
-  let url: URL;
-  try {
-    url = new URL(baseUrl);
-  } catch {
-    throw new Error(`PARTNERIZE_BASE_URL must be an http(s) URL such as https://prf.hn, got '${baseUrl}'`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`PARTNERIZE_BASE_URL must be an http(s) URL such as https://prf.hn, got '${baseUrl}'`);
-  return url.hostname.replace(/\.$/, '');
+  const url = URL.canParse(baseUrl) ? new URL(baseUrl) : undefined;
+  if (url?.protocol !== 'https:' && url?.protocol !== 'http:') throw new Error(`PARTNERIZE_BASE_URL must be an http(s) URL such as https://prf.hn, got '${baseUrl}'`);
+  return url.hostname.replace(/\.$/, ''); // "prf.hn." is prf.hn
 }
 
 /** Reads and checks the local mode's environment (the contract table), with its defaults. */

@@ -2,11 +2,12 @@
  * `npm start` with DATA_DIR: one server per folder (a second one is refused, naming the first; a
  * crashed one does not block a restart), and a generated postback token that survives restarts.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startLocalProcess, type LocalProcess } from '../support/local-process.js';
+import { claimDataDir, DataDirInUse, LOCK_FILE } from '../../lib/local/data-dir.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'pz-datadir-'));
 const running: LocalProcess[] = [];
@@ -75,5 +76,47 @@ describe('DATA_DIR', () => {
     expect(await postback(chosen, token, 'KEEP-5')).toBe(401);
     expect(await chosen.stop()).toBe(0);
     expect(readFileSync(tokenFile, 'utf8').trim()).toBe(token);
+  });
+});
+
+describe('the DATA_DIR lock', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pz-lock-'));
+  const lock = join(dir, LOCK_FILE);
+  const holder = (h: Record<string, unknown>) => writeFileSync(lock, JSON.stringify({ since: '2026-01-01T00:00:00Z', ...h }));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('names the running process that holds it and its URL; is released by its owner only', () => {
+    holder({ pid: process.ppid, url: 'http://127.0.0.1:3999' }); // a running process other than this one
+    expect(() => claimDataDir(dir)).toThrow(DataDirInUse);
+    expect(() => claimDataDir(dir)).toThrow(`pid ${process.ppid} at http://127.0.0.1:3999`);
+    rmSync(lock);
+    const claim = claimDataDir(dir);
+    claim.announce('http://127.0.0.1:3998');
+    expect(JSON.parse(readFileSync(lock, 'utf8'))).toMatchObject({ pid: process.pid, url: 'http://127.0.0.1:3998' });
+    holder({ pid: process.ppid }); // taken over by someone else meanwhile: not ours to remove
+    claim.release();
+    expect(existsSync(lock)).toBe(true);
+    holder({ pid: process.pid });
+    claim.release();
+    expect(existsSync(lock)).toBe(false);
+  });
+
+  it('ignores a lock whose process is gone, or is this process (a restarted container reuses pids)', () => {
+    holder({ pid: 2 ** 22 + 12345 }); // above Linux's pid_max: no such process
+    claimDataDir(dir).release();
+    holder({ pid: process.pid });
+    claimDataDir(dir).release();
+    writeFileSync(lock, '{"pid":'); // half-written
+    claimDataDir(dir).release();
+    expect(existsSync(lock)).toBe(false);
+  });
+
+  it.skipIf(process.platform !== 'linux')('ignores a lock whose pid now belongs to a process started at another time (Linux)', () => {
+    holder({ pid: process.ppid, startTime: '1' });
+    claimDataDir(dir).release();
+    const stat = readFileSync(`/proc/${process.ppid}/stat`, 'utf8');
+    holder({ pid: process.ppid, startTime: stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] });
+    expect(() => claimDataDir(dir)).toThrow(DataDirInUse);
+    rmSync(lock);
   });
 });
