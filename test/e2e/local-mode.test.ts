@@ -263,6 +263,17 @@ describe('npm start defaults', () => {
         body: JSON.stringify({ orderId: 'D-1', clickref: 'Dry', currency: 'GBP', consent: true, items: [{ value: 1 }] }),
       });
       expect(await r.json()).toEqual({ conversionRef: 'D-1', outcome: 'dry_run' });
+
+      // The demo shop works in dry run too: a click for the session, then the product page's form.
+      await fetch(`${p.url}/clicks`, { method: 'POST', headers: { 'user-agent': IPHONE_UA }, body: JSON.stringify({ sessionId: 'demo-dry-session-01', clickref: 'DryDemo1' }) });
+      const checkout = await raw(`${p.url}/demo/checkout`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: p.url, cookie: 'demo_consent=yes; pz_session=demo-dry-session-01' },
+        body: (await productForm(p.url)).toString(),
+      });
+      expect(checkout.status).toBe(200);
+      expect(checkout.body).toMatch(/id="outcome">dry_run</);
+      expect(checkout.body).toContain('clickref:DryDemo1');
     } finally {
       expect(await p.stop()).toBe(0);
     }
