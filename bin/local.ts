@@ -1,12 +1,94 @@
 /**
  * `npm start`: the local endpoint. See README "Local mode" for the environment variables.
  */
-import { startLocal } from '../lib/local/server.js';
+import { readFileSync } from 'node:fs';
+import { pzCommand, DEFAULT_LOCAL_URL } from '../lib/local/cli-hint.js';
+import { startLocal, type LocalServer, type TokenOrigin } from '../lib/local/server.js';
+
+const isRunning = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/** Linux: the parent of `pid` when `pid` is the shell npm runs our script in (`sh -c "<script>"`). */
+function npmAboveScriptShell(pid: number): number | undefined {
+  const script = process.env['npm_lifecycle_script'];
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    if (!script || !args.some((a) => a.startsWith(script))) return undefined;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]); // field 4
+    return ppid > 1 ? ppid : undefined;
+  } catch {
+    return undefined; // no /proc (macOS, Windows): the parent alone is watched
+  }
+}
+
+/**
+ * `npm start & kill $!` kills npm, not this process: npm passes SIGTERM on to the shell running the
+ * script, which dies without passing it further, and SIGKILL reaches nobody. The server would go on
+ * holding its port and DATA_DIR with no job left to stop it. So, when npm started us, we stop when
+ * npm is gone: our parent changed (we were re-parented) or died, or npm above the script shell died.
+ * Outside npm (`node --import tsx bin/local.ts &`, nohup, a supervisor) outliving the parent is
+ * what the user asked for.
+ */
+function stopWithNpm(stop: (why: string) => void): void {
+  if (!process.env['npm_lifecycle_event']) return;
+  const parent = process.ppid;
+  const npm = npmAboveScriptShell(parent);
+  const watched = npm === undefined ? [parent] : [parent, npm];
+  const timer = setInterval(() => {
+    if (process.ppid === parent && watched.every(isRunning)) return;
+    clearInterval(timer);
+    stop(`npm (pid ${npm ?? parent}) is gone`);
+  }, 500);
+  timer.unref();
+}
+
+function tokenNote(origin: TokenOrigin): string {
+  switch (origin.kind) {
+    case 'env':
+      return '';
+    case 'generated':
+      return '  (generated; set POSTBACK_TOKEN to choose one, or DATA_DIR to keep it)';
+    case 'kept':
+      return origin.created
+        ? `  (generated and kept in ${origin.path} for the next start; POSTBACK_TOKEN overrides it)`
+        : `  (kept in ${origin.path} from an earlier start; POSTBACK_TOKEN overrides it)`;
+  }
+}
+
+function banner(local: LocalServer): string {
+  const s = local.settings;
+  const cli =
+    local.url === DEFAULT_LOCAL_URL
+      ? pzCommand(local.url, 'lookup <orderId>')
+      : `${pzCommand(local.url, 'lookup <orderId>')}   (or export PZ_LOCAL_URL=${local.url})`;
+  return [
+    'Partnerize S2S tracker — local mode',
+    `  mode:       ${s.mode}${s.mode === 'dryrun' ? '  (calls are recorded, not sent; PARTNERIZE_MODE=live sends them)' : ''}`,
+    `  partnerize: ${s.baseUrl}  campaign ${s.campaignId}`,
+    `  clicks:     POST ${local.url}/clicks   GET ${local.url}/clicks?sessionId=…&clickref=…`,
+    `  postbacks:  POST ${local.url}/postbacks   GET ${local.url}/postbacks?data=<url-encoded JSON>`,
+    `  token:      ${local.token}${tokenNote(local.tokenOrigin)}`,
+    `  auth:       Authorization: Bearer ${local.token}`,
+    `  storage:    ${s.dataDir ? `embedded DynamoDB persisted in ${s.dataDir}` : 'embedded DynamoDB in memory (set DATA_DIR to keep data)'}`,
+    `  retries:    sweep every ${s.sweepIntervalS}s, delays ${s.retryDelaysS.join(',')}s`,
+    `  demo shop:  ${local.url}/demo/?clickref=AbC123xYz  (landing page with the capture snippet → product → checkout)`,
+    `  operator:   ${cli}`,
+    `  process:    pid ${process.pid}  (Ctrl-C, or kill ${process.pid}, stops it)`,
+    `Ready: listening on ${local.url} — local endpoint ready`,
+  ].join('\n');
+}
 
 async function main(): Promise<void> {
   // The SDK warns that its 2027 releases need Node 22; Lambda runs 22+, this notice is noise here.
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
-  let local;
+  let local: LocalServer;
   try {
     local = await startLocal();
   } catch (err) {
@@ -15,35 +97,23 @@ async function main(): Promise<void> {
     else console.error(`Could not start the local endpoint: ${e.message}`);
     process.exit(1);
   }
-  const s = local.settings;
-  const lines = [
-    'Partnerize S2S tracker — local mode',
-    `  mode:       ${s.mode}${s.mode === 'dryrun' ? '  (calls are recorded, not sent; PARTNERIZE_MODE=live sends them)' : ''}`,
-    `  partnerize: ${s.baseUrl}  campaign ${s.campaignId}`,
-    `  clicks:     POST ${local.url}/clicks   GET ${local.url}/clicks?sessionId=…&clickref=…`,
-    `  postbacks:  POST ${local.url}/postbacks   GET ${local.url}/postbacks?data=<url-encoded JSON>`,
-    `  token:      ${s.token}${s.tokenGenerated ? '  (generated; set POSTBACK_TOKEN to choose one)' : ''}`,
-    `  auth:       Authorization: Bearer ${s.token}`,
-    `  storage:    ${s.dataDir ? `embedded DynamoDB persisted in ${s.dataDir}` : 'embedded DynamoDB in memory (set DATA_DIR to keep data)'}`,
-    `  retries:    sweep every ${s.sweepIntervalS}s, delays ${s.retryDelaysS.join(',')}s`,
-    `  demo shop:  ${local.url}/demo/?clickref=AbC123xYz  (landing page with the capture snippet → product → checkout)`,
-    `Ready: listening on ${local.url} — local endpoint ready`,
-  ];
-  console.log(lines.join('\n'));
+  console.log(banner(local));
 
   let stopping = false;
-  const stop = (signal: string) => {
+  const stop = (why: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`${signal}: stopping`);
+    console.log(`${why}: stopping`);
     local
       .close()
       .then(() => process.exit(0))
       .catch(() => process.exit(1));
     setTimeout(() => process.exit(0), 3000).unref();
   };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stop(signal));
+  // The output is for people: a terminal or pipe that went away with npm must not crash the shutdown.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+  stopWithNpm(stop);
 }
 
 void main();

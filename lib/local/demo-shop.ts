@@ -3,16 +3,24 @@
  * an affiliate landing page (with a consent banner and the capture snippet), a product, and a
  * checkout whose server side posts the order to /postbacks — as a brand's backend or Tealium would —
  * and shows the resulting Partnerize call.
+ *
+ * The checkout posts with the postback token, so it must not become a way around it: it takes the
+ * order only with the token in the form. The product page (same origin, so only this machine's
+ * browser can read it) carries it in a hidden field; a form on another site cannot know it. This
+ * keeps the demo working in both modes (a forced dry run would hide what live mode does).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { readCookie } from '../snippet/capture.js';
 import type { SnippetBuild } from '../snippet/build.js';
 import type { ConversionRecord } from '../../lambdas/core/model.js';
+import { matchesAny } from '../../lambdas/core/auth.js';
+import { pzCommand } from './cli-hint.js';
 
 export interface DemoShopOptions {
   /** The local API base URL (for the server-side postback). */
   apiUrl: () => string;
+  /** The postback token: the checkout posts with it, and takes an order only when the form has it. */
   token: string;
   snippet: SnippetBuild;
   /** Reads a conversion record (to show the exact call on the confirmation page). */
@@ -77,7 +85,7 @@ PzCapture.capture({ endpoint: '/clicks', consent: consentChoice }).then(function
 </script>`,
   );
 
-const product = (): string =>
+const product = (token: string): string =>
   page(
     'Trail Runner 2',
     `<h2>Trail Runner 2</h2>
@@ -85,6 +93,7 @@ const product = (): string =>
 <form method="post" action="/demo/checkout">
   <label>Quantity <input name="quantity" type="number" min="1" value="1"></label>
   <input type="hidden" name="sku" value="TR2-42"><input type="hidden" name="price" value="89.00">
+  <input type="hidden" name="token" value="${esc(token)}">
   <button id="buy" type="submit">Buy now</button>
 </form>`,
   );
@@ -115,9 +124,14 @@ export function demoShop(o: DemoShopOptions) {
     if (path === '/demo/pz-capture.js') send(res, 200, 'text/javascript; charset=utf-8', o.snippet.classic);
     else if (path === '/demo/pz-capture.mjs') send(res, 200, 'text/javascript; charset=utf-8', o.snippet.esm);
     else if ((path === '/demo' || path === '/demo/') && req.method === 'GET') send(res, 200, 'text/html; charset=utf-8', landing());
-    else if (path === '/demo/product' && req.method === 'GET') send(res, 200, 'text/html; charset=utf-8', product());
+    else if (path === '/demo/product' && req.method === 'GET') send(res, 200, 'text/html; charset=utf-8', product(o.token));
     else if (path === '/demo/checkout' && req.method === 'POST') {
       const form = await readForm(req);
+      if (!matchesAny(form.get('token') ?? undefined, [o.token])) {
+        send(res, 403, 'text/html; charset=utf-8', page('Not from this shop', `<h2>This checkout only takes orders from the shop's own product page</h2>
+<p>The form did not carry the postback token. <a href="/demo/product">Back to the product</a></p>`));
+        return true;
+      }
       const consentCookie = readCookie(cookies, 'demo_consent');
       const sessionId = readCookie(cookies, 'pz_session') ?? `demo-anonymous-${randomBytes(8).toString('hex')}`;
       const orderId = `DEMO-${Date.now().toString(36).toUpperCase()}-${randomBytes(2).toString('hex').toUpperCase()}`;
@@ -153,7 +167,7 @@ export function demoShop(o: DemoShopOptions) {
 <code id="outcome">${esc(result.outcome ?? `HTTP ${answer.status}`)}</code>${result.error ? ` (${esc(result.error.message)})` : ''}.</p>
 <p>Clickref: <code id="clickref">${esc(record?.clickref ?? '—')}</code> (${esc(record?.clickrefSource ?? 'none')})</p>
 <p>Partnerize call:</p><pre id="call">${esc(record?.request ? `${record.request.method} ${record.request.url}` : '— (nothing to send)')}</pre>
-<p class="muted">The whole story: <code>npm run pz -- lookup ${esc(orderId)}</code></p>
+<p class="muted">The whole story: <code>${esc(pzCommand(o.apiUrl(), `lookup ${orderId}`))}</code></p>
 <p><a href="/demo/">Back to the shop</a></p>`,
         ),
       );

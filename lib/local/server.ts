@@ -4,6 +4,7 @@
  * (design "Local mode" contract).
  */
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
@@ -14,6 +15,7 @@ import { demoShop } from './demo-shop.js';
 import { buildSnippet } from '../snippet/build.js';
 import { DynamoConversionStore } from '../../lambdas/adapters/dynamodb-stores.js';
 import { lambdaContext, PayloadTooLarge, readBody, toHttpApiEvent, writeResult, type LambdaHttpHandler } from './http-bridge.js';
+import { claimDataDir, keptToken, type DataDirClaim } from './data-dir.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -23,15 +25,22 @@ export interface LocalSettings {
   baseUrl: string;
   campaignId: string;
   mode: 'live' | 'dryrun';
-  token: string;
-  tokenGenerated: boolean;
+  /** POSTBACK_TOKEN; when absent the server generates one (kept in DATA_DIR when there is one). */
+  givenToken: string | undefined;
   dataDir: string | undefined;
   retryDelaysS: number[];
   sweepIntervalS: number;
   clickOrigins: string[];
+  maxConnections: number;
 }
 
 export const DEMO_CAMPAIGN_ID = '1011l0000';
+
+/** Partnerize's own hosts (prf.hn is its tracking host; the API and the console are on partnerize.com). */
+const PARTNERIZE_HOST = /(^|\.)(prf\.hn|partnerize\.com)$/;
+
+/** Enough for a browser (six per host), the CLI and a soak at concurrency 50; a flood is dropped. */
+const DEFAULT_MAX_CONNECTIONS = 128;
 
 const positive = (name: string, v: string | undefined, def: number): number => {
   if (v === undefined || v.trim() === '') return def;
@@ -40,26 +49,52 @@ const positive = (name: string, v: string | undefined, def: number): number => {
   return n;
 };
 
+function baseUrlHost(baseUrl: string): string {
+  const url = URL.canParse(baseUrl) ? new URL(baseUrl) : undefined;
+  if (url?.protocol !== 'https:' && url?.protocol !== 'http:') throw new Error(`PARTNERIZE_BASE_URL must be an http(s) URL such as https://prf.hn, got '${baseUrl}'`);
+  return url.hostname.replace(/\.$/, ''); // "prf.hn." is prf.hn
+}
+
 /** Reads and checks the local mode's environment (the contract table), with its defaults. */
 export function localSettings(env: Env = process.env): LocalSettings {
   const mode = (env['PARTNERIZE_MODE'] ?? 'dryrun').trim() || 'dryrun';
   if (mode !== 'live' && mode !== 'dryrun') throw new Error(`PARTNERIZE_MODE must be live or dryrun, got '${mode}'`);
   const port = env['PORT'] === undefined || env['PORT'] === '' ? 3000 : Number(env['PORT']);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got '${env['PORT']}'`);
-  const given = env['POSTBACK_TOKEN'];
+  const baseUrl = env['PARTNERIZE_BASE_URL'] || 'https://prf.hn';
+  const campaignId = env['PARTNERIZE_CAMPAIGN_ID'] || DEMO_CAMPAIGN_ID;
+  const host = baseUrlHost(baseUrl);
+  if (mode === 'live' && campaignId === DEMO_CAMPAIGN_ID && PARTNERIZE_HOST.test(host)) {
+    throw new Error(
+      `PARTNERIZE_MODE=live would send conversions to Partnerize (${host}) for the demo campaign ${DEMO_CAMPAIGN_ID}: ` +
+        'set PARTNERIZE_CAMPAIGN_ID to your campaign id, point PARTNERIZE_BASE_URL at a test server, or leave PARTNERIZE_MODE=dryrun',
+    );
+  }
+  const maxConnections = positive('MAX_CONNECTIONS', env['MAX_CONNECTIONS'], DEFAULT_MAX_CONNECTIONS);
+  if (!Number.isInteger(maxConnections)) throw new Error(`MAX_CONNECTIONS must be a whole number, got '${env['MAX_CONNECTIONS']}'`);
   return {
     host: '127.0.0.1',
     port,
-    baseUrl: env['PARTNERIZE_BASE_URL'] || 'https://prf.hn',
-    campaignId: env['PARTNERIZE_CAMPAIGN_ID'] || DEMO_CAMPAIGN_ID,
+    baseUrl,
+    campaignId,
     mode,
-    token: given || randomBytes(24).toString('base64url'),
-    tokenGenerated: !given,
+    givenToken: env['POSTBACK_TOKEN'] || undefined,
     dataDir: env['DATA_DIR'] ? resolve(env['DATA_DIR']) : undefined,
     retryDelaysS: env['RETRY_DELAYS_S'] ? parseDelays(env['RETRY_DELAYS_S']) : [...DEFAULT_RETRY_DELAYS_S],
     sweepIntervalS: positive('SWEEP_INTERVAL_S', env['SWEEP_INTERVAL_S'], 60),
     clickOrigins: (env['CLICK_ORIGINS'] ?? '*').split(',').map((s) => s.trim()).filter(Boolean),
+    maxConnections,
   };
+}
+
+/** Where the postback token came from: POSTBACK_TOKEN, generated for this run, or kept in DATA_DIR. */
+export type TokenOrigin = { kind: 'env' } | { kind: 'generated' } | { kind: 'kept'; path: string; created: boolean };
+
+function postbackToken(settings: LocalSettings): { token: string; origin: TokenOrigin } {
+  if (settings.givenToken) return { token: settings.givenToken, origin: { kind: 'env' } };
+  if (!settings.dataDir) return { token: randomBytes(24).toString('base64url'), origin: { kind: 'generated' } };
+  const kept = keptToken(settings.dataDir);
+  return { token: kept.token, origin: { kind: 'kept', path: kept.path, created: kept.created } };
 }
 
 /**
@@ -81,6 +116,8 @@ export const LOCAL_INFO_PATH = '/_local/info';
 export interface LocalServer {
   settings: LocalSettings;
   url: string;
+  token: string;
+  tokenOrigin: TokenOrigin;
   dynamo: EmbeddedDynamo;
   /** Runs one retry sweep now (also what the timer does). */
   sweepNow(): Promise<SweepReport | undefined>;
@@ -101,6 +138,28 @@ function corsHeaders(req: IncomingMessage, origins: readonly string[]): Record<s
   return origins.includes(origin) ? { 'access-control-allow-origin': origin, vary: 'origin' } : {};
 }
 
+/**
+ * Routes that exist only in the local mode, for the person at this machine: the CLI's info (it holds
+ * the token) and the demo shop (its checkout posts orders). A web page must not reach them: not
+ * through another host name that resolves to 127.0.0.1 (DNS rebinding: the Host is then that name),
+ * nor by posting from another site (the browser then sends that site's Origin).
+ */
+const isLocalOnly = (path: string): boolean => path === '/' || path.startsWith('/_local') || path.startsWith('/demo');
+
+function localOnlyRefusal(req: IncomingMessage, port: number): { status: number; code: string; message: string } | undefined {
+  const names = ['127.0.0.1', 'localhost'];
+  const hosts = names.flatMap((n) => (port === 80 ? [n, `${n}:80`] : [`${n}:${port}`]));
+  const host = (req.headers.host ?? '').toLowerCase();
+  if (!hosts.includes(host)) {
+    return { status: 421, code: 'misdirected_request', message: `this local route answers only to Host ${hosts.join(' or ')}` };
+  }
+  const origin = req.headers.origin;
+  if (origin !== undefined && !hosts.some((h) => origin.toLowerCase() === `http://${h}`)) {
+    return { status: 403, code: 'cross_origin', message: 'this local route is not for other sites' };
+  }
+  return undefined;
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
   res.end(JSON.stringify(body));
@@ -112,6 +171,21 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
  */
 export async function startLocal(env: Env = process.env): Promise<LocalServer> {
   const settings = localSettings(env);
+  let claim: DataDirClaim | undefined;
+  if (settings.dataDir) {
+    mkdirSync(settings.dataDir, { recursive: true });
+    claim = claimDataDir(settings.dataDir);
+  }
+  try {
+    return await serve(settings, env, claim);
+  } catch (err) {
+    claim?.release();
+    throw err;
+  }
+}
+
+async function serve(settings: LocalSettings, env: Env, claim: DataDirClaim | undefined): Promise<LocalServer> {
+  const { token, origin: tokenOrigin } = postbackToken(settings);
   // dynalite on its own thread: the handlers and the embedded DynamoDB do not queue behind each
   // other on one event loop (in AWS they are separate services too).
   const dynamo = await startEmbeddedDynamo({ dataDir: settings.dataDir, thread: true });
@@ -123,7 +197,7 @@ export async function startLocal(env: Env = process.env): Promise<LocalServer> {
     PARTNERIZE_MODE: settings.mode,
     PARTNERIZE_BASE_URL: settings.baseUrl,
     PARTNERIZE_CAMPAIGN_ID: settings.campaignId,
-    POSTBACK_TOKEN: settings.token,
+    POSTBACK_TOKEN: token,
     RETRY_DELAYS_S: settings.retryDelaysS.join(','),
     LEASE_S: env['LEASE_S'] || '10',
     POWERTOOLS_SERVICE_NAME: 'partnerize-s2s-local',
@@ -146,16 +220,17 @@ export async function startLocal(env: Env = process.env): Promise<LocalServer> {
     mode: settings.mode,
     dynamodbEndpoint: dynamo.endpoint,
     tables: dynamo.tables,
-    token: settings.token,
+    token,
     conversionRefPrefix: process.env['CONVERSION_REF_PREFIX'] ?? '',
     retryDelaysS: settings.retryDelaysS,
     partnerize: { baseUrl: settings.baseUrl, campaignId: settings.campaignId },
   };
 
   let url = '';
+  let port = settings.port;
   const demo = demoShop({
     apiUrl: () => url,
-    token: settings.token,
+    token,
     snippet: await buildSnippet(),
     conversion: (ref) => new DynamoConversionStore(dynamo.client, dynamo.tables.conversions).get(ref),
   });
@@ -164,6 +239,10 @@ export async function startLocal(env: Env = process.env): Promise<LocalServer> {
     void (async () => {
       const rawPath = (req.url ?? '/').split('?')[0]!;
       const path = rawPath.replace(/\/+$/, '') || '/';
+      if (isLocalOnly(path)) {
+        const refusal = localOnlyRefusal(req, port);
+        if (refusal) return sendJson(res, refusal.status, { error: { code: refusal.code, message: refusal.message } });
+      }
       if (path === LOCAL_INFO_PATH && req.method === 'GET') return sendJson(res, 200, info);
       if (await demo(req, res, rawPath === '/demo/' ? rawPath : path)) return;
       const route = routes[path];
@@ -200,13 +279,28 @@ export async function startLocal(env: Env = process.env): Promise<LocalServer> {
     });
   });
 
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(settings.port, settings.host, () => resolveListen());
+  // Past the cap new connections are dropped at once: a flood must not take the machine's sockets.
+  server.maxConnections = settings.maxConnections;
+  let lastDropNotice = 0;
+  server.on('drop', () => {
+    if (Date.now() - lastDropNotice < 10_000) return;
+    lastDropNotice = Date.now();
+    console.warn(`local server: ${settings.maxConnections} connections open (MAX_CONNECTIONS); dropping new ones`);
   });
+
+  try {
+    await new Promise<void>((resolveListen, reject) => {
+      server.once('error', reject);
+      server.listen(settings.port, settings.host, () => resolveListen());
+    });
+  } catch (err) {
+    await dynamo.close();
+    throw err;
+  }
   const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : settings.port;
+  port = typeof addr === 'object' && addr ? addr.port : settings.port;
   url = `http://${settings.host}:${port}`;
+  claim?.announce(url);
 
   let running: Promise<SweepReport | undefined> | undefined;
   const sweepNow = (): Promise<SweepReport | undefined> => {
@@ -227,6 +321,8 @@ export async function startLocal(env: Env = process.env): Promise<LocalServer> {
   return {
     settings: { ...settings, port },
     url,
+    token,
+    tokenOrigin,
     dynamo,
     sweepNow,
     close: async () => {
@@ -235,6 +331,7 @@ export async function startLocal(env: Env = process.env): Promise<LocalServer> {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       await dynamo.close();
+      claim?.release();
     },
   };
 }

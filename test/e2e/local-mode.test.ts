@@ -2,6 +2,8 @@
  * End to end over HTTP through the local mode that `npm start` runs, with Partnerize as a real
  * recording server on 127.0.0.1.
  */
+import { request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakePartnerize } from '../support/fake-partnerize.js';
 import { startLocalProcess, type LocalProcess } from '../support/local-process.js';
@@ -35,6 +37,25 @@ const post = (path: string, body: unknown, headers: Record<string, string> = {})
   });
 const auth = { authorization: `Bearer ${TOKEN}` };
 
+/** A request with headers fetch would not let us forge (Host). */
+function raw(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: opts.method ?? 'GET', headers: opts.headers ?? {} }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+/** The demo product page's form fields (the checkout form posts them back). */
+async function productForm(base: string): Promise<URLSearchParams> {
+  const html = await (await fetch(`${base}/demo/product`)).text();
+  return new URLSearchParams([...html.matchAll(/<input[^>]*name="(\w+)"[^>]*value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+}
+
 describe('npm start', () => {
   it('prints both routes, the mode, the token and a ready line', () => {
     const out = local.output();
@@ -43,6 +64,14 @@ describe('npm start', () => {
     expect(out).toMatch(/mode:\s+live/);
     expect(out).toContain(TOKEN);
     expect(out).toMatch(/Ready: listening on http:\/\/127\.0\.0\.1:\d+/);
+  });
+
+  it('prints hints that work on the port it really listens on (not 3000)', () => {
+    const out = local.output();
+    expect(local.url).not.toBe('http://127.0.0.1:3000');
+    expect(out).toContain(`PZ_LOCAL_URL=${local.url}`);
+    expect(out).toContain(`npm run pz -- lookup <orderId> --local ${local.url}`);
+    expect(out).not.toContain(':3000');
   });
 
   it('click then postback: 204, 202 sent, and Partnerize receives the exact clickref', async () => {
@@ -117,6 +146,109 @@ describe('npm start', () => {
   });
 });
 
+describe('local-only routes are for this machine only', () => {
+  const port = () => new URL(local.url).port;
+
+  it('/_local/info answers only to Host 127.0.0.1:<port> or localhost:<port> (DNS rebinding)', async () => {
+    for (const host of ['evil.example', `evil.example:${port()}`, `127.0.0.1.nip.io:${port()}`, '127.0.0.1:1', 'localhost']) {
+      const r = await raw(`${local.url}/_local/info`, { headers: { host } });
+      expect(r.status, host).toBe(421);
+      expect(r.body, host).not.toContain(TOKEN);
+    }
+    for (const host of [`127.0.0.1:${port()}`, `localhost:${port()}`, `LOCALHOST:${port()}`]) {
+      const r = await raw(`${local.url}/_local/info`, { headers: { host } });
+      expect(r.status, host).toBe(200);
+      expect(JSON.parse(r.body)).toMatchObject({ token: TOKEN });
+    }
+    expect((await raw(`${local.url}/demo/product`, { headers: { host: 'evil.example' } })).status).toBe(421);
+  });
+
+  it('refuses a cross-site Origin on /_local/* and /demo/*', async () => {
+    for (const origin of ['https://evil.example', 'null', 'http://127.0.0.1:1', `http://evil.example:${port()}`]) {
+      const info = await raw(`${local.url}/_local/info`, { headers: { origin } });
+      expect(info.status, origin).toBe(403);
+      expect(info.body, origin).not.toContain(TOKEN);
+      expect((await raw(`${local.url}/demo/product`, { headers: { origin } })).status, origin).toBe(403);
+    }
+    for (const origin of [local.url, `http://localhost:${port()}`]) {
+      expect((await raw(`${local.url}/_local/info`, { headers: { origin } })).status, origin).toBe(200);
+    }
+  });
+
+  it('a cross-site form cannot make the demo checkout send a conversion', async () => {
+    const before = partnerize.requests.length;
+    const form = (await productForm(local.url)).toString();
+    const r = await raw(`${local.url}/demo/checkout`, {
+      method: 'POST',
+      headers: { origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' },
+      body: form,
+    });
+    expect(r.status).toBe(403);
+    await new Promise((res) => setTimeout(res, 300));
+    expect(partnerize.requests.length).toBe(before);
+  });
+
+  it('the demo checkout requires the postback token in live mode (the product page carries it)', async () => {
+    const before = partnerize.requests.length;
+    const noToken = await raw(`${local.url}/demo/checkout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'sku=TR2-42&price=89.00&quantity=1' });
+    expect(noToken.status).toBe(403);
+    const wrong = await raw(`${local.url}/demo/checkout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'sku=TR2-42&price=89.00&quantity=1&token=guess' });
+    expect(wrong.status).toBe(403);
+    await new Promise((res) => setTimeout(res, 300));
+    expect(partnerize.requests.length).toBe(before);
+
+    const form = await productForm(local.url);
+    expect(form.get('token')).toBe(TOKEN);
+    const ok = await raw(`${local.url}/demo/checkout`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: local.url, cookie: 'demo_consent=yes', 'user-agent': IPHONE_UA },
+      body: form.toString(),
+    });
+    expect(ok.status).toBe(200);
+    // No click for this anonymous session: stored, not sent — but accepted, and the hint uses the real URL.
+    expect(ok.body).toMatch(/id="outcome">unattributed</);
+    expect(ok.body).toMatch(new RegExp(`npm run pz -- lookup DEMO-[\\w-]+ --local ${local.url.replace(/[.]/g, '\\.')}`));
+  });
+});
+
+describe('connection cap', () => {
+  it('holds at most MAX_CONNECTIONS connections at once; others are refused, and it recovers', async () => {
+    const p = await startLocalProcess({ MAX_CONNECTIONS: '3' });
+    const { port } = new URL(p.url);
+    const open = (): Promise<Socket> =>
+      new Promise((resolve, reject) => {
+        const s = connect(Number(port), '127.0.0.1', () => resolve(s));
+        s.once('error', reject);
+      });
+    const answers = (s: Socket): Promise<boolean> =>
+      new Promise((resolve) => {
+        let got = '';
+        s.on('data', (d: Buffer) => (got += d.toString()));
+        s.on('error', () => undefined);
+        s.on('close', () => resolve(got.startsWith('HTTP/1.1 ')));
+        s.write(`GET /_local/info HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`);
+      });
+    try {
+      const held = await Promise.all([open(), open(), open()]);
+      await new Promise((res) => setTimeout(res, 200));
+      expect(await answers(await open())).toBe(false); // the fourth is dropped
+      for (const s of held) s.destroy();
+      await new Promise((res) => setTimeout(res, 200));
+      expect(await answers(await open())).toBe(true);
+      expect(p.output()).toMatch(/MAX_CONNECTIONS/);
+    } finally {
+      expect(await p.stop()).toBe(0);
+    }
+  });
+
+  it('refuses a MAX_CONNECTIONS that is not a positive integer', async () => {
+    const started = await startLocalProcess({ MAX_CONNECTIONS: 'lots' }).catch((err: Error) => err);
+    if (!(started instanceof Error)) await started.stop();
+    expect(started).toBeInstanceOf(Error);
+    expect((started as Error).message).toMatch(/exited \(1\)[\s\S]*MAX_CONNECTIONS/);
+  });
+});
+
 describe('npm start defaults', () => {
   it('generates and prints a token, and runs in dry-run mode unless told otherwise', async () => {
     const p = await startLocalProcess({});
@@ -131,6 +263,17 @@ describe('npm start defaults', () => {
         body: JSON.stringify({ orderId: 'D-1', clickref: 'Dry', currency: 'GBP', consent: true, items: [{ value: 1 }] }),
       });
       expect(await r.json()).toEqual({ conversionRef: 'D-1', outcome: 'dry_run' });
+
+      // The demo shop works in dry run too: a click for the session, then the product page's form.
+      await fetch(`${p.url}/clicks`, { method: 'POST', headers: { 'user-agent': IPHONE_UA }, body: JSON.stringify({ sessionId: 'demo-dry-session-01', clickref: 'DryDemo1' }) });
+      const checkout = await raw(`${p.url}/demo/checkout`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: p.url, cookie: 'demo_consent=yes; pz_session=demo-dry-session-01' },
+        body: (await productForm(p.url)).toString(),
+      });
+      expect(checkout.status).toBe(200);
+      expect(checkout.body).toMatch(/id="outcome">dry_run</);
+      expect(checkout.body).toContain('clickref:DryDemo1');
     } finally {
       expect(await p.stop()).toBe(0);
     }
