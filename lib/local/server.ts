@@ -199,7 +199,6 @@ async function serve(settings: LocalSettings, env: Env, claim: DataDirClaim | un
     PARTNERIZE_CAMPAIGN_ID: settings.campaignId,
     POSTBACK_TOKEN: token,
     RETRY_DELAYS_S: settings.retryDelaysS.join(','),
-    LEASE_S: env['LEASE_S'] || '10',
     POWERTOOLS_SERVICE_NAME: 'partnerize-s2s-local',
     // EMF metric lines are for CloudWatch; locally they would only drown the log.
     POWERTOOLS_METRICS_DISABLED: env['POWERTOOLS_METRICS_DISABLED'] ?? 'true',
