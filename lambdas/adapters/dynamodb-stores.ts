@@ -26,9 +26,9 @@ import {
   type ConversionStore,
   type CreateResult,
   type DueRef,
+  type OperatorAttribution,
   type RequeueableStatus,
 } from '../core/model.js';
-import type { OutgoingCall } from '../core/partnerize-url.js';
 import { iso } from '../core/time.js';
 import { sendOptions, type Deadline } from './deadline.js';
 import { CLICKS, CONVERSIONS } from './tables.js';
@@ -287,20 +287,25 @@ export class DynamoConversionAdmin extends DynamoConversionStore implements Conv
     return this.takeLeaseIf('attribute_exists(#pk) AND (attribute_not_exists(#leaseId) OR #dueAt <= :now)', {}, { conversionRef, now, leaseUntil, leaseId, trigger });
   }
 
-  async attachClickref(conversionRef: string, leaseId: string, clickref: string, request: OutgoingCall, now: number): Promise<boolean> {
+  async attachClickref(conversionRef: string, leaseId: string, a: OperatorAttribution, now: number): Promise<boolean> {
+    const consent = a.consent ? ', #consent = :true, #operatorConsent = :operatorConsent' : '';
     return this.applied(
       new UpdateItemCommand({
         TableName: this.tableName,
         Key: this.key(conversionRef),
-        UpdateExpression: 'SET #clickref = :clickref, #source = :operator, #request = :request, #updatedAt = :updatedAt',
+        UpdateExpression: `SET #clickref = :clickref, #source = :source, #request = :request, #updatedAt = :updatedAt${consent}`,
         ConditionExpression: CONDITIONS.heldByMe,
-        ExpressionAttributeNames: { '#clickref': 'clickref', '#source': 'clickrefSource', '#request': 'request', '#updatedAt': 'updatedAt', '#leaseId': 'leaseId' },
+        ExpressionAttributeNames: {
+          '#clickref': 'clickref', '#source': 'clickrefSource', '#request': 'request', '#updatedAt': 'updatedAt', '#leaseId': 'leaseId',
+          ...(a.consent ? { '#consent': 'consent', '#operatorConsent': 'operatorConsent' } : {}),
+        },
         ExpressionAttributeValues: {
-          ':clickref': { S: clickref },
-          ':operator': { S: 'operator' },
-          ':request': { M: toItem(request) },
+          ':clickref': { S: a.clickref },
+          ':source': { S: a.source },
+          ':request': { M: toItem(a.request) },
           ':updatedAt': { S: iso(now) },
           ':leaseId': { S: leaseId },
+          ...(a.consent ? { ':true': { BOOL: true }, ':operatorConsent': { M: toItem(a.consent) } } : {}),
         },
       }),
     );

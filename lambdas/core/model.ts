@@ -133,6 +133,8 @@ export interface ConversionRecord {
    * sent for want of a clickref or of consent, so an operator can still act (replay --clickref).
    */
   call?: CallSpec | undefined;
+  /** An operator confirmed consent for a `no_consent` conversion (pz replay --consent-confirmed). */
+  operatorConsent?: OperatorConsent | undefined;
   /** How the basket was condensed to fit the call (absent: sent as received); `call` then keeps the order. */
   compaction?: Compaction | undefined;
   /** Earlier records of this order that a later postback replaced (a dry run, no consent, no clickref). */
@@ -226,6 +228,19 @@ export interface ConversionStore {
   finishAttempt(conversionRef: string, leaseId: string, outcome: AttemptOutcome, now: number): Promise<boolean>;
 }
 
+/** An operator's confirmation that the shopper consented, with the reason (the audit trail). */
+export interface OperatorConsent {
+  at: string;
+  reason: string;
+}
+
+export interface OperatorAttribution {
+  clickref: string;
+  source: ClickrefSource;
+  request: OutgoingCall;
+  consent?: OperatorConsent | undefined;
+}
+
 /** What the operator CLI may do beyond the request paths (not bundled into the functions). */
 export interface ConversionAdmin extends ConversionStore {
   /**
@@ -233,8 +248,11 @@ export interface ConversionAdmin extends ConversionStore {
    * record, or undefined when it does not exist or a sender holds it right now.
    */
   takeLease(conversionRef: string, now: number, leaseUntil: number, leaseId: string, trigger: AttemptTrigger): Promise<ConversionRecord | undefined>;
-  /** Gives a held record a clickref found later (operator replay of an unattributed conversion). */
-  attachClickref(conversionRef: string, leaseId: string, clickref: string, request: OutgoingCall, now: number): Promise<boolean>;
+  /**
+   * Gives a held record a clickref found later (operator replay of an unattributed conversion), and
+   * with `consent` the operator's confirmation that the shopper consented.
+   */
+  attachClickref(conversionRef: string, leaseId: string, attribution: OperatorAttribution, now: number): Promise<boolean>;
   /** Puts a finished record back in the due index, due now, with a fresh schedule. False if its status is not `from`. */
   requeue(conversionRef: string, from: readonly RequeueableStatus[], now: number): Promise<boolean>;
   /** Records with one of these statuses, updated at or after `since` (ISO), in no particular order. */

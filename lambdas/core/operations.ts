@@ -6,7 +6,9 @@ import { checkClickref } from './clickref.js';
 import { attemptSend, logAttempt } from './delivery.js';
 import { InputError } from './errors.js';
 import type { AttemptReport } from './delivery.js';
-import type { AdminDeps, ConversionRecord, ConversionStatus, Deps, RequeueableStatus } from './model.js';
+import type { AdminDeps, ConversionRecord, Deps, RequeueableStatus } from './model.js';
+import { liveClick } from './attribution.js';
+import { iso } from './time.js';
 import { withClickref } from './partnerize-url.js';
 import { requestFor } from './partnerize-request.js';
 
@@ -28,9 +30,15 @@ export class OperationError extends Error {
   override name = 'OperationError';
 }
 
-const NOT_REPLAYABLE: Partial<Record<ConversionStatus, string>> = {
-  no_consent: 'the shopper did not consent to affiliate tracking; it is never sent',
-};
+export interface ReplayOptions {
+  /** Attribute an unattributed (or no-consent) conversion to this clickref first. */
+  clickref?: string | undefined;
+  /**
+   * For a `no_consent` conversion: the operator confirms the shopper did consent (e.g. a data-layer
+   * bug sent `consent: false`), with the reason, which is kept on the record.
+   */
+  consentConfirmed?: string | undefined;
+}
 
 export interface ReplayResult {
   before: ConversionRecord;
@@ -40,36 +48,69 @@ export interface ReplayResult {
 /**
  * Sends a conversion again now, whatever its status (also when already sent: Partnerize decides
  * what a repeated conversionref means). With `clickref`, an unattributed conversion gets that
- * clickref first (recorded as supplied by an operator). The attempt goes on the audit trail.
+ * clickref first (recorded as supplied by an operator). A `no_consent` conversion is sent only
+ * with `consentConfirmed`, using the session's click unless a clickref is given. The attempt goes
+ * on the audit trail.
  */
-export async function replay(record: ConversionRecord, opts: { clickref?: string | undefined }, deps: AdminDeps): Promise<ReplayResult> {
+export async function replay(record: ConversionRecord, opts: ReplayOptions, deps: AdminDeps): Promise<ReplayResult> {
   const ref = record.conversionRef;
-  const refusal = NOT_REPLAYABLE[record.status];
-  if (refusal) throw new OperationError(`${ref} is ${record.status}: ${refusal}`);
-  if (opts.clickref !== undefined) {
-    const c = checkClickref(opts.clickref);
-    if (!c.ok) throw new InputError(c.code ?? 'invalid_clickref', `--clickref ${c.message}`, 'clickref');
-    if (!record.call && !record.request) throw new OperationError(`${ref} has no stored order to build a call from`);
-  } else if (!record.request) {
-    throw new OperationError(`${ref} is ${record.status}: there is no clickref to send; pass --clickref <clickref> to attribute it`);
-  }
+  checkReplayable(record, opts);
   const now = deps.clock.now();
   const leaseId = deps.newId();
   const held = await deps.conversions.takeLease(ref, now, now + deps.config.leaseMs, leaseId, 'replay');
   if (!held) throw new OperationError(`${ref} is being sent right now by another process; try again in a minute`);
-  let toSend = held;
-  if (opts.clickref !== undefined) {
-    const request = held.call ? requestFor(held.call, opts.clickref).request : withClickref(held.request!, opts.clickref);
-    if (!(await deps.conversions.attachClickref(ref, leaseId, opts.clickref, request, now))) {
-      throw new OperationError(`${ref} was taken over while attaching the clickref; nothing was sent`);
-    }
-    toSend = { ...held, clickref: opts.clickref, clickrefSource: 'operator', request };
-  }
+  const toSend = needsAttribution(held, opts) ? await attribute(held, leaseId, opts, deps) : held;
   const report = await attemptSend(toSend, leaseId, 'replay', deps.config.retryTimeoutMs, deps, (err) =>
     deps.log.error('could not record the replay attempt', { conversionRef: ref, error: String(err) }),
   );
   logAttempt(deps.log, ref, report.outcome);
   return { before: record, report };
+}
+
+const needsAttribution = (r: ConversionRecord, opts: ReplayOptions): boolean =>
+  opts.clickref !== undefined || (r.status === 'no_consent' && opts.consentConfirmed !== undefined);
+
+function checkReplayable(record: ConversionRecord, opts: ReplayOptions): void {
+  const ref = record.conversionRef;
+  if (opts.clickref !== undefined) {
+    const c = checkClickref(opts.clickref);
+    if (!c.ok) throw new InputError(c.code ?? 'invalid_clickref', `--clickref ${c.message}`, 'clickref');
+  }
+  if (record.status === 'no_consent') {
+    if (opts.consentConfirmed === undefined) {
+      throw new OperationError(
+        `${ref} is no_consent: the postback said the shopper did not consent to affiliate tracking, so it is never sent. ` +
+          'If that was a data-layer bug and the shopper did consent, pass --consent-confirmed "<why>" (kept on the record)',
+      );
+    }
+    if (opts.consentConfirmed.trim() === '') throw new InputError('invalid_field', '--consent-confirmed needs the reason', 'consentConfirmed');
+    if (!record.call) throw new OperationError(`${ref} has no stored order to build a call from (recorded before order specs were kept)`);
+    return;
+  }
+  if (opts.clickref !== undefined) {
+    if (!record.call && !record.request) throw new OperationError(`${ref} has no stored order to build a call from`);
+  } else if (!record.request) {
+    throw new OperationError(`${ref} is ${record.status}: there is no clickref to send; pass --clickref <clickref> to attribute it`);
+  }
+}
+
+/** Gives a held record its clickref (and, for no consent, the operator's consent) before sending. */
+async function attribute(held: ConversionRecord, leaseId: string, opts: ReplayOptions, deps: AdminDeps): Promise<ConversionRecord> {
+  const ref = held.conversionRef;
+  const now = deps.clock.now();
+  const found = opts.clickref !== undefined ? { clickref: opts.clickref, source: 'operator' as const } : await sessionClickref(held, now, deps);
+  if (!found) throw new OperationError(`${ref} has no live click for its session; pass --clickref <clickref> too`);
+  const request = held.call ? requestFor(held.call, found.clickref).request : withClickref(held.request!, found.clickref);
+  const consent = opts.consentConfirmed === undefined ? undefined : { at: iso(now), reason: opts.consentConfirmed.trim() };
+  if (!(await deps.conversions.attachClickref(ref, leaseId, { clickref: found.clickref, source: found.source, request, consent }, now))) {
+    throw new OperationError(`${ref} was taken over while attaching the clickref; nothing was sent`);
+  }
+  return { ...held, clickref: found.clickref, clickrefSource: found.source, request, ...(consent ? { consent: true, operatorConsent: consent } : {}) };
+}
+
+async function sessionClickref(r: ConversionRecord, now: number, deps: AdminDeps): Promise<{ clickref: string; source: 'click' } | undefined> {
+  const click = await liveClick(r.sessionId, now, deps.config.attributionWindowDays, deps.clicks);
+  return click && { clickref: click.clickref, source: 'click' };
 }
 
 export interface RequeueProgress {

@@ -3,6 +3,7 @@
  * Partnerize call, the atomic write of the conversion record (the outbox) and the inline attempt.
  */
 import { inlineAttemptTimeoutMs } from './answer-budget.js';
+import { liveClick } from './attribution.js';
 import { mayTrack } from './consent.js';
 import { attemptSend, logAttempt } from './delivery.js';
 import { deviceFromUserAgent } from './device.js';
@@ -15,7 +16,7 @@ import type { ConversionItem } from './partnerize-url.js';
 import { lineTotal, requestFor } from './partnerize-request.js';
 import { InputError } from './errors.js';
 import type { Order } from './schema.js';
-import { DAY_MS, expiresAfterDays, iso } from './time.js';
+import { expiresAfterDays, iso } from './time.js';
 
 export interface PostbackAnswer {
   conversionRef: string | null;
@@ -25,10 +26,6 @@ export interface PostbackAnswer {
   purchaseEvents?: readonly string[];
 }
 
-/** A click is live while inside the attribution window (checked here: TTL deletion lags by days). */
-export function isLive(click: ClickRecord, now: number, windowDays: number): boolean {
-  return now < click.clickedAt + windowDays * DAY_MS && now < click.expiresAt * 1000;
-}
 
 
 /** New purchases that could be attributed (the denominator of the unattributed share). */
@@ -141,10 +138,8 @@ interface FoundClickref {
 /** The brand's own clickref on the order wins; else the session's latest live click. */
 async function resolveClickref(order: Order, now: number, deps: Deps): Promise<FoundClickref> {
   if (order.clickref) return { clickref: order.clickref, source: 'postback' };
-  if (!order.sessionId) return { clickref: undefined, source: 'none' };
-  const click = await deps.clicks.get(order.sessionId);
-  if (!click || !isLive(click, now, deps.config.attributionWindowDays)) return { clickref: undefined, source: 'none' };
-  return { clickref: click.clickref, source: 'click', click };
+  const click = await liveClick(order.sessionId, now, deps.config.attributionWindowDays, deps.clicks);
+  return click ? { clickref: click.clickref, source: 'click', click } : { clickref: undefined, source: 'none' };
 }
 
 /**

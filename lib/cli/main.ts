@@ -11,6 +11,7 @@ import { findConversion, findRequeueable, OperationError, parseSince, replay, re
 import { progressBar } from './progress.js';
 import { attemptRow, renderConversion, table } from './render.js';
 import { localTarget, stackTarget, TargetError, type Target } from './target.js';
+import { DEFAULT_LOCAL_URL } from '../local/cli-hint.js';
 
 export interface Io {
   stdout: { write(s: string): unknown; isTTY?: boolean | undefined };
@@ -19,9 +20,9 @@ export interface Io {
   env: Record<string, string | undefined>;
 }
 
-export const DEFAULT_LOCAL_URL = 'http://127.0.0.1:3000';
+export { DEFAULT_LOCAL_URL };
 
-const TARGET_HELP = `Where (default: the local mode at ${DEFAULT_LOCAL_URL}, or PZ_LOCAL_URL):
+const TARGET_HELP = `Where (default: PZ_LOCAL_URL, else the local mode at ${DEFAULT_LOCAL_URL}):
   --local <url>       the local mode started with npm start
   --stack <name>      a deployed stack, found through its CloudFormation outputs
   --region <region>   AWS region (default: AWS_REGION or your profile's)
@@ -52,12 +53,18 @@ The configured conversionRef prefix (e.g. TEST-) is added for you; a full conver
 Exit code 1 when there is no such conversion.
 
 ${TARGET_HELP}`,
-  replay: `pz replay <orderId> [--clickref <clickref>] [--yes] [options]
+  replay: `pz replay <orderId> [--clickref <clickref>] [--consent-confirmed <why>] [--live] [--yes] [options]
 
 Sends the stored call to Partnerize again now, whatever the status — also when already sent
 (Partnerize decides what a repeated conversionref means). The attempt goes on the record.
+When the tracker runs a dry run, nothing is sent unless you pass --live.
   --clickref <ref>    attribute an unattributed conversion to this clickref first (the call is
                       built from the stored order; the record notes an operator supplied it)
+  --consent-confirmed <why>
+                      send a no_consent conversion after all: you confirm the shopper did consent
+                      (e.g. a data-layer bug sent consent false); the reason is kept on the record.
+                      Uses the session's click unless --clickref is given
+  --live              send even though the tracker runs a dry run
   --yes               do not ask for confirmation (needed when not on a terminal)
 
 ${TARGET_HELP}`,
@@ -101,6 +108,7 @@ const OPTIONS = {
   live: { type: 'boolean' },
   endpoint: { type: 'string' },
   token: { type: 'string' },
+  'consent-confirmed': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -118,8 +126,22 @@ async function confirm(io: Io, question: string, values: Values): Promise<boolea
 
 async function openTarget(values: Values, io: Io): Promise<Target> {
   if (values.profile) process.env['AWS_PROFILE'] = values.profile;
-  if (values.stack) return stackTarget(values.stack, values.region);
-  return localTarget(values.local ?? io.env['PZ_LOCAL_URL'] ?? DEFAULT_LOCAL_URL);
+  const opts = { live: values.live === true };
+  if (values.stack) return stackTarget(values.stack, values.region, opts);
+  return localTarget(values.local ?? io.env['PZ_LOCAL_URL'] ?? DEFAULT_LOCAL_URL, opts);
+}
+
+/** Whether calls may leave this process: the tracker runs live, or the operator said --live. */
+const mayCall = (target: Target, values: Values): boolean => target.mode === 'live' || values.live === true;
+
+/** Said before any command that acts: where, and whether anything will reach Partnerize. */
+function announceMode(io: Io, target: Target, values: Values): void {
+  const mode =
+    target.mode === 'live' ? 'live: calls go to Partnerize'
+      : values.live ? `${target.mode === 'dryrun' ? 'dry run' : 'mode unknown'}, but --live: calls go to Partnerize`
+        : target.mode === 'dryrun' ? 'dry run: nothing is sent to Partnerize (--live sends)'
+          : 'mode unknown (a stack without the PartnerizeMode output): nothing is sent unless you pass --live';
+  io.stderr.write(`pz: ${target.label} — ${mode}\n`);
 }
 
 const json = (io: Io, v: unknown) => io.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
@@ -143,13 +165,16 @@ async function lookupCommand(id: string, values: Values, io: Io, target: Target)
 async function replayCommand(id: string, values: Values, io: Io, target: Target): Promise<number> {
   const rec = await findConversion(id, target.conversionRefPrefix, target.deps);
   if (!rec) throw new OperationError(`no conversion for ${id} in ${target.label}`);
+  if (!mayCall(target, values)) {
+    throw new OperationError(`${target.label} runs a dry run: replay would send ${rec.conversionRef} to Partnerize for real. Pass --live if that is what you want; nothing was sent.`);
+  }
   if (!values.json) say(io, renderConversion(rec).split('\n').slice(0, 3).join('\n'));
   const what = values.clickref ? `with clickref ${values.clickref}` : rec.request ? `as ${rec.request.method} ${rec.request.url}` : '';
   if (!(await confirm(io, `Send ${rec.conversionRef} to Partnerize now ${what}?`, values))) {
     say(io, 'Nothing sent.');
     return 1;
   }
-  const { report } = await replay(rec, { clickref: values.clickref }, target.deps);
+  const { report } = await replay(rec, { clickref: values.clickref, consentConfirmed: values['consent-confirmed'] }, target.deps);
   const a = report.outcome.attempt;
   if (values.json) {
     json(io, { conversionRef: rec.conversionRef, status: report.outcome.status, recorded: report.recorded, attempt: a });
@@ -183,8 +208,9 @@ async function requeueCommand(values: Values, io: Io, target: Target): Promise<n
   const bar = progressBar(io.stderr, 'requeue');
   const p = await requeue(found, statuses, target.deps, (x) => bar.update(x.done, x.total));
   bar.finish(p.done, p.total);
+  const when = target.mode === 'live' ? 'the retry function sends them on its next run' : 'they are sent when the tracker runs live (a dry run sends nothing)';
   if (values.json) json(io, { found: found.length, requeued: p.requeued, conversionRefs: found.map((r) => r.conversionRef) });
-  else say(io, `${p.requeued} of ${found.length} requeued; the retry function sends them on its next run.${p.requeued < found.length ? ' The others changed status meanwhile.' : ''}`);
+  else say(io, `${p.requeued} of ${found.length} requeued; ${when}.${p.requeued < found.length ? ' The others changed status meanwhile.' : ''}`);
   return 0;
 }
 
@@ -253,6 +279,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     const id = rest[0];
     if (needsId && !id) throw new UsageError(`${command} needs an order id: pz ${command} <orderId>`);
     target = await openTarget(values, io);
+    if (command === 'replay' || command === 'requeue') announceMode(io, target, values);
     switch (command) {
       case 'lookup':
         return await lookupCommand(id!, values, io, target);

@@ -27,17 +27,31 @@ const WHAT_NEXT: Partial<Record<ConversionRecord['status'], string>> = {
   dry_run: 'dry run: the call below was recorded, not sent; `replay` sends it',
 };
 
+/** What came back: the HTTP status, or why nothing did (cause and host), and whether the call may have landed. */
+function answerOf(a: Attempt): string {
+  if (a.status !== undefined) return a.deliveredEarlier ? `${a.status} (duplicate: delivered earlier)` : String(a.status);
+  const why = a.cause && a.cause !== a.error ? `${a.error ?? 'error'}: ${a.cause}` : (a.error ?? '-');
+  return `${why}${a.host ? ` (${a.host})` : ''}${a.uncertain ? ', may have landed' : ''}`;
+}
+
 export function attemptRow(a: Attempt, i: number): string[] {
   return [
     String(i + 1),
     a.at,
     a.trigger,
     a.result,
-    a.status === undefined ? (a.error ?? '-') : String(a.status),
+    answerOf(a),
     `${a.latencyMs} ms`,
     (a.body ?? '').replace(/\s+/g, ' ').slice(0, 60),
   ];
 }
+
+const COMPACTION: Record<string, string> = {
+  lines: 'identical lines merged (nothing lost)',
+  category: 'one item per category (SKUs and item metadata not sent)',
+  order: 'one item for the whole order',
+  order_without_metadata: 'one item for the whole order, without conversion metadata',
+};
 
 export function renderConversion(r: ConversionRecord): string {
   const lines = [
@@ -52,6 +66,12 @@ export function renderConversion(r: ConversionRecord): string {
     lines.push(`  next send  ${new Date(r.dueAt).toISOString()} (retries so far: ${r.retries})`);
   }
   lines.push(`  call       ${r.request ? `${r.request.method} ${r.request.url}` : '— (nothing to send)'}`);
+  if (r.compaction) lines.push(`  basket     too long for one call as sent: ${COMPACTION[r.compaction] ?? r.compaction}; the ${r.call?.items.length ?? r.itemCount} items received are on the record (--json)`);
+  if (r.operatorConsent) lines.push(`  consent    confirmed by an operator at ${r.operatorConsent.at}: ${r.operatorConsent.reason}`);
+  for (const h of r.history ?? []) {
+    lines.push(`  earlier    ${h.status} since ${h.createdAt} (consent ${h.consent === undefined ? 'not given' : String(h.consent)}, clickref ${h.clickrefSource}), replaced ${h.supersededAt}${h.request ? ` — recorded call ${h.request.url}` : ''}`);
+  }
+  if (r.attemptStarted && r.leaseId) lines.push(`  in flight  an attempt started at ${r.attemptStarted.at} (${r.attemptStarted.trigger}) has no result yet`);
   lines.push('');
   lines.push(
     r.attempts.length === 0

@@ -8,7 +8,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { systemClock } from '../../lambdas/adapters/clock.js';
 import { newId } from '../../lambdas/adapters/ids.js';
 import { DynamoClickStore, DynamoConversionAdmin } from '../../lambdas/adapters/dynamodb-stores.js';
-import { createFetchSender } from '../../lambdas/adapters/partnerize-sender.js';
+import { createFetchSender, dryRunSender } from '../../lambdas/adapters/partnerize-sender.js';
 import { tokenOf } from '../../lambdas/adapters/token-source.js';
 import { trackerConfigFromEnv } from '../../lambdas/commons/env-config.js';
 import { silentLog } from '../../lambdas/commons/logger.js';
@@ -17,9 +17,13 @@ import type { AdminDeps } from '../../lambdas/core/model.js';
 import { LOCAL_AWS_ENV, localDynamoClient } from '../local/embedded-dynamodb.js';
 import { LOCAL_INFO_PATH, type LocalInfo } from '../local/server.js';
 
+/** The tracker's mode as the target reports it (`unknown`: a stack deployed before it said). */
+export type TargetMode = 'live' | 'dryrun' | 'unknown';
+
 export interface Target {
   /** "local http://127.0.0.1:3000" or "stack PartnerizeS2S" */
   label: string;
+  mode: TargetMode;
   apiUrl: string;
   conversionRefPrefix: string;
   deps: AdminDeps;
@@ -31,15 +35,26 @@ export class TargetError extends Error {
   override name = 'TargetError';
 }
 
-function cliDeps(db: DynamoDBClient, tables: { clicks: string; conversions: string }, retryDelaysS?: readonly number[]): AdminDeps {
+export interface CliOptions {
+  /** The operator said --live: calls may leave this process even if the tracker runs a dry run. */
+  live: boolean;
+}
+
+/**
+ * The CLI's dependencies. Its sender calls Partnerize only when the tracker runs live or the
+ * operator said --live: a dry run is dry for the CLI too.
+ */
+function cliDeps(db: DynamoDBClient, tables: { clicks: string; conversions: string }, mode: TargetMode, opts: CliOptions, retryDelaysS?: readonly number[]): AdminDeps {
+  const live = mode === 'live' || opts.live;
   return {
     config: trackerConfigFromEnv({
       PARTNERIZE_CAMPAIGN_ID: 'cli',
+      PARTNERIZE_MODE: live ? 'live' : 'dryrun',
       ...(retryDelaysS ? { RETRY_DELAYS_S: retryDelaysS.join(',') } : {}),
     }),
     clicks: new DynamoClickStore(db, tables.clicks),
     conversions: new DynamoConversionAdmin(db, tables.conversions),
-    sender: createFetchSender('partnerize-s2s-tracker-cli'),
+    sender: live ? createFetchSender('partnerize-s2s-tracker-cli') : dryRunSender,
     clock: systemClock,
     newId,
     random: Math.random,
@@ -48,7 +63,7 @@ function cliDeps(db: DynamoDBClient, tables: { clicks: string; conversions: stri
   };
 }
 
-export async function localTarget(url: string): Promise<Target> {
+export async function localTarget(url: string, opts: CliOptions): Promise<Target> {
   const base = url.replace(/\/+$/, '');
   let info: LocalInfo;
   try {
@@ -61,19 +76,22 @@ export async function localTarget(url: string): Promise<Target> {
   const db = localDynamoClient(info.dynamodbEndpoint);
   return {
     label: `local ${base}`,
+    mode: info.mode,
     apiUrl: base,
     conversionRefPrefix: info.conversionRefPrefix,
-    deps: cliDeps(db, info.tables, info.retryDelaysS),
+    deps: cliDeps(db, info.tables, info.mode, opts, info.retryDelaysS),
     token: async () => info.token,
     close: () => db.destroy(),
   };
 }
 
+const modeOf = (v: string | undefined): TargetMode => (v === 'live' || v === 'dryrun' ? v : 'unknown');
+
 export const STACK_OUTPUTS = ['ApiUrl', 'ClicksTableName', 'ConversionsTableName', 'PostbackTokenSecretArn'] as const;
 
-export async function stackTarget(stackName: string, region?: string): Promise<Target> {
-  const opts = region ? { region } : {};
-  const cfn = new CloudFormationClient(opts);
+export async function stackTarget(stackName: string, region: string | undefined, opts: CliOptions): Promise<Target> {
+  const clientOpts = region ? { region } : {};
+  const cfn = new CloudFormationClient(clientOpts);
   let outputs: Record<string, string>;
   try {
     const r = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));
@@ -87,14 +105,16 @@ export async function stackTarget(stackName: string, region?: string): Promise<T
   }
   const missing = STACK_OUTPUTS.filter((k) => !outputs[k]);
   if (missing.length > 0) throw new TargetError(`stack ${stackName} has no output ${missing.join(', ')}: is it this tracker's stack?`);
-  const db = new DynamoDBClient(opts);
+  const db = new DynamoDBClient(clientOpts);
+  const mode = modeOf(outputs['PartnerizeMode']);
   return {
     label: `stack ${stackName}`,
+    mode,
     apiUrl: outputs['ApiUrl']!.replace(/\/+$/, ''),
     conversionRefPrefix: outputs['ConversionRefPrefix'] ?? '',
-    deps: cliDeps(db, { clicks: outputs['ClicksTableName']!, conversions: outputs['ConversionsTableName']! }),
+    deps: cliDeps(db, { clicks: outputs['ClicksTableName']!, conversions: outputs['ConversionsTableName']! }, mode, opts),
     token: async () => {
-      const sm = new SecretsManagerClient(opts);
+      const sm = new SecretsManagerClient(clientOpts);
       try {
         const s = await sm.send(new GetSecretValueCommand({ SecretId: outputs['PostbackTokenSecretArn'] }));
         if (!s.SecretString) throw new TargetError('the postback token secret is empty');
