@@ -35,7 +35,10 @@ import { matchesAny } from '../core/auth.js';
 import type { Deadline } from './deadline.js';
 
 export interface TokenSource {
-  /** Is `presented` a valid token now? Rejects when that cannot be known (the secret cannot be read): a 503, which Tealium retries, rather than a 401, which loses the order. */
+  /**
+   * Is `presented` a valid token now? Rejects when that cannot be known (the secret cannot be
+   * read): a 503, which Tealium retries, rather than a 401, which loses the order.
+   */
   accepts(presented: string | undefined): Promise<boolean>;
   /** The tokens accepted now (at least one), as cached. */
   tokens(): Promise<readonly string[]>;
