@@ -5,7 +5,6 @@
  */
 import type { MiddlewareObj } from '@middy/core';
 import { staticTokens, type TokenSource } from '../adapters/token-source.js';
-import { matchesAny } from '../core/auth.js';
 import { errorBody, header, json, type HttpEvent, type HttpResult } from './http.js';
 
 export const ORIGIN_VERIFY_HEADER = 'x-origin-verify';
@@ -26,9 +25,7 @@ export function originGuard(source: TokenSource | undefined): MiddlewareObj<Http
   return {
     before: async (request) => {
       if (!source) return undefined;
-      const presented = header(request.event, ORIGIN_VERIFY_HEADER);
-      if (matchesAny(presented, await source.tokens())) return undefined;
-      if (presented !== undefined && source.refresh && matchesAny(presented, await source.refresh())) return undefined;
+      if (await source.accepts(header(request.event, ORIGIN_VERIFY_HEADER))) return undefined;
       return json(403, errorBody('forbidden', 'call this API through its protected (CloudFront) URL'));
     },
   };

@@ -1,4 +1,4 @@
-import { isAuthorized } from '../core/auth.js';
+import { presentedToken } from '../core/auth.js';
 import type { Deps } from '../core/model.js';
 import { acceptPostback } from '../core/postbacks.js';
 import type { TokenSource } from '../adapters/token-source.js';
@@ -16,23 +16,13 @@ const unauthorized = (): HttpResult =>
     'www-authenticate': 'Bearer realm="postbacks", Basic realm="postbacks"',
   });
 
-/**
- * Checks the presented token; an unknown token makes the source re-read the secret (rate-limited
- * inside the source), so a freshly rotated token is accepted at once, not after the cache expires.
- */
-async function authorized(authorization: string | undefined, tokens: TokenSource): Promise<boolean> {
-  if (isAuthorized(authorization, await tokens.tokens())) return true;
-  if (!tokens.refresh || authorization === undefined) return false;
-  return isAuthorized(authorization, await tokens.refresh());
-}
-
 /** `POST /postbacks` and `GET /postbacks?data=…`: 202 `{conversionRef, outcome}`. */
 export function createPostbacksHandler(deps: PostbacksHandlerDeps) {
   return httpFunction(deps, async (event, deadline) => {
     // The stores of this request give up in time for a 5xx to reach Tealium inside its 5 s.
     // (Recording an attempt after the send is exempt: see DynamoConversionStore.finishAttempt.)
     const tokens = bindDeadline(deps.tokens, deadline);
-    if (!(await authorized(header(event, 'authorization'), tokens))) return unauthorized();
+    if (!(await tokens.accepts(presentedToken(header(event, 'authorization'))))) return unauthorized();
     const input = readInput(event, deps.maxBodyBytes, 'data');
     const bound = { ...deps, clicks: bindDeadline(deps.clicks, deadline), conversions: bindDeadline(deps.conversions, deadline) };
     return json(202, await acceptPostback(input, bound));

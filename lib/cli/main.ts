@@ -12,6 +12,7 @@ import { progressBar } from './progress.js';
 import { attemptRow, renderConversion, table } from './render.js';
 import { localTarget, stackTarget, TargetError, type Target } from './target.js';
 import { DEFAULT_LOCAL_URL } from '../local/cli-hint.js';
+import { TOKEN_HELP, tokenCommand } from './token.js';
 
 export interface Io {
   stdout: { write(s: string): unknown; isTTY?: boolean | undefined };
@@ -40,6 +41,8 @@ Commands:
   replay <orderId>    send a conversion to Partnerize again now (asks first)
   requeue --failed    put failed conversions back in the retry queue
   send-test           report a synthetic click and order to an endpoint (dry run unless --live)
+  token status|rotate|retire --stack <name>
+                      rotate the postback token without refusing Tealium, however often
 
 ${TARGET_HELP}
 
@@ -89,6 +92,7 @@ Partnerize call is recorded, not sent.
   --clickref <ref>    the clickref to report (default: a random PZTEST… one)
 
 ${TARGET_HELP}`,
+  token: TOKEN_HELP,
 };
 
 class UsageError extends Error {}
@@ -109,6 +113,7 @@ const OPTIONS = {
   endpoint: { type: 'string' },
   token: { type: 'string' },
   'consent-confirmed': { type: 'string' },
+  'min-age': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -278,6 +283,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     const needsId = command === 'lookup' || command === 'replay';
     const id = rest[0];
     if (needsId && !id) throw new UsageError(`${command} needs an order id: pz ${command} <orderId>`);
+    if (command === 'token') return await tokenCommand(rest, values, io, (question) => confirm(io, question, values));
     target = await openTarget(values, io);
     if (command === 'replay' || command === 'requeue') announceMode(io, target, values);
     switch (command) {

@@ -89,20 +89,24 @@ const modeOf = (v: string | undefined): TargetMode => (v === 'live' || v === 'dr
 
 export const STACK_OUTPUTS = ['ApiUrl', 'ClicksTableName', 'ConversionsTableName', 'PostbackTokenSecretArn'] as const;
 
-export async function stackTarget(stackName: string, region: string | undefined, opts: CliOptions): Promise<Target> {
-  const clientOpts = region ? { region } : {};
-  const cfn = new CloudFormationClient(clientOpts);
-  let outputs: Record<string, string>;
+/** A deployed stack's CloudFormation outputs, by key. */
+export async function stackOutputs(stackName: string, region?: string): Promise<Record<string, string>> {
+  const cfn = new CloudFormationClient(region ? { region } : {});
   try {
     const r = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));
     const stack = r.Stacks?.[0];
     if (!stack) throw new Error('not found');
-    outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
+    return Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
   } catch (err) {
     throw new TargetError(`cannot read stack ${stackName}: ${(err as Error).message} (check --region / AWS_REGION and your credentials)`);
   } finally {
     cfn.destroy();
   }
+}
+
+export async function stackTarget(stackName: string, region: string | undefined, opts: CliOptions): Promise<Target> {
+  const clientOpts = region ? { region } : {};
+  const outputs = await stackOutputs(stackName, region);
   const missing = STACK_OUTPUTS.filter((k) => !outputs[k]);
   if (missing.length > 0) throw new TargetError(`stack ${stackName} has no output ${missing.join(', ')}: is it this tracker's stack?`);
   const db = new DynamoDBClient(clientOpts);

@@ -132,6 +132,7 @@ describe('token rotation through the handler', () => {
     try {
       sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).resolves({ SecretString: 'old-token-1234567890' });
       sm.on(GetSecretValueCommand, { VersionStage: 'AWSPREVIOUS' }).rejects(new ResourceNotFoundException({ message: 'none', $metadata: {} }));
+      sm.on(GetSecretValueCommand, { VersionStage: 'AWSPENDING' }).rejects(new ResourceNotFoundException({ message: 'none', $metadata: {} }));
       let t = 0;
       const tokens = new SecretsManagerTokens(new SecretsManagerClient({}), 'arn', 300_000, () => t);
       const handler = createPostbacksHandler({ ...env.deps, tokens, maxBodyBytes: 65_536 });
@@ -142,6 +143,7 @@ describe('token rotation through the handler', () => {
       sm.reset();
       sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).resolves({ SecretString: 'new-token-0987654321' });
       sm.on(GetSecretValueCommand, { VersionStage: 'AWSPREVIOUS' }).resolves({ SecretString: 'old-token-1234567890' });
+      sm.on(GetSecretValueCommand, { VersionStage: 'AWSPENDING' }).rejects(new ResourceNotFoundException({ message: 'none', $metadata: {} }));
       t = 60_000; // the cache (5 min) still holds only the old token
       expect(await call('new-token-0987654321')).toBe(202);
       expect(await call('old-token-1234567890')).toBe(202);

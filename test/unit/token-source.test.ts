@@ -1,40 +1,78 @@
-import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+/**
+ * The token source against an in-memory model of Secrets Manager (versions and staging labels, see
+ * test/support/secrets-manager-model.ts), on fake timers so waits and read spacing are exact.
+ */
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, it } from 'vitest';
-import { SecretsManagerTokens, tokenOf } from '../../lambdas/adapters/token-source.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Deadline } from '../../lambdas/adapters/deadline.js';
+import { SecretsManagerTokens, staticTokens, tokenOf } from '../../lambdas/adapters/token-source.js';
+import { originGuard } from '../../lambdas/commons/origin-guard.js';
+import type { HttpEvent } from '../../lambdas/commons/http.js';
+import { SecretsManagerModel } from '../support/secrets-manager-model.js';
 
 const sm = mockClient(SecretsManagerClient);
-afterEach(() => sm.reset());
+const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:PostbackToken-AbCdEf';
+const T0 = Date.UTC(2026, 10, 24, 10, 0, 0);
+const TTL = 300_000;
 
-describe('SecretsManagerTokens', () => {
-  it('serves AWSCURRENT and AWSPREVIOUS (rotation) and caches them', async () => {
-    sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).resolves({ SecretString: 'new' });
-    sm.on(GetSecretValueCommand, { VersionStage: 'AWSPREVIOUS' }).resolves({ SecretString: 'old' });
-    let t = 0;
-    const tokens = new SecretsManagerTokens(new SecretsManagerClient({}), 'arn:secret', 60_000, () => t);
-    expect(await tokens.tokens()).toEqual(['new', 'old']);
-    expect(await tokens.tokens()).toEqual(['new', 'old']);
-    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2);
-    t = 61_000;
+beforeEach(() => {
+  vi.useFakeTimers({ now: T0 });
+});
+afterEach(() => {
+  vi.useRealTimers();
+  sm.reset();
+});
+
+const source = (options: ConstructorParameters<typeof SecretsManagerTokens>[4] = {}) =>
+  new SecretsManagerTokens(new SecretsManagerClient({}), ARN, TTL, undefined, options);
+const rotate = (model: SecretsManagerModel, token: string) => model.putSecretValue({ SecretId: ARN, SecretString: token });
+/** Reads of the secret: one GetSecretValue per stage, started together. */
+const readsOf = (model: SecretsManagerModel) => model.reads.length / 3;
+
+/** Settles `p`, running fake time from timer to timer meanwhile, and says how long it took. */
+async function timed<T>(p: Promise<T>): Promise<{ value: T; ms: number }> {
+  const start = Date.now();
+  let settled = false;
+  const done = p.finally(() => {
+    settled = true;
+  });
+  done.catch(() => undefined);
+  for (let steps = 0; !settled; steps += 1) {
+    if (steps > 10_000) throw new Error('never settled');
+    await vi.advanceTimersToNextTimerAsync();
+  }
+  return { value: await done, ms: Date.now() - start };
+}
+
+describe('staticTokens', () => {
+  it('accepts its tokens only', async () => {
+    const tokens = staticTokens('local-token-1', 'local-token-2');
+    expect(await tokens.accepts('local-token-2')).toBe(true);
+    expect(await tokens.accepts('local-token-3')).toBe(false);
+    expect(await tokens.accepts(undefined)).toBe(false);
+    expect(await tokens.accepts('')).toBe(false);
+  });
+});
+
+describe('SecretsManagerTokens: what is read', () => {
+  it('accepts AWSCURRENT, AWSPREVIOUS and AWSPENDING, cached for ttlMs', async () => {
+    const model = new SecretsManagerModel(ARN, 'token-v1').install(sm);
+    rotate(model, 'token-v2');
+    model.putSecretValue({ SecretId: ARN, SecretString: 'token-v3-staged', VersionStages: ['AWSPENDING'] });
+    const tokens = source();
+    expect(await tokens.tokens()).toEqual(['token-v2', 'token-v1', 'token-v3-staged']);
+    for (const t of ['token-v1', 'token-v2', 'token-v3-staged']) expect(await tokens.accepts(t)).toBe(true);
+    expect(readsOf(model)).toBe(1);
+    vi.advanceTimersByTime(TTL);
     await tokens.tokens();
-    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(4);
+    expect(readsOf(model)).toBe(2);
   });
 
-  it('works before any rotation (no AWSPREVIOUS)', async () => {
-    sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).resolves({ SecretString: 'only' });
-    sm.on(GetSecretValueCommand, { VersionStage: 'AWSPREVIOUS' }).rejects(new ResourceNotFoundException({ message: 'none', $metadata: {} }));
-    expect(await new SecretsManagerTokens(new SecretsManagerClient({}), 'arn').tokens()).toEqual(['only']);
-  });
-
-  it('keeps serving the cached tokens when a refresh fails', async () => {
-    sm.on(GetSecretValueCommand).resolves({ SecretString: 'tok' });
-    let t = 0;
-    const tokens = new SecretsManagerTokens(new SecretsManagerClient({}), 'arn', 1000, () => t);
-    await tokens.tokens();
-    sm.reset();
-    sm.on(GetSecretValueCommand).rejects(new Error('throttled'));
-    t = 5000;
-    expect(await tokens.tokens()).toEqual(['tok']);
+  it('works before any rotation (only AWSCURRENT)', async () => {
+    const model = new SecretsManagerModel(ARN, 'only').install(sm);
+    expect(await source().tokens()).toEqual(['only']);
+    expect(model.reads.map((r) => r.stage)).toEqual(['AWSCURRENT', 'AWSPREVIOUS', 'AWSPENDING']);
   });
 
   it('reads a plain secret or JSON {"token": …}', () => {
@@ -42,26 +80,200 @@ describe('SecretsManagerTokens', () => {
     expect(tokenOf('{"token":"xyz"}')).toBe('xyz');
     expect(tokenOf('{not json')).toBe('{not json');
   });
+
+  it('a missing or empty header is refused without a read', async () => {
+    const model = new SecretsManagerModel(ARN, 'token-v1').install(sm);
+    const tokens = source();
+    expect(await tokens.accepts(undefined)).toBe(false);
+    expect(await tokens.accepts('')).toBe(false);
+    expect(model.reads).toHaveLength(0);
+  });
 });
 
-describe('rotation without downtime', () => {
-  it('an unknown token makes the source re-read at once, but at most every 30 s', async () => {
-    sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).resolves({ SecretString: 'v1' });
-    sm.on(GetSecretValueCommand, { VersionStage: 'AWSPREVIOUS' }).rejects(new ResourceNotFoundException({ message: 'none', $metadata: {} }));
-    let t = 0;
-    const tokens = new SecretsManagerTokens(new SecretsManagerClient({}), 'arn', 300_000, () => t);
-    expect(await tokens.tokens()).toEqual(['v1']);
-    // The secret is rotated: v2 current, v1 previous.
-    sm.reset();
-    sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).resolves({ SecretString: 'v2' });
-    sm.on(GetSecretValueCommand, { VersionStage: 'AWSPREVIOUS' }).resolves({ SecretString: 'v1' });
-    t = 10_000;
-    expect(await tokens.refresh()).toEqual(['v1']); // just read: served from cache
-    t = 40_000;
-    expect(await tokens.refresh()).toEqual(['v2', 'v1']);
-    const reads = sm.commandCalls(GetSecretValueCommand).length;
-    t = 50_000;
-    await tokens.refresh();
-    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(reads);
+describe('rotation: a token valid before the request arrived is accepted by it', () => {
+  it('(1) the cache was just loaded, then a rotation, then the new token: accepted at once', async () => {
+    const model = new SecretsManagerModel(ARN, 'token-v1').install(sm);
+    const tokens = source();
+    expect(await tokens.accepts('token-v1')).toBe(true);
+    vi.advanceTimersByTime(2_000);
+    rotate(model, 'token-v2');
+    const { value, ms } = await timed(tokens.accepts('token-v2'));
+    expect(value).toBe(true);
+    expect(ms).toBe(0);
+    expect(readsOf(model)).toBe(2);
+    // The old token is AWSPREVIOUS: still valid, from the cache.
+    expect(await tokens.accepts('token-v1')).toBe(true);
+    expect(readsOf(model)).toBe(2);
+  });
+
+  it('(1) the same through the origin guard', async () => {
+    const model = new SecretsManagerModel(ARN, 'token-v1').install(sm);
+    const guard = originGuard(source());
+    const request = (value: string) => ({ event: { headers: { 'x-origin-verify': value } } as unknown as HttpEvent });
+    const check = async (value: string) => (await timed(Promise.resolve(guard.before!(request(value) as never)))).value;
+    expect(await check('token-v1')).toBeUndefined();
+    vi.advanceTimersByTime(2_000);
+    rotate(model, 'token-v2');
+    expect(await check('token-v2')).toBeUndefined();
+    expect((await check('token-v3')) as { statusCode: number }).toMatchObject({ statusCode: 403 });
+  });
+
+  it('(1) a read in flight that started before the rotation is waited for, then one more is made', async () => {
+    const model = new SecretsManagerModel(ARN, 'token-v1').install(sm);
+    model.latencyMs = 200;
+    const tokens = source();
+    await timed(tokens.accepts('token-v1'));
+    vi.advanceTimersByTime(5_000);
+    const junk = tokens.accepts('junk'); // starts a read, in flight for 200 ms
+    await vi.advanceTimersByTimeAsync(50);
+    rotate(model, 'token-v2');
+    await vi.advanceTimersByTimeAsync(50);
+    const { value, ms } = await timed(tokens.accepts('token-v2'));
+    expect(await junk).toBe(false);
+    expect(value).toBe(true);
+    expect(readsOf(model)).toBe(3);
+    // It waited for the junk read (100 ms more), then for the next slot (1 s after that read began), then its own read.
+    expect(ms).toBe(900 + 200);
+  });
+
+  it('requests with unknown tokens that arrive together share one read', async () => {
+    const model = new SecretsManagerModel(ARN, 'token-v1').install(sm);
+    model.latencyMs = 20;
+    const tokens = source();
+    await timed(tokens.accepts('token-v1'));
+    vi.advanceTimersByTime(5_000);
+    rotate(model, 'token-v2');
+    const answers = await timed(Promise.all(['token-v2', 'junk-a', 'token-v2', 'junk-b', 'junk-c'].map((t) => tokens.accepts(t))));
+    expect(answers.value).toEqual([true, false, true, false, false]);
+    expect(readsOf(model)).toBe(2);
+  });
+});
+
+describe('junk traffic (wrong tokens) is bounded', () => {
+  it('(2) a flood of wrong tokens: one read at a time, at least 1 s apart, one GetSecretValue per stage each; the valid token never waits', async () => {
+    const model = new SecretsManagerModel(ARN, 'token-v1').install(sm);
+    model.latencyMs = 30;
+    const tokens = source();
+    await timed(tokens.accepts('token-v1'));
+    const start = Date.now();
+    const junk: { at: number; p: Promise<boolean> }[] = [];
+    const waits: number[] = [];
+    const send = (token: string) => {
+      const at = Date.now();
+      const p = tokens.accepts(token);
+      void p.then(() => waits.push(Date.now() - at));
+      junk.push({ at, p });
+    };
+    let validChecks = 0;
+    // 10 s: every 50 ms four new random tokens and one repeated token; a valid request every 100 ms.
+    for (let tick = 0; tick < 200; tick += 1) {
+      for (let i = 0; i < 4; i += 1) send(`junk-${tick}-${i}-${Math.random()}`);
+      send('the-same-wrong-token');
+      if (tick % 2 === 0) {
+        let answered = false;
+        void tokens.accepts('token-v1').then((ok) => {
+          answered = ok;
+        });
+        await Promise.resolve();
+        await Promise.resolve();
+        expect(answered).toBe(true); // from the cache, in the same tick: no wait, no read
+        validChecks += 1;
+      }
+      await vi.advanceTimersByTimeAsync(50);
+    }
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(await Promise.all(junk.map((j) => j.p))).toEqual(junk.map(() => false));
+    expect(validChecks).toBe(100);
+
+    const starts = model.reads.filter((r) => r.at > start && r.stage === 'AWSCURRENT').map((r) => r.at);
+    expect(model.reads.filter((r) => r.at > start)).toHaveLength(starts.length * 3);
+    expect(starts.length).toBeLessThanOrEqual(11); // 1 000 wrong-token requests in 10 s
+    for (let i = 1; i < starts.length; i += 1) expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(1_000);
+    expect(model.maxInFlight).toBe(3);
+    // Nobody waits longer than the next slot plus a read.
+    expect(waits).toHaveLength(junk.length);
+    expect(Math.max(...waits)).toBeLessThanOrEqual(1_000 + 30 + 30);
+  });
+
+  it('(2) one instance serving wrong tokens one after another makes at most one read a second', async () => {
+    const model = new SecretsManagerModel(ARN, 'token-v1').install(sm);
+    const tokens = source();
+    await timed(tokens.accepts('token-v1'));
+    const start = Date.now();
+    let answered = 0;
+    while (Date.now() - start < 30_000) {
+      expect((await timed(tokens.accepts(`junk-${answered}`))).value).toBe(false);
+      answered += 1;
+    }
+    expect(readsOf(model) - 1).toBeLessThanOrEqual(31);
+    expect(answered).toBeLessThanOrEqual(31);
+  });
+});
+
+describe('a refused token that becomes valid is accepted at once', () => {
+  it('(3) Tealium switched before the secret did: refused, then accepted by the first request after the rotation', async () => {
+    const model = new SecretsManagerModel(ARN, 'token-v1').install(sm);
+    const tokens = source();
+    await timed(tokens.accepts('token-v1'));
+    for (let i = 0; i < 5; i += 1) expect((await timed(tokens.accepts('token-v2'))).value).toBe(false);
+    rotate(model, 'token-v2');
+    const { value, ms } = await timed(tokens.accepts('token-v2'));
+    expect(value).toBe(true);
+    expect(ms).toBeLessThanOrEqual(1_000);
+  });
+
+  it('(3) a mistaken retire rolled back: the caller\'s token is accepted again at once', async () => {
+    const model = new SecretsManagerModel(ARN, 'token-v1').install(sm);
+    const tokens = source();
+    rotate(model, 'token-v2');
+    expect(await tokens.accepts('token-v1')).toBe(true); // the caller has not switched yet
+    const previous = model.listSecretVersionIds({ SecretId: ARN }).Versions!.find((v) => v.VersionStages!.includes('AWSPREVIOUS'))!.VersionId!;
+    model.updateSecretVersionStage({ SecretId: ARN, VersionStage: 'AWSPREVIOUS', RemoveFromVersionId: previous });
+    vi.advanceTimersByTime(TTL);
+    expect((await timed(tokens.accepts('token-v1'))).value).toBe(false);
+    expect((await timed(tokens.accepts('token-v1'))).value).toBe(false);
+    model.updateSecretVersionStage({ SecretId: ARN, VersionStage: 'AWSPREVIOUS', MoveToVersionId: previous });
+    expect((await timed(tokens.accepts('token-v1'))).value).toBe(true);
+  });
+
+  it('(3) a token refused again and again, then staged as AWSPENDING: accepted at once', async () => {
+    const model = new SecretsManagerModel(ARN, 'token-v1').install(sm);
+    const tokens = source();
+    for (let i = 0; i < 3; i += 1) expect((await timed(tokens.accepts('token-staged'))).value).toBe(false);
+    model.putSecretValue({ SecretId: ARN, SecretString: 'token-staged', VersionStages: ['AWSPENDING'] });
+    expect((await timed(tokens.accepts('token-staged'))).value).toBe(true);
+  });
+});
+
+describe('when the secret cannot be read', () => {
+  it('known tokens are still accepted; an unknown one is an error (503, retried by Tealium), not a refusal (401, lost)', async () => {
+    const model = new SecretsManagerModel(ARN, 'token-v1').install(sm);
+    const tokens = source();
+    await timed(tokens.accepts('token-v1'));
+    vi.advanceTimersByTime(TTL);
+    sm.on(GetSecretValueCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: {} }));
+    expect((await timed(tokens.accepts('token-v1'))).value).toBe(true);
+    await expect(timed(tokens.accepts('token-v2'))).rejects.toMatchObject({ name: 'ThrottlingException' });
+    // A failed read is not retried on every request: the next one waits for the next slot.
+    const calls = sm.commandCalls(GetSecretValueCommand).length;
+    expect(await tokens.accepts('token-v1')).toBe(true);
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(calls);
+    expect(readsOf(model)).toBe(1);
+  });
+
+  it('a cold instance that cannot read the secret is an error, not a refusal', async () => {
+    sm.on(GetSecretValueCommand).rejects(Object.assign(new Error('unreachable'), { name: 'TimeoutError', $metadata: {} }));
+    await expect(timed(source().accepts('token-v1'))).rejects.toMatchObject({ name: 'TimeoutError' });
+  });
+
+  it('a request whose deadline passes while it waits for the next read is an AbortError (503)', async () => {
+    new SecretsManagerModel(ARN, 'token-v1').install(sm);
+    const tokens = source();
+    await timed(tokens.accepts('token-v1'));
+    await timed(tokens.accepts('junk-1')); // a read just started: the next slot is 1 s away
+    const view = tokens.withDeadline(new Deadline(Date.now() + 300));
+    await expect(timed(view.accepts('token-v2'))).rejects.toMatchObject({ name: 'AbortError' });
+    // The read it was waiting for still happens, and serves later requests.
+    expect((await timed(tokens.accepts('token-v1'))).value).toBe(true);
   });
 });
