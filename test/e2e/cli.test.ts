@@ -3,33 +3,21 @@
  * and against a "deployed stack" whose CloudFormation outputs are mocked (no AWS here) and whose
  * tables are the local mode's dynalite.
  */
-import { Readable } from 'node:stream';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../lib/cli/main.js';
 import type { LocalInfo } from '../../lib/local/server.js';
 import { FakePartnerize } from '../support/fake-partnerize.js';
 import { startLocalProcess, type LocalProcess } from '../support/local-process.js';
+import { runPz } from '../support/pz.js';
 
 const TOKEN = 'cli-token-123456';
 let partnerize: FakePartnerize;
 let local: LocalProcess;
 let info: LocalInfo;
 
-async function pz(...argv: string[]): Promise<{ code: number; out: string; err: string; json: () => any }> {
-  let out = '';
-  let err = '';
-  const stdin = Object.assign(Readable.from([]), { isTTY: false });
-  const code = await main([...argv], {
-    stdout: { write: (s: string) => (out += s), isTTY: false },
-    stderr: { write: (s: string) => (err += s), isTTY: false },
-    stdin,
-    env: { PZ_LOCAL_URL: local.url },
-  });
-  return { code, out, err, json: () => JSON.parse(out) };
-}
+const pz = (...argv: string[]) => runPz(argv, { PZ_LOCAL_URL: local.url });
 
 const post = async (path: string, body: unknown): Promise<{ json(): Promise<any> }> =>
   fetch(`${local.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
