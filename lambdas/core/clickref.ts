@@ -1,14 +1,14 @@
 import { InputError } from './errors.js';
 import type { Converted } from './fields.js';
 
-/** Partnerize clickrefs: letters, digits, `_` and `-`, 1 to 256 of them. Case is significant (FAQ Q1). */
+/** Partnerize clickrefs: letters, digits, `_` and `-`, 1 to 256 of them. Case is significant (support question Q1, docs/support-questions.md). */
 export const CLICKREF_PATTERN = /^[A-Za-z0-9_-]{1,256}$/;
 
 export type ClickrefProblem = 'missing_clickref' | 'blank_clickref' | 'invalid_clickref';
 
 /**
  * Checks a clickref; an accepted value is always the input itself: never trimmed, re-cased or
- * re-encoded (FAQ Q1, Q3).
+ * re-encoded (support questions Q1, Q3, docs/support-questions.md).
  */
 export function checkClickref(value: unknown): Converted<string> & { code?: ClickrefProblem } {
   if (value === undefined || value === null) return { ok: false, message: 'is required', code: 'missing_clickref' };

@@ -1,5 +1,5 @@
 /**
- * Recording a click: the latest clickref of a session, exactly as given (FAQ Q1, Q3, Q6).
+ * Recording a click: the latest clickref of a session, exactly as given (support questions Q1, Q3, Q6, docs/support-questions.md).
  */
 import { deviceFromUserAgent } from './device.js';
 import { InputError } from './errors.js';

@@ -1,5 +1,5 @@
 /**
- * Consent policy (FAQ Q7).
+ * Consent policy (support question Q7, docs/support-questions.md).
  * - `required` (default): send only on an explicit opt-in (`consent: true`, or the configured
  *   Tealium consent category present).
  * - `assumed`: send unless explicitly opted out.

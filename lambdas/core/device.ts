@@ -1,5 +1,5 @@
 /**
- * Device class for Partnerize's `device` parameter (FAQ Q9), from a user agent.
+ * Device class for Partnerize's `device` parameter (support question Q9, docs/support-questions.md), from a user agent.
  * `isbot` recognises crawlers and HTTP libraries; `is-mobile` tells phones from tablets. Both are
  * tiny, maintained and dependency-free (ua-parser-js did the same job for 20 KB of bundle, 6% of
  * the functions' size budget; see docs/performance.md).

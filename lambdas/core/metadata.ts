@@ -2,7 +2,7 @@ import { isBlank, text, type Converted } from './fields.js';
 
 /**
  * Partnerize parameter names a metadata key may not shadow: a metadata `clickref:` segment would
- * otherwise override (or duplicate) the real one (FAQ Q8).
+ * otherwise override (or duplicate) the real one (support question Q8, docs/support-questions.md).
  */
 export const RESERVED_KEYS: ReadonlySet<string> = new Set([
   'tracking_mode', 'campaign', 'camref', 'clickref', 'conversionref', 'currency', 'country',

@@ -15,7 +15,7 @@ import type { TealiumMapping } from './tealium.js';
 /** The latest click of a session. */
 export interface ClickRecord {
   sessionId: string;
-  /** Exactly as captured (FAQ Q1). */
+  /** Exactly as captured (support question Q1, docs/support-questions.md). */
   clickref: string;
   /** Epoch ms when we recorded it. */
   clickedAt: number;
@@ -126,7 +126,7 @@ export interface ConversionRecord {
   itemCount: number;
   /** Sum of value × quantity, as a plain decimal with at most 4 places (for people, not for Partnerize). */
   orderValue: string;
-  /** The exact outgoing call (FAQ Q10); absent when there is nothing to send. */
+  /** The exact outgoing call (support question Q10, docs/support-questions.md); absent when there is nothing to send. */
   request?: OutgoingCall | undefined;
   /**
    * The order as Partnerize would see it, without the clickref: kept only on records that were not

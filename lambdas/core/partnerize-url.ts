@@ -1,12 +1,12 @@
 /**
- * The Partnerize S2S conversion call (design: "Partnerize call", a contract).
+ * The Partnerize S2S conversion call (README "The Partnerize call": its shape is a contract).
  *
  *   {baseUrl}/conversion/tracking_mode:api/campaign:{id}/clickref:{ref}/conversionref:{ref}/currency:{CCY}
  *     [/country:..][/customertype:..][/voucher:..][/conversion_time:..][/device:..][/{key}:{value}...]
  *     /[category:../sku:../value:../quantity:../{key}:{value}...] ... one block per item
  *
  * Every value is percent-encoded exactly once with encodeURIComponent, so `/ : [ ] % ? # &` and
- * spaces inside a value never break the path, and decoding a value gives back the original (FAQ Q5).
+ * spaces inside a value never break the path, and decoding a value gives back the original (support question Q5, docs/support-questions.md).
  */
 import { InputError } from './errors.js';
 import type { CustomerType, Device } from './fields.js';
@@ -38,7 +38,7 @@ export interface ConversionCall {
 
 export type HttpMethod = 'GET' | 'POST';
 
-/** The exact outgoing request, kept on the conversion record (FAQ Q10) and replayed by retries. */
+/** The exact outgoing request, kept on the conversion record (support question Q10, docs/support-questions.md) and replayed by retries. */
 export interface OutgoingCall {
   method: HttpMethod;
   url: string;

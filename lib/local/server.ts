@@ -1,7 +1,7 @@
 /**
  * The local mode: the same Lambda handler modules behind node:http, an embedded DynamoDB
  * (dynalite), and the retry function on a timer. Settings come from environment variables
- * (design "Local mode" contract).
+ * (README "Local mode settings": their names and defaults are a contract).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';

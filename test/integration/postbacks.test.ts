@@ -63,14 +63,14 @@ describe('click → postback → Partnerize', () => {
     expect(rec!.dueShard).toBeUndefined();
   });
 
-  it('keeps the clickref byte-exact, whatever its case (FAQ Q1)', async () => {
+  it('keeps the clickref byte-exact, whatever its case (support question Q1)', async () => {
     const session = uniq('sess');
     await env.click({ body: { sessionId: session, clickref: 'aBcDeF_-09' } });
     await env.postback({ body: order(uniq('ORD'), session) });
     expect(env.partnerize.requests[0]!.url).toContain('/clickref:aBcDeF_-09/');
   });
 
-  it('the latest click of a session wins (FAQ Q6)', async () => {
+  it('the latest click of a session wins (support question Q6)', async () => {
     const session = uniq('sess');
     await env.click({ body: { sessionId: session, clickref: 'First1' } });
     env.clock.advance(60_000);
@@ -98,7 +98,7 @@ describe('click → postback → Partnerize', () => {
     expect((await record(orderId))!.clickrefSource).toBe('postback');
   });
 
-  it('a click older than the attribution window is ignored: unattributed, never sent blank (FAQ Q3)', async () => {
+  it('a click older than the attribution window is ignored: unattributed, never sent blank (support question Q3)', async () => {
     const session = uniq('sess');
     await env.click({ body: { sessionId: session, clickref: 'Stale' } });
     env.clock.advance(31 * 86_400_000);
@@ -118,7 +118,7 @@ describe('click → postback → Partnerize', () => {
     expect(env.partnerize.requests).toHaveLength(0);
   });
 
-  it('device comes from the payload, else the order user agent, else the click (FAQ Q9)', async () => {
+  it('device comes from the payload, else the order user agent, else the click (support question Q9)', async () => {
     const session = uniq('sess');
     await env.click({ body: { sessionId: session, clickref: 'Dev1' }, headers: { 'user-agent': IPHONE_UA } });
     await env.postback({ body: order(uniq('ORD'), session) });
@@ -149,7 +149,7 @@ describe('click → postback → Partnerize', () => {
   });
 });
 
-describe('dedupe (FAQ Q11)', () => {
+describe('dedupe (support question Q11)', () => {
   it('20 concurrent identical postbacks: exactly one S2S call, one sent, the rest duplicate', async () => {
     const session = uniq('sess');
     await env.click({ body: { sessionId: session, clickref: 'Dup1' } });
@@ -173,7 +173,7 @@ describe('dedupe (FAQ Q11)', () => {
   });
 });
 
-describe('consent (FAQ Q7)', () => {
+describe('consent (support question Q7)', () => {
   it('policy required: sends only on an explicit opt-in', async () => {
     const session = uniq('sess');
     await env.click({ body: { sessionId: session, clickref: 'Cons1' } });
@@ -279,7 +279,7 @@ describe('bad input: a 400 naming the field, nothing stored', () => {
 });
 
 describe('purchase filter, shapes and modes', () => {
-  it('a non-purchase event is ignored and nothing is stored (FAQ Q2)', async () => {
+  it('a non-purchase event is ignored and nothing is stored (support question Q2)', async () => {
     const r = await env.postback({ body: tealiumPurchase({ udo: { tealium_event: 'add_to_cart', order_id: 'IGN-1' } }) });
     expect(r).toMatchObject({ statusCode: 202, body: { conversionRef: null, outcome: 'ignored' } });
     expect(await record('IGN-1')).toBeUndefined();

@@ -216,7 +216,7 @@ describe('concurrency and crashes', () => {
 });
 
 describe('dedupe while owed', () => {
-  it('a repeated postback for a queued conversion is a duplicate and sends nothing (a double tag, FAQ Q11)', async () => {
+  it('a repeated postback for a queued conversion is a duplicate and sends nothing (a double tag, support question Q11)', async () => {
     env.partnerize.respondWith({ status: 500 });
     const ref = uniq('DOUBLE');
     expect((await env.postback({ body: order(ref) })).body.outcome).toBe('queued');

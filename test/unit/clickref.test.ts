@@ -6,7 +6,7 @@ import { InputError } from '../../lambdas/core/errors.js';
 const clickrefChar = fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-'.split(''));
 
 describe('parseClickref', () => {
-  it('property: an accepted clickref is returned unaltered (FAQ Q1)', () => {
+  it('property: an accepted clickref is returned unaltered (support question Q1)', () => {
     fc.assert(
       fc.property(fc.string({ unit: clickrefChar, minLength: 1, maxLength: 256 }), (ref) => {
         expect(parseClickref(ref)).toBe(ref);

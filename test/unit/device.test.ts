@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { deviceFromUserAgent } from '../../lambdas/core/device.js';
 
-describe('deviceFromUserAgent (FAQ Q9)', () => {
+describe('deviceFromUserAgent (support question Q9)', () => {
   it.each([
     ['Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36', 'desktop'],
     ['Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15', 'desktop'],

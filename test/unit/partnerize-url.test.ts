@@ -57,7 +57,7 @@ describe('buildConversionPath', () => {
     expect(clickref).toBe('clickref:aBc_-Z9');
   });
 
-  it('property: every value decodes back to the original, whatever it holds (FAQ Q5)', () => {
+  it('property: every value decodes back to the original, whatever it holds (support question Q5)', () => {
     fc.assert(
       fc.property(nasty, nasty, nasty, nasty, nasty, nasty, nasty, (conversionRef, voucher, metaValue, sku, category, itemMeta, country) => {
         const path = buildConversionPath({
@@ -88,7 +88,7 @@ describe('buildConversionPath', () => {
     expect(() => buildConversionPath({ ...base, voucher: 'a\uD800b' })).toThrow(InputError);
   });
 
-  it('refuses metadata keys that break the rules or shadow reserved keys (FAQ Q8)', () => {
+  it('refuses metadata keys that break the rules or shadow reserved keys (support question Q8)', () => {
     for (const key of ['Colour', 'a-b', 'a b', '']) {
       expect(() => buildConversionPath({ ...base, metadata: { [key]: 'x' } })).toThrow(InputError);
     }
