@@ -51,6 +51,20 @@ export interface DeadlineAware<T> {
   withDeadline(deadline: Deadline): T;
 }
 
+/**
+ * The base of adapters whose calls can be bound to one request's deadline: `withDeadline` gives a
+ * view of the same object — same client, same caches, same class — whose calls give up at it.
+ */
+export abstract class DeadlineBound {
+  protected deadline: Deadline | undefined;
+
+  withDeadline(deadline: Deadline): this {
+    const view = Object.create(this) as this;
+    view.deadline = deadline;
+    return view;
+  }
+}
+
 export function bindDeadline<T>(x: T, deadline: Deadline): T {
   const d = x as Partial<DeadlineAware<T>>;
   return typeof d.withDeadline === 'function' ? d.withDeadline(deadline) : x;

@@ -30,25 +30,19 @@ import {
   type RequeueableStatus,
 } from '../core/model.js';
 import { iso } from '../core/time.js';
-import { sendOptions, type Deadline } from './deadline.js';
+import { DeadlineBound, sendOptions } from './deadline.js';
 import { CLICKS, CONVERSIONS } from './tables.js';
 
 /**
  * A table adapter. `withDeadline` gives a view of the same object (same client, same class) whose
  * calls give up at the deadline: the handlers bind one per request.
  */
-abstract class DynamoTable {
-  protected deadline: Deadline | undefined;
-
+abstract class DynamoTable extends DeadlineBound {
   constructor(
     protected readonly db: DynamoDBClient,
     protected readonly tableName: string,
-  ) {}
-
-  withDeadline(deadline: Deadline): this {
-    const view = Object.create(this) as this;
-    view.deadline = deadline;
-    return view;
+  ) {
+    super();
   }
 
   /**

@@ -32,7 +32,7 @@
  */
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { matchesAny } from '../core/auth.js';
-import type { Deadline } from './deadline.js';
+import { DeadlineBound } from './deadline.js';
 
 export interface TokenSource {
   /**
@@ -83,10 +83,9 @@ interface State {
  * Reads AWSCURRENT, AWSPREVIOUS and AWSPENDING of a secret whose value is the token (or JSON with a
  * `token` field). A failed read keeps serving the tokens read before.
  */
-export class SecretsManagerTokens implements TokenSource {
+export class SecretsManagerTokens extends DeadlineBound implements TokenSource {
   /** Shared by every deadline-bound view of this source. */
   private readonly state: State = { started: 0, lastStartAt: Number.NEGATIVE_INFINITY };
-  private deadline: Deadline | undefined;
   private readonly readSpacingMs: number;
   private readonly readTimeoutMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -98,17 +97,12 @@ export class SecretsManagerTokens implements TokenSource {
     private readonly now: () => number = () => Date.now(),
     options: SecretsManagerTokensOptions = {},
   ) {
+    super();
     this.readSpacingMs = options.readSpacingMs ?? 1_000;
     this.readTimeoutMs = options.readTimeoutMs ?? 3_000;
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
-  /** A view whose waits give up at `deadline`; cache and reads are shared. */
-  withDeadline(deadline: Deadline): SecretsManagerTokens {
-    const view = Object.create(this) as SecretsManagerTokens;
-    view.deadline = deadline;
-    return view;
-  }
 
   async accepts(presented: string | undefined): Promise<boolean> {
     if (presented === undefined || presented === '') return false;

@@ -7,8 +7,7 @@ import { METRICS } from './metrics.js';
 import type { Deps } from './model.js';
 import { ClickSchema, formatPath, parseWith } from './schema.js';
 import { isTealiumEvent, mapTealiumClick } from './tealium.js';
-
-const DAY_MS = 86_400_000;
+import { expiresAfterDays } from './time.js';
 
 export interface ClickAnswer {
   /** False when deliberately not recorded (consent refused). */
@@ -51,7 +50,7 @@ export async function recordClick(
     clickref: click.clickref,
     clickedAt: now,
     device: click.device ?? deviceFromUserAgent(click.userAgent ?? requestUserAgent),
-    expiresAt: Math.ceil((now + config.attributionWindowDays * DAY_MS) / 1000),
+    expiresAt: expiresAfterDays(now, config.attributionWindowDays),
   });
   deps.metrics.add(METRICS.clicksRecorded, 1);
   return { recorded: true };

@@ -2,13 +2,13 @@
  * What the operator CLI does to conversions: find one by order id, replay it, and put failed ones
  * back in the retry queue. Pure orchestration over the ports, like the request paths.
  */
-import { checkClickref } from './clickref.js';
+import { parseClickref } from './clickref.js';
 import { attemptSend, logAttempt } from './delivery.js';
 import { InputError } from './errors.js';
 import type { AttemptReport } from './delivery.js';
 import type { AdminDeps, ConversionRecord, Deps, RequeueableStatus } from './model.js';
 import { liveClick } from './attribution.js';
-import { iso } from './time.js';
+import { DAY_MS, HOUR_MS, iso, MINUTE_MS } from './time.js';
 import { withClickref } from './partnerize-url.js';
 import { requestFor } from './partnerize-request.js';
 
@@ -72,10 +72,7 @@ const needsAttribution = (r: ConversionRecord, opts: ReplayOptions): boolean =>
 
 function checkReplayable(record: ConversionRecord, opts: ReplayOptions): void {
   const ref = record.conversionRef;
-  if (opts.clickref !== undefined) {
-    const c = checkClickref(opts.clickref);
-    if (!c.ok) throw new InputError(c.code ?? 'invalid_clickref', `--clickref ${c.message}`, 'clickref');
-  }
+  if (opts.clickref !== undefined) parseClickref(opts.clickref, '--clickref');
   if (record.status === 'no_consent') {
     if (opts.consentConfirmed === undefined) {
       throw new OperationError(
@@ -153,7 +150,7 @@ export async function requeue(
 export function parseSince(value: string, now: number): string {
   const m = /^(\d+)\s*([mhd])$/i.exec(value.trim());
   if (m) {
-    const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2]!.toLowerCase() as 'm' | 'h' | 'd'];
+    const unit = { m: MINUTE_MS, h: HOUR_MS, d: DAY_MS }[m[2]!.toLowerCase() as 'm' | 'h' | 'd'];
     return new Date(now - Number(m[1]) * unit).toISOString();
   }
   const t = Date.parse(value);
