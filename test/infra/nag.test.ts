@@ -7,10 +7,10 @@ import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { TrackingStack } from '../../lib/tracking-stack.js';
-import { configWith } from '../support/stack.js';
+import { cdkFeatureFlags, configWith } from '../support/stack.js';
 
 function nagFindings(overrides: Record<string, unknown> = {}) {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = new App({ context: { ...cdkFeatureFlags(), 'aws:cdk:bundling-stacks': [] } });
   const stack = new TrackingStack(app, 'PartnerizeS2S', { config: configWith(overrides), env: { account: '123456789012', region: 'eu-west-1' } });
   Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
   const a = Annotations.fromStack(stack);

@@ -8,10 +8,10 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { TrackingWafStack } from '../../lib/constructs/edge-protection.js';
 import { TrackingStack } from '../../lib/tracking-stack.js';
-import { configWith, resourcesOf, statementsOf, actionsOf } from '../support/stack.js';
+import { cdkFeatureFlags, configWith, resourcesOf, statementsOf, actionsOf } from '../support/stack.js';
 
 function build(region: string) {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = new App({ context: { ...cdkFeatureFlags(), 'aws:cdk:bundling-stacks': [] } });
   const config = configWith({ enableWaf: 'true' });
   const env = { account: '123456789012', region };
   const waf = region === 'us-east-1' ? undefined : new TrackingWafStack(app, 'PartnerizeS2S-Waf', { env: { ...env, region: 'us-east-1' }, crossRegionReferences: true, clickRateLimitPer5Min: config.wafClickRateLimitPer5Min });
