@@ -27,12 +27,13 @@ describe('cdk-nag AwsSolutions', () => {
     ['the defaults', {}],
     ['alarm subscriptions and CORS', { alarmEmails: 'oncall@acme.example', alarmHttpsEndpoints: 'https://events.pagerduty.com/x', allowedClickOrigins: 'https://www.acme.example' }],
     ['an existing alarm topic', { alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:oncall' }],
-    ['live mode with a TEST- prefix', { partnerizeMode: 'live', conversionRefPrefix: 'TEST-' }],
+    ['live mode with a TEST- prefix', { partnerizeMode: 'live', partnerizeCampaignId: '1011l270', conversionRefPrefix: 'TEST-' }],
   ])('reports no unacknowledged errors or warnings with %s', (_name, overrides) => {
     const { errors, warnings } = nagFindings(overrides);
     expect(errors).toEqual([]);
     expect(warnings).toEqual([]);
-  });
+    // The first synthesis of a process loads CDK's template validation engine: slow on a busy machine.
+  }, 120_000);
 
   it('every acknowledgement carries a reason of substance', () => {
     const { stack } = nagFindings();
