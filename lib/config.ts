@@ -82,7 +82,8 @@ export function parseCidr(text: string): Cidr {
   if (!m) throw new Error(`${JSON.stringify(text)} is not a CIDR such as 203.0.113.0/24 or 2001:db8::/32`);
   const [, address, prefixText] = m as unknown as [string, string, string];
   const prefix = Number(prefixText);
-  const version = isIPv4(address) ? 4 : isIPv6(address) ? 6 : undefined;
+  // Node accepts a zone index (fe80::1%eth0); WAF does not.
+  const version = isIPv4(address) ? 4 : isIPv6(address) && !address.includes('%') ? 6 : undefined;
   if (version === undefined) throw new Error(`${JSON.stringify(text)}: ${address} is not an IPv4 or IPv6 address`);
   const bits = version === 4 ? 32 : 128;
   if (prefix < 1 || prefix > bits) throw new Error(`${JSON.stringify(text)}: the prefix must be 1-${bits} for IPv${version}`);

@@ -2,7 +2,9 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BlockList, isIP } from 'node:net';
 import { promisify } from 'node:util';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigValidationError, CONFIG_KEYS, configWarnings, DEMO_CAMPAIGN_ID, parseCidr, parseConfig } from '../../lib/config.js';
 import { PROJECT_ROOT } from '../../lib/paths.js';
@@ -184,6 +186,31 @@ describe('postbackSourceCidrs', () => {
     expect(() => parseCidr('203.0.113.0/33')).toThrow('the prefix must be 1-32');
     expect(() => parseCidr('203.0.113.0')).toThrow('is not a CIDR');
     expect(() => parseCidr('300.0.0.0/8')).toThrow('is not an IPv4 or IPv6 address');
+    expect(() => parseCidr('fe80::1%eth0/64')).toThrow('is not an IPv4 or IPv6 address');
+  });
+
+  it('property: any address with any prefix reads as the network that holds it, in canonical form', () => {
+    const v4 = fc.tuple(fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 4, maxLength: 4 }), fc.integer({ min: 1, max: 32 }))
+      .map(([octets, prefix]) => ({ type: 'ipv4' as const, address: octets.join('.'), prefix }));
+    const v6 = fc.tuple(fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 8, maxLength: 8 }), fc.integer({ min: 1, max: 128 }), fc.boolean())
+      .map(([groups, prefix, zeros]) => ({ type: 'ipv6' as const, address: groups.map((g, i) => (zeros && i > 2 && i < 6 ? 0 : g).toString(16)).join(':'), prefix }));
+    fc.assert(
+      fc.property(fc.oneof(v4, v6), ({ type, address, prefix }) => {
+        let cidr: string;
+        try {
+          cidr = parseCidr(`${address}/${prefix}`).cidr;
+        } catch (err) {
+          cidr = /did you mean (\S+)\?$/.exec((err as Error).message)![1]!;
+        }
+        const [network, bits] = cidr.split('/') as [string, string];
+        expect(Number(bits)).toBe(prefix);
+        const list = new BlockList();
+        list.addSubnet(network, prefix, type);
+        expect(list.check(address, type)).toBe(true);
+        expect(parseCidr(cidr).cidr).toBe(cidr);
+        expect(isIP(network)).toBe(type === 'ipv4' ? 4 : 6);
+      }),
+    );
   });
 
   it('an invalid entry fails naming the key and the entry', () => {
