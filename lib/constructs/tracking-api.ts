@@ -13,7 +13,7 @@ export interface TrackingApiProps {
   /** Browser origins allowed to call /clicks; empty: no CORS (beacons need none). */
   allowedClickOrigins: readonly string[];
   throttle: { rateLimit: number; burstLimit: number };
-  /** Tighter limits per route (the stage limit applies to all). */
+  /** Per route, GET and POST each with its own bucket; the stage's is the default of a route without one. */
   routeThrottle: { clicks: { rateLimit: number; burstLimit: number }; postbacks: { rateLimit: number; burstLimit: number } };
   logRetentionDays: number;
 }
@@ -42,8 +42,8 @@ export const ROUTE_KEYS = {
 } as const;
 
 /**
- * Counts the access log writes of throttled requests (HTTP APIs publish no 429 metric), in the
- * namespace of the functions' metrics with the same `service` dimension.
+ * Throttled requests, counted from the access log (HTTP APIs publish no 429 metric), in the
+ * namespace of the functions' metrics and with the same `service` dimension.
  */
 export const THROTTLED_METRICS = {
   postbacks: 'PostbacksThrottled',
