@@ -7,7 +7,7 @@
 import { App, Aspects } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { configFromContext, ConfigValidationError } from '../lib/config.js';
-import { TrackingWafStack } from '../lib/constructs/edge-protection.js';
+import { TrackingWafStack, webAclPropsOf } from '../lib/constructs/edge-protection.js';
 import { TrackingStack } from '../lib/tracking-stack.js';
 
 const app = new App();
@@ -39,7 +39,7 @@ if (config.enableWaf && !webAclArn && region !== 'us-east-1') {
     env: { account, region: 'us-east-1' },
     crossRegionReferences: true,
     description: 'Partnerize S2S tracker: the CloudFront web ACL (CLOUDFRONT-scope web ACLs live in us-east-1)',
-    clickRateLimitPer5Min: config.wafClickRateLimitPer5Min,
+    webAcl: webAclPropsOf(config),
   });
   webAclArn = waf.webAclArn;
   crossRegionReferences = true;

@@ -3,6 +3,7 @@
  * cdk.json's `context`; every key can be overridden per deploy with `cdk deploy -c key=value`
  * (lists as JSON or comma-separated, numbers and booleans as text).
  */
+import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { CONSENT_POLICIES } from '../lambdas/core/consent.js';
 import { InputError } from '../lambdas/core/errors.js';
@@ -33,6 +34,80 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 const bool = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
 
+/** The demo campaign of cdk.json and the local mode: fine for dry runs, never for live sends. */
+export const DEMO_CAMPAIGN_ID = '1011l0000';
+
+export interface Cidr {
+  version: 4 | 6;
+  /** The network address and prefix, e.g. `203.0.113.0/24`. */
+  cidr: string;
+}
+
+const ipv6Groups = (address: string): number[] => {
+  // An embedded IPv4 tail (::ffff:192.0.2.1) is two groups.
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(address);
+  let text = address;
+  if (dotted) {
+    const [a, b, c, d] = dotted[1]!.split('.').map(Number) as [number, number, number, number];
+    text = `${address.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const part = (p: string | undefined) => (p ? p.split(':').map((g) => parseInt(g, 16)) : []);
+  const left = part(head);
+  const right = part(tail);
+  return tail === undefined ? left : [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
+};
+
+const ipv6Text = (groups: number[]): string => {
+  // RFC 5952: the longest run of two or more zero groups becomes `::`.
+  let best = { at: -1, len: 1 };
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > best.len) best = { at: i, len: j - i };
+    i = j === i ? i + 1 : j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best.at < 0) return hex.join(':');
+  return `${hex.slice(0, best.at).join(':')}::${hex.slice(best.at + best.len).join(':')}`;
+};
+
+/**
+ * Reads an IPv4 or IPv6 CIDR as AWS WAF takes it: a network address with a prefix of 1 or more
+ * (WAF refuses /0). Throws a message saying what is wrong, with the network meant when the
+ * address has bits set past the prefix.
+ */
+export function parseCidr(text: string): Cidr {
+  const m = /^([^/\s]+)\/(\d{1,3})$/.exec(text.trim());
+  if (!m) throw new Error(`${JSON.stringify(text)} is not a CIDR such as 203.0.113.0/24 or 2001:db8::/32`);
+  const [, address, prefixText] = m as unknown as [string, string, string];
+  const prefix = Number(prefixText);
+  // Node accepts a zone index (fe80::1%eth0); WAF does not.
+  const version = isIPv4(address) ? 4 : isIPv6(address) && !address.includes('%') ? 6 : undefined;
+  if (version === undefined) throw new Error(`${JSON.stringify(text)}: ${address} is not an IPv4 or IPv6 address`);
+  const bits = version === 4 ? 32 : 128;
+  if (prefix < 1 || prefix > bits) throw new Error(`${JSON.stringify(text)}: the prefix must be 1-${bits} for IPv${version}`);
+  const width = version === 4 ? 8 : 16;
+  const groups = version === 4 ? address.split('.').map(Number) : ipv6Groups(address);
+  const value = groups.reduce((acc, g) => (acc << BigInt(width)) | BigInt(g), 0n);
+  const mask = ((1n << BigInt(prefix)) - 1n) << BigInt(bits - prefix);
+  const network = value & mask;
+  const networkGroups = Array.from({ length: bits / width }, (_, i) => Number((network >> BigInt(bits - width * (i + 1))) & ((1n << BigInt(width)) - 1n)));
+  const cidr = `${version === 4 ? networkGroups.join('.') : ipv6Text(networkGroups)}/${prefix}`;
+  if (network !== value) throw new Error(`${JSON.stringify(text)} has address bits set past the /${prefix} prefix: did you mean ${cidr}?`);
+  return { version, cidr };
+}
+
+const cidrList = stringList.superRefine((list, ctx) => {
+  for (const item of list) {
+    try {
+      parseCidr(item);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  }
+});
+
 const mappingSchema = z.preprocess(fromText, z.record(z.string(), z.union([z.string(), z.array(z.string())]))).superRefine((m, ctx) => {
   try {
     resolveMapping(m as TealiumMappingConfig);
@@ -42,8 +117,8 @@ const mappingSchema = z.preprocess(fromText, z.record(z.string(), z.union([z.str
 });
 
 export const ConfigSchema = z.object({
-  /** Partnerize campaign id (from Partnerize; the default is a demo value for dry runs). */
-  partnerizeCampaignId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -'),
+  /** Partnerize campaign id (from Partnerize; the default is a demo value, refused in live mode). */
+  partnerizeCampaignId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be your Partnerize campaign id: 1-64 letters, digits, _ or -'),
   /** `dryrun` records the exact call without sending it; `live` sends. */
   partnerizeMode: z.enum(['live', 'dryrun']),
   partnerizeBaseUrl: z.string().regex(/^https:\/\/[^\s/]+(\/[^\s]*)?$/, 'must be an https URL'),
@@ -73,13 +148,25 @@ export const ConfigSchema = z.object({
     },
     z.array(z.number().positive()).min(1),
   ),
-  /** Stage-wide throttling (requests per second, burst), and per route below. */
+  /**
+   * Throttling, requests per second and burst: the stage's default route throttle, and one bucket
+   * per route (GET and POST each). Sized from a design peak in docs/capacity.md. The stage may not
+   * be lower than the four routes together (checked below), so no route can take another's budget.
+   */
   apiThrottleRateLimit: int(1, 100000),
   apiThrottleBurstLimit: int(1, 100000),
   clicksThrottleRateLimit: int(1, 100000),
   clicksThrottleBurstLimit: int(1, 100000),
   postbacksThrottleRateLimit: int(1, 100000),
   postbacksThrottleBurstLimit: int(1, 100000),
+  /**
+   * The retry function's run bounds (it runs every minute, for at most 60 s): records read from the
+   * due index, sends in flight at once, and how long it keeps claiming records. The function also
+   * stops claiming early enough for the last send and its bookkeeping to end before its timeout.
+   */
+  sweepLimit: int(1, 5000),
+  sweepConcurrency: int(1, 64),
+  sweepBudgetMs: int(5_000, 50_000),
   /** How long a function keeps the postback token before reading Secrets Manager again. */
   tokenCacheSeconds: int(1, 3600),
   /** Largest accepted request body, bytes. */
@@ -108,6 +195,10 @@ export const ConfigSchema = z.object({
   alarmUnattributedRatePercent: z.coerce.number().min(0).max(100),
   alarmUnattributedMinPurchases: int(1, 1_000_000),
   alarmUnattributedPeriodMinutes: int(5, 1440).refine((n) => n % 5 === 0 || n < 5, 'must be a multiple of 5'),
+  /** Share of postbacks answered `ignored` (not a purchase event) that alarms; 100 switches it off. */
+  alarmIgnoredRatePercent: z.coerce.number().min(0).max(100),
+  alarmIgnoredMinPostbacks: int(1, 1_000_000),
+  alarmIgnoredPeriodMinutes: int(5, 1440).refine((n) => n % 5 === 0, 'must be a multiple of 5'),
   /** Use an existing SNS topic for alarms instead of creating one. */
   alarmTopicArn: z.string().regex(/^(arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+)?$/, 'must be an SNS topic ARN or empty'),
   /**
@@ -118,7 +209,59 @@ export const ConfigSchema = z.object({
   enableWaf: bool,
   wafWebAclArn: z.string().regex(/^(arn:aws[a-z-]*:wafv2:us-east-1:\d{12}:global\/webacl\/.+)?$/, 'must be a CLOUDFRONT-scope (global, us-east-1) WAFv2 web ACL ARN, or empty'),
   wafClickRateLimitPer5Min: int(10, 2_000_000_000),
-});
+  /**
+   * Requests per 5 minutes per IP allowed on /postbacks by the created web ACL. Tealium posts from a
+   * few egress IPs, so this is sized for the whole design peak arriving from one of them.
+   */
+  wafPostbackRateLimitPer5Min: int(10, 2_000_000_000),
+  /**
+   * Where postbacks may come from (IPv4/IPv6 CIDRs, e.g. Tealium's published connector egress
+   * addresses for your region); empty = anywhere. Enforced by the web ACL, so it needs `enableWaf`.
+   */
+  postbackSourceCidrs: cidrList,
+})
+  .refine((c) => !(c.partnerizeMode === 'live' && c.partnerizeCampaignId === DEMO_CAMPAIGN_ID), {
+    path: ['partnerizeCampaignId'],
+    message:
+      `${DEMO_CAMPAIGN_ID} is the demo campaign, and partnerizeMode is live: every conversion would be sent to a campaign that is not yours. ` +
+      'Set your Partnerize campaign id (-c partnerizeCampaignId=<id>, or in cdk.json), or deploy with -c partnerizeMode=dryrun',
+    // Also when other keys are wrong, so one run names every problem.
+    when: (p) => {
+      const v = p.value as Record<string, unknown> | undefined;
+      return v?.['partnerizeMode'] === 'live' && v['partnerizeCampaignId'] === DEMO_CAMPAIGN_ID;
+    },
+  })
+  .superRefine((c, ctx) => {
+    const routes = { rate: 2 * (c.clicksThrottleRateLimit + c.postbacksThrottleRateLimit), burst: 2 * (c.clicksThrottleBurstLimit + c.postbacksThrottleBurstLimit) };
+    for (const [key, value, sum, what] of [
+      ['apiThrottleRateLimit', c.apiThrottleRateLimit, routes.rate, 'RateLimit'],
+      ['apiThrottleBurstLimit', c.apiThrottleBurstLimit, routes.burst, 'BurstLimit'],
+    ] as const) {
+      if (value < sum) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `must be at least the four routes together, 2 × (clicksThrottle${what} + postbacksThrottle${what}) = ${sum}, so that a flood on one route cannot take the budget of another: raise it (-c ${key}=${sum}) or lower the route limits`,
+        });
+      }
+    }
+    if (c.postbackSourceCidrs.length > 0 && !c.enableWaf) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['postbackSourceCidrs'],
+        message:
+          'needs enableWaf=true: an HTTP API cannot filter callers by address, so the allowlist is a rule of the web ACL in front of the API (docs/capacity.md). Deploy with -c enableWaf=true, or leave postbackSourceCidrs empty',
+      });
+    }
+    if (c.postbackSourceCidrs.length > 0 && c.enableWaf && c.wafWebAclArn !== '') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['postbackSourceCidrs'],
+        message:
+          'cannot be applied to the web ACL named by wafWebAclArn (this app adds no rules to a web ACL it does not create): add an IP set rule for /postbacks to that web ACL yourself and leave postbackSourceCidrs empty, or clear wafWebAclArn',
+      });
+    }
+  });
 
 export type TrackingConfig = z.infer<typeof ConfigSchema>;
 export const CONFIG_KEYS = Object.keys(ConfigSchema.shape) as Array<keyof TrackingConfig>;
@@ -140,6 +283,37 @@ export function parseConfig(raw: Record<string, unknown>): TrackingConfig {
     return `  ${key}: ${i.message}${got === undefined ? ' (not set: add it to cdk.json context or pass -c ' + key + '=…)' : ` (got ${JSON.stringify(got)})`}`;
   });
   throw new ConfigValidationError(`Invalid deploy config:\n${lines.join('\n')}`);
+}
+
+export interface ConfigWarning {
+  /** Acknowledge with `Annotations.of(stack).acknowledgeWarning(id)` (or `cdk synth` without `--strict`). */
+  id: string;
+  message: string;
+}
+
+/**
+ * Settings that are valid but probably not meant: the stack adds them as warnings, which
+ * `cdk synth`/`deploy` print (and fail on only with `--strict`).
+ */
+export function configWarnings(c: TrackingConfig): ConfigWarning[] {
+  const warnings: ConfigWarning[] = [];
+  if (c.partnerizeMode === 'live' && c.alarmEmails.length === 0 && c.alarmHttpsEndpoints.length === 0 && c.alarmTopicArn === '') {
+    warnings.push({
+      id: 'partnerize-s2s:live-without-alarm-destination',
+      message:
+        'partnerizeMode is live but no alarm reaches anyone: set alarmEmails, alarmHttpsEndpoints (PagerDuty, Opsgenie …) or alarmTopicArn, ' +
+        'or lost and refused conversions will go unnoticed.',
+    });
+  }
+  if (c.enableWaf && c.wafWebAclArn !== '') {
+    warnings.push({
+      id: 'partnerize-s2s:own-web-acl',
+      message:
+        'wafWebAclArn names your own web ACL: this app adds none of its rules to it (postbacks without Authorization, the per-IP ' +
+        'limits on /postbacks and /clicks). Add the ones you want there (docs/capacity.md).',
+    });
+  }
+  return warnings;
 }
 
 /** Reads every config key from a context lookup (e.g. `app.node.tryGetContext`). */

@@ -1,11 +1,11 @@
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { trackerConfigToEnv } from '../lambdas/commons/env-config.js';
-import type { TrackingConfig } from './config.js';
+import { configWarnings, type TrackingConfig } from './config.js';
 import { TrackingApi } from './constructs/tracking-api.js';
 import { TrackingFunction } from './constructs/tracking-function.js';
 import { TrackingTables } from './constructs/tracking-tables.js';
@@ -14,7 +14,7 @@ import { acknowledgeNagFindings } from './nag-acknowledgements.js';
 import { OnCall } from './constructs/on-call.js';
 import { TrackingAlarms } from './constructs/tracking-alarms.js';
 import { TrackingDashboard } from './constructs/tracking-dashboard.js';
-import { EdgeDistribution, TrackingWebAcl } from './constructs/edge-protection.js';
+import { EdgeDistribution, TrackingWebAcl, webAclPropsOf } from './constructs/edge-protection.js';
 
 export interface TrackingStackProps extends StackProps {
   config: TrackingConfig;
@@ -45,6 +45,7 @@ export class TrackingStack extends Stack {
   constructor(scope: Construct, id: string, props: TrackingStackProps) {
     super(scope, id, props);
     const { config } = props;
+    for (const w of configWarnings(config)) Annotations.of(this).addWarningV2(w.id, w.message);
 
     this.tables = new TrackingTables(this, 'Tables', { retain: config.tableRemovalPolicy === 'retain' });
     const { clicks, conversions } = this.tables;
@@ -108,7 +109,12 @@ export class TrackingStack extends Stack {
       entry: 'retry',
       memorySize: config.retryMemoryMb,
       description: 'Sends the owed Partnerize conversion calls that are due (every minute)',
-      environment,
+      environment: {
+        ...environment,
+        SWEEP_LIMIT: String(config.sweepLimit),
+        SWEEP_CONCURRENCY: String(config.sweepConcurrency),
+        SWEEP_BUDGET_MS: String(config.sweepBudgetMs),
+      },
       timeout: Duration.seconds(60),
     });
     this.functions = { clicks: clicksFn, postbacks: postbacksFn, retry: retryFn };
@@ -144,7 +150,7 @@ export class TrackingStack extends Stack {
 
     let publicUrl = this.api.url;
     if (originVerifySecret) {
-      const webAclArn = props.webAclArn ?? new TrackingWebAcl(this, 'Waf', { clickRateLimitPer5Min: config.wafClickRateLimitPer5Min }).webAcl.attrArn;
+      const webAclArn = props.webAclArn ?? new TrackingWebAcl(this, 'Waf', webAclPropsOf(config)).webAcl.attrArn;
       this.edge = new EdgeDistribution(this, 'Edge', { api: this.api.api, webAclArn, originVerifySecret });
       publicUrl = this.edge.url;
       new CfnOutput(this, 'EdgeUrl', { value: publicUrl, description: 'The WAF-protected entry point: give this URL to Tealium and the landing pages' });
@@ -172,6 +178,9 @@ export class TrackingStack extends Stack {
         unattributedRatePercent: config.alarmUnattributedRatePercent,
         unattributedMinPurchases: config.alarmUnattributedMinPurchases,
         unattributedPeriodMinutes: config.alarmUnattributedPeriodMinutes,
+        ignoredRatePercent: config.alarmIgnoredRatePercent,
+        ignoredMinPostbacks: config.alarmIgnoredMinPostbacks,
+        ignoredPeriodMinutes: config.alarmIgnoredPeriodMinutes,
       },
     });
     this.dashboard = new TrackingDashboard(this, 'Dashboard', {

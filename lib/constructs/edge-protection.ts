@@ -3,7 +3,10 @@
  * ALBs, CloudFront … can), so the protected entry point is a CloudFront distribution in front of
  * the API, with a CLOUDFRONT-scope web ACL (which AWS requires to live in us-east-1). CloudFront
  * adds a secret origin-verify header that the functions check, so the execute-api URL cannot be
- * used to go around the WAF.
+ * used to go around the WAF (though such calls still spend the route's throttle: docs/capacity.md).
+ *
+ * HTTP APIs throttle per route only, for all callers together: the web ACL is where unauthenticated
+ * traffic is kept from spending the budget of Tealium's postbacks.
  */
 import { Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
@@ -12,18 +15,61 @@ import {
 } from 'aws-cdk-lib/aws-cloudfront';
 import { HttpOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
-import { CfnWebACL } from 'aws-cdk-lib/aws-wafv2';
+import { CfnIPSet, CfnWebACL } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
+import { errorBody } from '../../lambdas/commons/http.js';
 import { ORIGIN_VERIFY_HEADER } from '../../lambdas/commons/origin-guard.js';
+import { parseCidr, type TrackingConfig } from '../config.js';
 
 
-/** Managed rules that inspect the body, counted rather than blocking: Tealium events are large JSON. */
-const COUNT_ONLY_BODY_RULES = ['SizeRestrictions_BODY', 'CrossSiteScripting_BODY', 'GenericLFI_BODY', 'GenericRFI_BODY'];
+/**
+ * Managed rules counted rather than blocking: Tealium events are large JSON bodies, and a GET
+ * postback carries the whole order in its query string (`data=`), routinely over the 2 KB limit.
+ */
+const COUNT_ONLY_RULES = ['SizeRestrictions_BODY', 'CrossSiteScripting_BODY', 'GenericLFI_BODY', 'GenericRFI_BODY', 'SizeRestrictions_QUERYSTRING'];
 
 export interface TrackingWebAclProps {
-  /** Requests per 5 minutes per IP allowed on /clicks (browsers); /postbacks is exempt (Tealium posts from few IPs). */
+  /** Requests per 5 minutes per IP allowed on /clicks (browsers). */
   clickRateLimitPer5Min: number;
+  /** Requests per 5 minutes per IP allowed on /postbacks: Tealium posts from few IPs, so this is high. */
+  postbackRateLimitPer5Min: number;
+  /** CIDRs postbacks may come from; empty = anywhere. */
+  postbackSourceCidrs: readonly string[];
 }
+
+export const webAclPropsOf = (c: TrackingConfig): TrackingWebAclProps => ({
+  clickRateLimitPer5Min: c.wafClickRateLimitPer5Min,
+  postbackRateLimitPer5Min: c.wafPostbackRateLimitPer5Min,
+  postbackSourceCidrs: c.postbackSourceCidrs,
+});
+
+/**
+ * Matches a route by its path as API Gateway will route it: decoded (`/%70ostbacks` is
+ * `/postbacks`) and in any case (over-matching only reaches requests that end in a 404).
+ */
+const pathStartsWith = (path: string): CfnWebACL.StatementProperty => ({
+  byteMatchStatement: {
+    fieldToMatch: { uriPath: {} },
+    positionalConstraint: 'STARTS_WITH',
+    searchString: path,
+    textTransformations: [
+      { priority: 0, type: 'URL_DECODE' },
+      { priority: 1, type: 'LOWERCASE' },
+    ],
+  },
+});
+
+const and = (...statements: CfnWebACL.StatementProperty[]): CfnWebACL.StatementProperty => ({ andStatement: { statements } });
+const not = (statement: CfnWebACL.StatementProperty): CfnWebACL.StatementProperty => ({ notStatement: { statement } });
+const or = (...statements: CfnWebACL.StatementProperty[]): CfnWebACL.StatementProperty =>
+  statements.length === 1 ? statements[0]! : { orStatement: { statements } };
+
+/** The answers of the postback rules, in the API's own error shape. */
+const RESPONSE_BODIES = {
+  unauthorized: errorBody('unauthorized', 'missing or wrong Authorization: send Bearer <token> or Basic base64(user:<token>)'),
+  forbiddenSource: errorBody('forbidden_source', 'postbacks are accepted only from the configured source addresses'),
+  rateLimited: errorBody('rate_limited', 'too many requests from this address: retry later'),
+} as const;
 
 export class TrackingWebAcl extends Construct {
   readonly webAcl: CfnWebACL;
@@ -32,9 +78,10 @@ export class TrackingWebAcl extends Construct {
     super(scope, id);
     const metricName = (n: string) => `${Stack.of(this).stackName}-${n}`.replace(/[^A-Za-z0-9-]/g, '');
     const visibility = (n: string) => ({ cloudWatchMetricsEnabled: true, sampledRequestsEnabled: true, metricName: metricName(n) });
-    const managed = (name: string, priority: number, countOnly: string[] = []): CfnWebACL.RuleProperty => ({
+    const stackName = Stack.of(this).stackName;
+    type Rule = Omit<CfnWebACL.RuleProperty, 'priority' | 'visibilityConfig'>;
+    const managed = (name: string, countOnly: string[] = []): Rule => ({
       name,
-      priority,
       overrideAction: { none: {} },
       statement: {
         managedRuleGroupStatement: {
@@ -43,38 +90,70 @@ export class TrackingWebAcl extends Construct {
           ...(countOnly.length > 0 ? { ruleActionOverrides: countOnly.map((r) => ({ name: r, actionToUse: { count: {} } })) } : {}),
         },
       },
-      visibilityConfig: visibility(name),
     });
+    const postbacks = pathStartsWith('/postbacks');
+    const rules: Rule[] = [];
+
+    // Cheapest and most certain first: a source allowlist, then no credentials at all.
+    const sources = ([4, 6] as const).flatMap((version) => {
+      const addresses = props.postbackSourceCidrs.map(parseCidr).filter((c) => c.version === version).map((c) => c.cidr);
+      if (addresses.length === 0) return [];
+      const set = new CfnIPSet(this, `PostbackSourcesIpv${version}`, {
+        scope: 'CLOUDFRONT',
+        ipAddressVersion: `IPV${version}`,
+        addresses,
+        description: `${stackName}: where postbacks may come from, the postbackSourceCidrs key`,
+      });
+      return [{ ipSetReferenceStatement: { arn: set.attrArn } } satisfies CfnWebACL.StatementProperty];
+    });
+    if (sources.length > 0) {
+      rules.push({
+        name: 'PostbacksFromUnlistedSources',
+        action: { block: { customResponse: { responseCode: 403, customResponseBodyKey: 'forbiddenSource' } } },
+        statement: and(postbacks, not(or(...sources))),
+      });
+    }
+    rules.push(
+      {
+        name: 'PostbacksWithoutAuthorization',
+        action: {
+          block: {
+            customResponse: {
+              responseCode: 401,
+              customResponseBodyKey: 'unauthorized',
+              responseHeaders: [{ name: 'www-authenticate', value: 'Bearer realm="postbacks", Basic realm="postbacks"' }],
+            },
+          },
+        },
+        statement: and(
+          postbacks,
+          not({ sizeConstraintStatement: { fieldToMatch: { singleHeader: { Name: 'authorization' } }, comparisonOperator: 'GT', size: 0, textTransformations: [{ priority: 0, type: 'NONE' }] } }),
+        ),
+      },
+      {
+        // A 429, which Tealium retries (it does not retry a 403).
+        name: 'PostbackRateLimitPerIp',
+        action: { block: { customResponse: { responseCode: 429, customResponseBodyKey: 'rateLimited' } } },
+        statement: { rateBasedStatement: { limit: props.postbackRateLimitPer5Min, aggregateKeyType: 'IP', scopeDownStatement: postbacks } },
+      },
+      managed('AWSManagedRulesAmazonIpReputationList'),
+      managed('AWSManagedRulesKnownBadInputsRuleSet'),
+      managed('AWSManagedRulesCommonRuleSet', COUNT_ONLY_RULES),
+      {
+        name: 'ClickRateLimitPerIp',
+        action: { block: {} },
+        statement: { rateBasedStatement: { limit: props.clickRateLimitPer5Min, aggregateKeyType: 'IP', scopeDownStatement: pathStartsWith('/clicks') } },
+      },
+    );
     this.webAcl = new CfnWebACL(this, 'WebAcl', {
       scope: 'CLOUDFRONT',
       defaultAction: { allow: {} },
-      description: 'Partnerize S2S tracker: managed protections and a per-IP rate limit on click capture',
+      description: 'Partnerize S2S tracker: postbacks only with credentials and from the listed sources, per-IP rate limits, managed protections',
       visibilityConfig: visibility('WebAcl'),
-      rules: [
-        managed('AWSManagedRulesAmazonIpReputationList', 0),
-        managed('AWSManagedRulesKnownBadInputsRuleSet', 1),
-        managed('AWSManagedRulesCommonRuleSet', 2, COUNT_ONLY_BODY_RULES),
-        {
-          name: 'ClickRateLimitPerIp',
-          priority: 3,
-          action: { block: {} },
-          statement: {
-            rateBasedStatement: {
-              limit: props.clickRateLimitPer5Min,
-              aggregateKeyType: 'IP',
-              scopeDownStatement: {
-                byteMatchStatement: {
-                  fieldToMatch: { uriPath: {} },
-                  positionalConstraint: 'STARTS_WITH',
-                  searchString: '/clicks',
-                  textTransformations: [{ priority: 0, type: 'NONE' }],
-                },
-              },
-            },
-          },
-          visibilityConfig: visibility('ClickRateLimitPerIp'),
-        },
-      ],
+      customResponseBodies: Object.fromEntries(
+        Object.entries(RESPONSE_BODIES).map(([key, body]) => [key, { contentType: 'APPLICATION_JSON', content: JSON.stringify(body) }]),
+      ),
+      rules: rules.map((rule, priority) => ({ ...rule, priority, visibilityConfig: visibility(rule.name) })),
     });
   }
 }
@@ -83,9 +162,9 @@ export class TrackingWebAcl extends Construct {
 export class TrackingWafStack extends Stack {
   readonly webAclArn: string;
 
-  constructor(scope: Construct, id: string, props: StackProps & TrackingWebAclProps) {
+  constructor(scope: Construct, id: string, props: StackProps & { webAcl: TrackingWebAclProps }) {
     super(scope, id, props);
-    this.webAclArn = new TrackingWebAcl(this, 'Waf', props).webAcl.attrArn;
+    this.webAclArn = new TrackingWebAcl(this, 'Waf', props.webAcl).webAcl.attrArn;
   }
 }
 

@@ -9,6 +9,7 @@ import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { METRICS } from '../../lambdas/core/metrics.js';
 import { METRICS_NAMESPACE } from '../../lambdas/commons/metrics.js';
+import { THROTTLED_METRICS } from './tracking-api.js';
 
 export interface AlarmThresholds {
   periodMinutes: number;
@@ -20,6 +21,9 @@ export interface AlarmThresholds {
   unattributedRatePercent: number;
   unattributedMinPurchases: number;
   unattributedPeriodMinutes: number;
+  ignoredRatePercent: number;
+  ignoredMinPostbacks: number;
+  ignoredPeriodMinutes: number;
 }
 
 export interface TrackingAlarmsProps {
@@ -32,7 +36,7 @@ export interface TrackingAlarmsProps {
   thresholds: AlarmThresholds;
 }
 
-/** A custom (EMF) metric of this stack. */
+/** A custom metric of this stack (EMF from the functions, or a metric filter on the access log). */
 export function trackerMetric(serviceName: string, metricName: string, statistic = 'Sum', period = Duration.minutes(5)): Metric {
   return new Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { service: serviceName }, statistic, period });
 }
@@ -88,6 +92,14 @@ export class TrackingAlarms extends Construct {
         threshold: t.api4xxRatePercent,
       },
       {
+        id: 'PostbacksThrottled',
+        anchor: 'postbacks-throttled',
+        meaning:
+          'API Gateway answered 429 to a postback: the postbacks route throttle (or the account-level one) was exceeded. Tealium retries a 429 three times over about 30 minutes, then drops the order.',
+        metric: m(THROTTLED_METRICS.postbacks),
+        threshold: 0,
+      },
+      {
         id: 'PartnerizeRejected',
         anchor: 'partnerize-rejected',
         meaning: 'Partnerize refused a conversion with a non-retryable 4xx: it is kept (status rejected) and not retried.',
@@ -138,7 +150,7 @@ export class TrackingAlarms extends Construct {
       {
         id: 'UnattributedShare',
         anchor: 'unattributed-share',
-        meaning: `More than ${t.unattributedRatePercent}% of purchases (at least ${t.unattributedMinPurchases} in ${t.unattributedPeriodMinutes} min) had no live clickref: click capture is probably broken (FAQ Q3/Q6).`,
+        meaning: `More than ${t.unattributedRatePercent}% of purchases (at least ${t.unattributedMinPurchases} in ${t.unattributedPeriodMinutes} min) had no live clickref: click capture is probably broken, or postbacks carry another session id than clicks.`,
         metric: new MathExpression({
           expression: `IF(FILL(purchases, 0) >= ${t.unattributedMinPurchases}, 100 * FILL(unattributed, 0) / purchases, 0)`,
           usingMetrics: {
@@ -149,6 +161,21 @@ export class TrackingAlarms extends Construct {
           period: Duration.minutes(t.unattributedPeriodMinutes),
         }),
         threshold: t.unattributedRatePercent,
+      },
+      {
+        id: 'IgnoredShare',
+        anchor: 'ignored-share',
+        meaning: `More than ${t.ignoredRatePercent}% of postbacks (at least ${t.ignoredMinPostbacks} in ${t.ignoredPeriodMinutes} min) were not purchase events and were ignored: the feed sends other events, or purchases arrive under an event name purchaseEvents does not list.`,
+        metric: new MathExpression({
+          expression: `IF(FILL(ignored, 0) + FILL(purchases, 0) >= ${t.ignoredMinPostbacks}, 100 * FILL(ignored, 0) / (FILL(ignored, 0) + FILL(purchases, 0)), 0)`,
+          usingMetrics: {
+            ignored: m(METRICS.postbackOutcome.ignored, 'Sum', Duration.minutes(t.ignoredPeriodMinutes)),
+            purchases: m(METRICS.purchases, 'Sum', Duration.minutes(t.ignoredPeriodMinutes)),
+          },
+          label: 'Ignored %',
+          period: Duration.minutes(t.ignoredPeriodMinutes),
+        }),
+        threshold: t.ignoredRatePercent,
       },
     ];
     for (const [name, fn] of Object.entries(props.functions)) {

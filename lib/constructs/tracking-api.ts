@@ -1,10 +1,11 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import { CfnStage, CorsHttpMethod, HttpApi, HttpMethod, LogGroupLogDestination, type HttpStage } from 'aws-cdk-lib/aws-apigatewayv2';
-import { LogGroup, LogGroupClass, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { FilterPattern, LogGroup, LogGroupClass, MetricFilter, type IFilterPattern, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import { METRICS_NAMESPACE } from '../../lambdas/commons/metrics.js';
 
 export interface TrackingApiProps {
   clicksFunction: IFunction;
@@ -12,7 +13,7 @@ export interface TrackingApiProps {
   /** Browser origins allowed to call /clicks; empty: no CORS (beacons need none). */
   allowedClickOrigins: readonly string[];
   throttle: { rateLimit: number; burstLimit: number };
-  /** Tighter limits per route (the stage limit applies to all). */
+  /** Per route, GET and POST each with its own bucket; the stage's is the default of a route without one. */
   routeThrottle: { clicks: { rateLimit: number; burstLimit: number }; postbacks: { rateLimit: number; burstLimit: number } };
   logRetentionDays: number;
 }
@@ -33,6 +34,33 @@ export const ACCESS_LOG_FIELDS = {
   integrationError: '$context.integrationErrorMessage',
   error: '$context.error.message',
 } as const;
+
+/** The routes, by the `routeKey` API Gateway writes in the access log. */
+export const ROUTE_KEYS = {
+  clicks: ['GET /clicks', 'POST /clicks'],
+  postbacks: ['GET /postbacks', 'POST /postbacks'],
+} as const;
+
+/**
+ * Throttled requests, counted from the access log (HTTP APIs publish no 429 metric), in the
+ * namespace of the functions' metrics and with the same `service` dimension.
+ */
+export const THROTTLED_METRICS = {
+  postbacks: 'PostbacksThrottled',
+  clicks: 'ClicksThrottled',
+} as const;
+
+const statusIs = (status: string) => FilterPattern.stringValue('$.status', '=', status);
+const routeIs = (key: string) => FilterPattern.stringValue('$.routeKey', '=', key);
+const routeIsNot = (key: string) => FilterPattern.stringValue('$.routeKey', '!=', key);
+
+/**
+ * 429s that may be postbacks: every 429 not on a clicks route. That is the postbacks routes, and any
+ * 429 the log could not tie to a route (`routeKey` `-`, e.g. should the account-level throttle act
+ * before routing): a page for a throttled click is noise, a missed throttled postback is a lost order.
+ */
+export const POSTBACKS_THROTTLED_PATTERN: IFilterPattern = FilterPattern.all(statusIs('429'), ...ROUTE_KEYS.clicks.map(routeIsNot));
+export const CLICKS_THROTTLED_PATTERN: IFilterPattern = FilterPattern.all(statusIs('429'), FilterPattern.any(...ROUTE_KEYS.clicks.map(routeIs)));
 
 /** The HTTP API (API Gateway v2): GET/POST /clicks and GET/POST /postbacks on the $default stage. */
 export class TrackingApi extends Construct {
@@ -62,23 +90,35 @@ export class TrackingApi extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
     this.accessLogGroupName = accessLogs.logGroupName;
+    // `service` (the stack name) lets a metric filter give its metric the dimension the EMF metrics have.
+    const service = Stack.of(this).stackName;
     this.stage = this.api.addStage('DefaultStage', {
       stageName: '$default',
       autoDeploy: true,
       throttle: props.throttle,
       accessLogSettings: {
         destination: new LogGroupLogDestination(accessLogs),
-        format: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
+        format: AccessLogFormat.custom(JSON.stringify({ service, ...ACCESS_LOG_FIELDS })),
       },
     });
+    for (const [id, metricName, filterPattern] of [
+      ['PostbacksThrottled', THROTTLED_METRICS.postbacks, POSTBACKS_THROTTLED_PATTERN],
+      ['ClicksThrottled', THROTTLED_METRICS.clicks, CLICKS_THROTTLED_PATTERN],
+    ] as const) {
+      new MetricFilter(this, id, {
+        logGroup: accessLogs,
+        filterPattern,
+        metricNamespace: METRICS_NAMESPACE,
+        metricName,
+        metricValue: '1',
+        dimensions: { service: '$.service' },
+      });
+    }
     // RouteSettings is a JSON property: CloudFormation's own (capitalised) keys, not CDK's.
     const route = (t: { rateLimit: number; burstLimit: number }) => ({ ThrottlingRateLimit: t.rateLimit, ThrottlingBurstLimit: t.burstLimit });
-    (this.stage.node.defaultChild as CfnStage).routeSettings = {
-      'GET /clicks': route(props.routeThrottle.clicks),
-      'POST /clicks': route(props.routeThrottle.clicks),
-      'GET /postbacks': route(props.routeThrottle.postbacks),
-      'POST /postbacks': route(props.routeThrottle.postbacks),
-    };
+    (this.stage.node.defaultChild as CfnStage).routeSettings = Object.fromEntries(
+      (['clicks', 'postbacks'] as const).flatMap((r) => ROUTE_KEYS[r].map((key) => [key, route(props.routeThrottle[r])])),
+    );
     const routes = this.api.addRoutes({
       path: '/clicks',
       methods: [HttpMethod.GET, HttpMethod.POST],

@@ -7,6 +7,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { METRICS } from '../../lambdas/core/metrics.js';
 import { trackerMetric } from './tracking-alarms.js';
+import { THROTTLED_METRICS } from './tracking-api.js';
 
 export interface TrackingDashboardProps {
   api: HttpApi;
@@ -48,12 +49,18 @@ export class TrackingDashboard extends Construct {
       }),
       new GraphWidget({ title: 'Postbacks by outcome', left: outcomes, stacked: true, width: 8 }),
       new GraphWidget({
-        title: 'Unattributed share of purchases (%)',
+        title: 'Unattributed share of purchases, ignored share of postbacks (%)',
         left: [
           new MathExpression({
             expression: 'IF(FILL(p, 0) > 0, 100 * FILL(u, 0) / p, 0)',
             usingMetrics: { p: m(METRICS.purchases, 'purchases'), u: m(METRICS.postbackOutcome.unattributed, 'unattributed') },
             label: 'unattributed %',
+            period,
+          }),
+          new MathExpression({
+            expression: 'IF(FILL(p, 0) + FILL(i, 0) > 0, 100 * FILL(i, 0) / (FILL(p, 0) + FILL(i, 0)), 0)',
+            usingMetrics: { p: m(METRICS.purchases, 'purchases'), i: m(METRICS.postbackOutcome.ignored, 'ignored') },
+            label: 'ignored %',
             period,
           }),
         ],
@@ -85,12 +92,13 @@ export class TrackingDashboard extends Construct {
     );
     this.dashboard.addWidgets(
       new GraphWidget({
-        title: 'API requests and errors',
+        title: 'API requests, errors and throttled requests',
         left: [
           props.api.metricCount({ statistic: 'Sum', period, label: 'requests' }),
           props.api.metricClientError({ statistic: 'Sum', period, label: '4xx' }),
           props.api.metricServerError({ statistic: 'Sum', period, label: '5xx' }),
         ],
+        right: [m(THROTTLED_METRICS.postbacks, '429 postbacks (pages)'), m(THROTTLED_METRICS.clicks, '429 clicks')],
         width: 8,
       }),
       new GraphWidget({

@@ -19,13 +19,14 @@ const apiId = () => ({ Ref: logicalId('AWS::ApiGatewayV2::Api', 'ApiHttpApi') })
 const custom = (name: string, statistic = 'Sum') =>
   expect.objectContaining({ Namespace: 'PartnerizeS2S', MetricName: name, Dimensions: [{ Name: 'service', Value: 'PartnerizeS2S' }], Statistic: statistic });
 const mathMetrics = (a: AlarmResource) =>
-  Object.fromEntries((a.Properties.Metrics as Array<{ Id: string; MetricStat?: { Metric: any; Stat: string }; Expression?: string }>).map((m) => [m.Id, m]));
+  Object.fromEntries((a.Properties.Metrics as Array<{ Id: string; MetricStat?: { Metric: any; Stat: string; Period: number }; Expression?: string }>).map((m) => [m.Id, m]));
 
 describe('alarms', () => {
   it('exist for every non-2xx path, and nothing else', () => {
     expect(Object.keys(alarms).sort()).toEqual([
-      'Api4xxRate', 'Api5xx', 'ClicksErrors', 'ClicksThrottles', 'ConversionsFailed', 'OldestOwedSend', 'PartnerizeRejected',
-      'PartnerizeRetryableRate', 'PostbacksErrors', 'PostbacksThrottles', 'RetryErrors', 'RetryHeartbeatMissing', 'RetryThrottles', 'UnattributedShare',
+      'Api4xxRate', 'Api5xx', 'ClicksErrors', 'ClicksThrottles', 'ConversionsFailed', 'IgnoredShare', 'OldestOwedSend', 'PartnerizeRejected',
+      'PartnerizeRetryableRate', 'PostbacksErrors', 'PostbacksThrottled', 'PostbacksThrottles', 'RetryErrors', 'RetryHeartbeatMissing', 'RetryThrottles',
+      'UnattributedShare',
     ]);
   });
 
@@ -35,6 +36,38 @@ describe('alarms', () => {
       expect(a.Properties.OKActions, name).toEqual([topicRef()]);
       expect(a.Properties.AlarmDescription, name).toMatch(/Runbook: docs\/runbook\.md#[a-z0-9-]+$/);
     }
+  });
+
+  it('cite no document the brand does not have (no "FAQ Qn")', () => {
+    for (const [name, a] of Object.entries(alarms)) expect(a.Properties.AlarmDescription, name).not.toMatch(/FAQ/);
+  });
+
+  it('postbacks throttled: any 429 in a period, reading the metric the access-log filter writes', () => {
+    const a = alarms['PostbacksThrottled']!.Properties;
+    expect(a).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', Period: 300, EvaluationPeriods: 1, TreatMissingData: 'notBreaching' });
+    const filter = Object.values(resourcesOf(built.template, 'AWS::Logs::MetricFilter'))
+      .map((f) => f.Properties.MetricTransformations[0])
+      .find((t) => t.MetricName === a.MetricName)!;
+    expect(filter).toBeDefined();
+    expect(a.Namespace).toBe(filter.MetricNamespace);
+    // The filter takes the dimension from the line's `service`, which the access log format sets to the stack name.
+    const stage = Object.values(resourcesOf(built.template, 'AWS::ApiGatewayV2::Stage'))[0]!;
+    const format = JSON.parse(stage.Properties.AccessLogSettings.Format) as Record<string, string>;
+    const dimensions = (filter.Dimensions as Array<{ Key: string; Value: string }>).map((d) => ({ Name: d.Key, Value: format[d.Value.replace(/^\$\./, '')] }));
+    expect(a.Dimensions).toEqual(dimensions);
+    expect(a).toEqual(custom('PostbacksThrottled'));
+    expect(a.AlarmDescription).toMatch(/Runbook: docs\/runbook\.md#postbacks-throttled$/);
+  });
+
+  it('ignored share of postbacks: ignored / (ignored + purchases) over an hour, with a minimum volume', () => {
+    const a = alarms['IgnoredShare']!;
+    const m = mathMetrics(a);
+    expect(m['ignored']!.MetricStat).toMatchObject({ Metric: { Namespace: 'PartnerizeS2S', MetricName: 'PostbacksIgnored', Dimensions: [{ Name: 'service', Value: 'PartnerizeS2S' }] }, Period: 3600, Stat: 'Sum' });
+    expect(m['purchases']!.MetricStat).toMatchObject({ Metric: { MetricName: 'Purchases' }, Period: 3600, Stat: 'Sum' });
+    const expr = Object.values(m).find((x) => x.Expression)!.Expression;
+    expect(expr).toBe('IF(FILL(ignored, 0) + FILL(purchases, 0) >= 20, 100 * FILL(ignored, 0) / (FILL(ignored, 0) + FILL(purchases, 0)), 0)');
+    expect(a.Properties).toMatchObject({ Threshold: 50, ComparisonOperator: 'GreaterThanThreshold', TreatMissingData: 'notBreaching' });
+    expect(a.Properties.AlarmDescription).toMatch(/Runbook: docs\/runbook\.md#ignored-share$/);
   });
 
   it('API 5xx: the HTTP API metric 5xx (not 5XXError) by ApiId, any in a period', () => {
@@ -90,13 +123,21 @@ describe('alarms', () => {
   });
 
   it('thresholds and periods come from config', () => {
-    const b = buildStack({ alarmPeriodMinutes: '1', alarmApi4xxRatePercent: '3', alarmOldestOwedMinutes: '60', alarmRetryableEvaluationPeriods: '6', runbookUrl: 'https://wiki.acme.example/pz-runbook' });
+    const b = buildStack({
+      alarmPeriodMinutes: '1', alarmApi4xxRatePercent: '3', alarmOldestOwedMinutes: '60', alarmRetryableEvaluationPeriods: '6', runbookUrl: 'https://wiki.acme.example/pz-runbook',
+      alarmIgnoredRatePercent: '80', alarmIgnoredMinPostbacks: '100', alarmIgnoredPeriodMinutes: '15',
+    });
     const a = Object.fromEntries(Object.values(resourcesOf(b.template, 'AWS::CloudWatch::Alarm')).map((x) => [String(x.Properties.AlarmName).replace('PartnerizeS2S-', ''), x]));
     expect(a['Api5xx']!.Properties.Period).toBe(60);
     expect(a['Api4xxRate']!.Properties.Threshold).toBe(3);
     expect(a['OldestOwedSend']!.Properties.Threshold).toBe(3600);
     expect(a['PartnerizeRetryableRate']!.Properties.EvaluationPeriods).toBe(6);
     expect(a['Api5xx']!.Properties.AlarmDescription).toContain('Runbook: https://wiki.acme.example/pz-runbook#api-5xx');
+    expect(a['PostbacksThrottled']!.Properties.Period).toBe(60);
+    const ignored = mathMetrics(a['IgnoredShare']!);
+    expect(ignored['ignored']!.MetricStat!.Period).toBe(900);
+    expect(Object.values(ignored).find((x) => x.Expression)!.Expression).toContain('>= 100,');
+    expect(a['IgnoredShare']!.Properties.Threshold).toBe(80);
   });
 });
 
@@ -132,7 +173,8 @@ describe('dashboard', () => {
     const d = Object.values(resourcesOf(built.template, 'AWS::CloudWatch::Dashboard'))[0]!;
     const body = JSON.stringify(d.Properties.DashboardBody);
     for (const needle of ['ClicksRecorded', 'PostbacksSent', 'PostbacksUnattributed', 'PostbacksDuplicate', 'PartnerizeSent', 'PartnerizeRetryable', 'PartnerizeRejected',
-      'PartnerizeLatency', '\\"p50\\"', '\\"p99\\"', 'OwedSendsDue', 'ConversionsFailed', 'OldestOwedSendAge', '\\"4xx\\"', '\\"5xx\\"', 'alarm']) {
+      'PartnerizeLatency', '\\"p50\\"', '\\"p99\\"', 'OwedSendsDue', 'ConversionsFailed', 'OldestOwedSendAge', '\\"4xx\\"', '\\"5xx\\"', 'alarm',
+      'PostbacksThrottled', 'ClicksThrottled', 'PostbacksIgnored', 'ignored %']) {
       expect(body, needle).toContain(needle);
     }
   });

@@ -7,10 +7,10 @@ import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { TrackingStack } from '../../lib/tracking-stack.js';
-import { configWith } from '../support/stack.js';
+import { cdkFeatureFlags, configWith } from '../support/stack.js';
 
 function nagFindings(overrides: Record<string, unknown> = {}) {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = new App({ context: { ...cdkFeatureFlags(), 'aws:cdk:bundling-stacks': [] } });
   const stack = new TrackingStack(app, 'PartnerizeS2S', { config: configWith(overrides), env: { account: '123456789012', region: 'eu-west-1' } });
   Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
   const a = Annotations.fromStack(stack);
@@ -27,12 +27,13 @@ describe('cdk-nag AwsSolutions', () => {
     ['the defaults', {}],
     ['alarm subscriptions and CORS', { alarmEmails: 'oncall@acme.example', alarmHttpsEndpoints: 'https://events.pagerduty.com/x', allowedClickOrigins: 'https://www.acme.example' }],
     ['an existing alarm topic', { alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:oncall' }],
-    ['live mode with a TEST- prefix', { partnerizeMode: 'live', conversionRefPrefix: 'TEST-' }],
+    ['live mode with a TEST- prefix', { partnerizeMode: 'live', partnerizeCampaignId: '1011l270', conversionRefPrefix: 'TEST-' }],
   ])('reports no unacknowledged errors or warnings with %s', (_name, overrides) => {
     const { errors, warnings } = nagFindings(overrides);
     expect(errors).toEqual([]);
     expect(warnings).toEqual([]);
-  });
+    // The first synthesis of a process loads CDK's template validation engine: slow on a busy machine.
+  }, 120_000);
 
   it('every acknowledgement carries a reason of substance', () => {
     const { stack } = nagFindings();

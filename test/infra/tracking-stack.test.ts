@@ -1,6 +1,7 @@
-import { Match } from 'aws-cdk-lib/assertions';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { actionsOf, buildStack, resourcesOf, statementsOf } from '../support/stack.js';
+import { matchesJsonFilterPattern, parseJsonFilterPattern } from './filter-pattern.js';
 
 let built: ReturnType<typeof buildStack>;
 beforeAll(() => {
@@ -50,10 +51,26 @@ describe('HTTP API', () => {
     expect(stage[1].DependsOn).toEqual(expect.arrayContaining(routeIds)); // route settings need the routes first
   });
 
+  it('gives the stage at least the four route limits together, so no route can take budget from another', () => {
+    const stage = Object.values(resourcesOf(built.template, 'AWS::ApiGatewayV2::Stage'))[0]!.Properties;
+    const routes = Object.values(stage.RouteSettings as Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }>);
+    expect(routes).toHaveLength(4);
+    expect(stage.DefaultRouteSettings.ThrottlingRateLimit).toBeGreaterThanOrEqual(routes.reduce((sum, r) => sum + r.ThrottlingRateLimit, 0));
+    expect(stage.DefaultRouteSettings.ThrottlingBurstLimit).toBeGreaterThanOrEqual(routes.reduce((sum, r) => sum + r.ThrottlingBurstLimit, 0));
+  });
+
+  it('route throttles come from config', () => {
+    const b = buildStack({ postbacksThrottleRateLimit: '300', postbacksThrottleBurstLimit: '900', apiThrottleRateLimit: '5000', apiThrottleBurstLimit: '5000' });
+    const stage = Object.values(resourcesOf(b.template, 'AWS::ApiGatewayV2::Stage'))[0]!.Properties;
+    expect(stage.RouteSettings['POST /postbacks']).toEqual({ ThrottlingRateLimit: 300, ThrottlingBurstLimit: 900 });
+    expect(stage.RouteSettings['GET /postbacks']).toEqual({ ThrottlingRateLimit: 300, ThrottlingBurstLimit: 900 });
+    expect(stage.DefaultRouteSettings).toMatchObject({ ThrottlingRateLimit: 5000, ThrottlingBurstLimit: 5000 });
+  });
+
   it('writes JSON access logs, without IPs, user agents or query strings, to a retained log group', () => {
     const stage = Object.values(resourcesOf(built.template, 'AWS::ApiGatewayV2::Stage'))[0]!;
     const format = JSON.parse(stage.Properties.AccessLogSettings.Format);
-    expect(format).toMatchObject({ requestId: '$context.requestId', routeKey: '$context.routeKey', status: '$context.status' });
+    expect(format).toMatchObject({ service: 'PartnerizeS2S', requestId: '$context.requestId', routeKey: '$context.routeKey', status: '$context.status' });
     expect(stage.Properties.AccessLogSettings.Format).not.toMatch(/sourceIp|userAgent|querystring|identity/i);
     expect(stage.Properties.AccessLogSettings.DestinationArn).toEqual({ 'Fn::GetAtt': [logicalId('AWS::Logs::LogGroup', 'ApiAccessLogs'), 'Arn'] });
   });
@@ -65,6 +82,60 @@ describe('HTTP API', () => {
     withCors.template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
       CorsConfiguration: Match.objectLike({ AllowOrigins: ['https://www.acme.example', 'https://shop.acme.example'] }),
     });
+  });
+});
+
+describe('throttled requests (HTTP APIs publish no 429 metric)', () => {
+  /** An access log line as API Gateway writes it: the stage's format with its variables filled in. */
+  const accessLogLine = (vars: Record<string, string>) => {
+    const stage = Object.values(resourcesOf(built.template, 'AWS::ApiGatewayV2::Stage'))[0]!;
+    const line = (stage.Properties.AccessLogSettings.Format as string).replace(/\$context\.([A-Za-z.]+)/g, (_, name: string) => vars[name] ?? '-');
+    return JSON.parse(line) as unknown;
+  };
+  const line = (routeKey: string, status: string) =>
+    accessLogLine({ requestId: 'Yz1AbC', requestTimeEpoch: '1764547200000', routeKey, status, responseLength: '61', responseLatency: '3', 'error.message': status === '429' ? 'Too Many Requests' : '-' });
+  const filters = () => Object.values(resourcesOf(built.template, 'AWS::Logs::MetricFilter')).map((f) => f.Properties);
+  const filterFor = (metricName: string) => filters().find((f) => f.MetricTransformations[0].MetricName === metricName)!;
+
+  it('two metric filters on the access log group count them, in PartnerizeS2S with the service dimension', () => {
+    expect(filters()).toHaveLength(2);
+    for (const name of ['PostbacksThrottled', 'ClicksThrottled']) {
+      const f = filterFor(name);
+      expect(f.LogGroupName).toEqual({ Ref: logicalId('AWS::Logs::LogGroup', 'ApiAccessLogs') });
+      expect(f.MetricTransformations).toEqual([
+        { MetricNamespace: 'PartnerizeS2S', MetricName: name, MetricValue: '1', Dimensions: [{ Key: 'service', Value: '$.service' }] },
+      ]);
+    }
+    // The dimension's value is read from the log line, where the format writes the stack name.
+    expect(line('POST /postbacks', '429')).toMatchObject({ service: 'PartnerizeS2S' });
+  });
+
+  it('PostbacksThrottled counts 429s on either postbacks route, and ones without a route, not 202s or clicks', () => {
+    const pattern = filterFor('PostbacksThrottled').FilterPattern as string;
+    expect(pattern).toBe('{ ($.status = "429") && ($.routeKey != "GET /clicks") && ($.routeKey != "POST /clicks") }');
+    expect(matchesJsonFilterPattern(pattern, line('POST /postbacks', '429'))).toBe(true);
+    expect(matchesJsonFilterPattern(pattern, line('GET /postbacks', '429'))).toBe(true);
+    expect(matchesJsonFilterPattern(pattern, line('-', '429'))).toBe(true);
+    expect(matchesJsonFilterPattern(pattern, line('POST /postbacks', '202'))).toBe(false);
+    expect(matchesJsonFilterPattern(pattern, line('POST /postbacks', '401'))).toBe(false);
+    expect(matchesJsonFilterPattern(pattern, line('POST /clicks', '429'))).toBe(false);
+  });
+
+  it('ClicksThrottled counts 429s on the clicks routes only', () => {
+    const pattern = filterFor('ClicksThrottled').FilterPattern as string;
+    expect(matchesJsonFilterPattern(pattern, line('POST /clicks', '429'))).toBe(true);
+    expect(matchesJsonFilterPattern(pattern, line('GET /clicks', '429'))).toBe(true);
+    expect(matchesJsonFilterPattern(pattern, line('GET /clicks', '204'))).toBe(false);
+    expect(matchesJsonFilterPattern(pattern, line('POST /postbacks', '429'))).toBe(false);
+  });
+
+  it('the pattern evaluator reads the syntax it is given, and refuses what it does not know', () => {
+    expect(matchesJsonFilterPattern('{ $.a.b = "x*" || ($.n = 3 && $.a.b != "y") }', { a: { b: 'xyz' }, n: 1 })).toBe(true);
+    expect(matchesJsonFilterPattern('{ $.a.b = "x*" || ($.n = 3 && $.a.b != "y") }', { a: { b: 'q' }, n: 3 })).toBe(true);
+    expect(matchesJsonFilterPattern('{ $.a.b = "x*" || ($.n = 3 && $.a.b != "y") }', { a: { b: 'y' }, n: 3 })).toBe(false);
+    expect(matchesJsonFilterPattern('{ $.status = "429" }', { status: 429 })).toBe(false);
+    expect(() => parseJsonFilterPattern('{ $.latency > 100 }')).toThrow('unsupported');
+    expect(() => parseJsonFilterPattern('ERROR')).toThrow();
   });
 });
 
@@ -92,6 +163,15 @@ describe('functions', () => {
     expect(envOf('ClicksFunction').TOKEN_SECRET_ARN).toBeUndefined();
     expect(envOf('RetryFunction').TOKEN_SECRET_ARN).toBeUndefined();
     for (const prefix of ['ClicksFunction', 'PostbacksFunction', 'RetryFunction']) expect(envOf(prefix).POSTBACK_TOKEN).toBeUndefined();
+  });
+
+  it('the retry function gets its run bounds from config (a deploy sets them; none is left to the console)', () => {
+    const envOf = (b: { template: typeof built.template }) =>
+      Object.entries(resourcesOf(b.template, 'AWS::Lambda::Function')).find(([id]) => id.startsWith('RetryFunction'))![1].Properties.Environment.Variables;
+    expect(envOf(built)).toMatchObject({ SWEEP_LIMIT: '200', SWEEP_CONCURRENCY: '8', SWEEP_BUDGET_MS: '45000' });
+    expect(envOf(buildStack({ sweepLimit: '1000', sweepConcurrency: '16', sweepBudgetMs: '30000' }))).toMatchObject({
+      SWEEP_LIMIT: '1000', SWEEP_CONCURRENCY: '16', SWEEP_BUDGET_MS: '30000',
+    });
   });
 
   it('the retry function runs every minute', () => {
@@ -207,5 +287,14 @@ describe('outputs', () => {
   it('name the conversionRef prefix when one is configured (the CLI adds it to order ids)', () => {
     const outputs = buildStack({ conversionRefPrefix: 'TEST-' }).template.toJSON().Outputs as Record<string, { Value: unknown }>;
     expect(outputs['ConversionRefPrefix']!.Value).toBe('TEST-');
+  });
+});
+
+describe('config warnings', () => {
+  it('live without an alarm destination synthesizes, with a warning on the stack', () => {
+    const b = buildStack({ partnerizeMode: 'live', partnerizeCampaignId: '1011l270' });
+    const warnings = Annotations.fromStack(b.stack).findWarning('*', Match.stringLikeRegexp('no alarm reaches anyone'));
+    expect(warnings).toHaveLength(1);
+    expect(Annotations.fromStack(built.stack).findWarning('*', Match.stringLikeRegexp('no alarm reaches anyone'))).toEqual([]);
   });
 });

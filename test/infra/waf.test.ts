@@ -6,15 +6,15 @@ import { App, Aspects } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
-import { TrackingWafStack } from '../../lib/constructs/edge-protection.js';
+import { TrackingWafStack, webAclPropsOf } from '../../lib/constructs/edge-protection.js';
 import { TrackingStack } from '../../lib/tracking-stack.js';
-import { configWith, resourcesOf, statementsOf, actionsOf } from '../support/stack.js';
+import { cdkFeatureFlags, configWith, resourcesOf, statementsOf, actionsOf } from '../support/stack.js';
 
-function build(region: string) {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-  const config = configWith({ enableWaf: 'true' });
+function build(region: string, overrides: Record<string, unknown> = {}) {
+  const app = new App({ context: { ...cdkFeatureFlags(), 'aws:cdk:bundling-stacks': [] } });
+  const config = configWith({ enableWaf: 'true', ...overrides });
   const env = { account: '123456789012', region };
-  const waf = region === 'us-east-1' ? undefined : new TrackingWafStack(app, 'PartnerizeS2S-Waf', { env: { ...env, region: 'us-east-1' }, crossRegionReferences: true, clickRateLimitPer5Min: config.wafClickRateLimitPer5Min });
+  const waf = region === 'us-east-1' ? undefined : new TrackingWafStack(app, 'PartnerizeS2S-Waf', { env: { ...env, region: 'us-east-1' }, crossRegionReferences: true, webAcl: webAclPropsOf(config) });
   const stack = new TrackingStack(app, 'PartnerizeS2S', { config, env, webAclArn: waf?.webAclArn, crossRegionReferences: Boolean(waf) });
   Aspects.of(app).add(new AwsSolutionsChecks());
   return { app, stack, waf, template: Template.fromStack(stack), wafTemplate: waf ? Template.fromStack(waf) : undefined };
@@ -23,14 +23,56 @@ function build(region: string) {
 describe('enableWaf in us-east-1 (one stack)', () => {
   const b = build('us-east-1');
 
-  it('creates a CLOUDFRONT web ACL: managed rule groups, body rules counted (Tealium events are large), a per-IP rate limit on /clicks only', () => {
-    const acl = Object.values(resourcesOf(b.template, 'AWS::WAFv2::WebACL'))[0]!.Properties;
-    expect(acl.Scope).toBe('CLOUDFRONT');
-    const rules = acl.Rules as Array<{ Name: string; Statement: any; Action?: unknown }>;
-    expect(rules.map((r) => r.Name)).toEqual(['AWSManagedRulesAmazonIpReputationList', 'AWSManagedRulesKnownBadInputsRuleSet', 'AWSManagedRulesCommonRuleSet', 'ClickRateLimitPerIp']);
-    const common = rules[2]!.Statement.ManagedRuleGroupStatement;
-    expect(common.RuleActionOverrides.map((o: { Name: string }) => o.Name)).toContain('SizeRestrictions_BODY');
-    const rate = rules[3]!;
+  const acl = () => Object.values(resourcesOf(b.template, 'AWS::WAFv2::WebACL'))[0]!.Properties;
+  const rules = () => Object.fromEntries((acl().Rules as Array<{ Name: string; Priority: number; Statement: any; Action?: any }>).map((r) => [r.Name, r]));
+  const postbacksPath = {
+    ByteMatchStatement: {
+      FieldToMatch: { UriPath: {} }, PositionalConstraint: 'STARTS_WITH', SearchString: '/postbacks',
+      TextTransformations: [{ Priority: 0, Type: 'URL_DECODE' }, { Priority: 1, Type: 'LOWERCASE' }],
+    },
+  };
+
+  it('creates a CLOUDFRONT web ACL: postback rules first, then managed rule groups, then the /clicks rate limit', () => {
+    expect(acl().Scope).toBe('CLOUDFRONT');
+    const list = acl().Rules as Array<{ Name: string; Priority: number }>;
+    expect(list.map((r) => r.Name)).toEqual([
+      'PostbacksWithoutAuthorization', 'PostbackRateLimitPerIp',
+      'AWSManagedRulesAmazonIpReputationList', 'AWSManagedRulesKnownBadInputsRuleSet', 'AWSManagedRulesCommonRuleSet', 'ClickRateLimitPerIp',
+    ]);
+    expect(list.map((r) => r.Priority)).toEqual([0, 1, 2, 3, 4, 5]);
+    b.template.resourceCountIs('AWS::WAFv2::IPSet', 0);
+  });
+
+  it('answers a postback without an Authorization header with the API\'s own 401, before it reaches API Gateway', () => {
+    const r = rules()['PostbacksWithoutAuthorization']!;
+    expect(r.Statement).toEqual({
+      AndStatement: {
+        Statements: [
+          postbacksPath,
+          { NotStatement: { Statement: { SizeConstraintStatement: { FieldToMatch: { SingleHeader: { Name: 'authorization' } }, ComparisonOperator: 'GT', Size: 0, TextTransformations: [{ Priority: 0, Type: 'NONE' }] } } } },
+        ],
+      },
+    });
+    expect(r.Action.Block.CustomResponse).toMatchObject({ ResponseCode: 401, CustomResponseBodyKey: 'unauthorized' });
+    const body = JSON.parse(acl().CustomResponseBodies.unauthorized.Content);
+    expect(acl().CustomResponseBodies.unauthorized.ContentType).toBe('APPLICATION_JSON');
+    expect(body).toEqual({ error: { code: 'unauthorized', message: expect.stringContaining('Bearer') } });
+  });
+
+  it('limits postbacks per IP at wafPostbackRateLimitPer5Min with a 429, which Tealium retries', () => {
+    const r = rules()['PostbackRateLimitPerIp']!;
+    expect(r.Statement.RateBasedStatement).toEqual({ Limit: 30000, AggregateKeyType: 'IP', ScopeDownStatement: postbacksPath });
+    expect(r.Action.Block.CustomResponse).toMatchObject({ ResponseCode: 429 });
+    const other = build('us-east-1', { wafPostbackRateLimitPer5Min: '90000' });
+    const limit = (Object.values(resourcesOf(other.template, 'AWS::WAFv2::WebACL'))[0]!.Properties.Rules as Array<{ Name: string; Statement: any }>)
+      .find((x) => x.Name === 'PostbackRateLimitPerIp')!.Statement.RateBasedStatement.Limit;
+    expect(limit).toBe(90000);
+  });
+
+  it('counts, not blocks, the managed rules that large Tealium bodies and GET postback queries trip; limits /clicks per IP', () => {
+    const common = rules()['AWSManagedRulesCommonRuleSet']!.Statement.ManagedRuleGroupStatement;
+    expect(common.RuleActionOverrides.map((o: { Name: string }) => o.Name)).toEqual(expect.arrayContaining(['SizeRestrictions_BODY', 'SizeRestrictions_QUERYSTRING']));
+    const rate = rules()['ClickRateLimitPerIp']!;
     expect(rate.Action).toEqual({ Block: {} });
     expect(rate.Statement.RateBasedStatement).toMatchObject({ Limit: 1000, AggregateKeyType: 'IP', ScopeDownStatement: { ByteMatchStatement: { SearchString: '/clicks' } } });
   });
@@ -59,6 +101,43 @@ describe('enableWaf in us-east-1 (one stack)', () => {
   it('is clean under cdk-nag', () => {
     const a = Annotations.fromStack(b.stack);
     expect([...a.findError('*', Match.stringLikeRegexp('AwsSolutions-.*')), ...a.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'))].map((m) => m.entry.data)).toEqual([]);
+  });
+});
+
+describe('postbackSourceCidrs', () => {
+  const sourceRule = (t: ReturnType<typeof build>['template']) =>
+    (Object.values(resourcesOf(t, 'AWS::WAFv2::WebACL'))[0]!.Properties.Rules as Array<{ Name: string; Priority: number; Statement: any; Action: any }>)[0]!;
+
+  it('become IP sets (one per IP version) and a first rule that answers 403 to postbacks from anywhere else', () => {
+    const b = build('us-east-1', { postbackSourceCidrs: '203.0.113.0/24,198.51.100.7/32,2001:DB8::/32' });
+    const sets = resourcesOf(b.template, 'AWS::WAFv2::IPSet');
+    const byVersion = Object.fromEntries(Object.entries(sets).map(([id, s]) => [s.Properties.IPAddressVersion, { id, ...s.Properties }]));
+    expect(byVersion['IPV4']).toMatchObject({ Scope: 'CLOUDFRONT', Addresses: ['203.0.113.0/24', '198.51.100.7/32'] });
+    expect(byVersion['IPV6']).toMatchObject({ Scope: 'CLOUDFRONT', Addresses: ['2001:db8::/32'] });
+    const rule = sourceRule(b.template);
+    expect(rule).toMatchObject({ Name: 'PostbacksFromUnlistedSources', Priority: 0, Action: { Block: { CustomResponse: { ResponseCode: 403, CustomResponseBodyKey: 'forbiddenSource' } } } });
+    const [path, notListed] = rule.Statement.AndStatement.Statements;
+    expect(path.ByteMatchStatement.SearchString).toBe('/postbacks');
+    expect(notListed.NotStatement.Statement.OrStatement.Statements).toEqual([
+      { IPSetReferenceStatement: { Arn: { 'Fn::GetAtt': [byVersion['IPV4']!.id, 'Arn'] } } },
+      { IPSetReferenceStatement: { Arn: { 'Fn::GetAtt': [byVersion['IPV6']!.id, 'Arn'] } } },
+    ]);
+  });
+
+  it('with one IP version, the rule references its one set directly', () => {
+    const b = build('us-east-1', { postbackSourceCidrs: '203.0.113.0/24' });
+    b.template.resourceCountIs('AWS::WAFv2::IPSet', 1);
+    expect(sourceRule(b.template).Statement.AndStatement.Statements[1].NotStatement.Statement).toHaveProperty('IPSetReferenceStatement');
+  });
+
+  it('live in the us-east-1 stack with the web ACL when the tracker is elsewhere, and stay clean under cdk-nag', () => {
+    const b = build('eu-west-1', { postbackSourceCidrs: '203.0.113.0/24' });
+    b.wafTemplate!.resourceCountIs('AWS::WAFv2::IPSet', 1);
+    b.template.resourceCountIs('AWS::WAFv2::IPSet', 0);
+    for (const s of [b.stack, b.waf!]) {
+      const a = Annotations.fromStack(s);
+      expect([...a.findError('*', Match.stringLikeRegexp('AwsSolutions-.*')), ...a.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'))].map((m) => m.entry.data)).toEqual([]);
+    }
   });
 });
 

@@ -11,6 +11,11 @@ export function cdkJsonContext(): Record<string, unknown> {
   return (JSON.parse(readFileSync(join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
 }
 
+/** cdk.json's feature flags, so test apps synthesize as `cdk synth` does. */
+export function cdkFeatureFlags(): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(cdkJsonContext()).filter(([key]) => key.startsWith('@aws-cdk')));
+}
+
 export function configWith(overrides: Record<string, unknown> = {}): TrackingConfig {
   return parseConfig({ ...cdkJsonContext(), ...overrides });
 }
@@ -22,7 +27,7 @@ export function configWith(overrides: Record<string, unknown> = {}): TrackingCon
 export function buildStack(overrides: Record<string, unknown> = {}, opts: { bundle?: boolean; outdir?: string } = {}) {
   const app = new App({
     ...(opts.outdir ? { outdir: opts.outdir } : {}),
-    context: opts.bundle ? {} : { 'aws:cdk:bundling-stacks': [] },
+    context: { ...cdkFeatureFlags(), ...(opts.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) },
   });
   const config = configWith(overrides);
   const stack = new TrackingStack(app, 'PartnerizeS2S', { config, env: { account: '123456789012', region: 'eu-west-1' } });
