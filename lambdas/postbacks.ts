@@ -1,13 +1,4 @@
-/** Lambda entry of the postbacks function: wiring from the environment; the logic is in core/. */
-import { depsFromEnv } from './commons/deps.js';
-import { maxBodyBytes } from './commons/limits.js';
-import { originVerifyFromEnv } from './commons/origin-guard.js';
-import { tokensFromEnv } from './commons/tokens.js';
-import { createPostbacksHandler } from './handlers/postbacks.js';
+/** Lambda entry of the postbacks function: its environment in, the handler out (runtime/postbacks.ts). */
+import { postbacksFunction } from './runtime/postbacks.js';
 
-export const handler = createPostbacksHandler({
-  ...depsFromEnv(),
-  tokens: tokensFromEnv(),
-  maxBodyBytes: maxBodyBytes(),
-  originVerify: originVerifyFromEnv(),
-});
+export const handler = postbacksFunction(process.env);

@@ -1,13 +1,19 @@
 /**
- * The deploy configuration: one typed object, validated with zod at synth time. Defaults live in
- * cdk.json's `context`; every key can be overridden per deploy with `cdk deploy -c key=value`
- * (lists as JSON or comma-separated, numbers and booleans as text).
+ * The deploy configuration: one typed object, validated at synth time. Defaults live in cdk.json's
+ * `context`; every key can be overridden per deploy with `cdk deploy -c key=value` (lists as JSON
+ * or comma-separated, numbers and booleans as text).
+ *
+ * Two kinds of keys, each defined once: the settings that reach the functions are rows of
+ * lambdas/core/settings.ts (read here by the same readers the functions use); the keys that only
+ * shape the infrastructure (throttles, alarms, memory, the WAF) are the zod schema below.
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
-import { CONSENT_POLICIES } from '../lambdas/core/consent.js';
-import { InputError } from '../lambdas/core/errors.js';
-import { resolveMapping, type TealiumMappingConfig } from '../lambdas/core/tealium.js';
+import {
+  readSettings, SETTING_KEYS, SettingsError, type Naming, type SettingKey, type Settings,
+} from '../lambdas/core/settings.js';
+
+export { DEMO_CAMPAIGN_ID } from '../lambdas/core/settings.js';
 
 const fromText = (v: unknown): unknown => {
   if (typeof v !== 'string') return v;
@@ -33,9 +39,6 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 /** The retention periods CloudWatch Logs accepts. */
 export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 const bool = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
-
-/** The demo campaign of cdk.json and the local mode: fine for dry runs, never for live sends. */
-export const DEMO_CAMPAIGN_ID = '1011l0000';
 
 export interface Cidr {
   version: 4 | 6;
@@ -108,45 +111,12 @@ const cidrList = stringList.superRefine((list, ctx) => {
   }
 });
 
-const mappingSchema = z.preprocess(fromText, z.record(z.string(), z.union([z.string(), z.array(z.string())]))).superRefine((m, ctx) => {
-  try {
-    resolveMapping(m as TealiumMappingConfig);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: err instanceof InputError ? err.message : String(err) });
-  }
-});
-
-export const ConfigSchema = z.object({
-  /** Partnerize campaign id (from Partnerize; the default is a demo value, refused in live mode). */
-  partnerizeCampaignId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be your Partnerize campaign id: 1-64 letters, digits, _ or -'),
-  /** `dryrun` records the exact call without sending it; `live` sends. */
-  partnerizeMode: z.enum(['live', 'dryrun']),
-  partnerizeBaseUrl: z.string().regex(/^https:\/\/[^\s/]+(\/[^\s]*)?$/, 'must be an https URL'),
-  partnerizeMethod: z.enum(['GET', 'POST']),
-  /** Prepended to the order id to make the conversionRef, e.g. `TEST-` during the parallel run. */
-  conversionRefPrefix: z.string().regex(/^[A-Za-z0-9_.-]{0,32}$/, 'must be up to 32 letters, digits, _ . or -'),
-  attributionWindowDays: int(1, 365),
-  conversionRetentionDays: int(1, 3650),
-  consentPolicy: z.enum(CONSENT_POLICIES),
-  /** Tealium consent categories that mean "may track affiliates". */
-  consentCategories: stringList,
-  purchaseEvents: stringList.refine((l) => l.length > 0, 'must name at least one event'),
-  tealiumMapping: mappingSchema,
+/** The keys that only shape the infrastructure (the functions' settings: lambdas/core/settings.ts). */
+export const InfraConfigSchema = z.object({
   /** Browser origins allowed to call /clicks (CORS); empty = no CORS headers (beacons still work). */
   allowedClickOrigins: stringList.refine(
     (l) => l.every((o) => o === '*' || /^https?:\/\/[^\s/]+$/.test(o)),
     'must be origins like https://www.example.com (or *)',
-  ),
-  minSessionIdLength: int(1, 256),
-  inlineTimeoutMs: int(200, 4000),
-  /** At most 15 s: a send plus its bookkeeping must end well inside the 30 s lease. */
-  retryTimeoutMs: int(500, 15000),
-  retryDelaysS: z.preprocess(
-    (v) => {
-      const p = fromText(v);
-      return typeof p === 'string' ? p.split(',').map((s) => Number(s.trim())) : p;
-    },
-    z.array(z.number().positive()).min(1),
   ),
   /**
    * Throttling, requests per second and burst: the stage's default route throttle, and one bucket
@@ -159,18 +129,6 @@ export const ConfigSchema = z.object({
   clicksThrottleBurstLimit: int(1, 100000),
   postbacksThrottleRateLimit: int(1, 100000),
   postbacksThrottleBurstLimit: int(1, 100000),
-  /**
-   * The retry function's run bounds (it runs every minute, for at most 60 s): records read from the
-   * due index, sends in flight at once, and how long it keeps claiming records. The function also
-   * stops claiming early enough for the last send and its bookkeeping to end before its timeout.
-   */
-  sweepLimit: int(1, 5000),
-  sweepConcurrency: int(1, 64),
-  sweepBudgetMs: int(5_000, 50_000),
-  /** How long a function keeps the postback token before reading Secrets Manager again. */
-  tokenCacheSeconds: int(1, 3600),
-  /** Largest accepted request body, bytes. */
-  maxBodyBytes: int(1024, 1_048_576),
   /**
    * Memory per function (CPU scales with it). Clicks and retries wait on DynamoDB and Partnerize,
    * so they run small; postbacks get more for a quick cold start inside Tealium's 5 s.
@@ -220,17 +178,6 @@ export const ConfigSchema = z.object({
    */
   postbackSourceCidrs: cidrList,
 })
-  .refine((c) => !(c.partnerizeMode === 'live' && c.partnerizeCampaignId === DEMO_CAMPAIGN_ID), {
-    path: ['partnerizeCampaignId'],
-    message:
-      `${DEMO_CAMPAIGN_ID} is the demo campaign, and partnerizeMode is live: every conversion would be sent to a campaign that is not yours. ` +
-      'Set your Partnerize campaign id (-c partnerizeCampaignId=<id>, or in cdk.json), or deploy with -c partnerizeMode=dryrun',
-    // Also when other keys are wrong, so one run names every problem.
-    when: (p) => {
-      const v = p.value as Record<string, unknown> | undefined;
-      return v?.['partnerizeMode'] === 'live' && v['partnerizeCampaignId'] === DEMO_CAMPAIGN_ID;
-    },
-  })
   .superRefine((c, ctx) => {
     const routes = { rate: 2 * (c.clicksThrottleRateLimit + c.postbacksThrottleRateLimit), burst: 2 * (c.clicksThrottleBurstLimit + c.postbacksThrottleBurstLimit) };
     for (const [key, value, sum, what] of [
@@ -263,26 +210,47 @@ export const ConfigSchema = z.object({
     }
   });
 
-export type TrackingConfig = z.infer<typeof ConfigSchema>;
-export const CONFIG_KEYS = Object.keys(ConfigSchema.shape) as Array<keyof TrackingConfig>;
+export type InfraConfig = z.infer<typeof InfraConfigSchema>;
+/** The whole deploy config: the functions' settings and the infrastructure's keys. */
+export type TrackingConfig = Settings & InfraConfig;
+export const CONFIG_KEYS = [...SETTING_KEYS, ...(Object.keys(InfraConfigSchema.shape) as Array<keyof InfraConfig>)];
 
 export class ConfigValidationError extends Error {
   override name = 'ConfigValidationError';
 }
 
+/** Settings are named at synth by their context key, and set with `-c`. */
+const CONTEXT_NAMING: Naming = { name: (key) => key, assign: (key, value) => `-c ${key}=${value}` };
+
+/** What the deploy asks of the settings beyond what the functions accept. */
+function deployChecks(s: Pick<Settings, 'partnerizeBaseUrl'>): Array<{ key: SettingKey; message: string }> {
+  return s.partnerizeBaseUrl.startsWith('https://') ? [] : [{ key: 'partnerizeBaseUrl', message: `must be an https URL, got '${s.partnerizeBaseUrl}'` }];
+}
+
 /**
  * Validates raw values (context values, strings from `-c`, or objects) into the typed config. The
- * error names every bad key: `partnerizeMode: Invalid option: expected one of "live"|"dryrun"`.
+ * error names every bad key: `partnerizeMode: must be one of live, dryrun, got 'sometimes'`.
  */
 export function parseConfig(raw: Record<string, unknown>): TrackingConfig {
-  const r = ConfigSchema.safeParse(raw);
-  if (r.success) return r.data;
-  const lines = r.error.issues.map((i) => {
-    const key = i.path.map(String).join('.') || '(config)';
-    const got = i.path.length > 0 ? raw[String(i.path[0])] : undefined;
-    return `  ${key}: ${i.message}${got === undefined ? ' (not set: add it to cdk.json context or pass -c ' + key + '=…)' : ` (got ${JSON.stringify(got)})`}`;
-  });
-  throw new ConfigValidationError(`Invalid deploy config:\n${lines.join('\n')}`);
+  const lines: string[] = [];
+  let settings: Settings | undefined;
+  try {
+    settings = readSettings((key) => raw[key], CONTEXT_NAMING, { requireAll: true });
+    for (const p of deployChecks(settings)) lines.push(`  ${p.key}: ${p.message}`);
+  } catch (err) {
+    if (!(err instanceof SettingsError)) throw err;
+    for (const p of err.problems) lines.push(`  ${p.name}: ${p.message}`);
+  }
+  const r = InfraConfigSchema.safeParse(raw);
+  if (!r.success) {
+    for (const i of r.error.issues) {
+      const key = i.path.map(String).join('.') || '(config)';
+      const got = i.path.length > 0 ? raw[String(i.path[0])] : undefined;
+      lines.push(`  ${key}: ${i.message}${got === undefined ? ' (not set: add it to cdk.json context or pass -c ' + key + '=…)' : ` (got ${JSON.stringify(got)})`}`);
+    }
+  }
+  if (lines.length > 0 || !settings || !r.success) throw new ConfigValidationError(`Invalid deploy config:\n${lines.join('\n')}`);
+  return { ...settings, ...r.data };
 }
 
 export interface ConfigWarning {

@@ -1,10 +1,10 @@
 import { Annotations, CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import { trackerConfigToEnv } from '../lambdas/commons/env-config.js';
+import { settingsToEnv, type FunctionName } from '../lambdas/core/settings.js';
+import { ENV } from '../lambdas/runtime/env.js';
 import { configWarnings, type TrackingConfig } from './config.js';
 import { TrackingApi } from './constructs/tracking-api.js';
 import { TrackingFunction } from './constructs/tracking-function.js';
@@ -25,8 +25,12 @@ export interface TrackingStackProps extends StackProps {
   webAclArn?: string | undefined;
 }
 
-/** Lease on a record being sent; longer than any send plus its bookkeeping. */
-export const LEASE_S = 30;
+/** Where each function's environment and grants come from (the stack's resources). */
+interface Functions {
+  clicks: TrackingFunction;
+  postbacks: TrackingFunction;
+  retry: TrackingFunction;
+}
 
 /**
  * The whole tracker: HTTP API → clicks / postbacks functions → DynamoDB, the Partnerize call, and
@@ -35,12 +39,12 @@ export const LEASE_S = 30;
 export class TrackingStack extends Stack {
   readonly tables: TrackingTables;
   readonly api: TrackingApi;
-  readonly functions: { clicks: TrackingFunction; postbacks: TrackingFunction; retry: TrackingFunction };
+  readonly functions: Functions;
   readonly tokenSecret: Secret;
   readonly onCall: OnCall;
   readonly alarms: TrackingAlarms;
   readonly dashboard: TrackingDashboard;
-  edge: EdgeDistribution | undefined;
+  readonly edge: EdgeDistribution | undefined;
 
   constructor(scope: Construct, id: string, props: TrackingStackProps) {
     super(scope, id, props);
@@ -48,37 +52,10 @@ export class TrackingStack extends Stack {
     for (const w of configWarnings(config)) Annotations.of(this).addWarningV2(w.id, w.message);
 
     this.tables = new TrackingTables(this, 'Tables', { retain: config.tableRemovalPolicy === 'retain' });
-    const { clicks, conversions } = this.tables;
-
     this.tokenSecret = new Secret(this, 'PostbackToken', {
       description: 'Bearer token Tealium (or any caller) presents to POST /postbacks',
       generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
     });
-
-    const environment = {
-      ...trackerConfigToEnv({
-        mode: config.partnerizeMode,
-        baseUrl: config.partnerizeBaseUrl,
-        campaignId: config.partnerizeCampaignId,
-        method: config.partnerizeMethod,
-        conversionRefPrefix: config.conversionRefPrefix,
-        attributionWindowDays: config.attributionWindowDays,
-        conversionRetentionDays: config.conversionRetentionDays,
-        consentPolicy: config.consentPolicy,
-        consentCategories: config.consentCategories,
-        purchaseEvents: config.purchaseEvents,
-        tealiumMapping: config.tealiumMapping,
-        inlineTimeoutMs: config.inlineTimeoutMs,
-        retryTimeoutMs: config.retryTimeoutMs,
-        retryDelaysS: config.retryDelaysS,
-        leaseS: LEASE_S,
-        minSessionIdLength: config.minSessionIdLength,
-      }),
-      CLICKS_TABLE: clicks.tableName,
-      CONVERSIONS_TABLE: conversions.tableName,
-      MAX_BODY_BYTES: String(config.maxBodyBytes),
-    };
-    const common = { logRetentionDays: config.logRetentionDays };
     // With the optional WAF, the functions only answer requests that came through CloudFront.
     const originVerifySecret = config.enableWaf
       ? new Secret(this, 'OriginVerify', {
@@ -86,59 +63,68 @@ export class TrackingStack extends Stack {
           generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
         })
       : undefined;
-    const guarded: Record<string, string> = originVerifySecret ? { ORIGIN_VERIFY: originVerifySecret.secretValue.unsafeUnwrap() } : {};
-
-    const clicksFn = new TrackingFunction(this, 'ClicksFunction', {
-      ...common,
-      entry: 'clicks',
-      memorySize: config.clicksMemoryMb,
-      description: 'Records the latest Partnerize clickref of a session',
-      environment: { ...environment, ...guarded, TOKEN_CACHE_S: String(config.tokenCacheSeconds) },
-      timeout: Duration.seconds(5),
-    });
-    const postbacksFn = new TrackingFunction(this, 'PostbacksFunction', {
-      ...common,
-      entry: 'postbacks',
-      memorySize: config.postbacksMemoryMb,
-      description: 'Accepts order postbacks and fires the Partnerize S2S conversion call',
-      environment: { ...environment, ...guarded, TOKEN_SECRET_ARN: this.tokenSecret.secretArn, TOKEN_CACHE_S: String(config.tokenCacheSeconds) },
-      timeout: Duration.seconds(10),
-    });
-    const retryFn = new TrackingFunction(this, 'RetryFunction', {
-      ...common,
-      entry: 'retry',
-      memorySize: config.retryMemoryMb,
-      description: 'Sends the owed Partnerize conversion calls that are due (every minute)',
-      environment: {
-        ...environment,
-        SWEEP_LIMIT: String(config.sweepLimit),
-        SWEEP_CONCURRENCY: String(config.sweepConcurrency),
-        SWEEP_BUDGET_MS: String(config.sweepBudgetMs),
-      },
-      timeout: Duration.seconds(60),
-    });
-    this.functions = { clicks: clicksFn, postbacks: postbacksFn, retry: retryFn };
-
-    // Least privilege: each function gets exactly the calls its adapters make, on exactly its
-    // tables (and the one index it queries); no wildcards.
-    const allow = (fn: TrackingFunction, actions: string[], resources: string[]) =>
-      fn.addToRolePolicy(new PolicyStatement({ actions, resources }));
-    allow(clicksFn, ['dynamodb:PutItem'], [clicks.tableArn]);
-    allow(postbacksFn, ['dynamodb:GetItem'], [clicks.tableArn]);
-    allow(postbacksFn, ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'], [conversions.tableArn]);
-    allow(retryFn, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [conversions.tableArn]);
-    allow(retryFn, ['dynamodb:Query'], [`${conversions.tableArn}/index/${CONVERSIONS.dueIndex}`]);
-    allow(postbacksFn, ['secretsmanager:GetSecretValue'], [this.tokenSecret.secretArn]);
-
+    this.functions = this.createFunctions(config, originVerifySecret);
     new Rule(this, 'RetrySchedule', {
       description: 'Runs the retry function every minute',
       schedule: Schedule.rate(Duration.minutes(1)),
-      targets: [new LambdaFunction(retryFn, { retryAttempts: 0 })],
+      targets: [new LambdaFunction(this.functions.retry, { retryAttempts: 0 })],
     });
+    this.api = this.createApi(config);
+    this.edge = originVerifySecret ? this.createEdge(config, props.webAclArn, originVerifySecret) : undefined;
+    this.onCall = new OnCall(this, 'OnCall', {
+      emails: config.alarmEmails,
+      httpsEndpoints: config.alarmHttpsEndpoints,
+      existingTopicArn: config.alarmTopicArn || undefined,
+    });
+    const functions = { Clicks: this.functions.clicks, Postbacks: this.functions.postbacks, Retry: this.functions.retry };
+    this.alarms = new TrackingAlarms(this, 'Alarms', { api: this.api.api, functions, serviceName: this.stackName, topic: this.onCall.topic, config });
+    this.dashboard = new TrackingDashboard(this, 'Dashboard', { api: this.api.api, functions, serviceName: this.stackName, alarms: this.alarms.alarms });
+    acknowledgeNagFindings(this, { waf: Boolean(originVerifySecret) });
+    this.createOutputs(config);
+  }
 
-    this.api = new TrackingApi(this, 'Api', {
-      clicksFunction: clicksFn,
-      postbacksFunction: postbacksFn,
+  /**
+   * The three functions, each with the settings it reads (core/settings.ts) and exactly the tables,
+   * index and secret its adapters use — each variable bound with its grant, so they cannot drift.
+   */
+  private createFunctions(config: TrackingConfig, originVerifySecret: Secret | undefined): Functions {
+    const { clicks, conversions } = this.tables;
+    const common = (fn: FunctionName) => ({
+      entry: fn,
+      logRetentionDays: config.logRetentionDays,
+      environment: {
+        ...settingsToEnv(config, fn),
+        ...(originVerifySecret && fn !== 'retry' ? { [ENV.originVerify]: originVerifySecret.secretValue.unsafeUnwrap() } : {}),
+      },
+    });
+    const clicksFn = new TrackingFunction(this, 'ClicksFunction', {
+      ...common('clicks'),
+      memorySize: config.clicksMemoryMb,
+      description: 'Records the latest Partnerize clickref of a session',
+      timeout: Duration.seconds(5),
+    }).bindTable(ENV.clicksTable, clicks, ['dynamodb:PutItem']);
+    const postbacksFn = new TrackingFunction(this, 'PostbacksFunction', {
+      ...common('postbacks'),
+      memorySize: config.postbacksMemoryMb,
+      description: 'Accepts order postbacks and fires the Partnerize S2S conversion call',
+      timeout: Duration.seconds(10),
+    })
+      .bindTable(ENV.clicksTable, clicks, ['dynamodb:GetItem'])
+      .bindTable(ENV.conversionsTable, conversions, ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'])
+      .bindSecret(ENV.tokenSecretArn, this.tokenSecret);
+    const retryFn = new TrackingFunction(this, 'RetryFunction', {
+      ...common('retry'),
+      memorySize: config.retryMemoryMb,
+      description: 'Sends the owed Partnerize conversion calls that are due (every minute)',
+      timeout: Duration.seconds(60),
+    }).bindTable(ENV.conversionsTable, conversions, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], { name: CONVERSIONS.dueIndex, actions: ['dynamodb:Query'] });
+    return { clicks: clicksFn, postbacks: postbacksFn, retry: retryFn };
+  }
+
+  private createApi(config: TrackingConfig): TrackingApi {
+    return new TrackingApi(this, 'Api', {
+      clicksFunction: this.functions.clicks,
+      postbacksFunction: this.functions.postbacks,
       allowedClickOrigins: config.allowedClickOrigins,
       throttle: { rateLimit: config.apiThrottleRateLimit, burstLimit: config.apiThrottleBurstLimit },
       routeThrottle: {
@@ -147,67 +133,34 @@ export class TrackingStack extends Stack {
       },
       logRetentionDays: config.logRetentionDays,
     });
+  }
 
-    let publicUrl = this.api.url;
-    if (originVerifySecret) {
-      const webAclArn = props.webAclArn ?? new TrackingWebAcl(this, 'Waf', webAclPropsOf(config)).webAcl.attrArn;
-      this.edge = new EdgeDistribution(this, 'Edge', { api: this.api.api, webAclArn, originVerifySecret });
-      publicUrl = this.edge.url;
-      new CfnOutput(this, 'EdgeUrl', { value: publicUrl, description: 'The WAF-protected entry point: give this URL to Tealium and the landing pages' });
-    }
+  /** CloudFront with the web ACL in front of the API (the optional WAF). */
+  private createEdge(config: TrackingConfig, webAclArn: string | undefined, originVerifySecret: Secret): EdgeDistribution {
+    const acl = webAclArn ?? new TrackingWebAcl(this, 'Waf', webAclPropsOf(config)).webAcl.attrArn;
+    const edge = new EdgeDistribution(this, 'Edge', { api: this.api.api, webAclArn: acl, originVerifySecret });
+    new CfnOutput(this, 'EdgeUrl', { value: edge.url, description: 'The WAF-protected entry point: give this URL to Tealium and the landing pages' });
+    return edge;
+  }
 
-    this.onCall = new OnCall(this, 'OnCall', {
-      emails: config.alarmEmails,
-      httpsEndpoints: config.alarmHttpsEndpoints,
-      existingTopicArn: config.alarmTopicArn || undefined,
-    });
-    const functions = { Clicks: clicksFn, Postbacks: postbacksFn, Retry: retryFn };
-    this.alarms = new TrackingAlarms(this, 'Alarms', {
-      api: this.api.api,
-      functions,
-      serviceName: this.stackName,
-      topic: this.onCall.topic,
-      runbookUrl: config.runbookUrl,
-      thresholds: {
-        periodMinutes: config.alarmPeriodMinutes,
-        api4xxRatePercent: config.alarmApi4xxRatePercent,
-        api4xxMinRequests: config.alarmApi4xxMinRequests,
-        retryableRatePercent: config.alarmRetryableRatePercent,
-        retryableEvaluationPeriods: config.alarmRetryableEvaluationPeriods,
-        oldestOwedMinutes: config.alarmOldestOwedMinutes,
-        unattributedRatePercent: config.alarmUnattributedRatePercent,
-        unattributedMinPurchases: config.alarmUnattributedMinPurchases,
-        unattributedPeriodMinutes: config.alarmUnattributedPeriodMinutes,
-        ignoredRatePercent: config.alarmIgnoredRatePercent,
-        ignoredMinPostbacks: config.alarmIgnoredMinPostbacks,
-        ignoredPeriodMinutes: config.alarmIgnoredPeriodMinutes,
-      },
-    });
-    this.dashboard = new TrackingDashboard(this, 'Dashboard', {
-      api: this.api.api,
-      functions,
-      serviceName: this.stackName,
-      alarms: this.alarms.alarms,
-    });
-    acknowledgeNagFindings(this, { waf: Boolean(originVerifySecret) });
-
-    new CfnOutput(this, 'ApiUrl', { value: publicUrl, description: 'Base URL of the tracker API (the CloudFront URL with the WAF)' });
-    new CfnOutput(this, 'ClicksUrl', { value: `${publicUrl}/clicks`, description: 'Report clicks here (landing page or tag manager)' });
-    new CfnOutput(this, 'PostbacksUrl', { value: `${publicUrl}/postbacks`, description: 'Point the Tealium webhook connector here' });
-    new CfnOutput(this, 'ClicksTableName', { value: clicks.tableName });
-    new CfnOutput(this, 'ConversionsTableName', { value: conversions.tableName });
-    new CfnOutput(this, 'AlarmTopicArn', { value: this.onCall.topic.topicArn, description: 'Every alarm notifies this topic (ALARM and OK)' });
-    new CfnOutput(this, 'DashboardName', { value: this.dashboard.dashboard.dashboardName });
-    new CfnOutput(this, 'ClicksLogGroupName', { value: clicksFn.logGroupName });
-    new CfnOutput(this, 'PostbacksLogGroupName', { value: postbacksFn.logGroupName });
-    new CfnOutput(this, 'RetryLogGroupName', { value: retryFn.logGroupName });
-    new CfnOutput(this, 'ApiAccessLogGroupName', { value: this.api.accessLogGroupName });
-    if (config.conversionRefPrefix !== '') {
-      new CfnOutput(this, 'ConversionRefPrefix', { value: config.conversionRefPrefix, description: 'Prepended to order ids (the CLI adds it for you)' });
-    }
-    new CfnOutput(this, 'PostbackTokenSecretArn', {
-      value: this.tokenSecret.secretArn,
-      description: 'aws secretsmanager get-secret-value --secret-id <this> --query SecretString --output text',
-    });
+  /** What the CLI and the brand need after a deploy (never a secret's value). */
+  private createOutputs(config: TrackingConfig): void {
+    const publicUrl = this.edge?.url ?? this.api.url;
+    const { clicks, conversions } = this.tables;
+    const out = (id: string, value: string, description?: string) => new CfnOutput(this, id, { value, ...(description ? { description } : {}) });
+    out('ApiUrl', publicUrl, 'Base URL of the tracker API (the CloudFront URL with the WAF)');
+    out('ClicksUrl', `${publicUrl}/clicks`, 'Report clicks here (landing page or tag manager)');
+    out('PostbacksUrl', `${publicUrl}/postbacks`, 'Point the Tealium webhook connector here');
+    out('PartnerizeMode', config.partnerizeMode, 'live sends to Partnerize; dryrun records the calls only (the CLI reads it)');
+    out('ClicksTableName', clicks.tableName);
+    out('ConversionsTableName', conversions.tableName);
+    out('AlarmTopicArn', this.onCall.topic.topicArn, 'Every alarm notifies this topic (ALARM and OK)');
+    out('DashboardName', this.dashboard.dashboard.dashboardName);
+    out('ClicksLogGroupName', this.functions.clicks.logGroupName);
+    out('PostbacksLogGroupName', this.functions.postbacks.logGroupName);
+    out('RetryLogGroupName', this.functions.retry.logGroupName);
+    out('ApiAccessLogGroupName', this.api.accessLogGroupName);
+    if (config.conversionRefPrefix !== '') out('ConversionRefPrefix', config.conversionRefPrefix, 'Prepended to order ids (the CLI adds it for you)');
+    out('PostbackTokenSecretArn', this.tokenSecret.secretArn, 'aws secretsmanager get-secret-value --secret-id <this> --query SecretString --output text');
   }
 }

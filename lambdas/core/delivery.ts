@@ -27,11 +27,11 @@ export function outcomeOf(
   record: Pick<ConversionRecord, 'retries' | 'attempts' | 'interrupted'>,
   attempt: Attempt,
   now: number,
-  config: Pick<TrackerConfig, 'retryDelaysS' | 'partnerize'>,
+  config: Pick<TrackerConfig, 'retryDelaysS' | 'duplicateAnswer'>,
   random: () => number,
 ): AttemptOutcome {
   if (attempt.result === 'sent') return { status: 'sent', attempt, retries: record.retries };
-  if (isDuplicateAnswer(attempt, config.partnerize.duplicateAnswer) && mayHaveLandedBefore(record)) {
+  if (isDuplicateAnswer(attempt, config.duplicateAnswer) && mayHaveLandedBefore(record)) {
     return { status: 'sent', attempt: { ...attempt, deliveredEarlier: true }, retries: record.retries };
   }
   if (attempt.result === 'rejected') return { status: 'rejected', attempt, retries: record.retries };

@@ -4,13 +4,13 @@
  * swap them. Nothing here imports AWS.
  */
 import type { ConsentPolicy } from './consent.js';
+import type { TrackerConfig } from './settings.js';
 import type { Device } from './fields.js';
 import type { Metrics } from './metrics.js';
 import type { ConversionCall, HttpMethod, OutgoingCall } from './partnerize-url.js';
 import type { OrderSource } from './order-events.js';
 import type { Compaction } from './partnerize-request.js';
 import type { AnswerClass } from './retry-policy.js';
-import type { TealiumMapping } from './tealium.js';
 
 /** The latest click of a session. */
 export interface ClickRecord {
@@ -267,38 +267,8 @@ export interface Clock {
   now(): number;
 }
 
-/** The runtime configuration of the functions (from the environment, validated at start). */
-export interface TrackerConfig {
-  mode: 'live' | 'dryrun';
-  partnerize: {
-    baseUrl: string;
-    campaignId: string;
-    method: HttpMethod;
-    /**
-     * How Partnerize's answer to a conversionref it already holds reads (a 4xx whose body matches).
-     * Partnerize does not document that answer; after an attempt of ours that may have landed, such
-     * an answer means delivered, not rejected. Undefined: never treated so.
-     */
-    duplicateAnswer?: RegExp | undefined;
-  };
-  conversionRefPrefix: string;
-  attributionWindowDays: number;
-  conversionRetentionDays: number;
-  consentPolicy: ConsentPolicy;
-  consentCategories: readonly string[];
-  purchaseEvents: readonly string[];
-  mapping: TealiumMapping;
-  /** Category of the single item an order sent with only its total becomes ('' = none). */
-  orderTotalCategory: string;
-  /** Timeout of the attempt made while the postback waits (Tealium gives up at 5 s). */
-  inlineTimeoutMs: number;
-  /** Timeout of an attempt made by the retry function. */
-  retryTimeoutMs: number;
-  retryDelaysS: readonly number[];
-  /** How long a sender holds a record before another may take it over. */
-  leaseMs: number;
-  minSessionIdLength: number;
-}
+/** The runtime configuration of the functions: core/settings.ts. */
+export type { TrackerConfig } from './settings.js';
 
 /** Structured log lines (JSON on stdout in Lambda). Never pass personal data or secrets. */
 export interface Log {

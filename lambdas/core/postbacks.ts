@@ -82,7 +82,7 @@ async function recordFor(order: Order, items: ConversionItem[], event: OrderEven
     createdAt: iso(now),
     updatedAt: iso(now),
     orderTime,
-    mode: config.mode,
+    mode: config.partnerizeMode,
     source: event.source,
     sessionId: order.sessionId,
     clickrefSource: 'none',
@@ -96,9 +96,9 @@ async function recordFor(order: Order, items: ConversionItem[], event: OrderEven
     expiresAt: expiresAfterDays(now, config.conversionRetentionDays),
   };
   const call: CallSpec = {
-    baseUrl: config.partnerize.baseUrl,
-    method: config.partnerize.method,
-    campaignId: config.partnerize.campaignId,
+    baseUrl: config.partnerizeBaseUrl,
+    method: config.partnerizeMethod,
+    campaignId: config.partnerizeCampaignId,
     conversionRef,
     currency: order.currency,
     country: order.country,
@@ -120,7 +120,7 @@ async function recordFor(order: Order, items: ConversionItem[], event: OrderEven
   // with one, the exact call is kept instead (both would double the record, and its write cost).
   if (!found.clickref) return { ...attributed, call: { ...call, device }, status: 'unattributed' };
   const built = requestFor({ ...call, device }, found.clickref);
-  const dryRun = config.mode === 'dryrun' || order.dryRun === true;
+  const dryRun = config.partnerizeMode === 'dryrun' || order.dryRun === true;
   const record: ConversionRecord = { ...attributed, clickref: found.clickref, request: built.request, status: dryRun ? 'dry_run' : 'pending' };
   if (built.compaction === 'none') return record;
   // A condensed basket keeps the order as received beside the call that was sent.
@@ -207,7 +207,7 @@ async function store(record: ConversionRecord, deps: Deps): Promise<PostbackAnsw
 async function resumeOrDuplicate(existing: ConversionRecord, deps: Deps, startedAt = deps.clock.now()): Promise<PostbackAnswer> {
   const now = deps.clock.now();
   const ref = existing.conversionRef;
-  if (deps.config.mode === 'live' && existing.status === 'pending' && existing.dueAt !== undefined && existing.dueAt <= now) {
+  if (deps.config.partnerizeMode === 'live' && existing.status === 'pending' && existing.dueAt !== undefined && existing.dueAt <= now) {
     const leaseId = deps.newId();
     const claimed = await deps.conversions.claim(ref, now, now + deps.config.leaseMs, leaseId, 'resume');
     if (claimed) return attemptNow(claimed, leaseId, 'resume', deps, startedAt);

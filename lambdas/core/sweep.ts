@@ -41,7 +41,7 @@ export async function sweep(deps: Deps, opts: SweepOptions): Promise<SweepReport
   const report: SweepReport = { due: due.length, claimed: 0, byStatus: {}, unrecorded: 0, durationMs: 0 };
   // Dry run means no call leaves the process. Sends still owed from a live period wait for the
   // next live one (their dueAt keeps them first in line).
-  if (config.mode === 'dryrun') {
+  if (config.partnerizeMode === 'dryrun') {
     if (due.length > 0) log.warn('dry-run mode: owed sends are held, not sent', { due: due.length });
     return { ...report, stoppedBy: 'dry_run', durationMs: clock.now() - started };
   }

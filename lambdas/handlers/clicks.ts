@@ -1,8 +1,8 @@
 import { bindDeadline } from '../adapters/deadline.js';
 import { recordClick } from '../core/clicks.js';
 import type { Deps } from '../core/model.js';
-import { httpFunction, type HttpFunctionDeps } from '../commons/http-handler.js';
-import { header, noContent, readInput } from '../commons/http.js';
+import { httpFunction, type HttpFunctionDeps } from '../http/http-function.js';
+import { header, noContent, readInput } from '../http/http.js';
 
 export interface ClicksHandlerDeps extends Pick<Deps, 'config' | 'clicks' | 'clock' | 'log' | 'metrics'>, HttpFunctionDeps {
   maxBodyBytes: number;

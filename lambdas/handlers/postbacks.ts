@@ -2,8 +2,8 @@ import { presentedToken } from '../core/auth.js';
 import type { Deps } from '../core/model.js';
 import { acceptPostback } from '../core/postbacks.js';
 import type { TokenSource } from '../adapters/token-source.js';
-import { errorBody, header, json, readInput, type HttpResult } from '../commons/http.js';
-import { httpFunction, type HttpFunctionDeps } from '../commons/http-handler.js';
+import { errorBody, header, json, readInput, type HttpResult } from '../http/http.js';
+import { httpFunction, type HttpFunctionDeps } from '../http/http-function.js';
 import { bindDeadline } from '../adapters/deadline.js';
 
 export interface PostbacksHandlerDeps extends Deps, HttpFunctionDeps {

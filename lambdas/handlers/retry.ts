@@ -1,7 +1,7 @@
 import middy from '@middy/core';
 import type { Deps } from '../core/model.js';
 import { sweep, type SweepOptions, type SweepReport } from '../core/sweep.js';
-import { flushMetrics } from '../commons/metrics.js';
+import { flushMetrics } from '../observability/metrics.js';
 
 /** The scheduled retry run: sends what is due, within its bounds, and reports what it did. */
 export function createRetryHandler(deps: Deps, options: SweepOptions) {

@@ -10,8 +10,8 @@ import { newId } from '../../lambdas/adapters/ids.js';
 import { DynamoClickStore, DynamoConversionAdmin } from '../../lambdas/adapters/dynamodb-stores.js';
 import { createFetchSender, dryRunSender } from '../../lambdas/adapters/partnerize-sender.js';
 import { tokenOf } from '../../lambdas/adapters/token-source.js';
-import { trackerConfigFromEnv } from '../../lambdas/commons/env-config.js';
-import { silentLog } from '../../lambdas/commons/logger.js';
+import { defaultSettings, trackerConfig } from '../../lambdas/core/settings.js';
+import { silentLog } from '../../lambdas/observability/logger.js';
 import { noMetrics } from '../../lambdas/core/metrics.js';
 import type { AdminDeps } from '../../lambdas/core/model.js';
 import { LOCAL_AWS_ENV, localDynamoClient } from '../local/embedded-dynamodb.js';
@@ -47,11 +47,7 @@ export interface CliOptions {
 function cliDeps(db: DynamoDBClient, tables: { clicks: string; conversions: string }, mode: TargetMode, opts: CliOptions, retryDelaysS?: readonly number[]): AdminDeps {
   const live = mode === 'live' || opts.live;
   return {
-    config: trackerConfigFromEnv({
-      PARTNERIZE_CAMPAIGN_ID: 'cli',
-      PARTNERIZE_MODE: live ? 'live' : 'dryrun',
-      ...(retryDelaysS ? { RETRY_DELAYS_S: retryDelaysS.join(',') } : {}),
-    }),
+    config: trackerConfig({ ...defaultSettings(), partnerizeMode: live ? 'live' : 'dryrun', ...(retryDelaysS ? { retryDelaysS: [...retryDelaysS] } : {}) }),
     clicks: new DynamoClickStore(db, tables.clicks),
     conversions: new DynamoConversionAdmin(db, tables.conversions),
     sender: live ? createFetchSender('partnerize-s2s-tracker-cli') : dryRunSender,

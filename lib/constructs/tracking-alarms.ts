@@ -8,23 +8,17 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { METRICS } from '../../lambdas/core/metrics.js';
-import { METRICS_NAMESPACE } from '../../lambdas/commons/metrics.js';
+import { METRICS_NAMESPACE } from '../../lambdas/observability/metrics.js';
 import { THROTTLED_METRICS } from './tracking-api.js';
+import type { InfraConfig } from '../config.js';
 
-export interface AlarmThresholds {
-  periodMinutes: number;
-  api4xxRatePercent: number;
-  api4xxMinRequests: number;
-  retryableRatePercent: number;
-  retryableEvaluationPeriods: number;
-  oldestOwedMinutes: number;
-  unattributedRatePercent: number;
-  unattributedMinPurchases: number;
-  unattributedPeriodMinutes: number;
-  ignoredRatePercent: number;
-  ignoredMinPostbacks: number;
-  ignoredPeriodMinutes: number;
-}
+/** The alarm keys of the deploy config (lib/config.ts), read as they are. */
+export type AlarmConfig = Pick<
+  InfraConfig,
+  | 'alarmPeriodMinutes' | 'alarmApi4xxRatePercent' | 'alarmApi4xxMinRequests' | 'alarmRetryableRatePercent'
+  | 'alarmRetryableEvaluationPeriods' | 'alarmOldestOwedMinutes' | 'alarmUnattributedRatePercent' | 'alarmUnattributedMinPurchases'
+  | 'alarmUnattributedPeriodMinutes' | 'alarmIgnoredRatePercent' | 'alarmIgnoredMinPostbacks' | 'alarmIgnoredPeriodMinutes' | 'runbookUrl'
+>;
 
 export interface TrackingAlarmsProps {
   api: HttpApi;
@@ -32,8 +26,7 @@ export interface TrackingAlarmsProps {
   /** The `service` dimension of the functions' EMF metrics. */
   serviceName: string;
   topic: ITopic;
-  runbookUrl: string;
-  thresholds: AlarmThresholds;
+  config: AlarmConfig;
 }
 
 /** A custom metric of this stack (EMF from the functions, or a metric filter on the access log). */
@@ -53,6 +46,164 @@ interface AlarmSpec {
   missing?: TreatMissingData;
 }
 
+/** What the spec builders need: the config, the period, and this stack's metrics. */
+interface Ctx {
+  props: TrackingAlarmsProps;
+  c: AlarmConfig;
+  period: Duration;
+  m: (name: string, statistic?: string, period?: Duration) => Metric;
+}
+
+/**
+ * `100 × part / whole`, alarming above `percent` once `whole` reaches `minimum` in `period` (below
+ * it, a few events would swing the share): the shape of every "share of …" alarm.
+ */
+function share(ctx: Ctx, a: { part: string; whole: string[]; minimum: number; period: Duration; label: string }): MathExpression {
+  const whole = a.whole.map((w) => `FILL(${w}, 0)`).join(' + ');
+  const names = [...new Set([a.part, ...a.whole])];
+  return new MathExpression({
+    expression: `IF(${whole} >= ${a.minimum}, 100 * FILL(${a.part}, 0) / (${whole}), 0)`,
+    usingMetrics: Object.fromEntries(names.map((n) => [n, ctx.m(SHARE_METRICS[n]!, 'Sum', a.period)])),
+    label: a.label,
+    period: a.period,
+  });
+}
+
+/** The metrics the share alarms combine, by the names their expressions use. */
+const SHARE_METRICS: Record<string, string> = {
+  sent: METRICS.partnerizeAnswer.sent,
+  retryable: METRICS.partnerizeAnswer.retryable,
+  rejected: METRICS.partnerizeAnswer.rejected,
+  purchases: METRICS.purchases,
+  unattributed: METRICS.postbackOutcome.unattributed,
+  ignored: METRICS.postbackOutcome.ignored,
+};
+
+/** What callers see: 5xx, a share of 4xx, throttled postbacks. */
+function apiAlarms({ props, c, period, m }: Ctx): AlarmSpec[] {
+  return [
+    {
+      id: 'Api5xx',
+      anchor: 'api-5xx',
+      meaning: 'The API answered 5xx: a postback or click could not be stored (or a function failed). Tealium retries 5xx three times, then drops the event.',
+      metric: props.api.metricServerError({ statistic: 'Sum', period }),
+      threshold: 0,
+    },
+    {
+      id: 'Api4xxRate',
+      anchor: 'api-4xx-rate',
+      meaning: `More than ${c.alarmApi4xxRatePercent}% of API requests answered 4xx (with at least ${c.alarmApi4xxMinRequests} requests): a wrong token, a broken mapping or a bad caller. Tealium does not retry 4xx: those conversions are lost until fixed.`,
+      metric: new MathExpression({
+        expression: `IF(FILL(requests, 0) >= ${c.alarmApi4xxMinRequests}, 100 * FILL(clientErrors, 0) / requests, 0)`,
+        usingMetrics: {
+          clientErrors: props.api.metricClientError({ statistic: 'Sum', period }),
+          requests: props.api.metricCount({ statistic: 'Sum', period }),
+        },
+        label: 'API 4xx %',
+        period,
+      }),
+      threshold: c.alarmApi4xxRatePercent,
+    },
+    {
+      id: 'PostbacksThrottled',
+      anchor: 'postbacks-throttled',
+      meaning:
+        'API Gateway answered 429 to a postback: the postbacks route throttle (or the account-level one) was exceeded. Tealium retries a 429 three times over about 30 minutes, then drops the order.',
+      metric: m(THROTTLED_METRICS.postbacks),
+      threshold: 0,
+    },
+  ];
+}
+
+/** What Partnerize answers, and what the outbox still owes. */
+function deliveryAlarms(ctx: Ctx): AlarmSpec[] {
+  const { c, period, m } = ctx;
+  return [
+    {
+      id: 'PartnerizeRejected',
+      anchor: 'partnerize-rejected',
+      meaning: 'Partnerize refused a conversion with a non-retryable 4xx: it is kept (status rejected) and not retried.',
+      metric: m(METRICS.partnerizeAnswer.rejected),
+      threshold: 0,
+    },
+    {
+      id: 'PartnerizeRetryableRate',
+      anchor: 'partnerize-retryable-rate',
+      meaning: `More than ${c.alarmRetryableRatePercent}% of Partnerize calls failed retryably (408/429/5xx/timeout/connection) for ${c.alarmRetryableEvaluationPeriods} periods in a row: Partnerize is degraded; sends are queued and retried.`,
+      metric: share(ctx, { part: 'retryable', whole: ['sent', 'retryable', 'rejected'], minimum: 1, period, label: 'Partnerize retryable %' }),
+      threshold: c.alarmRetryableRatePercent,
+      evaluationPeriods: c.alarmRetryableEvaluationPeriods,
+    },
+    {
+      id: 'ConversionsFailed',
+      anchor: 'conversions-failed',
+      meaning: 'A conversion exhausted its retry schedule (status failed): it will not be sent unless requeued.',
+      metric: m(METRICS.conversionsFailed),
+      threshold: 0,
+    },
+    {
+      id: 'OldestOwedSend',
+      anchor: 'oldest-owed-send',
+      meaning: `An owed send is more than ${c.alarmOldestOwedMinutes} minutes overdue: the retry function is not keeping up or cannot send.`,
+      metric: m(METRICS.oldestOwedAge, 'Maximum'),
+      threshold: c.alarmOldestOwedMinutes * 60,
+    },
+    {
+      id: 'RetryHeartbeatMissing',
+      anchor: 'retry-heartbeat-missing',
+      meaning: 'The retry function has not completed a run for two periods: owed sends are not being retried.',
+      metric: m(METRICS.retryHeartbeat),
+      threshold: 1,
+      comparison: ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: 2,
+      missing: TreatMissingData.BREACHING,
+    },
+  ];
+}
+
+/** Shares of postbacks that say the feed or the click capture is broken. */
+function feedAlarms(ctx: Ctx): AlarmSpec[] {
+  const { c } = ctx;
+  const unattributedPeriod = Duration.minutes(c.alarmUnattributedPeriodMinutes);
+  const ignoredPeriod = Duration.minutes(c.alarmIgnoredPeriodMinutes);
+  return [
+    {
+      id: 'UnattributedShare',
+      anchor: 'unattributed-share',
+      meaning: `More than ${c.alarmUnattributedRatePercent}% of purchases (at least ${c.alarmUnattributedMinPurchases} in ${c.alarmUnattributedPeriodMinutes} min) had no live clickref: click capture is probably broken, or postbacks carry another session id than clicks.`,
+      metric: share(ctx, { part: 'unattributed', whole: ['purchases'], minimum: c.alarmUnattributedMinPurchases, period: unattributedPeriod, label: 'Unattributed %' }),
+      threshold: c.alarmUnattributedRatePercent,
+    },
+    {
+      id: 'IgnoredShare',
+      anchor: 'ignored-share',
+      meaning: `More than ${c.alarmIgnoredRatePercent}% of postbacks (at least ${c.alarmIgnoredMinPostbacks} in ${c.alarmIgnoredPeriodMinutes} min) were not purchase events and were ignored: the feed sends other events, or purchases arrive under an event name purchaseEvents does not list.`,
+      metric: share(ctx, { part: 'ignored', whole: ['ignored', 'purchases'], minimum: c.alarmIgnoredMinPostbacks, period: ignoredPeriod, label: 'Ignored %' }),
+      threshold: c.alarmIgnoredRatePercent,
+    },
+  ];
+}
+
+/** Each function's errors and throttles. */
+function functionAlarms({ props, period }: Ctx): AlarmSpec[] {
+  return Object.entries(props.functions).flatMap(([name, fn]) => [
+    {
+      id: `${name}Errors`,
+      anchor: 'lambda-errors',
+      meaning: `The ${name} function threw or timed out.`,
+      metric: fn.metricErrors({ statistic: 'Sum', period }),
+      threshold: 0,
+    },
+    {
+      id: `${name}Throttles`,
+      anchor: 'lambda-throttles',
+      meaning: `The ${name} function was throttled (account or reserved concurrency exhausted).`,
+      metric: fn.metricThrottles({ statistic: 'Sum', period }),
+      threshold: 0,
+    },
+  ]);
+}
+
 /**
  * Every non-2xx path has an alarm, and every alarm pages on-call (ALARM and OK) through the topic.
  * Each description says what the alarm means and links its runbook section.
@@ -62,154 +213,27 @@ export class TrackingAlarms extends Construct {
 
   constructor(scope: Construct, id: string, props: TrackingAlarmsProps) {
     super(scope, id);
-    const t = props.thresholds;
-    const period = Duration.minutes(t.periodMinutes);
-    const m = (name: string, statistic = 'Sum', p = period) => trackerMetric(props.serviceName, name, statistic, p);
+    const c = props.config;
+    const period = Duration.minutes(c.alarmPeriodMinutes);
+    const ctx: Ctx = { props, c, period, m: (name, statistic = 'Sum', p = period) => trackerMetric(props.serviceName, name, statistic, p) };
     const action = new SnsAction(props.topic);
-    const stackName = Stack.of(this).stackName;
-
-    const specs: AlarmSpec[] = [
-      {
-        id: 'Api5xx',
-        anchor: 'api-5xx',
-        meaning: 'The API answered 5xx: a postback or click could not be stored (or a function failed). Tealium retries 5xx three times, then drops the event.',
-        metric: props.api.metricServerError({ statistic: 'Sum', period }),
-        threshold: 0,
-      },
-      {
-        id: 'Api4xxRate',
-        anchor: 'api-4xx-rate',
-        meaning: `More than ${t.api4xxRatePercent}% of API requests answered 4xx (with at least ${t.api4xxMinRequests} requests): a wrong token, a broken mapping or a bad caller. Tealium does not retry 4xx: those conversions are lost until fixed.`,
-        metric: new MathExpression({
-          expression: `IF(FILL(requests, 0) >= ${t.api4xxMinRequests}, 100 * FILL(clientErrors, 0) / requests, 0)`,
-          usingMetrics: {
-            clientErrors: props.api.metricClientError({ statistic: 'Sum', period }),
-            requests: props.api.metricCount({ statistic: 'Sum', period }),
-          },
-          label: 'API 4xx %',
-          period,
-        }),
-        threshold: t.api4xxRatePercent,
-      },
-      {
-        id: 'PostbacksThrottled',
-        anchor: 'postbacks-throttled',
-        meaning:
-          'API Gateway answered 429 to a postback: the postbacks route throttle (or the account-level one) was exceeded. Tealium retries a 429 three times over about 30 minutes, then drops the order.',
-        metric: m(THROTTLED_METRICS.postbacks),
-        threshold: 0,
-      },
-      {
-        id: 'PartnerizeRejected',
-        anchor: 'partnerize-rejected',
-        meaning: 'Partnerize refused a conversion with a non-retryable 4xx: it is kept (status rejected) and not retried.',
-        metric: m(METRICS.partnerizeAnswer.rejected),
-        threshold: 0,
-      },
-      {
-        id: 'PartnerizeRetryableRate',
-        anchor: 'partnerize-retryable-rate',
-        meaning: `More than ${t.retryableRatePercent}% of Partnerize calls failed retryably (408/429/5xx/timeout/connection) for ${t.retryableEvaluationPeriods} periods in a row: Partnerize is degraded; sends are queued and retried.`,
-        metric: new MathExpression({
-          expression: 'IF((FILL(sent, 0) + FILL(retryable, 0) + FILL(rejected, 0)) > 0, 100 * FILL(retryable, 0) / (FILL(sent, 0) + FILL(retryable, 0) + FILL(rejected, 0)), 0)',
-          usingMetrics: {
-            sent: m(METRICS.partnerizeAnswer.sent),
-            retryable: m(METRICS.partnerizeAnswer.retryable),
-            rejected: m(METRICS.partnerizeAnswer.rejected),
-          },
-          label: 'Partnerize retryable %',
-          period,
-        }),
-        threshold: t.retryableRatePercent,
-        evaluationPeriods: t.retryableEvaluationPeriods,
-      },
-      {
-        id: 'ConversionsFailed',
-        anchor: 'conversions-failed',
-        meaning: 'A conversion exhausted its retry schedule (status failed): it will not be sent unless requeued.',
-        metric: m(METRICS.conversionsFailed),
-        threshold: 0,
-      },
-      {
-        id: 'OldestOwedSend',
-        anchor: 'oldest-owed-send',
-        meaning: `An owed send is more than ${t.oldestOwedMinutes} minutes overdue: the retry function is not keeping up or cannot send.`,
-        metric: m(METRICS.oldestOwedAge, 'Maximum'),
-        threshold: t.oldestOwedMinutes * 60,
-      },
-      {
-        id: 'RetryHeartbeatMissing',
-        anchor: 'retry-heartbeat-missing',
-        meaning: 'The retry function has not completed a run for two periods: owed sends are not being retried.',
-        metric: m(METRICS.retryHeartbeat),
-        threshold: 1,
-        comparison: ComparisonOperator.LESS_THAN_THRESHOLD,
-        evaluationPeriods: 2,
-        missing: TreatMissingData.BREACHING,
-      },
-      {
-        id: 'UnattributedShare',
-        anchor: 'unattributed-share',
-        meaning: `More than ${t.unattributedRatePercent}% of purchases (at least ${t.unattributedMinPurchases} in ${t.unattributedPeriodMinutes} min) had no live clickref: click capture is probably broken, or postbacks carry another session id than clicks.`,
-        metric: new MathExpression({
-          expression: `IF(FILL(purchases, 0) >= ${t.unattributedMinPurchases}, 100 * FILL(unattributed, 0) / purchases, 0)`,
-          usingMetrics: {
-            purchases: m(METRICS.purchases, 'Sum', Duration.minutes(t.unattributedPeriodMinutes)),
-            unattributed: m(METRICS.postbackOutcome.unattributed, 'Sum', Duration.minutes(t.unattributedPeriodMinutes)),
-          },
-          label: 'Unattributed %',
-          period: Duration.minutes(t.unattributedPeriodMinutes),
-        }),
-        threshold: t.unattributedRatePercent,
-      },
-      {
-        id: 'IgnoredShare',
-        anchor: 'ignored-share',
-        meaning: `More than ${t.ignoredRatePercent}% of postbacks (at least ${t.ignoredMinPostbacks} in ${t.ignoredPeriodMinutes} min) were not purchase events and were ignored: the feed sends other events, or purchases arrive under an event name purchaseEvents does not list.`,
-        metric: new MathExpression({
-          expression: `IF(FILL(ignored, 0) + FILL(purchases, 0) >= ${t.ignoredMinPostbacks}, 100 * FILL(ignored, 0) / (FILL(ignored, 0) + FILL(purchases, 0)), 0)`,
-          usingMetrics: {
-            ignored: m(METRICS.postbackOutcome.ignored, 'Sum', Duration.minutes(t.ignoredPeriodMinutes)),
-            purchases: m(METRICS.purchases, 'Sum', Duration.minutes(t.ignoredPeriodMinutes)),
-          },
-          label: 'Ignored %',
-          period: Duration.minutes(t.ignoredPeriodMinutes),
-        }),
-        threshold: t.ignoredRatePercent,
-      },
-    ];
-    for (const [name, fn] of Object.entries(props.functions)) {
-      specs.push(
-        {
-          id: `${name}Errors`,
-          anchor: 'lambda-errors',
-          meaning: `The ${name} function threw or timed out.`,
-          metric: fn.metricErrors({ statistic: 'Sum', period }),
-          threshold: 0,
-        },
-        {
-          id: `${name}Throttles`,
-          anchor: 'lambda-throttles',
-          meaning: `The ${name} function was throttled (account or reserved concurrency exhausted).`,
-          metric: fn.metricThrottles({ statistic: 'Sum', period }),
-          threshold: 0,
-        },
-      );
-    }
-
-    for (const spec of specs) {
-      const alarm = new Alarm(this, spec.id, {
-        alarmName: `${stackName}-${spec.id}`,
-        alarmDescription: `${spec.meaning} Runbook: ${props.runbookUrl}#${spec.anchor}`,
-        metric: spec.metric,
-        threshold: spec.threshold,
-        comparisonOperator: spec.comparison ?? ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: spec.evaluationPeriods ?? 1,
-        treatMissingData: spec.missing ?? TreatMissingData.NOT_BREACHING,
-      });
+    for (const spec of [...apiAlarms(ctx), ...deliveryAlarms(ctx), ...feedAlarms(ctx), ...functionAlarms(ctx)]) {
+      const alarm = this.alarmOf(spec, c.runbookUrl);
       alarm.addAlarmAction(action);
       alarm.addOkAction(action);
       this.alarms.push(alarm);
     }
+  }
+
+  private alarmOf(spec: AlarmSpec, runbookUrl: string): Alarm {
+    return new Alarm(this, spec.id, {
+      alarmName: `${Stack.of(this).stackName}-${spec.id}`,
+      alarmDescription: `${spec.meaning} Runbook: ${runbookUrl}#${spec.anchor}`,
+      metric: spec.metric,
+      threshold: spec.threshold,
+      comparisonOperator: spec.comparison ?? ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: spec.evaluationPeriods ?? 1,
+      treatMissingData: spec.missing ?? TreatMissingData.NOT_BREACHING,
+    });
   }
 }

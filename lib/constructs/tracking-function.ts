@@ -3,9 +3,11 @@ import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, ApplicationLogLevel, LoggingFormat, Runtime, SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
 import { Charset, LogLevel, NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { join } from 'node:path';
-import { METRICS_NAMESPACE } from '../../lambdas/commons/metrics.js';
+import { METRICS_NAMESPACE } from '../../lambdas/observability/metrics.js';
 import { lambdaEntry, PROJECT_ROOT } from '../paths.js';
 
 /**
@@ -93,6 +95,24 @@ export class TrackingFunction extends NodejsFunction {
     });
     this.logGroupArn = logGroup.logGroupArn;
     this.logGroupName = logGroup.logGroupName;
+  }
+
+  /**
+   * Gives the function a table: its name in `variable` and exactly `actions` on it (and on
+   * `index`, for queries) — in one call, so the variable and the grant cannot drift apart.
+   */
+  bindTable(variable: string, table: ITable, actions: readonly string[], index?: { name: string; actions: readonly string[] }): this {
+    this.addEnvironment(variable, table.tableName);
+    this.addToRolePolicy(new PolicyStatement({ actions: [...actions], resources: [table.tableArn] }));
+    if (index) this.addToRolePolicy(new PolicyStatement({ actions: [...index.actions], resources: [`${table.tableArn}/index/${index.name}`] }));
+    return this;
+  }
+
+  /** Gives the function a secret: its ARN in `variable` and the right to read it. */
+  bindSecret(variable: string, secret: ISecret): this {
+    this.addEnvironment(variable, secret.secretArn);
+    this.addToRolePolicy(new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secret.secretArn] }));
+    return this;
   }
 }
 

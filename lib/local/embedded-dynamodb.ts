@@ -13,6 +13,7 @@ import {
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
+import { dynamoClient } from '../../lambdas/runtime/dynamodb.js';
 import { CLICKS, CONVERSIONS } from '../../lambdas/adapters/tables.js';
 
 export interface EmbeddedDynamo {
@@ -39,14 +40,8 @@ export const LOCAL_AWS_ENV = {
   AWS_SECRET_ACCESS_KEY: 'local',
 } as const;
 
-export function localDynamoClient(endpoint: string): DynamoDBClient {
-  return new DynamoDBClient({
-    endpoint,
-    region: LOCAL_AWS_ENV.AWS_REGION,
-    credentials: { accessKeyId: LOCAL_AWS_ENV.AWS_ACCESS_KEY_ID, secretAccessKey: LOCAL_AWS_ENV.AWS_SECRET_ACCESS_KEY },
-    maxAttempts: 3,
-  });
-}
+/** A client of a local DynamoDB: the functions' own (bounded, fake credentials). */
+export const localDynamoClient = (endpoint: string): DynamoDBClient => dynamoClient(endpoint);
 
 async function exists(client: DynamoDBClient, name: string): Promise<boolean> {
   try {

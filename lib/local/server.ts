@@ -8,9 +8,13 @@ import { mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { DEFAULT_RETRY_DELAYS_S, parseDelays } from '../../lambdas/core/retry-policy.js';
+import { DEMO_CAMPAIGN_ID, settingsFromEnv, settingsToEnv, type Settings } from '../../lambdas/core/settings.js';
+import { ENV } from '../../lambdas/runtime/env.js';
+import { clicksFunction } from '../../lambdas/runtime/clicks.js';
+import { postbacksFunction } from '../../lambdas/runtime/postbacks.js';
+import { retryFunction } from '../../lambdas/runtime/retry.js';
 import type { SweepReport } from '../../lambdas/core/sweep.js';
-import { LOCAL_AWS_ENV, startEmbeddedDynamo, type EmbeddedDynamo } from './embedded-dynamodb.js';
+import { startEmbeddedDynamo, type EmbeddedDynamo } from './embedded-dynamodb.js';
 import { demoShop } from './demo-shop.js';
 import { buildSnippet } from '../snippet/build.js';
 import { DynamoConversionStore } from '../../lambdas/adapters/dynamodb-stores.js';
@@ -22,6 +26,8 @@ type Env = Record<string, string | undefined>;
 export interface LocalSettings {
   host: string;
   port: number;
+  /** The functions' settings, from the same variables the functions read (core/settings.ts). */
+  functions: Settings;
   baseUrl: string;
   campaignId: string;
   mode: 'live' | 'dryrun';
@@ -34,10 +40,7 @@ export interface LocalSettings {
   maxConnections: number;
 }
 
-export const DEMO_CAMPAIGN_ID = '1011l0000';
-
-/** Partnerize's own hosts (prf.hn is its tracking host; the API and the console are on partnerize.com). */
-const PARTNERIZE_HOST = /(^|\.)(prf\.hn|partnerize\.com)$/;
+export { DEMO_CAMPAIGN_ID };
 
 /** Enough for a browser (six per host), the CLI and a soak at concurrency 50; a flood is dropped. */
 const DEFAULT_MAX_CONNECTIONS = 128;
@@ -49,38 +52,30 @@ const positive = (name: string, v: string | undefined, def: number): number => {
   return n;
 };
 
-function baseUrlHost(baseUrl: string): string {
-  const url = URL.canParse(baseUrl) ? new URL(baseUrl) : undefined;
-  if (url?.protocol !== 'https:' && url?.protocol !== 'http:') throw new Error(`PARTNERIZE_BASE_URL must be an http(s) URL such as https://prf.hn, got '${baseUrl}'`);
-  return url.hostname.replace(/\.$/, ''); // "prf.hn." is prf.hn
-}
+/**
+ * The variables of the local mode's contract table, where an empty value has always meant "the
+ * default" (`PARTNERIZE_BASE_URL= npm start`).
+ */
+const BLANK_MEANS_DEFAULT = ['PARTNERIZE_BASE_URL', 'PARTNERIZE_CAMPAIGN_ID', 'PARTNERIZE_MODE', 'RETRY_DELAYS_S'];
 
 /** Reads and checks the local mode's environment (the contract table), with its defaults. */
 export function localSettings(env: Env = process.env): LocalSettings {
-  const mode = (env['PARTNERIZE_MODE'] ?? 'dryrun').trim() || 'dryrun';
-  if (mode !== 'live' && mode !== 'dryrun') throw new Error(`PARTNERIZE_MODE must be live or dryrun, got '${mode}'`);
   const port = env['PORT'] === undefined || env['PORT'] === '' ? 3000 : Number(env['PORT']);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got '${env['PORT']}'`);
-  const baseUrl = env['PARTNERIZE_BASE_URL'] || 'https://prf.hn';
-  const campaignId = env['PARTNERIZE_CAMPAIGN_ID'] || DEMO_CAMPAIGN_ID;
-  const host = baseUrlHost(baseUrl);
-  if (mode === 'live' && campaignId === DEMO_CAMPAIGN_ID && PARTNERIZE_HOST.test(host)) {
-    throw new Error(
-      `PARTNERIZE_MODE=live would send conversions to Partnerize (${host}) for the demo campaign ${DEMO_CAMPAIGN_ID}: ` +
-        'set PARTNERIZE_CAMPAIGN_ID to your campaign id, point PARTNERIZE_BASE_URL at a test server, or leave PARTNERIZE_MODE=dryrun',
-    );
-  }
+  const given = Object.fromEntries(Object.entries(env).filter(([k, v]) => !(BLANK_MEANS_DEFAULT.includes(k) && v?.trim() === '')));
+  const functions = settingsFromEnv(given);
   const maxConnections = positive('MAX_CONNECTIONS', env['MAX_CONNECTIONS'], DEFAULT_MAX_CONNECTIONS);
   if (!Number.isInteger(maxConnections)) throw new Error(`MAX_CONNECTIONS must be a whole number, got '${env['MAX_CONNECTIONS']}'`);
   return {
     host: '127.0.0.1',
     port,
-    baseUrl,
-    campaignId,
-    mode,
+    functions,
+    baseUrl: functions.partnerizeBaseUrl,
+    campaignId: functions.partnerizeCampaignId,
+    mode: functions.partnerizeMode,
     givenToken: env['POSTBACK_TOKEN'] || undefined,
     dataDir: env['DATA_DIR'] ? resolve(env['DATA_DIR']) : undefined,
-    retryDelaysS: env['RETRY_DELAYS_S'] ? parseDelays(env['RETRY_DELAYS_S']) : [...DEFAULT_RETRY_DELAYS_S],
+    retryDelaysS: functions.retryDelaysS,
     sweepIntervalS: positive('SWEEP_INTERVAL_S', env['SWEEP_INTERVAL_S'], 60),
     clickOrigins: (env['CLICK_ORIGINS'] ?? '*').split(',').map((s) => s.trim()).filter(Boolean),
     maxConnections,
@@ -166,9 +161,29 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 }
 
 /**
- * Starts the local mode. The handler modules read their configuration from `process.env` when they
- * are first imported, so this sets it first; one local server per process.
+ * The environment the local mode hands its functions, as the stack would set it: every setting
+ * (validated already), where the embedded DynamoDB and its tables are, and the postback token.
+ * Nothing is read from or written to `process.env` on the way.
  */
+function functionsEnv(
+  settings: LocalSettings,
+  env: Env,
+  where: { endpoint: string; tables: { clicks: string; conversions: string }; token: string },
+): Env {
+  return {
+    ...settingsToEnv(settings.functions),
+    [ENV.dynamodbEndpoint]: where.endpoint,
+    [ENV.clicksTable]: where.tables.clicks,
+    [ENV.conversionsTable]: where.tables.conversions,
+    [ENV.postbackToken]: where.token,
+    [ENV.serviceName]: 'partnerize-s2s-local',
+    // EMF metric lines are for CloudWatch; locally they would only drown the log.
+    [ENV.metricsDisabled]: env[ENV.metricsDisabled] ?? 'true',
+    ...Object.fromEntries(ENV.logLevels.filter((n) => env[n] !== undefined).map((n) => [n, env[n]!])),
+  };
+}
+
+/** Starts the local mode: the functions behind node:http, the embedded DynamoDB, the retry loop. */
 export async function startLocal(env: Env = process.env): Promise<LocalServer> {
   const settings = localSettings(env);
   let claim: DataDirClaim | undefined;
@@ -189,30 +204,11 @@ async function serve(settings: LocalSettings, env: Env, claim: DataDirClaim | un
   // dynalite on its own thread: the handlers and the embedded DynamoDB do not queue behind each
   // other on one event loop (in AWS they are separate services too).
   const dynamo = await startEmbeddedDynamo({ dataDir: settings.dataDir, thread: true });
-  Object.assign(process.env, {
-    ...LOCAL_AWS_ENV,
-    DYNAMODB_ENDPOINT: dynamo.endpoint,
-    CLICKS_TABLE: dynamo.tables.clicks,
-    CONVERSIONS_TABLE: dynamo.tables.conversions,
-    PARTNERIZE_MODE: settings.mode,
-    PARTNERIZE_BASE_URL: settings.baseUrl,
-    PARTNERIZE_CAMPAIGN_ID: settings.campaignId,
-    POSTBACK_TOKEN: token,
-    RETRY_DELAYS_S: settings.retryDelaysS.join(','),
-    POWERTOOLS_SERVICE_NAME: 'partnerize-s2s-local',
-    // EMF metric lines are for CloudWatch; locally they would only drown the log.
-    POWERTOOLS_METRICS_DISABLED: env['POWERTOOLS_METRICS_DISABLED'] ?? 'true',
-  });
-  delete process.env['TOKEN_SECRET_ARN'];
-
-  const [clicks, postbacks, retry] = await Promise.all([
-    import('../../lambdas/clicks.js'),
-    import('../../lambdas/postbacks.js'),
-    import('../../lambdas/retry.js'),
-  ]);
+  const functions = functionsEnv(settings, env, { endpoint: dynamo.endpoint, tables: dynamo.tables, token });
+  const retry = { handler: retryFunction(functions) };
   const routes: Record<string, Route> = {
-    '/clicks': { name: 'clicks', methods: ['GET', 'POST'], handler: clicks.handler as LambdaHttpHandler, cors: true },
-    '/postbacks': { name: 'postbacks', methods: ['GET', 'POST'], handler: postbacks.handler as LambdaHttpHandler, cors: false },
+    '/clicks': { name: 'clicks', methods: ['GET', 'POST'], handler: clicksFunction(functions) as LambdaHttpHandler, cors: true },
+    '/postbacks': { name: 'postbacks', methods: ['GET', 'POST'], handler: postbacksFunction(functions) as LambdaHttpHandler, cors: false },
   };
 
   const info: LocalInfo = {
@@ -220,7 +216,7 @@ async function serve(settings: LocalSettings, env: Env, claim: DataDirClaim | un
     dynamodbEndpoint: dynamo.endpoint,
     tables: dynamo.tables,
     token,
-    conversionRefPrefix: process.env['CONVERSION_REF_PREFIX'] ?? '',
+    conversionRefPrefix: settings.functions.conversionRefPrefix,
     retryDelaysS: settings.retryDelaysS,
     partnerize: { baseUrl: settings.baseUrl, campaignId: settings.campaignId },
   };

@@ -8,9 +8,9 @@ import { DynamoClickStore, DynamoConversionStore } from '../../lambdas/adapters/
 import { newId } from '../../lambdas/adapters/ids.js';
 import { createFetchSender } from '../../lambdas/adapters/partnerize-sender.js';
 import { staticTokens } from '../../lambdas/adapters/token-source.js';
-import { trackerConfigFromEnv } from '../../lambdas/commons/env-config.js';
-import { jsonLog, silentLog } from '../../lambdas/commons/logger.js';
-import { emfMetrics } from '../../lambdas/commons/metrics.js';
+import { trackerConfigFromEnv } from '../../lambdas/core/settings.js';
+import { jsonLog, silentLog } from '../../lambdas/observability/logger.js';
+import { emfMetrics } from '../../lambdas/observability/metrics.js';
 import { ACCESS_LOG_FIELDS } from '../../lib/constructs/tracking-api.js';
 import { createClicksHandler } from '../../lambdas/handlers/clicks.js';
 import { createPostbacksHandler } from '../../lambdas/handlers/postbacks.js';

@@ -1,3 +1,4 @@
+import { SETTING_KEYS, SETTINGS } from '../../lambdas/core/settings.js';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { actionsOf, buildStack, resourcesOf, statementsOf } from '../support/stack.js';
@@ -165,6 +166,20 @@ describe('functions', () => {
     for (const prefix of ['ClicksFunction', 'PostbacksFunction', 'RetryFunction']) expect(envOf(prefix).POSTBACK_TOKEN).toBeUndefined();
   });
 
+  it('each function gets the settings it reads and no others, and a table only with its grant', () => {
+    const fns = resourcesOf(built.template, 'AWS::Lambda::Function');
+    const envOf = (prefix: string) => fns[logicalId('AWS::Lambda::Function', prefix)]!.Properties.Environment.Variables as Record<string, unknown>;
+    for (const fn of ['clicks', 'postbacks', 'retry'] as const) {
+      const prefix = `${fn[0]!.toUpperCase()}${fn.slice(1)}Function`;
+      const expected = SETTING_KEYS.filter((k) => SETTINGS[k].for.includes(fn)).map((k) => SETTINGS[k].env);
+      const settingVars = Object.keys(envOf(prefix)).filter((v) => SETTING_KEYS.some((k) => SETTINGS[k].env === v));
+      expect(settingVars.sort(), fn).toEqual(expected.sort());
+    }
+    expect(envOf('ClicksFunction').TOKEN_CACHE_S).toBeUndefined();
+    expect(envOf('RetryFunction').CLICKS_TABLE).toBeUndefined();
+    expect(actionsOf(statementsOf(built.template, 'RetryFunction')).filter((a) => a.startsWith('dynamodb:'))).toEqual(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+  });
+
   it('the retry function gets its run bounds from config (a deploy sets them; none is left to the console)', () => {
     const envOf = (b: { template: typeof built.template }) =>
       Object.entries(resourcesOf(b.template, 'AWS::Lambda::Function')).find(([id]) => id.startsWith('RetryFunction'))![1].Properties.Environment.Variables;
@@ -277,8 +292,10 @@ describe('outputs', () => {
     const outputs = built.template.toJSON().Outputs as Record<string, { Value: unknown }>;
     expect(Object.keys(outputs).sort()).toEqual([
       'AlarmTopicArn', 'ApiAccessLogGroupName', 'ApiUrl', 'ClicksLogGroupName', 'ClicksTableName', 'ClicksUrl', 'ConversionsTableName',
-      'DashboardName', 'PostbackTokenSecretArn', 'PostbacksLogGroupName', 'PostbacksUrl', 'RetryLogGroupName',
+      'DashboardName', 'PartnerizeMode', 'PostbackTokenSecretArn', 'PostbacksLogGroupName', 'PostbacksUrl', 'RetryLogGroupName',
     ]);
+    // The CLI reads the mode: against a dry-run stack it sends nothing unless told --live.
+    expect(outputs['PartnerizeMode']!.Value).toBe('dryrun');
     expect(outputs['PostbackTokenSecretArn']!.Value).toEqual({ Ref: logicalId('AWS::SecretsManager::Secret', 'PostbackToken') });
     expect(JSON.stringify(outputs['ClicksUrl']!.Value)).toContain('/clicks');
     expect(JSON.stringify(outputs['PostbacksUrl']!.Value)).toContain('/postbacks');

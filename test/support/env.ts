@@ -6,13 +6,13 @@ import { randomUUID } from 'node:crypto';
 import { DynamoClickStore, DynamoConversionStore } from '../../lambdas/adapters/dynamodb-stores.js';
 import { createFetchSender } from '../../lambdas/adapters/partnerize-sender.js';
 import { staticTokens } from '../../lambdas/adapters/token-source.js';
-import { trackerConfigFromEnv } from '../../lambdas/commons/env-config.js';
+import { trackerConfigFromEnv } from '../../lambdas/core/settings.js';
 import type { Metrics } from '../../lambdas/core/metrics.js';
 import type { Deps, Log, TrackerConfig } from '../../lambdas/core/model.js';
 import { createClicksHandler } from '../../lambdas/handlers/clicks.js';
 import { createPostbacksHandler } from '../../lambdas/handlers/postbacks.js';
-import { dynamoClient } from '../../lambdas/commons/dynamodb.js';
-import { LOCAL_AWS_ENV, startEmbeddedDynamo, type EmbeddedDynamo } from '../../lib/local/embedded-dynamodb.js';
+import { dynamoClient } from '../../lambdas/runtime/dynamodb.js';
+import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../lib/local/embedded-dynamodb.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { lambdaContext } from '../../lib/local/http-bridge.js';
 import { FakePartnerize } from './fake-partnerize.js';
@@ -83,7 +83,7 @@ export interface TestEnvOptions {
 export async function startTestEnv(env: Record<string, string> = {}, opts: TestEnvOptions = {}): Promise<TestEnv> {
   const dynamo = await startEmbeddedDynamo();
   const proxy = opts.viaProxy ? await TcpProxy.start(dynamo.endpoint) : undefined;
-  const db = proxy ? dynamoClient({ ...LOCAL_AWS_ENV, DYNAMODB_ENDPOINT: proxy.url }) : dynamo.client;
+  const db = proxy ? dynamoClient(proxy.url) : dynamo.client;
   const partnerize = await FakePartnerize.start();
   const clock = new TestClock();
   const log = new MemoryLog();

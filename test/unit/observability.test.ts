@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { jsonLog } from '../../lambdas/commons/logger.js';
-import { emfMetrics } from '../../lambdas/commons/metrics.js';
+import { jsonLog } from '../../lambdas/observability/logger.js';
+import { emfMetrics } from '../../lambdas/observability/metrics.js';
+import { observabilityFromEnv } from '../../lambdas/runtime/env.js';
 
 const capture = () => {
   const lines: string[] = [];
@@ -10,7 +11,7 @@ const capture = () => {
 describe('jsonLog', () => {
   it('writes one JSON line per entry with level, message, timestamp, service and fields', () => {
     const out = capture();
-    const log = jsonLog({ service: 'Stack1', env: {}, write: out.write, now: () => Date.UTC(2026, 10, 24) });
+    const log = jsonLog({ service: 'Stack1', write: out.write, now: () => Date.UTC(2026, 10, 24) });
     log.info('partnerize attempt', { conversionRef: 'ORD-1', httpStatus: 200, skipped: undefined });
     log.error('failed', { error: new Error('boom') });
     expect(out.lines.every((l) => l.endsWith('\n') && !l.slice(0, -1).includes('\n'))).toBe(true);
@@ -20,22 +21,27 @@ describe('jsonLog', () => {
     ]);
   });
 
-  it("honours Lambda's application log level (and POWERTOOLS_LOG_LEVEL)", () => {
+  it("honours Lambda's application log level (and POWERTOOLS_LOG_LEVEL), read by the environment module", () => {
     const out = capture();
-    const log = jsonLog({ env: { AWS_LAMBDA_LOG_LEVEL: 'WARN' }, write: out.write });
+    const log = jsonLog({ level: observabilityFromEnv({ AWS_LAMBDA_LOG_LEVEL: 'WARN' }).logLevel, write: out.write });
     log.info('hidden');
     log.warn('shown');
     const out2 = capture();
-    jsonLog({ env: { POWERTOOLS_LOG_LEVEL: 'silent' }, write: out2.write }).error('hidden too');
+    jsonLog({ level: observabilityFromEnv({ POWERTOOLS_LOG_LEVEL: 'silent' }).logLevel, write: out2.write }).error('hidden too');
     expect(out.json().map((l) => l.message)).toEqual(['shown']);
     expect(out2.lines).toEqual([]);
+  });
+
+  it('refuses a log level it does not know, naming the variable (no silent fallback)', () => {
+    expect(() => observabilityFromEnv({ LOG_LEVEL: 'verbose' })).toThrow(/LOG_LEVEL must be one of/);
+    expect(() => observabilityFromEnv({ POWERTOOLS_METRICS_DISABLED: 'maybe' })).toThrow(/POWERTOOLS_METRICS_DISABLED/);
   });
 });
 
 describe('emfMetrics', () => {
   it('writes CloudWatch EMF: namespace, the service dimension, units, one value or a list', () => {
     const out = capture();
-    const m = emfMetrics({ service: 'Stack1', env: {}, write: out.write, now: () => 1_795_515_300_000 });
+    const m = emfMetrics({ service: 'Stack1', write: out.write, now: () => 1_795_515_300_000 });
     m.add('PostbacksSent', 1);
     m.add('PartnerizeLatency', 120, 'Milliseconds');
     m.add('PartnerizeLatency', 80, 'Milliseconds');
@@ -56,7 +62,7 @@ describe('emfMetrics', () => {
 
   it('sums counts, flushes at 100 values of other metrics (the EMF limit), and writes nothing when disabled', () => {
     const out = capture();
-    const m = emfMetrics({ env: {}, write: out.write });
+    const m = emfMetrics({ write: out.write });
     for (let i = 0; i < 150; i++) {
       m.add('ClicksRecorded', 1);
       m.add('PartnerizeLatency', i, 'Milliseconds');
@@ -66,7 +72,7 @@ describe('emfMetrics', () => {
     expect(lines.map((l) => (Array.isArray(l.PartnerizeLatency) ? l.PartnerizeLatency.length : l.PartnerizeLatency))).toEqual([100, 50]);
     expect(lines.reduce((s, l) => s + (l.ClicksRecorded ?? 0), 0)).toBe(150);
     const off = capture();
-    const d = emfMetrics({ env: { POWERTOOLS_METRICS_DISABLED: 'true' }, write: off.write });
+    const d = emfMetrics({ disabled: observabilityFromEnv({ POWERTOOLS_METRICS_DISABLED: 'true' }).metricsDisabled, write: off.write });
     d.add('X', 1);
     d.flush!();
     expect(off.lines).toEqual([]);
@@ -75,7 +81,7 @@ describe('emfMetrics', () => {
   it('with a minimum flush interval, keeps counts across invocations and writes them once', () => {
     const out = capture();
     let t = 0;
-    const m = emfMetrics({ env: {}, write: out.write, now: () => t, minFlushIntervalMs: 60_000 });
+    const m = emfMetrics({ write: out.write, now: () => t, minFlushIntervalMs: 60_000 });
     for (let i = 0; i < 10; i++) {
       m.add('ClicksRecorded', 1);
       m.flush!(); // end of each invocation

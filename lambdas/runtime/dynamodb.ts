@@ -1,13 +1,4 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoClickStore, DynamoConversionStore } from '../adapters/dynamodb-stores.js';
-
-type Env = Record<string, string | undefined>;
-
-function required(env: Env, name: string): string {
-  const v = env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-}
 
 /**
  * Every DynamoDB call is bounded: DynamoDB answers in milliseconds, so a request without an answer
@@ -15,21 +6,17 @@ function required(env: Env, name: string): string {
  * `throwOnRequestTimeout` the handler's `requestTimeout` only logs a warning and the call waits
  * for as long as the socket lives — minutes — turning a hung write into a Lambda timeout, a 5xx,
  * a Tealium retry and a second send. Calls made under a request deadline are cut shorter still.
- * `DYNAMODB_ENDPOINT` points the client at the local mode's embedded DynamoDB.
  */
 export const DYNAMODB_REQUEST_TIMEOUT_MS = 1000;
 
-export function dynamoClient(env: Env = process.env): DynamoDBClient {
-  const endpoint = env['DYNAMODB_ENDPOINT'];
+/** Fake credentials for a local DynamoDB (dynalite does not check them; the SDK insists on some). */
+export const LOCAL_DYNAMODB = { region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } as const;
+
+/** One client per function instance; `endpoint` points it at a local DynamoDB (the local mode's dynalite). */
+export function dynamoClient(endpoint?: string): DynamoDBClient {
   return new DynamoDBClient({
     maxAttempts: 3,
     requestHandler: { connectionTimeout: DYNAMODB_REQUEST_TIMEOUT_MS, requestTimeout: DYNAMODB_REQUEST_TIMEOUT_MS, throwOnRequestTimeout: true },
-    ...(endpoint ? { endpoint } : {}),
+    ...(endpoint ? { endpoint, ...LOCAL_DYNAMODB } : {}),
   });
 }
-
-export const clickStoreFromEnv = (db: DynamoDBClient, env: Env = process.env) =>
-  new DynamoClickStore(db, required(env, 'CLICKS_TABLE'));
-
-export const conversionStoreFromEnv = (db: DynamoDBClient, env: Env = process.env) =>
-  new DynamoConversionStore(db, required(env, 'CONVERSIONS_TABLE'));

@@ -8,14 +8,8 @@
  */
 import type { Log } from '../core/model.js';
 
-const LEVELS = { DEBUG: 10, INFO: 20, WARN: 30, ERROR: 40, CRITICAL: 50, SILENT: 100 } as const;
-type Level = keyof typeof LEVELS;
-
-function levelFrom(env: Record<string, string | undefined>): Level {
-  // Lambda's application log level, else the Powertools variable people already use, else INFO.
-  const v = (env['AWS_LAMBDA_LOG_LEVEL'] ?? env['POWERTOOLS_LOG_LEVEL'] ?? env['LOG_LEVEL'] ?? 'INFO').toUpperCase();
-  return v in LEVELS ? (v as Level) : 'INFO';
-}
+export const LOG_LEVELS = { DEBUG: 10, INFO: 20, WARN: 30, ERROR: 40, CRITICAL: 50, SILENT: 100 } as const;
+export type LogLevel = keyof typeof LOG_LEVELS;
 
 function serialise(fields: Record<string, unknown> | undefined): Record<string, unknown> {
   if (!fields) return {};
@@ -29,19 +23,19 @@ function serialise(fields: Record<string, unknown> | undefined): Record<string, 
 
 export interface JsonLogOptions {
   service?: string;
-  env?: Record<string, string | undefined>;
+  /** Entries below this level are not written (runtime/env.ts reads it from the environment). */
+  level?: LogLevel;
   write?: (line: string) => void;
   now?: () => number;
 }
 
 export function jsonLog(opts: JsonLogOptions = {}): Log {
-  const env = opts.env ?? process.env;
-  const service = opts.service ?? env['POWERTOOLS_SERVICE_NAME'] ?? 'partnerize-s2s';
-  const threshold = LEVELS[levelFrom(env)];
+  const service = opts.service ?? 'partnerize-s2s';
+  const threshold = LOG_LEVELS[opts.level ?? 'INFO'];
   const write = opts.write ?? ((line: string) => void process.stdout.write(line));
   const now = opts.now ?? Date.now;
-  const emit = (level: Level) => (message: string, fields?: Record<string, unknown>) => {
-    if (LEVELS[level] < threshold) return;
+  const emit = (level: LogLevel) => (message: string, fields?: Record<string, unknown>) => {
+    if (LOG_LEVELS[level] < threshold) return;
     write(`${JSON.stringify({ level, message, timestamp: new Date(now()).toISOString(), service, ...serialise(fields) })}\n`);
   };
   return { info: emit('INFO'), warn: emit('WARN'), error: emit('ERROR') };

@@ -4,22 +4,10 @@
  * 403. Off when no secret is configured (no WAF, local mode).
  */
 import type { MiddlewareObj } from '@middy/core';
-import { staticTokens, type TokenSource } from '../adapters/token-source.js';
+import type { TokenSource } from '../adapters/token-source.js';
 import { errorBody, header, json, type HttpEvent, type HttpResult } from './http.js';
 
 export const ORIGIN_VERIFY_HEADER = 'x-origin-verify';
-
-/**
- * The value CloudFront adds, given to the functions by CloudFormation from the same secret (a
- * dynamic reference, resolved at deploy: the value is in neither template nor outputs). Reading it
- * from the environment keeps the Secrets Manager client out of the clicks bundle and a secret read
- * out of every cold start; rotating it is a redeploy, which updates CloudFront and the functions
- * together.
- */
-export function originVerifyFromEnv(env: Record<string, string | undefined> = process.env): TokenSource | undefined {
-  const value = env['ORIGIN_VERIFY'];
-  return value ? staticTokens(value) : undefined;
-}
 
 export function originGuard(source: TokenSource | undefined): MiddlewareObj<HttpEvent, HttpResult> {
   return {

@@ -16,7 +16,8 @@ const MAX_VALUES = 100;
 export interface EmfOptions {
   namespace?: string;
   service?: string;
-  env?: Record<string, string | undefined>;
+  /** Buffer and drop instead of writing (the local mode: EMF lines are for CloudWatch). */
+  disabled?: boolean;
   write?: (line: string) => void;
   now?: () => number;
   /**
@@ -28,10 +29,9 @@ export interface EmfOptions {
 }
 
 export function emfMetrics(opts: EmfOptions = {}): Metrics {
-  const env = opts.env ?? process.env;
-  const namespace = opts.namespace ?? (env['POWERTOOLS_METRICS_NAMESPACE'] || METRICS_NAMESPACE);
-  const service = opts.service ?? (env['POWERTOOLS_SERVICE_NAME'] || 'partnerize-s2s');
-  const disabled = /^(1|true|yes|on)$/i.test(env['POWERTOOLS_METRICS_DISABLED'] ?? '');
+  const namespace = opts.namespace ?? METRICS_NAMESPACE;
+  const service = opts.service ?? 'partnerize-s2s';
+  const disabled = opts.disabled ?? false;
   const write = opts.write ?? ((line: string) => void process.stdout.write(line));
   const now = opts.now ?? Date.now;
   let buffer = new Map<string, { unit: MetricUnit; values: number[] }>();

@@ -8,8 +8,8 @@ import { Deadline, REQUEST_BUDGET_MS } from '../adapters/deadline.js';
 import type { TokenSource } from '../adapters/token-source.js';
 import type { Deps } from '../core/model.js';
 import type { HttpEvent, HttpResult } from './http.js';
-import { flushMetrics } from './metrics.js';
-import { httpErrors } from './middleware.js';
+import { flushMetrics } from '../observability/metrics.js';
+import { httpErrors } from './errors.js';
 import { originGuard } from './origin-guard.js';
 
 export interface HttpFunctionDeps extends Pick<Deps, 'log' | 'metrics'> {

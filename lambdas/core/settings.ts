@@ -1,0 +1,224 @@
+/**
+ * The functions' settings: one table, the single source of every setting that reaches a function.
+ * Each row names the cdk.json context key, the environment variable the stack sets from it, the
+ * reader that validates it (the same at `cdk synth`, in the function and in the local mode), its
+ * default, and the functions that read it. Adding a setting is adding a row (and its docs):
+ *
+ *   cdk.json context ──readSettings──► Settings ──settingsToEnv(fn)──► a function's environment
+ *   (lib/config.ts)                                   (lib/tracking-stack.ts)
+ *   environment ──settingsFromEnv──► Settings ──trackerConfig──► TrackerConfig (Deps.config)
+ *   (runtime/env.ts: functions, local mode, CLI)
+ *
+ * Settings that only shape the infrastructure (throttles, alarms, memory, the WAF) never reach a
+ * function: they live in lib/config.ts alone.
+ */
+import { CONSENT_POLICIES, type ConsentPolicy } from './consent.js';
+import { InputError } from './errors.js';
+import type { Converted } from './fields.js';
+import { DEFAULT_RETRY_DELAYS_S } from './retry-policy.js';
+import {
+  DEFAULT_DUPLICATE_ANSWER, DEFAULT_INLINE_TIMEOUT_MS, DEFAULT_LEASE_MS, DEFAULT_RETRY_TIMEOUT_MS, minimumLeaseMs,
+} from './answer-budget.js';
+import {
+  anyText, choice, httpUrl, jsonObject, matching, pattern, positiveNumbers, textList, wholeNumber, type Reader,
+} from './setting-readers.js';
+import type { HttpMethod } from './partnerize-url.js';
+import { resolveMapping, type TealiumMapping, type TealiumMappingConfig } from './tealium.js';
+
+export type FunctionName = 'clicks' | 'postbacks' | 'retry';
+export type PartnerizeMode = 'live' | 'dryrun';
+
+interface Setting<T> {
+  /** The environment variable the stack sets (and the local mode reads). */
+  env: string;
+  read: Reader<T>;
+  default: T;
+  /** The functions that read it; the others do not get the variable. */
+  for: readonly FunctionName[];
+  /** How the value is written into the environment (default: its text, lists comma-separated). */
+  write?: (value: T) => string;
+}
+
+const setting = <T>(s: Setting<T>): Setting<T> => s;
+
+/** The demo campaign of cdk.json and the local mode: fine for dry runs, never for live sends. */
+export const DEMO_CAMPAIGN_ID = '1011l0000';
+
+const SENDERS = ['postbacks', 'retry'] as const;
+
+const tealiumMappingReader: Reader<TealiumMappingConfig> = jsonObject((o) => {
+  try {
+    resolveMapping(o as TealiumMappingConfig);
+    return { ok: true, value: o as TealiumMappingConfig };
+  } catch (err) {
+    return { ok: false, message: err instanceof InputError ? err.message : String(err) };
+  }
+});
+
+export const SETTINGS = {
+  /** `dryrun` records the exact call without sending it; `live` sends. */
+  partnerizeMode: setting<PartnerizeMode>({ env: 'PARTNERIZE_MODE', read: choice(['live', 'dryrun'] as const), default: 'dryrun', for: SENDERS }),
+  /** Partnerize campaign id (from Partnerize; the default is a demo value, refused in live mode). */
+  partnerizeCampaignId: setting({
+    env: 'PARTNERIZE_CAMPAIGN_ID', read: matching(/^[A-Za-z0-9_-]{1,64}$/, 'your Partnerize campaign id: 1-64 letters, digits, _ or -'),
+    default: DEMO_CAMPAIGN_ID, for: SENDERS,
+  }),
+  partnerizeBaseUrl: setting({ env: 'PARTNERIZE_BASE_URL', read: httpUrl, default: 'https://prf.hn', for: SENDERS }),
+  partnerizeMethod: setting<HttpMethod>({ env: 'PARTNERIZE_METHOD', read: choice(['GET', 'POST'] as const), default: 'GET', for: SENDERS }),
+  /** How Partnerize's answer to a conversionref it already holds reads (core/answer-budget.ts). */
+  partnerizeDuplicateAnswer: setting({ env: 'PARTNERIZE_DUPLICATE_ANSWER', read: pattern, default: DEFAULT_DUPLICATE_ANSWER, for: SENDERS }),
+  /** Prepended to the order id to make the conversionRef, e.g. `TEST-` during the parallel run. */
+  conversionRefPrefix: setting({
+    env: 'CONVERSION_REF_PREFIX', read: matching(/^[A-Za-z0-9_.-]{0,32}$/, 'up to 32 letters, digits, _ . or -'), default: '', for: SENDERS,
+  }),
+  attributionWindowDays: setting({ env: 'ATTRIBUTION_WINDOW_DAYS', read: wholeNumber(1, 365), default: 30, for: ['clicks', 'postbacks', 'retry'] }),
+  conversionRetentionDays: setting({ env: 'CONVERSION_RETENTION_DAYS', read: wholeNumber(1, 3650), default: 400, for: ['postbacks'] }),
+  consentPolicy: setting<ConsentPolicy>({ env: 'CONSENT_POLICY', read: choice(CONSENT_POLICIES), default: 'required', for: ['postbacks'] }),
+  /** Tealium consent categories that mean "may track affiliates". */
+  consentCategories: setting({ env: 'CONSENT_CATEGORIES', read: textList(), default: ['affiliates'], for: ['clicks', 'postbacks'] }),
+  purchaseEvents: setting({ env: 'PURCHASE_EVENTS', read: textList({ atLeastOne: true }), default: ['purchase'], for: ['postbacks'] }),
+  tealiumMapping: setting<TealiumMappingConfig>({
+    env: 'TEALIUM_MAPPING', read: tealiumMappingReader, default: {}, for: ['clicks', 'postbacks'], write: (m) => JSON.stringify(m),
+  }),
+  /** Category of the single item an order sent with only its total becomes ('' = none). */
+  orderTotalCategory: setting({ env: 'ORDER_TOTAL_CATEGORY', read: anyText(256), default: '', for: ['postbacks'] }),
+  /** Shorter session ids on clicks are a 400: a guessable id lets anyone overwrite its clickref. */
+  minSessionIdLength: setting({ env: 'MIN_SESSION_ID_LENGTH', read: wholeNumber(1, 256), default: 8, for: ['clicks'] }),
+  /** Timeout of the attempt made while the postback waits (core/answer-budget.ts). */
+  inlineTimeoutMs: setting({ env: 'INLINE_TIMEOUT_MS', read: wholeNumber(200, 4000), default: DEFAULT_INLINE_TIMEOUT_MS, for: SENDERS }),
+  /** Timeout of a retry attempt; with the recording, it must end inside the lease. */
+  retryTimeoutMs: setting({ env: 'RETRY_TIMEOUT_MS', read: wholeNumber(200, 25_000), default: DEFAULT_RETRY_TIMEOUT_MS, for: SENDERS }),
+  /** The retry schedule (±20 % jitter); after the last one the record is `failed`. */
+  retryDelaysS: setting({ env: 'RETRY_DELAYS_S', read: positiveNumbers, default: [...DEFAULT_RETRY_DELAYS_S], for: SENDERS }),
+  /** How long a sender holds a record before another may take it over. */
+  leaseSeconds: setting({ env: 'LEASE_S', read: wholeNumber(1, 900), default: DEFAULT_LEASE_MS / 1000, for: SENDERS }),
+  /** Largest postback body (bytes); a larger one is a 413. */
+  maxBodyBytes: setting({ env: 'MAX_BODY_BYTES', read: wholeNumber(1024, 1_048_576), default: 262_144, for: ['postbacks'] }),
+  /** How long a function keeps the postback token before reading Secrets Manager again. */
+  tokenCacheSeconds: setting({ env: 'TOKEN_CACHE_S', read: wholeNumber(1, 3600), default: 300, for: ['postbacks'] }),
+  /** The retry run's bounds: records read from the due index, sends in flight, how long it claims. */
+  sweepLimit: setting({ env: 'SWEEP_LIMIT', read: wholeNumber(1, 5000), default: 200, for: ['retry'] }),
+  sweepConcurrency: setting({ env: 'SWEEP_CONCURRENCY', read: wholeNumber(1, 64), default: 8, for: ['retry'] }),
+  sweepBudgetMs: setting({ env: 'SWEEP_BUDGET_MS', read: wholeNumber(5_000, 50_000), default: 45_000, for: ['retry'] }),
+} as const;
+
+export type SettingKey = keyof typeof SETTINGS;
+export const SETTING_KEYS = Object.keys(SETTINGS) as SettingKey[];
+export type Settings = { -readonly [K in SettingKey]: (typeof SETTINGS)[K] extends Setting<infer T> ? T : never };
+
+/**
+ * The runtime configuration of the functions (Deps.config): the settings, and what is derived from
+ * them once at start (the resolved Tealium mapping, the compiled duplicate pattern, the lease in ms).
+ */
+export interface TrackerConfig extends Readonly<Settings> {
+  mapping: TealiumMapping;
+  duplicateAnswer: RegExp;
+  leaseMs: number;
+}
+
+export class SettingsError extends Error {
+  override name = 'SettingsError';
+  constructor(readonly problems: ReadonlyArray<{ key: SettingKey; name: string; message: string }>) {
+    super(problems.map((p) => `${p.name} ${p.message}`).join('\n'));
+  }
+}
+
+type Problem = SettingsError['problems'][number];
+
+/** Partnerize's own hosts: prf.hn is its tracking host; the API and the console are on partnerize.com. */
+export const isPartnerizeHost = (url: string): boolean =>
+  URL.canParse(url) && /(^|\.)(prf\.hn|partnerize\.com)$/i.test(new URL(url).hostname.replace(/\.$/, ''));
+
+export interface Naming {
+  /** How a setting is called where it was read: the context key at synth, the variable in a function. */
+  name: (key: SettingKey) => string;
+  /** How to give it a value there: `-c key=<value>`, `VARIABLE=<value>`. */
+  assign: (key: SettingKey, value: string) => string;
+}
+
+export const ENV_NAMING: Naming = { name: (key) => SETTINGS[key].env, assign: (key, value) => `${SETTINGS[key].env}=${value}` };
+
+/** Rules that bind two settings together; each runs only when the settings it needs were read. */
+export function crossCheck(s: Partial<Settings>, naming: Naming): Problem[] {
+  const { name, assign } = naming;
+  const problems: Problem[] = [];
+  if (s.partnerizeMode === 'live' && s.partnerizeCampaignId === DEMO_CAMPAIGN_ID && s.partnerizeBaseUrl !== undefined && isPartnerizeHost(s.partnerizeBaseUrl)) {
+    problems.push({
+      key: 'partnerizeCampaignId',
+      name: name('partnerizeCampaignId'),
+      message:
+        `${DEMO_CAMPAIGN_ID} is the demo campaign, and ${name('partnerizeMode')} is live: every conversion would be sent to Partnerize ` +
+        `(${new URL(s.partnerizeBaseUrl).hostname}) for a campaign that is not yours. Set your Partnerize campaign id ` +
+        `(${assign('partnerizeCampaignId', '<id>')}), or stay in a dry run (${assign('partnerizeMode', 'dryrun')})`,
+    });
+  }
+  if (s.leaseSeconds !== undefined && s.inlineTimeoutMs !== undefined && s.retryTimeoutMs !== undefined) {
+    const lease = minimumLeaseMs({ inlineTimeoutMs: s.inlineTimeoutMs, retryTimeoutMs: s.retryTimeoutMs });
+    if (s.leaseSeconds * 1000 < lease) {
+      problems.push({
+        key: 'leaseSeconds',
+        name: name('leaseSeconds'),
+        message: `(${s.leaseSeconds}) must be at least ${Math.ceil(lease / 1000)}: the longest attempt (${name('inlineTimeoutMs')}, ${name('retryTimeoutMs')}) plus the time to record it, or a second sender could take over a send still in flight`,
+      });
+    }
+  }
+  return problems;
+}
+
+/**
+ * Reads every setting through `lookup`, naming a setting as `naming` says in errors. An absent
+ * value (undefined) takes the table's default, unless `requireAll` (the deploy config: cdk.json
+ * must name every key, so no deploy runs on a default nobody chose).
+ */
+export function readSettings(lookup: (key: SettingKey) => unknown, naming: Naming, opts: { requireAll?: boolean } = {}): Settings {
+  const out: Partial<Record<SettingKey, unknown>> = {};
+  const problems: Problem[] = [];
+  for (const key of SETTING_KEYS) {
+    const raw = lookup(key);
+    const def = SETTINGS[key].default;
+    if (raw === undefined || raw === null) {
+      if (opts.requireAll) problems.push({ key, name: naming.name(key), message: `is not set: add it to cdk.json context or pass ${naming.assign(key, '…')}` });
+      else out[key] = Array.isArray(def) ? [...def] : def;
+      continue;
+    }
+    const r = (SETTINGS[key].read as Reader<unknown>)(raw) as Converted<unknown>;
+    if (r.ok) out[key] = r.value;
+    else problems.push({ key, name: naming.name(key), message: r.message });
+  }
+  problems.push(...crossCheck(out as Partial<Settings>, naming));
+  if (problems.length > 0) throw new SettingsError(problems);
+  return out as Settings;
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Every setting at its default. */
+export const defaultSettings = (): Settings => readSettings(() => undefined, ENV_NAMING);
+
+/** The settings from environment variables (functions, local mode, CLI); errors name the variable. */
+export const settingsFromEnv = (env: Env): Settings => readSettings((key) => env[SETTINGS[key].env], ENV_NAMING);
+
+/** The environment variables of the settings `fn` reads (all of them without `fn`: the local mode). */
+export function settingsToEnv(s: Settings, fn?: FunctionName): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of SETTING_KEYS) {
+    const row = SETTINGS[key] as Setting<unknown>;
+    if (fn !== undefined && !row.for.includes(fn)) continue;
+    const value = s[key] as unknown;
+    out[row.env] = row.write ? row.write(value) : Array.isArray(value) ? value.join(',') : String(value);
+  }
+  return out;
+}
+
+/** The runtime configuration: the settings and what is derived from them. */
+export function trackerConfig(s: Settings): TrackerConfig {
+  return {
+    ...s,
+    mapping: resolveMapping(s.tealiumMapping),
+    duplicateAnswer: new RegExp(s.partnerizeDuplicateAnswer, 'i'),
+    leaseMs: s.leaseSeconds * 1000,
+  };
+}
+
+/** The settings from the environment, as the functions use them. */
+export const trackerConfigFromEnv = (env: Env): TrackerConfig => trackerConfig(settingsFromEnv(env));

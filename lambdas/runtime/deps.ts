@@ -1,0 +1,32 @@
+/** What the postbacks and retry functions share: the use cases' dependencies, from the environment. */
+import { systemClock } from '../adapters/clock.js';
+import { DynamoClickStore, DynamoConversionStore } from '../adapters/dynamodb-stores.js';
+import { newId } from '../adapters/ids.js';
+import { createFetchSender, dryRunSender } from '../adapters/partnerize-sender.js';
+import type { ClickStore, Deps } from '../core/model.js';
+import type { Env } from '../core/settings.js';
+import { dynamoClient } from './dynamodb.js';
+import { configFromEnv, dynamodbEndpointFromEnv, ENV, required } from './env.js';
+import { observability } from './observability.js';
+
+/** A function that was given no clicks table (the retry function): using it is a wiring bug. */
+const noClicks: ClickStore = {
+  put: () => Promise.reject(new Error(`this function has no clicks table (${ENV.clicksTable})`)),
+  get: () => Promise.reject(new Error(`this function has no clicks table (${ENV.clicksTable})`)),
+};
+
+export function depsFromEnv(env: Env, uses: { clicks: boolean }): Deps {
+  const db = dynamoClient(dynamodbEndpointFromEnv(env));
+  const config = configFromEnv(env);
+  return {
+    config,
+    clicks: uses.clicks ? new DynamoClickStore(db, required(env, ENV.clicksTable)) : noClicks,
+    conversions: new DynamoConversionStore(db, required(env, ENV.conversionsTable)),
+    // A dry run is dry: its sender refuses to call anyone.
+    sender: config.partnerizeMode === 'live' ? createFetchSender() : dryRunSender,
+    clock: systemClock,
+    newId,
+    random: Math.random,
+    ...observability(env),
+  };
+}

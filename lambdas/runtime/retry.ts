@@ -1,0 +1,10 @@
+/** The retry function, put together from its environment. */
+import type { Env } from '../core/settings.js';
+import { createRetryHandler } from '../handlers/retry.js';
+import { depsFromEnv } from './deps.js';
+
+export function retryFunction(env: Env) {
+  const deps = depsFromEnv(env, { clicks: false });
+  const { sweepLimit, sweepConcurrency, sweepBudgetMs } = deps.config;
+  return createRetryHandler(deps, { limit: sweepLimit, concurrency: sweepConcurrency, budgetMs: sweepBudgetMs });
+}
