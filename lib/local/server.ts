@@ -199,90 +199,122 @@ export async function startLocal(env: Env = process.env): Promise<LocalServer> {
   }
 }
 
-async function serve(settings: LocalSettings, env: Env, claim: DataDirClaim | undefined): Promise<LocalServer> {
-  const { token, origin: tokenOrigin } = postbackToken(settings);
-  // dynalite on its own thread: the handlers and the embedded DynamoDB do not queue behind each
-  // other on one event loop (in AWS they are separate services too).
-  const dynamo = await startEmbeddedDynamo({ dataDir: settings.dataDir, thread: true });
-  const functions = functionsEnv(settings, env, { endpoint: dynamo.endpoint, tables: dynamo.tables, token });
-  const retry = { handler: retryFunction(functions) };
-  const routes: Record<string, Route> = {
-    '/clicks': { name: 'clicks', methods: ['GET', 'POST'], handler: clicksFunction(functions) as LambdaHttpHandler, cors: true },
-    '/postbacks': { name: 'postbacks', methods: ['GET', 'POST'], handler: postbacksFunction(functions) as LambdaHttpHandler, cors: false },
-  };
+/** What the request handler needs; `port` is known once the server listens. */
+interface Site {
+  settings: LocalSettings;
+  routes: Record<string, Route>;
+  info: LocalInfo;
+  demo: ReturnType<typeof demoShop>;
+  port: () => number;
+}
 
-  const info: LocalInfo = {
-    mode: settings.mode,
-    dynamodbEndpoint: dynamo.endpoint,
-    tables: dynamo.tables,
-    token,
-    conversionRefPrefix: settings.functions.conversionRefPrefix,
-    retryDelaysS: settings.retryDelaysS,
-    partnerize: { baseUrl: settings.baseUrl, campaignId: settings.campaignId },
-  };
+/** One request: local-only routes guarded, the info endpoint, the demo shop, then the two API routes. */
+async function handle(site: Site, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const rawPath = (req.url ?? '/').split('?')[0]!;
+  const path = rawPath.replace(/\/+$/, '') || '/';
+  if (isLocalOnly(path)) {
+    const refusal = localOnlyRefusal(req, site.port());
+    if (refusal) return sendJson(res, refusal.status, { error: { code: refusal.code, message: refusal.message } });
+  }
+  if (path === LOCAL_INFO_PATH && req.method === 'GET') return sendJson(res, 200, site.info);
+  if (await site.demo(req, res, rawPath === '/demo/' ? rawPath : path)) return;
+  const route = site.routes[path];
+  if (!route) return sendJson(res, 404, { error: { code: 'not_found', message: `no route ${req.method} ${path}; try POST /clicks or POST /postbacks` } });
+  const cors = route.cors ? corsHeaders(req, site.settings.clickOrigins) : {};
+  if (req.method === 'OPTIONS' && route.cors) {
+    res.writeHead(204, { ...cors, 'access-control-allow-methods': 'GET,POST,OPTIONS', 'access-control-allow-headers': 'content-type', 'access-control-max-age': '600' });
+    return void res.end();
+  }
+  const method = req.method ?? 'GET';
+  if (!route.methods.includes(method)) {
+    return sendJson(res, 405, { error: { code: 'method_not_allowed', message: `${path} answers ${route.methods.join(' and ')}` } }, { allow: route.methods.join(', ') });
+  }
+  let body: Buffer;
+  try {
+    body = await readBody(req);
+  } catch (err) {
+    if (!(err instanceof PayloadTooLarge)) throw err;
+    // Stop reading and close: the rest of an oversized upload is not worth receiving.
+    sendJson(res, 413, { error: { code: 'payload_too_large', message: 'body is larger than 10 MB', field: 'body' } }, { connection: 'close' });
+    res.on('finish', () => req.destroy());
+    return;
+  }
+  const event: APIGatewayProxyEventV2 = toHttpApiEvent(req, body, `${method} ${path}`);
+  writeResult(res, await route.handler(event, lambdaContext(route.name, 10_000)), cors);
+}
 
-  let url = '';
-  let port = settings.port;
-  const demo = demoShop({
-    apiUrl: () => url,
-    token,
-    snippet: await buildSnippet(),
-    conversion: (ref) => new DynamoConversionStore(dynamo.client, dynamo.tables.conversions).get(ref),
-  });
-
-  const server: Server = createServer((req, res) => {
-    void (async () => {
-      const rawPath = (req.url ?? '/').split('?')[0]!;
-      const path = rawPath.replace(/\/+$/, '') || '/';
-      if (isLocalOnly(path)) {
-        const refusal = localOnlyRefusal(req, port);
-        if (refusal) return sendJson(res, refusal.status, { error: { code: refusal.code, message: refusal.message } });
-      }
-      if (path === LOCAL_INFO_PATH && req.method === 'GET') return sendJson(res, 200, info);
-      if (await demo(req, res, rawPath === '/demo/' ? rawPath : path)) return;
-      const route = routes[path];
-      if (!route) return sendJson(res, 404, { error: { code: 'not_found', message: `no route ${req.method} ${path}; try POST /clicks or POST /postbacks` } });
-      const cors = route.cors ? corsHeaders(req, settings.clickOrigins) : {};
-      if (req.method === 'OPTIONS' && route.cors) {
-        res.writeHead(204, { ...cors, 'access-control-allow-methods': 'GET,POST,OPTIONS', 'access-control-allow-headers': 'content-type', 'access-control-max-age': '600' });
-        return res.end();
-      }
-      const method = req.method ?? 'GET';
-      if (!route.methods.includes(method)) {
-        return sendJson(res, 405, { error: { code: 'method_not_allowed', message: `${path} answers ${route.methods.join(' and ')}` } }, { allow: route.methods.join(', ') });
-      }
-      let body: Buffer;
-      try {
-        body = await readBody(req);
-      } catch (err) {
-        if (err instanceof PayloadTooLarge) {
-          // Stop reading and close: the rest of an oversized upload is not worth receiving.
-          sendJson(res, 413, { error: { code: 'payload_too_large', message: 'body is larger than 10 MB', field: 'body' } }, { connection: 'close' });
-          res.on('finish', () => req.destroy());
-          return;
-        }
-        throw err;
-      }
-      const event: APIGatewayProxyEventV2 = toHttpApiEvent(req, body, `${method} ${path}`);
-      const result = await route.handler(event, lambdaContext(route.name, 10_000));
-      writeResult(res, result, cors);
-    })().catch((err: unknown) => {
+function httpServer(site: Site): Server {
+  const server = createServer((req, res) => {
+    handle(site, req, res).catch((err: unknown) => {
       // The path only: a GET postback's query string is the whole order.
       console.error(`local server: ${req.method} ${(req.url ?? '').split('?')[0]} failed:`, err);
       if (!res.headersSent) sendJson(res, 500, { error: { code: 'internal_error', message: 'local server error' } });
       else res.end();
     });
   });
-
   // Past the cap new connections are dropped at once: a flood must not take the machine's sockets.
-  server.maxConnections = settings.maxConnections;
+  server.maxConnections = site.settings.maxConnections;
   let lastDropNotice = 0;
   server.on('drop', () => {
     if (Date.now() - lastDropNotice < 10_000) return;
     lastDropNotice = Date.now();
-    console.warn(`local server: ${settings.maxConnections} connections open (MAX_CONNECTIONS); dropping new ones`);
+    console.warn(`local server: ${site.settings.maxConnections} connections open (MAX_CONNECTIONS); dropping new ones`);
   });
+  return server;
+}
 
+/** The retry function on a timer, one run at a time, starting at once (owed sends left by a previous run). */
+function sweepLoop(retry: (event: undefined, context: ReturnType<typeof lambdaContext>) => Promise<SweepReport>, intervalS: number) {
+  let running: Promise<SweepReport | undefined> | undefined;
+  const sweepNow = (): Promise<SweepReport | undefined> => {
+    running ??= retry(undefined, lambdaContext('retry', 60_000))
+      .catch((err: unknown) => {
+        console.error('local retry sweep failed:', err);
+        return undefined;
+      })
+      .finally(() => {
+        running = undefined;
+      });
+    return running;
+  };
+  const timer = setInterval(() => void sweepNow(), intervalS * 1000);
+  timer.unref();
+  void sweepNow();
+  return { sweepNow, stop: async () => { clearInterval(timer); await running; } };
+}
+
+async function serve(settings: LocalSettings, env: Env, claim: DataDirClaim | undefined): Promise<LocalServer> {
+  const { token, origin: tokenOrigin } = postbackToken(settings);
+  // dynalite on its own thread: the handlers and the embedded DynamoDB do not queue behind each
+  // other on one event loop (in AWS they are separate services too).
+  const dynamo = await startEmbeddedDynamo({ dataDir: settings.dataDir, thread: true });
+  const functions = functionsEnv(settings, env, { endpoint: dynamo.endpoint, tables: dynamo.tables, token });
+  let url = '';
+  let port = settings.port;
+  const site: Site = {
+    settings,
+    routes: {
+      '/clicks': { name: 'clicks', methods: ['GET', 'POST'], handler: clicksFunction(functions) as LambdaHttpHandler, cors: true },
+      '/postbacks': { name: 'postbacks', methods: ['GET', 'POST'], handler: postbacksFunction(functions) as LambdaHttpHandler, cors: false },
+    },
+    info: {
+      mode: settings.mode,
+      dynamodbEndpoint: dynamo.endpoint,
+      tables: dynamo.tables,
+      token,
+      conversionRefPrefix: settings.functions.conversionRefPrefix,
+      retryDelaysS: settings.retryDelaysS,
+      partnerize: { baseUrl: settings.baseUrl, campaignId: settings.campaignId },
+    },
+    demo: demoShop({
+      apiUrl: () => url,
+      token,
+      snippet: await buildSnippet(),
+      conversion: (ref) => new DynamoConversionStore(dynamo.client, dynamo.tables.conversions).get(ref),
+    }),
+    port: () => port,
+  };
+  const server = httpServer(site);
   try {
     await new Promise<void>((resolveListen, reject) => {
       server.once('error', reject);
@@ -296,33 +328,16 @@ async function serve(settings: LocalSettings, env: Env, claim: DataDirClaim | un
   port = typeof addr === 'object' && addr ? addr.port : settings.port;
   url = `http://${settings.host}:${port}`;
   claim?.announce(url);
-
-  let running: Promise<SweepReport | undefined> | undefined;
-  const sweepNow = (): Promise<SweepReport | undefined> => {
-    running ??= (retry.handler(undefined, lambdaContext('retry', 60_000)) as Promise<SweepReport>)
-      .catch((err: unknown) => {
-        console.error('local retry sweep failed:', err);
-        return undefined;
-      })
-      .finally(() => {
-        running = undefined;
-      });
-    return running;
-  };
-  const timer = setInterval(() => void sweepNow(), settings.sweepIntervalS * 1000);
-  timer.unref();
-  void sweepNow(); // owed sends left by a previous run (DATA_DIR) start at once
-
+  const sweeps = sweepLoop(retryFunction(functions) as (e: undefined, c: ReturnType<typeof lambdaContext>) => Promise<SweepReport>, settings.sweepIntervalS);
   return {
     settings: { ...settings, port },
     url,
     token,
     tokenOrigin,
     dynamo,
-    sweepNow,
+    sweepNow: sweeps.sweepNow,
     close: async () => {
-      clearInterval(timer);
-      await running;
+      await sweeps.stop();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       await dynamo.close();
