@@ -11,9 +11,9 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import {
   readSettings, SETTING_KEYS, SettingsError, type Naming, type SettingKey, type Settings,
-} from '../lambdas/core/settings.js';
+} from '#lambdas/core/settings.js';
 
-export { DEMO_CAMPAIGN_ID } from '../lambdas/core/settings.js';
+export { DEMO_CAMPAIGN_ID } from '#lambdas/core/settings.js';
 
 const fromText = (v: unknown): unknown => {
   if (typeof v !== 'string') return v;

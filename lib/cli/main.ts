@@ -5,9 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
-import { InputError } from '../../lambdas/core/errors.js';
-import type { ConversionRecord, RequeueableStatus } from '../../lambdas/core/model.js';
-import { findConversion, findRequeueable, OperationError, parseSince, replay, requeue } from '../../lambdas/core/operations.js';
+import { InputError } from '#lambdas/core/errors.js';
+import type { ConversionRecord, RequeueableStatus } from '#lambdas/core/model.js';
+import { findConversion, findRequeueable, OperationError, parseSince, replay, requeue } from '#lambdas/core/operations.js';
 import { progressBar } from './progress.js';
 import { attemptRow, renderConversion, table } from './render.js';
 import { localTarget, stackTarget, TargetError, type Target } from './target.js';

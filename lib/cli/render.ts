@@ -1,5 +1,5 @@
 /** Plain-text rendering for people: aligned tables and the story of one conversion. */
-import type { Attempt, ConversionRecord } from '../../lambdas/core/model.js';
+import type { Attempt, ConversionRecord } from '#lambdas/core/model.js';
 
 export function table(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

@@ -5,15 +5,15 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { systemClock } from '../../lambdas/adapters/clock.js';
-import { newId } from '../../lambdas/adapters/ids.js';
-import { DynamoClickStore, DynamoConversionAdmin } from '../../lambdas/adapters/dynamodb-stores.js';
-import { createFetchSender, dryRunSender } from '../../lambdas/adapters/partnerize-sender.js';
-import { tokenOf } from '../../lambdas/adapters/token-source.js';
-import { defaultSettings, trackerConfig } from '../../lambdas/core/settings.js';
-import { silentLog } from '../../lambdas/observability/logger.js';
-import { noMetrics } from '../../lambdas/core/metrics.js';
-import type { AdminDeps } from '../../lambdas/core/model.js';
+import { systemClock } from '#lambdas/adapters/clock.js';
+import { newId } from '#lambdas/adapters/ids.js';
+import { DynamoClickStore, DynamoConversionAdmin } from '#lambdas/adapters/dynamodb-stores.js';
+import { createFetchSender, dryRunSender } from '#lambdas/adapters/partnerize-sender.js';
+import { tokenOf } from '#lambdas/adapters/token-source.js';
+import { defaultSettings, trackerConfig } from '#lambdas/core/settings.js';
+import { silentLog } from '#lambdas/observability/logger.js';
+import { noMetrics } from '#lambdas/core/metrics.js';
+import type { AdminDeps } from '#lambdas/core/model.js';
 import { LOCAL_AWS_ENV, localDynamoClient } from '../local/embedded-dynamodb.js';
 import { LOCAL_INFO_PATH, type LocalInfo } from '../local/server.js';
 

@@ -19,8 +19,8 @@ import {
   GetSecretValueCommand, ListSecretVersionIdsCommand, PutSecretValueCommand, SecretsManagerClient, UpdateSecretVersionStageCommand,
   type SecretVersionsListEntry,
 } from '@aws-sdk/client-secrets-manager';
-import { TOKEN_STAGES, tokenOf } from '../../lambdas/adapters/token-source.js';
-import { InputError } from '../../lambdas/core/errors.js';
+import { TOKEN_STAGES, tokenOf } from '#lambdas/adapters/token-source.js';
+import { InputError } from '#lambdas/core/errors.js';
 import type { Io } from './main.js';
 import { table } from './render.js';
 import { stackOutputs, TargetError } from './target.js';

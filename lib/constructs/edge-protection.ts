@@ -17,8 +17,8 @@ import { HttpOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { CfnIPSet, CfnWebACL } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
-import { errorBody } from '../../lambdas/http/http.js';
-import { ORIGIN_VERIFY_HEADER } from '../../lambdas/http/origin-guard.js';
+import { errorBody } from '#lambdas/http/http.js';
+import { ORIGIN_VERIFY_HEADER } from '#lambdas/http/origin-guard.js';
 import { parseCidr, type TrackingConfig } from '../config.js';
 
 

@@ -7,8 +7,8 @@ import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { METRICS } from '../../lambdas/core/metrics.js';
-import { METRICS_NAMESPACE } from '../../lambdas/observability/metrics.js';
+import { METRICS } from '#lambdas/core/metrics.js';
+import { METRICS_NAMESPACE } from '#lambdas/observability/metrics.js';
 import { THROTTLED_METRICS } from './tracking-api.js';
 import type { InfraConfig } from '../config.js';
 

@@ -5,7 +5,7 @@ import { FilterPattern, LogGroup, LogGroupClass, MetricFilter, type IFilterPatte
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { METRICS_NAMESPACE } from '../../lambdas/observability/metrics.js';
+import { METRICS_NAMESPACE } from '#lambdas/observability/metrics.js';
 
 export interface TrackingApiProps {
   clicksFunction: IFunction;

@@ -5,7 +5,7 @@ import {
 } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { METRICS } from '../../lambdas/core/metrics.js';
+import { METRICS } from '#lambdas/core/metrics.js';
 import { trackerMetric } from './tracking-alarms.js';
 import { THROTTLED_METRICS } from './tracking-api.js';
 

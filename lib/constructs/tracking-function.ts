@@ -7,7 +7,7 @@ import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { join } from 'node:path';
-import { METRICS_NAMESPACE } from '../../lambdas/observability/metrics.js';
+import { METRICS_NAMESPACE } from '#lambdas/observability/metrics.js';
 import { lambdaEntry, PROJECT_ROOT } from '../paths.js';
 
 /**

@@ -1,7 +1,7 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { AttributeType, Billing, ProjectionType, TableEncryptionV2, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
-import { CLICKS, CONVERSIONS } from '../../lambdas/adapters/tables.js';
+import { CLICKS, CONVERSIONS } from '#lambdas/adapters/tables.js';
 
 export interface TrackingTablesProps {
   /** Keep the tables (and their data) when the stack is deleted. */

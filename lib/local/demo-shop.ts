@@ -13,8 +13,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { readCookie } from '../snippet/capture.js';
 import type { SnippetBuild } from '../snippet/build.js';
-import type { ConversionRecord } from '../../lambdas/core/model.js';
-import { matchesAny } from '../../lambdas/core/auth.js';
+import type { ConversionRecord } from '#lambdas/core/model.js';
+import { matchesAny } from '#lambdas/core/auth.js';
 import { pzCommand } from './cli-hint.js';
 
 export interface DemoShopOptions {

@@ -13,8 +13,8 @@ import {
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
-import { dynamoClient } from '../../lambdas/runtime/dynamodb.js';
-import { CLICKS, CONVERSIONS } from '../../lambdas/adapters/tables.js';
+import { dynamoClient } from '#lambdas/runtime/dynamodb.js';
+import { CLICKS, CONVERSIONS } from '#lambdas/adapters/tables.js';
 
 export interface EmbeddedDynamo {
   endpoint: string;

@@ -4,17 +4,17 @@
  */
 import { Agent, request } from 'node:http';
 import { ConditionalCheckFailedException, DynamoDBClient, GetItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
-import { DynamoClickStore, DynamoConversionStore } from '../../lambdas/adapters/dynamodb-stores.js';
-import { newId } from '../../lambdas/adapters/ids.js';
-import { createFetchSender } from '../../lambdas/adapters/partnerize-sender.js';
-import { staticTokens } from '../../lambdas/adapters/token-source.js';
-import { trackerConfigFromEnv } from '../../lambdas/core/settings.js';
-import { jsonLog, silentLog } from '../../lambdas/observability/logger.js';
-import { emfMetrics } from '../../lambdas/observability/metrics.js';
+import { DynamoClickStore, DynamoConversionStore } from '#lambdas/adapters/dynamodb-stores.js';
+import { newId } from '#lambdas/adapters/ids.js';
+import { createFetchSender } from '#lambdas/adapters/partnerize-sender.js';
+import { staticTokens } from '#lambdas/adapters/token-source.js';
+import { trackerConfigFromEnv } from '#lambdas/core/settings.js';
+import { jsonLog, silentLog } from '#lambdas/observability/logger.js';
+import { emfMetrics } from '#lambdas/observability/metrics.js';
 import { ACCESS_LOG_FIELDS } from '../../lib/constructs/tracking-api.js';
-import { createClicksHandler } from '../../lambdas/handlers/clicks.js';
-import { createPostbacksHandler } from '../../lambdas/handlers/postbacks.js';
-import type { Deps } from '../../lambdas/core/model.js';
+import { createClicksHandler } from '#lambdas/handlers/clicks.js';
+import { createPostbacksHandler } from '#lambdas/handlers/postbacks.js';
+import type { Deps } from '#lambdas/core/model.js';
 import { LOCAL_AWS_ENV, localDynamoClient, startEmbeddedDynamo } from '../../lib/local/embedded-dynamodb.js';
 import { lambdaContext } from '../../lib/local/http-bridge.js';
 import type { LocalInfo } from '../../lib/local/server.js';

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
-import { DynamoClickStore } from '../../lambdas/adapters/dynamodb-stores.js';
+import { DynamoClickStore } from '#lambdas/adapters/dynamodb-stores.js';
 import { localDynamoClient } from '../../lib/local/embedded-dynamodb.js';
 import type { LocalInfo } from '../../lib/local/server.js';
 import { FakePartnerize } from '../support/fake-partnerize.js';

@@ -1,4 +1,4 @@
-import { SETTING_KEYS, SETTINGS } from '../../lambdas/core/settings.js';
+import { SETTING_KEYS, SETTINGS } from '#lambdas/core/settings.js';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { actionsOf, buildStack, resourcesOf, statementsOf } from '../support/stack.js';

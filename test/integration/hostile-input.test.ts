@@ -7,12 +7,12 @@ import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient 
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoClickStore, DynamoConversionStore } from '../../lambdas/adapters/dynamodb-stores.js';
-import { SecretsManagerTokens, staticTokens } from '../../lambdas/adapters/token-source.js';
-import { isAuthorized } from '../../lambdas/core/auth.js';
-import type { ClickRecord, ConversionRecord } from '../../lambdas/core/model.js';
-import { createClicksHandler } from '../../lambdas/handlers/clicks.js';
-import { createPostbacksHandler } from '../../lambdas/handlers/postbacks.js';
+import { DynamoClickStore, DynamoConversionStore } from '#lambdas/adapters/dynamodb-stores.js';
+import { SecretsManagerTokens, staticTokens } from '#lambdas/adapters/token-source.js';
+import { isAuthorized } from '#lambdas/core/auth.js';
+import type { ClickRecord, ConversionRecord } from '#lambdas/core/model.js';
+import { createClicksHandler } from '#lambdas/handlers/clicks.js';
+import { createPostbacksHandler } from '#lambdas/handlers/postbacks.js';
 import { lambdaContext } from '../../lib/local/http-bridge.js';
 import { httpEvent } from '../support/events.js';
 import { startTestEnv, TOKEN, type TestEnv } from '../support/env.js';

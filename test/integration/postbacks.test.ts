@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTestEnv, TOKEN, CAMPAIGN, uniq, type TestEnv } from '../support/env.js';
 import { DESKTOP_UA, IPHONE_UA, tealiumPageView, tealiumPurchase } from '../fixtures/tealium.js';
-import { staticTokens } from '../../lambdas/adapters/token-source.js';
-import { createPostbacksHandler } from '../../lambdas/handlers/postbacks.js';
+import { staticTokens } from '#lambdas/adapters/token-source.js';
+import { createPostbacksHandler } from '#lambdas/handlers/postbacks.js';
 import { lambdaContext } from '../../lib/local/http-bridge.js';
 import { httpEvent } from '../support/events.js';
 import { freePort } from '../../lib/local/embedded-dynamodb.js';

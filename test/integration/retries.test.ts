@@ -4,12 +4,12 @@
  * Real dynalite, a real fake Partnerize on 127.0.0.1, a clock the test moves.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Deadline } from '../../lambdas/adapters/deadline.js';
-import { DynamoConversionAdmin } from '../../lambdas/adapters/dynamodb-stores.js';
-import { DUE_SHARD } from '../../lambdas/core/model.js';
-import { METRICS } from '../../lambdas/core/metrics.js';
-import type { ConversionRecord } from '../../lambdas/core/model.js';
-import { sweep } from '../../lambdas/core/sweep.js';
+import { Deadline } from '#lambdas/adapters/deadline.js';
+import { DynamoConversionAdmin } from '#lambdas/adapters/dynamodb-stores.js';
+import { DUE_SHARD } from '#lambdas/core/model.js';
+import { METRICS } from '#lambdas/core/metrics.js';
+import type { ConversionRecord } from '#lambdas/core/model.js';
+import { sweep } from '#lambdas/core/sweep.js';
 import { freePort } from '../../lib/local/embedded-dynamodb.js';
 import { FakePartnerize } from '../support/fake-partnerize.js';
 import { startTestEnv, uniq, type TestEnv } from '../support/env.js';

@@ -3,15 +3,15 @@
  * fake Partnerize HTTP server on 127.0.0.1, the real adapters, and a clock the test controls.
  */
 import { randomUUID } from 'node:crypto';
-import { DynamoClickStore, DynamoConversionStore } from '../../lambdas/adapters/dynamodb-stores.js';
-import { createFetchSender } from '../../lambdas/adapters/partnerize-sender.js';
-import { staticTokens } from '../../lambdas/adapters/token-source.js';
-import { trackerConfigFromEnv } from '../../lambdas/core/settings.js';
-import type { Metrics } from '../../lambdas/core/metrics.js';
-import type { Deps, Log, TrackerConfig } from '../../lambdas/core/model.js';
-import { createClicksHandler } from '../../lambdas/handlers/clicks.js';
-import { createPostbacksHandler } from '../../lambdas/handlers/postbacks.js';
-import { dynamoClient } from '../../lambdas/runtime/dynamodb.js';
+import { DynamoClickStore, DynamoConversionStore } from '#lambdas/adapters/dynamodb-stores.js';
+import { createFetchSender } from '#lambdas/adapters/partnerize-sender.js';
+import { staticTokens } from '#lambdas/adapters/token-source.js';
+import { trackerConfigFromEnv } from '#lambdas/core/settings.js';
+import type { Metrics } from '#lambdas/core/metrics.js';
+import type { Deps, Log, TrackerConfig } from '#lambdas/core/model.js';
+import { createClicksHandler } from '#lambdas/handlers/clicks.js';
+import { createPostbacksHandler } from '#lambdas/handlers/postbacks.js';
+import { dynamoClient } from '#lambdas/runtime/dynamodb.js';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../lib/local/embedded-dynamodb.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { lambdaContext } from '../../lib/local/http-bridge.js';

@@ -5,7 +5,7 @@
 import type {
   AttemptOutcome, AttemptTrigger, ClickRecord, ClickStore, ConversionRecord, ConversionStore, CreateResult, DueRef,
   PartnerizeSender, SendResult,
-} from '../../lambdas/core/model.js';
+} from '#lambdas/core/model.js';
 
 /**
  * Records are shallow-copied, not deep-cloned: the domain never mutates what it hands over, and a

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isAuthorized, presentedToken } from '../../lambdas/core/auth.js';
+import { isAuthorized, presentedToken } from '#lambdas/core/auth.js';
 
 const basic = (user: string, pass: string) => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CLICKREF_PATTERN, parseClickref } from '../../lambdas/core/clickref.js';
-import { InputError } from '../../lambdas/core/errors.js';
+import { CLICKREF_PATTERN, parseClickref } from '#lambdas/core/clickref.js';
+import { InputError } from '#lambdas/core/errors.js';
 
 const clickrefChar = fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-'.split(''));
 

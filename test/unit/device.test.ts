@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deviceFromUserAgent } from '../../lambdas/core/device.js';
+import { deviceFromUserAgent } from '#lambdas/core/device.js';
 
 describe('deviceFromUserAgent (support question Q9)', () => {
   it.each([

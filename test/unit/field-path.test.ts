@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../lambdas/core/errors.js';
-import { formatFieldPath, getPath, parsePath } from '../../lambdas/core/field-path.js';
+import { InputError } from '#lambdas/core/errors.js';
+import { formatFieldPath, getPath, parsePath } from '#lambdas/core/field-path.js';
 
 describe('field paths', () => {
   it('reads dotted, quoted and indexed paths', () => {

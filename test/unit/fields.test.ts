@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { consent, country, currency, customerType, decimal, device, instant, plainDecimal, quantity, text } from '../../lambdas/core/fields.js';
+import { consent, country, currency, customerType, decimal, device, instant, plainDecimal, quantity, text } from '#lambdas/core/fields.js';
 
 const value = <T>(r: { ok: boolean; value?: T }) => (r.ok ? r.value : 'FAIL');
 

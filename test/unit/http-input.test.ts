@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { readInput } from '../../lambdas/http/http.js';
-import { InputError } from '../../lambdas/core/errors.js';
+import { readInput } from '#lambdas/http/http.js';
+import { InputError } from '#lambdas/core/errors.js';
 import { httpEvent } from '../support/events.js';
 
 describe('readInput', () => {

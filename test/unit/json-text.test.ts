@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseJsonText, quoteUnsafeIntegers } from '../../lambdas/core/json-text.js';
+import { parseJsonText, quoteUnsafeIntegers } from '#lambdas/core/json-text.js';
 
 /** What JSON.parse gives, with the integers JSON.stringify writes as plain digits but a double cannot hold as strings. */
 const digitsKept = (v: unknown): unknown => {

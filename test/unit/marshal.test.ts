@@ -1,7 +1,7 @@
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fromItem, toItem } from '../../lambdas/adapters/marshal.js';
+import { fromItem, toItem } from '#lambdas/adapters/marshal.js';
 
 /** JSON-like records as the tracker stores them (undefined fields included: they must be left out). */
 const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({

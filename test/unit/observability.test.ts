@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { jsonLog } from '../../lambdas/observability/logger.js';
-import { emfMetrics } from '../../lambdas/observability/metrics.js';
-import { observabilityFromEnv } from '../../lambdas/runtime/env.js';
+import { jsonLog } from '#lambdas/observability/logger.js';
+import { emfMetrics } from '#lambdas/observability/metrics.js';
+import { observabilityFromEnv } from '#lambdas/runtime/env.js';
 
 const capture = () => {
   const lines: string[] = [];

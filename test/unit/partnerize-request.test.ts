@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { CallSpec } from '../../lambdas/core/model.js';
-import { lineTotal, MAX_CALL_LENGTH, requestFor } from '../../lambdas/core/partnerize-request.js';
-import type { ConversionItem } from '../../lambdas/core/partnerize-url.js';
+import type { CallSpec } from '#lambdas/core/model.js';
+import { lineTotal, MAX_CALL_LENGTH, requestFor } from '#lambdas/core/partnerize-request.js';
+import type { ConversionItem } from '#lambdas/core/partnerize-url.js';
 
 const spec = (items: ConversionItem[], metadata?: Record<string, string>): CallSpec => ({
   baseUrl: 'https://prf.hn', method: 'GET', campaignId: '1011l270', conversionRef: 'ORD-1', currency: 'GBP', items, metadata,

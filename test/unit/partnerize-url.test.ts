@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../lambdas/core/errors.js';
-import { buildConversionPath, buildConversionUrl, formatConversionTime, withClickref, type ConversionCall } from '../../lambdas/core/partnerize-url.js';
-import { RESERVED_KEYS } from '../../lambdas/core/metadata.js';
+import { InputError } from '#lambdas/core/errors.js';
+import { buildConversionPath, buildConversionUrl, formatConversionTime, withClickref, type ConversionCall } from '#lambdas/core/partnerize-url.js';
+import { RESERVED_KEYS } from '#lambdas/core/metadata.js';
 
 const base: ConversionCall = {
   campaignId: '1011l270',

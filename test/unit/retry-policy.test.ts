@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { classifyStatus, DEFAULT_RETRY_DELAYS_S, JITTER, nextDueAt, parseDelays, parseRetryAfter } from '../../lambdas/core/retry-policy.js';
+import { classifyStatus, DEFAULT_RETRY_DELAYS_S, JITTER, nextDueAt, parseDelays, parseRetryAfter } from '#lambdas/core/retry-policy.js';
 
 describe('classifyStatus', () => {
   it('2xx sent; 408, 429, 5xx retryable; other answers rejected', () => {

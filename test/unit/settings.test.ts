@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   defaultSettings, ENV_NAMING, readSettings, SETTING_KEYS, SETTINGS, settingsFromEnv, SettingsError, settingsToEnv, trackerConfigFromEnv, type FunctionName,
-} from '../../lambdas/core/settings.js';
+} from '#lambdas/core/settings.js';
 import cdkJson from '../../cdk.json' with { type: 'json' };
 
 describe('settings from the environment', () => {

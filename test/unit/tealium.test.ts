@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../lambdas/core/errors.js';
-import { OrderSchema, ClickSchema, parseWith } from '../../lambdas/core/schema.js';
+import { InputError } from '#lambdas/core/errors.js';
+import { OrderSchema, ClickSchema, parseWith } from '#lambdas/core/schema.js';
 import {
   clickrefFromPageUrl, consentFromCategories, isTealiumEvent, mapTealiumClick, mapTealiumOrder, resolveMapping, tealiumEventName,
-} from '../../lambdas/core/tealium.js';
+} from '#lambdas/core/tealium.js';
 import { IPHONE_UA, tealiumPageView, tealiumPurchase, VISITOR_ID } from '../fixtures/tealium.js';
 
 const mapping = resolveMapping();

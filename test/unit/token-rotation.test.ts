@@ -8,7 +8,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { GetSecretValueCommand, PutSecretValueCommand, SecretsManagerClient, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { SecretsManagerTokens } from '../../lambdas/adapters/token-source.js';
+import { SecretsManagerTokens } from '#lambdas/adapters/token-source.js';
 import { main } from '../../lib/cli/main.js';
 import { fingerprint, newToken, parseMinAge } from '../../lib/cli/token.js';
 import { SecretsManagerModel } from '../support/secrets-manager-model.js';

@@ -5,10 +5,10 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Deadline } from '../../lambdas/adapters/deadline.js';
-import { SecretsManagerTokens, staticTokens, tokenOf } from '../../lambdas/adapters/token-source.js';
-import { originGuard } from '../../lambdas/http/origin-guard.js';
-import type { HttpEvent } from '../../lambdas/http/http.js';
+import { Deadline } from '#lambdas/adapters/deadline.js';
+import { SecretsManagerTokens, staticTokens, tokenOf } from '#lambdas/adapters/token-source.js';
+import { originGuard } from '#lambdas/http/origin-guard.js';
+import type { HttpEvent } from '#lambdas/http/http.js';
 import { SecretsManagerModel } from '../support/secrets-manager-model.js';
 
 const sm = mockClient(SecretsManagerClient);
