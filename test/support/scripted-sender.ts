@@ -60,8 +60,8 @@ export class ScriptedSender implements PartnerizeSender {
     this.script = [...script];
   }
 
-  /** Adds answers to the end of the script. */
-  then(...answers: ScriptedAnswer[]): this {
+  /** Adds answers to the end of the script. (Not `then`: that would make the sender a thenable.) */
+  enqueue(...answers: ScriptedAnswer[]): this {
     this.script.push(...answers);
     return this;
   }

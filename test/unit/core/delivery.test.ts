@@ -177,7 +177,7 @@ describe('attemptSend', () => {
     const deps = unitDeps();
     const { record, leaseId } = await claimed(deps, { status: 'queued', retries: 3 });
     // Another process takes the record over while the call is in flight.
-    deps.sender.then({ ...answer.status(500), during: () => deps.conversions.items.set('ORD-1', { ...deps.conversions.items.get('ORD-1')!, leaseId: 'other' }) });
+    deps.sender.enqueue({ ...answer.status(500), during: () => deps.conversions.items.set('ORD-1', { ...deps.conversions.items.get('ORD-1')!, leaseId: 'other' }) });
     const report = await attemptSend(record, leaseId, 'retry', 15_000, deps);
     expect(report.recorded).toBe(false);
     expect(report.outcome.status).toBe('failed');

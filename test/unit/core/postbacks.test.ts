@@ -119,7 +119,7 @@ describe('acceptPostback', () => {
   describe('resuming an owed send whose sender died', () => {
     /** The first request wrote the record and died before Partnerize answered. */
     async function diedMidSend(deps: UnitDeps): Promise<void> {
-      deps.sender.then({ ...answer.sent(), during: () => Promise.reject(new Error('process killed')) });
+      deps.sender.enqueue({ ...answer.sent(), during: () => Promise.reject(new Error('process killed')) });
       await expect(acceptPostback(order({ clickref: 'Ref1' }), deps)).rejects.toThrow('process killed');
       expect(stored(deps)).toMatchObject({ status: 'pending', leaseId: 'id-2', attemptStarted: { trigger: 'inline' } });
     }
@@ -128,7 +128,7 @@ describe('acceptPostback', () => {
       const deps = unitDeps();
       await diedMidSend(deps);
       deps.clock.advance(deps.config.leaseMs);
-      deps.sender.then(answer.sent());
+      deps.sender.enqueue(answer.sent());
       expect(await acceptPostback(order({ clickref: 'Ref1' }), deps)).toEqual({ conversionRef: 'ORD-1', outcome: 'sent' });
       const r = stored(deps);
       expect(r.status).toBe('sent');
@@ -141,7 +141,7 @@ describe('acceptPostback', () => {
       const deps = unitDeps();
       await diedMidSend(deps);
       deps.clock.advance(deps.config.leaseMs);
-      deps.sender.then(answer.rejected('Duplicate conversion'));
+      deps.sender.enqueue(answer.rejected('Duplicate conversion'));
       expect((await acceptPostback(order({ clickref: 'Ref1' }), deps)).outcome).toBe('sent');
       expect(stored(deps).attempts[1]).toMatchObject({ trigger: 'resume', result: 'rejected', deliveredEarlier: true });
       expect(deps.metrics.get(METRICS.deliveredEarlier)).toBe(1);

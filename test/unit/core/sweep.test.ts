@@ -122,7 +122,7 @@ describe('sweep', () => {
   it('a record another sender takes after it was listed is skipped, not sent twice', async () => {
     const deps = unitDeps();
     owed(deps, 2, 1);
-    deps.sender.then({
+    deps.sender.enqueue({
       ...answer.sent(),
       during: () => deps.conversions.claim('ORD-2', deps.clock.now(), deps.clock.now() + deps.config.leaseMs, 'postback', 'resume'),
     });
@@ -162,7 +162,7 @@ describe('sweep', () => {
   it('counts attempts it could not record (lease lost, store failure); they stay owed', async () => {
     const deps = unitDeps();
     owed(deps, 2, 1);
-    deps.sender.then(
+    deps.sender.enqueue(
       { ...answer.sent(), during: () => deps.conversions.items.set('ORD-1', { ...stored(deps, 'ORD-1'), leaseId: 'other' }) },
       { ...answer.sent(), during: () => void (deps.conversions.finishAttempt = () => Promise.reject(new Error('ServiceUnavailable'))) },
     );
