@@ -24,9 +24,9 @@ export function checkClickref(value: unknown): Converted<string> & { code?: Clic
   return { ok: true, value };
 }
 
-/** {@link checkClickref}, throwing an {@link InputError} naming `field`. */
-export function parseClickref(value: unknown, field = 'clickref'): string {
+/** {@link checkClickref}, throwing an {@link InputError} naming `field` (called `label` in the message, e.g. `--clickref`). */
+export function parseClickref(value: unknown, field = 'clickref', label = field): string {
   const r = checkClickref(value);
   if (r.ok) return r.value;
-  throw new InputError(r.code ?? 'invalid_clickref', `${field} ${r.message}`, field);
+  throw new InputError(r.code ?? 'invalid_clickref', `${label} ${r.message}`, field);
 }

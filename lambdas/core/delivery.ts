@@ -9,12 +9,13 @@ import { nextDueAt } from './retry-policy.js';
 import { iso } from './time.js';
 
 /**
- * Did an earlier attempt of this record perhaps reach Partnerize without us learning its answer (a
- * timeout, a cut connection, a sender that stopped mid-call)? Then a later "duplicate" answer means
- * that attempt landed.
+ * Did an earlier attempt of this record reach Partnerize, or perhaps reach it without us learning
+ * its answer (a timeout, a cut connection, a sender that stopped mid-call)? Then a later
+ * "duplicate" answer means that attempt landed.
  */
 export function mayHaveLandedBefore(record: Pick<ConversionRecord, 'attempts' | 'interrupted'>): boolean {
-  return record.interrupted !== undefined || record.attempts.some((a) => a.uncertain === true);
+  // An attempt answered 2xx landed for certain (a replay of a sent conversion meets it again).
+  return record.interrupted !== undefined || record.attempts.some((a) => a.uncertain === true || a.result === 'sent');
 }
 
 /** Partnerize's answer to a conversionref it already holds, if the configured pattern says so. */

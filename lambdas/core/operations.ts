@@ -72,7 +72,7 @@ const needsAttribution = (r: ConversionRecord, opts: ReplayOptions): boolean =>
 
 function checkReplayable(record: ConversionRecord, opts: ReplayOptions): void {
   const ref = record.conversionRef;
-  if (opts.clickref !== undefined) parseClickref(opts.clickref, '--clickref');
+  if (opts.clickref !== undefined) parseClickref(opts.clickref, 'clickref', '--clickref');
   if (record.status === 'no_consent') {
     if (opts.consentConfirmed === undefined) {
       throw new OperationError(
@@ -148,12 +148,11 @@ export async function requeue(
 
 /** `24h`, `7d`, `30m` before `now`, or an ISO date → ISO. */
 export function parseSince(value: string, now: number): string {
+  const refuse = () => new InputError('invalid_since', `--since must be an ISO date or a duration like 24h, 7d, 30m; got '${value}'`, 'since');
   const m = /^(\d+)\s*([mhd])$/i.exec(value.trim());
-  if (m) {
-    const unit = { m: MINUTE_MS, h: HOUR_MS, d: DAY_MS }[m[2]!.toLowerCase() as 'm' | 'h' | 'd'];
-    return new Date(now - Number(m[1]) * unit).toISOString();
-  }
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new InputError('invalid_since', `--since must be an ISO date or a duration like 24h, 7d, 30m; got '${value}'`, 'since');
-  return new Date(t).toISOString();
+  // Only ISO dates: Date.parse also reads legacy forms, where a bare "7" (a forgotten unit) is July 2001.
+  const t = m ? now - Number(m[1]) * { m: MINUTE_MS, h: HOUR_MS, d: DAY_MS }[m[2]!.toLowerCase() as 'm' | 'h' | 'd'] : /^\d{4}-\d{2}-\d{2}/.test(value.trim()) ? Date.parse(value) : Number.NaN;
+  const date = new Date(t);
+  if (Number.isNaN(date.getTime())) throw refuse();
+  return date.toISOString();
 }

@@ -7,8 +7,7 @@ import { DynamoClickStore, DynamoConversionStore } from '#lambdas/adapters/dynam
 import { createFetchSender } from '#lambdas/adapters/partnerize-sender.js';
 import { staticTokens } from '#lambdas/adapters/token-source.js';
 import { trackerConfigFromEnv } from '#lambdas/core/settings.js';
-import type { Metrics } from '#lambdas/core/metrics.js';
-import type { Deps, Log, TrackerConfig } from '#lambdas/core/model.js';
+import type { Deps, TrackerConfig } from '#lambdas/core/model.js';
 import { createClicksHandler } from '#lambdas/handlers/clicks.js';
 import { createPostbacksHandler } from '#lambdas/handlers/postbacks.js';
 import { dynamoClient } from '#lambdas/runtime/dynamodb.js';
@@ -17,14 +16,9 @@ import { TcpProxy } from './tcp-proxy.js';
 import { lambdaContext } from '../../lib/local/http-bridge.js';
 import { FakePartnerize } from './fake-partnerize.js';
 import { httpEvent, type EventInit } from './events.js';
+import { MemoryLog, MemoryMetrics, TestClock } from './unit-deps.js';
 
-export class TestClock {
-  constructor(public t: number = Date.UTC(2026, 10, 24, 10, 0, 0)) {}
-  now = (): number => this.t;
-  advance(ms: number): void {
-    this.t += ms;
-  }
-}
+export { TestClock };
 
 export const TOKEN = 'test-token-0123456789';
 export const CAMPAIGN = '1011l270';
@@ -38,20 +32,7 @@ export function testConfig(env: Record<string, string> = {}): TrackerConfig {
   });
 }
 
-/** Log lines kept for assertions (and to check that no personal data is logged). */
-export class MemoryLog implements Log {
-  readonly lines: Array<{ level: string; message: string; fields?: Record<string, unknown> | undefined }> = [];
-  info = (message: string, fields?: Record<string, unknown>) => void this.lines.push({ level: 'info', message, fields });
-  warn = (message: string, fields?: Record<string, unknown>) => void this.lines.push({ level: 'warn', message, fields });
-  error = (message: string, fields?: Record<string, unknown>) => void this.lines.push({ level: 'error', message, fields });
-}
-
-/** Metric values added, summed by name. */
-export class MemoryMetrics implements Metrics {
-  readonly totals = new Map<string, number>();
-  add = (name: string, value: number) => void this.totals.set(name, (this.totals.get(name) ?? 0) + value);
-  get = (name: string): number => this.totals.get(name) ?? 0;
-}
+export { MemoryLog, MemoryMetrics };
 
 export interface TestEnv {
   dynamo: EmbeddedDynamo;

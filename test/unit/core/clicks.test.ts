@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { recordClick } from '#lambdas/core/clicks.js';
+import { METRICS } from '#lambdas/core/metrics.js';
+import { DAY_MS } from '#lambdas/core/time.js';
+import { DESKTOP_UA, IPHONE_UA, tealiumPageView, VISITOR_ID } from '../../fixtures/tealium.js';
+import { unitDeps } from '../../support/unit-deps.js';
+
+const SESSION = 'session-0001';
+
+describe('recordClick', () => {
+  it('stores the clickref exactly as given, with the time, the device and the end of the attribution window', async () => {
+    const deps = unitDeps({ env: { ATTRIBUTION_WINDOW_DAYS: '7' } });
+    expect(await recordClick({ sessionId: SESSION, clickref: 'aBc-DeF_09' }, IPHONE_UA, deps)).toEqual({ recorded: true });
+    const now = deps.clock.now();
+    expect(await deps.clicks.get(SESSION)).toEqual({
+      sessionId: SESSION, clickref: 'aBc-DeF_09', clickedAt: now, device: 'mobile', expiresAt: Math.ceil((now + 7 * DAY_MS) / 1000),
+    });
+    expect(deps.metrics.get(METRICS.clicksRecorded)).toBe(1);
+  });
+
+  it('the latest click of a session wins', async () => {
+    const deps = unitDeps();
+    await recordClick({ sessionId: SESSION, clickref: 'First1' }, undefined, deps);
+    deps.clock.advance(60_000);
+    await recordClick({ sessionId: SESSION, clickref: 'Second2' }, undefined, deps);
+    expect((await deps.clicks.get(SESSION))!.clickref).toBe('Second2');
+  });
+
+  it('device: the page’s hint, else the user agent in the body, else the request’s, else none', async () => {
+    const deps = unitDeps();
+    const device = async (body: Record<string, unknown>, header: string | undefined) => {
+      await recordClick({ sessionId: SESSION, clickref: 'Ref1', ...body }, header, deps);
+      deps.clock.advance(1);
+      return (await deps.clicks.get(SESSION))!.device;
+    };
+    expect(await device({ device: 'tablet', userAgent: DESKTOP_UA }, IPHONE_UA)).toBe('tablet');
+    expect(await device({ userAgent: DESKTOP_UA }, IPHONE_UA)).toBe('desktop');
+    expect(await device({}, IPHONE_UA)).toBe('mobile');
+    expect(await device({}, undefined)).toBeUndefined();
+  });
+
+  it('consent false: deliberately not recorded, counted', async () => {
+    const deps = unitDeps();
+    expect(await recordClick({ sessionId: SESSION, clickref: 'Ref1', consent: false }, undefined, deps)).toEqual({ recorded: false });
+    expect(deps.clicks.items.size).toBe(0);
+    expect(deps.metrics.get(METRICS.clicksNotRecorded)).toBe(1);
+    expect(deps.metrics.get(METRICS.clicksRecorded)).toBe(0);
+  });
+
+  it('a Tealium page view: the clickref from its page URL, the session from the visitor id, the device from its user agent', async () => {
+    const deps = unitDeps();
+    expect(await recordClick(tealiumPageView(), DESKTOP_UA, deps)).toEqual({ recorded: true });
+    expect(await deps.clicks.get(VISITOR_ID)).toMatchObject({ clickref: 'AbC123xYz', device: 'mobile' });
+  });
+
+  it('a Tealium event without the affiliates consent category is not recorded', async () => {
+    const deps = unitDeps();
+    expect(await recordClick(tealiumPageView({ consent_categories: 'analytics' }), undefined, deps)).toEqual({ recorded: false });
+    expect(await recordClick(tealiumPageView({ consent_categories: 'analytics,affiliates' }), undefined, deps)).toEqual({ recorded: true });
+  });
+
+  describe('bad input: a 400 naming the field, nothing stored', () => {
+    it.each([
+      ['a blank clickref', { sessionId: SESSION, clickref: '  ' }, 'blank_clickref', 'clickref'],
+      ['a clickref with other characters', { sessionId: SESSION, clickref: 'a/b' }, 'invalid_clickref', 'clickref'],
+      ['no clickref', { sessionId: SESSION }, 'missing_clickref', 'clickref'],
+      ['no session', { clickref: 'Ref1' }, 'missing_field', 'sessionId'],
+      ['a guessable session id', { sessionId: 'abc', clickref: 'Ref1' }, 'invalid_field', 'sessionId'],
+    ])('%s', async (_, body, code, field) => {
+      const deps = unitDeps();
+      await expect(recordClick(body, undefined, deps)).rejects.toMatchObject({ name: 'InputError', code, field });
+      expect(deps.clicks.items.size).toBe(0);
+    });
+
+    it('the minimum session id length is configured, and a Tealium event’s field is named as Tealium spells it', async () => {
+      const deps = unitDeps({ env: { MIN_SESSION_ID_LENGTH: '40' } });
+      await expect(recordClick(tealiumPageView(), undefined, deps)).rejects.toMatchObject({
+        field: 'data.udo.tealium_visitor_id', message: 'data.udo.tealium_visitor_id must be at least 40 characters (a short, guessable session id lets anyone overwrite its clickref)',
+      });
+    });
+
+    it('a body that is not a JSON object', async () => {
+      const deps = unitDeps();
+      for (const body of [null, 'clickref=Ref1', ['Ref1']]) {
+        await expect(recordClick(body, undefined, deps)).rejects.toMatchObject({ code: 'invalid_body' });
+      }
+    });
+  });
+});
