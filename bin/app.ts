@@ -6,12 +6,12 @@
  */
 import { App, Aspects } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { configFromContext, ConfigValidationError } from '../lib/config.js';
+import { configFromContext, ConfigValidationError, type TrackingConfig } from '../lib/config.js';
 import { TrackingWafStack, webAclPropsOf } from '../lib/constructs/edge-protection.js';
 import { TrackingStack } from '../lib/tracking-stack.js';
 
 const app = new App();
-let config;
+let config: TrackingConfig;
 try {
   config = configFromContext((key) => app.node.tryGetContext(key));
 } catch (err) {

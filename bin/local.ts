@@ -93,7 +93,8 @@ async function main(): Promise<void> {
     local = await startLocal();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EADDRINUSE') console.error(`Port ${process.env['PORT'] ?? 3000} is in use: stop what holds it or set PORT=<another port>.`);
+    if (e.code === 'EADDRINUSE')
+      console.error(`Port ${process.env['PORT'] ?? 3000} is in use: stop what holds it or set PORT=<another port>.`);
     else console.error(`Could not start the local endpoint: ${e.message}`);
     process.exit(1);
   }

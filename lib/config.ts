@@ -9,9 +9,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
-import {
-  readSettings, SETTING_KEYS, SettingsError, type Naming, type SettingKey, type Settings,
-} from '#lambdas/core/settings.js';
+import { readSettings, SETTING_KEYS, SettingsError, type Naming, type SettingKey, type Settings } from '#lambdas/core/settings.js';
 
 export { DEMO_CAMPAIGN_ID } from '#lambdas/core/settings.js';
 
@@ -28,16 +26,25 @@ const fromText = (v: unknown): unknown => {
   return v;
 };
 
-const stringList = z.preprocess((v) => {
-  const parsed = fromText(v);
-  if (typeof parsed === 'string') return parsed.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  return parsed;
-}, z.array(z.string().min(1)));
+const stringList = z.preprocess(
+  (v) => {
+    const parsed = fromText(v);
+    if (typeof parsed === 'string')
+      return parsed
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
+    return parsed;
+  },
+  z.array(z.string().min(1)),
+);
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 /** The retention periods CloudWatch Logs accepts. */
-export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
 const bool = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
 
 export interface Cidr {
@@ -95,7 +102,9 @@ export function parseCidr(text: string): Cidr {
   const value = groups.reduce((acc, g) => (acc << BigInt(width)) | BigInt(g), 0n);
   const mask = ((1n << BigInt(prefix)) - 1n) << BigInt(bits - prefix);
   const network = value & mask;
-  const networkGroups = Array.from({ length: bits / width }, (_, i) => Number((network >> BigInt(bits - width * (i + 1))) & ((1n << BigInt(width)) - 1n)));
+  const networkGroups = Array.from({ length: bits / width }, (_, i) =>
+    Number((network >> BigInt(bits - width * (i + 1))) & ((1n << BigInt(width)) - 1n)),
+  );
   const cidr = `${version === 4 ? networkGroups.join('.') : ipv6Text(networkGroups)}/${prefix}`;
   if (network !== value) throw new Error(`${JSON.stringify(text)} has address bits set past the /${prefix} prefix: did you mean ${cidr}?`);
   return { version, cidr };
@@ -112,74 +121,85 @@ const cidrList = stringList.superRefine((list, ctx) => {
 });
 
 /** The keys that only shape the infrastructure (the functions' settings: lambdas/core/settings.ts). */
-export const InfraConfigSchema = z.object({
-  /** Browser origins allowed to call /clicks (CORS); empty = no CORS headers (beacons still work). */
-  allowedClickOrigins: stringList.refine(
-    (l) => l.every((o) => o === '*' || /^https?:\/\/[^\s/]+$/.test(o)),
-    'must be origins like https://www.example.com (or *)',
-  ),
-  /**
-   * Throttling, requests per second and burst: the stage's default route throttle, and one bucket
-   * per route (GET and POST each). Sized from a design peak in docs/capacity.md. The stage may not
-   * be lower than the four routes together (checked below), so no route can take another's budget.
-   */
-  apiThrottleRateLimit: int(1, 100000),
-  apiThrottleBurstLimit: int(1, 100000),
-  clicksThrottleRateLimit: int(1, 100000),
-  clicksThrottleBurstLimit: int(1, 100000),
-  postbacksThrottleRateLimit: int(1, 100000),
-  postbacksThrottleBurstLimit: int(1, 100000),
-  /**
-   * Memory per function (CPU scales with it). Clicks and retries wait on DynamoDB and Partnerize,
-   * so they run small; postbacks get more for a quick cold start inside Tealium's 5 s.
-   */
-  clicksMemoryMb: int(128, 10240),
-  postbacksMemoryMb: int(128, 10240),
-  retryMemoryMb: int(128, 10240),
-  logRetentionDays: z.coerce.number().refine((n) => (LOG_RETENTION_DAYS as readonly number[]).includes(n), `must be one of ${LOG_RETENTION_DAYS.join(', ')}`),
-  /** `retain` keeps the tables (and their data) when the stack is deleted. */
-  tableRemovalPolicy: z.enum(['retain', 'destroy']),
-  alarmEmails: stringList.refine((l) => l.every((e) => /^[^\s@]+@[^\s@]+$/.test(e)), 'must be email addresses'),
-  alarmHttpsEndpoints: stringList.refine((l) => l.every((u) => /^https:\/\/\S+$/.test(u)), 'must be https URLs'),
-  /** Where alarm descriptions point: your copy of docs/runbook.md (a URL, or the repo path). */
-  runbookUrl: z.string().min(1),
-  /** Alarm thresholds and periods. */
-  alarmPeriodMinutes: int(1, 60),
-  alarmApi4xxRatePercent: z.coerce.number().min(0).max(100),
-  alarmApi4xxMinRequests: int(1, 1_000_000),
-  alarmRetryableRatePercent: z.coerce.number().min(0).max(100),
-  alarmRetryableEvaluationPeriods: int(1, 24),
-  alarmOldestOwedMinutes: int(1, 1440),
-  alarmUnattributedRatePercent: z.coerce.number().min(0).max(100),
-  alarmUnattributedMinPurchases: int(1, 1_000_000),
-  alarmUnattributedPeriodMinutes: int(5, 1440).refine((n) => n % 5 === 0 || n < 5, 'must be a multiple of 5'),
-  /** Share of postbacks answered `ignored` (not a purchase event) that alarms; 100 switches it off. */
-  alarmIgnoredRatePercent: z.coerce.number().min(0).max(100),
-  alarmIgnoredMinPostbacks: int(1, 1_000_000),
-  alarmIgnoredPeriodMinutes: int(5, 1440).refine((n) => n % 5 === 0, 'must be a multiple of 5'),
-  /** Use an existing SNS topic for alarms instead of creating one. */
-  alarmTopicArn: z.string().regex(/^(arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+)?$/, 'must be an SNS topic ARN or empty'),
-  /**
-   * Put the API behind CloudFront with an AWS WAF web ACL (HTTP APIs cannot take a web ACL
-   * directly). The web ACL is created in us-east-1 (a second stack when deploying elsewhere),
-   * unless `wafWebAclArn` names an existing CLOUDFRONT-scope one.
-   */
-  enableWaf: bool,
-  wafWebAclArn: z.string().regex(/^(arn:aws[a-z-]*:wafv2:us-east-1:\d{12}:global\/webacl\/.+)?$/, 'must be a CLOUDFRONT-scope (global, us-east-1) WAFv2 web ACL ARN, or empty'),
-  wafClickRateLimitPer5Min: int(10, 2_000_000_000),
-  /**
-   * Requests per 5 minutes per IP allowed on /postbacks by the created web ACL. Tealium posts from a
-   * few egress IPs, so this is sized for the whole design peak arriving from one of them.
-   */
-  wafPostbackRateLimitPer5Min: int(10, 2_000_000_000),
-  /**
-   * Where postbacks may come from (IPv4/IPv6 CIDRs, e.g. Tealium's published connector egress
-   * addresses for your region); empty = anywhere. Enforced by the web ACL, so it needs `enableWaf`.
-   */
-  postbackSourceCidrs: cidrList,
-})
+export const InfraConfigSchema = z
+  .object({
+    /** Browser origins allowed to call /clicks (CORS); empty = no CORS headers (beacons still work). */
+    allowedClickOrigins: stringList.refine(
+      (l) => l.every((o) => o === '*' || /^https?:\/\/[^\s/]+$/.test(o)),
+      'must be origins like https://www.example.com (or *)',
+    ),
+    /**
+     * Throttling, requests per second and burst: the stage's default route throttle, and one bucket
+     * per route (GET and POST each). Sized from a design peak in docs/capacity.md. The stage may not
+     * be lower than the four routes together (checked below), so no route can take another's budget.
+     */
+    apiThrottleRateLimit: int(1, 100000),
+    apiThrottleBurstLimit: int(1, 100000),
+    clicksThrottleRateLimit: int(1, 100000),
+    clicksThrottleBurstLimit: int(1, 100000),
+    postbacksThrottleRateLimit: int(1, 100000),
+    postbacksThrottleBurstLimit: int(1, 100000),
+    /**
+     * Memory per function (CPU scales with it). Clicks and retries wait on DynamoDB and Partnerize,
+     * so they run small; postbacks get more for a quick cold start inside Tealium's 5 s.
+     */
+    clicksMemoryMb: int(128, 10240),
+    postbacksMemoryMb: int(128, 10240),
+    retryMemoryMb: int(128, 10240),
+    logRetentionDays: z.coerce
+      .number()
+      .refine((n) => (LOG_RETENTION_DAYS as readonly number[]).includes(n), `must be one of ${LOG_RETENTION_DAYS.join(', ')}`),
+    /** `retain` keeps the tables (and their data) when the stack is deleted. */
+    tableRemovalPolicy: z.enum(['retain', 'destroy']),
+    alarmEmails: stringList.refine((l) => l.every((e) => /^[^\s@]+@[^\s@]+$/.test(e)), 'must be email addresses'),
+    alarmHttpsEndpoints: stringList.refine((l) => l.every((u) => /^https:\/\/\S+$/.test(u)), 'must be https URLs'),
+    /** Where alarm descriptions point: your copy of docs/runbook.md (a URL, or the repo path). */
+    runbookUrl: z.string().min(1),
+    /** Alarm thresholds and periods. */
+    alarmPeriodMinutes: int(1, 60),
+    alarmApi4xxRatePercent: z.coerce.number().min(0).max(100),
+    alarmApi4xxMinRequests: int(1, 1_000_000),
+    alarmRetryableRatePercent: z.coerce.number().min(0).max(100),
+    alarmRetryableEvaluationPeriods: int(1, 24),
+    alarmOldestOwedMinutes: int(1, 1440),
+    alarmUnattributedRatePercent: z.coerce.number().min(0).max(100),
+    alarmUnattributedMinPurchases: int(1, 1_000_000),
+    alarmUnattributedPeriodMinutes: int(5, 1440).refine((n) => n % 5 === 0 || n < 5, 'must be a multiple of 5'),
+    /** Share of postbacks answered `ignored` (not a purchase event) that alarms; 100 switches it off. */
+    alarmIgnoredRatePercent: z.coerce.number().min(0).max(100),
+    alarmIgnoredMinPostbacks: int(1, 1_000_000),
+    alarmIgnoredPeriodMinutes: int(5, 1440).refine((n) => n % 5 === 0, 'must be a multiple of 5'),
+    /** Use an existing SNS topic for alarms instead of creating one. */
+    alarmTopicArn: z.string().regex(/^(arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+)?$/, 'must be an SNS topic ARN or empty'),
+    /**
+     * Put the API behind CloudFront with an AWS WAF web ACL (HTTP APIs cannot take a web ACL
+     * directly). The web ACL is created in us-east-1 (a second stack when deploying elsewhere),
+     * unless `wafWebAclArn` names an existing CLOUDFRONT-scope one.
+     */
+    enableWaf: bool,
+    wafWebAclArn: z
+      .string()
+      .regex(
+        /^(arn:aws[a-z-]*:wafv2:us-east-1:\d{12}:global\/webacl\/.+)?$/,
+        'must be a CLOUDFRONT-scope (global, us-east-1) WAFv2 web ACL ARN, or empty',
+      ),
+    wafClickRateLimitPer5Min: int(10, 2_000_000_000),
+    /**
+     * Requests per 5 minutes per IP allowed on /postbacks by the created web ACL. Tealium posts from a
+     * few egress IPs, so this is sized for the whole design peak arriving from one of them.
+     */
+    wafPostbackRateLimitPer5Min: int(10, 2_000_000_000),
+    /**
+     * Where postbacks may come from (IPv4/IPv6 CIDRs, e.g. Tealium's published connector egress
+     * addresses for your region); empty = anywhere. Enforced by the web ACL, so it needs `enableWaf`.
+     */
+    postbackSourceCidrs: cidrList,
+  })
   .superRefine((c, ctx) => {
-    const routes = { rate: 2 * (c.clicksThrottleRateLimit + c.postbacksThrottleRateLimit), burst: 2 * (c.clicksThrottleBurstLimit + c.postbacksThrottleBurstLimit) };
+    const routes = {
+      rate: 2 * (c.clicksThrottleRateLimit + c.postbacksThrottleRateLimit),
+      burst: 2 * (c.clicksThrottleBurstLimit + c.postbacksThrottleBurstLimit),
+    };
     for (const [key, value, sum, what] of [
       ['apiThrottleRateLimit', c.apiThrottleRateLimit, routes.rate, 'RateLimit'],
       ['apiThrottleBurstLimit', c.apiThrottleBurstLimit, routes.burst, 'BurstLimit'],
@@ -224,7 +244,9 @@ const CONTEXT_NAMING: Naming = { name: (key) => key, assign: (key, value) => `-c
 
 /** What the deploy asks of the settings beyond what the functions accept. */
 function deployChecks(s: Pick<Settings, 'partnerizeBaseUrl'>): Array<{ key: SettingKey; message: string }> {
-  return s.partnerizeBaseUrl.startsWith('https://') ? [] : [{ key: 'partnerizeBaseUrl', message: `must be an https URL, got '${s.partnerizeBaseUrl}'` }];
+  return s.partnerizeBaseUrl.startsWith('https://')
+    ? []
+    : [{ key: 'partnerizeBaseUrl', message: `must be an https URL, got '${s.partnerizeBaseUrl}'` }];
 }
 
 /**
@@ -246,7 +268,9 @@ export function parseConfig(raw: Record<string, unknown>): TrackingConfig {
     for (const i of r.error.issues) {
       const key = i.path.map(String).join('.') || '(config)';
       const got = i.path.length > 0 ? raw[String(i.path[0])] : undefined;
-      lines.push(`  ${key}: ${i.message}${got === undefined ? ' (not set: add it to cdk.json context or pass -c ' + key + '=…)' : ` (got ${JSON.stringify(got)})`}`);
+      lines.push(
+        `  ${key}: ${i.message}${got === undefined ? ` (not set: add it to cdk.json context or pass -c ${key}=…)` : ` (got ${JSON.stringify(got)})`}`,
+      );
     }
   }
   if (lines.length > 0 || !settings || !r.success) throw new ConfigValidationError(`Invalid deploy config:\n${lines.join('\n')}`);

@@ -3,7 +3,7 @@
  * the pack reports is fixed in the constructs; `test/infra/nag.test.ts` fails on any
  * unacknowledged error or warning.
  */
-import { Stack } from 'aws-cdk-lib';
+import type { Stack } from 'aws-cdk-lib';
 import { NagSuppressions } from 'cdk-nag';
 
 export function acknowledgeNagFindings(stack: Stack, opts: { waf: boolean } = { waf: false }): void {
@@ -58,7 +58,8 @@ export function acknowledgeNagFindings(stack: Stack, opts: { waf: boolean } = { 
     NagSuppressions.addResourceSuppressionsByPath(stack, path('Edge/Distribution/Resource'), [
       {
         id: 'AwsSolutions-CFR1',
-        reason: 'No geo restriction: Partnerize affiliates and shoppers are in every country the brand sells to; the web ACL filters abuse instead.',
+        reason:
+          'No geo restriction: Partnerize affiliates and shoppers are in every country the brand sells to; the web ACL filters abuse instead.',
       },
       {
         id: 'AwsSolutions-CFR3',

@@ -77,8 +77,19 @@ export class TrackingStack extends Stack {
       existingTopicArn: config.alarmTopicArn || undefined,
     });
     const functions = { Clicks: this.functions.clicks, Postbacks: this.functions.postbacks, Retry: this.functions.retry };
-    this.alarms = new TrackingAlarms(this, 'Alarms', { api: this.api.api, functions, serviceName: this.stackName, topic: this.onCall.topic, config });
-    this.dashboard = new TrackingDashboard(this, 'Dashboard', { api: this.api.api, functions, serviceName: this.stackName, alarms: this.alarms.alarms });
+    this.alarms = new TrackingAlarms(this, 'Alarms', {
+      api: this.api.api,
+      functions,
+      serviceName: this.stackName,
+      topic: this.onCall.topic,
+      config,
+    });
+    this.dashboard = new TrackingDashboard(this, 'Dashboard', {
+      api: this.api.api,
+      functions,
+      serviceName: this.stackName,
+      alarms: this.alarms.alarms,
+    });
     acknowledgeNagFindings(this, { waf: Boolean(originVerifySecret) });
     this.createOutputs(config);
   }
@@ -117,7 +128,10 @@ export class TrackingStack extends Stack {
       memorySize: config.retryMemoryMb,
       description: 'Sends the owed Partnerize conversion calls that are due (every minute)',
       timeout: Duration.seconds(60),
-    }).bindTable(ENV.conversionsTable, conversions, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], { name: CONVERSIONS.dueIndex, actions: ['dynamodb:Query'] });
+    }).bindTable(ENV.conversionsTable, conversions, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], {
+      name: CONVERSIONS.dueIndex,
+      actions: ['dynamodb:Query'],
+    });
     return { clicks: clicksFn, postbacks: postbacksFn, retry: retryFn };
   }
 
@@ -139,7 +153,10 @@ export class TrackingStack extends Stack {
   private createEdge(config: TrackingConfig, webAclArn: string | undefined, originVerifySecret: Secret): EdgeDistribution {
     const acl = webAclArn ?? new TrackingWebAcl(this, 'Waf', webAclPropsOf(config)).webAcl.attrArn;
     const edge = new EdgeDistribution(this, 'Edge', { api: this.api.api, webAclArn: acl, originVerifySecret });
-    new CfnOutput(this, 'EdgeUrl', { value: edge.url, description: 'The WAF-protected entry point: give this URL to Tealium and the landing pages' });
+    new CfnOutput(this, 'EdgeUrl', {
+      value: edge.url,
+      description: 'The WAF-protected entry point: give this URL to Tealium and the landing pages',
+    });
     return edge;
   }
 
@@ -147,7 +164,8 @@ export class TrackingStack extends Stack {
   private createOutputs(config: TrackingConfig): void {
     const publicUrl = this.edge?.url ?? this.api.url;
     const { clicks, conversions } = this.tables;
-    const out = (id: string, value: string, description?: string) => new CfnOutput(this, id, { value, ...(description ? { description } : {}) });
+    const out = (id: string, value: string, description?: string) =>
+      new CfnOutput(this, id, { value, ...(description ? { description } : {}) });
     out('ApiUrl', publicUrl, 'Base URL of the tracker API (the CloudFront URL with the WAF)');
     out('ClicksUrl', `${publicUrl}/clicks`, 'Report clicks here (landing page or tag manager)');
     out('PostbacksUrl', `${publicUrl}/postbacks`, 'Point the Tealium webhook connector here');
@@ -160,7 +178,12 @@ export class TrackingStack extends Stack {
     out('PostbacksLogGroupName', this.functions.postbacks.logGroupName);
     out('RetryLogGroupName', this.functions.retry.logGroupName);
     out('ApiAccessLogGroupName', this.api.accessLogGroupName);
-    if (config.conversionRefPrefix !== '') out('ConversionRefPrefix', config.conversionRefPrefix, 'Prepended to order ids (the CLI adds it for you)');
-    out('PostbackTokenSecretArn', this.tokenSecret.secretArn, 'aws secretsmanager get-secret-value --secret-id <this> --query SecretString --output text');
+    if (config.conversionRefPrefix !== '')
+      out('ConversionRefPrefix', config.conversionRefPrefix, 'Prepended to order ids (the CLI adds it for you)');
+    out(
+      'PostbackTokenSecretArn',
+      this.tokenSecret.secretArn,
+      'aws secretsmanager get-secret-value --secret-id <this> --query SecretString --output text',
+    );
   }
 }

@@ -30,7 +30,10 @@ export class Deadline {
     if (!this.controller) {
       const controller = new AbortController();
       this.controller = controller;
-      this.timer = setTimeout(() => controller.abort(new DOMException('the request deadline passed', 'TimeoutError')), Math.max(1, this.at - Date.now()));
+      this.timer = setTimeout(
+        () => controller.abort(new DOMException('the request deadline passed', 'TimeoutError')),
+        Math.max(1, this.at - Date.now()),
+      );
       this.timer.unref?.();
     }
     return this.controller.signal;

@@ -174,7 +174,13 @@ export class DynamoConversionStore extends DynamoTable implements ConversionStor
     return out;
   }
 
-  async claim(conversionRef: string, now: number, leaseUntil: number, leaseId: string, trigger: AttemptTrigger): Promise<ConversionRecord | undefined> {
+  async claim(
+    conversionRef: string,
+    now: number,
+    leaseUntil: number,
+    leaseId: string,
+    trigger: AttemptTrigger,
+  ): Promise<ConversionRecord | undefined> {
     return this.takeLeaseIf(
       '#status IN (:pending, :queued) AND #dueAt <= :now',
       { ':pending': { S: 'pending' }, ':queued': { S: 'queued' } },
@@ -203,9 +209,14 @@ export class DynamoConversionStore extends DynamoTable implements ConversionStor
           ConditionExpression: condition,
           // DynamoDB refuses names an expression does not use: only the condition's own, and the update's.
           ExpressionAttributeNames: Object.fromEntries(
-            Object.entries({ '#pk': CONVERSIONS.partitionKey, '#status': 'status' }).filter(([k]) => condition.includes(k)).concat([
-              ['#dueAt', 'dueAt'], ['#leaseId', 'leaseId'], ['#updatedAt', 'updatedAt'], ['#started', 'attemptStarted'],
-            ]),
+            Object.entries({ '#pk': CONVERSIONS.partitionKey, '#status': 'status' })
+              .filter(([k]) => condition.includes(k))
+              .concat([
+                ['#dueAt', 'dueAt'],
+                ['#leaseId', 'leaseId'],
+                ['#updatedAt', 'updatedAt'],
+                ['#started', 'attemptStarted'],
+              ]),
           ),
           ExpressionAttributeValues: {
             ...values,
@@ -237,8 +248,13 @@ export class DynamoConversionStore extends DynamoTable implements ConversionStor
 
   async finishAttempt(conversionRef: string, leaseId: string, outcome: AttemptOutcome, now: number): Promise<boolean> {
     const names: Record<string, string> = {
-      '#status': 'status', '#attempts': 'attempts', '#retries': 'retries', '#updatedAt': 'updatedAt',
-      '#leaseId': 'leaseId', '#dueAt': 'dueAt', '#started': 'attemptStarted',
+      '#status': 'status',
+      '#attempts': 'attempts',
+      '#retries': 'retries',
+      '#updatedAt': 'updatedAt',
+      '#leaseId': 'leaseId',
+      '#dueAt': 'dueAt',
+      '#started': 'attemptStarted',
     };
     const attempts = outcome.interruptedAttempt ? [outcome.interruptedAttempt, outcome.attempt] : [outcome.attempt];
     const values: Record<string, AttributeValue> = {
@@ -277,8 +293,18 @@ export class DynamoConversionStore extends DynamoTable implements ConversionStor
  */
 export class DynamoConversionAdmin extends DynamoConversionStore implements ConversionAdmin {
   /** A lease is free when nobody holds one, or the holder's lease (dueAt) has run out. */
-  async takeLease(conversionRef: string, now: number, leaseUntil: number, leaseId: string, trigger: AttemptTrigger): Promise<ConversionRecord | undefined> {
-    return this.takeLeaseIf('attribute_exists(#pk) AND (attribute_not_exists(#leaseId) OR #dueAt <= :now)', {}, { conversionRef, now, leaseUntil, leaseId, trigger });
+  async takeLease(
+    conversionRef: string,
+    now: number,
+    leaseUntil: number,
+    leaseId: string,
+    trigger: AttemptTrigger,
+  ): Promise<ConversionRecord | undefined> {
+    return this.takeLeaseIf(
+      'attribute_exists(#pk) AND (attribute_not_exists(#leaseId) OR #dueAt <= :now)',
+      {},
+      { conversionRef, now, leaseUntil, leaseId, trigger },
+    );
   }
 
   async attachClickref(conversionRef: string, leaseId: string, a: OperatorAttribution, now: number): Promise<boolean> {
@@ -290,7 +316,11 @@ export class DynamoConversionAdmin extends DynamoConversionStore implements Conv
         UpdateExpression: `SET #clickref = :clickref, #source = :source, #request = :request, #updatedAt = :updatedAt${consent}`,
         ConditionExpression: CONDITIONS.heldByMe,
         ExpressionAttributeNames: {
-          '#clickref': 'clickref', '#source': 'clickrefSource', '#request': 'request', '#updatedAt': 'updatedAt', '#leaseId': 'leaseId',
+          '#clickref': 'clickref',
+          '#source': 'clickrefSource',
+          '#request': 'request',
+          '#updatedAt': 'updatedAt',
+          '#leaseId': 'leaseId',
           ...(a.consent ? { '#consent': 'consent', '#operatorConsent': 'operatorConsent' } : {}),
         },
         ExpressionAttributeValues: {
@@ -311,12 +341,18 @@ export class DynamoConversionAdmin extends DynamoConversionStore implements Conv
       new UpdateItemCommand({
         TableName: this.tableName,
         Key: this.key(conversionRef),
-        UpdateExpression: 'SET #status = :queued, #shard = :shard, #dueAt = :now, #retries = :zero, #updatedAt = :updatedAt REMOVE #leaseId',
+        UpdateExpression:
+          'SET #status = :queued, #shard = :shard, #dueAt = :now, #retries = :zero, #updatedAt = :updatedAt REMOVE #leaseId',
         // Never while someone holds the record (a replay in flight): its result must land.
         ConditionExpression: `attribute_exists(#request) AND #status IN (${Object.keys(statusValues).join(', ')}) AND (attribute_not_exists(#leaseId) OR #dueAt <= :now)`,
         ExpressionAttributeNames: {
-          '#status': 'status', '#shard': CONVERSIONS.dueIndexPartitionKey, '#dueAt': 'dueAt', '#retries': 'retries',
-          '#updatedAt': 'updatedAt', '#leaseId': 'leaseId', '#request': 'request',
+          '#status': 'status',
+          '#shard': CONVERSIONS.dueIndexPartitionKey,
+          '#dueAt': 'dueAt',
+          '#retries': 'retries',
+          '#updatedAt': 'updatedAt',
+          '#leaseId': 'leaseId',
+          '#request': 'request',
         },
         ExpressionAttributeValues: {
           ...statusValues,

@@ -53,8 +53,10 @@ export function causeOf(err: unknown): { error: SendErrorClass; cause: SendCause
   const inner = (err as { cause?: { code?: string; name?: string } } | null)?.cause;
   const code = inner?.code ?? '';
   let cause: SendCause = CAUSE_OF_CODE[code] ?? (inner?.name === 'ConnectTimeoutError' ? 'connect_timeout' : 'other');
-  if (cause === 'other' && (code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS') || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code))) cause = 'tls';
-  const error: SendErrorClass = cause === 'connect_timeout' || cause === 'timeout' ? 'timeout' : inner || err instanceof TypeError ? 'connection' : 'error';
+  if (cause === 'other' && (code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS') || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)))
+    cause = 'tls';
+  const error: SendErrorClass =
+    cause === 'connect_timeout' || cause === 'timeout' ? 'timeout' : inner || err instanceof TypeError ? 'connection' : 'error';
   return { error, cause, uncertain: cause === 'timeout' || cause === 'reset' || cause === 'other' };
 }
 

@@ -52,8 +52,7 @@ export const staticTokens = (...tokens: string[]): TokenSource => ({
 export const TOKEN_STAGES = ['AWSCURRENT', 'AWSPREVIOUS', 'AWSPENDING'] as const;
 type Stage = (typeof TOKEN_STAGES)[number];
 
-const isNotFound = (err: unknown) =>
-  (err as { name?: string } | null)?.name === 'ResourceNotFoundException';
+const isNotFound = (err: unknown) => (err as { name?: string } | null)?.name === 'ResourceNotFoundException';
 
 /** Named AbortError so the HTTP layer answers 503 (retry later), like a store cut off by the deadline. */
 const tooLate = () => new DOMException('the postback token could not be checked before the request deadline', 'AbortError');
@@ -102,7 +101,6 @@ export class SecretsManagerTokens extends DeadlineBound implements TokenSource {
     this.readTimeoutMs = options.readTimeoutMs ?? 3_000;
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
-
 
   async accepts(presented: string | undefined): Promise<boolean> {
     if (presented === undefined || presented === '') return false;

@@ -20,7 +20,7 @@ export function mayHaveLandedBefore(record: Pick<ConversionRecord, 'attempts' | 
 
 /** Partnerize's answer to a conversionref it already holds, if the configured pattern says so. */
 export function isDuplicateAnswer(attempt: Pick<Attempt, 'result' | 'status' | 'body'>, pattern: RegExp | undefined): boolean {
-  return attempt.result === 'rejected' && (attempt.status === 409 || (pattern !== undefined && pattern.test(attempt.body ?? '')));
+  return attempt.result === 'rejected' && (attempt.status === 409 || pattern?.test(attempt.body ?? '') === true);
 }
 
 /** What one attempt's result does to a record: sent, rejected, queued for the next retry, or failed. */

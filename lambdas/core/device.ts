@@ -9,7 +9,8 @@ import { isMobile } from 'is-mobile';
 import type { Device } from './fields.js';
 
 /** TVs, consoles, set-top boxes and cars: not desktops even when they run Linux. */
-const OTHER = /smart-?tv|smarttv|tizen|web0?os|hbbtv|netcast|viera|bravia|roku|crkey|apple ?tv|googletv|android tv|\bAFT[A-Z]|playstation|xbox|nintendo|oculus|quest|tesla|kaios/i;
+const OTHER =
+  /smart-?tv|smarttv|tizen|web0?os|hbbtv|netcast|viera|bravia|roku|crkey|apple ?tv|googletv|android tv|\bAFT[A-Z]|playstation|xbox|nintendo|oculus|quest|tesla|kaios/i;
 const DESKTOP = /windows nt|macintosh|mac os x|x11|linux|cros/i;
 
 /** User agents repeat (a few browser versions carry most traffic): remember the last few hundred. */

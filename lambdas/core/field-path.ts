@@ -73,7 +73,7 @@ export function getPath(root: unknown, path: FieldPath): unknown {
       if (!Array.isArray(cur)) return undefined;
       cur = cur[k];
     } else {
-      if (Array.isArray(cur) || !Object.prototype.hasOwnProperty.call(cur, k)) return undefined;
+      if (Array.isArray(cur) || !Object.hasOwn(cur, k)) return undefined;
       cur = (cur as Record<string, unknown>)[k];
     }
   }

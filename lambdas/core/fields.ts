@@ -10,9 +10,9 @@ const ok = <T>(value: T): Converted<T> => ({ ok: true, value });
 const fail = (message: string): Converted<never> => ({ ok: false, message });
 
 /** Absent, `null` or an all-blank string: tag managers send `""` for unset variables. */
-export const isBlank = (v: unknown): boolean =>
-  v === undefined || v === null || (typeof v === 'string' && v.trim() === '');
+export const isBlank = (v: unknown): boolean => v === undefined || v === null || (typeof v === 'string' && v.trim() === '');
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this pattern's job.
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 export interface TextOptions {

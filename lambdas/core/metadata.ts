@@ -5,10 +5,32 @@ import { isBlank, text, type Converted } from './fields.js';
  * otherwise override (or duplicate) the real one (support question Q8, docs/support-questions.md).
  */
 export const RESERVED_KEYS: ReadonlySet<string> = new Set([
-  'tracking_mode', 'campaign', 'camref', 'clickref', 'conversionref', 'currency', 'country',
-  'customertype', 'voucher', 'conversion_time', 'device', 'context', 'category', 'sku', 'value',
-  'quantity', 'adref', 'pubref', 'custref', 'customer_reference', 'publisher_reference',
-  'advertiser_reference', 'tsource', 'tmetric', 'tmethod', 'tplatform',
+  'tracking_mode',
+  'campaign',
+  'camref',
+  'clickref',
+  'conversionref',
+  'currency',
+  'country',
+  'customertype',
+  'voucher',
+  'conversion_time',
+  'device',
+  'context',
+  'category',
+  'sku',
+  'value',
+  'quantity',
+  'adref',
+  'pubref',
+  'custref',
+  'customer_reference',
+  'publisher_reference',
+  'advertiser_reference',
+  'tsource',
+  'tmetric',
+  'tmethod',
+  'tplatform',
 ]);
 
 export const METADATA_KEY = /^[a-z0-9_]{1,64}$/;

@@ -31,12 +31,10 @@ export interface ClickRecord {
  * - `queued`: a retryable failure; the next attempt is due at `dueAt`.
  * - `sent`, `rejected`, `failed`, `unattributed`, `no_consent`, `dry_run`: final.
  */
-export type ConversionStatus =
-  | 'pending' | 'queued' | 'sent' | 'rejected' | 'failed' | 'unattributed' | 'no_consent' | 'dry_run';
+export type ConversionStatus = 'pending' | 'queued' | 'sent' | 'rejected' | 'failed' | 'unattributed' | 'no_consent' | 'dry_run';
 
 /** The postback answer's `outcome` (contract). */
-export type Outcome =
-  | 'sent' | 'queued' | 'rejected' | 'duplicate' | 'unattributed' | 'no_consent' | 'ignored' | 'dry_run';
+export type Outcome = 'sent' | 'queued' | 'rejected' | 'duplicate' | 'unattributed' | 'no_consent' | 'ignored' | 'dry_run';
 
 export type AttemptTrigger = 'inline' | 'retry' | 'resume' | 'replay';
 
@@ -221,7 +219,13 @@ export interface ConversionStore {
    * set when an earlier holder's attempt never finished — or undefined when it is not owed, not
    * due, or someone else took it.
    */
-  claim(conversionRef: string, now: number, leaseUntil: number, leaseId: string, trigger: AttemptTrigger): Promise<ConversionRecord | undefined>;
+  claim(
+    conversionRef: string,
+    now: number,
+    leaseUntil: number,
+    leaseId: string,
+    trigger: AttemptTrigger,
+  ): Promise<ConversionRecord | undefined>;
   /**
    * Records an attempt under the lease `leaseId`. False when the lease was lost (nothing written).
    */
@@ -247,7 +251,13 @@ export interface ConversionAdmin extends ConversionStore {
    * Takes the lease of any record nobody holds (operator replay), whatever its status. Returns the
    * record, or undefined when it does not exist or a sender holds it right now.
    */
-  takeLease(conversionRef: string, now: number, leaseUntil: number, leaseId: string, trigger: AttemptTrigger): Promise<ConversionRecord | undefined>;
+  takeLease(
+    conversionRef: string,
+    now: number,
+    leaseUntil: number,
+    leaseId: string,
+    trigger: AttemptTrigger,
+  ): Promise<ConversionRecord | undefined>;
   /**
    * Gives a held record a clickref found later (operator replay of an unattributed conversion), and
    * with `consent` the operator's confirmation that the shopper consented.

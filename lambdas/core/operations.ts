@@ -80,7 +80,8 @@ function checkReplayable(record: ConversionRecord, opts: ReplayOptions): void {
           'If that was a data-layer bug and the shopper did consent, pass --consent-confirmed "<why>" (kept on the record)',
       );
     }
-    if (opts.consentConfirmed.trim() === '') throw new InputError('invalid_field', '--consent-confirmed needs the reason', 'consentConfirmed');
+    if (opts.consentConfirmed.trim() === '')
+      throw new InputError('invalid_field', '--consent-confirmed needs the reason', 'consentConfirmed');
     if (!record.call) throw new OperationError(`${ref} has no stored order to build a call from (recorded before order specs were kept)`);
     return;
   }
@@ -95,17 +96,28 @@ function checkReplayable(record: ConversionRecord, opts: ReplayOptions): void {
 async function attribute(held: ConversionRecord, leaseId: string, opts: ReplayOptions, deps: AdminDeps): Promise<ConversionRecord> {
   const ref = held.conversionRef;
   const now = deps.clock.now();
-  const found = opts.clickref !== undefined ? { clickref: opts.clickref, source: 'operator' as const } : await sessionClickref(held, now, deps);
+  const found =
+    opts.clickref !== undefined ? { clickref: opts.clickref, source: 'operator' as const } : await sessionClickref(held, now, deps);
   if (!found) throw new OperationError(`${ref} has no live click for its session; pass --clickref <clickref> too`);
   const request = held.call ? requestFor(held.call, found.clickref).request : withClickref(held.request!, found.clickref);
   const consent = opts.consentConfirmed === undefined ? undefined : { at: iso(now), reason: opts.consentConfirmed.trim() };
   if (!(await deps.conversions.attachClickref(ref, leaseId, { clickref: found.clickref, source: found.source, request, consent }, now))) {
     throw new OperationError(`${ref} was taken over while attaching the clickref; nothing was sent`);
   }
-  return { ...held, clickref: found.clickref, clickrefSource: found.source, request, ...(consent ? { consent: true, operatorConsent: consent } : {}) };
+  return {
+    ...held,
+    clickref: found.clickref,
+    clickrefSource: found.source,
+    request,
+    ...(consent ? { consent: true, operatorConsent: consent } : {}),
+  };
 }
 
-async function sessionClickref(r: ConversionRecord, now: number, deps: AdminDeps): Promise<{ clickref: string; source: 'click' } | undefined> {
+async function sessionClickref(
+  r: ConversionRecord,
+  now: number,
+  deps: AdminDeps,
+): Promise<{ clickref: string; source: 'click' } | undefined> {
   const click = await liveClick(r.sessionId, now, deps.config.attributionWindowDays, deps.clicks);
   return click && { clickref: click.clickref, source: 'click' };
 }
@@ -148,10 +160,15 @@ export async function requeue(
 
 /** `24h`, `7d`, `30m` before `now`, or an ISO date → ISO. */
 export function parseSince(value: string, now: number): string {
-  const refuse = () => new InputError('invalid_since', `--since must be an ISO date or a duration like 24h, 7d, 30m; got '${value}'`, 'since');
+  const refuse = () =>
+    new InputError('invalid_since', `--since must be an ISO date or a duration like 24h, 7d, 30m; got '${value}'`, 'since');
   const m = /^(\d+)\s*([mhd])$/i.exec(value.trim());
   // Only ISO dates: Date.parse also reads legacy forms, where a bare "7" (a forgotten unit) is July 2001.
-  const t = m ? now - Number(m[1]) * { m: MINUTE_MS, h: HOUR_MS, d: DAY_MS }[m[2]!.toLowerCase() as 'm' | 'h' | 'd'] : /^\d{4}-\d{2}-\d{2}/.test(value.trim()) ? Date.parse(value) : Number.NaN;
+  const t = m
+    ? now - Number(m[1]) * { m: MINUTE_MS, h: HOUR_MS, d: DAY_MS }[m[2]!.toLowerCase() as 'm' | 'h' | 'd']
+    : /^\d{4}-\d{2}-\d{2}/.test(value.trim())
+      ? Date.parse(value)
+      : Number.NaN;
   const date = new Date(t);
   if (Number.isNaN(date.getTime())) throw refuse();
   return date.toISOString();

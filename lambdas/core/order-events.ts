@@ -60,9 +60,5 @@ export function orderItems(order: Order, totalCategory: string, rename: OrderEve
   if (order.items && order.items.length > 0) return order.items;
   if (order.value !== undefined) return [{ value: order.value, quantity: 1, ...(totalCategory ? { category: totalCategory } : {}) }];
   const field = rename(['items']);
-  throw new InputError(
-    'missing_field',
-    `${field} is required: send the order's items, or only its total as ${rename(['value'])}`,
-    field,
-  );
+  throw new InputError('missing_field', `${field} is required: send the order's items, or only its total as ${rename(['value'])}`, field);
 }

@@ -43,7 +43,11 @@ export function requestFor(call: CallSpec, clickref: string, maxLength = MAX_CAL
     shortest = url.length;
   }
   // Only a base URL or a clickref of absurd length gets here: a deployment error, not an order's.
-  throw new InputError('call_too_long', `the Partnerize call would be ${shortest} characters even with a single item (at most ${maxLength})`, 'items');
+  throw new InputError(
+    'call_too_long',
+    `the Partnerize call would be ${shortest} characters even with a single item (at most ${maxLength})`,
+    'items',
+  );
 }
 
 type Spec = Omit<CallSpec, 'baseUrl' | 'method'>;
@@ -77,7 +81,11 @@ function mergeLines(items: readonly ConversionItem[]): ConversionItem[] {
 function byCategory(items: readonly ConversionItem[]): ConversionItem[] {
   const groups = new Map<string | undefined, ConversionItem[]>();
   for (const item of items) groups.set(item.category, [...(groups.get(item.category) ?? []), item]);
-  return [...groups].map(([category, group]) => ({ ...(category === undefined ? {} : { category }), value: lineTotal(group), quantity: 1 }));
+  return [...groups].map(([category, group]) => ({
+    ...(category === undefined ? {} : { category }),
+    value: lineTotal(group),
+    quantity: 1,
+  }));
 }
 
 function wholeOrder(items: readonly ConversionItem[]): ConversionItem {

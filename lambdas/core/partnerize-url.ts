@@ -111,7 +111,7 @@ export function buildConversionPath(call: ConversionCall): string {
   ];
   for (const s of optional) if (s !== undefined) parts.push(s);
   parts.push(...metadataSegments(call.metadata, 'metadata'));
-  call.items.forEach((item, i) => parts.push(itemBlock(item, i)));
+  for (const [i, item] of call.items.entries()) parts.push(itemBlock(item, i));
   return `/${parts.join('/')}`;
 }
 

@@ -9,7 +9,15 @@ import { attemptSend, logAttempt } from './delivery.js';
 import { deviceFromUserAgent } from './device.js';
 import { METRICS } from './metrics.js';
 import {
-  DUE_SHARD, type CallSpec, type ClickRecord, type ClickrefSource, type ConversionRecord, type ConversionStatus, type Deps, type Outcome, type SupersededRecord,
+  DUE_SHARD,
+  type CallSpec,
+  type ClickRecord,
+  type ClickrefSource,
+  type ConversionRecord,
+  type ConversionStatus,
+  type Deps,
+  type Outcome,
+  type SupersededRecord,
 } from './model.js';
 import { checkPurchase, orderItems, parseOrder, readOrderEvent, type OrderEvent } from './order-events.js';
 import type { ConversionItem } from './partnerize-url.js';
@@ -25,8 +33,6 @@ export interface PostbackAnswer {
   reason?: string;
   purchaseEvents?: readonly string[];
 }
-
-
 
 /** New purchases that could be attributed (the denominator of the unattributed share). */
 const ATTRIBUTABLE: ReadonlySet<Outcome> = new Set(['sent', 'queued', 'rejected', 'unattributed', 'dry_run']);
@@ -58,7 +64,11 @@ async function accept(body: unknown, deps: Deps): Promise<PostbackAnswer> {
   const leaseId = deps.newId();
   const now = clock.now();
   const owed: ConversionRecord = {
-    ...record, dueShard: DUE_SHARD, dueAt: now + config.leaseMs, leaseId, attemptStarted: { at: iso(now), trigger: 'inline' },
+    ...record,
+    dueShard: DUE_SHARD,
+    dueAt: now + config.leaseMs,
+    leaseId,
+    attemptStarted: { at: iso(now), trigger: 'inline' },
   };
   const existing = await createOrReplace(owed, deps);
   if (existing) return resumeOrDuplicate(existing, deps, startedAt);
@@ -115,13 +125,23 @@ async function recordFor(order: Order, items: ConversionItem[], event: OrderEven
 
   const found = await resolveClickref(order, now, deps);
   const device = call.device ?? found.click?.device;
-  const attributed: ConversionRecord = { ...base, clickrefSource: found.source, clickedAt: found.click && iso(found.click.clickedAt), device };
+  const attributed: ConversionRecord = {
+    ...base,
+    clickrefSource: found.source,
+    clickedAt: found.click && iso(found.click.clickedAt),
+    device,
+  };
   // Without a clickref the order is kept as a call spec, so an operator can attribute it later;
   // with one, the exact call is kept instead (both would double the record, and its write cost).
   if (!found.clickref) return { ...attributed, call: { ...call, device }, status: 'unattributed' };
   const built = requestFor({ ...call, device }, found.clickref);
   const dryRun = config.partnerizeMode === 'dryrun' || order.dryRun === true;
-  const record: ConversionRecord = { ...attributed, clickref: found.clickref, request: built.request, status: dryRun ? 'dry_run' : 'pending' };
+  const record: ConversionRecord = {
+    ...attributed,
+    clickref: found.clickref,
+    request: built.request,
+    status: dryRun ? 'dry_run' : 'pending',
+  };
   if (built.compaction === 'none') return record;
   // A condensed basket keeps the order as received beside the call that was sent.
   deps.log.info('basket condensed to fit the call', { conversionRef, compaction: built.compaction, items: items.length });
@@ -154,8 +174,14 @@ const RANK: Partial<Record<ConversionStatus, number>> = { dry_run: 0, no_consent
 export function replaces(next: Pick<ConversionRecord, 'status'>, existing: Pick<ConversionRecord, 'status' | 'leaseId'>): boolean {
   const before = RANK[existing.status];
   const after = RANK[next.status];
-  return before !== undefined && after !== undefined && existing.status !== 'pending' && next.status !== 'dry_run'
-    && after > before && existing.leaseId === undefined;
+  return (
+    before !== undefined &&
+    after !== undefined &&
+    existing.status !== 'pending' &&
+    next.status !== 'dry_run' &&
+    after > before &&
+    existing.leaseId === undefined
+  );
 }
 
 const superseded = (r: ConversionRecord, now: number): SupersededRecord => ({
@@ -217,7 +243,10 @@ async function resumeOrDuplicate(existing: ConversionRecord, deps: Deps, started
 }
 
 const OUTCOME_OF: Partial<Record<ConversionStatus, Outcome>> = {
-  sent: 'sent', rejected: 'rejected', queued: 'queued', failed: 'queued',
+  sent: 'sent',
+  rejected: 'rejected',
+  queued: 'queued',
+  failed: 'queued',
 };
 
 async function attemptNow(

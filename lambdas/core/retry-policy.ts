@@ -53,7 +53,10 @@ export function parseRetryAfter(value: string | null | undefined, now: number): 
 
 /** Parses `RETRY_DELAYS_S` ("0.2,0.5,1"): positive numbers of seconds. */
 export function parseDelays(value: string): number[] {
-  const parts = value.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const parts = value
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
   const out = parts.map(Number);
   if (out.length === 0 || out.some((n) => !Number.isFinite(n) || n <= 0)) {
     throw new Error(`RETRY_DELAYS_S must be a comma-separated list of positive seconds, got '${value}'`);

@@ -6,8 +6,19 @@ import * as z from 'zod/mini';
 import { checkClickref } from './clickref.js';
 import { InputError } from './errors.js';
 import {
-  consent, country, currency, customerType, decimal, device, instant, isBlank, optionalDecimal, optionalText, quantity,
-  requiredText, type Converted,
+  consent,
+  country,
+  currency,
+  customerType,
+  decimal,
+  device,
+  instant,
+  isBlank,
+  optionalDecimal,
+  optionalText,
+  quantity,
+  requiredText,
+  type Converted,
 } from './fields.js';
 import { parseMetadata } from './metadata.js';
 
@@ -36,14 +47,15 @@ const optionalClickref: Conv<string | undefined> = (v) => (isBlank(v) ? { ok: tr
 
 /** Only a JSON boolean: a stray "yes" must never silently stop a live send. */
 const strictFlag: Conv<boolean | undefined> = (v) =>
-  v === undefined || v === null || typeof v === 'boolean' ? { ok: true, value: v ?? undefined } : { ok: false, message: 'must be true or false (a JSON boolean)' };
+  v === undefined || v === null || typeof v === 'boolean'
+    ? { ok: true, value: v ?? undefined }
+    : { ok: false, message: 'must be true or false (a JSON boolean)' };
 
 export const SESSION_ID_MAX = 256;
 const sessionIdText = { max: SESSION_ID_MAX, noControl: true } as const;
 export const MAX_ITEMS = 500;
 
-const listError = (what: string) => (iss: { input: unknown }) =>
-  iss.input === undefined ? 'is required' : `must be a list of ${what}`;
+const listError = (what: string) => (iss: { input: unknown }) => (iss.input === undefined ? 'is required' : `must be a list of ${what}`);
 
 export const ItemSchema = z.object(
   {
@@ -73,7 +85,9 @@ export const OrderSchema = z.object(
     /** This one postback is a dry run: record the exact call, do not send it (the CLI's send-test). JSON true only. */
     dryRun: field(strictFlag),
     /** Absent or empty when the checkout only knows the total (`value`): see `orderItems`. */
-    items: z.optional(z.array(ItemSchema, { error: listError('items') }).check(z.maxLength(MAX_ITEMS, `must have at most ${MAX_ITEMS} items`))),
+    items: z.optional(
+      z.array(ItemSchema, { error: listError('items') }).check(z.maxLength(MAX_ITEMS, `must have at most ${MAX_ITEMS} items`)),
+    ),
     /** The order's total, for orders sent without items: one item of quantity 1. */
     value: field(optionalDecimal),
     metadata: metadataField,

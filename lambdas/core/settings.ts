@@ -17,10 +17,23 @@ import { InputError } from './errors.js';
 import type { Converted } from './fields.js';
 import { DEFAULT_RETRY_DELAYS_S } from './retry-policy.js';
 import {
-  DEFAULT_DUPLICATE_ANSWER, DEFAULT_INLINE_TIMEOUT_MS, DEFAULT_LEASE_MS, DEFAULT_RETRY_TIMEOUT_MS, minimumLeaseMs,
+  DEFAULT_DUPLICATE_ANSWER,
+  DEFAULT_INLINE_TIMEOUT_MS,
+  DEFAULT_LEASE_MS,
+  DEFAULT_RETRY_TIMEOUT_MS,
+  minimumLeaseMs,
 } from './answer-budget.js';
 import {
-  anyText, choice, httpUrl, jsonObject, matching, pattern, positiveNumbers, textList, wholeNumber, type Reader,
+  anyText,
+  choice,
+  httpUrl,
+  jsonObject,
+  matching,
+  pattern,
+  positiveNumbers,
+  textList,
+  wholeNumber,
+  type Reader,
 } from './setting-readers.js';
 import type { HttpMethod } from './partnerize-url.js';
 import { resolveMapping, type TealiumMapping, type TealiumMappingConfig } from './tealium.js';
@@ -57,28 +70,52 @@ const tealiumMappingReader: Reader<TealiumMappingConfig> = jsonObject((o) => {
 
 export const SETTINGS = {
   /** `dryrun` records the exact call without sending it; `live` sends. */
-  partnerizeMode: setting<PartnerizeMode>({ env: 'PARTNERIZE_MODE', read: choice(['live', 'dryrun'] as const), default: 'dryrun', for: SENDERS }),
+  partnerizeMode: setting<PartnerizeMode>({
+    env: 'PARTNERIZE_MODE',
+    read: choice(['live', 'dryrun'] as const),
+    default: 'dryrun',
+    for: SENDERS,
+  }),
   /** Partnerize campaign id (from Partnerize; the default is a demo value, refused in live mode). */
   partnerizeCampaignId: setting({
-    env: 'PARTNERIZE_CAMPAIGN_ID', read: matching(/^[A-Za-z0-9_-]{1,64}$/, 'your Partnerize campaign id: 1-64 letters, digits, _ or -'),
-    default: DEMO_CAMPAIGN_ID, for: SENDERS,
+    env: 'PARTNERIZE_CAMPAIGN_ID',
+    read: matching(/^[A-Za-z0-9_-]{1,64}$/, 'your Partnerize campaign id: 1-64 letters, digits, _ or -'),
+    default: DEMO_CAMPAIGN_ID,
+    for: SENDERS,
   }),
   partnerizeBaseUrl: setting({ env: 'PARTNERIZE_BASE_URL', read: httpUrl, default: 'https://prf.hn', for: SENDERS }),
   partnerizeMethod: setting<HttpMethod>({ env: 'PARTNERIZE_METHOD', read: choice(['GET', 'POST'] as const), default: 'GET', for: SENDERS }),
   /** How Partnerize's answer to a conversionref it already holds reads (core/answer-budget.ts). */
-  partnerizeDuplicateAnswer: setting({ env: 'PARTNERIZE_DUPLICATE_ANSWER', read: pattern, default: DEFAULT_DUPLICATE_ANSWER, for: SENDERS }),
+  partnerizeDuplicateAnswer: setting({
+    env: 'PARTNERIZE_DUPLICATE_ANSWER',
+    read: pattern,
+    default: DEFAULT_DUPLICATE_ANSWER,
+    for: SENDERS,
+  }),
   /** Prepended to the order id to make the conversionRef, e.g. `TEST-` during the parallel run. */
   conversionRefPrefix: setting({
-    env: 'CONVERSION_REF_PREFIX', read: matching(/^[A-Za-z0-9_.-]{0,32}$/, 'up to 32 letters, digits, _ . or -'), default: '', for: SENDERS,
+    env: 'CONVERSION_REF_PREFIX',
+    read: matching(/^[A-Za-z0-9_.-]{0,32}$/, 'up to 32 letters, digits, _ . or -'),
+    default: '',
+    for: SENDERS,
   }),
-  attributionWindowDays: setting({ env: 'ATTRIBUTION_WINDOW_DAYS', read: wholeNumber(1, 365), default: 30, for: ['clicks', 'postbacks', 'retry'] }),
+  attributionWindowDays: setting({
+    env: 'ATTRIBUTION_WINDOW_DAYS',
+    read: wholeNumber(1, 365),
+    default: 30,
+    for: ['clicks', 'postbacks', 'retry'],
+  }),
   conversionRetentionDays: setting({ env: 'CONVERSION_RETENTION_DAYS', read: wholeNumber(1, 3650), default: 400, for: ['postbacks'] }),
   consentPolicy: setting<ConsentPolicy>({ env: 'CONSENT_POLICY', read: choice(CONSENT_POLICIES), default: 'required', for: ['postbacks'] }),
   /** Tealium consent categories that mean "may track affiliates". */
   consentCategories: setting({ env: 'CONSENT_CATEGORIES', read: textList(), default: ['affiliates'], for: ['clicks', 'postbacks'] }),
   purchaseEvents: setting({ env: 'PURCHASE_EVENTS', read: textList({ atLeastOne: true }), default: ['purchase'], for: ['postbacks'] }),
   tealiumMapping: setting<TealiumMappingConfig>({
-    env: 'TEALIUM_MAPPING', read: tealiumMappingReader, default: {}, for: ['clicks', 'postbacks'], write: (m) => JSON.stringify(m),
+    env: 'TEALIUM_MAPPING',
+    read: tealiumMappingReader,
+    default: {},
+    for: ['clicks', 'postbacks'],
+    write: (m) => JSON.stringify(m),
   }),
   /** Category of the single item an order sent with only its total becomes ('' = none). */
   orderTotalCategory: setting({ env: 'ORDER_TOTAL_CATEGORY', read: anyText(256), default: '', for: ['postbacks'] }),
@@ -142,7 +179,12 @@ export const ENV_NAMING: Naming = { name: (key) => SETTINGS[key].env, assign: (k
 export function crossCheck(s: Partial<Settings>, naming: Naming): Problem[] {
   const { name, assign } = naming;
   const problems: Problem[] = [];
-  if (s.partnerizeMode === 'live' && s.partnerizeCampaignId === DEMO_CAMPAIGN_ID && s.partnerizeBaseUrl !== undefined && isPartnerizeHost(s.partnerizeBaseUrl)) {
+  if (
+    s.partnerizeMode === 'live' &&
+    s.partnerizeCampaignId === DEMO_CAMPAIGN_ID &&
+    s.partnerizeBaseUrl !== undefined &&
+    isPartnerizeHost(s.partnerizeBaseUrl)
+  ) {
     problems.push({
       key: 'partnerizeCampaignId',
       name: name('partnerizeCampaignId'),
@@ -177,7 +219,12 @@ export function readSettings(lookup: (key: SettingKey) => unknown, naming: Namin
     const raw = lookup(key);
     const def = SETTINGS[key].default;
     if (raw === undefined || raw === null) {
-      if (opts.requireAll) problems.push({ key, name: naming.name(key), message: `is not set: add it to cdk.json context or pass ${naming.assign(key, '…')}` });
+      if (opts.requireAll)
+        problems.push({
+          key,
+          name: naming.name(key),
+          message: `is not set: add it to cdk.json context or pass ${naming.assign(key, '…')}`,
+        });
       else out[key] = Array.isArray(def) ? [...def] : def;
       continue;
     }

@@ -12,9 +12,24 @@ import { formatFieldPath, getPath, parsePath, type FieldPath } from './field-pat
 import { isBlank } from './fields.js';
 
 export const MAPPING_FIELDS = [
-  'event', 'orderId', 'currency', 'voucher', 'customerType', 'country', 'sessionId', 'userAgent',
-  'orderTime', 'consentCategories', 'orderClickref', 'clickref', 'pageUrl', 'sku', 'category',
-  'price', 'quantity', 'orderTotal',
+  'event',
+  'orderId',
+  'currency',
+  'voucher',
+  'customerType',
+  'country',
+  'sessionId',
+  'userAgent',
+  'orderTime',
+  'consentCategories',
+  'orderClickref',
+  'clickref',
+  'pageUrl',
+  'sku',
+  'category',
+  'price',
+  'quantity',
+  'orderTotal',
 ] as const;
 export type MappingField = (typeof MAPPING_FIELDS)[number];
 export type TealiumMapping = Record<MappingField, readonly FieldPath[]>;
@@ -50,7 +65,11 @@ export function resolveMapping(overrides: TealiumMappingConfig = {}): TealiumMap
   const out = {} as Record<MappingField, readonly FieldPath[]>;
   for (const key of Object.keys(overrides)) {
     if (!(MAPPING_FIELDS as readonly string[]).includes(key)) {
-      throw new InputError('invalid_mapping', `tealiumMapping.${key} is not a mapping field (one of ${MAPPING_FIELDS.join(', ')})`, `tealiumMapping.${key}`);
+      throw new InputError(
+        'invalid_mapping',
+        `tealiumMapping.${key} is not a mapping field (one of ${MAPPING_FIELDS.join(', ')})`,
+        `tealiumMapping.${key}`,
+      );
     }
   }
   for (const f of MAPPING_FIELDS) {

@@ -8,11 +8,11 @@ export function createRetryHandler(deps: Deps, options: SweepOptions) {
   return middy<unknown, SweepReport>()
     .use(flushMetrics(deps.metrics))
     .handler(async (_event, context) => {
-    // Stop claiming early enough that the last send (and its bookkeeping) ends before Lambda's timeout.
-    const left = context.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY;
-    const budgetMs = Math.max(0, Math.min(options.budgetMs, left - deps.config.retryTimeoutMs - 5_000));
-    const report = await sweep(deps, { ...options, budgetMs });
-    if (report.due > 0) deps.log.info('retry run', { ...report });
-    return report;
-  });
+      // Stop claiming early enough that the last send (and its bookkeeping) ends before Lambda's timeout.
+      const left = context.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY;
+      const budgetMs = Math.max(0, Math.min(options.budgetMs, left - deps.config.retryTimeoutMs - 5_000));
+      const report = await sweep(deps, { ...options, budgetMs });
+      if (report.due > 0) deps.log.info('retry run', { ...report });
+      return report;
+    });
 }

@@ -59,7 +59,7 @@ function fromParams(params: URLSearchParams, field: 'query' | 'body', mode: Para
     );
   }
   const out: Record<string, string> = {};
-  for (const [k, v] of params) if (!Object.prototype.hasOwnProperty.call(out, k)) out[k] = v;
+  for (const [k, v] of params) if (!Object.hasOwn(out, k)) out[k] = v;
   return out;
 }
 

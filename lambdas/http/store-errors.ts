@@ -17,17 +17,41 @@ export type StoreFailure =
 
 /** DynamoDB error names that a retry can cure. */
 const TRANSIENT = new Set([
-  'ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded', 'InternalServerError',
-  'ServiceUnavailable', 'ServiceUnavailableException', 'TransactionConflictException', 'LimitExceededException',
-  'TimeoutError', 'AbortError', 'RequestTimeout', 'RequestTimeoutException',
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'InternalServerError',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'TransactionConflictException',
+  'LimitExceededException',
+  'TimeoutError',
+  'AbortError',
+  'RequestTimeout',
+  'RequestTimeoutException',
 ]);
 /** Errors of the deployment, not of the request. */
 const MISCONFIGURED = new Set([
-  'ResourceNotFoundException', 'AccessDeniedException', 'UnrecognizedClientException', 'MissingAuthenticationTokenException',
-  'InvalidSignatureException', 'KMSAccessDeniedException', 'KMSDisabledException', 'KMSNotFoundException',
+  'ResourceNotFoundException',
+  'AccessDeniedException',
+  'UnrecognizedClientException',
+  'MissingAuthenticationTokenException',
+  'InvalidSignatureException',
+  'KMSAccessDeniedException',
+  'KMSDisabledException',
+  'KMSNotFoundException',
 ]);
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
 
 export function classifyStoreError(err: unknown): StoreFailure {
   if (typeof err !== 'object' || err === null) return { kind: 'other' };

@@ -16,7 +16,11 @@ export const LOCAL_DYNAMODB = { region: 'local', credentials: { accessKeyId: 'lo
 export function dynamoClient(endpoint?: string): DynamoDBClient {
   return new DynamoDBClient({
     maxAttempts: 3,
-    requestHandler: { connectionTimeout: DYNAMODB_REQUEST_TIMEOUT_MS, requestTimeout: DYNAMODB_REQUEST_TIMEOUT_MS, throwOnRequestTimeout: true },
+    requestHandler: {
+      connectionTimeout: DYNAMODB_REQUEST_TIMEOUT_MS,
+      requestTimeout: DYNAMODB_REQUEST_TIMEOUT_MS,
+      throwOnRequestTimeout: true,
+    },
     ...(endpoint ? { endpoint, ...LOCAL_DYNAMODB } : {}),
   });
 }

@@ -54,7 +54,8 @@ export interface Observability {
 export function observabilityFromEnv(env: Env): Observability {
   const levelVar = ENV.logLevels.find((n) => optional(env, n) !== undefined);
   const level = levelVar ? env[levelVar]!.trim().toUpperCase() : 'INFO';
-  if (!(level in LOG_LEVELS)) throw new EnvError(`${levelVar} must be one of ${Object.keys(LOG_LEVELS).join(', ')}, got '${env[levelVar!]}'`);
+  if (!(level in LOG_LEVELS))
+    throw new EnvError(`${levelVar} must be one of ${Object.keys(LOG_LEVELS).join(', ')}, got '${env[levelVar!]}'`);
   const disabled = optional(env, ENV.metricsDisabled)?.toLowerCase();
   if (disabled !== undefined && !['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'].includes(disabled)) {
     throw new EnvError(`${ENV.metricsDisabled} must be true or false, got '${env[ENV.metricsDisabled]}'`);

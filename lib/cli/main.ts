@@ -142,9 +142,12 @@ const mayCall = (target: Target, values: Values): boolean => target.mode === 'li
 /** Said before any command that acts: where, and whether anything will reach Partnerize. */
 function announceMode(io: Io, target: Target, values: Values): void {
   const mode =
-    target.mode === 'live' ? 'live: calls go to Partnerize'
-      : values.live ? `${target.mode === 'dryrun' ? 'dry run' : 'mode unknown'}, but --live: calls go to Partnerize`
-        : target.mode === 'dryrun' ? 'dry run: nothing is sent to Partnerize (--live sends)'
+    target.mode === 'live'
+      ? 'live: calls go to Partnerize'
+      : values.live
+        ? `${target.mode === 'dryrun' ? 'dry run' : 'mode unknown'}, but --live: calls go to Partnerize`
+        : target.mode === 'dryrun'
+          ? 'dry run: nothing is sent to Partnerize (--live sends)'
           : 'mode unknown (a stack without the PartnerizeMode output): nothing is sent unless you pass --live';
   io.stderr.write(`pz: ${target.label} — ${mode}\n`);
 }
@@ -157,8 +160,14 @@ async function lookupCommand(id: string, values: Values, io: Io, target: Target)
   if (!rec) {
     if (values.json) json(io, { found: false, orderId: id });
     else {
-      say(io, `No conversion for ${id} in ${target.label}${target.conversionRefPrefix ? ` (looked for ${target.conversionRefPrefix}${id} and ${id})` : ''}.`);
-      say(io, 'Not stored means: the postback never arrived, was refused (401/400: see the caller\'s logs or Tealium Trace), or was not a purchase event (answered "ignored").');
+      say(
+        io,
+        `No conversion for ${id} in ${target.label}${target.conversionRefPrefix ? ` (looked for ${target.conversionRefPrefix}${id} and ${id})` : ''}.`,
+      );
+      say(
+        io,
+        'Not stored means: the postback never arrived, was refused (401/400: see the caller\'s logs or Tealium Trace), or was not a purchase event (answered "ignored").',
+      );
     }
     return 1;
   }
@@ -171,7 +180,9 @@ async function replayCommand(id: string, values: Values, io: Io, target: Target)
   const rec = await findConversion(id, target.conversionRefPrefix, target.deps);
   if (!rec) throw new OperationError(`no conversion for ${id} in ${target.label}`);
   if (!mayCall(target, values)) {
-    throw new OperationError(`${target.label} runs a dry run: replay would send ${rec.conversionRef} to Partnerize for real. Pass --live if that is what you want; nothing was sent.`);
+    throw new OperationError(
+      `${target.label} runs a dry run: replay would send ${rec.conversionRef} to Partnerize for real. Pass --live if that is what you want; nothing was sent.`,
+    );
   }
   if (!values.json) say(io, renderConversion(rec).split('\n').slice(0, 3).join('\n'));
   const what = values.clickref ? `with clickref ${values.clickref}` : rec.request ? `as ${rec.request.method} ${rec.request.url}` : '';
@@ -185,7 +196,10 @@ async function replayCommand(id: string, values: Values, io: Io, target: Target)
     json(io, { conversionRef: rec.conversionRef, status: report.outcome.status, recorded: report.recorded, attempt: a });
   } else {
     say(io, `\n${table(['#', 'at', 'trigger', 'result', 'status', 'latency', 'answer'], [attemptRow(a, rec.attempts.length)])}`);
-    say(io, `\n${rec.conversionRef} is now ${report.outcome.status}${report.recorded ? '' : ' (the attempt could not be recorded on the record!)'}.`);
+    say(
+      io,
+      `\n${rec.conversionRef} is now ${report.outcome.status}${report.recorded ? '' : ' (the attempt could not be recorded on the record!)'}.`,
+    );
   }
   return report.outcome.status === 'sent' ? 0 : 1;
 }
@@ -202,9 +216,19 @@ async function requeueCommand(values: Values, io: Io, target: Target): Promise<n
   }
   if (!values.json) {
     const last = (r: ConversionRecord) => r.attempts.at(-1);
-    say(io, table(['conversionRef', 'status', 'last change', 'attempts', 'last answer'], found.map((r) => [
-      r.conversionRef, r.status, r.updatedAt, String(r.attempts.length), String(last(r)?.status ?? last(r)?.error ?? '-'),
-    ])));
+    say(
+      io,
+      table(
+        ['conversionRef', 'status', 'last change', 'attempts', 'last answer'],
+        found.map((r) => [
+          r.conversionRef,
+          r.status,
+          r.updatedAt,
+          String(r.attempts.length),
+          String(last(r)?.status ?? last(r)?.error ?? '-'),
+        ]),
+      ),
+    );
   }
   if (!(await confirm(io, `Requeue these ${found.length} conversions?`, values))) {
     say(io, 'Nothing requeued.');
@@ -213,9 +237,16 @@ async function requeueCommand(values: Values, io: Io, target: Target): Promise<n
   const bar = progressBar(io.stderr, 'requeue');
   const p = await requeue(found, statuses, target.deps, (x) => bar.update(x.done, x.total));
   bar.finish(p.done, p.total);
-  const when = target.mode === 'live' ? 'the retry function sends them on its next run' : 'they are sent when the tracker runs live (a dry run sends nothing)';
+  const when =
+    target.mode === 'live'
+      ? 'the retry function sends them on its next run'
+      : 'they are sent when the tracker runs live (a dry run sends nothing)';
   if (values.json) json(io, { found: found.length, requeued: p.requeued, conversionRefs: found.map((r) => r.conversionRef) });
-  else say(io, `${p.requeued} of ${found.length} requeued; ${when}.${p.requeued < found.length ? ' The others changed status meanwhile.' : ''}`);
+  else
+    say(
+      io,
+      `${p.requeued} of ${found.length} requeued; ${when}.${p.requeued < found.length ? ' The others changed status meanwhile.' : ''}`,
+    );
   return 0;
 }
 
@@ -225,7 +256,10 @@ async function sendTestCommand(values: Values, io: Io, target: Target): Promise<
   const suffix = randomBytes(6).toString('hex');
   const sessionId = `pz-send-test-${randomBytes(12).toString('hex')}`;
   const clickref = values.clickref ?? `PZTEST${suffix}`;
-  const orderId = `SENDTEST-${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${suffix}`;
+  const orderId = `SENDTEST-${new Date()
+    .toISOString()
+    .replace(/[-:.TZ]/g, '')
+    .slice(0, 14)}-${suffix}`;
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
     fetch(`${endpoint}${path}`, {
       method: 'POST',
@@ -236,8 +270,14 @@ async function sendTestCommand(values: Values, io: Io, target: Target): Promise<
   const click = await post('/clicks', { sessionId, clickref });
   const clickBody = click.status === 204 ? undefined : await click.text();
   const order = {
-    event: 'purchase', orderId, sessionId, currency: 'GBP', consent: true, dryRun: !values.live,
-    items: [{ sku: 'PZ-SEND-TEST', category: 'test', value: '1.00', quantity: 1 }], metadata: { pz_send_test: 'true' },
+    event: 'purchase',
+    orderId,
+    sessionId,
+    currency: 'GBP',
+    consent: true,
+    dryRun: !values.live,
+    items: [{ sku: 'PZ-SEND-TEST', category: 'test', value: '1.00', quantity: 1 }],
+    metadata: { pz_send_test: 'true' },
   };
   const postback = await post('/postbacks', order, { authorization: `Bearer ${token}` });
   const answer = (await postback.json().catch(() => undefined)) as { conversionRef?: string; outcome?: string } | undefined;
@@ -245,10 +285,21 @@ async function sendTestCommand(values: Values, io: Io, target: Target): Promise<
   const expected = values.live ? ['sent', 'queued'] : ['dry_run'];
   const ok = click.status === 204 && postback.status === 202 && expected.includes(answer?.outcome ?? '') && record?.clickref === clickref;
   if (values.json) {
-    json(io, { ok, endpoint, sessionId, clickref, click: { status: click.status, body: clickBody }, postback: { status: postback.status, body: answer }, record });
+    json(io, {
+      ok,
+      endpoint,
+      sessionId,
+      clickref,
+      click: { status: click.status, body: clickBody },
+      postback: { status: postback.status, body: answer },
+      record,
+    });
   } else {
     say(io, `send-test against ${endpoint} (${values.live ? 'LIVE: the conversion is sent to Partnerize' : 'dry run: nothing is sent'})`);
-    say(io, `  click     POST /clicks     → ${click.status}${click.status === 204 ? ' recorded' : ` ${clickBody ?? ''}`}   session ${sessionId}, clickref ${clickref}`);
+    say(
+      io,
+      `  click     POST /clicks     → ${click.status}${click.status === 204 ? ' recorded' : ` ${clickBody ?? ''}`}   session ${sessionId}, clickref ${clickref}`,
+    );
     say(io, `  order     POST /postbacks  → ${postback.status} ${JSON.stringify(answer)}`);
     if (record) say(io, `  call      ${record.request ? `${record.request.method} ${record.request.url}` : '—'}`);
     say(io, ok ? 'OK: the click was found for the order and the call carries its clickref.' : 'NOT OK: see above.');
@@ -257,7 +308,7 @@ async function sendTestCommand(values: Values, io: Io, target: Target): Promise<
 }
 
 export async function main(argv: readonly string[], io: Io): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {

@@ -3,7 +3,11 @@ import type { Attempt, ConversionRecord } from '#lambdas/core/model.js';
 
 export function table(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => (c ?? '').padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (c ?? '').padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
@@ -35,15 +39,7 @@ function answerOf(a: Attempt): string {
 }
 
 export function attemptRow(a: Attempt, i: number): string[] {
-  return [
-    String(i + 1),
-    a.at,
-    a.trigger,
-    a.result,
-    answerOf(a),
-    `${a.latencyMs} ms`,
-    (a.body ?? '').replace(/\s+/g, ' ').slice(0, 60),
-  ];
+  return [String(i + 1), a.at, a.trigger, a.result, answerOf(a), `${a.latencyMs} ms`, (a.body ?? '').replace(/\s+/g, ' ').slice(0, 60)];
 }
 
 const COMPACTION: Record<string, string> = {
@@ -66,12 +62,18 @@ export function renderConversion(r: ConversionRecord): string {
     lines.push(`  next send  ${new Date(r.dueAt).toISOString()} (retries so far: ${r.retries})`);
   }
   lines.push(`  call       ${r.request ? `${r.request.method} ${r.request.url}` : '— (nothing to send)'}`);
-  if (r.compaction) lines.push(`  basket     too long for one call as sent: ${COMPACTION[r.compaction] ?? r.compaction}; the ${r.call?.items.length ?? r.itemCount} items received are on the record (--json)`);
+  if (r.compaction)
+    lines.push(
+      `  basket     too long for one call as sent: ${COMPACTION[r.compaction] ?? r.compaction}; the ${r.call?.items.length ?? r.itemCount} items received are on the record (--json)`,
+    );
   if (r.operatorConsent) lines.push(`  consent    confirmed by an operator at ${r.operatorConsent.at}: ${r.operatorConsent.reason}`);
   for (const h of r.history ?? []) {
-    lines.push(`  earlier    ${h.status} since ${h.createdAt} (consent ${h.consent === undefined ? 'not given' : String(h.consent)}, clickref ${h.clickrefSource}), replaced ${h.supersededAt}${h.request ? ` — recorded call ${h.request.url}` : ''}`);
+    lines.push(
+      `  earlier    ${h.status} since ${h.createdAt} (consent ${h.consent === undefined ? 'not given' : String(h.consent)}, clickref ${h.clickrefSource}), replaced ${h.supersededAt}${h.request ? ` — recorded call ${h.request.url}` : ''}`,
+    );
   }
-  if (r.attemptStarted && r.leaseId) lines.push(`  in flight  an attempt started at ${r.attemptStarted.at} (${r.attemptStarted.trigger}) has no result yet`);
+  if (r.attemptStarted && r.leaseId)
+    lines.push(`  in flight  an attempt started at ${r.attemptStarted.at} (${r.attemptStarted.trigger}) has no result yet`);
   lines.push('');
   lines.push(
     r.attempts.length === 0

@@ -44,10 +44,20 @@ export interface CliOptions {
  * The CLI's dependencies. Its sender calls Partnerize only when the tracker runs live or the
  * operator said --live: a dry run is dry for the CLI too.
  */
-function cliDeps(db: DynamoDBClient, tables: { clicks: string; conversions: string }, mode: TargetMode, opts: CliOptions, retryDelaysS?: readonly number[]): AdminDeps {
+function cliDeps(
+  db: DynamoDBClient,
+  tables: { clicks: string; conversions: string },
+  mode: TargetMode,
+  opts: CliOptions,
+  retryDelaysS?: readonly number[],
+): AdminDeps {
   const live = mode === 'live' || opts.live;
   return {
-    config: trackerConfig({ ...defaultSettings(), partnerizeMode: live ? 'live' : 'dryrun', ...(retryDelaysS ? { retryDelaysS: [...retryDelaysS] } : {}) }),
+    config: trackerConfig({
+      ...defaultSettings(),
+      partnerizeMode: live ? 'live' : 'dryrun',
+      ...(retryDelaysS ? { retryDelaysS: [...retryDelaysS] } : {}),
+    }),
     clicks: new DynamoClickStore(db, tables.clicks),
     conversions: new DynamoConversionAdmin(db, tables.conversions),
     sender: live ? createFetchSender('partnerize-s2s-tracker-cli') : dryRunSender,
@@ -67,7 +77,9 @@ export async function localTarget(url: string, opts: CliOptions): Promise<Target
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     info = (await res.json()) as LocalInfo;
   } catch (err) {
-    throw new TargetError(`no local endpoint answers at ${base} (${(err as Error).message}): start it with npm start, or pass --local <url> or --stack <name>`);
+    throw new TargetError(
+      `no local endpoint answers at ${base} (${(err as Error).message}): start it with npm start, or pass --local <url> or --stack <name>`,
+    );
   }
   const db = localDynamoClient(info.dynamodbEndpoint);
   return {

@@ -16,7 +16,11 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import {
-  GetSecretValueCommand, ListSecretVersionIdsCommand, PutSecretValueCommand, SecretsManagerClient, UpdateSecretVersionStageCommand,
+  GetSecretValueCommand,
+  ListSecretVersionIdsCommand,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
   type SecretVersionsListEntry,
 } from '@aws-sdk/client-secrets-manager';
 import { TOKEN_STAGES, tokenOf } from '#lambdas/adapters/token-source.js';
@@ -112,11 +116,19 @@ async function versionsOf(sm: SecretsManagerClient, secretId: string): Promise<L
     NextToken = page.NextToken;
   } while (NextToken);
   const labelled = entries.filter((e) => e.VersionId && (e.VersionStages?.length ?? 0) > 0);
-  const loaded = await Promise.all(labelled.map(async (e): Promise<LoadedVersion> => {
-    const s = await sm.send(new GetSecretValueCommand({ SecretId: secretId, VersionId: e.VersionId }));
-    const secretString = s.SecretString ?? '';
-    return { versionId: e.VersionId!, stages: [...(e.VersionStages ?? [])], createdAt: e.CreatedDate, fingerprint: fingerprint(tokenOf(secretString)), secretString };
-  }));
+  const loaded = await Promise.all(
+    labelled.map(async (e): Promise<LoadedVersion> => {
+      const s = await sm.send(new GetSecretValueCommand({ SecretId: secretId, VersionId: e.VersionId }));
+      const secretString = s.SecretString ?? '';
+      return {
+        versionId: e.VersionId!,
+        stages: [...(e.VersionStages ?? [])],
+        createdAt: e.CreatedDate,
+        fingerprint: fingerprint(tokenOf(secretString)),
+        secretString,
+      };
+    }),
+  );
   const rank = (v: LoadedVersion) => Math.min(...v.stages.map((s) => STAGE_ORDER.indexOf(s)).filter((i) => i >= 0), STAGE_ORDER.length);
   return loaded.sort((a, b) => rank(a) - rank(b) || (b.createdAt?.getTime() ?? 0) - (a.createdAt?.getTime() ?? 0));
 }
@@ -148,24 +160,37 @@ const PENDING_HINT = (arn: string, id: string) =>
   `promote it (aws secretsmanager update-secret-version-stage --secret-id ${arn} --version-stage AWSCURRENT --move-to-version-id ${id} --remove-from-version-id <AWSCURRENT's version>, then remove AWSPENDING from it)\n` +
   `or drop it (aws secretsmanager update-secret-version-stage --secret-id ${arn} --version-stage AWSPENDING --remove-from-version-id ${id})`;
 
-async function statusCommand(sm: SecretsManagerClient, arn: string, stack: string, values: TokenCommandValues, io: Io, now: number): Promise<number> {
+async function statusCommand(
+  sm: SecretsManagerClient,
+  arn: string,
+  stack: string,
+  values: TokenCommandValues,
+  io: Io,
+  now: number,
+): Promise<number> {
   const versions = await versionsOf(sm, arn);
   if (values.json) {
-    io.stdout.write(`${JSON.stringify({ stack, secretArn: arn, acceptedStages: TOKEN_STAGES, versions: versions.map(publicView) }, null, 2)}\n`);
+    io.stdout.write(
+      `${JSON.stringify({ stack, secretArn: arn, acceptedStages: TOKEN_STAGES, versions: versions.map(publicView) }, null, 2)}\n`,
+    );
     return 0;
   }
   const accepted = (v: TokenVersion) => v.stages.some((s) => (TOKEN_STAGES as readonly string[]).includes(s));
   const lines = [
     `Postback token of stack ${stack}`,
     '',
-    table(['version', 'labels', 'accepted', 'created', 'fingerprint'], versions.map((v) => [
-      v.versionId, v.stages.join(' '), accepted(v) ? 'yes' : 'no', age(v.createdAt, now), v.fingerprint,
-    ])),
+    table(
+      ['version', 'labels', 'accepted', 'created', 'fingerprint'],
+      versions.map((v) => [v.versionId, v.stages.join(' '), accepted(v) ? 'yes' : 'no', age(v.createdAt, now), v.fingerprint]),
+    ),
     '',
   ];
   const previous = withStage(versions, 'AWSPREVIOUS');
   const pending = withStage(versions, 'AWSPENDING');
-  if (previous) lines.push(`An earlier rotation is not retired: once every caller sends the AWSCURRENT token, run: npm run pz -- token retire --stack ${stack}`);
+  if (previous)
+    lines.push(
+      `An earlier rotation is not retired: once every caller sends the AWSCURRENT token, run: npm run pz -- token retire --stack ${stack}`,
+    );
   if (pending) lines.push(`A token is staged as AWSPENDING and accepted: ${PENDING_HINT(arn, pending.versionId)}`);
   if (!previous && !pending) lines.push(`One token is valid. To rotate it: npm run pz -- token rotate --stack ${stack}`);
   io.stdout.write(`${lines.join('\n')}\n`);
@@ -180,38 +205,51 @@ async function rotateCommand(sm: SecretsManagerClient, arn: string, stack: strin
   if (previous) {
     throw new Refusal(
       `Not rotated: an earlier rotation is not retired (AWSPREVIOUS is on version ${previous.versionId}, ${previous.fingerprint}).\n` +
-      'Rotating now would take that label from a token a caller may still send. Once every caller sends the\n' +
-      `current token (${current.fingerprint}), run: npm run pz -- token retire --stack ${stack}, then rotate.`,
+        'Rotating now would take that label from a token a caller may still send. Once every caller sends the\n' +
+        `current token (${current.fingerprint}), run: npm run pz -- token retire --stack ${stack}, then rotate.`,
     );
   }
   const pending = withStage(versions, 'AWSPENDING');
-  if (pending) throw new Refusal(`Not rotated: a token is staged as AWSPENDING (version ${pending.versionId}, ${pending.fingerprint}); ${PENDING_HINT(arn, pending.versionId)}`);
+  if (pending)
+    throw new Refusal(
+      `Not rotated: a token is staged as AWSPENDING (version ${pending.versionId}, ${pending.fingerprint}); ${PENDING_HINT(arn, pending.versionId)}`,
+    );
 
   const token = newToken();
   const versionId = randomUUID();
-  await sm.send(new PutSecretValueCommand({ SecretId: arn, ClientRequestToken: versionId, SecretString: secretStringFor(token, current.secretString) }));
+  await sm.send(
+    new PutSecretValueCommand({ SecretId: arn, ClientRequestToken: versionId, SecretString: secretStringFor(token, current.secretString) }),
+  );
   const fp = fingerprint(token);
   if (values.json) {
     io.stdout.write(`${JSON.stringify({ stack, versionId, token, fingerprint: fp, previous: publicView(current) }, null, 2)}\n`);
     return 0;
   }
-  io.stdout.write([
-    `New postback token of stack ${stack} (version ${versionId}, fingerprint ${fp}), now AWSCURRENT:`,
-    '',
-    `    ${token}`,
-    '',
-    'Paste it into the Tealium connector (header Authorization: Bearer <token>, or the Basic auth',
-    'password) and publish.',
-    `The old token (${current.fingerprint}) stays valid as AWSPREVIOUS until you retire it: nothing is refused meanwhile.`,
-    'When Tealium Trace shows the new token in use — not before:',
-    `    npm run pz -- token retire --stack ${stack}`,
-    '',
-  ].join('\n'));
+  io.stdout.write(
+    [
+      `New postback token of stack ${stack} (version ${versionId}, fingerprint ${fp}), now AWSCURRENT:`,
+      '',
+      `    ${token}`,
+      '',
+      'Paste it into the Tealium connector (header Authorization: Bearer <token>, or the Basic auth',
+      'password) and publish.',
+      `The old token (${current.fingerprint}) stays valid as AWSPREVIOUS until you retire it: nothing is refused meanwhile.`,
+      'When Tealium Trace shows the new token in use — not before:',
+      `    npm run pz -- token retire --stack ${stack}`,
+      '',
+    ].join('\n'),
+  );
   return 0;
 }
 
 async function retireCommand(
-  sm: SecretsManagerClient, arn: string, stack: string, values: TokenCommandValues, io: Io, confirm: (question: string) => Promise<boolean>, now: number,
+  sm: SecretsManagerClient,
+  arn: string,
+  stack: string,
+  values: TokenCommandValues,
+  io: Io,
+  confirm: (question: string) => Promise<boolean>,
+  now: number,
 ): Promise<number> {
   const minAgeMs = parseMinAge(values['min-age'] ?? DEFAULT_MIN_AGE);
   const versions = await versionsOf(sm, arn);
@@ -226,28 +264,36 @@ async function retireCommand(
   if (currentAgeMs < minAgeMs) {
     throw new Refusal(
       `Not retired: the current token was created ${Math.floor(currentAgeMs / 60_000)} min ago, less than --min-age ${values['min-age'] ?? DEFAULT_MIN_AGE}:\n` +
-      'Tealium has probably not switched to it yet. If it has — or the old token leaked and must go now — run again with --min-age 0.',
+        'Tealium has probably not switched to it yet. If it has — or the old token leaked and must go now — run again with --min-age 0.',
     );
   }
   if (!values.json) {
-    io.stdout.write([
-      `Retiring the previous token: version ${previous.versionId}, ${previous.fingerprint}, created ${age(previous.createdAt, now)}.`,
-      'Callers still sending it get 401 once the functions\' token cache lets go of it (tokenCacheSeconds,',
-      '5 min by default), and Tealium does not retry a 401: those orders are lost.',
-      `Every caller must send the current token: ${current.fingerprint}, created ${age(current.createdAt, now)}.`,
-      '',
-    ].join('\n'));
+    io.stdout.write(
+      [
+        `Retiring the previous token: version ${previous.versionId}, ${previous.fingerprint}, created ${age(previous.createdAt, now)}.`,
+        "Callers still sending it get 401 once the functions' token cache lets go of it (tokenCacheSeconds,",
+        '5 min by default), and Tealium does not retry a 401: those orders are lost.',
+        `Every caller must send the current token: ${current.fingerprint}, created ${age(current.createdAt, now)}.`,
+        '',
+      ].join('\n'),
+    );
   }
-  if (!(await confirm(`Does every caller (Tealium Trace) send the current token ${current.fingerprint}? Retire ${previous.fingerprint} now?`))) {
+  if (
+    !(await confirm(`Does every caller (Tealium Trace) send the current token ${current.fingerprint}? Retire ${previous.fingerprint} now?`))
+  ) {
     io.stdout.write('Nothing changed.\n');
     return 1;
   }
   // Naming the version makes this fail, rather than strip a label, if the secret changed since it was listed.
-  await sm.send(new UpdateSecretVersionStageCommand({ SecretId: arn, VersionStage: 'AWSPREVIOUS', RemoveFromVersionId: previous.versionId }));
+  await sm.send(
+    new UpdateSecretVersionStageCommand({ SecretId: arn, VersionStage: 'AWSPREVIOUS', RemoveFromVersionId: previous.versionId }),
+  );
   if (values.json) {
     io.stdout.write(`${JSON.stringify({ stack, retired: previous.versionId, fingerprint: previous.fingerprint })}\n`);
   } else {
-    io.stdout.write(`Retired ${previous.fingerprint}: the functions refuse it within tokenCacheSeconds. Rotate again whenever you like (npm run pz -- token rotate --stack ${stack}).\n`);
+    io.stdout.write(
+      `Retired ${previous.fingerprint}: the functions refuse it within tokenCacheSeconds. Rotate again whenever you like (npm run pz -- token rotate --stack ${stack}).\n`,
+    );
   }
   return 0;
 }
@@ -259,18 +305,25 @@ const SUBCOMMANDS = ['status', 'rotate', 'retire'] as const;
  * `confirm` asks the operator (or says yes for --yes).
  */
 export async function tokenCommand(
-  args: readonly string[], values: TokenCommandValues, io: Io, confirm: (question: string) => Promise<boolean>, now: () => number = () => Date.now(),
+  args: readonly string[],
+  values: TokenCommandValues,
+  io: Io,
+  confirm: (question: string) => Promise<boolean>,
+  now: () => number = () => Date.now(),
 ): Promise<number> {
   const [sub] = args;
   const usage = (message: string) => {
     io.stderr.write(`${message}\n\n${TOKEN_HELP}\n`);
     return 2;
   };
-  if (!sub || !(SUBCOMMANDS as readonly string[]).includes(sub)) return usage(sub ? `unknown token command '${sub}'` : 'say what to do: pz token status|rotate|retire');
+  if (!sub || !(SUBCOMMANDS as readonly string[]).includes(sub))
+    return usage(sub ? `unknown token command '${sub}'` : 'say what to do: pz token status|rotate|retire');
   if (!values.stack) {
-    return usage(values.local
-      ? "the local mode's token is POSTBACK_TOKEN (restart npm start with another one); token commands work on a deployed stack: --stack <name>"
-      : 'token commands need the deployed stack: --stack <name>');
+    return usage(
+      values.local
+        ? "the local mode's token is POSTBACK_TOKEN (restart npm start with another one); token commands work on a deployed stack: --stack <name>"
+        : 'token commands need the deployed stack: --stack <name>',
+    );
   }
   if (values.profile) process.env['AWS_PROFILE'] = values.profile;
   const outputs = await stackOutputs(values.stack, values.region);

@@ -11,7 +11,13 @@
 import { Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import {
-  AllowedMethods, CachePolicy, Distribution, OriginProtocolPolicy, OriginRequestPolicy, PriceClass, ViewerProtocolPolicy,
+  AllowedMethods,
+  CachePolicy,
+  Distribution,
+  OriginProtocolPolicy,
+  OriginRequestPolicy,
+  PriceClass,
+  ViewerProtocolPolicy,
 } from 'aws-cdk-lib/aws-cloudfront';
 import { HttpOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -21,12 +27,17 @@ import { errorBody } from '#lambdas/http/http.js';
 import { ORIGIN_VERIFY_HEADER } from '#lambdas/http/origin-guard.js';
 import { parseCidr, type TrackingConfig } from '../config.js';
 
-
 /**
  * Managed rules counted rather than blocking: Tealium events are large JSON bodies, and a GET
  * postback carries the whole order in its query string (`data=`), routinely over the 2 KB limit.
  */
-const COUNT_ONLY_RULES = ['SizeRestrictions_BODY', 'CrossSiteScripting_BODY', 'GenericLFI_BODY', 'GenericRFI_BODY', 'SizeRestrictions_QUERYSTRING'];
+const COUNT_ONLY_RULES = [
+  'SizeRestrictions_BODY',
+  'CrossSiteScripting_BODY',
+  'GenericLFI_BODY',
+  'GenericRFI_BODY',
+  'SizeRestrictions_QUERYSTRING',
+];
 
 export interface TrackingWebAclProps {
   /** Requests per 5 minutes per IP allowed on /clicks (browsers). */
@@ -96,7 +107,10 @@ export class TrackingWebAcl extends Construct {
 
     // Cheapest and most certain first: a source allowlist, then no credentials at all.
     const sources = ([4, 6] as const).flatMap((version) => {
-      const addresses = props.postbackSourceCidrs.map(parseCidr).filter((c) => c.version === version).map((c) => c.cidr);
+      const addresses = props.postbackSourceCidrs
+        .map(parseCidr)
+        .filter((c) => c.version === version)
+        .map((c) => c.cidr);
       if (addresses.length === 0) return [];
       const set = new CfnIPSet(this, `PostbackSourcesIpv${version}`, {
         scope: 'CLOUDFRONT',
@@ -127,7 +141,14 @@ export class TrackingWebAcl extends Construct {
         },
         statement: and(
           postbacks,
-          not({ sizeConstraintStatement: { fieldToMatch: { singleHeader: { Name: 'authorization' } }, comparisonOperator: 'GT', size: 0, textTransformations: [{ priority: 0, type: 'NONE' }] } }),
+          not({
+            sizeConstraintStatement: {
+              fieldToMatch: { singleHeader: { Name: 'authorization' } },
+              comparisonOperator: 'GT',
+              size: 0,
+              textTransformations: [{ priority: 0, type: 'NONE' }],
+            },
+          }),
         ),
       },
       {
@@ -142,13 +163,16 @@ export class TrackingWebAcl extends Construct {
       {
         name: 'ClickRateLimitPerIp',
         action: { block: {} },
-        statement: { rateBasedStatement: { limit: props.clickRateLimitPer5Min, aggregateKeyType: 'IP', scopeDownStatement: pathStartsWith('/clicks') } },
+        statement: {
+          rateBasedStatement: { limit: props.clickRateLimitPer5Min, aggregateKeyType: 'IP', scopeDownStatement: pathStartsWith('/clicks') },
+        },
       },
     );
     this.webAcl = new CfnWebACL(this, 'WebAcl', {
       scope: 'CLOUDFRONT',
       defaultAction: { allow: {} },
-      description: 'Partnerize S2S tracker: postbacks only with credentials and from the listed sources, per-IP rate limits, managed protections',
+      description:
+        'Partnerize S2S tracker: postbacks only with credentials and from the listed sources, per-IP rate limits, managed protections',
       visibilityConfig: visibility('WebAcl'),
       customResponseBodies: Object.fromEntries(
         Object.entries(RESPONSE_BODIES).map(([key, body]) => [key, { contentType: 'APPLICATION_JSON', content: JSON.stringify(body) }]),

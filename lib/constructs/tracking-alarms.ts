@@ -1,8 +1,6 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
-import {
-  Alarm, ComparisonOperator, MathExpression, Metric, TreatMissingData, type IMetric,
-} from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, MathExpression, Metric, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
@@ -15,9 +13,19 @@ import type { InfraConfig } from '../config.js';
 /** The alarm keys of the deploy config (lib/config.ts), read as they are. */
 export type AlarmConfig = Pick<
   InfraConfig,
-  | 'alarmPeriodMinutes' | 'alarmApi4xxRatePercent' | 'alarmApi4xxMinRequests' | 'alarmRetryableRatePercent'
-  | 'alarmRetryableEvaluationPeriods' | 'alarmOldestOwedMinutes' | 'alarmUnattributedRatePercent' | 'alarmUnattributedMinPurchases'
-  | 'alarmUnattributedPeriodMinutes' | 'alarmIgnoredRatePercent' | 'alarmIgnoredMinPostbacks' | 'alarmIgnoredPeriodMinutes' | 'runbookUrl'
+  | 'alarmPeriodMinutes'
+  | 'alarmApi4xxRatePercent'
+  | 'alarmApi4xxMinRequests'
+  | 'alarmRetryableRatePercent'
+  | 'alarmRetryableEvaluationPeriods'
+  | 'alarmOldestOwedMinutes'
+  | 'alarmUnattributedRatePercent'
+  | 'alarmUnattributedMinPurchases'
+  | 'alarmUnattributedPeriodMinutes'
+  | 'alarmIgnoredRatePercent'
+  | 'alarmIgnoredMinPostbacks'
+  | 'alarmIgnoredPeriodMinutes'
+  | 'runbookUrl'
 >;
 
 export interface TrackingAlarmsProps {
@@ -85,7 +93,8 @@ function apiAlarms({ props, c, period, m }: Ctx): AlarmSpec[] {
     {
       id: 'Api5xx',
       anchor: 'api-5xx',
-      meaning: 'The API answered 5xx: a postback or click could not be stored (or a function failed). Tealium retries 5xx three times, then drops the event.',
+      meaning:
+        'The API answered 5xx: a postback or click could not be stored (or a function failed). Tealium retries 5xx three times, then drops the event.',
       metric: props.api.metricServerError({ statistic: 'Sum', period }),
       threshold: 0,
     },
@@ -130,7 +139,13 @@ function deliveryAlarms(ctx: Ctx): AlarmSpec[] {
       id: 'PartnerizeRetryableRate',
       anchor: 'partnerize-retryable-rate',
       meaning: `More than ${c.alarmRetryableRatePercent}% of Partnerize calls failed retryably (408/429/5xx/timeout/connection) for ${c.alarmRetryableEvaluationPeriods} periods in a row: Partnerize is degraded; sends are queued and retried.`,
-      metric: share(ctx, { part: 'retryable', whole: ['sent', 'retryable', 'rejected'], minimum: 1, period, label: 'Partnerize retryable %' }),
+      metric: share(ctx, {
+        part: 'retryable',
+        whole: ['sent', 'retryable', 'rejected'],
+        minimum: 1,
+        period,
+        label: 'Partnerize retryable %',
+      }),
       threshold: c.alarmRetryableRatePercent,
       evaluationPeriods: c.alarmRetryableEvaluationPeriods,
     },
@@ -171,14 +186,26 @@ function feedAlarms(ctx: Ctx): AlarmSpec[] {
       id: 'UnattributedShare',
       anchor: 'unattributed-share',
       meaning: `More than ${c.alarmUnattributedRatePercent}% of purchases (at least ${c.alarmUnattributedMinPurchases} in ${c.alarmUnattributedPeriodMinutes} min) had no live clickref: click capture is probably broken, or postbacks carry another session id than clicks.`,
-      metric: share(ctx, { part: 'unattributed', whole: ['purchases'], minimum: c.alarmUnattributedMinPurchases, period: unattributedPeriod, label: 'Unattributed %' }),
+      metric: share(ctx, {
+        part: 'unattributed',
+        whole: ['purchases'],
+        minimum: c.alarmUnattributedMinPurchases,
+        period: unattributedPeriod,
+        label: 'Unattributed %',
+      }),
       threshold: c.alarmUnattributedRatePercent,
     },
     {
       id: 'IgnoredShare',
       anchor: 'ignored-share',
       meaning: `More than ${c.alarmIgnoredRatePercent}% of postbacks (at least ${c.alarmIgnoredMinPostbacks} in ${c.alarmIgnoredPeriodMinutes} min) were not purchase events and were ignored: the feed sends other events, or purchases arrive under an event name purchaseEvents does not list.`,
-      metric: share(ctx, { part: 'ignored', whole: ['ignored', 'purchases'], minimum: c.alarmIgnoredMinPostbacks, period: ignoredPeriod, label: 'Ignored %' }),
+      metric: share(ctx, {
+        part: 'ignored',
+        whole: ['ignored', 'purchases'],
+        minimum: c.alarmIgnoredMinPostbacks,
+        period: ignoredPeriod,
+        label: 'Ignored %',
+      }),
       threshold: c.alarmIgnoredRatePercent,
     },
   ];

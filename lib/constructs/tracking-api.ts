@@ -1,6 +1,6 @@
 import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { CfnStage, CorsHttpMethod, HttpApi, HttpMethod, LogGroupLogDestination, type HttpStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import { type CfnStage, CorsHttpMethod, HttpApi, HttpMethod, LogGroupLogDestination, type HttpStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { FilterPattern, LogGroup, LogGroupClass, MetricFilter, type IFilterPattern, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
@@ -60,7 +60,10 @@ const routeIsNot = (key: string) => FilterPattern.stringValue('$.routeKey', '!='
  * before routing): a page for a throttled click is noise, a missed throttled postback is a lost order.
  */
 export const POSTBACKS_THROTTLED_PATTERN: IFilterPattern = FilterPattern.all(statusIs('429'), ...ROUTE_KEYS.clicks.map(routeIsNot));
-export const CLICKS_THROTTLED_PATTERN: IFilterPattern = FilterPattern.all(statusIs('429'), FilterPattern.any(...ROUTE_KEYS.clicks.map(routeIs)));
+export const CLICKS_THROTTLED_PATTERN: IFilterPattern = FilterPattern.all(
+  statusIs('429'),
+  FilterPattern.any(...ROUTE_KEYS.clicks.map(routeIs)),
+);
 
 /** The HTTP API (API Gateway v2): GET/POST /clicks and GET/POST /postbacks on the $default stage. */
 export class TrackingApi extends Construct {
@@ -115,7 +118,10 @@ export class TrackingApi extends Construct {
       });
     }
     // RouteSettings is a JSON property: CloudFormation's own (capitalised) keys, not CDK's.
-    const route = (t: { rateLimit: number; burstLimit: number }) => ({ ThrottlingRateLimit: t.rateLimit, ThrottlingBurstLimit: t.burstLimit });
+    const route = (t: { rateLimit: number; burstLimit: number }) => ({
+      ThrottlingRateLimit: t.rateLimit,
+      ThrottlingBurstLimit: t.burstLimit,
+    });
     (this.stage.node.defaultChild as CfnStage).routeSettings = Object.fromEntries(
       (['clicks', 'postbacks'] as const).flatMap((r) => ROUTE_KEYS[r].map((key) => [key, route(props.routeThrottle[r])])),
     );

@@ -1,8 +1,6 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
-import {
-  AlarmStatusWidget, Dashboard, GraphWidget, MathExpression, TextWidget, type Alarm,
-} from 'aws-cdk-lib/aws-cloudwatch';
+import { AlarmStatusWidget, Dashboard, GraphWidget, MathExpression, TextWidget, type Alarm } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { METRICS } from '#lambdas/core/metrics.js';
@@ -26,8 +24,7 @@ export class TrackingDashboard extends Construct {
   constructor(scope: Construct, id: string, props: TrackingDashboardProps) {
     super(scope, id);
     const period = Duration.minutes(5);
-    const m = (name: string, label: string, statistic = 'Sum') =>
-      trackerMetric(props.serviceName, name, statistic, period).with({ label });
+    const m = (name: string, label: string, statistic = 'Sum') => trackerMetric(props.serviceName, name, statistic, period).with({ label });
     const outcomes = Object.entries(METRICS.postbackOutcome).map(([outcome, name]) => m(name, outcome));
 
     this.dashboard = new Dashboard(this, 'Dashboard', {

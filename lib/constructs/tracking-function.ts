@@ -1,8 +1,8 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { type Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, ApplicationLogLevel, LoggingFormat, Runtime, SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
 import { Charset, LogLevel, NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
@@ -104,7 +104,8 @@ export class TrackingFunction extends NodejsFunction {
   bindTable(variable: string, table: ITable, actions: readonly string[], index?: { name: string; actions: readonly string[] }): this {
     this.addEnvironment(variable, table.tableName);
     this.addToRolePolicy(new PolicyStatement({ actions: [...actions], resources: [table.tableArn] }));
-    if (index) this.addToRolePolicy(new PolicyStatement({ actions: [...index.actions], resources: [`${table.tableArn}/index/${index.name}`] }));
+    if (index)
+      this.addToRolePolicy(new PolicyStatement({ actions: [...index.actions], resources: [`${table.tableArn}/index/${index.name}`] }));
     return this;
   }
 
@@ -115,4 +116,3 @@ export class TrackingFunction extends NodejsFunction {
     return this;
   }
 }
-

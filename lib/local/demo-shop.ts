@@ -128,8 +128,16 @@ export function demoShop(o: DemoShopOptions) {
     else if (path === '/demo/checkout' && req.method === 'POST') {
       const form = await readForm(req);
       if (!matchesAny(form.get('token') ?? undefined, [o.token])) {
-        send(res, 403, 'text/html; charset=utf-8', page('Not from this shop', `<h2>This checkout only takes orders from the shop's own product page</h2>
-<p>The form did not carry the postback token. <a href="/demo/product">Back to the product</a></p>`));
+        send(
+          res,
+          403,
+          'text/html; charset=utf-8',
+          page(
+            'Not from this shop',
+            `<h2>This checkout only takes orders from the shop's own product page</h2>
+<p>The form did not carry the postback token. <a href="/demo/product">Back to the product</a></p>`,
+          ),
+        );
         return true;
       }
       const consentCookie = readCookie(cookies, 'demo_consent');

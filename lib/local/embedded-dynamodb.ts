@@ -6,12 +6,7 @@ import { createServer as createNetServer } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import type { Server } from 'node:http';
 import { mkdirSync } from 'node:fs';
-import {
-  CreateTableCommand,
-  DescribeTableCommand,
-  DynamoDBClient,
-  ResourceNotFoundException,
-} from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { dynamoClient } from '#lambdas/runtime/dynamodb.js';
 import { CLICKS, CONVERSIONS } from '#lambdas/adapters/tables.js';

@@ -5,7 +5,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 
-export type LambdaHttpHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2 | string | undefined | void>;
+export type LambdaHttpHandler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2 | string | undefined | undefined>;
 
 /** API Gateway's own payload limit. */
 export const TRANSPORT_LIMIT = 10 * 1024 * 1024;
@@ -98,7 +101,11 @@ export function lambdaContext(functionName: string, timeoutMs: number): Context 
   };
 }
 
-export function writeResult(res: ServerResponse, result: APIGatewayProxyStructuredResultV2 | string | undefined | void, extraHeaders: Record<string, string> = {}): void {
+export function writeResult(
+  res: ServerResponse,
+  result: APIGatewayProxyStructuredResultV2 | string | undefined | undefined,
+  extraHeaders: Record<string, string> = {},
+): void {
   if (result === undefined || typeof result === 'string') {
     res.writeHead(200, { 'content-type': 'application/json', ...extraHeaders });
     res.end(result ?? '');

@@ -77,7 +77,10 @@ export function localSettings(env: Env = process.env): LocalSettings {
     dataDir: env['DATA_DIR'] ? resolve(env['DATA_DIR']) : undefined,
     retryDelaysS: functions.retryDelaysS,
     sweepIntervalS: positive('SWEEP_INTERVAL_S', env['SWEEP_INTERVAL_S'], 60),
-    clickOrigins: (env['CLICK_ORIGINS'] ?? '*').split(',').map((s) => s.trim()).filter(Boolean),
+    clickOrigins: (env['CLICK_ORIGINS'] ?? '*')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     maxConnections,
   };
 }
@@ -219,15 +222,28 @@ async function handle(site: Site, req: IncomingMessage, res: ServerResponse): Pr
   if (path === LOCAL_INFO_PATH && req.method === 'GET') return sendJson(res, 200, site.info);
   if (await site.demo(req, res, rawPath === '/demo/' ? rawPath : path)) return;
   const route = site.routes[path];
-  if (!route) return sendJson(res, 404, { error: { code: 'not_found', message: `no route ${req.method} ${path}; try POST /clicks or POST /postbacks` } });
+  if (!route)
+    return sendJson(res, 404, {
+      error: { code: 'not_found', message: `no route ${req.method} ${path}; try POST /clicks or POST /postbacks` },
+    });
   const cors = route.cors ? corsHeaders(req, site.settings.clickOrigins) : {};
   if (req.method === 'OPTIONS' && route.cors) {
-    res.writeHead(204, { ...cors, 'access-control-allow-methods': 'GET,POST,OPTIONS', 'access-control-allow-headers': 'content-type', 'access-control-max-age': '600' });
+    res.writeHead(204, {
+      ...cors,
+      'access-control-allow-methods': 'GET,POST,OPTIONS',
+      'access-control-allow-headers': 'content-type',
+      'access-control-max-age': '600',
+    });
     return void res.end();
   }
   const method = req.method ?? 'GET';
   if (!route.methods.includes(method)) {
-    return sendJson(res, 405, { error: { code: 'method_not_allowed', message: `${path} answers ${route.methods.join(' and ')}` } }, { allow: route.methods.join(', ') });
+    return sendJson(
+      res,
+      405,
+      { error: { code: 'method_not_allowed', message: `${path} answers ${route.methods.join(' and ')}` } },
+      { allow: route.methods.join(', ') },
+    );
   }
   let body: Buffer;
   try {
@@ -235,7 +251,12 @@ async function handle(site: Site, req: IncomingMessage, res: ServerResponse): Pr
   } catch (err) {
     if (!(err instanceof PayloadTooLarge)) throw err;
     // Stop reading and close: the rest of an oversized upload is not worth receiving.
-    sendJson(res, 413, { error: { code: 'payload_too_large', message: 'body is larger than 10 MB', field: 'body' } }, { connection: 'close' });
+    sendJson(
+      res,
+      413,
+      { error: { code: 'payload_too_large', message: 'body is larger than 10 MB', field: 'body' } },
+      { connection: 'close' },
+    );
     res.on('finish', () => req.destroy());
     return;
   }
@@ -280,7 +301,13 @@ function sweepLoop(retry: (event: undefined, context: ReturnType<typeof lambdaCo
   const timer = setInterval(() => void sweepNow(), intervalS * 1000);
   timer.unref();
   void sweepNow();
-  return { sweepNow, stop: async () => { clearInterval(timer); await running; } };
+  return {
+    sweepNow,
+    stop: async () => {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }
 
 async function serve(settings: LocalSettings, env: Env, claim: DataDirClaim | undefined): Promise<LocalServer> {
@@ -295,7 +322,12 @@ async function serve(settings: LocalSettings, env: Env, claim: DataDirClaim | un
     settings,
     routes: {
       '/clicks': { name: 'clicks', methods: ['GET', 'POST'], handler: clicksFunction(functions) as LambdaHttpHandler, cors: true },
-      '/postbacks': { name: 'postbacks', methods: ['GET', 'POST'], handler: postbacksFunction(functions) as LambdaHttpHandler, cors: false },
+      '/postbacks': {
+        name: 'postbacks',
+        methods: ['GET', 'POST'],
+        handler: postbacksFunction(functions) as LambdaHttpHandler,
+        cors: false,
+      },
     },
     info: {
       mode: settings.mode,
@@ -328,7 +360,10 @@ async function serve(settings: LocalSettings, env: Env, claim: DataDirClaim | un
   port = typeof addr === 'object' && addr ? addr.port : settings.port;
   url = `http://${settings.host}:${port}`;
   claim?.announce(url);
-  const sweeps = sweepLoop(retryFunction(functions) as (e: undefined, c: ReturnType<typeof lambdaContext>) => Promise<SweepReport>, settings.sweepIntervalS);
+  const sweeps = sweepLoop(
+    retryFunction(functions) as (e: undefined, c: ReturnType<typeof lambdaContext>) => Promise<SweepReport>,
+    settings.sweepIntervalS,
+  );
   return {
     settings: { ...settings, port },
     url,

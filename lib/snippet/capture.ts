@@ -60,6 +60,7 @@ function browserEnv(): CaptureEnv {
     href: location.href,
     getCookie: () => document.cookie,
     setCookie: (c) => {
+      // biome-ignore lint/suspicious/noDocumentCookie: the snippet keeps a first-party cookie in every browser, Cookie Store API or not.
       document.cookie = c;
     },
     random: (b) => crypto.getRandomValues(b),
@@ -114,7 +115,13 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   if (env.beacon?.(o.endpoint, new Blob([body], { type: 'text/plain;charset=UTF-8' }))) return { ...result, sent: 'beacon' };
   try {
     if (!env.fetch) throw 0;
-    await env.fetch(o.endpoint, { method: 'POST', body, keepalive: true, credentials: 'omit', headers: { 'content-type': 'text/plain;charset=UTF-8' } });
+    await env.fetch(o.endpoint, {
+      method: 'POST',
+      body,
+      keepalive: true,
+      credentials: 'omit',
+      headers: { 'content-type': 'text/plain;charset=UTF-8' },
+    });
     return { ...result, sent: 'fetch' };
   } catch {
     return { ...result, skipped: 'send-failed' };

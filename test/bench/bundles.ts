@@ -59,6 +59,11 @@ export async function buildBaselines(dir = mkdtempSync(join(tmpdir(), 'pz-baseli
 }
 
 export async function allBundles(): Promise<Bundle[]> {
-  const fns = synthesizeBundles().map((b) => ({ name: b.name.replace('Function', '').toLowerCase(), file: b.file, bytes: b.bytes, baseline: false }));
+  const fns = synthesizeBundles().map((b) => ({
+    name: b.name.replace('Function', '').toLowerCase(),
+    file: b.file,
+    bytes: b.bytes,
+    baseline: false,
+  }));
   return [...(await buildBaselines()), ...fns.sort((a, b) => a.name.localeCompare(b.name))];
 }

@@ -26,7 +26,7 @@ export const ASSUMPTIONS = {
   /** Lambda gives a full vCPU at 1,769 MB and a share in proportion below. */
   fullCpuMb: 1769,
   /** Warm instances reading the token (current + previous) once per cache period of 300 s, at 1 M conversions a month. */
-  secretReadsPerMillionConversions: (30 * 24 * 3600) / 300 * 2,
+  secretReadsPerMillionConversions: ((30 * 24 * 3600) / 300) * 2,
 } as const;
 
 export interface CostLine {
@@ -41,28 +41,39 @@ export interface CostResult {
   billedMs: number;
 }
 
-const perMillion = (bytes: number, perGb: number) => (bytes * 1e6 / 1024 ** 3) * perGb;
+const perMillion = (bytes: number, perGb: number) => ((bytes * 1e6) / 1024 ** 3) * perGb;
 
-export function costPerMillion(
-  kind: 'click' | 'conversion',
-  c: Consumption,
-  cpuUs: number,
-  memoryMb: number,
-): CostResult {
+export function costPerMillion(kind: 'click' | 'conversion', c: Consumption, cpuUs: number, memoryMb: number): CostResult {
   const cpuMs = (cpuUs / 1000) * Math.max(1, ASSUMPTIONS.fullCpuMb / memoryMb);
-  const ioMs = Object.values(c.ops).reduce((s, n) => s + n, 0) * ASSUMPTIONS.dynamoLatencyMs + c.partnerizeCalls * ASSUMPTIONS.partnerizeLatencyMs;
+  const ioMs =
+    Object.values(c.ops).reduce((s, n) => s + n, 0) * ASSUMPTIONS.dynamoLatencyMs + c.partnerizeCalls * ASSUMPTIONS.partnerizeLatencyMs;
   const billedMs = Math.ceil(cpuMs + ioMs);
   const lines: CostLine[] = [
     { item: 'HTTP API request', dollars: PRICES.httpApiPerMillion },
     { item: 'Lambda request', dollars: PRICES.lambdaRequestsPerMillion },
-    { item: `Lambda duration (${billedMs} ms at ${memoryMb} MB arm64)`, dollars: (memoryMb / 1024) * (billedMs / 1000) * PRICES.lambdaArmGbSecond * 1e6 },
-    { item: `DynamoDB writes (${(c.wru + c.indexWrites).toFixed(2)} WRU incl. ${c.indexWrites.toFixed(2)} index)`, dollars: (c.wru + c.indexWrites) * PRICES.dynamoWruPerMillion },
+    {
+      item: `Lambda duration (${billedMs} ms at ${memoryMb} MB arm64)`,
+      dollars: (memoryMb / 1024) * (billedMs / 1000) * PRICES.lambdaArmGbSecond * 1e6,
+    },
+    {
+      item: `DynamoDB writes (${(c.wru + c.indexWrites).toFixed(2)} WRU incl. ${c.indexWrites.toFixed(2)} index)`,
+      dollars: (c.wru + c.indexWrites) * PRICES.dynamoWruPerMillion,
+    },
     { item: `DynamoDB reads (${c.rru.toFixed(2)} RRU)`, dollars: c.rru * PRICES.dynamoRruPerMillion },
-    { item: `Function logs and EMF (${c.logBytes.toFixed(0)} B, standard class)`, dollars: perMillion(c.logBytes, PRICES.logsIngestStandardPerGb) },
-    { item: `API access log (${c.accessLogBytes} B, infrequent-access class)`, dollars: perMillion(c.accessLogBytes, PRICES.logsIngestInfrequentPerGb) },
+    {
+      item: `Function logs and EMF (${c.logBytes.toFixed(0)} B, standard class)`,
+      dollars: perMillion(c.logBytes, PRICES.logsIngestStandardPerGb),
+    },
+    {
+      item: `API access log (${c.accessLogBytes} B, infrequent-access class)`,
+      dollars: perMillion(c.accessLogBytes, PRICES.logsIngestInfrequentPerGb),
+    },
   ];
   if (kind === 'conversion') {
-    lines.push({ item: 'Secrets Manager reads (token cache, 1 M/month)', dollars: (ASSUMPTIONS.secretReadsPerMillionConversions / 1e4) * PRICES.secretsApiPer10k });
+    lines.push({
+      item: 'Secrets Manager reads (token cache, 1 M/month)',
+      dollars: (ASSUMPTIONS.secretReadsPerMillionConversions / 1e4) * PRICES.secretsApiPer10k,
+    });
   }
   const total = lines.reduce((s, l) => s + l.dollars, 0);
   // The bare services: one HTTP API request, one Lambda request, one DynamoDB write unit.

@@ -3,7 +3,7 @@
  * same run as its baseline and reported as a ratio to it.
  */
 import { Agent, request } from 'node:http';
-import { ConditionalCheckFailedException, DynamoDBClient, GetItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, type DynamoDBClient, GetItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { DynamoClickStore, DynamoConversionStore } from '#lambdas/adapters/dynamodb-stores.js';
 import { newId } from '#lambdas/adapters/ids.js';
 import { createFetchSender } from '#lambdas/adapters/partnerize-sender.js';
@@ -141,24 +141,59 @@ export async function perRequestCpu(n = 20_000, warmup = 3_000): Promise<CpuResu
   };
   const events = <E>(make: (i: number) => E): E[] => Array.from({ length: total }, (_, i) => make(i));
 
-  record('clicks (native JSON, with user agent)', await timeHandler(
-    (e) => clicks(e, ctx),
-    events((i) => httpEvent({ path: '/clicks', headers: { 'user-agent': IPHONE_UA }, body: { sessionId: `bench-session-${i % 5000}`, clickref: `Ref${i}` } })),
-    warmup,
-  ));
-  record('postbacks (native order, click lookup, Partnerize 200)', await timeHandler(
-    (e) => postbacks(e, ctx),
-    events((i) => httpEvent({ path: '/postbacks', headers: auth, body: {
-      event: 'purchase', orderId: `N-${i}`, sessionId: `bench-session-${i % 5000}`, currency: 'GBP', consent: true, userAgent: DESKTOP_UA,
-      items: [{ sku: 'SKU-1', category: 'shoes', value: 19.99, quantity: 2 }, { sku: 'SKU-2', category: 'socks', value: '4.50', quantity: 1 }],
-    } })),
-    warmup,
-  ));
-  record('postbacks (Tealium purchase event)', await timeHandler(
-    (e) => postbacks(e, ctx),
-    events((i) => httpEvent({ path: '/postbacks', headers: auth, body: tealiumPurchase({ udo: { order_id: `T-${i}`, tealium_visitor_id: `bench-session-${i % 5000}` } }) })),
-    warmup,
-  ));
+  record(
+    'clicks (native JSON, with user agent)',
+    await timeHandler(
+      (e) => clicks(e, ctx),
+      events((i) =>
+        httpEvent({
+          path: '/clicks',
+          headers: { 'user-agent': IPHONE_UA },
+          body: { sessionId: `bench-session-${i % 5000}`, clickref: `Ref${i}` },
+        }),
+      ),
+      warmup,
+    ),
+  );
+  record(
+    'postbacks (native order, click lookup, Partnerize 200)',
+    await timeHandler(
+      (e) => postbacks(e, ctx),
+      events((i) =>
+        httpEvent({
+          path: '/postbacks',
+          headers: auth,
+          body: {
+            event: 'purchase',
+            orderId: `N-${i}`,
+            sessionId: `bench-session-${i % 5000}`,
+            currency: 'GBP',
+            consent: true,
+            userAgent: DESKTOP_UA,
+            items: [
+              { sku: 'SKU-1', category: 'shoes', value: 19.99, quantity: 2 },
+              { sku: 'SKU-2', category: 'socks', value: '4.50', quantity: 1 },
+            ],
+          },
+        }),
+      ),
+      warmup,
+    ),
+  );
+  record(
+    'postbacks (Tealium purchase event)',
+    await timeHandler(
+      (e) => postbacks(e, ctx),
+      events((i) =>
+        httpEvent({
+          path: '/postbacks',
+          headers: auth,
+          body: tealiumPurchase({ udo: { order_id: `T-${i}`, tealium_visitor_id: `bench-session-${i % 5000}` } }),
+        }),
+      ),
+      warmup,
+    ),
+  );
   return results;
 }
 
@@ -208,7 +243,14 @@ export async function localThroughput(opts: { seconds: number; rounds: number; c
       new Promise<void>((resolve, reject) => {
         const payload = JSON.stringify(body);
         const req = request(
-          { agent, hostname, port, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers } },
+          {
+            agent,
+            hostname,
+            port,
+            path,
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers },
+          },
           (res) => {
             res.resume();
             res.on('end', () => ((res.statusCode ?? 500) >= 300 ? reject(new Error(`${path} answered ${res.statusCode}`)) : resolve()));
@@ -219,19 +261,48 @@ export async function localThroughput(opts: { seconds: number; rounds: number; c
       });
     // A real dry-run record, as the postback path writes it, to replay its writes for the floor.
     await post('/clicks', { sessionId: 'bench-floor-session', clickref: 'FloorRef' });
-    await post('/postbacks', { orderId: 'FLOOR-TEMPLATE', sessionId: 'bench-floor-session', currency: 'GBP', consent: true, items: [{ sku: 'S', value: 1 }] }, { authorization: `Bearer ${TOKEN}` });
+    await post(
+      '/postbacks',
+      { orderId: 'FLOOR-TEMPLATE', sessionId: 'bench-floor-session', currency: 'GBP', consent: true, items: [{ sku: 'S', value: 1 }] },
+      { authorization: `Bearer ${TOKEN}` },
+    );
     const template = (await conversions.get('FLOOR-TEMPLATE'))!;
     const run = Date.now().toString(36);
     const phases: Array<[string, 'server' | 'floor', (i: number) => Promise<void>]> = [
-      ['clicks: 1 PutItem', 'floor', (i) => clicks.put({ sessionId: `f-${run}-${i}`, clickref: 'FloorRef', clickedAt: Date.now(), device: 'mobile', expiresAt: 2e9 })],
-      ['clicks: 1 PutItem', 'server', (i) => post('/clicks', { sessionId: `s-${run}-${i}`, clickref: 'BenchRef' }, { 'user-agent': IPHONE_UA })],
-      ['postbacks (dry run): GetItem + PutItem', 'floor', async (i) => {
-        await clicks.get('bench-floor-session');
-        await conversions.create({ ...template, conversionRef: `FLOOR-${run}-${i}`, orderId: `FLOOR-${run}-${i}`, writeId: newId() });
-      }],
-      ['postbacks (dry run): GetItem + PutItem', 'server', (i) => post('/postbacks', {
-        orderId: `S-${run}-${i}`, sessionId: 'bench-floor-session', currency: 'GBP', consent: true, items: [{ sku: 'S', value: 1 }],
-      }, { authorization: `Bearer ${TOKEN}` })],
+      [
+        'clicks: 1 PutItem',
+        'floor',
+        (i) => clicks.put({ sessionId: `f-${run}-${i}`, clickref: 'FloorRef', clickedAt: Date.now(), device: 'mobile', expiresAt: 2e9 }),
+      ],
+      [
+        'clicks: 1 PutItem',
+        'server',
+        (i) => post('/clicks', { sessionId: `s-${run}-${i}`, clickref: 'BenchRef' }, { 'user-agent': IPHONE_UA }),
+      ],
+      [
+        'postbacks (dry run): GetItem + PutItem',
+        'floor',
+        async (i) => {
+          await clicks.get('bench-floor-session');
+          await conversions.create({ ...template, conversionRef: `FLOOR-${run}-${i}`, orderId: `FLOOR-${run}-${i}`, writeId: newId() });
+        },
+      ],
+      [
+        'postbacks (dry run): GetItem + PutItem',
+        'server',
+        (i) =>
+          post(
+            '/postbacks',
+            {
+              orderId: `S-${run}-${i}`,
+              sessionId: 'bench-floor-session',
+              currency: 'GBP',
+              consent: true,
+              items: [{ sku: 'S', value: 1 }],
+            },
+            { authorization: `Bearer ${TOKEN}` },
+          ),
+      ],
     ];
     const rps = new Map<string, number[]>();
     for (const [, , one] of phases) await loadFor(300, opts.concurrency, one); // warm both paths
@@ -290,15 +361,21 @@ function countingClient(endpoint: string, raw: DynamoDBClient, tables: { convers
   const tally = { ops: {} as Record<string, number>, wru: 0, rru: 0, indexWrites: 0, itemBytes: 0 };
   client.middlewareStack.add(
     (next, context) => async (args) => {
-      const input = args.input as { ReturnConsumedCapacity?: string; TableName?: string; Key?: Record<string, AttributeValue>; Item?: Record<string, AttributeValue> };
+      const input = args.input as {
+        ReturnConsumedCapacity?: string;
+        TableName?: string;
+        Key?: Record<string, AttributeValue>;
+        Item?: Record<string, AttributeValue>;
+      };
       input.ReturnConsumedCapacity = 'TOTAL';
       const name = context.commandName ?? 'unknown';
       const isConversionWrite = CONVERSION_WRITES.has(name) && input.TableName === tables.conversions;
-      const keyOf = () => (input.Key ?? { conversionRef: input.Item!['conversionRef']! });
+      const keyOf = () => input.Key ?? { conversionRef: input.Item!['conversionRef']! };
       const indexed = async () =>
-        (await raw.send(new GetItemCommand({ TableName: tables.conversions, Key: keyOf(), ConsistentRead: true }))).Item?.['dueShard'] !== undefined;
+        (await raw.send(new GetItemCommand({ TableName: tables.conversions, Key: keyOf(), ConsistentRead: true }))).Item?.['dueShard'] !==
+        undefined;
       const before = isConversionWrite ? await indexed() : false;
-      let res;
+      let res: Awaited<ReturnType<typeof next>>;
       try {
         res = await next(args);
       } catch (err) {
@@ -330,8 +407,16 @@ function countingClient(endpoint: string, raw: DynamoDBClient, tables: { convers
 /** A representative access log line (the stage's format with typical values). */
 export function accessLogLine(): string {
   const sample: Record<string, string> = {
-    requestId: 'c4f1a0b2-3d4e-5f60-7182-93a4b5c6d7e8', time: '1795515300123', routeKey: 'POST /postbacks', status: '202', responseLength: '52',
-    responseLatency: '187', integrationStatus: '200', integrationLatency: '183', integrationError: '-', error: '-',
+    requestId: 'c4f1a0b2-3d4e-5f60-7182-93a4b5c6d7e8',
+    time: '1795515300123',
+    routeKey: 'POST /postbacks',
+    status: '202',
+    responseLength: '52',
+    responseLatency: '187',
+    integrationStatus: '200',
+    integrationLatency: '183',
+    integrationError: '-',
+    error: '-',
   };
   const line = JSON.stringify(ACCESS_LOG_FIELDS).replace(/\$context\.[A-Za-z.]+/g, (m) => {
     const k = Object.entries(ACCESS_LOG_FIELDS).find(([, v]) => v === m)?.[0];
@@ -351,7 +436,9 @@ export async function consumption(n = 200): Promise<{ click: Consumption; conver
   const raw = localDynamoClient(dynamo.endpoint);
   try {
     const logBytes = { n: 0 };
-    const sink = (line: string) => void (logBytes.n += Buffer.byteLength(line));
+    const sink = (line: string) => {
+      logBytes.n += Buffer.byteLength(line);
+    };
     const measure = async (fn: (deps: Deps) => Promise<void>) => {
       const { client, tally } = countingClient(dynamo.endpoint, raw, dynamo.tables);
       const deps: Deps = {
@@ -387,19 +474,41 @@ export async function consumption(n = 200): Promise<{ click: Consumption; conver
       let t = 0;
       const metrics = emfMetrics({ write: sink, minFlushIntervalMs: 60_000, now: () => t });
       const h = createClicksHandler({ ...deps, metrics, maxBodyBytes: 16_384 });
-      for (let i = 0; i < n; i++) await h(httpEvent({ path: '/clicks', headers: { 'user-agent': IPHONE_UA }, body: { sessionId: `cost-session-${i}`, clickref: `Cost${i}` } }), ctx);
+      for (let i = 0; i < n; i++)
+        await h(
+          httpEvent({
+            path: '/clicks',
+            headers: { 'user-agent': IPHONE_UA },
+            body: { sessionId: `cost-session-${i}`, clickref: `Cost${i}` },
+          }),
+          ctx,
+        );
       t = 120_000; // the minute is over: the one line for these clicks goes out
       metrics.flush!();
     });
     const conversion = await measure(async (deps) => {
       const h = createPostbacksHandler({ ...deps, tokens: staticTokens(TOKEN), maxBodyBytes: 262_144 });
-      const c = createClicksHandler({ ...deps, log: silentLog, metrics: emfMetrics({ write: () => {} }), clicks: new DynamoClickStore(raw, dynamo.tables.clicks), maxBodyBytes: 16_384 });
+      const c = createClicksHandler({
+        ...deps,
+        log: silentLog,
+        metrics: emfMetrics({ write: () => {} }),
+        clicks: new DynamoClickStore(raw, dynamo.tables.clicks),
+        maxBodyBytes: 16_384,
+      });
       for (let i = 0; i < n; i++) {
         await c(httpEvent({ path: '/clicks', body: { sessionId: `visitor-cost-${i}-0000000000`, clickref: `Conv${i}` } }), ctx);
       }
       for (let i = 0; i < n; i++) {
-        const r = await h(httpEvent({ path: '/postbacks', headers: { authorization: `Bearer ${TOKEN}` }, body: tealiumPurchase({ udo: { order_id: `COST-${i}`, tealium_visitor_id: `visitor-cost-${i}-0000000000` } }) }), ctx);
-        if (!r || r.statusCode !== 202 || !r.body?.includes('"sent"')) throw new Error(`cost run: postback ${i} answered ${r?.statusCode} ${r?.body}`);
+        const r = await h(
+          httpEvent({
+            path: '/postbacks',
+            headers: { authorization: `Bearer ${TOKEN}` },
+            body: tealiumPurchase({ udo: { order_id: `COST-${i}`, tealium_visitor_id: `visitor-cost-${i}-0000000000` } }),
+          }),
+          ctx,
+        );
+        if (r?.statusCode !== 202 || !r.body?.includes('"sent"'))
+          throw new Error(`cost run: postback ${i} answered ${r?.statusCode} ${r?.body}`);
       }
     });
     return { click, conversion };

@@ -27,7 +27,11 @@ export const BUDGETS = {
 } as const;
 
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '31' }, seconds: { type: 'string', default: '4' }, quick: { type: 'boolean', default: false } },
+  options: {
+    runs: { type: 'string', default: '31' },
+    seconds: { type: 'string', default: '4' },
+    quick: { type: 'boolean', default: false },
+  },
 });
 const quick = values.quick ?? false;
 const runs = quick ? 5 : Number(values.runs);
@@ -68,32 +72,69 @@ const sections = [
       const sr = r.bundle.bytes / sdk.bundle.bytes;
       const ir = r.pairedRatio;
       return [
-        r.bundle.name, kb(r.bundle.bytes), f(sr), `${f(r.medianMs, 1)} ms`, f(ir),
+        r.bundle.name,
+        kb(r.bundle.bytes),
+        f(sr),
+        `${f(r.medianMs, 1)} ms`,
+        f(ir),
         r.bundle.baseline ? 'baseline' : `size ${ok(sr <= BUDGETS.bundleRatio)}, init ${ok(ir <= BUDGETS.initRatio)}`,
       ];
     }),
   ),
   '## 2. Per-request CPU',
   `The handlers in-process with in-memory stores and an instant Partnerize (I/O excluded): parsing, validation, Tealium mapping, device class, the Partnerize URL, logging and metrics. The run is cut into ${CPU_SLICES} equal slices; p99 is the median of the slices' p99s (each slice's p99 is listed), so one host hiccup does not pass for the code's tail. Budget: p99 ≤ ${BUDGETS.p99Us} µs.`,
-  table(['request', 'p50', 'p99', 'p99 per slice', 'samples', 'budget'], cpu.map((c) => [c.name, `${f(c.p50us, 0)} µs`, `${f(c.p99us, 0)} µs`, c.sliceP99s.map((x) => f(x, 0)).join(' / '), String(c.n), ok(c.p99us <= BUDGETS.p99Us)])),
+  table(
+    ['request', 'p50', 'p99', 'p99 per slice', 'samples', 'budget'],
+    cpu.map((c) => [
+      c.name,
+      `${f(c.p50us, 0)} µs`,
+      `${f(c.p99us, 0)} µs`,
+      c.sliceP99s.map((x) => f(x, 0)).join(' / '),
+      String(c.n),
+      ok(c.p99us <= BUDGETS.p99Us),
+    ]),
+  ),
   '## 3. Local throughput',
   `Requests per second through the local server (\`npm start\`: HTTP → the Lambda handler → dynalite), next to the floor: the same DynamoDB operations issued straight to the same dynalite from the benchmark process with the AWS SDK, over the same TCP port the server's handlers use, concurrency 16, ${seconds} s phases alternated over ${quick ? 2 : 4} rounds (medians; the ratio is the median of each round's server/floor, and which of a pair runs first alternates, as the tables grow); the load generator is node:http with keep-alive. Budget: ≥ ${BUDGETS.throughputRatio} of the floor.`,
   table(
     ['path', 'through the server', 'DynamoDB floor', 'ratio (paired)', 'rounds (server/floor)', 'budget'],
-    tp.map((t) => [t.name, `${f(t.serverRps, 0)}/s`, `${f(t.floorRps, 0)}/s`, f(t.pairedRatio), t.rounds.map((r) => `${f(r.server, 0)}/${f(r.floor, 0)}`).join(', '), ok(t.pairedRatio >= BUDGETS.throughputRatio)]),
+    tp.map((t) => [
+      t.name,
+      `${f(t.serverRps, 0)}/s`,
+      `${f(t.floorRps, 0)}/s`,
+      f(t.pairedRatio),
+      t.rounds.map((r) => `${f(r.server, 0)}/${f(r.floor, 0)}`).join(', '),
+      ok(t.pairedRatio >= BUDGETS.throughputRatio),
+    ]),
   ),
   '## 4. Cost per million',
   `Counted in the run (real handlers and DynamoDB adapters against dynalite with ReturnConsumedCapacity, index writes from the item before and after each write, every log and EMF byte written): a click with a user agent; a Tealium purchase (2 products) whose session has a click, sent inline with Partnerize answering 200. Assumed (not measurable here): DynamoDB ${ASSUMPTIONS.dynamoLatencyMs} ms per call, Partnerize ${ASSUMPTIONS.partnerizeLatencyMs} ms, CPU share = memory / ${ASSUMPTIONS.fullCpuMb} MB, the token re-read every 300 s by one warm instance at 1 M conversions a month. List prices (us-east-1): HTTP API $${PRICES.httpApiPerMillion}/M, Lambda $${PRICES.lambdaRequestsPerMillion}/M + $${PRICES.lambdaArmGbSecond}/GB-s (arm64), DynamoDB on-demand $${PRICES.dynamoWruPerMillion}/M WRU and $${PRICES.dynamoRruPerMillion}/M RRU, CloudWatch Logs $${PRICES.logsIngestStandardPerGb}/GB (standard) and $${PRICES.logsIngestInfrequentPerGb}/GB (infrequent access), Secrets Manager $${PRICES.secretsApiPer10k}/10k calls. Not per request (monthly): the secret ($0.40), the KMS key ($1), 14 alarms ($1.40), the dashboard ($3), ~20 custom metrics (~$6), the retry function's 43,200 runs (~$0.05), storage ($0.25/GB, PITR $0.20/GB).`,
   table(
     ['per click', '$ per million'],
-    [...clickCost.lines.map((l) => [l.item, f(l.dollars, 3)]), ['**total**', `**${f(clickCost.total, 3)}**`], ['floor of the bare services (1 HTTP API + 1 Lambda request + 1 WRU)', f(clickCost.floor, 3)]],
+    [
+      ...clickCost.lines.map((l) => [l.item, f(l.dollars, 3)]),
+      ['**total**', `**${f(clickCost.total, 3)}**`],
+      ['floor of the bare services (1 HTTP API + 1 Lambda request + 1 WRU)', f(clickCost.floor, 3)],
+    ],
   ),
-  `Click: ${Object.entries(use.click.ops).map(([k, v]) => `${f(v, 2)} ${k}`).join(', ')}; largest item ${use.click.itemBytes} B. Total $${f(clickCost.total)} per million, ${f(clickCost.total / clickCost.floor)}× the floor — budget $${f(BUDGETS.clickDollars)}: ${ok(clickCost.total <= BUDGETS.clickDollars)}.`,
+  `Click: ${Object.entries(use.click.ops)
+    .map(([k, v]) => `${f(v, 2)} ${k}`)
+    .join(
+      ', ',
+    )}; largest item ${use.click.itemBytes} B. Total $${f(clickCost.total)} per million, ${f(clickCost.total / clickCost.floor)}× the floor — budget $${f(BUDGETS.clickDollars)}: ${ok(clickCost.total <= BUDGETS.clickDollars)}.`,
   table(
     ['per conversion', '$ per million'],
-    [...conversionCost.lines.map((l) => [l.item, f(l.dollars, 3)]), ['**total**', `**${f(conversionCost.total, 3)}**`], ['floor of the bare services (1 HTTP API + 1 Lambda request + 1 WRU)', f(conversionCost.floor, 3)]],
+    [
+      ...conversionCost.lines.map((l) => [l.item, f(l.dollars, 3)]),
+      ['**total**', `**${f(conversionCost.total, 3)}**`],
+      ['floor of the bare services (1 HTTP API + 1 Lambda request + 1 WRU)', f(conversionCost.floor, 3)],
+    ],
   ),
-  `Conversion: ${Object.entries(use.conversion.ops).map(([k, v]) => `${f(v, 2)} ${k}`).join(', ')}, ${f(use.conversion.partnerizeCalls, 2)} Partnerize call; largest item ${use.conversion.itemBytes} B (under 1 KiB: one WRU per write). Total $${f(conversionCost.total)} per million, ${f(conversionCost.total / conversionCost.floor)}× the floor — budget $${f(BUDGETS.conversionDollars)}: ${ok(conversionCost.total <= BUDGETS.conversionDollars)}. Partnerize's latency dominates the duration: at 300 ms the conversion would cost about $${f(conversionCost.total + (config.postbacksMemoryMb / 1024) * 0.15 * PRICES.lambdaArmGbSecond * 1e6)}.`,
+  `Conversion: ${Object.entries(use.conversion.ops)
+    .map(([k, v]) => `${f(v, 2)} ${k}`)
+    .join(
+      ', ',
+    )}, ${f(use.conversion.partnerizeCalls, 2)} Partnerize call; largest item ${use.conversion.itemBytes} B (under 1 KiB: one WRU per write). Total $${f(conversionCost.total)} per million, ${f(conversionCost.total / conversionCost.floor)}× the floor — budget $${f(BUDGETS.conversionDollars)}: ${ok(conversionCost.total <= BUDGETS.conversionDollars)}. Partnerize's latency dominates the duration: at 300 ms the conversion would cost about $${f(conversionCost.total + (config.postbacksMemoryMb / 1024) * 0.15 * PRICES.lambdaArmGbSecond * 1e6)}.`,
 ];
 
 const snippet = await buildSnippet();
@@ -102,7 +143,10 @@ sections.push(
   `The capture snippet (\`lib/snippet/capture.ts\`, no dependencies), built for browsers from 2019 on (ES2018), minified. Budget: under 2 KB minified.`,
   table(
     ['build', 'minified', 'gzip', 'budget'],
-    [['ESM (`pz-capture.mjs`)', snippet.esm], ['classic script (`pz-capture.js`, `window.PzCapture`)', snippet.classic]].map(([name, code]) => {
+    [
+      ['ESM (`pz-capture.mjs`)', snippet.esm],
+      ['classic script (`pz-capture.js`, `window.PzCapture`)', snippet.classic],
+    ].map(([name, code]) => {
       const z = sizes(code!);
       return [name!, `${z.bytes} B`, `${z.gzip} B`, ok(z.bytes < 2048)];
     }),

@@ -15,8 +15,12 @@ import { startLocalProcess, type LocalProcess } from '../support/local-process.j
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
-if (!available && process.env['CI']) throw new Error(`Chromium is required in CI and missing at ${CHROMIUM}: .ci/run installs it with apt-get install chromium`);
-if (!available) console.warn(`Skipping the browser tests: no Chromium at ${CHROMIUM}. Install it with: sudo apt-get install -y chromium (or set CHROMIUM_PATH).`);
+if (!available && process.env['CI'])
+  throw new Error(`Chromium is required in CI and missing at ${CHROMIUM}: .ci/run installs it with apt-get install chromium`);
+if (!available)
+  console.warn(
+    `Skipping the browser tests: no Chromium at ${CHROMIUM}. Install it with: sudo apt-get install -y chromium (or set CHROMIUM_PATH).`,
+  );
 
 let browser: Browser;
 let partnerize: FakePartnerize;
@@ -31,7 +35,15 @@ describe.skipIf(!available)('the demo shop in headless Chromium', () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
   afterAll(async () => {
@@ -43,7 +55,13 @@ describe.skipIf(!available)('the demo shop in headless Chromium', () => {
   const clicksWith = async (clickref: string) => {
     const db = localDynamoClient(info.dynamodbEndpoint);
     try {
-      const r = await db.send(new ScanCommand({ TableName: info.tables.clicks, FilterExpression: 'clickref = :c', ExpressionAttributeValues: { ':c': { S: clickref } } }));
+      const r = await db.send(
+        new ScanCommand({
+          TableName: info.tables.clicks,
+          FilterExpression: 'clickref = :c',
+          ExpressionAttributeValues: { ':c': { S: clickref } },
+        }),
+      );
       return r.Count ?? 0;
     } finally {
       db.destroy();
@@ -85,7 +103,9 @@ describe.skipIf(!available)('the demo shop in headless Chromium', () => {
     const sent = partnerize.requestsFor(orderId);
     expect(sent).toHaveLength(1);
     expect(sent[0]!.url).toContain('/clickref:AbC123xYz/');
-    expect(sent[0]!.url).toMatch(new RegExp(`^/conversion/tracking_mode:api/campaign:[^/]+/clickref:AbC123xYz/conversionref:${orderId}/currency:GBP/`));
+    expect(sent[0]!.url).toMatch(
+      new RegExp(`^/conversion/tracking_mode:api/campaign:[^/]+/clickref:AbC123xYz/conversionref:${orderId}/currency:GBP/`),
+    );
     expect(sent[0]!.url).toContain('/device:desktop/');
     expect(await page.textContent('#call')).toContain('clickref:AbC123xYz');
     await context.close();

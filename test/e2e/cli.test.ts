@@ -20,9 +20,17 @@ let info: LocalInfo;
 const pz = (...argv: string[]) => runPz(argv, { PZ_LOCAL_URL: local.url });
 
 const post = async (path: string, body: unknown): Promise<{ json(): Promise<any> }> =>
-  fetch(`${local.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  fetch(`${local.url}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 const order = (orderId: string, extra: Record<string, unknown> = {}) => ({
-  orderId, currency: 'GBP', consent: true, items: [{ sku: 'S', category: 'c', value: '2.50', quantity: 2 }], ...extra,
+  orderId,
+  currency: 'GBP',
+  consent: true,
+  items: [{ sku: 'S', category: 'c', value: '2.50', quantity: 2 }],
+  ...extra,
 });
 async function waitFor(check: () => Promise<boolean>, what: string, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -35,9 +43,19 @@ const statusOf = async (id: string) => (await pz('lookup', id, '--json')).json()
 
 beforeAll(async () => {
   partnerize = await FakePartnerize.start();
-  partnerize.setDefault((req) => (req.url.includes('conversionref:CLI-FAIL') ? { status: 500, body: 'down' } : req.url.includes('conversionref:CLI-REJ') ? { status: 400, body: 'bad' } : { status: 200, body: 'OK' }));
+  partnerize.setDefault((req) =>
+    req.url.includes('conversionref:CLI-FAIL')
+      ? { status: 500, body: 'down' }
+      : req.url.includes('conversionref:CLI-REJ')
+        ? { status: 400, body: 'bad' }
+        : { status: 200, body: 'OK' },
+  );
   local = await startLocalProcess({
-    PARTNERIZE_MODE: 'live', PARTNERIZE_BASE_URL: partnerize.url, POSTBACK_TOKEN: TOKEN, RETRY_DELAYS_S: '0.1,0.1', SWEEP_INTERVAL_S: '0.2',
+    PARTNERIZE_MODE: 'live',
+    PARTNERIZE_BASE_URL: partnerize.url,
+    POSTBACK_TOKEN: TOKEN,
+    RETRY_DELAYS_S: '0.1,0.1',
+    SWEEP_INTERVAL_S: '0.2',
   });
   info = (await (await fetch(`${local.url}/_local/info`)).json()) as LocalInfo;
   await post('/clicks', { sessionId: 'cli-session-0001', clickref: 'CliClick1' });
@@ -58,7 +76,9 @@ describe('pz lookup', () => {
     expect(r.code).toBe(0);
     expect(r.out).toContain('Conversion CLI-SENT: SENT');
     expect(r.out).toMatch(/clickref\s+CliClick1\s+\(the session's latest click/);
-    expect(r.out).toMatch(/call\s+GET http:\/\/127\.0\.0\.1:\d+\/conversion\/tracking_mode:api\/campaign:1011l0000\/clickref:CliClick1\/conversionref:CLI-SENT\//);
+    expect(r.out).toMatch(
+      /call\s+GET http:\/\/127\.0\.0\.1:\d+\/conversion\/tracking_mode:api\/campaign:1011l0000\/clickref:CliClick1\/conversionref:CLI-SENT\//,
+    );
     expect(r.out).toMatch(/1\s+\S+\s+inline\s+sent\s+200\s+\d+ ms\s+OK/);
   });
 
@@ -88,7 +108,12 @@ describe('pz replay', () => {
   it('sends again, even when already sent, and records the attempt', async () => {
     const r = await pz('replay', 'CLI-SENT', '--yes', '--json');
     expect(r.code).toBe(0);
-    expect(r.json()).toMatchObject({ conversionRef: 'CLI-SENT', status: 'sent', recorded: true, attempt: { trigger: 'replay', status: 200 } });
+    expect(r.json()).toMatchObject({
+      conversionRef: 'CLI-SENT',
+      status: 'sent',
+      recorded: true,
+      attempt: { trigger: 'replay', status: 200 },
+    });
     expect(partnerize.acceptedCounts().get('CLI-SENT')).toBe(2);
     const rec = (await pz('lookup', 'CLI-SENT', '--json')).json();
     expect(rec.attempts.map((a: { trigger: string }) => a.trigger)).toEqual(['inline', 'replay']);
@@ -102,7 +127,11 @@ describe('pz replay', () => {
     expect(sent).toHaveLength(1);
     expect(sent[0]!.url).toContain('/clickref:Found_Later-1/conversionref:CLI-UNATTR/currency:GBP/');
     expect(sent[0]!.url).toContain('/[category:c/sku:S/value:2.50/quantity:2]');
-    expect((await pz('lookup', 'CLI-UNATTR', '--json')).json()).toMatchObject({ status: 'sent', clickref: 'Found_Later-1', clickrefSource: 'operator' });
+    expect((await pz('lookup', 'CLI-UNATTR', '--json')).json()).toMatchObject({
+      status: 'sent',
+      clickref: 'Found_Later-1',
+      clickrefSource: 'operator',
+    });
     expect((await pz('replay', 'CLI-UNATTR', '--clickref', 'bad ref', '--yes')).err).toContain('--clickref');
   });
 });
@@ -157,15 +186,19 @@ describe('pz against a deployed stack', () => {
     const oldEndpoint = process.env['AWS_ENDPOINT_URL_DYNAMODB'];
     try {
       cfn.on(DescribeStacksCommand, { StackName: 'PartnerizeS2S' }).resolves({
-        Stacks: [{
-          StackName: 'PartnerizeS2S', CreationTime: new Date(), StackStatus: 'CREATE_COMPLETE',
-          Outputs: [
-            { OutputKey: 'ApiUrl', OutputValue: local.url },
-            { OutputKey: 'ClicksTableName', OutputValue: info.tables.clicks },
-            { OutputKey: 'ConversionsTableName', OutputValue: info.tables.conversions },
-            { OutputKey: 'PostbackTokenSecretArn', OutputValue: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:tok' },
-          ],
-        }],
+        Stacks: [
+          {
+            StackName: 'PartnerizeS2S',
+            CreationTime: new Date(),
+            StackStatus: 'CREATE_COMPLETE',
+            Outputs: [
+              { OutputKey: 'ApiUrl', OutputValue: local.url },
+              { OutputKey: 'ClicksTableName', OutputValue: info.tables.clicks },
+              { OutputKey: 'ConversionsTableName', OutputValue: info.tables.conversions },
+              { OutputKey: 'PostbackTokenSecretArn', OutputValue: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:tok' },
+            ],
+          },
+        ],
       });
       sm.on(GetSecretValueCommand).resolves({ SecretString: TOKEN });
       process.env['AWS_ENDPOINT_URL_DYNAMODB'] = info.dynamodbEndpoint; // the "AWS" DynamoDB is dynalite here

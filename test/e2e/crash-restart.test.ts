@@ -21,15 +21,28 @@ afterAll(async () => {
 });
 
 const settings = (url: string) => ({
-  PARTNERIZE_MODE: 'live', PARTNERIZE_BASE_URL: url, POSTBACK_TOKEN: TOKEN, DATA_DIR: dataDir,
-  RETRY_DELAYS_S: '0.3,0.6,1,2', SWEEP_INTERVAL_S: '0.3', LEASE_S: '5', INLINE_TIMEOUT_MS: '1000', RETRY_TIMEOUT_MS: '1000',
+  PARTNERIZE_MODE: 'live',
+  PARTNERIZE_BASE_URL: url,
+  POSTBACK_TOKEN: TOKEN,
+  DATA_DIR: dataDir,
+  RETRY_DELAYS_S: '0.3,0.6,1,2',
+  SWEEP_INTERVAL_S: '0.3',
+  LEASE_S: '5',
+  INLINE_TIMEOUT_MS: '1000',
+  RETRY_TIMEOUT_MS: '1000',
 });
 
 const postback = (url: string, orderId: string) =>
   fetch(`${url}/postbacks`, {
     method: 'POST',
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ orderId, clickref: `Crash${orderId.replace(/\W/g, '')}`, currency: 'GBP', consent: true, items: [{ value: 3 }] }),
+    body: JSON.stringify({
+      orderId,
+      clickref: `Crash${orderId.replace(/\W/g, '')}`,
+      currency: 'GBP',
+      consent: true,
+      items: [{ value: 3 }],
+    }),
     signal: AbortSignal.timeout(8000),
   }).then(async (r) => ({ status: r.status, body: (await r.json()) as { outcome?: string } }));
 
@@ -53,7 +66,8 @@ describe('crash and restart with DATA_DIR', () => {
 
     const deadline = Date.now() + 20_000;
     while (orders.some((id) => partnerize!.acceptedCounts().get(id) !== 1)) {
-      if (Date.now() > deadline) throw new Error(`not delivered: ${orders.filter((id) => partnerize!.acceptedCounts().get(id) !== 1).join(', ')}`);
+      if (Date.now() > deadline)
+        throw new Error(`not delivered: ${orders.filter((id) => partnerize!.acceptedCounts().get(id) !== 1).join(', ')}`);
       await new Promise((r) => setTimeout(r, 200));
     }
     await new Promise((r) => setTimeout(r, 5500)); // past a lease: nothing further may be sent

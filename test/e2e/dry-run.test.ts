@@ -19,14 +19,26 @@ let local: LocalProcess | undefined;
 
 const start = (mode: 'live' | 'dryrun') =>
   startLocalProcess({
-    PARTNERIZE_MODE: mode, PARTNERIZE_BASE_URL: partnerize.url, POSTBACK_TOKEN: TOKEN, DATA_DIR: dataDir,
-    RETRY_DELAYS_S: '0.1,0.1,0.1', SWEEP_INTERVAL_S: '0.2',
+    PARTNERIZE_MODE: mode,
+    PARTNERIZE_BASE_URL: partnerize.url,
+    POSTBACK_TOKEN: TOKEN,
+    DATA_DIR: dataDir,
+    RETRY_DELAYS_S: '0.1,0.1,0.1',
+    SWEEP_INTERVAL_S: '0.2',
   });
 const post = (body: unknown) =>
-  fetch(`${local!.url}/postbacks`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
-    .then(async (r) => (await r.json()) as { outcome?: string });
+  fetch(`${local!.url}/postbacks`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  }).then(async (r) => (await r.json()) as { outcome?: string });
 const order = (orderId: string, extra: Record<string, unknown> = {}) => ({
-  orderId, clickref: 'Dry1', currency: 'GBP', consent: true, items: [{ sku: 'S', value: '4.00', quantity: 1 }], ...extra,
+  orderId,
+  clickref: 'Dry1',
+  currency: 'GBP',
+  consent: true,
+  items: [{ sku: 'S', value: '4.00', quantity: 1 }],
+  ...extra,
 });
 const pz = (...argv: string[]) => runPz(argv, { PZ_LOCAL_URL: local!.url });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -92,7 +104,9 @@ describe('an order that arrived without consent', () => {
     partnerize.reset();
     local = await start('live');
     await fetch(`${local.url}/clicks`, { method: 'POST', body: JSON.stringify({ sessionId: 'consent-session-01', clickref: 'Cons1' }) });
-    expect((await post(order('NOC-1', { clickref: undefined, sessionId: 'consent-session-01', consent: false }))).outcome).toBe('no_consent');
+    expect((await post(order('NOC-1', { clickref: undefined, sessionId: 'consent-session-01', consent: false }))).outcome).toBe(
+      'no_consent',
+    );
     const refused = await pz('replay', 'NOC-1', '--yes');
     expect(refused.code).toBe(1);
     expect(refused.err).toContain('--consent-confirmed');
@@ -105,7 +119,12 @@ describe('an order that arrived without consent', () => {
     expect(partnerize.requestsFor('NOC-1')).toHaveLength(1);
     expect(partnerize.requestsFor('NOC-1')[0]!.url).toContain('/clickref:Cons1/');
     const rec = (await pz('lookup', 'NOC-1', '--json')).json();
-    expect(rec).toMatchObject({ status: 'sent', consent: true, clickrefSource: 'click', operatorConsent: { reason: 'CMP bug on 2026-11-30: consent banner answer lost' } });
+    expect(rec).toMatchObject({
+      status: 'sent',
+      consent: true,
+      clickrefSource: 'click',
+      operatorConsent: { reason: 'CMP bug on 2026-11-30: consent banner answer lost' },
+    });
     expect((await pz('lookup', 'NOC-1')).out).toContain('confirmed by an operator');
   });
 

@@ -38,7 +38,10 @@ const post = (path: string, body: unknown, headers: Record<string, string> = {})
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 /** A request with headers fetch would not let us forge (Host). */
-function raw(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; body: string }> {
+function raw(
+  url: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string },
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: opts.method ?? 'GET', headers: opts.headers ?? {} }, (res) => {
       let body = '';
@@ -76,18 +79,33 @@ describe('npm start', () => {
 
   it('click then postback: 204, 202 sent, and Partnerize receives the exact clickref', async () => {
     expect((await post('/clicks', { sessionId: 'e2e-session-0001', clickref: 'AbC123xYz' }, { 'user-agent': IPHONE_UA })).status).toBe(204);
-    const r = await post('/postbacks', { event: 'purchase', orderId: 'E2E-1', sessionId: 'e2e-session-0001', currency: 'GBP', consent: true, items: [{ sku: 'A', category: 'c', value: '10.00', quantity: 1 }] }, auth);
+    const r = await post(
+      '/postbacks',
+      {
+        event: 'purchase',
+        orderId: 'E2E-1',
+        sessionId: 'e2e-session-0001',
+        currency: 'GBP',
+        consent: true,
+        items: [{ sku: 'A', category: 'c', value: '10.00', quantity: 1 }],
+      },
+      auth,
+    );
     expect(r.status).toBe(202);
     expect(await r.json()).toEqual({ conversionRef: 'E2E-1', outcome: 'sent' });
     const [req] = await partnerize.waitForRequests(1);
-    expect(req!.url).toMatch(/^\/conversion\/tracking_mode:api\/campaign:1011l270\/clickref:AbC123xYz\/conversionref:E2E-1\/currency:GBP\//);
+    expect(req!.url).toMatch(
+      /^\/conversion\/tracking_mode:api\/campaign:1011l270\/clickref:AbC123xYz\/conversionref:E2E-1\/currency:GBP\//,
+    );
     expect(req!.url).toContain('/device:mobile/');
   });
 
   it('GET /clicks and GET /postbacks?data= work as the contract says', async () => {
     const c = await fetch(`${local.url}/clicks?sessionId=e2e-session-0002&clickref=GeT_Ref-2`);
     expect(c.status).toBe(204);
-    const data = encodeURIComponent(JSON.stringify({ orderId: 'E2E-2', sessionId: 'e2e-session-0002', currency: 'EUR', consent: true, items: [{ value: 5 }] }));
+    const data = encodeURIComponent(
+      JSON.stringify({ orderId: 'E2E-2', sessionId: 'e2e-session-0002', currency: 'EUR', consent: true, items: [{ value: 5 }] }),
+    );
     const p = await fetch(`${local.url}/postbacks?data=${data}`, { headers: auth });
     expect(await p.json()).toEqual({ conversionRef: 'E2E-2', outcome: 'sent' });
     expect(partnerize.requests.some((r) => r.url.includes('/clickref:GeT_Ref-2/conversionref:E2E-2/'))).toBe(true);
@@ -98,7 +116,7 @@ describe('npm start', () => {
     const visitor = 'e2etealiumvisitor000000000000001';
     expect((await post('/clicks', tealiumPageView({ tealium_visitor_id: visitor }))).status).toBe(204);
     const r = await post('/postbacks', tealiumPurchase({ udo: { tealium_visitor_id: visitor, order_id: 'E2E-T1' } }), {
-      authorization: 'Basic ' + Buffer.from(`tealium:${TOKEN}`).toString('base64'),
+      authorization: `Basic ${Buffer.from(`tealium:${TOKEN}`).toString('base64')}`,
     });
     expect(await r.json()).toEqual({ conversionRef: 'E2E-T1', outcome: 'sent' });
     await partnerize.waitForRequests(before + 1);
@@ -114,20 +132,33 @@ describe('npm start', () => {
   });
 
   it('answers CORS preflights for /clicks', async () => {
-    const r = await fetch(`${local.url}/clicks`, { method: 'OPTIONS', headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST' } });
+    const r = await fetch(`${local.url}/clicks`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST' },
+    });
     expect(r.status).toBe(204);
     expect(r.headers.get('access-control-allow-origin')).toBe('*');
   });
 
   it('hostile input through the local server: never a 5xx', async () => {
-    const huge = await fetch(`${local.url}/postbacks`, { method: 'POST', headers: auth, body: 'x'.repeat(11 * 1024 * 1024) }).catch(() => undefined);
+    const huge = await fetch(`${local.url}/postbacks`, { method: 'POST', headers: auth, body: 'x'.repeat(11 * 1024 * 1024) }).catch(
+      () => undefined,
+    );
     if (huge) expect(huge.status).toBe(413);
     const deep = '['.repeat(100_000) + ']'.repeat(100_000);
     expect((await post('/postbacks', deep, auth)).status).toBe(400); // 200 KB of nesting: parsed, refused
     expect((await post('/postbacks', '['.repeat(5000) + ']'.repeat(5000), auth)).status).toBe(400);
-    const proto = await post('/postbacks', '{"orderId":"P1","currency":"GBP","clickref":"X1","consent":true,"items":[{"value":1}],"metadata":{"__proto__":"x"}}', auth);
+    const proto = await post(
+      '/postbacks',
+      '{"orderId":"P1","currency":"GBP","clickref":"X1","consent":true,"items":[{"value":1}],"metadata":{"__proto__":"x"}}',
+      auth,
+    );
     expect(proto.status).toBe(400);
-    const binary = await fetch(`${local.url}/clicks`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from([0xff, 0xfe, 0x00, 0x7b]) });
+    const binary = await fetch(`${local.url}/clicks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: Buffer.from([0xff, 0xfe, 0x00, 0x7b]),
+    });
     expect(binary.status).toBe(400);
     const bad = await fetch(`${local.url}/postbacks?data=%E0%A4%A`, { headers: auth });
     expect(bad.status).toBe(400);
@@ -135,7 +166,11 @@ describe('npm start', () => {
 
   it('a retryable failure is retried by the local sweep', async () => {
     partnerize.respondWith({ status: 500, body: 'down' });
-    const r = await post('/postbacks', { orderId: 'E2E-R1', clickref: 'Retry1', currency: 'GBP', consent: true, items: [{ value: 1 }] }, auth);
+    const r = await post(
+      '/postbacks',
+      { orderId: 'E2E-R1', clickref: 'Retry1', currency: 'GBP', consent: true, items: [{ value: 1 }] },
+      auth,
+    );
     expect(await r.json()).toEqual({ conversionRef: 'E2E-R1', outcome: 'queued' });
     const deadline = Date.now() + 10_000;
     while (partnerize.requests.filter((q) => q.url.includes('conversionref:E2E-R1/')).length < 2) {
@@ -190,9 +225,17 @@ describe('local-only routes are for this machine only', () => {
 
   it('the demo checkout requires the postback token in live mode (the product page carries it)', async () => {
     const before = partnerize.requests.length;
-    const noToken = await raw(`${local.url}/demo/checkout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'sku=TR2-42&price=89.00&quantity=1' });
+    const noToken = await raw(`${local.url}/demo/checkout`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'sku=TR2-42&price=89.00&quantity=1',
+    });
     expect(noToken.status).toBe(403);
-    const wrong = await raw(`${local.url}/demo/checkout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'sku=TR2-42&price=89.00&quantity=1&token=guess' });
+    const wrong = await raw(`${local.url}/demo/checkout`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'sku=TR2-42&price=89.00&quantity=1&token=guess',
+    });
     expect(wrong.status).toBe(403);
     await new Promise((res) => setTimeout(res, 300));
     expect(partnerize.requests.length).toBe(before);
@@ -201,7 +244,12 @@ describe('local-only routes are for this machine only', () => {
     expect(form.get('token')).toBe(TOKEN);
     const ok = await raw(`${local.url}/demo/checkout`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: local.url, cookie: 'demo_consent=yes', 'user-agent': IPHONE_UA },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        origin: local.url,
+        cookie: 'demo_consent=yes',
+        'user-agent': IPHONE_UA,
+      },
       body: form.toString(),
     });
     expect(ok.status).toBe(200);
@@ -265,10 +313,18 @@ describe('npm start defaults', () => {
       expect(await r.json()).toEqual({ conversionRef: 'D-1', outcome: 'dry_run' });
 
       // The demo shop works in dry run too: a click for the session, then the product page's form.
-      await fetch(`${p.url}/clicks`, { method: 'POST', headers: { 'user-agent': IPHONE_UA }, body: JSON.stringify({ sessionId: 'demo-dry-session-01', clickref: 'DryDemo1' }) });
+      await fetch(`${p.url}/clicks`, {
+        method: 'POST',
+        headers: { 'user-agent': IPHONE_UA },
+        body: JSON.stringify({ sessionId: 'demo-dry-session-01', clickref: 'DryDemo1' }),
+      });
       const checkout = await raw(`${p.url}/demo/checkout`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: p.url, cookie: 'demo_consent=yes; pz_session=demo-dry-session-01' },
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          origin: p.url,
+          cookie: 'demo_consent=yes; pz_session=demo-dry-session-01',
+        },
         body: (await productForm(p.url)).toString(),
       });
       expect(checkout.status).toBe(200);

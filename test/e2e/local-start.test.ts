@@ -69,13 +69,29 @@ describe('live mode with the demo campaign', () => {
 
   it('refuses every Partnerize host, allows a real campaign id and local base URLs', () => {
     const live = { PARTNERIZE_MODE: 'live' };
-    for (const base of ['https://prf.hn', 'https://PRF.HN/', 'http://prf.hn.', 'https://eu.prf.hn', 'https://partnerize.com', 'https://api.partnerize.com', 'https://x.y.partnerize.com:8443/path']) {
+    for (const base of [
+      'https://prf.hn',
+      'https://PRF.HN/',
+      'http://prf.hn.',
+      'https://eu.prf.hn',
+      'https://partnerize.com',
+      'https://api.partnerize.com',
+      'https://x.y.partnerize.com:8443/path',
+    ]) {
       expect(() => localSettings({ ...live, PARTNERIZE_BASE_URL: base }), base).toThrow(/PARTNERIZE_CAMPAIGN_ID/);
-      expect(() => localSettings({ ...live, PARTNERIZE_BASE_URL: base, PARTNERIZE_CAMPAIGN_ID: '1011l0000' }), base).toThrow(/PARTNERIZE_CAMPAIGN_ID/);
+      expect(() => localSettings({ ...live, PARTNERIZE_BASE_URL: base, PARTNERIZE_CAMPAIGN_ID: '1011l0000' }), base).toThrow(
+        /PARTNERIZE_CAMPAIGN_ID/,
+      );
       expect(localSettings({ ...live, PARTNERIZE_BASE_URL: base, PARTNERIZE_CAMPAIGN_ID: '1011l270' }).campaignId).toBe('1011l270');
       expect(localSettings({ PARTNERIZE_BASE_URL: base }).mode).toBe('dryrun');
     }
-    for (const base of ['http://127.0.0.1:9999', 'http://localhost:8080', 'http://[::1]:9999', 'https://notprf.hn', 'https://partnerize.com.example']) {
+    for (const base of [
+      'http://127.0.0.1:9999',
+      'http://localhost:8080',
+      'http://[::1]:9999',
+      'https://notprf.hn',
+      'https://partnerize.com.example',
+    ]) {
       expect(localSettings({ ...live, PARTNERIZE_BASE_URL: base }).campaignId, base).toBe('1011l0000');
     }
   });

@@ -9,7 +9,10 @@ let alarms: Record<string, AlarmResource>;
 beforeAll(() => {
   built = buildStack({ alarmEmails: 'oncall@acme.example', alarmHttpsEndpoints: 'https://events.pagerduty.com/integration/abc/enqueue' });
   alarms = Object.fromEntries(
-    Object.values(resourcesOf(built.template, 'AWS::CloudWatch::Alarm')).map((a) => [String(a.Properties.AlarmName).replace('PartnerizeS2S-', ''), a]),
+    Object.values(resourcesOf(built.template, 'AWS::CloudWatch::Alarm')).map((a) => [
+      String(a.Properties.AlarmName).replace('PartnerizeS2S-', ''),
+      a,
+    ]),
   );
 });
 
@@ -17,15 +20,37 @@ const logicalId = (type: string, prefix: string) => Object.keys(resourcesOf(buil
 const topicRef = () => ({ Ref: logicalId('AWS::SNS::Topic', 'OnCallTopic') });
 const apiId = () => ({ Ref: logicalId('AWS::ApiGatewayV2::Api', 'ApiHttpApi') });
 const custom = (name: string, statistic = 'Sum') =>
-  expect.objectContaining({ Namespace: 'PartnerizeS2S', MetricName: name, Dimensions: [{ Name: 'service', Value: 'PartnerizeS2S' }], Statistic: statistic });
+  expect.objectContaining({
+    Namespace: 'PartnerizeS2S',
+    MetricName: name,
+    Dimensions: [{ Name: 'service', Value: 'PartnerizeS2S' }],
+    Statistic: statistic,
+  });
 const mathMetrics = (a: AlarmResource) =>
-  Object.fromEntries((a.Properties.Metrics as Array<{ Id: string; MetricStat?: { Metric: any; Stat: string; Period: number }; Expression?: string }>).map((m) => [m.Id, m]));
+  Object.fromEntries(
+    (a.Properties.Metrics as Array<{ Id: string; MetricStat?: { Metric: any; Stat: string; Period: number }; Expression?: string }>).map(
+      (m) => [m.Id, m],
+    ),
+  );
 
 describe('alarms', () => {
   it('exist for every non-2xx path, and nothing else', () => {
     expect(Object.keys(alarms).sort()).toEqual([
-      'Api4xxRate', 'Api5xx', 'ClicksErrors', 'ClicksThrottles', 'ConversionsFailed', 'IgnoredShare', 'OldestOwedSend', 'PartnerizeRejected',
-      'PartnerizeRetryableRate', 'PostbacksErrors', 'PostbacksThrottled', 'PostbacksThrottles', 'RetryErrors', 'RetryHeartbeatMissing', 'RetryThrottles',
+      'Api4xxRate',
+      'Api5xx',
+      'ClicksErrors',
+      'ClicksThrottles',
+      'ConversionsFailed',
+      'IgnoredShare',
+      'OldestOwedSend',
+      'PartnerizeRejected',
+      'PartnerizeRetryableRate',
+      'PostbacksErrors',
+      'PostbacksThrottled',
+      'PostbacksThrottles',
+      'RetryErrors',
+      'RetryHeartbeatMissing',
+      'RetryThrottles',
       'UnattributedShare',
     ]);
   });
@@ -44,7 +69,13 @@ describe('alarms', () => {
 
   it('postbacks throttled: any 429 in a period, reading the metric the access-log filter writes', () => {
     const a = alarms['PostbacksThrottled']!.Properties;
-    expect(a).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', Period: 300, EvaluationPeriods: 1, TreatMissingData: 'notBreaching' });
+    expect(a).toMatchObject({
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      Period: 300,
+      EvaluationPeriods: 1,
+      TreatMissingData: 'notBreaching',
+    });
     const filter = Object.values(resourcesOf(built.template, 'AWS::Logs::MetricFilter'))
       .map((f) => f.Properties.MetricTransformations[0])
       .find((t) => t.MetricName === a.MetricName)!;
@@ -53,7 +84,10 @@ describe('alarms', () => {
     // The filter takes the dimension from the line's `service`, which the access log format sets to the stack name.
     const stage = Object.values(resourcesOf(built.template, 'AWS::ApiGatewayV2::Stage'))[0]!;
     const format = JSON.parse(stage.Properties.AccessLogSettings.Format) as Record<string, string>;
-    const dimensions = (filter.Dimensions as Array<{ Key: string; Value: string }>).map((d) => ({ Name: d.Key, Value: format[d.Value.replace(/^\$\./, '')] }));
+    const dimensions = (filter.Dimensions as Array<{ Key: string; Value: string }>).map((d) => ({
+      Name: d.Key,
+      Value: format[d.Value.replace(/^\$\./, '')],
+    }));
     expect(a.Dimensions).toEqual(dimensions);
     expect(a).toEqual(custom('PostbacksThrottled'));
     expect(a.AlarmDescription).toMatch(/Runbook: docs\/runbook\.md#postbacks-throttled$/);
@@ -62,46 +96,82 @@ describe('alarms', () => {
   it('ignored share of postbacks: ignored / (ignored + purchases) over an hour, with a minimum volume', () => {
     const a = alarms['IgnoredShare']!;
     const m = mathMetrics(a);
-    expect(m['ignored']!.MetricStat).toMatchObject({ Metric: { Namespace: 'PartnerizeS2S', MetricName: 'PostbacksIgnored', Dimensions: [{ Name: 'service', Value: 'PartnerizeS2S' }] }, Period: 3600, Stat: 'Sum' });
+    expect(m['ignored']!.MetricStat).toMatchObject({
+      Metric: { Namespace: 'PartnerizeS2S', MetricName: 'PostbacksIgnored', Dimensions: [{ Name: 'service', Value: 'PartnerizeS2S' }] },
+      Period: 3600,
+      Stat: 'Sum',
+    });
     expect(m['purchases']!.MetricStat).toMatchObject({ Metric: { MetricName: 'Purchases' }, Period: 3600, Stat: 'Sum' });
     const expr = Object.values(m).find((x) => x.Expression)!.Expression;
-    expect(expr).toBe('IF(FILL(ignored, 0) + FILL(purchases, 0) >= 20, 100 * FILL(ignored, 0) / (FILL(ignored, 0) + FILL(purchases, 0)), 0)');
+    expect(expr).toBe(
+      'IF(FILL(ignored, 0) + FILL(purchases, 0) >= 20, 100 * FILL(ignored, 0) / (FILL(ignored, 0) + FILL(purchases, 0)), 0)',
+    );
     expect(a.Properties).toMatchObject({ Threshold: 50, ComparisonOperator: 'GreaterThanThreshold', TreatMissingData: 'notBreaching' });
     expect(a.Properties.AlarmDescription).toMatch(/Runbook: docs\/runbook\.md#ignored-share$/);
   });
 
   it('API 5xx: the HTTP API metric 5xx (not 5XXError) by ApiId, any in a period', () => {
     expect(alarms['Api5xx']!.Properties).toMatchObject({
-      Namespace: 'AWS/ApiGateway', MetricName: '5xx', Dimensions: [{ Name: 'ApiId', Value: apiId() }], Statistic: 'Sum',
-      Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', Period: 300, EvaluationPeriods: 1, TreatMissingData: 'notBreaching',
+      Namespace: 'AWS/ApiGateway',
+      MetricName: '5xx',
+      Dimensions: [{ Name: 'ApiId', Value: apiId() }],
+      Statistic: 'Sum',
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      Period: 300,
+      EvaluationPeriods: 1,
+      TreatMissingData: 'notBreaching',
     });
   });
 
   it('API 4xx rate: 4xx / Count with a minimum volume', () => {
     const a = alarms['Api4xxRate']!;
     const m = mathMetrics(a);
-    expect(m['clientErrors']!.MetricStat!.Metric).toMatchObject({ Namespace: 'AWS/ApiGateway', MetricName: '4xx', Dimensions: [{ Name: 'ApiId', Value: apiId() }] });
-    expect(m['requests']!.MetricStat!.Metric).toMatchObject({ Namespace: 'AWS/ApiGateway', MetricName: 'Count', Dimensions: [{ Name: 'ApiId', Value: apiId() }] });
+    expect(m['clientErrors']!.MetricStat!.Metric).toMatchObject({
+      Namespace: 'AWS/ApiGateway',
+      MetricName: '4xx',
+      Dimensions: [{ Name: 'ApiId', Value: apiId() }],
+    });
+    expect(m['requests']!.MetricStat!.Metric).toMatchObject({
+      Namespace: 'AWS/ApiGateway',
+      MetricName: 'Count',
+      Dimensions: [{ Name: 'ApiId', Value: apiId() }],
+    });
     const expr = Object.values(m).find((x) => x.Expression)!.Expression;
     expect(expr).toBe('IF(FILL(requests, 0) >= 20, 100 * FILL(clientErrors, 0) / requests, 0)');
     expect(a.Properties.Threshold).toBe(10);
   });
 
   it('Partnerize rejected (> 0), failed conversions (> 0), oldest owed send, heartbeat missing (missing data breaches)', () => {
-    expect(alarms['PartnerizeRejected']!.Properties).toEqual(expect.objectContaining({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' }));
+    expect(alarms['PartnerizeRejected']!.Properties).toEqual(
+      expect.objectContaining({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' }),
+    );
     expect(alarms['PartnerizeRejected']!.Properties).toEqual(custom('PartnerizeRejected'));
     expect(alarms['ConversionsFailed']!.Properties).toEqual(custom('ConversionsFailed'));
     expect(alarms['OldestOwedSend']!.Properties).toEqual(custom('OldestOwedSendAge', 'Maximum'));
     expect(alarms['OldestOwedSend']!.Properties.Threshold).toBe(15 * 60);
     expect(alarms['RetryHeartbeatMissing']!.Properties).toEqual(custom('RetryHeartbeat'));
-    expect(alarms['RetryHeartbeatMissing']!.Properties).toMatchObject({ Threshold: 1, ComparisonOperator: 'LessThanThreshold', EvaluationPeriods: 2, TreatMissingData: 'breaching' });
+    expect(alarms['RetryHeartbeatMissing']!.Properties).toMatchObject({
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      EvaluationPeriods: 2,
+      TreatMissingData: 'breaching',
+    });
   });
 
   it('Partnerize retryable rate over several periods', () => {
     const a = alarms['PartnerizeRetryableRate']!;
     const m = mathMetrics(a);
-    for (const [id, name] of [['sent', 'PartnerizeSent'], ['retryable', 'PartnerizeRetryable'], ['rejected', 'PartnerizeRejected']] as const) {
-      expect(m[id]!.MetricStat!.Metric).toMatchObject({ Namespace: 'PartnerizeS2S', MetricName: name, Dimensions: [{ Name: 'service', Value: 'PartnerizeS2S' }] });
+    for (const [id, name] of [
+      ['sent', 'PartnerizeSent'],
+      ['retryable', 'PartnerizeRetryable'],
+      ['rejected', 'PartnerizeRejected'],
+    ] as const) {
+      expect(m[id]!.MetricStat!.Metric).toMatchObject({
+        Namespace: 'PartnerizeS2S',
+        MetricName: name,
+        Dimensions: [{ Name: 'service', Value: 'PartnerizeS2S' }],
+      });
     }
     expect(a.Properties).toMatchObject({ Threshold: 25, EvaluationPeriods: 3 });
   });
@@ -117,17 +187,38 @@ describe('alarms', () => {
   it('Lambda errors and throttles per function', () => {
     for (const fn of ['Clicks', 'Postbacks', 'Retry']) {
       const fnRef = { Ref: logicalId('AWS::Lambda::Function', `${fn}Function`) };
-      expect(alarms[`${fn}Errors`]!.Properties).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: fnRef }], Threshold: 0 });
-      expect(alarms[`${fn}Throttles`]!.Properties).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Throttles', Dimensions: [{ Name: 'FunctionName', Value: fnRef }], Threshold: 0 });
+      expect(alarms[`${fn}Errors`]!.Properties).toMatchObject({
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: fnRef }],
+        Threshold: 0,
+      });
+      expect(alarms[`${fn}Throttles`]!.Properties).toMatchObject({
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Throttles',
+        Dimensions: [{ Name: 'FunctionName', Value: fnRef }],
+        Threshold: 0,
+      });
     }
   });
 
   it('thresholds and periods come from config', () => {
     const b = buildStack({
-      alarmPeriodMinutes: '1', alarmApi4xxRatePercent: '3', alarmOldestOwedMinutes: '60', alarmRetryableEvaluationPeriods: '6', runbookUrl: 'https://wiki.acme.example/pz-runbook',
-      alarmIgnoredRatePercent: '80', alarmIgnoredMinPostbacks: '100', alarmIgnoredPeriodMinutes: '15',
+      alarmPeriodMinutes: '1',
+      alarmApi4xxRatePercent: '3',
+      alarmOldestOwedMinutes: '60',
+      alarmRetryableEvaluationPeriods: '6',
+      runbookUrl: 'https://wiki.acme.example/pz-runbook',
+      alarmIgnoredRatePercent: '80',
+      alarmIgnoredMinPostbacks: '100',
+      alarmIgnoredPeriodMinutes: '15',
     });
-    const a = Object.fromEntries(Object.values(resourcesOf(b.template, 'AWS::CloudWatch::Alarm')).map((x) => [String(x.Properties.AlarmName).replace('PartnerizeS2S-', ''), x]));
+    const a = Object.fromEntries(
+      Object.values(resourcesOf(b.template, 'AWS::CloudWatch::Alarm')).map((x) => [
+        String(x.Properties.AlarmName).replace('PartnerizeS2S-', ''),
+        x,
+      ]),
+    );
     expect(a['Api5xx']!.Properties.Period).toBe(60);
     expect(a['Api4xxRate']!.Properties.Threshold).toBe(3);
     expect(a['OldestOwedSend']!.Properties.Threshold).toBe(3600);
@@ -147,13 +238,25 @@ describe('on-call topic', () => {
     built.template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
     built.template.hasResourceProperties('AWS::KMS::Key', {
       EnableKeyRotation: true,
-      KeyPolicy: { Statement: Match.arrayWith([Match.objectLike({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] })]) },
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] }),
+        ]),
+      },
     });
     built.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+      },
     });
-    const subs = Object.values(resourcesOf(built.template, 'AWS::SNS::Subscription')).map((s) => [s.Properties.Protocol, s.Properties.Endpoint]);
-    expect(subs.sort()).toEqual([['email', 'oncall@acme.example'], ['https', 'https://events.pagerduty.com/integration/abc/enqueue']]);
+    const subs = Object.values(resourcesOf(built.template, 'AWS::SNS::Subscription')).map((s) => [
+      s.Properties.Protocol,
+      s.Properties.Endpoint,
+    ]);
+    expect(subs.sort()).toEqual([
+      ['email', 'oncall@acme.example'],
+      ['https', 'https://events.pagerduty.com/integration/abc/enqueue'],
+    ]);
   });
 
   it('with alarmTopicArn, alarms page through that topic and none is created', () => {
@@ -172,9 +275,28 @@ describe('dashboard', () => {
   it('tells the pipeline story: clicks, postbacks by outcome, Partnerize answers and latency, owed/failed, API 4xx/5xx, alarms', () => {
     const d = Object.values(resourcesOf(built.template, 'AWS::CloudWatch::Dashboard'))[0]!;
     const body = JSON.stringify(d.Properties.DashboardBody);
-    for (const needle of ['ClicksRecorded', 'PostbacksSent', 'PostbacksUnattributed', 'PostbacksDuplicate', 'PartnerizeSent', 'PartnerizeRetryable', 'PartnerizeRejected',
-      'PartnerizeLatency', '\\"p50\\"', '\\"p99\\"', 'OwedSendsDue', 'ConversionsFailed', 'OldestOwedSendAge', '\\"4xx\\"', '\\"5xx\\"', 'alarm',
-      'PostbacksThrottled', 'ClicksThrottled', 'PostbacksIgnored', 'ignored %']) {
+    for (const needle of [
+      'ClicksRecorded',
+      'PostbacksSent',
+      'PostbacksUnattributed',
+      'PostbacksDuplicate',
+      'PartnerizeSent',
+      'PartnerizeRetryable',
+      'PartnerizeRejected',
+      'PartnerizeLatency',
+      '\\"p50\\"',
+      '\\"p99\\"',
+      'OwedSendsDue',
+      'ConversionsFailed',
+      'OldestOwedSendAge',
+      '\\"4xx\\"',
+      '\\"5xx\\"',
+      'alarm',
+      'PostbacksThrottled',
+      'ClicksThrottled',
+      'PostbacksIgnored',
+      'ignored %',
+    ]) {
       expect(body, needle).toContain(needle);
     }
   });
@@ -184,7 +306,15 @@ describe('runbook', () => {
   it('has the section every alarm links to', async () => {
     const { readFileSync } = await import('node:fs');
     const runbook = readFileSync(new URL('../../docs/runbook.md', import.meta.url), 'utf8');
-    const anchors = new Set([...runbook.matchAll(/^## (.+)$/gm)].map((m) => m[1]!.trim().toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-')));
+    const anchors = new Set(
+      [...runbook.matchAll(/^## (.+)$/gm)].map((m) =>
+        m[1]!
+          .trim()
+          .toLowerCase()
+          .replace(/[^a-z0-9 -]/g, '')
+          .replace(/ /g, '-'),
+      ),
+    );
     for (const [name, a] of Object.entries(alarms)) {
       const anchor = /#([a-z0-9-]+)$/.exec(a.Properties.AlarmDescription)![1]!;
       expect(anchors.has(anchor), `${name} → #${anchor}`).toBe(true);

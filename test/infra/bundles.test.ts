@@ -56,7 +56,8 @@ describe('synthesized bundles', () => {
   it(`every bundle is within ${BUNDLE_BUDGET}× the DynamoDB-client-only bundle (same esbuild settings)`, async () => {
     const sdkOnly = (await buildBaselines()).find((b) => b.name === 'DynamoDB client only')!;
     const ratios = Object.fromEntries(bundles.map((b) => [b.name, Number((b.bytes / sdkOnly.bytes).toFixed(3))]));
-    for (const [name, ratio] of Object.entries(ratios)) expect(ratio, `${name}: ${JSON.stringify(ratios)}`).toBeLessThanOrEqual(BUNDLE_BUDGET);
+    for (const [name, ratio] of Object.entries(ratios))
+      expect(ratio, `${name}: ${JSON.stringify(ratios)}`).toBeLessThanOrEqual(BUNDLE_BUDGET);
   });
 
   it.each(['ClicksFunction', 'PostbacksFunction', 'RetryFunction'])('%s loads in a fresh Node process', async (name) => {
@@ -66,9 +67,17 @@ describe('synthesized bundles', () => {
   });
 
   it('the bundles work end to end: click, postback, Partnerize call, retry sweep', async () => {
-    const click = await invokeBundle(bundle('ClicksFunction').file, env, httpEvent({ path: '/clicks', body: { sessionId: 'bundle-session-1', clickref: 'BuNdLe1' } }));
+    const click = await invokeBundle(
+      bundle('ClicksFunction').file,
+      env,
+      httpEvent({ path: '/clicks', body: { sessionId: 'bundle-session-1', clickref: 'BuNdLe1' } }),
+    );
     expect(click.result).toMatchObject({ statusCode: 204 });
-    const bad = await invokeBundle(bundle('ClicksFunction').file, env, httpEvent({ path: '/clicks', body: { sessionId: 'bundle-session-1', clickref: ' ' } }));
+    const bad = await invokeBundle(
+      bundle('ClicksFunction').file,
+      env,
+      httpEvent({ path: '/clicks', body: { sessionId: 'bundle-session-1', clickref: ' ' } }),
+    );
     expect(bad.result.statusCode).toBe(400);
     expect(JSON.parse(bad.result.body).error.field).toBe('clickref');
 
@@ -83,7 +92,9 @@ describe('synthesized bundles', () => {
     );
     expect(JSON.parse(postback.result.body)).toEqual({ conversionRef: 'BUNDLE-1', outcome: 'sent' });
     expect(partnerize.requests).toHaveLength(1);
-    expect(partnerize.requests[0]!.url).toMatch(/^\/conversion\/tracking_mode:api\/campaign:bundlecamp\/clickref:BuNdLe1\/conversionref:BUNDLE-1\/currency:EUR\//);
+    expect(partnerize.requests[0]!.url).toMatch(
+      /^\/conversion\/tracking_mode:api\/campaign:bundlecamp\/clickref:BuNdLe1\/conversionref:BUNDLE-1\/currency:EUR\//,
+    );
 
     const sweep = await invokeBundle(bundle('RetryFunction').file, env, { source: 'aws.events', 'detail-type': 'Scheduled Event' });
     expect(sweep.result).toMatchObject({ due: 0, claimed: 0 });

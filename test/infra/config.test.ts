@@ -106,8 +106,12 @@ describe('live mode on the demo campaign', () => {
   });
 
   it('live with an empty or missing campaign id is refused, naming the key', () => {
-    expect(errorOf({ partnerizeMode: 'live', partnerizeCampaignId: '' })).toMatch(/partnerizeCampaignId: must be your Partnerize campaign id/);
-    expect(errorOf({ partnerizeMode: 'live', partnerizeCampaignId: undefined })).toMatch(/partnerizeCampaignId: .*-c partnerizeCampaignId=/);
+    expect(errorOf({ partnerizeMode: 'live', partnerizeCampaignId: '' })).toMatch(
+      /partnerizeCampaignId: must be your Partnerize campaign id/,
+    );
+    expect(errorOf({ partnerizeMode: 'live', partnerizeCampaignId: undefined })).toMatch(
+      /partnerizeCampaignId: .*-c partnerizeCampaignId=/,
+    );
   });
 
   it('live with a real campaign id is accepted', () => {
@@ -134,7 +138,9 @@ describe('config warnings', () => {
   });
 
   it('an existing web ACL warns that the postback rules are not in it', () => {
-    expect(ids({ enableWaf: 'true', wafWebAclArn: 'arn:aws:wafv2:us-east-1:123456789012:global/webacl/acme/abc' })).toEqual(['partnerize-s2s:own-web-acl']);
+    expect(ids({ enableWaf: 'true', wafWebAclArn: 'arn:aws:wafv2:us-east-1:123456789012:global/webacl/acme/abc' })).toEqual([
+      'partnerize-s2s:own-web-acl',
+    ]);
   });
 });
 
@@ -146,7 +152,9 @@ describe('throttling', () => {
   });
 
   it('a stage limit below the routes together is refused with the number it needs', () => {
-    expect(errorOf({ postbacksThrottleRateLimit: '500' })).toContain('apiThrottleRateLimit: must be at least the four routes together, 2 × (clicksThrottleRateLimit + postbacksThrottleRateLimit) = 2200');
+    expect(errorOf({ postbacksThrottleRateLimit: '500' })).toContain(
+      'apiThrottleRateLimit: must be at least the four routes together, 2 × (clicksThrottleRateLimit + postbacksThrottleRateLimit) = 2200',
+    );
     expect(errorOf({ clicksThrottleBurstLimit: '2000' })).toContain('apiThrottleBurstLimit: must be at least the four routes together');
     expect(configWith({ postbacksThrottleRateLimit: '500', apiThrottleRateLimit: '2200' }).postbacksThrottleRateLimit).toBe(500);
   });
@@ -155,7 +163,11 @@ describe('throttling', () => {
 describe('retry run bounds', () => {
   it('default to 200 records, 8 at a time, 45 s, and take overrides', () => {
     expect(configWith()).toMatchObject({ sweepLimit: 200, sweepConcurrency: 8, sweepBudgetMs: 45_000 });
-    expect(configWith({ sweepLimit: '1000', sweepConcurrency: '16', sweepBudgetMs: '30000' })).toMatchObject({ sweepLimit: 1000, sweepConcurrency: 16, sweepBudgetMs: 30_000 });
+    expect(configWith({ sweepLimit: '1000', sweepConcurrency: '16', sweepBudgetMs: '30000' })).toMatchObject({
+      sweepLimit: 1000,
+      sweepConcurrency: 16,
+      sweepBudgetMs: 30_000,
+    });
   });
 });
 
@@ -171,7 +183,9 @@ describe('postbackSourceCidrs', () => {
   it('is empty by default (postbacks from anywhere) and takes IPv4 and IPv6 CIDRs', () => {
     expect(configWith().postbackSourceCidrs).toEqual([]);
     expect(configWith({ ...waf, postbackSourceCidrs: '203.0.113.0/24, 198.51.100.7/32,2001:db8::/32' }).postbackSourceCidrs).toEqual([
-      '203.0.113.0/24', '198.51.100.7/32', '2001:db8::/32',
+      '203.0.113.0/24',
+      '198.51.100.7/32',
+      '2001:db8::/32',
     ]);
   });
 
@@ -190,10 +204,16 @@ describe('postbackSourceCidrs', () => {
   });
 
   it('property: any address with any prefix reads as the network that holds it, in canonical form', () => {
-    const v4 = fc.tuple(fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 4, maxLength: 4 }), fc.integer({ min: 1, max: 32 }))
+    const v4 = fc
+      .tuple(fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 4, maxLength: 4 }), fc.integer({ min: 1, max: 32 }))
       .map(([octets, prefix]) => ({ type: 'ipv4' as const, address: octets.join('.'), prefix }));
-    const v6 = fc.tuple(fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 8, maxLength: 8 }), fc.integer({ min: 1, max: 128 }), fc.boolean())
-      .map(([groups, prefix, zeros]) => ({ type: 'ipv6' as const, address: groups.map((g, i) => (zeros && i > 2 && i < 6 ? 0 : g).toString(16)).join(':'), prefix }));
+    const v6 = fc
+      .tuple(fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 8, maxLength: 8 }), fc.integer({ min: 1, max: 128 }), fc.boolean())
+      .map(([groups, prefix, zeros]) => ({
+        type: 'ipv6' as const,
+        address: groups.map((g, i) => (zeros && i > 2 && i < 6 ? 0 : g).toString(16)).join(':'),
+        prefix,
+      }));
     fc.assert(
       fc.property(fc.oneof(v4, v6), ({ type, address, prefix }) => {
         let cidr: string;
@@ -214,7 +234,9 @@ describe('postbackSourceCidrs', () => {
   });
 
   it('an invalid entry fails naming the key and the entry', () => {
-    expect(errorOf({ ...waf, postbackSourceCidrs: '203.0.113.0/24,10.1.2.3/8' })).toMatch(/postbackSourceCidrs: "10\.1\.2\.3\/8" has address bits set .* did you mean 10\.0\.0\.0\/8\?/);
+    expect(errorOf({ ...waf, postbackSourceCidrs: '203.0.113.0/24,10.1.2.3/8' })).toMatch(
+      /postbackSourceCidrs: "10\.1\.2\.3\/8" has address bits set .* did you mean 10\.0\.0\.0\/8\?/,
+    );
   });
 
   it('without enableWaf is refused, naming the key and the fix', () => {
@@ -224,7 +246,11 @@ describe('postbackSourceCidrs', () => {
   });
 
   it('with an existing web ACL (wafWebAclArn) is refused: no rules are added to it', () => {
-    const message = errorOf({ ...waf, wafWebAclArn: 'arn:aws:wafv2:us-east-1:123456789012:global/webacl/acme/abc', postbackSourceCidrs: '203.0.113.0/24' });
+    const message = errorOf({
+      ...waf,
+      wafWebAclArn: 'arn:aws:wafv2:us-east-1:123456789012:global/webacl/acme/abc',
+      postbackSourceCidrs: '203.0.113.0/24',
+    });
     expect(message).toContain('postbackSourceCidrs: cannot be applied to the web ACL named by wafWebAclArn');
   });
 });
@@ -238,11 +264,20 @@ describe('bin/app.ts (what `npx cdk synth` runs)', () => {
     try {
       const r = await run(process.execPath, ['--import', 'tsx', 'bin/app.ts'], {
         cwd: PROJECT_ROOT,
-        env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify(context), CDK_OUTDIR: outdir, CDK_DEFAULT_REGION: 'eu-west-1', CDK_DEFAULT_ACCOUNT: '123456789012' },
+        env: {
+          ...process.env,
+          CDK_CONTEXT_JSON: JSON.stringify(context),
+          CDK_OUTDIR: outdir,
+          CDK_DEFAULT_REGION: 'eu-west-1',
+          CDK_DEFAULT_ACCOUNT: '123456789012',
+        },
         maxBuffer: 16 * 1024 * 1024,
       });
       // The CLI prints the assembly's warnings; they sit in the manifest and the stacks' metadata files.
-      const manifest = readdirSync(outdir).filter((f) => f.endsWith('.json')).map((f) => readFileSync(join(outdir, f), 'utf8')).join('\n');
+      const manifest = readdirSync(outdir)
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => readFileSync(join(outdir, f), 'utf8'))
+        .join('\n');
       return { code: 0, stderr: r.stderr, manifest };
     } catch (err) {
       const e = err as { code?: number; stderr?: string };

@@ -6,9 +6,7 @@
  * Syntax: https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html
  */
 
-type Node =
-  | { kind: 'and' | 'or'; left: Node; right: Node }
-  | { kind: 'compare'; path: string[]; op: '=' | '!='; value: string | number };
+type Node = { kind: 'and' | 'or'; left: Node; right: Node } | { kind: 'compare'; path: string[]; op: '=' | '!='; value: string | number };
 
 function tokenize(text: string): string[] {
   const tokens: string[] = [];
@@ -31,7 +29,8 @@ export function parseJsonFilterPattern(pattern: string): Node {
   const peek = () => tokens[i];
   const take = (expected?: string) => {
     const t = tokens[i++];
-    if (t === undefined || (expected !== undefined && t !== expected)) throw new Error(`expected ${expected ?? 'a token'}, got ${t ?? 'the end'} in ${pattern}`);
+    if (t === undefined || (expected !== undefined && t !== expected))
+      throw new Error(`expected ${expected ?? 'a token'}, got ${t ?? 'the end'} in ${pattern}`);
     return t;
   };
   const or = (): Node => {
@@ -73,7 +72,12 @@ export function parseJsonFilterPattern(pattern: string): Node {
 }
 
 const glob = (pattern: string, value: string) =>
-  new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(value);
+  new RegExp(
+    `^${pattern
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  ).test(value);
 
 /** Whether a JSON log event matches: quoted values compare with strings (`*` globs), numbers with numbers. */
 export function matchesJsonFilterPattern(pattern: string, event: unknown): boolean {
@@ -82,7 +86,8 @@ export function matchesJsonFilterPattern(pattern: string, event: unknown): boole
     let field: unknown = event;
     for (const key of n.path) field = field !== null && typeof field === 'object' ? (field as Record<string, unknown>)[key] : undefined;
     if (field === undefined) return false;
-    const equal = typeof n.value === 'string' ? typeof field === 'string' && glob(n.value, field) : typeof field === 'number' && field === n.value;
+    const equal =
+      typeof n.value === 'string' ? typeof field === 'string' && glob(n.value, field) : typeof field === 'number' && field === n.value;
     return n.op === '=' ? equal : !equal;
   };
   return evaluate(parseJsonFilterPattern(pattern));

@@ -17,9 +17,15 @@ const logicalId = (type: string, prefix: string): string => {
 
 describe('HTTP API', () => {
   it('has exactly GET/POST /clicks and GET/POST /postbacks, each on a Lambda proxy integration (payload 2.0)', () => {
-    const routes = Object.values(resourcesOf(built.template, 'AWS::ApiGatewayV2::Route')).map((r) => r.Properties.RouteKey).sort();
+    const routes = Object.values(resourcesOf(built.template, 'AWS::ApiGatewayV2::Route'))
+      .map((r) => r.Properties.RouteKey)
+      .sort();
     expect(routes).toEqual(['GET /clicks', 'GET /postbacks', 'POST /clicks', 'POST /postbacks']);
-    built.template.resourcePropertiesCountIs('AWS::ApiGatewayV2::Integration', { IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0' }, 2);
+    built.template.resourcePropertiesCountIs(
+      'AWS::ApiGatewayV2::Integration',
+      { IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0' },
+      2,
+    );
     built.template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
     built.template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
   });
@@ -47,7 +53,9 @@ describe('HTTP API', () => {
       DefaultRouteSettings: { ThrottlingRateLimit: c.apiThrottleRateLimit, ThrottlingBurstLimit: c.apiThrottleBurstLimit },
       RouteSettings: { 'GET /clicks': clicks, 'POST /clicks': clicks, 'GET /postbacks': postbacks, 'POST /postbacks': postbacks },
     });
-    const stage = Object.entries(built.template.toJSON().Resources as Record<string, { Type: string; DependsOn?: string[] }>).find(([, r]) => r.Type === 'AWS::ApiGatewayV2::Stage')!;
+    const stage = Object.entries(built.template.toJSON().Resources as Record<string, { Type: string; DependsOn?: string[] }>).find(
+      ([, r]) => r.Type === 'AWS::ApiGatewayV2::Stage',
+    )!;
     const routeIds = Object.keys(resourcesOf(built.template, 'AWS::ApiGatewayV2::Route'));
     expect(stage[1].DependsOn).toEqual(expect.arrayContaining(routeIds)); // route settings need the routes first
   });
@@ -56,12 +64,21 @@ describe('HTTP API', () => {
     const stage = Object.values(resourcesOf(built.template, 'AWS::ApiGatewayV2::Stage'))[0]!.Properties;
     const routes = Object.values(stage.RouteSettings as Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }>);
     expect(routes).toHaveLength(4);
-    expect(stage.DefaultRouteSettings.ThrottlingRateLimit).toBeGreaterThanOrEqual(routes.reduce((sum, r) => sum + r.ThrottlingRateLimit, 0));
-    expect(stage.DefaultRouteSettings.ThrottlingBurstLimit).toBeGreaterThanOrEqual(routes.reduce((sum, r) => sum + r.ThrottlingBurstLimit, 0));
+    expect(stage.DefaultRouteSettings.ThrottlingRateLimit).toBeGreaterThanOrEqual(
+      routes.reduce((sum, r) => sum + r.ThrottlingRateLimit, 0),
+    );
+    expect(stage.DefaultRouteSettings.ThrottlingBurstLimit).toBeGreaterThanOrEqual(
+      routes.reduce((sum, r) => sum + r.ThrottlingBurstLimit, 0),
+    );
   });
 
   it('route throttles come from config', () => {
-    const b = buildStack({ postbacksThrottleRateLimit: '300', postbacksThrottleBurstLimit: '900', apiThrottleRateLimit: '5000', apiThrottleBurstLimit: '5000' });
+    const b = buildStack({
+      postbacksThrottleRateLimit: '300',
+      postbacksThrottleBurstLimit: '900',
+      apiThrottleRateLimit: '5000',
+      apiThrottleBurstLimit: '5000',
+    });
     const stage = Object.values(resourcesOf(b.template, 'AWS::ApiGatewayV2::Stage'))[0]!.Properties;
     expect(stage.RouteSettings['POST /postbacks']).toEqual({ ThrottlingRateLimit: 300, ThrottlingBurstLimit: 900 });
     expect(stage.RouteSettings['GET /postbacks']).toEqual({ ThrottlingRateLimit: 300, ThrottlingBurstLimit: 900 });
@@ -71,9 +88,16 @@ describe('HTTP API', () => {
   it('writes JSON access logs, without IPs, user agents or query strings, to a retained log group', () => {
     const stage = Object.values(resourcesOf(built.template, 'AWS::ApiGatewayV2::Stage'))[0]!;
     const format = JSON.parse(stage.Properties.AccessLogSettings.Format);
-    expect(format).toMatchObject({ service: 'PartnerizeS2S', requestId: '$context.requestId', routeKey: '$context.routeKey', status: '$context.status' });
+    expect(format).toMatchObject({
+      service: 'PartnerizeS2S',
+      requestId: '$context.requestId',
+      routeKey: '$context.routeKey',
+      status: '$context.status',
+    });
     expect(stage.Properties.AccessLogSettings.Format).not.toMatch(/sourceIp|userAgent|querystring|identity/i);
-    expect(stage.Properties.AccessLogSettings.DestinationArn).toEqual({ 'Fn::GetAtt': [logicalId('AWS::Logs::LogGroup', 'ApiAccessLogs'), 'Arn'] });
+    expect(stage.Properties.AccessLogSettings.DestinationArn).toEqual({
+      'Fn::GetAtt': [logicalId('AWS::Logs::LogGroup', 'ApiAccessLogs'), 'Arn'],
+    });
   });
 
   it('has no CORS by default and an allowlist when origins are configured', () => {
@@ -90,11 +114,22 @@ describe('throttled requests (HTTP APIs publish no 429 metric)', () => {
   /** An access log line as API Gateway writes it: the stage's format with its variables filled in. */
   const accessLogLine = (vars: Record<string, string>) => {
     const stage = Object.values(resourcesOf(built.template, 'AWS::ApiGatewayV2::Stage'))[0]!;
-    const line = (stage.Properties.AccessLogSettings.Format as string).replace(/\$context\.([A-Za-z.]+)/g, (_, name: string) => vars[name] ?? '-');
+    const line = (stage.Properties.AccessLogSettings.Format as string).replace(
+      /\$context\.([A-Za-z.]+)/g,
+      (_, name: string) => vars[name] ?? '-',
+    );
     return JSON.parse(line) as unknown;
   };
   const line = (routeKey: string, status: string) =>
-    accessLogLine({ requestId: 'Yz1AbC', requestTimeEpoch: '1764547200000', routeKey, status, responseLength: '61', responseLatency: '3', 'error.message': status === '429' ? 'Too Many Requests' : '-' });
+    accessLogLine({
+      requestId: 'Yz1AbC',
+      requestTimeEpoch: '1764547200000',
+      routeKey,
+      status,
+      responseLength: '61',
+      responseLatency: '3',
+      'error.message': status === '429' ? 'Too Many Requests' : '-',
+    });
   const filters = () => Object.values(resourcesOf(built.template, 'AWS::Logs::MetricFilter')).map((f) => f.Properties);
   const filterFor = (metricName: string) => filters().find((f) => f.MetricTransformations[0].MetricName === metricName)!;
 
@@ -156,8 +191,12 @@ describe('functions', () => {
     const fns = resourcesOf(built.template, 'AWS::Lambda::Function');
     const envOf = (prefix: string) => fns[logicalId('AWS::Lambda::Function', prefix)]!.Properties.Environment.Variables;
     expect(envOf('PostbacksFunction')).toMatchObject({
-      PARTNERIZE_MODE: 'dryrun', PARTNERIZE_BASE_URL: 'https://prf.hn', PARTNERIZE_CAMPAIGN_ID: built.config.partnerizeCampaignId,
-      CONSENT_POLICY: 'required', PURCHASE_EVENTS: 'purchase', TOKEN_SECRET_ARN: { Ref: logicalId('AWS::SecretsManager::Secret', 'PostbackToken') },
+      PARTNERIZE_MODE: 'dryrun',
+      PARTNERIZE_BASE_URL: 'https://prf.hn',
+      PARTNERIZE_CAMPAIGN_ID: built.config.partnerizeCampaignId,
+      CONSENT_POLICY: 'required',
+      PURCHASE_EVENTS: 'purchase',
+      TOKEN_SECRET_ARN: { Ref: logicalId('AWS::SecretsManager::Secret', 'PostbackToken') },
       CLICKS_TABLE: { Ref: logicalId('AWS::DynamoDB::GlobalTable', 'TablesClicks') },
       CONVERSIONS_TABLE: { Ref: logicalId('AWS::DynamoDB::GlobalTable', 'TablesConversions') },
     });
@@ -168,7 +207,8 @@ describe('functions', () => {
 
   it('each function gets the settings it reads and no others, and a table only with its grant', () => {
     const fns = resourcesOf(built.template, 'AWS::Lambda::Function');
-    const envOf = (prefix: string) => fns[logicalId('AWS::Lambda::Function', prefix)]!.Properties.Environment.Variables as Record<string, unknown>;
+    const envOf = (prefix: string) =>
+      fns[logicalId('AWS::Lambda::Function', prefix)]!.Properties.Environment.Variables as Record<string, unknown>;
     for (const fn of ['clicks', 'postbacks', 'retry'] as const) {
       const prefix = `${fn[0]!.toUpperCase()}${fn.slice(1)}Function`;
       const expected = SETTING_KEYS.filter((k) => SETTINGS[k].for.includes(fn)).map((k) => SETTINGS[k].env);
@@ -177,15 +217,22 @@ describe('functions', () => {
     }
     expect(envOf('ClicksFunction').TOKEN_CACHE_S).toBeUndefined();
     expect(envOf('RetryFunction').CLICKS_TABLE).toBeUndefined();
-    expect(actionsOf(statementsOf(built.template, 'RetryFunction')).filter((a) => a.startsWith('dynamodb:'))).toEqual(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+    expect(actionsOf(statementsOf(built.template, 'RetryFunction')).filter((a) => a.startsWith('dynamodb:'))).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+    ]);
   });
 
   it('the retry function gets its run bounds from config (a deploy sets them; none is left to the console)', () => {
     const envOf = (b: { template: typeof built.template }) =>
-      Object.entries(resourcesOf(b.template, 'AWS::Lambda::Function')).find(([id]) => id.startsWith('RetryFunction'))![1].Properties.Environment.Variables;
+      Object.entries(resourcesOf(b.template, 'AWS::Lambda::Function')).find(([id]) => id.startsWith('RetryFunction'))![1].Properties
+        .Environment.Variables;
     expect(envOf(built)).toMatchObject({ SWEEP_LIMIT: '200', SWEEP_CONCURRENCY: '8', SWEEP_BUDGET_MS: '45000' });
     expect(envOf(buildStack({ sweepLimit: '1000', sweepConcurrency: '16', sweepBudgetMs: '30000' }))).toMatchObject({
-      SWEEP_LIMIT: '1000', SWEEP_CONCURRENCY: '16', SWEEP_BUDGET_MS: '30000',
+      SWEEP_LIMIT: '1000',
+      SWEEP_CONCURRENCY: '16',
+      SWEEP_BUDGET_MS: '30000',
     });
   });
 
@@ -223,11 +270,19 @@ describe('tables', () => {
     expect(t.Properties.GlobalSecondaryIndexes).toEqual([
       {
         IndexName: 'due',
-        KeySchema: [{ AttributeName: 'dueShard', KeyType: 'HASH' }, { AttributeName: 'dueAt', KeyType: 'RANGE' }],
+        KeySchema: [
+          { AttributeName: 'dueShard', KeyType: 'HASH' },
+          { AttributeName: 'dueAt', KeyType: 'RANGE' },
+        ],
         Projection: { ProjectionType: 'KEYS_ONLY' },
       },
     ]);
-    expect(t.Properties.AttributeDefinitions).toEqual(expect.arrayContaining([{ AttributeName: 'dueAt', AttributeType: 'N' }, { AttributeName: 'dueShard', AttributeType: 'S' }]));
+    expect(t.Properties.AttributeDefinitions).toEqual(
+      expect.arrayContaining([
+        { AttributeName: 'dueAt', AttributeType: 'N' },
+        { AttributeName: 'dueShard', AttributeType: 'S' },
+      ]),
+    );
     expect(t.DeletionPolicy).toBe('Retain');
   });
 
@@ -256,7 +311,10 @@ describe('secret and least privilege', () => {
   });
 
   it('clicks: PutItem on the clicks table and its own log group, nothing else', () => {
-    expect(grants('ClicksFunction')).toEqual([logsGrant('ClicksFunction'), { actions: ['dynamodb:PutItem'], resources: [tableArn('TablesClicks')] }]);
+    expect(grants('ClicksFunction')).toEqual([
+      logsGrant('ClicksFunction'),
+      { actions: ['dynamodb:PutItem'], resources: [tableArn('TablesClicks')] },
+    ]);
   });
 
   it('postbacks: read a click, create/read/update conversions, read its secret', () => {
@@ -277,7 +335,8 @@ describe('secret and least privilege', () => {
   });
 
   it('no function uses a managed policy', () => {
-    for (const role of Object.values(resourcesOf(built.template, 'AWS::IAM::Role'))) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    for (const role of Object.values(resourcesOf(built.template, 'AWS::IAM::Role')))
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
   });
 
   it('no statement grants a wildcard action', () => {
@@ -291,8 +350,19 @@ describe('outputs', () => {
   it('give the URLs, table names and the secret ARN (never its value)', () => {
     const outputs = built.template.toJSON().Outputs as Record<string, { Value: unknown }>;
     expect(Object.keys(outputs).sort()).toEqual([
-      'AlarmTopicArn', 'ApiAccessLogGroupName', 'ApiUrl', 'ClicksLogGroupName', 'ClicksTableName', 'ClicksUrl', 'ConversionsTableName',
-      'DashboardName', 'PartnerizeMode', 'PostbackTokenSecretArn', 'PostbacksLogGroupName', 'PostbacksUrl', 'RetryLogGroupName',
+      'AlarmTopicArn',
+      'ApiAccessLogGroupName',
+      'ApiUrl',
+      'ClicksLogGroupName',
+      'ClicksTableName',
+      'ClicksUrl',
+      'ConversionsTableName',
+      'DashboardName',
+      'PartnerizeMode',
+      'PostbackTokenSecretArn',
+      'PostbacksLogGroupName',
+      'PostbacksUrl',
+      'RetryLogGroupName',
     ]);
     // The CLI reads the mode: against a dry-run stack it sends nothing unless told --live.
     expect(outputs['PartnerizeMode']!.Value).toBe('dryrun');

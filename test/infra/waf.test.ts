@@ -14,7 +14,14 @@ function build(region: string, overrides: Record<string, unknown> = {}) {
   const app = new App({ context: { ...cdkFeatureFlags(), 'aws:cdk:bundling-stacks': [] } });
   const config = configWith({ enableWaf: 'true', ...overrides });
   const env = { account: '123456789012', region };
-  const waf = region === 'us-east-1' ? undefined : new TrackingWafStack(app, 'PartnerizeS2S-Waf', { env: { ...env, region: 'us-east-1' }, crossRegionReferences: true, webAcl: webAclPropsOf(config) });
+  const waf =
+    region === 'us-east-1'
+      ? undefined
+      : new TrackingWafStack(app, 'PartnerizeS2S-Waf', {
+          env: { ...env, region: 'us-east-1' },
+          crossRegionReferences: true,
+          webAcl: webAclPropsOf(config),
+        });
   const stack = new TrackingStack(app, 'PartnerizeS2S', { config, env, webAclArn: waf?.webAclArn, crossRegionReferences: Boolean(waf) });
   Aspects.of(app).add(new AwsSolutionsChecks());
   return { app, stack, waf, template: Template.fromStack(stack), wafTemplate: waf ? Template.fromStack(waf) : undefined };
@@ -24,11 +31,17 @@ describe('enableWaf in us-east-1 (one stack)', () => {
   const b = build('us-east-1');
 
   const acl = () => Object.values(resourcesOf(b.template, 'AWS::WAFv2::WebACL'))[0]!.Properties;
-  const rules = () => Object.fromEntries((acl().Rules as Array<{ Name: string; Priority: number; Statement: any; Action?: any }>).map((r) => [r.Name, r]));
+  const rules = () =>
+    Object.fromEntries((acl().Rules as Array<{ Name: string; Priority: number; Statement: any; Action?: any }>).map((r) => [r.Name, r]));
   const postbacksPath = {
     ByteMatchStatement: {
-      FieldToMatch: { UriPath: {} }, PositionalConstraint: 'STARTS_WITH', SearchString: '/postbacks',
-      TextTransformations: [{ Priority: 0, Type: 'URL_DECODE' }, { Priority: 1, Type: 'LOWERCASE' }],
+      FieldToMatch: { UriPath: {} },
+      PositionalConstraint: 'STARTS_WITH',
+      SearchString: '/postbacks',
+      TextTransformations: [
+        { Priority: 0, Type: 'URL_DECODE' },
+        { Priority: 1, Type: 'LOWERCASE' },
+      ],
     },
   };
 
@@ -36,20 +49,35 @@ describe('enableWaf in us-east-1 (one stack)', () => {
     expect(acl().Scope).toBe('CLOUDFRONT');
     const list = acl().Rules as Array<{ Name: string; Priority: number }>;
     expect(list.map((r) => r.Name)).toEqual([
-      'PostbacksWithoutAuthorization', 'PostbackRateLimitPerIp',
-      'AWSManagedRulesAmazonIpReputationList', 'AWSManagedRulesKnownBadInputsRuleSet', 'AWSManagedRulesCommonRuleSet', 'ClickRateLimitPerIp',
+      'PostbacksWithoutAuthorization',
+      'PostbackRateLimitPerIp',
+      'AWSManagedRulesAmazonIpReputationList',
+      'AWSManagedRulesKnownBadInputsRuleSet',
+      'AWSManagedRulesCommonRuleSet',
+      'ClickRateLimitPerIp',
     ]);
     expect(list.map((r) => r.Priority)).toEqual([0, 1, 2, 3, 4, 5]);
     b.template.resourceCountIs('AWS::WAFv2::IPSet', 0);
   });
 
-  it('answers a postback without an Authorization header with the API\'s own 401, before it reaches API Gateway', () => {
+  it("answers a postback without an Authorization header with the API's own 401, before it reaches API Gateway", () => {
     const r = rules()['PostbacksWithoutAuthorization']!;
     expect(r.Statement).toEqual({
       AndStatement: {
         Statements: [
           postbacksPath,
-          { NotStatement: { Statement: { SizeConstraintStatement: { FieldToMatch: { SingleHeader: { Name: 'authorization' } }, ComparisonOperator: 'GT', Size: 0, TextTransformations: [{ Priority: 0, Type: 'NONE' }] } } } },
+          {
+            NotStatement: {
+              Statement: {
+                SizeConstraintStatement: {
+                  FieldToMatch: { SingleHeader: { Name: 'authorization' } },
+                  ComparisonOperator: 'GT',
+                  Size: 0,
+                  TextTransformations: [{ Priority: 0, Type: 'NONE' }],
+                },
+              },
+            },
+          },
         ],
       },
     });
@@ -64,23 +92,33 @@ describe('enableWaf in us-east-1 (one stack)', () => {
     expect(r.Statement.RateBasedStatement).toEqual({ Limit: 30000, AggregateKeyType: 'IP', ScopeDownStatement: postbacksPath });
     expect(r.Action.Block.CustomResponse).toMatchObject({ ResponseCode: 429 });
     const other = build('us-east-1', { wafPostbackRateLimitPer5Min: '90000' });
-    const limit = (Object.values(resourcesOf(other.template, 'AWS::WAFv2::WebACL'))[0]!.Properties.Rules as Array<{ Name: string; Statement: any }>)
-      .find((x) => x.Name === 'PostbackRateLimitPerIp')!.Statement.RateBasedStatement.Limit;
+    const limit = (
+      Object.values(resourcesOf(other.template, 'AWS::WAFv2::WebACL'))[0]!.Properties.Rules as Array<{ Name: string; Statement: any }>
+    ).find((x) => x.Name === 'PostbackRateLimitPerIp')!.Statement.RateBasedStatement.Limit;
     expect(limit).toBe(90000);
   });
 
   it('counts, not blocks, the managed rules that large Tealium bodies and GET postback queries trip; limits /clicks per IP', () => {
     const common = rules()['AWSManagedRulesCommonRuleSet']!.Statement.ManagedRuleGroupStatement;
-    expect(common.RuleActionOverrides.map((o: { Name: string }) => o.Name)).toEqual(expect.arrayContaining(['SizeRestrictions_BODY', 'SizeRestrictions_QUERYSTRING']));
+    expect(common.RuleActionOverrides.map((o: { Name: string }) => o.Name)).toEqual(
+      expect.arrayContaining(['SizeRestrictions_BODY', 'SizeRestrictions_QUERYSTRING']),
+    );
     const rate = rules()['ClickRateLimitPerIp']!;
     expect(rate.Action).toEqual({ Block: {} });
-    expect(rate.Statement.RateBasedStatement).toMatchObject({ Limit: 1000, AggregateKeyType: 'IP', ScopeDownStatement: { ByteMatchStatement: { SearchString: '/clicks' } } });
+    expect(rate.Statement.RateBasedStatement).toMatchObject({
+      Limit: 1000,
+      AggregateKeyType: 'IP',
+      ScopeDownStatement: { ByteMatchStatement: { SearchString: '/clicks' } },
+    });
   });
 
   it('puts CloudFront in front of the API: web ACL attached, no caching, HTTPS only, the origin-verify header from a secret', () => {
     const d = Object.values(resourcesOf(b.template, 'AWS::CloudFront::Distribution'))[0]!.Properties.DistributionConfig;
     expect(d.WebACLId).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^WafWebAcl/), 'Arn'] });
-    expect(d.DefaultCacheBehavior).toMatchObject({ ViewerProtocolPolicy: 'https-only', AllowedMethods: expect.arrayContaining(['GET', 'POST', 'OPTIONS']) });
+    expect(d.DefaultCacheBehavior).toMatchObject({
+      ViewerProtocolPolicy: 'https-only',
+      AllowedMethods: expect.arrayContaining(['GET', 'POST', 'OPTIONS']),
+    });
     const origin = d.Origins[0];
     expect(origin.CustomOriginConfig.OriginProtocolPolicy).toBe('https-only');
     const header = origin.OriginCustomHeaders.find((h: { HeaderName: string }) => h.HeaderName === 'x-origin-verify');
@@ -90,7 +128,8 @@ describe('enableWaf in us-east-1 (one stack)', () => {
   it('the click and postback functions get the header value by dynamic reference (never in the template); outputs point at CloudFront', () => {
     const fns = resourcesOf(b.template, 'AWS::Lambda::Function');
     const env = (p: string) => Object.entries(fns).find(([id]) => id.startsWith(p))![1].Properties.Environment.Variables;
-    for (const fn of ['ClicksFunction', 'PostbacksFunction']) expect(JSON.stringify(env(fn).ORIGIN_VERIFY)).toContain('{{resolve:secretsmanager:');
+    for (const fn of ['ClicksFunction', 'PostbacksFunction'])
+      expect(JSON.stringify(env(fn).ORIGIN_VERIFY)).toContain('{{resolve:secretsmanager:');
     expect(env('RetryFunction').ORIGIN_VERIFY).toBeUndefined();
     expect(actionsOf(statementsOf(b.template, 'ClicksFunction'))).not.toContain('secretsmanager:GetSecretValue');
     const outputs = b.template.toJSON().Outputs as Record<string, { Value: unknown }>;
@@ -100,13 +139,25 @@ describe('enableWaf in us-east-1 (one stack)', () => {
 
   it('is clean under cdk-nag', () => {
     const a = Annotations.fromStack(b.stack);
-    expect([...a.findError('*', Match.stringLikeRegexp('AwsSolutions-.*')), ...a.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'))].map((m) => m.entry.data)).toEqual([]);
+    expect(
+      [
+        ...a.findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+        ...a.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+      ].map((m) => m.entry.data),
+    ).toEqual([]);
   });
 });
 
 describe('postbackSourceCidrs', () => {
   const sourceRule = (t: ReturnType<typeof build>['template']) =>
-    (Object.values(resourcesOf(t, 'AWS::WAFv2::WebACL'))[0]!.Properties.Rules as Array<{ Name: string; Priority: number; Statement: any; Action: any }>)[0]!;
+    (
+      Object.values(resourcesOf(t, 'AWS::WAFv2::WebACL'))[0]!.Properties.Rules as Array<{
+        Name: string;
+        Priority: number;
+        Statement: any;
+        Action: any;
+      }>
+    )[0]!;
 
   it('become IP sets (one per IP version) and a first rule that answers 403 to postbacks from anywhere else', () => {
     const b = build('us-east-1', { postbackSourceCidrs: '203.0.113.0/24,198.51.100.7/32,2001:DB8::/32' });
@@ -115,7 +166,11 @@ describe('postbackSourceCidrs', () => {
     expect(byVersion['IPV4']).toMatchObject({ Scope: 'CLOUDFRONT', Addresses: ['203.0.113.0/24', '198.51.100.7/32'] });
     expect(byVersion['IPV6']).toMatchObject({ Scope: 'CLOUDFRONT', Addresses: ['2001:db8::/32'] });
     const rule = sourceRule(b.template);
-    expect(rule).toMatchObject({ Name: 'PostbacksFromUnlistedSources', Priority: 0, Action: { Block: { CustomResponse: { ResponseCode: 403, CustomResponseBodyKey: 'forbiddenSource' } } } });
+    expect(rule).toMatchObject({
+      Name: 'PostbacksFromUnlistedSources',
+      Priority: 0,
+      Action: { Block: { CustomResponse: { ResponseCode: 403, CustomResponseBodyKey: 'forbiddenSource' } } },
+    });
     const [path, notListed] = rule.Statement.AndStatement.Statements;
     expect(path.ByteMatchStatement.SearchString).toBe('/postbacks');
     expect(notListed.NotStatement.Statement.OrStatement.Statements).toEqual([
@@ -136,7 +191,12 @@ describe('postbackSourceCidrs', () => {
     b.template.resourceCountIs('AWS::WAFv2::IPSet', 0);
     for (const s of [b.stack, b.waf!]) {
       const a = Annotations.fromStack(s);
-      expect([...a.findError('*', Match.stringLikeRegexp('AwsSolutions-.*')), ...a.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'))].map((m) => m.entry.data)).toEqual([]);
+      expect(
+        [
+          ...a.findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+          ...a.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+        ].map((m) => m.entry.data),
+      ).toEqual([]);
     }
   });
 });
@@ -155,7 +215,12 @@ describe('enableWaf elsewhere (the web ACL in a us-east-1 stack)', () => {
   it('both stacks are clean under cdk-nag', () => {
     for (const s of [b.stack, b.waf!]) {
       const a = Annotations.fromStack(s);
-      expect([...a.findError('*', Match.stringLikeRegexp('AwsSolutions-.*')), ...a.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'))].map((m) => `${s.stackName}: ${m.entry.data}`)).toEqual([]);
+      expect(
+        [
+          ...a.findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+          ...a.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+        ].map((m) => `${s.stackName}: ${m.entry.data}`),
+      ).toEqual([]);
     }
   });
 });

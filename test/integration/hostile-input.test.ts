@@ -51,24 +51,42 @@ const jsonish = fc.oneof(
   fc.jsonValue().map((v) => JSON.stringify(v)),
   fc.string(),
   fc.constantFrom('{', '[]', 'null', '{"data":{"udo":{}}}', '{"orderId":"x"}', '\u0000', '{"__proto__":{"x":1}}'),
-  fc.record({
-    orderId: fc.oneof(fc.string(), fc.integer(), fc.constant(undefined)),
-    sessionId: fc.oneof(fc.string(), fc.constant(undefined)),
-    clickref: fc.oneof(fc.string(), fc.constant('AbC123')),
-    currency: fc.oneof(fc.constantFrom('GBP', 'gbp', 'EURO', ''), fc.string()),
-    consent: fc.oneof(fc.boolean(), fc.string()),
-    items: fc.oneof(fc.array(fc.record({ value: fc.oneof(fc.double(), fc.string()), quantity: fc.oneof(fc.integer(), fc.string()), metadata: fc.dictionary(fc.string(), fc.jsonValue()) })), fc.anything()),
-    metadata: fc.oneof(fc.dictionary(fc.string(), fc.jsonValue()), fc.anything()),
-    orderTime: fc.oneof(fc.string(), fc.integer(), fc.double()),
-  }).map((o) => JSON.stringify(o)),
+  fc
+    .record({
+      orderId: fc.oneof(fc.string(), fc.integer(), fc.constant(undefined)),
+      sessionId: fc.oneof(fc.string(), fc.constant(undefined)),
+      clickref: fc.oneof(fc.string(), fc.constant('AbC123')),
+      currency: fc.oneof(fc.constantFrom('GBP', 'gbp', 'EURO', ''), fc.string()),
+      consent: fc.oneof(fc.boolean(), fc.string()),
+      items: fc.oneof(
+        fc.array(
+          fc.record({
+            value: fc.oneof(fc.double(), fc.string()),
+            quantity: fc.oneof(fc.integer(), fc.string()),
+            metadata: fc.dictionary(fc.string(), fc.jsonValue()),
+          }),
+        ),
+        fc.anything(),
+      ),
+      metadata: fc.oneof(fc.dictionary(fc.string(), fc.jsonValue()), fc.anything()),
+      orderTime: fc.oneof(fc.string(), fc.integer(), fc.double()),
+    })
+    .map((o) => JSON.stringify(o)),
   fc.jsonValue().map((udo) => JSON.stringify({ data: { udo } })),
   fc.dictionary(fc.string(), fc.jsonValue()).map((udo) => JSON.stringify(tealiumPurchase({ udo }))),
 );
 const headers = fc.dictionary(
   fc.oneof(fc.constantFrom('content-type', 'authorization', 'user-agent', 'origin'), fc.string({ minLength: 1, maxLength: 20 })),
-  fc.oneof(fc.constantFrom('application/json', 'application/x-www-form-urlencoded', 'text/plain', `Bearer ${TOKEN}`, 'Basic Og=='), fc.string()),
+  fc.oneof(
+    fc.constantFrom('application/json', 'application/x-www-form-urlencoded', 'text/plain', `Bearer ${TOKEN}`, 'Basic Og=='),
+    fc.string(),
+  ),
 );
-const query = fc.oneof(fc.string(), fc.dictionary(fc.string(), fc.string()).map((d) => new URLSearchParams(d).toString()), fc.jsonValue().map((v) => `data=${encodeURIComponent(JSON.stringify(v))}`));
+const query = fc.oneof(
+  fc.string(),
+  fc.dictionary(fc.string(), fc.string()).map((d) => new URLSearchParams(d).toString()),
+  fc.jsonValue().map((v) => `data=${encodeURIComponent(JSON.stringify(v))}`),
+);
 
 describe('fuzzing the handlers', () => {
   it('clicks: any input → 204 or a 4xx with a field; nothing stored when rejected', async () => {
@@ -78,7 +96,10 @@ describe('fuzzing the handlers', () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom('GET', 'POST'), jsonish, headers, query, fc.boolean(), async (method, body, hdrs, q, b64) => {
         const before = writes.clicks;
-        const r = (await handler(httpEvent({ method, path: '/clicks', body: method === 'POST' ? body : undefined, headers: hdrs, query: q, base64: b64 }), lambdaContext('clicks', 5000)))!;
+        const r = (await handler(
+          httpEvent({ method, path: '/clicks', body: method === 'POST' ? body : undefined, headers: hdrs, query: q, base64: b64 }),
+          lambdaContext('clicks', 5000),
+        ))!;
         expect([204, 400, 413]).toContain(r.statusCode);
         seen.set(r.statusCode!, (seen.get(r.statusCode!) ?? 0) + 1);
         if (r.statusCode !== 204) {
@@ -105,18 +126,28 @@ describe('fuzzing the handlers', () => {
     let n = 0;
     const valid = () => JSON.stringify({ orderId: `FUZZ-${n++}`, clickref: 'Fz3', currency: 'GBP', consent: true, items: [{ value: 1 }] });
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom('GET', 'POST'), fc.oneof(jsonish, fc.constant('VALID')), headers, query, fc.boolean(), async (method, raw, hdrs, q, withToken) => {
-        const before = writes.conversions;
-        const body = raw === 'VALID' ? valid() : raw;
-        const authorised = withToken ? { ...hdrs, authorization: `Bearer ${TOKEN}` } : hdrs;
-        const r = (await handler(httpEvent({ method, path: '/postbacks', body: method === 'POST' ? body : undefined, headers: authorised, query: q }), lambdaContext('postbacks', 10_000)))!;
-        expect(r.statusCode).toBeLessThan(500);
-        seen.set(r.statusCode!, (seen.get(r.statusCode!) ?? 0) + 1);
-        if (r.statusCode !== 202) {
-          expect([400, 401, 413]).toContain(r.statusCode);
-          expect(writes.conversions).toBe(before);
-        }
-      }),
+      fc.asyncProperty(
+        fc.constantFrom('GET', 'POST'),
+        fc.oneof(jsonish, fc.constant('VALID')),
+        headers,
+        query,
+        fc.boolean(),
+        async (method, raw, hdrs, q, withToken) => {
+          const before = writes.conversions;
+          const body = raw === 'VALID' ? valid() : raw;
+          const authorised = withToken ? { ...hdrs, authorization: `Bearer ${TOKEN}` } : hdrs;
+          const r = (await handler(
+            httpEvent({ method, path: '/postbacks', body: method === 'POST' ? body : undefined, headers: authorised, query: q }),
+            lambdaContext('postbacks', 10_000),
+          ))!;
+          expect(r.statusCode).toBeLessThan(500);
+          seen.set(r.statusCode!, (seen.get(r.statusCode!) ?? 0) + 1);
+          if (r.statusCode !== 202) {
+            expect([400, 401, 413]).toContain(r.statusCode);
+            expect(writes.conversions).toBe(before);
+          }
+        },
+      ),
       { numRuns: 400 },
     );
     expect(seen.get(202)).toBeGreaterThan(0);
@@ -131,19 +162,28 @@ describe('token rotation through the handler', () => {
     const sm = mockClient(SecretsManagerClient);
     try {
       sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).resolves({ SecretString: 'old-token-1234567890' });
-      sm.on(GetSecretValueCommand, { VersionStage: 'AWSPREVIOUS' }).rejects(new ResourceNotFoundException({ message: 'none', $metadata: {} }));
-      sm.on(GetSecretValueCommand, { VersionStage: 'AWSPENDING' }).rejects(new ResourceNotFoundException({ message: 'none', $metadata: {} }));
+      sm.on(GetSecretValueCommand, { VersionStage: 'AWSPREVIOUS' }).rejects(
+        new ResourceNotFoundException({ message: 'none', $metadata: {} }),
+      );
+      sm.on(GetSecretValueCommand, { VersionStage: 'AWSPENDING' }).rejects(
+        new ResourceNotFoundException({ message: 'none', $metadata: {} }),
+      );
       let t = 0;
       const tokens = new SecretsManagerTokens(new SecretsManagerClient({}), 'arn', 300_000, () => t);
       const handler = createPostbacksHandler({ ...env.deps, tokens, maxBodyBytes: 65_536 });
       const call = async (token: string) =>
-        (await handler(httpEvent({ path: '/postbacks', headers: { authorization: `Bearer ${token}` }, body: { event: 'page_view' } }), lambdaContext('p', 10_000)))!.statusCode;
+        (await handler(
+          httpEvent({ path: '/postbacks', headers: { authorization: `Bearer ${token}` }, body: { event: 'page_view' } }),
+          lambdaContext('p', 10_000),
+        ))!.statusCode;
       expect(await call('old-token-1234567890')).toBe(202);
       // Rotation: put-secret-value makes the new token current and the old one previous.
       sm.reset();
       sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).resolves({ SecretString: 'new-token-0987654321' });
       sm.on(GetSecretValueCommand, { VersionStage: 'AWSPREVIOUS' }).resolves({ SecretString: 'old-token-1234567890' });
-      sm.on(GetSecretValueCommand, { VersionStage: 'AWSPENDING' }).rejects(new ResourceNotFoundException({ message: 'none', $metadata: {} }));
+      sm.on(GetSecretValueCommand, { VersionStage: 'AWSPENDING' }).rejects(
+        new ResourceNotFoundException({ message: 'none', $metadata: {} }),
+      );
       t = 60_000; // the cache (5 min) still holds only the old token
       expect(await call('new-token-0987654321')).toBe(202);
       expect(await call('old-token-1234567890')).toBe(202);
@@ -172,11 +212,17 @@ describe('origin guard (with the optional WAF)', () => {
     const clicks = createClicksHandler({ ...env.deps, maxBodyBytes: 16_384, originVerify });
     const postbacks = createPostbacksHandler({ ...env.deps, tokens: staticTokens(TOKEN), maxBodyBytes: 65_536, originVerify });
     const click = (headers: Record<string, string>) =>
-      clicks(httpEvent({ path: '/clicks', headers, body: { sessionId: 'guarded-session-1', clickref: 'Guard1' } }), lambdaContext('c', 5000));
+      clicks(
+        httpEvent({ path: '/clicks', headers, body: { sessionId: 'guarded-session-1', clickref: 'Guard1' } }),
+        lambdaContext('c', 5000),
+      );
     expect((await click({}))!.statusCode).toBe(403);
     expect((await click({ 'x-origin-verify': 'wrong' }))!.statusCode).toBe(403);
     expect((await click({ 'x-origin-verify': 'edge-secret-value-123' }))!.statusCode).toBe(204);
-    const pb = await postbacks(httpEvent({ path: '/postbacks', headers: { authorization: `Bearer ${TOKEN}` }, body: { event: 'page_view' } }), lambdaContext('p', 5000));
+    const pb = await postbacks(
+      httpEvent({ path: '/postbacks', headers: { authorization: `Bearer ${TOKEN}` }, body: { event: 'page_view' } }),
+      lambdaContext('p', 5000),
+    );
     expect(pb!.statusCode).toBe(403);
     expect(JSON.parse(pb!.body!).error.code).toBe('forbidden');
   });

@@ -39,7 +39,10 @@ describe('click → postback → Partnerize', () => {
     expect((await env.click({ body: { sessionId: session, clickref: 'AbC123xYz', userAgent: IPHONE_UA } })).statusCode).toBe(204);
     const r = await env.postback({
       body: order(orderId, session, {
-        country: 'gb', customerType: 'new', voucher: 'SUMMER 10%', orderTime: '2026-11-24T09:15:00Z',
+        country: 'gb',
+        customerType: 'new',
+        voucher: 'SUMMER 10%',
+        orderTime: '2026-11-24T09:15:00Z',
         items: [{ sku: 'SKU-1', category: 'shoes', value: 19.99, quantity: 2, metadata: { colour: 'red/blue' } }],
         metadata: { store: 'uk-web' },
       }),
@@ -54,8 +57,14 @@ describe('click → postback → Partnerize', () => {
     expect(env.partnerize.requests[0]!.url).toBe(expected);
     const rec = await record(orderId);
     expect(rec).toMatchObject({
-      status: 'sent', clickref: 'AbC123xYz', clickrefSource: 'click', device: 'mobile', sessionId: session,
-      request: { method: 'GET', url: env.partnerize.url + expected }, orderValue: '39.98', itemCount: 1,
+      status: 'sent',
+      clickref: 'AbC123xYz',
+      clickrefSource: 'click',
+      device: 'mobile',
+      sessionId: session,
+      request: { method: 'GET', url: env.partnerize.url + expected },
+      orderValue: '39.98',
+      itemCount: 1,
     });
     expect(rec!.attempts).toHaveLength(1);
     expect(rec!.attempts[0]).toMatchObject({ trigger: 'inline', result: 'sent', status: 200, body: 'OK' });
@@ -207,7 +216,13 @@ describe('consent (support question Q7)', () => {
 describe('auth', () => {
   it('a wrong or missing token is a 401 and nothing is stored', async () => {
     const orderId = uniq('ORD');
-    for (const authorization of ['Bearer nope', `Bearer ${TOKEN}x`, '', 'Basic ' + Buffer.from(`u:wrong`).toString('base64'), `Token ${TOKEN}`]) {
+    for (const authorization of [
+      'Bearer nope',
+      `Bearer ${TOKEN}x`,
+      '',
+      `Basic ${Buffer.from(`u:wrong`).toString('base64')}`,
+      `Token ${TOKEN}`,
+    ]) {
       const r = await env.postback({ body: order(orderId, uniq('s'), { clickref: 'Auth1' }), headers: { authorization } });
       expect(r.statusCode, authorization).toBe(401);
       expect(r.body.error.code).toBe('unauthorized');
@@ -219,7 +234,7 @@ describe('auth', () => {
   it('Basic auth with any user name and the token as password works (Tealium)', async () => {
     const r = await env.postback({
       body: order(uniq('ORD'), uniq('s'), { clickref: 'Auth2' }),
-      headers: { authorization: 'Basic ' + Buffer.from(`tealium:${TOKEN}`).toString('base64') },
+      headers: { authorization: `Basic ${Buffer.from(`tealium:${TOKEN}`).toString('base64')}` },
     });
     expect(r.statusCode).toBe(202);
   });
@@ -234,7 +249,11 @@ describe('bad input: a 400 naming the field, nothing stored', () => {
     ['bad quantity', { orderId: 'X', currency: 'GBP', items: [{ value: 1 }, { value: 2, quantity: 0 }] }, 'items[1].quantity'],
     ['bad clickref', { orderId: 'X', currency: 'GBP', clickref: 'a b', items: [{ value: 1 }] }, 'clickref'],
     ['metadata key', { orderId: 'X', currency: 'GBP', metadata: { Colour: 'x' }, items: [{ value: 1 }] }, 'metadata.Colour'],
-    ['reserved metadata key', { orderId: 'X', currency: 'GBP', items: [{ value: 1, metadata: { clickref: 'x' } }] }, 'items[0].metadata.clickref'],
+    [
+      'reserved metadata key',
+      { orderId: 'X', currency: 'GBP', items: [{ value: 1, metadata: { clickref: 'x' } }] },
+      'items[0].metadata.clickref',
+    ],
     ['zone-less time', { orderId: 'X', currency: 'GBP', orderTime: '2026-11-24 10:00', items: [{ value: 1 }] }, 'orderTime'],
   ];
   it.each(cases)('%s', async (_name, body, field) => {
@@ -253,13 +272,15 @@ describe('bad input: a 400 naming the field, nothing stored', () => {
     expect((await env.postback({ method: 'POST', body: '' })).body.error).toMatchObject({ code: 'missing_body', field: 'body' });
   });
 
-
   it('an order too large to store is a 413 naming the cause, not a 503 that Tealium would retry in vain', async () => {
     const handler = createPostbacksHandler({ ...env.deps, tokens: staticTokens(TOKEN), maxBodyBytes: 1_048_576 });
     const orderId = uniq('HUGE');
     const items = Array.from({ length: 420 }, (_, i) => ({ sku: `S${i}`, value: 1, metadata: { note: 'x'.repeat(1000) } }));
     const body = JSON.stringify({ event: 'purchase', orderId, currency: 'GBP', consent: true, items });
-    const r = (await handler(httpEvent({ path: '/postbacks', body, headers: { authorization: `Bearer ${TOKEN}` } }), lambdaContext('postbacks', 10_000)))!;
+    const r = (await handler(
+      httpEvent({ path: '/postbacks', body, headers: { authorization: `Bearer ${TOKEN}` } }),
+      lambdaContext('postbacks', 10_000),
+    ))!;
     expect(r.statusCode).toBe(413);
     expect(JSON.parse(r.body!).error).toMatchObject({ code: 'order_too_large', field: 'body' });
     expect(await record(orderId)).toBeUndefined();
@@ -302,7 +323,9 @@ describe('purchase filter, shapes and modes', () => {
     expect(env.partnerize.requests).toHaveLength(2);
     for (const req of env.partnerize.requests) {
       expect(req.url).toContain('/clickref:AbC123xYz/');
-      expect(req.url).toContain('/[category:shoes/sku:SKU-1/value:19.99/quantity:2]/[category:accessories/sku:SKU-2/value:24.99/quantity:1]');
+      expect(req.url).toContain(
+        '/[category:shoes/sku:SKU-1/value:19.99/quantity:2]/[category:accessories/sku:SKU-2/value:24.99/quantity:1]',
+      );
       expect(req.url).toContain('/voucher:SUMMER10/conversion_time:2026-11-24%2010%3A15%3A00/device:mobile');
     }
   });
@@ -355,7 +378,12 @@ describe('Partnerize answers', () => {
     env.configure({ PARTNERIZE_BASE_URL: `http://127.0.0.1:${port}` });
     const orderId = uniq('ORD');
     expect((await env.postback({ body: order(orderId, uniq('s'), { clickref: 'C1' }) })).body.outcome).toBe('queued');
-    expect((await record(orderId))!.attempts[0]).toMatchObject({ result: 'retryable', error: 'connection', cause: 'refused', host: `127.0.0.1:${port}` });
+    expect((await record(orderId))!.attempts[0]).toMatchObject({
+      result: 'retryable',
+      error: 'connection',
+      cause: 'refused',
+      host: `127.0.0.1:${port}`,
+    });
     expect((await record(orderId))!.attempts[0]!.uncertain).toBe(false);
   });
 });
@@ -376,20 +404,30 @@ describe('logs', () => {
 
 describe('orders the tracker must not lose or double by its own hand', () => {
   it('numeric order ids above 2^53 keep their digits: two ids that round to the same double are two orders', async () => {
-    const r1 = await env.postback({ body: '{"event":"purchase","orderId":9007199254740993,"clickref":"Big1","currency":"GBP","consent":true,"items":[{"value":5}]}' });
-    const r2 = await env.postback({ body: '{"event":"purchase","orderId":9007199254740992,"clickref":"Big1","currency":"GBP","consent":true,"items":[{"value":5}]}' });
+    const r1 = await env.postback({
+      body: '{"event":"purchase","orderId":9007199254740993,"clickref":"Big1","currency":"GBP","consent":true,"items":[{"value":5}]}',
+    });
+    const r2 = await env.postback({
+      body: '{"event":"purchase","orderId":9007199254740992,"clickref":"Big1","currency":"GBP","consent":true,"items":[{"value":5}]}',
+    });
     expect(r1.body).toEqual({ conversionRef: '9007199254740993', outcome: 'sent' });
     expect(r2.body).toEqual({ conversionRef: '9007199254740992', outcome: 'sent' });
     expect(env.partnerize.paths[0]).toContain('/conversionref:9007199254740993/');
-    const tealium = JSON.stringify(tealiumPurchase({ udo: { order_id: 'PLACEHOLDER', tealium_visitor_id: uniq('v').padEnd(32, '0') } }))
-      .replace('"PLACEHOLDER"', '100000000000000001');
+    const tealium = JSON.stringify(
+      tealiumPurchase({ udo: { order_id: 'PLACEHOLDER', tealium_visitor_id: uniq('v').padEnd(32, '0') } }),
+    ).replace('"PLACEHOLDER"', '100000000000000001');
     const r3 = await env.postback({ body: tealium });
     expect(r3.body.conversionRef).toBe('100000000000000001');
   });
 
   it('a basket whose call would be too long (150 ordinary items) is sent condensed, and the record keeps the order', async () => {
     const orderId = uniq('BIG');
-    const items = Array.from({ length: 150 }, (_, i) => ({ sku: `SKU-${100000 + i}`, category: i % 2 ? 'shoes' : 'socks', value: '19.99', quantity: 1 }));
+    const items = Array.from({ length: 150 }, (_, i) => ({
+      sku: `SKU-${100000 + i}`,
+      category: i % 2 ? 'shoes' : 'socks',
+      value: '19.99',
+      quantity: 1,
+    }));
     const r = await env.postback({ body: order(orderId, uniq('s'), { clickref: 'Big1', items }) });
     expect(r.body).toEqual({ conversionRef: orderId, outcome: 'sent' });
     const url = env.partnerize.requests[0]!.url;
@@ -402,11 +440,24 @@ describe('orders the tracker must not lose or double by its own hand', () => {
 
   it('an order with only its total (native value; Tealium order_subtotal) is one item of quantity 1', async () => {
     const orderId = uniq('TOT');
-    const r = await env.postback({ body: { event: 'purchase', orderId, clickref: 'Tot1', currency: 'GBP', consent: true, value: '49.50' } });
+    const r = await env.postback({
+      body: { event: 'purchase', orderId, clickref: 'Tot1', currency: 'GBP', consent: true, value: '49.50' },
+    });
     expect(r.body).toEqual({ conversionRef: orderId, outcome: 'sent' });
     expect(env.partnerize.requests[0]!.url).toMatch(/\/currency:GBP\/.*\[value:49\.50\/quantity:1\]$/);
     env.configure({ ORDER_TOTAL_CATEGORY: 'subscription' });
-    const t = tealiumPurchase({ udo: { order_id: uniq('TT'), tealium_visitor_id: uniq('v').padEnd(32, '0'), product_id: [], product_sku: [], product_category: [], product_price: [], product_quantity: [], product_name: [] } });
+    const t = tealiumPurchase({
+      udo: {
+        order_id: uniq('TT'),
+        tealium_visitor_id: uniq('v').padEnd(32, '0'),
+        product_id: [],
+        product_sku: [],
+        product_category: [],
+        product_price: [],
+        product_quantity: [],
+        product_name: [],
+      },
+    });
     const r2 = await env.postback({ body: t });
     expect(r2.body.outcome).toBe('unattributed'); // no click for this visitor: the call spec is kept
 
@@ -424,11 +475,17 @@ describe('orders the tracker must not lose or double by its own hand', () => {
   it('event names match trimmed and case-insensitively; an ignored answer says why and what counts', async () => {
     for (const event of ['Purchase', ' purchase', 'PURCHASE ']) {
       const orderId = uniq('CASE');
-      expect((await env.postback({ body: order(orderId, uniq('s'), { event, clickref: 'Case1' }) })).body).toEqual({ conversionRef: orderId, outcome: 'sent' });
+      expect((await env.postback({ body: order(orderId, uniq('s'), { event, clickref: 'Case1' }) })).body).toEqual({
+        conversionRef: orderId,
+        outcome: 'sent',
+      });
     }
     const r = await env.postback({ body: order(uniq('IGN'), uniq('s'), { event: 'checkout_started' }) });
     expect(r.body).toEqual({
-      conversionRef: null, outcome: 'ignored', reason: "event 'checkout_started' is not a purchase event", purchaseEvents: ['purchase'],
+      conversionRef: null,
+      outcome: 'ignored',
+      reason: "event 'checkout_started' is not a purchase event",
+      purchaseEvents: ['purchase'],
     });
     expect(env.metrics.get('PostbacksIgnored')).toBeGreaterThan(0);
   });
@@ -448,7 +505,10 @@ describe('a postback that does not use the order up: dry runs, no consent, no cl
   it('a dry-run postback, then the real one: the real one is sent, and the dry run stays in its history', async () => {
     const orderId = uniq('DRY');
     expect((await env.postback({ body: order(orderId, uniq('s'), { clickref: 'Dr3', dryRun: true }) })).body.outcome).toBe('dry_run');
-    expect((await env.postback({ body: order(orderId, uniq('s'), { clickref: 'Dr3' }) })).body).toEqual({ conversionRef: orderId, outcome: 'sent' });
+    expect((await env.postback({ body: order(orderId, uniq('s'), { clickref: 'Dr3' }) })).body).toEqual({
+      conversionRef: orderId,
+      outcome: 'sent',
+    });
     expect(env.partnerize.requestsFor(orderId)).toHaveLength(1);
     const rec = await record(orderId);
     expect(rec!.status).toBe('sent');
@@ -480,7 +540,9 @@ describe('a postback that does not use the order up: dry runs, no consent, no cl
   it('concurrent corrected postbacks replace the record once: one send', async () => {
     const orderId = uniq('RACE');
     await env.postback({ body: order(orderId, uniq('s'), { clickref: 'Rc1', consent: false }) });
-    const answers = await Promise.all(Array.from({ length: 10 }, () => env.postback({ body: order(orderId, uniq('s'), { clickref: 'Rc1' }) })));
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () => env.postback({ body: order(orderId, uniq('s'), { clickref: 'Rc1' }) })),
+    );
     expect(answers.filter((a) => a.body.outcome === 'sent')).toHaveLength(1);
     expect(answers.filter((a) => a.body.outcome === 'duplicate')).toHaveLength(9);
     expect(env.partnerize.requestsFor(orderId)).toHaveLength(1);

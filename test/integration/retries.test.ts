@@ -31,7 +31,12 @@ afterEach(async () => {
 
 const SWEEP = { limit: 100, concurrency: 4, budgetMs: 30_000 };
 const order = (orderId: string, clickref = 'Retry1') => ({
-  event: 'purchase', orderId, clickref, currency: 'GBP', consent: true, orderTime: '2026-11-24T09:00:00Z',
+  event: 'purchase',
+  orderId,
+  clickref,
+  currency: 'GBP',
+  consent: true,
+  orderTime: '2026-11-24T09:00:00Z',
   items: [{ sku: 'S', value: 10, quantity: 1 }],
 });
 const record = (ref: string) => env.direct.get(ref);
@@ -50,7 +55,10 @@ describe('retries', () => {
     const rec = await record(ref);
     expect(rec!.status).toBe('sent');
     expect(rec!.attempts.map((a) => [a.trigger, a.result, a.status])).toEqual([
-      ['inline', 'retryable', 500], ['retry', 'retryable', 500], ['retry', 'retryable', 500], ['retry', 'sent', 200],
+      ['inline', 'retryable', 500],
+      ['retry', 'retryable', 500],
+      ['retry', 'retryable', 500],
+      ['retry', 'sent', 200],
     ]);
     const calls = env.partnerize.requestsFor(ref);
     expect(calls).toHaveLength(4);
@@ -173,11 +181,31 @@ describe('concurrency and crashes', () => {
     const ref = uniq('DEAD');
     const now = env.clock.now();
     const orphan: ConversionRecord = {
-      conversionRef: ref, writeId: 'w', orderId: ref, status: 'pending', createdAt: new Date(now).toISOString(), updatedAt: new Date(now).toISOString(),
-      orderTime: now, mode: 'live', source: 'native', clickref: 'Orphan1', clickrefSource: 'postback', consentPolicy: 'required', currency: 'GBP',
-      itemCount: 1, orderValue: '1', attempts: [], retries: 0, expiresAt: Math.ceil(now / 1000) + 86_400,
-      request: { method: 'GET', url: `${env.partnerize.url}/conversion/tracking_mode:api/campaign:c/clickref:Orphan1/conversionref:${ref}/currency:GBP/[value:1/quantity:1]` },
-      dueShard: DUE_SHARD, dueAt: now + env.deps.config.leaseMs, leaseId: 'dead-process',
+      conversionRef: ref,
+      writeId: 'w',
+      orderId: ref,
+      status: 'pending',
+      createdAt: new Date(now).toISOString(),
+      updatedAt: new Date(now).toISOString(),
+      orderTime: now,
+      mode: 'live',
+      source: 'native',
+      clickref: 'Orphan1',
+      clickrefSource: 'postback',
+      consentPolicy: 'required',
+      currency: 'GBP',
+      itemCount: 1,
+      orderValue: '1',
+      attempts: [],
+      retries: 0,
+      expiresAt: Math.ceil(now / 1000) + 86_400,
+      request: {
+        method: 'GET',
+        url: `${env.partnerize.url}/conversion/tracking_mode:api/campaign:c/clickref:Orphan1/conversionref:${ref}/currency:GBP/[value:1/quantity:1]`,
+      },
+      dueShard: DUE_SHARD,
+      dueAt: now + env.deps.config.leaseMs,
+      leaseId: 'dead-process',
     };
     expect((await env.deps.conversions.create(orphan)).created).toBe(true);
     expect((await sweep(env.deps, SWEEP)).claimed).toBe(0); // the lease still holds
@@ -185,7 +213,12 @@ describe('concurrency and crashes', () => {
     await sweep(env.deps, SWEEP);
     expect(env.partnerize.acceptedCounts().get(ref)).toBe(1);
     // The dead sender, had it come back, can no longer write over the outcome.
-    const late = await env.deps.conversions.finishAttempt(ref, 'dead-process', { status: 'queued', retries: 1, dueAt: 1, attempt: { at: '', trigger: 'retry', result: 'retryable', latencyMs: 0 } }, env.clock.now());
+    const late = await env.deps.conversions.finishAttempt(
+      ref,
+      'dead-process',
+      { status: 'queued', retries: 1, dueAt: 1, attempt: { at: '', trigger: 'retry', result: 'retryable', latencyMs: 0 } },
+      env.clock.now(),
+    );
     expect(late).toBe(false);
     expect((await record(ref))!.status).toBe('sent');
   });
@@ -195,10 +228,28 @@ describe('concurrency and crashes', () => {
     // The first request stored the record and died before sending (lease held, nothing sent).
     env.proxy!.dropResponses(0);
     const first = await env.deps.conversions.create({
-      conversionRef: ref, writeId: 'first', orderId: ref, status: 'pending', createdAt: '', updatedAt: '', orderTime: env.clock.now(), mode: 'live',
-      source: 'native', clickref: 'Resume1', clickrefSource: 'postback', consentPolicy: 'required', currency: 'GBP', itemCount: 1, orderValue: '10',
-      attempts: [], retries: 0, expiresAt: 2e9, request: { method: 'GET', url: `${env.partnerize.url}/conversion/tracking_mode:api/clickref:Resume1/conversionref:${ref}/` },
-      dueShard: DUE_SHARD, dueAt: env.clock.now() + env.deps.config.leaseMs, leaseId: 'died',
+      conversionRef: ref,
+      writeId: 'first',
+      orderId: ref,
+      status: 'pending',
+      createdAt: '',
+      updatedAt: '',
+      orderTime: env.clock.now(),
+      mode: 'live',
+      source: 'native',
+      clickref: 'Resume1',
+      clickrefSource: 'postback',
+      consentPolicy: 'required',
+      currency: 'GBP',
+      itemCount: 1,
+      orderValue: '10',
+      attempts: [],
+      retries: 0,
+      expiresAt: 2e9,
+      request: { method: 'GET', url: `${env.partnerize.url}/conversion/tracking_mode:api/clickref:Resume1/conversionref:${ref}/` },
+      dueShard: DUE_SHARD,
+      dueAt: env.clock.now() + env.deps.config.leaseMs,
+      leaseId: 'died',
     });
     expect(first.created).toBe(true);
     // A concurrent duplicate while the lease holds: nothing is sent.
@@ -245,7 +296,7 @@ describe('dedupe while owed', () => {
 });
 
 describe('DynamoDB failures', () => {
-  it('a hung DynamoDB still gets a 5xx back inside Tealium\'s 5 s (so Tealium retries)', async () => {
+  it("a hung DynamoDB still gets a 5xx back inside Tealium's 5 s (so Tealium retries)", async () => {
     const ref = uniq('STALL');
     env.proxy!.stall();
     const started = Date.now();
@@ -350,7 +401,18 @@ describe('slow and cut answers: sent once, or delivered-after-uncertain, never r
     await env.postback({ body: order(ref) });
     const now = env.clock.now();
     const rec0 = (await record(ref))!;
-    await env.direct.replace({ ...rec0, status: 'pending', attempts: [], retries: 0, dueAt: now, leaseId: 'dead', attemptStarted: { at: new Date(now).toISOString(), trigger: 'inline' } }, rec0);
+    await env.direct.replace(
+      {
+        ...rec0,
+        status: 'pending',
+        attempts: [],
+        retries: 0,
+        dueAt: now,
+        leaseId: 'dead',
+        attemptStarted: { at: new Date(now).toISOString(), trigger: 'inline' },
+      },
+      rec0,
+    );
     env.clock.advance(minutes(1));
     await sweep(env.deps, SWEEP);
     const rec = await record(ref);

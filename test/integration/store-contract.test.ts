@@ -6,7 +6,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoClickStore, DynamoConversionAdmin } from '#lambdas/adapters/dynamodb-stores.js';
 import {
-  DUE_SHARD, type Attempt, type AttemptOutcome, type ClickStore, type ConversionAdmin, type ConversionRecord,
+  DUE_SHARD,
+  type Attempt,
+  type AttemptOutcome,
+  type ClickStore,
+  type ConversionAdmin,
+  type ConversionRecord,
 } from '#lambdas/core/model.js';
 import { ensureTables, startEmbeddedDynamo, type EmbeddedDynamo } from '../../lib/local/embedded-dynamodb.js';
 import { MemoryClickStore, MemoryConversionAdmin } from '../support/memory-stores.js';
@@ -32,7 +37,10 @@ const BACKENDS: Array<[string, () => Promise<Stores>]> = [
       // Fresh tables per test: the due index is table-wide.
       const tables = { clicks: `Clicks${++tableNo}`, conversions: `Conversions${tableNo}` };
       await ensureTables(dynamo.client, tables);
-      return { clicks: new DynamoClickStore(dynamo.client, tables.clicks), conversions: new DynamoConversionAdmin(dynamo.client, tables.conversions) };
+      return {
+        clicks: new DynamoClickStore(dynamo.client, tables.clicks),
+        conversions: new DynamoConversionAdmin(dynamo.client, tables.conversions),
+      };
     },
   ],
 ];
@@ -41,7 +49,15 @@ const T = Date.UTC(2026, 10, 24, 10);
 const at = (ms: number) => new Date(ms).toISOString();
 const LEASE = 30_000;
 
-const attempt = (over: Partial<Attempt> = {}): Attempt => ({ at: at(T), trigger: 'retry', result: 'sent', status: 200, latencyMs: 12, body: 'OK', ...over });
+const attempt = (over: Partial<Attempt> = {}): Attempt => ({
+  at: at(T),
+  trigger: 'retry',
+  result: 'sent',
+  status: 200,
+  latencyMs: 12,
+  body: 'OK',
+  ...over,
+});
 
 describe.each(BACKENDS)('%s', (_, make) => {
   let s: Stores;
@@ -87,7 +103,19 @@ describe.each(BACKENDS)('%s', (_, make) => {
     it('replaces a record still written by the same write, with the same status, held by nobody', async () => {
       const old = rec('C-1', { status: 'dry_run', dueAt: undefined, dueShard: undefined });
       await seed(old);
-      const next = rec('C-1', { writeId: 'w-2', history: [{ status: 'dry_run', createdAt: at(T), supersededAt: at(T + 5), mode: 'live', consentPolicy: 'required', clickrefSource: 'postback' }] });
+      const next = rec('C-1', {
+        writeId: 'w-2',
+        history: [
+          {
+            status: 'dry_run',
+            createdAt: at(T),
+            supersededAt: at(T + 5),
+            mode: 'live',
+            consentPolicy: 'required',
+            clickrefSource: 'postback',
+          },
+        ],
+      });
       expect(await db.replace(next, old)).toBe(true);
       expect(await db.get('C-1')).toEqual(next);
     });
@@ -119,9 +147,14 @@ describe.each(BACKENDS)('%s', (_, make) => {
         done('C-sent'),
       );
       expect(await db.listDue(T, 10)).toEqual([
-        { conversionRef: 'C-early', dueAt: T - 5_000 }, { conversionRef: 'C-late', dueAt: T - 1_000 }, { conversionRef: 'C-now', dueAt: T },
+        { conversionRef: 'C-early', dueAt: T - 5_000 },
+        { conversionRef: 'C-late', dueAt: T - 1_000 },
+        { conversionRef: 'C-now', dueAt: T },
       ]);
-      expect(await db.listDue(T, 2)).toEqual([{ conversionRef: 'C-early', dueAt: T - 5_000 }, { conversionRef: 'C-late', dueAt: T - 1_000 }]);
+      expect(await db.listDue(T, 2)).toEqual([
+        { conversionRef: 'C-early', dueAt: T - 5_000 },
+        { conversionRef: 'C-late', dueAt: T - 1_000 },
+      ]);
       expect(await db.listDue(T - 6_000, 10)).toEqual([]);
     });
   });
@@ -132,7 +165,13 @@ describe.each(BACKENDS)('%s', (_, make) => {
       const now = T + 1_000;
       for (const ref of ['C-1', 'C-2']) {
         const before = (await db.get(ref))!;
-        const held = { ...before, dueAt: now + LEASE, leaseId: `L-${ref}`, updatedAt: at(now), attemptStarted: { at: at(now), trigger: 'retry' as const } };
+        const held = {
+          ...before,
+          dueAt: now + LEASE,
+          leaseId: `L-${ref}`,
+          updatedAt: at(now),
+          attemptStarted: { at: at(now), trigger: 'retry' as const },
+        };
         const claimed = await db.claim(ref, now, now + LEASE, `L-${ref}`, 'retry');
         expect(claimed).toEqual(held);
         expect(claimed!.interrupted).toBeUndefined();
@@ -140,13 +179,18 @@ describe.each(BACKENDS)('%s', (_, make) => {
       }
       // Equal due times come back in no particular order.
       const due = (await db.listDue(now + LEASE, 10)).sort((a, b) => a.conversionRef.localeCompare(b.conversionRef));
-      expect(due).toEqual([{ conversionRef: 'C-1', dueAt: now + LEASE }, { conversionRef: 'C-2', dueAt: now + LEASE }]);
+      expect(due).toEqual([
+        { conversionRef: 'C-1', dueAt: now + LEASE },
+        { conversionRef: 'C-2', dueAt: now + LEASE },
+      ]);
     });
 
     it('refuses a record that is not due, not owed, unknown, or held under a lease that has not run out', async () => {
       await seed(
         rec('C-future', { dueAt: T + 1 }),
-        ...(['sent', 'rejected', 'failed', 'unattributed', 'no_consent', 'dry_run'] as const).map((status) => rec(`C-${status}`, { status, dueAt: T - 1 })),
+        ...(['sent', 'rejected', 'failed', 'unattributed', 'no_consent', 'dry_run'] as const).map((status) =>
+          rec(`C-${status}`, { status, dueAt: T - 1 }),
+        ),
         rec('C-held', { dueAt: T - 1 }),
       );
       for (const ref of ['C-future', 'C-sent', 'C-rejected', 'C-failed', 'C-unattributed', 'C-no_consent', 'C-dry_run', 'C-none']) {
@@ -163,7 +207,12 @@ describe.each(BACKENDS)('%s', (_, make) => {
       await db.claim('C-1', T, T + LEASE, 'L1', 'inline');
       const later = T + LEASE;
       const claimed = await db.claim('C-1', later, later + LEASE, 'L2', 'retry');
-      expect(claimed).toMatchObject({ leaseId: 'L2', dueAt: later + LEASE, attemptStarted: { at: at(later), trigger: 'retry' }, interrupted: { at: at(T), trigger: 'inline' } });
+      expect(claimed).toMatchObject({
+        leaseId: 'L2',
+        dueAt: later + LEASE,
+        attemptStarted: { at: at(later), trigger: 'retry' },
+        interrupted: { at: at(T), trigger: 'inline' },
+      });
       const stored = (await db.get('C-1'))!;
       expect(stored.attemptStarted).toEqual({ at: at(later), trigger: 'retry' });
       expect(stored.interrupted).toBeUndefined();
@@ -175,12 +224,38 @@ describe.each(BACKENDS)('%s', (_, make) => {
       const first = attempt({ result: 'retryable', status: 503, body: '' });
       await seed(rec('C-1', { attempts: [first], retries: 1 }));
       await db.claim('C-1', T, T + LEASE, 'L1', 'retry');
-      const interrupted = attempt({ at: at(T - 60_000), trigger: 'inline', result: 'retryable', error: 'interrupted', cause: 'interrupted', uncertain: true, latencyMs: 0, status: undefined, body: undefined });
+      const interrupted = attempt({
+        at: at(T - 60_000),
+        trigger: 'inline',
+        result: 'retryable',
+        error: 'interrupted',
+        cause: 'interrupted',
+        uncertain: true,
+        latencyMs: 0,
+        status: undefined,
+        body: undefined,
+      });
       const second = attempt({ result: 'retryable', status: 500, body: 'oops' });
-      const outcome: AttemptOutcome = { status: 'queued', attempt: second, interruptedAttempt: interrupted, retries: 2, dueAt: T + 300_000 };
+      const outcome: AttemptOutcome = {
+        status: 'queued',
+        attempt: second,
+        interruptedAttempt: interrupted,
+        retries: 2,
+        dueAt: T + 300_000,
+      };
       expect(await db.finishAttempt('C-1', 'L1', outcome, T + 50)).toBe(true);
-      const { leaseId: _l, attemptStarted: _a, ...expected } = {
-        ...rec('C-1'), status: 'queued' as const, attempts: [first, interrupted, second], retries: 2, updatedAt: at(T + 50), dueAt: T + 300_000, dueShard: DUE_SHARD,
+      const {
+        leaseId: _l,
+        attemptStarted: _a,
+        ...expected
+      } = {
+        ...rec('C-1'),
+        status: 'queued' as const,
+        attempts: [first, interrupted, second],
+        retries: 2,
+        updatedAt: at(T + 50),
+        dueAt: T + 300_000,
+        dueShard: DUE_SHARD,
       };
       expect(await db.get('C-1')).toEqual(expected);
       const stored = (await db.get('C-1'))!;
@@ -217,7 +292,13 @@ describe.each(BACKENDS)('%s', (_, make) => {
       await seed(done('C-sent'), rec('C-failed', { status: 'failed', dueAt: undefined, dueShard: undefined }));
       const now = T + 1_000;
       const taken = await db.takeLease('C-sent', now, now + LEASE, 'L1', 'replay');
-      const held = { ...done('C-sent'), dueAt: now + LEASE, leaseId: 'L1', updatedAt: at(now), attemptStarted: { at: at(now), trigger: 'replay' as const } };
+      const held = {
+        ...done('C-sent'),
+        dueAt: now + LEASE,
+        leaseId: 'L1',
+        updatedAt: at(now),
+        attemptStarted: { at: at(now), trigger: 'replay' as const },
+      };
       expect(taken).toEqual(held);
       expect(await db.get('C-sent')).toEqual(held);
       expect(await db.takeLease('C-failed', T, T + LEASE, 'L2', 'replay')).toMatchObject({ status: 'failed', leaseId: 'L2' });
@@ -230,7 +311,9 @@ describe.each(BACKENDS)('%s', (_, make) => {
       expect(await db.takeLease('C-1', T + LEASE - 1, T + 2 * LEASE, 'L2', 'replay')).toBeUndefined();
       expect(await db.takeLease('C-none', T, T + LEASE, 'L2', 'replay')).toBeUndefined();
       expect(await db.takeLease('C-1', T + LEASE, T + 2 * LEASE, 'L2', 'replay')).toMatchObject({
-        leaseId: 'L2', interrupted: { at: at(T), trigger: 'inline' }, attemptStarted: { at: at(T + LEASE), trigger: 'replay' },
+        leaseId: 'L2',
+        interrupted: { at: at(T), trigger: 'inline' },
+        attemptStarted: { at: at(T + LEASE), trigger: 'replay' },
       });
     });
 
@@ -248,15 +331,35 @@ describe.each(BACKENDS)('%s', (_, make) => {
     const request = { method: 'GET' as const, url: 'https://prf.test/conversion/clickref:Found/conversionref:C-1' };
 
     it('under the lease: clickref, its source, the call and updatedAt; with a consent confirmation, consent and who confirmed', async () => {
-      const base = { status: 'unattributed' as const, clickref: undefined, clickrefSource: 'none' as const, request: undefined, dueAt: undefined, dueShard: undefined };
+      const base = {
+        status: 'unattributed' as const,
+        clickref: undefined,
+        clickrefSource: 'none' as const,
+        request: undefined,
+        dueAt: undefined,
+        dueShard: undefined,
+      };
       await seed(rec('C-1', base), rec('C-2', { ...base, status: 'no_consent', consent: false }));
       await db.takeLease('C-1', T, T + LEASE, 'L1', 'replay');
       await db.takeLease('C-2', T, T + LEASE, 'L2', 'replay');
       expect(await db.attachClickref('C-1', 'L1', { clickref: 'Found', source: 'operator', request }, T + 5)).toBe(true);
-      expect(await db.get('C-1')).toMatchObject({ clickref: 'Found', clickrefSource: 'operator', request, updatedAt: at(T + 5), consent: true, leaseId: 'L1' });
+      expect(await db.get('C-1')).toMatchObject({
+        clickref: 'Found',
+        clickrefSource: 'operator',
+        request,
+        updatedAt: at(T + 5),
+        consent: true,
+        leaseId: 'L1',
+      });
       const consent = { at: at(T + 5), reason: 'CMP bug' };
       expect(await db.attachClickref('C-2', 'L2', { clickref: 'Found', source: 'click', request, consent }, T + 5)).toBe(true);
-      expect(await db.get('C-2')).toMatchObject({ clickref: 'Found', clickrefSource: 'click', consent: true, operatorConsent: consent, status: 'no_consent' });
+      expect(await db.get('C-2')).toMatchObject({
+        clickref: 'Found',
+        clickrefSource: 'click',
+        consent: true,
+        operatorConsent: consent,
+        status: 'no_consent',
+      });
     });
 
     it('refused, writing nothing, without the lease', async () => {
@@ -277,7 +380,9 @@ describe.each(BACKENDS)('%s', (_, make) => {
         rec('C-rejected', { status: 'rejected', dueAt: T - LEASE, dueShard: undefined, leaseId: 'expired', attemptStarted: started }),
       );
       expect(await db.requeue('C-failed', ['failed'], T)).toBe(true);
-      expect(await db.get('C-failed')).toEqual(rec('C-failed', { status: 'queued', retries: 0, dueAt: T, dueShard: DUE_SHARD, updatedAt: at(T) }));
+      expect(await db.get('C-failed')).toEqual(
+        rec('C-failed', { status: 'queued', retries: 0, dueAt: T, dueShard: DUE_SHARD, updatedAt: at(T) }),
+      );
       expect(await db.requeue('C-rejected', ['failed', 'rejected'], T)).toBe(true);
       const rejected = (await db.get('C-rejected'))!;
       expect(rejected).toMatchObject({ status: 'queued', dueAt: T, attemptStarted: started });

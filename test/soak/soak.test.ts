@@ -10,7 +10,14 @@ import { runSoak, soakMarkdown } from '../support/soak.js';
 
 describe('soak', () => {
   it('2,000 postbacks, 30% random Partnerize failures, 3% answers lost: none missing, doubles only where an answer was lost', async () => {
-    const r = await runSoak({ postbacks: 2000, concurrency: 50, failureRate: 0.3, uncertainRate: 0.03, partnerizeDedupes: false, drainTimeoutMs: 60_000 });
+    const r = await runSoak({
+      postbacks: 2000,
+      concurrency: 50,
+      failureRate: 0.3,
+      uncertainRate: 0.03,
+      partnerizeDedupes: false,
+      drainTimeoutMs: 60_000,
+    });
     console.log(soakMarkdown(r, new Date().toISOString()));
     expect(Object.keys(r.answers).filter((k) => k.startsWith('HTTP'))).toEqual([]);
     expect((r.answers['sent'] ?? 0) + (r.answers['queued'] ?? 0)).toBe(2000);

@@ -28,7 +28,11 @@ export function synthesizeBundles(): SynthesizedBundle[] {
 }
 
 /** Loads (and invokes, if an event is given) a bundle in a fresh Node process. */
-export async function invokeBundle(file: string, env: Record<string, string>, event?: unknown): Promise<{ ok: boolean; loadMs?: number; result?: any; error?: string }> {
+export async function invokeBundle(
+  file: string,
+  env: Record<string, string>,
+  event?: unknown,
+): Promise<{ ok: boolean; loadMs?: number; result?: any; error?: string }> {
   const args = [join(import.meta.dirname, 'invoke-bundle.mjs'), file, ...(event === undefined ? [] : [JSON.stringify(event)])];
   try {
     const { stdout } = await run(process.execPath, args, { env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 30_000 });

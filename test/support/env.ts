@@ -94,7 +94,10 @@ export async function startTestEnv(env: Record<string, string> = {}, opts: TestE
     },
     async postback(init) {
       const h = createPostbacksHandler({ ...te.deps, tokens: staticTokens(TOKEN), maxBodyBytes: 262_144 });
-      const r = (await h(httpEvent({ path: '/postbacks', headers: { authorization: `Bearer ${TOKEN}` }, ...init }), lambdaContext('postbacks', 10_000)))!;
+      const r = (await h(
+        httpEvent({ path: '/postbacks', headers: { authorization: `Bearer ${TOKEN}` }, ...init }),
+        lambdaContext('postbacks', 10_000),
+      ))!;
       return { statusCode: r.statusCode ?? 200, body: r.body ? JSON.parse(r.body) : undefined, headers: r.headers ?? {} };
     },
     async click(init) {

@@ -47,7 +47,10 @@ export class FakePartnerize {
   private readonly waiters: Array<() => void> = [];
   private dedupe: DedupeAnswer | undefined;
 
-  private constructor(private readonly server: Server, readonly url: string) {}
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+  ) {}
 
   static async start(port = 0): Promise<FakePartnerize> {
     let fake: FakePartnerize | undefined;
@@ -138,11 +141,13 @@ export class FakePartnerize {
     const recorded: RecordedRequest = { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, at: Date.now() };
     const index = this.requests.length;
     this.requests.push(recorded);
-    this.waiters.splice(0).forEach((w) => w());
+    for (const w of this.waiters.splice(0)) w();
     req.resume();
     const ref = refOf(recorded.url);
     const repeat = this.dedupe !== undefined && this.requests.some((r) => r !== recorded && r.recorded && refOf(r.url) === ref);
-    const b: Behaviour = repeat ? { status: this.dedupe!.status, body: this.dedupe!.body } : (this.script.shift() ?? this.fallback(recorded, index));
+    const b: Behaviour = repeat
+      ? { status: this.dedupe!.status, body: this.dedupe!.body }
+      : (this.script.shift() ?? this.fallback(recorded, index));
     if ('hang' in b) {
       recorded.recorded = b.recorded === true;
       return; // never answers; the socket is destroyed at close()

@@ -13,6 +13,6 @@ try {
   }
   console.log(JSON.stringify({ ok: true, loadMs, result }));
 } catch (err) {
-  console.log(JSON.stringify({ ok: false, error: String(err && err.stack || err) }));
+  console.log(JSON.stringify({ ok: false, error: String(err?.stack || err) }));
   process.exitCode = 1;
 }

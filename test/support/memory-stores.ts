@@ -6,9 +6,20 @@
  */
 import {
   DUE_SHARD,
-  type AttemptOutcome, type AttemptTrigger, type ClickRecord, type ClickStore, type ConversionAdmin, type ConversionRecord,
-  type ConversionStatus, type ConversionStore, type CreateResult, type DueRef, type OperatorAttribution, type PartnerizeSender,
-  type RequeueableStatus, type SendResult,
+  type AttemptOutcome,
+  type AttemptTrigger,
+  type ClickRecord,
+  type ClickStore,
+  type ConversionAdmin,
+  type ConversionRecord,
+  type ConversionStatus,
+  type ConversionStore,
+  type CreateResult,
+  type DueRef,
+  type OperatorAttribution,
+  type PartnerizeSender,
+  type RequeueableStatus,
+  type SendResult,
 } from '#lambdas/core/model.js';
 import { iso } from '#lambdas/core/time.js';
 
@@ -67,7 +78,13 @@ export class MemoryConversionStore implements ConversionStore {
       .map((r) => ({ conversionRef: r.conversionRef, dueAt: r.dueAt! }));
   }
 
-  async claim(ref: string, now: number, leaseUntil: number, leaseId: string, trigger: AttemptTrigger): Promise<ConversionRecord | undefined> {
+  async claim(
+    ref: string,
+    now: number,
+    leaseUntil: number,
+    leaseId: string,
+    trigger: AttemptTrigger,
+  ): Promise<ConversionRecord | undefined> {
     return this.takeLeaseIf(ref, (r) => isOwed(r.status) && r.dueAt !== undefined && r.dueAt <= now, { now, leaseUntil, leaseId, trigger });
   }
 
@@ -84,7 +101,11 @@ export class MemoryConversionStore implements ConversionStore {
     if (!before || !condition(before)) return undefined;
     const at = iso(lease.now);
     const held: ConversionRecord = {
-      ...before, dueAt: lease.leaseUntil, leaseId: lease.leaseId, updatedAt: at, attemptStarted: { at, trigger: lease.trigger },
+      ...before,
+      dueAt: lease.leaseUntil,
+      leaseId: lease.leaseId,
+      updatedAt: at,
+      attemptStarted: { at, trigger: lease.trigger },
     };
     this.items.set(ref, held);
     return { ...held, interrupted: before.attemptStarted };
@@ -117,7 +138,13 @@ export class MemoryConversionStore implements ConversionStore {
 /** The operator side, with the conditions of DynamoConversionAdmin. */
 export class MemoryConversionAdmin extends MemoryConversionStore implements ConversionAdmin {
   /** A lease is free when nobody holds one, or the holder's lease (dueAt) has run out. */
-  async takeLease(ref: string, now: number, leaseUntil: number, leaseId: string, trigger: AttemptTrigger): Promise<ConversionRecord | undefined> {
+  async takeLease(
+    ref: string,
+    now: number,
+    leaseUntil: number,
+    leaseId: string,
+    trigger: AttemptTrigger,
+  ): Promise<ConversionRecord | undefined> {
     return this.takeLeaseIf(ref, (r) => leaseIsFree(r, now), { now, leaseUntil, leaseId, trigger });
   }
 
@@ -152,8 +179,7 @@ export class MemoryConversionAdmin extends MemoryConversionStore implements Conv
   }
 }
 
-const leaseIsFree = (r: ConversionRecord, now: number): boolean =>
-  r.leaseId === undefined || (r.dueAt !== undefined && r.dueAt <= now);
+const leaseIsFree = (r: ConversionRecord, now: number): boolean => r.leaseId === undefined || (r.dueAt !== undefined && r.dueAt <= now);
 
 /** Partnerize answering 200 at once. */
 export const instantPartnerize: PartnerizeSender = {

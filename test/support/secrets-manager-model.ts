@@ -13,10 +13,22 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
-  GetSecretValueCommand, InvalidParameterException, ListSecretVersionIdsCommand, PutSecretValueCommand, ResourceExistsException,
-  ResourceNotFoundException, UpdateSecretVersionStageCommand, type GetSecretValueRequest, type GetSecretValueResponse,
-  type ListSecretVersionIdsRequest, type ListSecretVersionIdsResponse, type PutSecretValueRequest, type PutSecretValueResponse,
-  type SecretsManagerClient, type UpdateSecretVersionStageRequest, type UpdateSecretVersionStageResponse,
+  GetSecretValueCommand,
+  InvalidParameterException,
+  ListSecretVersionIdsCommand,
+  PutSecretValueCommand,
+  ResourceExistsException,
+  ResourceNotFoundException,
+  UpdateSecretVersionStageCommand,
+  type GetSecretValueRequest,
+  type GetSecretValueResponse,
+  type ListSecretVersionIdsRequest,
+  type ListSecretVersionIdsResponse,
+  type PutSecretValueRequest,
+  type PutSecretValueResponse,
+  type SecretsManagerClient,
+  type UpdateSecretVersionStageRequest,
+  type UpdateSecretVersionStageResponse,
 } from '@aws-sdk/client-secrets-manager';
 import type { AwsClientStub } from 'aws-sdk-client-mock';
 
@@ -54,7 +66,9 @@ export class SecretsManagerModel {
   install(sm: AwsClientStub<SecretsManagerClient>): this {
     sm.on(GetSecretValueCommand).callsFake((input: GetSecretValueRequest) => this.getSecretValue(input));
     sm.on(PutSecretValueCommand).callsFake(async (input: PutSecretValueRequest) => this.putSecretValue(input));
-    sm.on(UpdateSecretVersionStageCommand).callsFake(async (input: UpdateSecretVersionStageRequest) => this.updateSecretVersionStage(input));
+    sm.on(UpdateSecretVersionStageCommand).callsFake(async (input: UpdateSecretVersionStageRequest) =>
+      this.updateSecretVersionStage(input),
+    );
     sm.on(ListSecretVersionIdsCommand).callsFake(async (input: ListSecretVersionIdsRequest) => this.listSecretVersionIds(input));
     return this;
   }
@@ -66,7 +80,10 @@ export class SecretsManagerModel {
 
   /** The labels of the versions whose value is `value` (none: the value is not, or no longer, labelled). */
   stagesOf(value: string): string[] {
-    return [...this.versions.values()].filter((v) => v.value === value).flatMap((v) => [...v.stages]).sort();
+    return [...this.versions.values()]
+      .filter((v) => v.value === value)
+      .flatMap((v) => [...v.stages])
+      .sort();
   }
 
   async getSecretValue(input: GetSecretValueRequest): Promise<GetSecretValueResponse> {
@@ -76,9 +93,20 @@ export class SecretsManagerModel {
     this.reads.push({ stage: input.VersionStage, versionId: input.VersionId, at: this.now() });
     const stage = input.VersionStage ?? (input.VersionId ? undefined : 'AWSCURRENT');
     const [id, v] = (input.VersionId ? this.version(input.VersionId) : this.holder(stage!)) ?? [];
-    const answer: GetSecretValueResponse | Error = !id || !v || (stage && !v.stages.has(stage))
-      ? notFound(`Secrets Manager can't find the specified secret value for ${stage ? `staging label: ${stage}` : `VersionId: ${input.VersionId}`}`)
-      : { ARN: this.arn, Name: this.name, VersionId: id, SecretString: v.value, VersionStages: [...v.stages], CreatedDate: v.created, ...meta };
+    const answer: GetSecretValueResponse | Error =
+      !id || !v || (stage && !v.stages.has(stage))
+        ? notFound(
+            `Secrets Manager can't find the specified secret value for ${stage ? `staging label: ${stage}` : `VersionId: ${input.VersionId}`}`,
+          )
+        : {
+            ARN: this.arn,
+            Name: this.name,
+            VersionId: id,
+            SecretString: v.value,
+            VersionStages: [...v.stages],
+            CreatedDate: v.created,
+            ...meta,
+          };
     this.inFlight += 1;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
@@ -96,7 +124,8 @@ export class SecretsManagerModel {
     const id = input.ClientRequestToken ?? randomUUID();
     const existing = this.versions.get(id);
     if (existing) {
-      if (existing.value !== input.SecretString) throw new ResourceExistsException({ message: `a version with VersionId ${id} already exists`, ...meta });
+      if (existing.value !== input.SecretString)
+        throw new ResourceExistsException({ message: `a version with VersionId ${id} already exists`, ...meta });
       return { ARN: this.arn, Name: this.name, VersionId: id, VersionStages: [...existing.stages], ...meta };
     }
     this.versions.set(id, { value: input.SecretString, stages: new Set(), created: new Date(this.now()) });
@@ -152,6 +181,7 @@ export class SecretsManagerModel {
   }
 
   private check(secretId: string | undefined): void {
-    if (secretId !== this.arn && secretId !== this.name) throw notFound(`Secrets Manager can't find the specified secret ${secretId ?? ''}`);
+    if (secretId !== this.arn && secretId !== this.name)
+      throw notFound(`Secrets Manager can't find the specified secret ${secretId ?? ''}`);
   }
 }

@@ -94,7 +94,13 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         const res = await fetch(`${local.url}/postbacks`, {
           method: 'POST',
           headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ orderId: id, clickref: `Soak${id.slice(5)}`, currency: 'GBP', consent: true, items: [{ sku: 'S', value: '9.99', quantity: 1 }] }),
+          body: JSON.stringify({
+            orderId: id,
+            clickref: `Soak${id.slice(5)}`,
+            currency: 'GBP',
+            consent: true,
+            items: [{ sku: 'S', value: '9.99', quantity: 1 }],
+          }),
         });
         const body = (await res.json()) as { outcome?: string };
         latencies.push(performance.now() - t0);
@@ -147,7 +153,9 @@ export function soakMarkdown(r: SoakReport, when: string): string {
     '',
     '| figure | value |',
     '|---|---|',
-    `| postbacks answered | ${Object.entries(r.answers).map(([k, v]) => `${k} ${v}`).join(', ')} |`,
+    `| postbacks answered | ${Object.entries(r.answers)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')} |`,
     `| throughput while sending | ${f(r.throughput, 0)} postbacks/s (${f(r.sendSeconds)} s) |`,
     `| postback latency p50 / p99 | ${f(r.latencyMsP50)} ms / ${f(r.latencyMsP99)} ms |`,
     `| Partnerize calls (failed, answer lost) | ${r.partnerizeCalls} (${r.partnerizeFailures}, ${r.partnerizeUncertain}) |`,

@@ -36,11 +36,13 @@ export function buildStack(overrides: Record<string, unknown> = {}, opts: { bund
 
 type Resources = Record<string, { Type: string; Properties?: any; DeletionPolicy?: string; UpdateReplacePolicy?: string }>;
 
-export const resourcesOf = (template: Template, type: string): Resources =>
-  template.findResources(type) as Resources;
+export const resourcesOf = (template: Template, type: string): Resources => template.findResources(type) as Resources;
 
 /** The IAM statements attached to a function's role, flattened. */
-export function statementsOf(template: Template, functionLogicalIdPrefix: string): Array<{ Action: string | string[]; Resource: unknown; Effect: string }> {
+export function statementsOf(
+  template: Template,
+  functionLogicalIdPrefix: string,
+): Array<{ Action: string | string[]; Resource: unknown; Effect: string }> {
   const fns = resourcesOf(template, 'AWS::Lambda::Function');
   const fnId = Object.keys(fns).find((id) => id.startsWith(functionLogicalIdPrefix));
   if (!fnId) throw new Error(`no function ${functionLogicalIdPrefix}`);

@@ -12,7 +12,10 @@ export class TcpProxy {
   private toDrop = 0;
   private readonly sockets = new Set<Socket>();
 
-  private constructor(private readonly server: Server, readonly url: string) {}
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+  ) {}
 
   static async start(target: string): Promise<TcpProxy> {
     const { hostname, port } = new URL(target);

@@ -90,7 +90,10 @@ export function unitDeps(opts: UnitDepsOptions = {}): UnitDeps {
  * A conversion record as the postback path writes one, for seeding a store: by default an owed
  * send (`pending`, in the due index, due now) with its exact call.
  */
-export function conversionRecord(overrides: Partial<ConversionRecord> & { conversionRef: string }, now = new TestClock().t): ConversionRecord {
+export function conversionRecord(
+  overrides: Partial<ConversionRecord> & { conversionRef: string },
+  now = new TestClock().t,
+): ConversionRecord {
   const at = new Date(now).toISOString();
   return {
     writeId: `w-${overrides.conversionRef}`,

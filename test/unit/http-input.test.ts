@@ -13,14 +13,23 @@ describe('readInput', () => {
 
   it('reads Tealium form posts (data=<url-encoded JSON>) and plain form fields', () => {
     const body = new URLSearchParams({ data: JSON.stringify({ data: { udo: { x: 'a b+c' } } }) }).toString();
-    expect(readInput(httpEvent({ body, headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 1000)).toEqual({ data: { udo: { x: 'a b+c' } } });
-    expect(readInput(httpEvent({ body: 'sessionId=s1&clickref=A', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 1000)).toEqual({ sessionId: 's1', clickref: 'A' });
+    expect(readInput(httpEvent({ body, headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 1000)).toEqual({
+      data: { udo: { x: 'a b+c' } },
+    });
+    expect(
+      readInput(httpEvent({ body: 'sessionId=s1&clickref=A', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 1000),
+    ).toEqual({ sessionId: 's1', clickref: 'A' });
   });
 
   it('reads GET query parameters and GET data=', () => {
-    expect(readInput(httpEvent({ query: 'sessionId=s1&clickref=AbC&clickref=second' }), 1000)).toEqual({ sessionId: 's1', clickref: 'AbC' });
+    expect(readInput(httpEvent({ query: 'sessionId=s1&clickref=AbC&clickref=second' }), 1000)).toEqual({
+      sessionId: 's1',
+      clickref: 'AbC',
+    });
     expect(readInput(httpEvent({ query: { data: '{"orderId":"1"}' } }), 1000)).toEqual({ orderId: '1' });
-    expect(() => readInput(httpEvent({ query: { data: '{bad' } }), 1000)).toThrow(expect.objectContaining({ code: 'invalid_json', field: 'data' }));
+    expect(() => readInput(httpEvent({ query: { data: '{bad' } }), 1000)).toThrow(
+      expect.objectContaining({ code: 'invalid_json', field: 'data' }),
+    );
   });
 
   it('decodes base64 bodies', () => {
@@ -35,13 +44,18 @@ describe('readInput', () => {
 
   it('property: any body either parses or is an InputError (never anything else)', () => {
     fc.assert(
-      fc.property(fc.string(), fc.constantFrom('application/json', 'application/x-www-form-urlencoded', 'text/plain'), fc.boolean(), (body, type, b64) => {
-        try {
-          readInput(httpEvent({ method: 'POST', body, headers: { 'content-type': type }, base64: b64 }), 10_000);
-        } catch (err) {
-          expect(err).toBeInstanceOf(InputError);
-        }
-      }),
+      fc.property(
+        fc.string(),
+        fc.constantFrom('application/json', 'application/x-www-form-urlencoded', 'text/plain'),
+        fc.boolean(),
+        (body, type, b64) => {
+          try {
+            readInput(httpEvent({ method: 'POST', body, headers: { 'content-type': type }, base64: b64 }), 10_000);
+          } catch (err) {
+            expect(err).toBeInstanceOf(InputError);
+          }
+        },
+      ),
       { numRuns: 1000 },
     );
   });

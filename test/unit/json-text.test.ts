@@ -13,12 +13,19 @@ const digitsKept = (v: unknown): unknown => {
 describe('parseJsonText', () => {
   it('keeps the digits of integers a double cannot hold (order ids above 2^53)', () => {
     expect(parseJsonText('{"orderId": 9007199254740993}')).toEqual({ orderId: '9007199254740993' });
-    expect(parseJsonText('{"data":{"udo":{"order_id":100000000000000001}}}')).toEqual({ data: { udo: { order_id: '100000000000000001' } } });
-    expect(parseJsonText('[-9007199254740993, 9007199254740991, 12345678901234567890123]')).toEqual(['-9007199254740993', 9007199254740991, '12345678901234567890123']);
+    expect(parseJsonText('{"data":{"udo":{"order_id":100000000000000001}}}')).toEqual({
+      data: { udo: { order_id: '100000000000000001' } },
+    });
+    expect(parseJsonText('[-9007199254740993, 9007199254740991, 12345678901234567890123]')).toEqual([
+      '-9007199254740993',
+      9007199254740991,
+      '12345678901234567890123',
+    ]);
   });
 
   it('leaves safe integers, decimals, exponents and digits inside strings alone', () => {
-    const text = '{"a": 9007199254740991, "b": 19.99, "c": 1e21, "d": "9007199254740993", "e": "x\\"90071992547409930", "f": 1234567890123456.5}';
+    const text =
+      '{"a": 9007199254740991, "b": 19.99, "c": 1e21, "d": "9007199254740993", "e": "x\\"90071992547409930", "f": 1234567890123456.5}';
     expect(parseJsonText(text)).toEqual(JSON.parse(text));
   });
 
@@ -28,7 +35,9 @@ describe('parseJsonText', () => {
   });
 
   it('property: any JSON text parses to what JSON.parse gives, except that unsafe integers keep their digits', () => {
-    const bigInt = fc.bigInt({ min: -(10n ** 30n), max: 10n ** 30n }).filter((n) => n > BigInt(Number.MAX_SAFE_INTEGER) || n < -BigInt(Number.MAX_SAFE_INTEGER));
+    const bigInt = fc
+      .bigInt({ min: -(10n ** 30n), max: 10n ** 30n })
+      .filter((n) => n > BigInt(Number.MAX_SAFE_INTEGER) || n < -BigInt(Number.MAX_SAFE_INTEGER));
     fc.assert(
       fc.property(fc.jsonValue(), fc.array(bigInt, { maxLength: 3 }), (value, bigs) => {
         const withBigs = { value, bigs: bigs.map(String) };
@@ -43,9 +52,11 @@ describe('parseJsonText', () => {
   });
 
   it('property: texts without unsafe integers come back unchanged from the scan', () => {
-    fc.assert(fc.property(fc.json(), (text) => {
-      const quoted = quoteUnsafeIntegers(text);
-      if (!/\d{16}/.test(text)) expect(quoted).toBe(text);
-    }));
+    fc.assert(
+      fc.property(fc.json(), (text) => {
+        const quoted = quoteUnsafeIntegers(text);
+        if (!/\d{16}/.test(text)) expect(quoted).toBe(text);
+      }),
+    );
   });
 });

@@ -12,11 +12,22 @@ const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
     fc.integer(),
     fc.boolean(),
     fc.constant(null),
-    fc.array(tie('v').filter((x) => x !== undefined), { maxLength: 4 }),
-    fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }).filter((k) => k !== '__proto__'), fc.oneof(tie('v'), fc.constant(undefined)), { maxKeys: 5 }),
+    fc.array(
+      tie('v').filter((x) => x !== undefined),
+      { maxLength: 4 },
+    ),
+    fc.dictionary(
+      fc.string({ minLength: 1, maxLength: 8 }).filter((k) => k !== '__proto__'),
+      fc.oneof(tie('v'), fc.constant(undefined)),
+      { maxKeys: 5 },
+    ),
   ),
 })).v;
-const record = fc.dictionary(fc.string({ minLength: 1, maxLength: 10 }).filter((k) => k !== '__proto__'), fc.oneof(value, fc.constant(undefined)), { maxKeys: 8 });
+const record = fc.dictionary(
+  fc.string({ minLength: 1, maxLength: 10 }).filter((k) => k !== '__proto__'),
+  fc.oneof(value, fc.constant(undefined)),
+  { maxKeys: 8 },
+);
 
 describe('marshal', () => {
   it('property: writes exactly what @aws-sdk/util-dynamodb writes (undefined values removed)', () => {

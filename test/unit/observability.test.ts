@@ -16,8 +16,21 @@ describe('jsonLog', () => {
     log.error('failed', { error: new Error('boom') });
     expect(out.lines.every((l) => l.endsWith('\n') && !l.slice(0, -1).includes('\n'))).toBe(true);
     expect(out.json()).toEqual([
-      { level: 'INFO', message: 'partnerize attempt', timestamp: '2026-11-24T00:00:00.000Z', service: 'Stack1', conversionRef: 'ORD-1', httpStatus: 200 },
-      { level: 'ERROR', message: 'failed', timestamp: '2026-11-24T00:00:00.000Z', service: 'Stack1', error: { name: 'Error', message: 'boom' } },
+      {
+        level: 'INFO',
+        message: 'partnerize attempt',
+        timestamp: '2026-11-24T00:00:00.000Z',
+        service: 'Stack1',
+        conversionRef: 'ORD-1',
+        httpStatus: 200,
+      },
+      {
+        level: 'ERROR',
+        message: 'failed',
+        timestamp: '2026-11-24T00:00:00.000Z',
+        service: 'Stack1',
+        error: { name: 'Error', message: 'boom' },
+      },
     ]);
   });
 
@@ -51,7 +64,16 @@ describe('emfMetrics', () => {
       {
         _aws: {
           Timestamp: 1_795_515_300_000,
-          CloudWatchMetrics: [{ Namespace: 'PartnerizeS2S', Dimensions: [['service']], Metrics: [{ Name: 'PostbacksSent', Unit: 'Count' }, { Name: 'PartnerizeLatency', Unit: 'Milliseconds' }] }],
+          CloudWatchMetrics: [
+            {
+              Namespace: 'PartnerizeS2S',
+              Dimensions: [['service']],
+              Metrics: [
+                { Name: 'PostbacksSent', Unit: 'Count' },
+                { Name: 'PartnerizeLatency', Unit: 'Milliseconds' },
+              ],
+            },
+          ],
         },
         service: 'Stack1',
         PostbacksSent: 1,

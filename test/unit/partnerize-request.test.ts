@@ -5,11 +5,19 @@ import { lineTotal, MAX_CALL_LENGTH, requestFor } from '#lambdas/core/partnerize
 import type { ConversionItem } from '#lambdas/core/partnerize-url.js';
 
 const spec = (items: ConversionItem[], metadata?: Record<string, string>): CallSpec => ({
-  baseUrl: 'https://prf.hn', method: 'GET', campaignId: '1011l270', conversionRef: 'ORD-1', currency: 'GBP', items, metadata,
+  baseUrl: 'https://prf.hn',
+  method: 'GET',
+  campaignId: '1011l270',
+  conversionRef: 'ORD-1',
+  currency: 'GBP',
+  items,
+  metadata,
 });
 /** The items of a built URL, decoded: [category, sku, value, quantity]. */
 const sentItems = (url: string) =>
-  [...url.matchAll(/\[([^\]]*)\]/g)].map((m) => Object.fromEntries(m[1]!.split('/').map((kv) => [kv.slice(0, kv.indexOf(':')), decodeURIComponent(kv.slice(kv.indexOf(':') + 1))])));
+  [...url.matchAll(/\[([^\]]*)\]/g)].map((m) =>
+    Object.fromEntries(m[1]!.split('/').map((kv) => [kv.slice(0, kv.indexOf(':')), decodeURIComponent(kv.slice(kv.indexOf(':') + 1))])),
+  );
 
 describe('requestFor', () => {
   it('sends a basket that fits as it is', () => {
@@ -19,7 +27,12 @@ describe('requestFor', () => {
   });
 
   it('150 ordinary items: condensed to one item per category, totals exact', () => {
-    const items = Array.from({ length: 150 }, (_, i) => ({ category: i % 3 === 0 ? 'shoes' : 'socks', sku: `SKU-${100000 + i}`, value: '19.99', quantity: 1 + (i % 2) }));
+    const items = Array.from({ length: 150 }, (_, i) => ({
+      category: i % 3 === 0 ? 'shoes' : 'socks',
+      sku: `SKU-${100000 + i}`,
+      value: '19.99',
+      quantity: 1 + (i % 2),
+    }));
     const r = requestFor(spec(items), 'AbC');
     expect(r.compaction).toBe('category');
     expect(r.request.url.length).toBeLessThanOrEqual(MAX_CALL_LENGTH);
@@ -45,7 +58,10 @@ describe('requestFor', () => {
   it('property: every basket is sent within the limit, with the same total value, and condensed only when it had to be', () => {
     const item = fc.record({
       category: fc.option(fc.constantFrom('shoes', 'hats', 'a/b', 'ünï'), { nil: undefined }),
-      sku: fc.option(fc.string({ minLength: 1, maxLength: 40 }).filter((s) => s.isWellFormed()), { nil: undefined }),
+      sku: fc.option(
+        fc.string({ minLength: 1, maxLength: 40 }).filter((s) => s.isWellFormed()),
+        { nil: undefined },
+      ),
       value: fc.tuple(fc.nat(99999), fc.nat(9999)).map(([w, f]) => (f === 0 ? String(w) : `${w}.${String(f).padStart(4, '0')}`)),
       quantity: fc.integer({ min: 1, max: 5 }),
     });
@@ -66,9 +82,19 @@ describe('requestFor', () => {
 
 describe('lineTotal', () => {
   it('adds value × quantity exactly', () => {
-    expect(lineTotal([{ value: '0.1', quantity: 3 }, { value: '0.2', quantity: 1 }])).toBe('0.5');
+    expect(
+      lineTotal([
+        { value: '0.1', quantity: 3 },
+        { value: '0.2', quantity: 1 },
+      ]),
+    ).toBe('0.5');
     expect(lineTotal([{ value: '19.99', quantity: 2 }])).toBe('39.98');
-    expect(lineTotal([{ value: '19.90', quantity: 1 }, { value: '5', quantity: 2 }])).toBe('29.9');
+    expect(
+      lineTotal([
+        { value: '19.90', quantity: 1 },
+        { value: '5', quantity: 2 },
+      ]),
+    ).toBe('29.9');
     expect(lineTotal([{ value: '0.0001', quantity: 1 }])).toBe('0.0001');
   });
 });

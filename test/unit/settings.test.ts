@@ -1,7 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  defaultSettings, ENV_NAMING, readSettings, SETTING_KEYS, SETTINGS, settingsFromEnv, SettingsError, settingsToEnv, trackerConfigFromEnv, type FunctionName,
+  defaultSettings,
+  ENV_NAMING,
+  readSettings,
+  SETTING_KEYS,
+  SETTINGS,
+  settingsFromEnv,
+  SettingsError,
+  settingsToEnv,
+  trackerConfigFromEnv,
+  type FunctionName,
 } from '#lambdas/core/settings.js';
 import cdkJson from '../../cdk.json' with { type: 'json' };
 
@@ -9,9 +18,17 @@ describe('settings from the environment', () => {
   it('has safe defaults: dry run, consent required, production schedule', () => {
     const c = trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c1' });
     expect(c).toMatchObject({
-      partnerizeMode: 'dryrun', consentPolicy: 'required', purchaseEvents: ['purchase'], consentCategories: ['affiliates'],
-      partnerizeBaseUrl: 'https://prf.hn', partnerizeCampaignId: 'c1', partnerizeMethod: 'GET', attributionWindowDays: 30,
-      inlineTimeoutMs: 3500, retryTimeoutMs: 15_000, leaseMs: 30_000,
+      partnerizeMode: 'dryrun',
+      consentPolicy: 'required',
+      purchaseEvents: ['purchase'],
+      consentCategories: ['affiliates'],
+      partnerizeBaseUrl: 'https://prf.hn',
+      partnerizeCampaignId: 'c1',
+      partnerizeMethod: 'GET',
+      attributionWindowDays: 30,
+      inlineTimeoutMs: 3500,
+      retryTimeoutMs: 15_000,
+      leaseMs: 30_000,
     });
     expect(c.retryDelaysS).toEqual([60, 300, 900, 3600, 10800, 21600, 43200, 86400]);
   });
@@ -21,11 +38,15 @@ describe('settings from the environment', () => {
     expect(() => trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', PARTNERIZE_MODE: 'on' })).toThrow(/PARTNERIZE_MODE/);
     expect(() => trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', ATTRIBUTION_WINDOW_DAYS: '0' })).toThrow(/ATTRIBUTION_WINDOW_DAYS/);
     expect(() => trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', TEALIUM_MAPPING: '{' })).toThrow(/TEALIUM_MAPPING/);
-    expect(() => trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', TEALIUM_MAPPING: '{"orderId":".x"}' })).toThrow(/tealiumMapping.orderId/);
+    expect(() => trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', TEALIUM_MAPPING: '{"orderId":".x"}' })).toThrow(
+      /tealiumMapping.orderId/,
+    );
     expect(() => trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', RETRY_DELAYS_S: 'a' })).toThrow(SettingsError);
     // A lease shorter than an attempt and its recording would let a second sender double the send.
     expect(() => trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', LEASE_S: '10' })).toThrow(/LEASE_S \(10\) must be at least 19/);
-    expect(() => trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', PARTNERIZE_DUPLICATE_ANSWER: '(' })).toThrow(/PARTNERIZE_DUPLICATE_ANSWER/);
+    expect(() => trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', PARTNERIZE_DUPLICATE_ANSWER: '(' })).toThrow(
+      /PARTNERIZE_DUPLICATE_ANSWER/,
+    );
     expect(() => trackerConfigFromEnv({ SWEEP_LIMIT: 'lots' })).toThrow(/SWEEP_LIMIT must be a whole number/);
   });
 
@@ -34,12 +55,24 @@ describe('settings from the environment', () => {
     expect(trackerConfigFromEnv({ PARTNERIZE_MODE: 'live', PARTNERIZE_BASE_URL: 'http://127.0.0.1:9999' }).partnerizeMode).toBe('live');
   });
 
-  it('round-trips through each function\'s environment, which holds only what that function reads', () => {
+  it("round-trips through each function's environment, which holds only what that function reads", () => {
     const s = {
-      ...defaultSettings(), partnerizeMode: 'live' as const, partnerizeCampaignId: 'c2', partnerizeMethod: 'POST' as const, conversionRefPrefix: 'TEST-',
-      attributionWindowDays: 7, conversionRetentionDays: 90, consentPolicy: 'assumed' as const, consentCategories: ['affiliates', 'misc'],
-      purchaseEvents: ['purchase', 'order'], tealiumMapping: { price: 'data.udo.product_unit_price' }, inlineTimeoutMs: 1500, retryTimeoutMs: 4000,
-      retryDelaysS: [1, 2], leaseSeconds: 20, minSessionIdLength: 8,
+      ...defaultSettings(),
+      partnerizeMode: 'live' as const,
+      partnerizeCampaignId: 'c2',
+      partnerizeMethod: 'POST' as const,
+      conversionRefPrefix: 'TEST-',
+      attributionWindowDays: 7,
+      conversionRetentionDays: 90,
+      consentPolicy: 'assumed' as const,
+      consentCategories: ['affiliates', 'misc'],
+      purchaseEvents: ['purchase', 'order'],
+      tealiumMapping: { price: 'data.udo.product_unit_price' },
+      inlineTimeoutMs: 1500,
+      retryTimeoutMs: 4000,
+      retryDelaysS: [1, 2],
+      leaseSeconds: 20,
+      minSessionIdLength: 8,
     };
     const all = { ...settingsToEnv(s, 'clicks'), ...settingsToEnv(s, 'postbacks'), ...settingsToEnv(s, 'retry') };
     const c = trackerConfigFromEnv(all);
@@ -58,11 +91,16 @@ describe('settings from the environment', () => {
   it('property: any accepted value reads back the same from its environment variable', () => {
     const lists = fc.array(fc.stringMatching(/^[a-z][a-z0-9_]{0,15}$/), { minLength: 1, maxLength: 4 });
     fc.assert(
-      fc.property(lists, fc.integer({ min: 1, max: 365 }), fc.array(fc.integer({ min: 1, max: 100_000 }), { minLength: 1, maxLength: 8 }), (events, days, delays) => {
-        const s = { ...defaultSettings(), purchaseEvents: events, attributionWindowDays: days, retryDelaysS: delays };
-        const back = settingsFromEnv({ ...settingsToEnv(s, 'postbacks') });
-        expect(back).toMatchObject({ purchaseEvents: events, attributionWindowDays: days, retryDelaysS: delays });
-      }),
+      fc.property(
+        lists,
+        fc.integer({ min: 1, max: 365 }),
+        fc.array(fc.integer({ min: 1, max: 100_000 }), { minLength: 1, maxLength: 8 }),
+        (events, days, delays) => {
+          const s = { ...defaultSettings(), purchaseEvents: events, attributionWindowDays: days, retryDelaysS: delays };
+          const back = settingsFromEnv({ ...settingsToEnv(s, 'postbacks') });
+          expect(back).toMatchObject({ purchaseEvents: events, attributionWindowDays: days, retryDelaysS: delays });
+        },
+      ),
     );
   });
 

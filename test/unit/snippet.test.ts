@@ -17,7 +17,13 @@ function fakeEnv(href: string, opts: { cookies?: string; beacon?: boolean | 'mis
       jar = jar ? `${jar}; ${pair}` : pair!;
     },
     random: (b) => b.map((_, i) => i * 17),
-    beacon: opts.beacon === 'missing' ? undefined : (url, body) => (beacons.push({ url, body }), opts.beacon !== false),
+    beacon:
+      opts.beacon === 'missing'
+        ? undefined
+        : (url, body) => {
+            beacons.push({ url, body });
+            return opts.beacon !== false;
+          },
     fetch: async (url, init) => void fetches.push({ url, init }),
   };
   return { env, set, beacons, fetches };
@@ -47,14 +53,21 @@ describe('capture', () => {
   });
 
   it('keeps the session id it made before, and the latest clickref wins', async () => {
-    const f = fakeEnv('https://shop.example/?clickref=Second', { cookies: 'pz_session=abcdef0123456789abcdef0123456789; pz_clickref=First' });
+    const f = fakeEnv('https://shop.example/?clickref=Second', {
+      cookies: 'pz_session=abcdef0123456789abcdef0123456789; pz_clickref=First',
+    });
     const r = await capture({ endpoint: '/clicks', consent: () => true, env: f.env });
     expect(r.sessionId).toBe('abcdef0123456789abcdef0123456789');
     expect(f.set.at(-1)).toContain('pz_clickref=Second;');
   });
 
   it('asks consent first: refused (or failing) means no cookie and no request', async () => {
-    for (const consent of [() => false, async () => false, () => Promise.reject(new Error('cmp down')), () => 'yes' as unknown as boolean]) {
+    for (const consent of [
+      () => false,
+      async () => false,
+      () => Promise.reject(new Error('cmp down')),
+      () => 'yes' as unknown as boolean,
+    ]) {
       const f = fakeEnv('https://shop.example/?clickref=AbC');
       const r = await capture({ endpoint: '/clicks', consent, env: f.env });
       expect(r).toEqual({ clickref: 'AbC', skipped: 'no-consent' });
@@ -94,12 +107,20 @@ describe('capture', () => {
       const f = fakeEnv('https://shop.example/?clickref=AbC', { beacon });
       const r = await capture({ endpoint: 'https://api.example/clicks', consent: () => true, env: f.env });
       expect(r.sent).toBe('fetch');
-      expect(f.fetches[0]).toMatchObject({ url: 'https://api.example/clicks', init: { method: 'POST', keepalive: true, credentials: 'omit' } });
+      expect(f.fetches[0]).toMatchObject({
+        url: 'https://api.example/clicks',
+        init: { method: 'POST', keepalive: true, credentials: 'omit' },
+      });
     }
   });
 
   it('does nothing without a clickref, or with one Partnerize would refuse', async () => {
-    for (const [href, skipped] of [['https://shop.example/', 'no-clickref'], ['https://shop.example/?clickref=', 'no-clickref'], ['https://shop.example/?clickref=a%20b', 'invalid-clickref'], ['https://shop.example/?CLICKREF=Abc', 'no-clickref']] as const) {
+    for (const [href, skipped] of [
+      ['https://shop.example/', 'no-clickref'],
+      ['https://shop.example/?clickref=', 'no-clickref'],
+      ['https://shop.example/?clickref=a%20b', 'invalid-clickref'],
+      ['https://shop.example/?CLICKREF=Abc', 'no-clickref'],
+    ] as const) {
       const f = fakeEnv(href);
       expect((await capture({ endpoint: '/clicks', consent: () => true, env: f.env })).skipped).toBe(skipped);
       expect(f.set).toEqual([]);
@@ -108,7 +129,16 @@ describe('capture', () => {
 
   it('honours the cookie name, lifetime, domain and parameter options', async () => {
     const f = fakeEnv('https://www.shop.example/?pzref=Xy_Z-9');
-    await capture({ endpoint: '/clicks', consent: () => true, param: 'pzref', cookieName: 'aff', days: 7, cookieDomain: '.shop.example', sessionId: 's-0123456789', env: f.env });
+    await capture({
+      endpoint: '/clicks',
+      consent: () => true,
+      param: 'pzref',
+      cookieName: 'aff',
+      days: 7,
+      cookieDomain: '.shop.example',
+      sessionId: 's-0123456789',
+      env: f.env,
+    });
     expect(f.set).toEqual(['aff=Xy_Z-9; Max-Age=604800; Path=/; SameSite=Lax; Domain=.shop.example; Secure']);
   });
 });
@@ -116,10 +146,13 @@ describe('capture', () => {
 describe('cookies and ids', () => {
   it('property: a cookie written is read back exactly', () => {
     fc.assert(
-      fc.property(fc.string({ minLength: 1 }).filter((s) => s.isWellFormed()), (value) => {
-        const c = cookie('pz_clickref', value, 30, true).split(';')[0]!;
-        expect(readCookie(`other=1; ${c}; x=y`, 'pz_clickref')).toBe(value);
-      }),
+      fc.property(
+        fc.string({ minLength: 1 }).filter((s) => s.isWellFormed()),
+        (value) => {
+          const c = cookie('pz_clickref', value, 30, true).split(';')[0]!;
+          expect(readCookie(`other=1; ${c}; x=y`, 'pz_clickref')).toBe(value);
+        },
+      ),
     );
   });
 

@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { InputError } from '#lambdas/core/errors.js';
 import { OrderSchema, ClickSchema, parseWith } from '#lambdas/core/schema.js';
 import {
-  clickrefFromPageUrl, consentFromCategories, isTealiumEvent, mapTealiumClick, mapTealiumOrder, resolveMapping, tealiumEventName,
+  clickrefFromPageUrl,
+  consentFromCategories,
+  isTealiumEvent,
+  mapTealiumClick,
+  mapTealiumOrder,
+  resolveMapping,
+  tealiumEventName,
 } from '#lambdas/core/tealium.js';
 import { IPHONE_UA, tealiumPageView, tealiumPurchase, VISITOR_ID } from '../fixtures/tealium.js';
 
@@ -49,7 +55,16 @@ describe('Tealium purchase events', () => {
   });
 
   it('falls back: product_id for sku, visitor_id for the session, order_currency_code, order_promo_code', () => {
-    const e = tealiumPurchase({ udo: { product_sku: undefined, tealium_visitor_id: '', order_currency: undefined, order_currency_code: 'eur', order_coupon_code: '', order_promo_code: 'A,B' } });
+    const e = tealiumPurchase({
+      udo: {
+        product_sku: undefined,
+        tealium_visitor_id: '',
+        order_currency: undefined,
+        order_currency_code: 'eur',
+        order_coupon_code: '',
+        order_promo_code: 'A,B',
+      },
+    });
     const o = order(e);
     expect(o.items!.map((i) => i.sku)).toEqual(['P-1', 'P-2']);
     expect(o.sessionId).toBe(VISITOR_ID);
@@ -58,12 +73,26 @@ describe('Tealium purchase events', () => {
   });
 
   it('takes a single product given as scalars, and defaults a missing quantity to 1', () => {
-    const o = order(tealiumPurchase({ udo: { product_sku: 'ONE', product_id: undefined, product_category: 'hats', product_price: 12, product_quantity: undefined } }));
+    const o = order(
+      tealiumPurchase({
+        udo: { product_sku: 'ONE', product_id: undefined, product_category: 'hats', product_price: 12, product_quantity: undefined },
+      }),
+    );
     expect(o.items).toEqual([{ sku: 'ONE', category: 'hats', value: '12', quantity: 1 }]);
   });
 
   it('tolerates missing optional fields', () => {
-    const o = order(tealiumPurchase({ udo: { customer_type: undefined, country_code: undefined, order_coupon_code: undefined, consent_categories: undefined, product_category: undefined } }));
+    const o = order(
+      tealiumPurchase({
+        udo: {
+          customer_type: undefined,
+          country_code: undefined,
+          order_coupon_code: undefined,
+          consent_categories: undefined,
+          product_category: undefined,
+        },
+      }),
+    );
     expect(o.customerType).toBeUndefined();
     expect(o.country).toBeUndefined();
     expect(o.voucher).toBeUndefined();
@@ -76,7 +105,9 @@ describe('Tealium purchase events', () => {
     expect(fieldOf(() => order(tealiumPurchase({ udo: { product_price: ['19.99', '1,00'] } })))).toBe('data.udo.product_price[1]');
     expect(fieldOf(() => order(tealiumPurchase({ udo: { order_id: '' } })))).toBe('data.udo.order_id');
     expect(fieldOf(() => order(tealiumPurchase({ udo: { order_currency: 'pounds' } })))).toBe('data.udo.order_currency');
-    expect(fieldOf(() => order(tealiumPurchase({ udo: { product_price: undefined, product_sku: undefined, product_id: undefined } })))).toBe('data.udo.product_price');
+    expect(
+      fieldOf(() => order(tealiumPurchase({ udo: { product_price: undefined, product_sku: undefined, product_id: undefined } }))),
+    ).toBe('data.udo.product_price');
     expect(fieldOf(() => order(tealiumPurchase({ udo: { product_quantity: ['1'] } })))).toBe('data.udo.product_quantity');
     expect(fieldOf(() => order(tealiumPurchase({ top: { post_time: 'soon' } })))).toBe('post_time');
   });
@@ -91,7 +122,10 @@ describe('Tealium purchase events', () => {
 
   it('honours a mapping override (e.g. product_unit_price, a brand clickref variable)', () => {
     const m = resolveMapping({ price: 'data.udo.product_unit_price', orderClickref: ['data.udo["cp.pz_clickref"]'] });
-    const o = order(tealiumPurchase({ udo: { product_price: ['1', '1'], product_unit_price: ['5.00', '6.00'], 'cp.pz_clickref': 'Own_Ref-1' } }), m);
+    const o = order(
+      tealiumPurchase({ udo: { product_price: ['1', '1'], product_unit_price: ['5.00', '6.00'], 'cp.pz_clickref': 'Own_Ref-1' } }),
+      m,
+    );
     expect(o.items!.map((i) => i.value)).toEqual(['5.00', '6.00']);
     expect(o.clickref).toBe('Own_Ref-1');
   });

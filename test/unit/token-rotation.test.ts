@@ -5,7 +5,12 @@
  */
 import { Readable } from 'node:stream';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { GetSecretValueCommand, PutSecretValueCommand, SecretsManagerClient, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
+import {
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
+} from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SecretsManagerTokens } from '#lambdas/adapters/token-source.js';
@@ -27,10 +32,17 @@ beforeEach(() => {
   vi.useFakeTimers({ now: Date.UTC(2026, 10, 24, 9, 0, 0) });
   model = new SecretsManagerModel(ARN, DEPLOYED_TOKEN).install(sm);
   cfn.on(DescribeStacksCommand).resolves({
-    Stacks: [{
-      StackName: STACK, CreationTime: new Date(), StackStatus: 'CREATE_COMPLETE',
-      Outputs: [{ OutputKey: 'PostbackTokenSecretArn', OutputValue: ARN }, { OutputKey: 'ApiUrl', OutputValue: 'https://api.example' }],
-    }],
+    Stacks: [
+      {
+        StackName: STACK,
+        CreationTime: new Date(),
+        StackStatus: 'CREATE_COMPLETE',
+        Outputs: [
+          { OutputKey: 'PostbackTokenSecretArn', OutputValue: ARN },
+          { OutputKey: 'ApiUrl', OutputValue: 'https://api.example' },
+        ],
+      },
+    ],
   });
 });
 afterEach(() => {
@@ -76,7 +88,10 @@ describe('rotate → Tealium switches → retire, three times over', () => {
     const check = async (step: string) => {
       expect(await accepted(tealium), `${step}: Tealium's token, warm instance`).toBe(true);
       expect(await accepted(tealium, functions()), `${step}: Tealium's token, cold instance`).toBe(true);
-      expect(model.stagesOf(tealium).some((s) => s === 'AWSCURRENT' || s === 'AWSPREVIOUS'), step).toBe(true);
+      expect(
+        model.stagesOf(tealium).some((s) => s === 'AWSCURRENT' || s === 'AWSPREVIOUS'),
+        step,
+      ).toBe(true);
     };
     await check('deployed');
 
@@ -154,7 +169,8 @@ describe('pz token rotate', () => {
 
   it('keeps a JSON secret JSON, with its other fields', async () => {
     model.putSecretValue({ SecretId: ARN, SecretString: '{"token":"json-token-1","note":"keep me"}' });
-    const previous = model.listSecretVersionIds({ SecretId: ARN }).Versions!.find((v) => v.VersionStages!.includes('AWSPREVIOUS'))!.VersionId!;
+    const previous = model.listSecretVersionIds({ SecretId: ARN }).Versions!.find((v) => v.VersionStages!.includes('AWSPREVIOUS'))!
+      .VersionId!;
     model.updateSecretVersionStage({ SecretId: ARN, VersionStage: 'AWSPREVIOUS', RemoveFromVersionId: previous });
     expect((await pz('token', 'rotate', '--stack', STACK)).code).toBe(0);
     const stored = JSON.parse(model.valueAt('AWSCURRENT')!) as { token: string; note: string };
@@ -211,7 +227,8 @@ describe('pz token retire', () => {
     vi.advanceTimersByTime(20 * MIN);
     // Someone else retires and rotates between our listing and our update.
     sm.on(UpdateSecretVersionStageCommand).callsFakeOnce(async (input) => {
-      const prev = model.listSecretVersionIds({ SecretId: ARN }).Versions!.find((v) => v.VersionStages!.includes('AWSPREVIOUS'))!.VersionId!;
+      const prev = model.listSecretVersionIds({ SecretId: ARN }).Versions!.find((v) => v.VersionStages!.includes('AWSPREVIOUS'))!
+        .VersionId!;
       model.updateSecretVersionStage({ SecretId: ARN, VersionStage: 'AWSPREVIOUS', RemoveFromVersionId: prev });
       model.putSecretValue({ SecretId: ARN, SecretString: 'someone-elses-rotation' });
       return model.updateSecretVersionStage(input);
@@ -235,7 +252,9 @@ describe('pz token status', () => {
     expect(r.out).toContain('An earlier rotation is not retired');
     expect(r.out).not.toContain(current);
     expect(r.out).not.toContain(DEPLOYED_TOKEN);
-    const json = JSON.parse((await pz('token', 'status', '--stack', STACK, '--json')).out) as { versions: { stages: string[]; fingerprint: string }[] };
+    const json = JSON.parse((await pz('token', 'status', '--stack', STACK, '--json')).out) as {
+      versions: { stages: string[]; fingerprint: string }[];
+    };
     expect(json.versions.map((v) => v.stages)).toEqual([['AWSCURRENT'], ['AWSPREVIOUS']]);
     expect(JSON.stringify(json)).not.toContain(current);
     expect(sm.commandCalls(GetSecretValueCommand).every((c) => c.args[0].input.VersionId !== undefined)).toBe(true);

@@ -222,12 +222,13 @@ describe('a refused token that becomes valid is accepted at once', () => {
     expect(ms).toBeLessThanOrEqual(1_000);
   });
 
-  it('(3) a mistaken retire rolled back: the caller\'s token is accepted again at once', async () => {
+  it("(3) a mistaken retire rolled back: the caller's token is accepted again at once", async () => {
     const model = new SecretsManagerModel(ARN, 'token-v1').install(sm);
     const tokens = source();
     rotate(model, 'token-v2');
     expect(await tokens.accepts('token-v1')).toBe(true); // the caller has not switched yet
-    const previous = model.listSecretVersionIds({ SecretId: ARN }).Versions!.find((v) => v.VersionStages!.includes('AWSPREVIOUS'))!.VersionId!;
+    const previous = model.listSecretVersionIds({ SecretId: ARN }).Versions!.find((v) => v.VersionStages!.includes('AWSPREVIOUS'))!
+      .VersionId!;
     model.updateSecretVersionStage({ SecretId: ARN, VersionStage: 'AWSPREVIOUS', RemoveFromVersionId: previous });
     vi.advanceTimersByTime(TTL);
     expect((await timed(tokens.accepts('token-v1'))).value).toBe(false);

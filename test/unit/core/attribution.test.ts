@@ -6,7 +6,11 @@ import { MemoryClickStore } from '../../support/memory-stores.js';
 
 const T = Date.UTC(2026, 10, 24, 10);
 const click = (over: Partial<ClickRecord> = {}): ClickRecord => ({
-  sessionId: 'session-0001', clickref: 'AbC123', clickedAt: T, expiresAt: (T + 30 * DAY_MS) / 1000, ...over,
+  sessionId: 'session-0001',
+  clickref: 'AbC123',
+  clickedAt: T,
+  expiresAt: (T + 30 * DAY_MS) / 1000,
+  ...over,
 });
 
 describe('isLive', () => {
@@ -39,7 +43,12 @@ describe('liveClick', () => {
 
   it('without a session id the store is not read', async () => {
     let reads = 0;
-    const clicks = { get: async () => (reads++, click()) };
+    const clicks = {
+      get: async () => {
+        reads++;
+        return click();
+      },
+    };
     expect(await liveClick(undefined, T, 30, clicks)).toBeUndefined();
     expect(await liveClick('', T, 30, clicks)).toBeUndefined();
     expect(reads).toBe(0);

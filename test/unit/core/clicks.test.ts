@@ -13,7 +13,11 @@ describe('recordClick', () => {
     expect(await recordClick({ sessionId: SESSION, clickref: 'aBc-DeF_09' }, IPHONE_UA, deps)).toEqual({ recorded: true });
     const now = deps.clock.now();
     expect(await deps.clicks.get(SESSION)).toEqual({
-      sessionId: SESSION, clickref: 'aBc-DeF_09', clickedAt: now, device: 'mobile', expiresAt: Math.ceil((now + 7 * DAY_MS) / 1000),
+      sessionId: SESSION,
+      clickref: 'aBc-DeF_09',
+      clickedAt: now,
+      device: 'mobile',
+      expiresAt: Math.ceil((now + 7 * DAY_MS) / 1000),
     });
     expect(deps.metrics.get(METRICS.clicksRecorded)).toBe(1);
   });
@@ -75,7 +79,9 @@ describe('recordClick', () => {
     it('the minimum session id length is configured, and a Tealium event’s field is named as Tealium spells it', async () => {
       const deps = unitDeps({ env: { MIN_SESSION_ID_LENGTH: '40' } });
       await expect(recordClick(tealiumPageView(), undefined, deps)).rejects.toMatchObject({
-        field: 'data.udo.tealium_visitor_id', message: 'data.udo.tealium_visitor_id must be at least 40 characters (a short, guessable session id lets anyone overwrite its clickref)',
+        field: 'data.udo.tealium_visitor_id',
+        message:
+          'data.udo.tealium_visitor_id must be at least 40 characters (a short, guessable session id lets anyone overwrite its clickref)',
       });
     });
 

@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  attemptSend, interruptedAttempt, isDuplicateAnswer, logAttempt, mayHaveLandedBefore, outcomeOf,
-} from '#lambdas/core/delivery.js';
+import { attemptSend, interruptedAttempt, isDuplicateAnswer, logAttempt, mayHaveLandedBefore, outcomeOf } from '#lambdas/core/delivery.js';
 import { METRICS } from '#lambdas/core/metrics.js';
 import type { Attempt, AttemptStart, ConversionRecord } from '#lambdas/core/model.js';
 import { answer } from '../../support/scripted-sender.js';
@@ -11,9 +9,19 @@ const NOW = Date.UTC(2026, 10, 24, 10);
 const config = unitConfig();
 const noJitter = () => 0.5;
 
-const attempt = (over: Partial<Attempt> = {}): Attempt => ({ at: new Date(NOW).toISOString(), trigger: 'retry', result: 'sent', status: 200, latencyMs: 5, ...over });
+const attempt = (over: Partial<Attempt> = {}): Attempt => ({
+  at: new Date(NOW).toISOString(),
+  trigger: 'retry',
+  result: 'sent',
+  status: 200,
+  latencyMs: 5,
+  ...over,
+});
 const fresh = { retries: 0, attempts: [] as Attempt[] };
-const uncertainBefore = { retries: 1, attempts: [attempt({ result: 'retryable', status: undefined, error: 'timeout', cause: 'timeout', uncertain: true })] };
+const uncertainBefore = {
+  retries: 1,
+  attempts: [attempt({ result: 'retryable', status: undefined, error: 'timeout', cause: 'timeout', uncertain: true })],
+};
 
 describe('outcomeOf', () => {
   it('a 2xx is sent, and leaves the due index', () => {
@@ -28,7 +36,11 @@ describe('outcomeOf', () => {
   it('a retryable failure is queued for the next delay of the schedule', () => {
     const a = attempt({ result: 'retryable', status: 503 });
     expect(outcomeOf(fresh, a, NOW, config, noJitter)).toEqual({ status: 'queued', attempt: a, retries: 1, dueAt: NOW + 60_000 });
-    expect(outcomeOf({ retries: 2, attempts: [] }, a, NOW, config, noJitter)).toMatchObject({ status: 'queued', retries: 3, dueAt: NOW + 900_000 });
+    expect(outcomeOf({ retries: 2, attempts: [] }, a, NOW, config, noJitter)).toMatchObject({
+      status: 'queued',
+      retries: 3,
+      dueAt: NOW + 900_000,
+    });
   });
 
   it('after the last retry of the schedule the record is failed, with no next due time', () => {
@@ -51,7 +63,9 @@ describe('outcomeOf', () => {
   it('a duplicate answer after an attempt that may have landed is a delivery (deliveredEarlier)', () => {
     const a = attempt({ result: 'rejected', status: 400, body: 'Duplicate conversionref' });
     expect(outcomeOf(uncertainBefore, a, NOW, config, noJitter)).toEqual({
-      status: 'sent', attempt: { ...a, deliveredEarlier: true }, retries: 1,
+      status: 'sent',
+      attempt: { ...a, deliveredEarlier: true },
+      retries: 1,
     });
     const interrupted: AttemptStart = { at: new Date(NOW - 60_000).toISOString(), trigger: 'inline' };
     expect(outcomeOf({ ...fresh, interrupted }, a, NOW, config, noJitter).status).toBe('sent');
@@ -92,7 +106,13 @@ describe('isDuplicateAnswer', () => {
 describe('interruptedAttempt', () => {
   it('records an attempt whose sender stopped as uncertain, at the time it started', () => {
     expect(interruptedAttempt({ at: '2026-11-24T09:59:00.000Z', trigger: 'inline' })).toEqual({
-      at: '2026-11-24T09:59:00.000Z', trigger: 'inline', result: 'retryable', error: 'interrupted', cause: 'interrupted', uncertain: true, latencyMs: 0,
+      at: '2026-11-24T09:59:00.000Z',
+      trigger: 'inline',
+      result: 'retryable',
+      error: 'interrupted',
+      cause: 'interrupted',
+      uncertain: true,
+      latencyMs: 0,
     });
   });
 });
@@ -116,7 +136,11 @@ describe('attemptSend', () => {
     const report = await attemptSend(record, leaseId, 'retry', 15_000, deps);
     expect(deps.sender.calls).toEqual([{ call: record.request, timeoutMs: 15_000, at: startedAt }]);
     expect(report.recorded).toBe(true);
-    expect(report.outcome).toMatchObject({ status: 'sent', retries: 0, attempt: { trigger: 'retry', at: new Date(startedAt).toISOString(), latencyMs: 120 } });
+    expect(report.outcome).toMatchObject({
+      status: 'sent',
+      retries: 0,
+      attempt: { trigger: 'retry', at: new Date(startedAt).toISOString(), latencyMs: 120 },
+    });
     const stored = (await deps.conversions.get('ORD-1'))!;
     expect(stored).toMatchObject({ status: 'sent', updatedAt: new Date(startedAt + 120).toISOString() });
     expect(stored.attempts).toHaveLength(1);
@@ -130,7 +154,9 @@ describe('attemptSend', () => {
     const { record, leaseId } = await claimed(deps);
     const report = await attemptSend(record, leaseId, 'retry', 15_000, deps);
     expect(report.outcome).toMatchObject({ status: 'queued', retries: 1, dueAt: deps.clock.now() + 60_000 });
-    expect(await deps.conversions.listDue(deps.clock.now() + 60_000, 10)).toEqual([{ conversionRef: 'ORD-1', dueAt: deps.clock.now() + 60_000 }]);
+    expect(await deps.conversions.listDue(deps.clock.now() + 60_000, 10)).toEqual([
+      { conversionRef: 'ORD-1', dueAt: deps.clock.now() + 60_000 },
+    ]);
     expect(deps.metrics.get(METRICS.partnerizeAnswer.retryable)).toBe(1);
   });
 
@@ -141,13 +167,18 @@ describe('attemptSend', () => {
     expect(record.interrupted).toEqual(started);
     await attemptSend(record, leaseId, 'retry', 15_000, deps);
     const stored = (await deps.conversions.get('ORD-1'))!;
-    expect(stored.attempts.map((a) => [a.trigger, a.error ?? a.result])).toEqual([['inline', 'interrupted'], ['retry', 'sent']]);
+    expect(stored.attempts.map((a) => [a.trigger, a.error ?? a.result])).toEqual([
+      ['inline', 'interrupted'],
+      ['retry', 'sent'],
+    ]);
     expect(stored.attempts[0]).toEqual(interruptedAttempt(started));
   });
 
   it('a duplicate answer after an interrupted attempt is sent with deliveredEarlier, counted as a delivery', async () => {
     const deps = unitDeps({ script: [answer.rejected('duplicate conversion reference')] });
-    const { record, leaseId } = await claimed(deps, { attemptStarted: { at: new Date(deps.clock.now() - 40_000).toISOString(), trigger: 'inline' } });
+    const { record, leaseId } = await claimed(deps, {
+      attemptStarted: { at: new Date(deps.clock.now() - 40_000).toISOString(), trigger: 'inline' },
+    });
     const report = await attemptSend(record, leaseId, 'retry', 15_000, deps);
     expect(report.outcome.status).toBe('sent');
     expect(report.outcome.attempt.deliveredEarlier).toBe(true);
@@ -160,7 +191,13 @@ describe('attemptSend', () => {
     const deps = unitDeps({ script: [answer.noAnswer('timeout', 15_000)] });
     const { record, leaseId } = await claimed(deps);
     const report = await attemptSend(record, leaseId, 'retry', 15_000, deps);
-    expect(report.outcome.attempt).toMatchObject({ result: 'retryable', error: 'timeout', cause: 'timeout', uncertain: true, host: 'prf.test' });
+    expect(report.outcome.attempt).toMatchObject({
+      result: 'retryable',
+      error: 'timeout',
+      cause: 'timeout',
+      uncertain: true,
+      host: 'prf.test',
+    });
     expect(deps.metrics.get(METRICS.partnerizeUncertain)).toBe(1);
   });
 
@@ -177,7 +214,10 @@ describe('attemptSend', () => {
     const deps = unitDeps();
     const { record, leaseId } = await claimed(deps, { status: 'queued', retries: 3 });
     // Another process takes the record over while the call is in flight.
-    deps.sender.enqueue({ ...answer.status(500), during: () => deps.conversions.items.set('ORD-1', { ...deps.conversions.items.get('ORD-1')!, leaseId: 'other' }) });
+    deps.sender.enqueue({
+      ...answer.status(500),
+      during: () => deps.conversions.items.set('ORD-1', { ...deps.conversions.items.get('ORD-1')!, leaseId: 'other' }),
+    });
     const report = await attemptSend(record, leaseId, 'retry', 15_000, deps);
     expect(report.recorded).toBe(false);
     expect(report.outcome.status).toBe('failed');
@@ -211,14 +251,26 @@ describe('logAttempt', () => {
     const { record, leaseId } = await claimed(deps);
     const { outcome } = await attemptSend(record, leaseId, 'retry', 15_000, deps);
     logAttempt(deps.log, 'ORD-1', outcome);
-    expect(deps.log.lines).toEqual([{
-      level: 'info',
-      message: 'partnerize attempt',
-      fields: {
-        conversionRef: 'ORD-1', trigger: 'retry', result: 'retryable', httpStatus: 503, error: undefined, cause: undefined,
-        uncertain: undefined, deliveredEarlier: undefined, interrupted: undefined, latencyMs: 80, status: 'queued', retries: 1,
+    expect(deps.log.lines).toEqual([
+      {
+        level: 'info',
+        message: 'partnerize attempt',
+        fields: {
+          conversionRef: 'ORD-1',
+          trigger: 'retry',
+          result: 'retryable',
+          httpStatus: 503,
+          error: undefined,
+          cause: undefined,
+          uncertain: undefined,
+          deliveredEarlier: undefined,
+          interrupted: undefined,
+          latencyMs: 80,
+          status: 'queued',
+          retries: 1,
+        },
       },
-    }]);
+    ]);
     expect(JSON.stringify(deps.log.lines)).not.toContain('AbC123');
   });
 });

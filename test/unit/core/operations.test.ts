@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { InputError } from '#lambdas/core/errors.js';
 import type { ConversionRecord, OperatorAttribution } from '#lambdas/core/model.js';
 import {
-  findConversion, findRequeueable, OperationError, parseSince, replay, requeue, type RequeueProgress,
+  findConversion,
+  findRequeueable,
+  OperationError,
+  parseSince,
+  replay,
+  requeue,
+  type RequeueProgress,
 } from '#lambdas/core/operations.js';
 import { acceptPostback } from '#lambdas/core/postbacks.js';
 import { sweep } from '#lambdas/core/sweep.js';
@@ -13,7 +19,12 @@ import { conversionRecord, unitDeps, type UnitDeps } from '../../support/unit-de
 
 const SESSION = 'session-0001';
 const order = (over: Record<string, unknown> = {}) => ({
-  event: 'purchase', orderId: 'ORD-1', sessionId: SESSION, currency: 'GBP', consent: true, orderTime: '2026-11-24T09:00:00Z',
+  event: 'purchase',
+  orderId: 'ORD-1',
+  sessionId: SESSION,
+  currency: 'GBP',
+  consent: true,
+  orderTime: '2026-11-24T09:00:00Z',
   items: [{ sku: 'SKU-1', category: 'shoes', value: 10, quantity: 1 }],
   ...over,
 });
@@ -58,7 +69,8 @@ describe('replay', () => {
     expect(returned).toEqual(before);
     expect(report).toMatchObject({ recorded: true, outcome: { status: 'sent', attempt: { trigger: 'replay' } } });
     expect(deps.sender.calls.map((c) => [c.call, c.timeoutMs])).toEqual([
-      [before.request, deps.config.inlineTimeoutMs], [before.request, deps.config.retryTimeoutMs],
+      [before.request, deps.config.inlineTimeoutMs],
+      [before.request, deps.config.retryTimeoutMs],
     ]);
     expect(stored(deps).attempts.map((a) => a.trigger)).toEqual(['inline', 'replay']);
     expect(stored(deps).leaseId).toBeUndefined();
@@ -67,7 +79,9 @@ describe('replay', () => {
   it('refuses while another process holds the record; nothing is sent', async () => {
     const deps = unitDeps();
     const r = seed(deps, { conversionRef: 'ORD-1', status: 'queued', leaseId: 'sweep', dueAt: deps.clock.now() + 10_000 });
-    await expect(replay(r, {}, deps)).rejects.toThrow(new OperationError('ORD-1 is being sent right now by another process; try again in a minute'));
+    await expect(replay(r, {}, deps)).rejects.toThrow(
+      new OperationError('ORD-1 is being sent right now by another process; try again in a minute'),
+    );
     expect(deps.sender.calls).toHaveLength(0);
     expect(stored(deps).leaseId).toBe('sweep');
   });
@@ -75,9 +89,18 @@ describe('replay', () => {
   it('takes over a record whose holder died, recording the holder’s unfinished attempt', async () => {
     const deps = unitDeps({ script: [answer.sent()] });
     const started = { at: new Date(deps.clock.now() - 60_000).toISOString(), trigger: 'retry' as const };
-    const r = seed(deps, { conversionRef: 'ORD-1', status: 'queued', leaseId: 'dead', dueAt: deps.clock.now() - 1, attemptStarted: started });
+    const r = seed(deps, {
+      conversionRef: 'ORD-1',
+      status: 'queued',
+      leaseId: 'dead',
+      dueAt: deps.clock.now() - 1,
+      attemptStarted: started,
+    });
     await replay(r, {}, deps);
-    expect(stored(deps).attempts.map((a) => [a.trigger, a.error ?? a.result])).toEqual([['retry', 'interrupted'], ['replay', 'sent']]);
+    expect(stored(deps).attempts.map((a) => [a.trigger, a.error ?? a.result])).toEqual([
+      ['retry', 'interrupted'],
+      ['replay', 'sent'],
+    ]);
   });
 
   it('a replay that fails retryably joins the retry schedule, and the sweep sends it', async () => {
@@ -118,7 +141,11 @@ describe('replay', () => {
       const url = deps.sender.calls[0]!.call.url;
       expect(url).toContain('/clickref:AbC123xYz/conversionref:ORD-1/currency:GBP/country:GB/conversion_time:2026-11-24%2009%3A00%3A00/');
       expect(stored(deps)).toMatchObject({
-        status: 'sent', clickref: 'AbC123xYz', clickrefSource: 'operator', request: { method: 'GET', url }, updatedAt: new Date(deps.clock.now()).toISOString(),
+        status: 'sent',
+        clickref: 'AbC123xYz',
+        clickrefSource: 'operator',
+        request: { method: 'GET', url },
+        updatedAt: new Date(deps.clock.now()).toISOString(),
       });
     });
 
@@ -149,7 +176,14 @@ describe('replay', () => {
 
     it('with neither a stored order nor a call, a clickref cannot help', async () => {
       const deps = unitDeps();
-      const r = seed(deps, { conversionRef: 'ORD-1', status: 'unattributed', request: undefined, call: undefined, dueAt: undefined, dueShard: undefined });
+      const r = seed(deps, {
+        conversionRef: 'ORD-1',
+        status: 'unattributed',
+        request: undefined,
+        call: undefined,
+        dueAt: undefined,
+        dueShard: undefined,
+      });
       await expect(replay(r, { clickref: 'AbC123' }, deps)).rejects.toThrow('ORD-1 has no stored order to build a call from');
     });
   });
@@ -169,7 +203,10 @@ describe('replay', () => {
       await acceptPostback(order({ consent: false }), deps);
       await expect(replay(stored(deps), {}, deps)).rejects.toBeInstanceOf(OperationError);
       await expect(replay(stored(deps), { clickref: 'AbC123' }, deps)).rejects.toThrow(/is no_consent: .* pass --consent-confirmed/);
-      await expect(replay(stored(deps), { consentConfirmed: '  ' }, deps)).rejects.toMatchObject({ name: 'InputError', field: 'consentConfirmed' });
+      await expect(replay(stored(deps), { consentConfirmed: '  ' }, deps)).rejects.toMatchObject({
+        name: 'InputError',
+        field: 'consentConfirmed',
+      });
       expect(deps.sender.calls).toHaveLength(0);
       expect(stored(deps).status).toBe('no_consent');
     });
@@ -183,7 +220,10 @@ describe('replay', () => {
       expect(report.outcome.status).toBe('sent');
       expect(deps.sender.calls[0]!.call.url).toContain('/clickref:FromClick/');
       expect(stored(deps)).toMatchObject({
-        status: 'sent', consent: true, clickref: 'FromClick', clickrefSource: 'click',
+        status: 'sent',
+        consent: true,
+        clickref: 'FromClick',
+        clickrefSource: 'click',
         operatorConsent: { at: new Date(deps.clock.now()).toISOString(), reason: 'CMP bug 30 Nov' },
       });
     });
@@ -207,8 +247,18 @@ describe('replay', () => {
 
     it('recorded before order specs were kept: refused', async () => {
       const deps = unitDeps();
-      const r = seed(deps, { conversionRef: 'ORD-1', status: 'no_consent', consent: false, call: undefined, request: undefined, dueAt: undefined, dueShard: undefined });
-      await expect(replay(r, { consentConfirmed: 'CMP bug' }, deps)).rejects.toThrow(/has no stored order to build a call from \(recorded before/);
+      const r = seed(deps, {
+        conversionRef: 'ORD-1',
+        status: 'no_consent',
+        consent: false,
+        call: undefined,
+        request: undefined,
+        dueAt: undefined,
+        dueShard: undefined,
+      });
+      await expect(replay(r, { consentConfirmed: 'CMP bug' }, deps)).rejects.toThrow(
+        /has no stored order to build a call from \(recorded before/,
+      );
     });
   });
 });
@@ -232,11 +282,15 @@ describe('findRequeueable', () => {
 describe('requeue', () => {
   it('puts the records back in the due index with a fresh schedule, reporting progress; the sweep sends them', async () => {
     const deps = unitDeps({ otherwise: answer.sent() });
-    for (const ref of ['F-1', 'F-2']) seed(deps, { conversionRef: ref, status: 'failed', retries: 4, dueAt: undefined, dueShard: undefined });
+    for (const ref of ['F-1', 'F-2'])
+      seed(deps, { conversionRef: ref, status: 'failed', retries: 4, dueAt: undefined, dueShard: undefined });
     const progress: RequeueProgress[] = [];
     const records = await findRequeueable(['failed'], undefined, deps);
     expect(await requeue(records, ['failed'], deps, (p) => progress.push({ ...p }))).toEqual({ done: 2, total: 2, requeued: 2 });
-    expect(progress).toEqual([{ done: 1, total: 2, requeued: 1 }, { done: 2, total: 2, requeued: 2 }]);
+    expect(progress).toEqual([
+      { done: 1, total: 2, requeued: 1 },
+      { done: 2, total: 2, requeued: 2 },
+    ]);
     expect(stored(deps, 'F-1')).toMatchObject({ status: 'queued', retries: 0, dueAt: deps.clock.now() });
     expect(await sweep(deps, { limit: 10, concurrency: 1, budgetMs: 10_000 })).toMatchObject({ claimed: 2, byStatus: { sent: 2 } });
   });

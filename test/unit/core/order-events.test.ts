@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  checkPurchase, normaliseEventName, orderItems, parseOrder, readOrderEvent, type OrderEvent,
-} from '#lambdas/core/order-events.js';
+import { checkPurchase, normaliseEventName, orderItems, parseOrder, readOrderEvent, type OrderEvent } from '#lambdas/core/order-events.js';
 import { formatPath } from '#lambdas/core/schema.js';
 import { tealiumPurchase } from '../../fixtures/tealium.js';
 import { unitConfig } from '../../support/unit-deps.js';
@@ -59,7 +57,10 @@ describe('checkPurchase', () => {
   });
 
   it('says why a postback does not fire, naming the field as sent and at most 64 characters of the name', () => {
-    expect(checkPurchase(native({ event: 'page_view' }), events)).toEqual({ fires: false, reason: "event 'page_view' is not a purchase event" });
+    expect(checkPurchase(native({ event: 'page_view' }), events)).toEqual({
+      fires: false,
+      reason: "event 'page_view' is not a purchase event",
+    });
     expect(checkPurchase(native({ event: { name: 'purchase' } }), events)).toEqual({ fires: false, reason: 'event is not a string' });
     const long = checkPurchase(native({ event: 'x'.repeat(500) }), events);
     expect(long).toEqual({ fires: false, reason: `event '${'x'.repeat(64)}' is not a purchase event` });
@@ -67,9 +68,13 @@ describe('checkPurchase', () => {
 
   it('a tag manager’s event always needs a name', () => {
     const tealium = (udo: Record<string, unknown>) => readOrderEvent(tealiumPurchase({ udo }), config);
-    expect(checkPurchase(tealium({ tealium_event: '' }), events)).toEqual({ fires: false, reason: 'the event has no name at data.udo.tealium_event' });
+    expect(checkPurchase(tealium({ tealium_event: '' }), events)).toEqual({
+      fires: false,
+      reason: 'the event has no name at data.udo.tealium_event',
+    });
     expect(checkPurchase(tealium({ tealium_event: 'cart_add' }), events)).toEqual({
-      fires: false, reason: "data.udo.tealium_event 'cart_add' is not a purchase event",
+      fires: false,
+      reason: "data.udo.tealium_event 'cart_add' is not a purchase event",
     });
     expect(checkPurchase(tealium({ tealium_event: 'Purchase' }), events)).toEqual({ fires: true });
   });
@@ -78,7 +83,14 @@ describe('checkPurchase', () => {
 describe('parseOrder', () => {
   it('validates the mapped order, numbers sent as strings included', () => {
     const o = parseOrder(readOrderEvent(tealiumPurchase(), config));
-    expect(o).toMatchObject({ orderId: 'ORD-1001', currency: 'GBP', country: 'GB', customerType: 'new', voucher: 'SUMMER10', consent: true });
+    expect(o).toMatchObject({
+      orderId: 'ORD-1001',
+      currency: 'GBP',
+      country: 'GB',
+      customerType: 'new',
+      voucher: 'SUMMER10',
+      consent: true,
+    });
     expect(o.items).toEqual([
       { sku: 'SKU-1', category: 'shoes', value: '19.99', quantity: 2 },
       { sku: 'SKU-2', category: 'accessories', value: '24.99', quantity: 1 },
@@ -91,7 +103,9 @@ describe('parseOrder', () => {
     );
     const tealium = readOrderEvent(tealiumPurchase({ udo: { product_quantity: ['2', 'lots'] } }), config);
     expect(() => parseOrder(tealium)).toThrow(expect.objectContaining({ field: 'data.udo.product_quantity[1]' }));
-    expect(() => parseOrder(native({ currency: 'GBP', items: [] }))).toThrow(expect.objectContaining({ code: 'missing_field', field: 'orderId' }));
+    expect(() => parseOrder(native({ currency: 'GBP', items: [] }))).toThrow(
+      expect.objectContaining({ code: 'missing_field', field: 'orderId' }),
+    );
   });
 });
 
@@ -104,26 +118,57 @@ describe('orderItems', () => {
   });
 
   it('only a total: one item of quantity 1 worth it, in the configured category when there is one', () => {
-    expect(orderItems(order({ value: '49.90' }), 'subscriptions', formatPath)).toEqual([{ value: '49.90', quantity: 1, category: 'subscriptions' }]);
+    expect(orderItems(order({ value: '49.90' }), 'subscriptions', formatPath)).toEqual([
+      { value: '49.90', quantity: 1, category: 'subscriptions' },
+    ]);
     expect(orderItems(order({ value: 12, items: [] }), '', formatPath)).toEqual([{ value: '12', quantity: 1 }]);
   });
 
   it('neither: a 400 naming the items field and the total field as the sender spells them', () => {
     expect(() => orderItems(order({}), '', formatPath)).toThrow(
-      expect.objectContaining({ code: 'missing_field', field: 'items', message: "items is required: send the order's items, or only its total as value" }),
+      expect.objectContaining({
+        code: 'missing_field',
+        field: 'items',
+        message: "items is required: send the order's items, or only its total as value",
+      }),
     );
-    const noRows = readOrderEvent(tealiumPurchase({
-      udo: { product_id: undefined, product_sku: undefined, product_category: undefined, product_price: undefined, product_quantity: undefined, product_name: undefined, order_subtotal: '', order_total: '' },
-    }), config);
+    const noRows = readOrderEvent(
+      tealiumPurchase({
+        udo: {
+          product_id: undefined,
+          product_sku: undefined,
+          product_category: undefined,
+          product_price: undefined,
+          product_quantity: undefined,
+          product_name: undefined,
+          order_subtotal: '',
+          order_total: '',
+        },
+      }),
+      config,
+    );
     expect(() => orderItems(parseOrder(noRows), '', noRows.rename)).toThrow(
-      expect.objectContaining({ field: 'data.udo.product_price', message: expect.stringContaining('only its total as data.udo.order_subtotal') }),
+      expect.objectContaining({
+        field: 'data.udo.product_price',
+        message: expect.stringContaining('only its total as data.udo.order_subtotal'),
+      }),
     );
   });
 
   it('a Tealium order without product rows is read by its subtotal', () => {
-    const e = readOrderEvent(tealiumPurchase({
-      udo: { product_id: undefined, product_sku: undefined, product_category: undefined, product_price: undefined, product_quantity: undefined, product_name: undefined },
-    }), config);
+    const e = readOrderEvent(
+      tealiumPurchase({
+        udo: {
+          product_id: undefined,
+          product_sku: undefined,
+          product_category: undefined,
+          product_price: undefined,
+          product_quantity: undefined,
+          product_name: undefined,
+        },
+      }),
+      config,
+    );
     expect(orderItems(parseOrder(e), 'orders', e.rename)).toEqual([{ value: '64.97', quantity: 1, category: 'orders' }]);
   });
 });

@@ -11,7 +11,12 @@ import { BASE_URL, CAMPAIGN, unitDeps, type UnitDeps, type UnitDepsOptions } fro
 
 const SESSION = 'session-0001';
 const order = (over: Record<string, unknown> = {}) => ({
-  event: 'purchase', orderId: 'ORD-1', sessionId: SESSION, currency: 'GBP', consent: true, orderTime: '2026-11-24T09:00:00Z',
+  event: 'purchase',
+  orderId: 'ORD-1',
+  sessionId: SESSION,
+  currency: 'GBP',
+  consent: true,
+  orderTime: '2026-11-24T09:00:00Z',
   items: [{ sku: 'SKU-1', category: 'shoes', value: 10, quantity: 1 }],
   ...over,
 });
@@ -19,7 +24,13 @@ const order = (over: Record<string, unknown> = {}) => ({
 /** The session's click, `ageMs` old. */
 async function click(deps: UnitDeps, clickref = 'FromClick', ageMs = 0): Promise<void> {
   const clickedAt = deps.clock.now() - ageMs;
-  await deps.clicks.put({ sessionId: SESSION, clickref, clickedAt, device: 'mobile', expiresAt: Math.ceil((clickedAt + 30 * DAY_MS) / 1000) });
+  await deps.clicks.put({
+    sessionId: SESSION,
+    clickref,
+    clickedAt,
+    device: 'mobile',
+    expiresAt: Math.ceil((clickedAt + 30 * DAY_MS) / 1000),
+  });
 }
 
 const stored = (deps: UnitDeps, ref = 'ORD-1'): ConversionRecord => {
@@ -43,7 +54,10 @@ describe('acceptPostback', () => {
     it('another event is ignored, with the reason and the events that count; nothing is stored or sent', async () => {
       const deps = unitDeps();
       expect(await acceptPostback(order({ event: 'page_view' }), deps)).toEqual({
-        conversionRef: null, outcome: 'ignored', reason: "event 'page_view' is not a purchase event", purchaseEvents: ['purchase'],
+        conversionRef: null,
+        outcome: 'ignored',
+        reason: "event 'page_view' is not a purchase event",
+        purchaseEvents: ['purchase'],
       });
       expect((await acceptPostback(order({ event: 42 }), deps)).reason).toBe('event is not a string');
       expect(deps.conversions.items.size).toBe(0);
@@ -56,7 +70,10 @@ describe('acceptPostback', () => {
       const { event: _, ...unnamed } = order({ clickref: 'Ref1' });
       expect((await acceptPostback(unnamed, deps)).outcome).toBe('sent');
       const nameless = tealiumPurchase({ udo: { tealium_event: ' ' } });
-      expect(await acceptPostback(nameless, deps)).toMatchObject({ outcome: 'ignored', reason: 'the event has no name at data.udo.tealium_event' });
+      expect(await acceptPostback(nameless, deps)).toMatchObject({
+        outcome: 'ignored',
+        reason: 'the event has no name at data.udo.tealium_event',
+      });
     });
 
     it('a body that is not a JSON object is bad input, nothing stored', async () => {
@@ -111,7 +128,10 @@ describe('acceptPostback', () => {
           return { created: false, existing: (await this.get(r.conversionRef))! };
         }
       })();
-      expect(await acceptPostback(order({ clickref: 'Ref1' }), { ...deps, conversions })).toEqual({ conversionRef: 'ORD-1', outcome: 'sent' });
+      expect(await acceptPostback(order({ clickref: 'Ref1' }), { ...deps, conversions })).toEqual({
+        conversionRef: 'ORD-1',
+        outcome: 'sent',
+      });
       expect(deps.sender.calls).toHaveLength(1);
     });
   });
@@ -133,7 +153,10 @@ describe('acceptPostback', () => {
       const r = stored(deps);
       expect(r.status).toBe('sent');
       // The dead request's call may have landed: it is on record as interrupted (uncertain).
-      expect(r.attempts.map((a) => [a.trigger, a.error ?? a.result, a.uncertain])).toEqual([['inline', 'interrupted', true], ['resume', 'sent', undefined]]);
+      expect(r.attempts.map((a) => [a.trigger, a.error ?? a.result, a.uncertain])).toEqual([
+        ['inline', 'interrupted', true],
+        ['resume', 'sent', undefined],
+      ]);
       expect(deps.sender.calls.map((c) => c.call)).toEqual([r.request, r.request]);
     });
 
@@ -174,10 +197,18 @@ describe('acceptPostback', () => {
       deps.clock.advance(1_000);
       expect((await acceptPostback(order({ clickref: 'Ref1' }), deps)).outcome).toBe('sent');
       expect(stored(deps)).toMatchObject({ status: 'sent', attempts: [expect.objectContaining({ trigger: 'inline' })] });
-      expect(stored(deps).history).toEqual([{
-        status: 'dry_run', createdAt: dryRun.createdAt, supersededAt: new Date(deps.clock.now()).toISOString(), mode: 'live',
-        consent: true, consentPolicy: 'required', clickrefSource: 'postback', request: dryRun.request,
-      }]);
+      expect(stored(deps).history).toEqual([
+        {
+          status: 'dry_run',
+          createdAt: dryRun.createdAt,
+          supersededAt: new Date(deps.clock.now()).toISOString(),
+          mode: 'live',
+          consent: true,
+          consentPolicy: 'required',
+          clickrefSource: 'postback',
+          request: dryRun.request,
+        },
+      ]);
       expect(deps.log.messages('info')).toContain('conversion replaced');
     });
 
@@ -232,7 +263,10 @@ describe('acceptPostback', () => {
         }
       })();
       conversions.items.set('ORD-1', stored(deps));
-      expect(await acceptPostback(order({ clickref: 'Ref1' }), { ...deps, conversions })).toEqual({ conversionRef: 'ORD-1', outcome: 'duplicate' });
+      expect(await acceptPostback(order({ clickref: 'Ref1' }), { ...deps, conversions })).toEqual({
+        conversionRef: 'ORD-1',
+        outcome: 'duplicate',
+      });
       expect(deps.sender.calls).toHaveLength(0);
     });
   });
@@ -243,13 +277,21 @@ describe('acceptPostback', () => {
       await click(deps);
       let lookups = 0;
       const get = deps.clicks.get.bind(deps.clicks);
-      deps.clicks.get = (id) => (lookups++, get(id));
+      deps.clicks.get = (id) => {
+        lookups++;
+        return get(id);
+      };
       expect((await acceptPostback(order({ orderId: 'A', consent: undefined }), deps)).outcome).toBe('no_consent');
       expect((await acceptPostback(order({ orderId: 'B', consent: false }), deps)).outcome).toBe('no_consent');
       expect(lookups).toBe(0);
       expect((await acceptPostback(order({ orderId: 'C', consent: true }), deps)).outcome).toBe('sent');
       const refused = stored(deps, 'A');
-      expect(refused).toMatchObject({ status: 'no_consent', consentPolicy: 'required', clickrefSource: 'none', call: { conversionRef: 'A', campaignId: CAMPAIGN } });
+      expect(refused).toMatchObject({
+        status: 'no_consent',
+        consentPolicy: 'required',
+        clickrefSource: 'none',
+        call: { conversionRef: 'A', campaignId: CAMPAIGN },
+      });
       expect(refused.request).toBeUndefined();
       expect(refused.clickref).toBeUndefined();
       expect(refused.dueAt).toBeUndefined();
@@ -268,7 +310,10 @@ describe('acceptPostback', () => {
       const withCategory = tealiumPurchase({ udo: { order_id: 'T-1', consent_categories: 'analytics, Marketing' } });
       const without = tealiumPurchase({ udo: { order_id: 'T-2', consent_categories: ['analytics'] } });
       deps.clicks.items.set(withCategory.data.udo.tealium_visitor_id, {
-        sessionId: withCategory.data.udo.tealium_visitor_id, clickref: 'Teal1', clickedAt: deps.clock.now(), expiresAt: deps.clock.now() / 1000 + 86_400,
+        sessionId: withCategory.data.udo.tealium_visitor_id,
+        clickref: 'Teal1',
+        clickedAt: deps.clock.now(),
+        expiresAt: deps.clock.now() / 1000 + 86_400,
       });
       expect(await acceptPostback(withCategory, deps)).toEqual({ conversionRef: 'T-1', outcome: 'sent' });
       expect(await acceptPostback(without, deps)).toEqual({ conversionRef: 'T-2', outcome: 'no_consent' });
@@ -282,7 +327,10 @@ describe('acceptPostback', () => {
       await click(deps, 'aBcDeF_-09', 3_600_000);
       expect((await acceptPostback(order(), deps)).outcome).toBe('sent');
       expect(stored(deps)).toMatchObject({
-        clickref: 'aBcDeF_-09', clickrefSource: 'click', clickedAt: new Date(deps.clock.now() - 3_600_000).toISOString(), device: 'mobile',
+        clickref: 'aBcDeF_-09',
+        clickrefSource: 'click',
+        clickedAt: new Date(deps.clock.now() - 3_600_000).toISOString(),
+        device: 'mobile',
       });
       expect(deps.sender.calls[0]!.call.url).toContain('/clickref:aBcDeF_-09/');
     });
@@ -298,7 +346,11 @@ describe('acceptPostback', () => {
       const deps = unitDeps({ env: { ATTRIBUTION_WINDOW_DAYS: '7' } });
       await click(deps, 'Stale', 7 * DAY_MS);
       expect(await acceptPostback(order(), deps)).toEqual({ conversionRef: 'ORD-1', outcome: 'unattributed' });
-      expect(stored(deps)).toMatchObject({ status: 'unattributed', clickrefSource: 'none', call: { conversionRef: 'ORD-1', baseUrl: BASE_URL } });
+      expect(stored(deps)).toMatchObject({
+        status: 'unattributed',
+        clickrefSource: 'none',
+        call: { conversionRef: 'ORD-1', baseUrl: BASE_URL },
+      });
       expect(stored(deps).request).toBeUndefined();
       expect(deps.sender.calls).toHaveLength(0);
       expect(deps.metrics.get(METRICS.purchases)).toBe(1);
@@ -318,7 +370,12 @@ describe('acceptPostback', () => {
 
   describe('condensed baskets', () => {
     const items = (n: number, distinct: boolean) =>
-      Array.from({ length: n }, (_, i) => ({ sku: distinct ? `SKU-${String(i).padStart(6, '0')}-LONGER-NAME` : 'SKU-1', category: i % 2 ? 'shoes' : 'socks', value: '1.50', quantity: 1 }));
+      Array.from({ length: n }, (_, i) => ({
+        sku: distinct ? `SKU-${String(i).padStart(6, '0')}-LONGER-NAME` : 'SKU-1',
+        category: i % 2 ? 'shoes' : 'socks',
+        value: '1.50',
+        quantity: 1,
+      }));
 
     it('a basket too long for one call is sent condensed; the record keeps the order as received (compaction and call)', async () => {
       const deps = live();
@@ -356,7 +413,13 @@ describe('acceptPostback', () => {
     });
 
     it('gets only what is left of the answer budget after slow reads, and never less than the minimum', async () => {
-      for (const [readMs, timeoutMs] of [[0, 3_500], [1_000, 3_000], [3_600, 400], [3_900, 250], [6_000, 250]] as const) {
+      for (const [readMs, timeoutMs] of [
+        [0, 3_500],
+        [1_000, 3_000],
+        [3_600, 400],
+        [3_900, 250],
+        [6_000, 250],
+      ] as const) {
         const deps = live();
         await click(deps);
         const get = deps.clicks.get.bind(deps.clicks);
@@ -372,7 +435,12 @@ describe('acceptPostback', () => {
     it('a retryable answer: queued, due after the first delay of the schedule', async () => {
       const deps = unitDeps({ script: [answer.status(503, { latencyMs: 40 })] });
       expect((await acceptPostback(order({ clickref: 'Ref1' }), deps)).outcome).toBe('queued');
-      expect(stored(deps)).toMatchObject({ status: 'queued', retries: 1, dueAt: deps.clock.now() + 60_000, attempts: [expect.objectContaining({ trigger: 'inline', status: 503 })] });
+      expect(stored(deps)).toMatchObject({
+        status: 'queued',
+        retries: 1,
+        dueAt: deps.clock.now() + 60_000,
+        attempts: [expect.objectContaining({ trigger: 'inline', status: 503 })],
+      });
       expect(stored(deps).leaseId).toBeUndefined();
     });
 
@@ -385,7 +453,10 @@ describe('acceptPostback', () => {
     it('a non-retryable 4xx: rejected, kept, not retried', async () => {
       const deps = unitDeps({ script: [answer.rejected('unknown campaign', 404)] });
       expect((await acceptPostback(order({ clickref: 'Ref1' }), deps)).outcome).toBe('rejected');
-      expect(stored(deps)).toMatchObject({ status: 'rejected', attempts: [expect.objectContaining({ status: 404, body: 'unknown campaign' })] });
+      expect(stored(deps)).toMatchObject({
+        status: 'rejected',
+        attempts: [expect.objectContaining({ status: 404, body: 'unknown campaign' })],
+      });
       expect(stored(deps).dueAt).toBeUndefined();
     });
 
@@ -394,7 +465,9 @@ describe('acceptPostback', () => {
       deps.conversions.finishAttempt = () => Promise.reject(new Error('ServiceUnavailable'));
       expect((await acceptPostback(order({ clickref: 'Ref1' }), deps)).outcome).toBe('sent');
       expect(stored(deps)).toMatchObject({ status: 'pending', dueAt: deps.clock.now() + deps.config.leaseMs });
-      expect(deps.log.messages('error')).toEqual(['could not record the attempt; the record stays owed and the retry function will send it again']);
+      expect(deps.log.messages('error')).toEqual([
+        'could not record the attempt; the record stays owed and the retry function will send it again',
+      ]);
     });
   });
 
@@ -421,8 +494,15 @@ describe('acceptPostback', () => {
     it('carries the conversionRef prefix, the order time (never in the future) and a retention TTL', async () => {
       const deps = live({ env: { CONVERSION_REF_PREFIX: 'TEST-', CONVERSION_RETENTION_DAYS: '30' } });
       const now = deps.clock.now();
-      expect(await acceptPostback(order({ clickref: 'Ref1', orderTime: '2030-01-01T00:00:00Z' }), deps)).toEqual({ conversionRef: 'TEST-ORD-1', outcome: 'sent' });
-      expect(stored(deps, 'TEST-ORD-1')).toMatchObject({ orderId: 'ORD-1', orderTime: now, expiresAt: Math.ceil((now + 30 * DAY_MS) / 1000) });
+      expect(await acceptPostback(order({ clickref: 'Ref1', orderTime: '2030-01-01T00:00:00Z' }), deps)).toEqual({
+        conversionRef: 'TEST-ORD-1',
+        outcome: 'sent',
+      });
+      expect(stored(deps, 'TEST-ORD-1')).toMatchObject({
+        orderId: 'ORD-1',
+        orderTime: now,
+        expiresAt: Math.ceil((now + 30 * DAY_MS) / 1000),
+      });
       expect(deps.sender.calls[0]!.call.url).toContain('/conversionref:TEST-ORD-1/');
       expect(deps.sender.calls[0]!.call.url).toContain('/conversion_time:2026-11-24%2010%3A00%3A00/');
     });
@@ -441,8 +521,14 @@ describe('acceptPostback', () => {
   it('counts purchases for outcomes that could be attributed, not for duplicates, refusals or other events', async () => {
     const deps = unitDeps({ otherwise: answer.sent() });
     const outcomes: string[] = [];
-    for (const body of [order({ orderId: 'A', clickref: 'R' }), order({ orderId: 'A', clickref: 'R' }), order({ orderId: 'B' }), order({ orderId: 'C', consent: false }),
-      order({ orderId: 'D', clickref: 'R', dryRun: true }), order({ event: 'view' })]) {
+    for (const body of [
+      order({ orderId: 'A', clickref: 'R' }),
+      order({ orderId: 'A', clickref: 'R' }),
+      order({ orderId: 'B' }),
+      order({ orderId: 'C', consent: false }),
+      order({ orderId: 'D', clickref: 'R', dryRun: true }),
+      order({ event: 'view' }),
+    ]) {
       outcomes.push((await acceptPostback(body, deps)).outcome);
     }
     expect(outcomes).toEqual(['sent', 'duplicate', 'unattributed', 'no_consent', 'dry_run', 'ignored']);
@@ -457,7 +543,12 @@ describe('replaces', () => {
   it('only by a record that gets further, never by a dry run, never a pending or final record', () => {
     for (const before of [...RANKED, ...FINAL]) {
       for (const after of [...RANKED, ...FINAL]) {
-        const expected = before !== 'pending' && RANKED.includes(before) && RANKED.includes(after) && after !== 'dry_run' && RANKED.indexOf(after) > RANKED.indexOf(before);
+        const expected =
+          before !== 'pending' &&
+          RANKED.includes(before) &&
+          RANKED.includes(after) &&
+          after !== 'dry_run' &&
+          RANKED.indexOf(after) > RANKED.indexOf(before);
         expect(replaces({ status: after }, { status: before }), `${before} → ${after}`).toBe(expected);
       }
     }

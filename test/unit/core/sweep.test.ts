@@ -10,7 +10,10 @@ const SWEEP = { limit: 100, concurrency: 1, budgetMs: 30_000 };
 /** Owed records, due `ageMs[i]` ago (a negative age: not due yet). */
 function owed(deps: UnitDeps, ...ageMs: number[]): string[] {
   return ageMs.map((age, i) => {
-    const r = conversionRecord({ conversionRef: `ORD-${i + 1}`, status: 'queued', retries: 1, dueAt: deps.clock.now() - age }, deps.clock.now());
+    const r = conversionRecord(
+      { conversionRef: `ORD-${i + 1}`, status: 'queued', retries: 1, dueAt: deps.clock.now() - age },
+      deps.clock.now(),
+    );
     deps.conversions.items.set(r.conversionRef, r);
     return r.conversionRef;
   });
@@ -29,7 +32,10 @@ describe('sweep', () => {
     expect(report).toEqual({ due: 2, claimed: 2, byStatus: { sent: 2 }, unrecorded: 0, durationMs: 0 });
     expect(sentRefs(deps)).toEqual(['ORD-2', 'ORD-1']);
     expect(deps.sender.calls.map((c) => c.timeoutMs)).toEqual([deps.config.retryTimeoutMs, deps.config.retryTimeoutMs]);
-    expect(stored(deps, 'ORD-1')).toMatchObject({ status: 'sent', attempts: [expect.objectContaining({ trigger: 'retry', result: 'sent' })] });
+    expect(stored(deps, 'ORD-1')).toMatchObject({
+      status: 'sent',
+      attempts: [expect.objectContaining({ trigger: 'retry', result: 'sent' })],
+    });
     expect(stored(deps, 'ORD-3')).toMatchObject({ status: 'queued', attempts: [] });
   });
 
@@ -53,8 +59,19 @@ describe('sweep', () => {
       const report = await sweep(deps, SWEEP);
       runs.push([report.claimed, stored(deps, ref!).status, stored(deps, ref!).retries]);
     }
-    expect(runs).toEqual([[1, 'queued', 1], [0, 'queued', 1], [1, 'queued', 2], [1, 'queued', 3], [1, 'failed', 4]]);
-    expect(stored(deps, ref!).attempts.map((a) => [a.trigger, a.status])).toEqual([['retry', 500], ['retry', 500], ['retry', 500], ['retry', 500]]);
+    expect(runs).toEqual([
+      [1, 'queued', 1],
+      [0, 'queued', 1],
+      [1, 'queued', 2],
+      [1, 'queued', 3],
+      [1, 'failed', 4],
+    ]);
+    expect(stored(deps, ref!).attempts.map((a) => [a.trigger, a.status])).toEqual([
+      ['retry', 500],
+      ['retry', 500],
+      ['retry', 500],
+      ['retry', 500],
+    ]);
     expect(await dueRefs(deps, deps.clock.now() + 10 * 86_400_000)).toEqual([]);
     expect(deps.metrics.get(METRICS.conversionsFailed)).toBe(1);
   });
@@ -147,7 +164,8 @@ describe('sweep', () => {
     const r = stored(deps, ref!);
     expect(r.status).toBe('sent');
     expect(r.attempts.map((a) => [a.trigger, a.error ?? a.result, a.uncertain ?? false, a.deliveredEarlier ?? false])).toEqual([
-      ['inline', 'interrupted', true, false], ['retry', 'rejected', false, true],
+      ['inline', 'interrupted', true, false],
+      ['retry', 'rejected', false, true],
     ]);
     expect(deps.metrics.get(METRICS.deliveredEarlier)).toBe(1);
   });
@@ -164,7 +182,12 @@ describe('sweep', () => {
     owed(deps, 2, 1);
     deps.sender.enqueue(
       { ...answer.sent(), during: () => deps.conversions.items.set('ORD-1', { ...stored(deps, 'ORD-1'), leaseId: 'other' }) },
-      { ...answer.sent(), during: () => void (deps.conversions.finishAttempt = () => Promise.reject(new Error('ServiceUnavailable'))) },
+      {
+        ...answer.sent(),
+        during: () => {
+          deps.conversions.finishAttempt = () => Promise.reject(new Error('ServiceUnavailable'));
+        },
+      },
     );
     expect(await sweep(deps, SWEEP)).toMatchObject({ claimed: 2, unrecorded: 2, byStatus: { sent: 2 } });
     expect(stored(deps, 'ORD-2')).toMatchObject({ status: 'queued', attempts: [] });
