@@ -7,7 +7,7 @@ import { InputError } from './errors.js';
 import type { TrackerConfig } from './model.js';
 import type { ConversionItem } from './partnerize-url.js';
 import { formatPath, OrderSchema, parseWith, type Order } from './schema.js';
-import { isTealiumEvent, mapTealiumOrder, tealiumEventName } from './tealium.js';
+import { tealiumOrders } from './tealium.js';
 
 export type OrderSource = 'native' | 'tealium';
 
@@ -22,12 +22,27 @@ export interface OrderEvent {
   nameField: string;
 }
 
+/** What a source mapper needs from the configuration. */
+export type SourceConfig = Pick<TrackerConfig, 'mapping' | 'consentCategories'>;
+
+/**
+ * A shape of order event other than the native one: a documented rule that recognises it, and the
+ * mapper that turns it into the native shape. One module per source (tealium.ts, …); the first
+ * source whose rule matches reads the body, and a body no rule matches is native.
+ */
+export interface OrderSourceMapper {
+  source: Exclude<OrderSource, 'native'>;
+  recognises(body: object): boolean;
+  read(body: object, config: SourceConfig): OrderEvent;
+}
+
+/** The recognisers, in the order they are tried. */
+export const ORDER_SOURCES: readonly OrderSourceMapper[] = [tealiumOrders];
+
 /** Reads the shape and the event name of a postback body (an object). */
-export function readOrderEvent(body: object, config: Pick<TrackerConfig, 'mapping' | 'consentCategories'>): OrderEvent {
-  if (isTealiumEvent(body)) {
-    const { native, rename } = mapTealiumOrder(body, config.mapping, config.consentCategories);
-    return { source: 'tealium', name: tealiumEventName(body, config.mapping), native, rename, nameField: rename(['event']) };
-  }
+export function readOrderEvent(body: object, config: SourceConfig): OrderEvent {
+  const mapper = ORDER_SOURCES.find((s) => s.recognises(body));
+  if (mapper) return mapper.read(body, config);
   return { source: 'native', name: (body as Record<string, unknown>)['event'], native: body, rename: formatPath, nameField: 'event' };
 }
 

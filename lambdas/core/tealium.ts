@@ -10,6 +10,7 @@
 import { InputError } from './errors.js';
 import { formatFieldPath, getPath, parsePath, type FieldPath } from './field-path.js';
 import { isBlank } from './fields.js';
+import type { OrderSourceMapper } from './order-events.js';
 
 export const MAPPING_FIELDS = [
   'event',
@@ -243,3 +244,13 @@ export function mapTealiumClick(event: unknown, mapping: TealiumMapping, consent
   const sources = { sessionId: session.source, clickref: clickref.source, userAgent: ua.source, consent: consent.source };
   return { native, rename: renamer(sources, {}) };
 }
+
+/** Tealium as an order source: a body with an object at `data.udo` (core/order-events.ts). */
+export const tealiumOrders: OrderSourceMapper = {
+  source: 'tealium',
+  recognises: isTealiumEvent,
+  read(body, config) {
+    const { native, rename } = mapTealiumOrder(body, config.mapping, config.consentCategories);
+    return { source: 'tealium', name: tealiumEventName(body, config.mapping), native, rename, nameField: rename(['event']) };
+  },
+};
