@@ -103,6 +103,8 @@ export interface ConversionRecord {
   /** Id of the write that created the record: tells our own write (an SDK retry) from another's. */
   writeId: string;
   orderId: string;
+  /** The Partnerize campaign the conversion belongs to (the one its call names). */
+  campaignId?: string | undefined;
   status: ConversionStatus;
   /** ISO times. */
   createdAt: string;

@@ -20,7 +20,16 @@ export interface OrderEvent {
   rename: (path: ReadonlyArray<PropertyKey>) => string;
   /** Where the event name is read, for messages. */
   nameField: string;
+  /**
+   * What the event means, when the source's own specification fixes it (GA4's `purchase`, Segment's
+   * `Order Completed`): then the configured purchase event names do not apply. Absent for sources
+   * whose event names are the brand's own (Tealium's data layer, the native shape).
+   */
+  intent?: EventIntent | undefined;
 }
+
+/** What an order event asks for. */
+export type EventIntent = 'purchase' | 'ignore';
 
 /** What a source mapper needs from the configuration. */
 export type SourceConfig = Pick<TrackerConfig, 'mapping' | 'consentCategories'>;
@@ -57,6 +66,9 @@ export type PurchaseCheck = { fires: true } | { fires: false; reason: string };
  */
 export function checkPurchase(event: OrderEvent, purchaseEvents: readonly string[]): PurchaseCheck {
   const { name, source, nameField } = event;
+  if (event.intent === 'purchase') return { fires: true };
+  if (event.intent === 'ignore')
+    return { fires: false, reason: `${nameField} '${String(name).slice(0, 64)}' is not an order event of this source` };
   const blank = name === undefined || name === null || (typeof name === 'string' && name.trim() === '');
   if (blank) return source === 'native' ? { fires: true } : { fires: false, reason: `the event has no name at ${nameField}` };
   if (typeof name !== 'string') return { fires: false, reason: `${nameField} is not a string` };

@@ -88,6 +88,7 @@ async function recordFor(order: Order, items: ConversionItem[], event: OrderEven
     conversionRef,
     writeId: deps.newId(),
     orderId: order.orderId,
+    campaignId: config.partnerizeCampaignId,
     status: 'pending',
     createdAt: iso(now),
     updatedAt: iso(now),
