@@ -28,7 +28,7 @@ const WHAT_NEXT: Partial<Record<ConversionRecord['status'], string>> = {
   failed: 'every scheduled retry failed: `requeue --failed` or `replay`',
   unattributed: 'no live clickref for the session: never sent; `replay --clickref <ref>` if you know it',
   no_consent: 'no consent to affiliate tracking: never sent',
-  dry_run: 'dry run: the call below was recorded, not sent; `replay` sends it',
+  dry_run: 'dry run: the call below was recorded, not sent; `replay` sends it (add --live while the tracker runs a dry run)',
 };
 
 /** What came back: the HTTP status, or why nothing did (cause and host), and whether the call may have landed. */
