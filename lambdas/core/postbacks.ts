@@ -213,6 +213,8 @@ async function createOrReplace(record: ConversionRecord, deps: Deps): Promise<Co
       return undefined;
     }
     existing = await deps.conversions.get(record.conversionRef);
+    // Our own replacement, retried by the SDK after a lost answer: it is stored.
+    if (existing?.writeId === record.writeId) return undefined;
   }
   return existing ?? created.existing;
 }

@@ -7,7 +7,7 @@
  */
 import { attemptSend, logAttempt } from './delivery.js';
 import { METRICS } from './metrics.js';
-import type { ConversionStatus, Deps } from './model.js';
+import type { ConversionRecord, ConversionStatus, Deps } from './model.js';
 
 export interface SweepOptions {
   /** Records read from the due index per run. */
@@ -26,8 +26,11 @@ export interface SweepReport {
   byStatus: Partial<Record<ConversionStatus, number>>;
   /** Attempts whose result could not be recorded (lease lost or store error). */
   unrecorded: number;
-  /** Why the run stopped early, if it did (`dry_run`: nothing is sent in dry-run mode; owed sends wait). */
-  stoppedBy?: 'rate_limited' | 'failures' | 'budget' | 'dry_run';
+  /**
+   * Why the run stopped early, if it did (`dry_run`: nothing is sent in dry-run mode, owed sends
+   * wait; `store_error`: claiming failed, the sends in flight were still recorded).
+   */
+  stoppedBy?: 'rate_limited' | 'failures' | 'budget' | 'dry_run' | 'store_error';
   durationMs: number;
 }
 
@@ -59,7 +62,16 @@ export async function sweep(deps: Deps, opts: SweepOptions): Promise<SweepReport
       if (!ref) break;
       const leaseId = deps.newId();
       const now = clock.now();
-      const record = await conversions.claim(ref.conversionRef, now, now + config.leaseMs, leaseId, 'retry');
+      let record: ConversionRecord | undefined;
+      try {
+        record = await conversions.claim(ref.conversionRef, now, now + config.leaseMs, leaseId, 'retry');
+      } catch (err) {
+        // The store is failing: stop claiming, but let the sends already in flight finish and be
+        // recorded — ending the run now would freeze them unrecorded, to be sent again.
+        log.error('could not claim an owed send; the run stops claiming', { conversionRef: ref.conversionRef, error: String(err) });
+        report.stoppedBy ??= 'store_error';
+        break;
+      }
       if (!record) continue; // sent meanwhile, or another run holds it
       report.claimed++;
       const { outcome, recorded } = await attemptSend(record, leaseId, 'retry', config.retryTimeoutMs, deps, (err) =>

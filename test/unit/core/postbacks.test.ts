@@ -536,6 +536,21 @@ describe('acceptPostback', () => {
   });
 });
 
+describe('acceptPostback when the answer to a replacement is lost', () => {
+  it('recognises its own replacement retried by the SDK, and sends at once (not a duplicate)', async () => {
+    const deps = live();
+    expect((await acceptPostback(order(), deps)).outcome).toBe('unattributed');
+    const replace = deps.conversions.replace.bind(deps.conversions);
+    // The write lands, its answer is lost, the SDK retries and the condition no longer holds.
+    deps.conversions.replace = async (...args) => {
+      await replace(...args);
+      return false;
+    };
+    expect((await acceptPostback(order({ clickref: 'Ref1' }), deps)).outcome).toBe('sent');
+    expect(deps.sender.calls).toHaveLength(1);
+  });
+});
+
 describe('replaces', () => {
   const RANKED: ConversionStatus[] = ['dry_run', 'no_consent', 'unattributed', 'pending'];
   const FINAL: ConversionStatus[] = ['sent', 'queued', 'rejected', 'failed'];

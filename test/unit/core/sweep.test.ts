@@ -194,3 +194,24 @@ describe('sweep', () => {
     expect(deps.log.messages('error')).toEqual(['could not record a retry attempt']);
   });
 });
+
+describe('sweep when the store fails mid-run', () => {
+  it('stops claiming but lets the send in flight finish and be recorded (ending the run would leave it to be sent again)', async () => {
+    const deps = depsWith([]);
+    owed(deps, 2_000, 1_000);
+    const claim = deps.conversions.claim.bind(deps.conversions);
+    let calls = 0;
+    deps.conversions.claim = async (...args) => {
+      calls++;
+      if (calls === 2) throw Object.assign(new Error('Throughput exceeds the current capacity'), { name: 'ThrottlingException' });
+      return claim(...args);
+    };
+    // ORD-1 (the oldest) is being sent when the claim of ORD-2 fails.
+    deps.sender.enqueue({ ...answer.sent(), during: async () => void (await new Promise((r) => setTimeout(r, 20))) });
+    const report = await sweep(deps, { ...SWEEP, concurrency: 2 });
+    expect(report).toMatchObject({ claimed: 1, byStatus: { sent: 1 }, unrecorded: 0, stoppedBy: 'store_error' });
+    expect(stored(deps, 'ORD-1').status).toBe('sent');
+    expect(stored(deps, 'ORD-1').leaseId).toBeUndefined();
+    expect(stored(deps, 'ORD-2')).toMatchObject({ status: 'queued' });
+  });
+});
