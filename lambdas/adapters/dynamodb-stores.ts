@@ -299,11 +299,29 @@ export class DynamoConversionAdmin extends DynamoConversionStore implements Conv
     leaseUntil: number,
     leaseId: string,
     trigger: AttemptTrigger,
+    unchangedSince?: string,
   ): Promise<ConversionRecord | undefined> {
-    return this.takeLeaseIf(
-      'attribute_exists(#pk) AND (attribute_not_exists(#leaseId) OR #dueAt <= :now)',
-      {},
-      { conversionRef, now, leaseUntil, leaseId, trigger },
+    const free = 'attribute_exists(#pk) AND (attribute_not_exists(#leaseId) OR #dueAt <= :now)';
+    return unchangedSince === undefined
+      ? this.takeLeaseIf(free, {}, { conversionRef, now, leaseUntil, leaseId, trigger })
+      : this.takeLeaseIf(
+          `${free} AND #updatedAt = :seen`,
+          { ':seen': { S: unchangedSince } },
+          { conversionRef, now, leaseUntil, leaseId, trigger },
+        );
+  }
+
+  async releaseLease(conversionRef: string, leaseId: string, now: number): Promise<boolean> {
+    return this.applied(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: this.key(conversionRef),
+        // Due at once: an owed record goes back to the retry function without waiting out the lease.
+        UpdateExpression: 'SET #dueAt = :now, #updatedAt = :updatedAt REMOVE #leaseId, #started',
+        ConditionExpression: CONDITIONS.heldByMe,
+        ExpressionAttributeNames: { '#dueAt': 'dueAt', '#updatedAt': 'updatedAt', '#leaseId': 'leaseId', '#started': 'attemptStarted' },
+        ExpressionAttributeValues: { ':now': { N: String(now) }, ':updatedAt': { S: iso(now) }, ':leaseId': { S: leaseId } },
+      }),
     );
   }
 

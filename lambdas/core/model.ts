@@ -251,7 +251,8 @@ export interface OperatorAttribution {
 export interface ConversionAdmin extends ConversionStore {
   /**
    * Takes the lease of any record nobody holds (operator replay), whatever its status. Returns the
-   * record, or undefined when it does not exist or a sender holds it right now.
+   * record, or undefined when it does not exist, a sender holds it right now, or it changed since
+   * `unchangedSince` (the `updatedAt` of the version an operator was shown).
    */
   takeLease(
     conversionRef: string,
@@ -259,7 +260,10 @@ export interface ConversionAdmin extends ConversionStore {
     leaseUntil: number,
     leaseId: string,
     trigger: AttemptTrigger,
+    unchangedSince?: string,
   ): Promise<ConversionRecord | undefined>;
+  /** Gives up a lease taken with `takeLease` without an attempt: the record is free again (and due, if owed). */
+  releaseLease(conversionRef: string, leaseId: string, now: number): Promise<boolean>;
   /**
    * Gives a held record a clickref found later (operator replay of an unattributed conversion), and
    * with `consent` the operator's confirmation that the shopper consented.

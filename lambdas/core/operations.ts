@@ -6,7 +6,7 @@ import { parseClickref } from './clickref.js';
 import { attemptSend, logAttempt } from './delivery.js';
 import { InputError } from './errors.js';
 import type { AttemptReport } from './delivery.js';
-import type { AdminDeps, ConversionRecord, Deps, RequeueableStatus } from './model.js';
+import type { AdminDeps, ConversionRecord, Deps, OperatorAttribution, RequeueableStatus } from './model.js';
 import { liveClick } from './attribution.js';
 import { DAY_MS, HOUR_MS, iso, MINUTE_MS } from './time.js';
 import { withClickref } from './partnerize-url.js';
@@ -55,16 +55,37 @@ export interface ReplayResult {
 export async function replay(record: ConversionRecord, opts: ReplayOptions, deps: AdminDeps): Promise<ReplayResult> {
   const ref = record.conversionRef;
   checkReplayable(record, opts);
+  // Everything that can refuse is decided before the record is taken: a refusal never leaves it held.
+  const attribution = needsAttribution(record, opts) ? await attributionFor(record, opts, deps) : undefined;
   const now = deps.clock.now();
   const leaseId = deps.newId();
-  const held = await deps.conversions.takeLease(ref, now, now + deps.config.leaseMs, leaseId, 'replay');
-  if (!held) throw new OperationError(`${ref} is being sent right now by another process; try again in a minute`);
-  const toSend = needsAttribution(held, opts) ? await attribute(held, leaseId, opts, deps) : held;
+  // Only the record the operator was shown: if a sweep sent it, or a postback replaced it, since,
+  // this replay would act on a state nobody confirmed.
+  const held = await deps.conversions.takeLease(ref, now, now + deps.config.leaseMs, leaseId, 'replay', record.updatedAt);
+  if (!held) throw await notTaken(record, deps);
+  let toSend = held;
+  try {
+    if (attribution) toSend = await attach(held, leaseId, attribution, deps);
+  } catch (err) {
+    await deps.conversions.releaseLease(ref, leaseId, deps.clock.now()).catch(() => {});
+    throw err;
+  }
   const report = await attemptSend(toSend, leaseId, 'replay', deps.config.retryTimeoutMs, deps, (err) =>
     deps.log.error('could not record the replay attempt', { conversionRef: ref, error: String(err) }),
   );
   logAttempt(deps.log, ref, report.outcome);
   return { before: record, report };
+}
+
+/** Why a replay could not take the record: it changed since it was shown, or someone holds it. */
+async function notTaken(seen: ConversionRecord, deps: AdminDeps): Promise<OperationError> {
+  const now = await deps.conversions.get(seen.conversionRef);
+  if (now && now.updatedAt !== seen.updatedAt) {
+    return new OperationError(
+      `${seen.conversionRef} changed since it was shown (now ${now.status}, changed ${now.updatedAt}): look it up again; nothing was sent`,
+    );
+  }
+  return new OperationError(`${seen.conversionRef} is being sent right now by another process; try again in a minute`);
 }
 
 const needsAttribution = (r: ConversionRecord, opts: ReplayOptions): boolean =>
@@ -92,34 +113,38 @@ function checkReplayable(record: ConversionRecord, opts: ReplayOptions): void {
   }
 }
 
-/** Gives a held record its clickref (and, for no consent, the operator's consent) before sending. */
-async function attribute(held: ConversionRecord, leaseId: string, opts: ReplayOptions, deps: AdminDeps): Promise<ConversionRecord> {
-  const ref = held.conversionRef;
-  const now = deps.clock.now();
-  const found =
-    opts.clickref !== undefined ? { clickref: opts.clickref, source: 'operator' as const } : await sessionClickref(held, now, deps);
-  if (!found) throw new OperationError(`${ref} has no live click for its session; pass --clickref <clickref> too`);
-  const request = held.call ? requestFor(held.call, found.clickref).request : withClickref(held.request!, found.clickref);
-  const consent = opts.consentConfirmed === undefined ? undefined : { at: iso(now), reason: opts.consentConfirmed.trim() };
-  if (!(await deps.conversions.attachClickref(ref, leaseId, { clickref: found.clickref, source: found.source, request, consent }, now))) {
-    throw new OperationError(`${ref} was taken over while attaching the clickref; nothing was sent`);
+/** What a replay attaches to the record before sending: the clickref, its call, and the operator's consent. */
+async function attributionFor(record: ConversionRecord, opts: ReplayOptions, deps: AdminDeps): Promise<OperatorAttribution> {
+  const ref = record.conversionRef;
+  const found = opts.clickref !== undefined ? { clickref: opts.clickref, source: 'operator' as const } : await orderTimeClick(record, deps);
+  if (!found) throw new OperationError(`${ref} has no click of its session from before the order; pass --clickref <clickref> too`);
+  const request = record.call ? requestFor(record.call, found.clickref).request : withClickref(record.request!, found.clickref);
+  const consent = opts.consentConfirmed === undefined ? undefined : { at: iso(deps.clock.now()), reason: opts.consentConfirmed.trim() };
+  return { clickref: found.clickref, source: found.source, request, consent };
+}
+
+/** Gives the held record its attribution (the condition is the lease). */
+async function attach(held: ConversionRecord, leaseId: string, a: OperatorAttribution, deps: AdminDeps): Promise<ConversionRecord> {
+  if (!(await deps.conversions.attachClickref(held.conversionRef, leaseId, a, deps.clock.now()))) {
+    throw new OperationError(`${held.conversionRef} was taken over while attaching the clickref; nothing was sent`);
   }
   return {
     ...held,
-    clickref: found.clickref,
-    clickrefSource: found.source,
-    request,
-    ...(consent ? { consent: true, operatorConsent: consent } : {}),
+    clickref: a.clickref,
+    clickrefSource: a.source,
+    request: a.request,
+    ...(a.consent ? { consent: true, operatorConsent: a.consent } : {}),
   };
 }
 
-async function sessionClickref(
-  r: ConversionRecord,
-  now: number,
-  deps: AdminDeps,
-): Promise<{ clickref: string; source: 'click' } | undefined> {
-  const click = await liveClick(r.sessionId, now, deps.config.attributionWindowDays, deps.clicks);
-  return click && { clickref: click.clickref, source: 'click' };
+/**
+ * The click the order would have been attributed to: the session's click, if it was recorded
+ * before the order arrived and was live then. A later click (another affiliate's) is not it.
+ */
+async function orderTimeClick(r: ConversionRecord, deps: AdminDeps): Promise<{ clickref: string; source: 'click' } | undefined> {
+  const arrived = Date.parse(r.createdAt);
+  const click = await liveClick(r.sessionId, arrived, deps.config.attributionWindowDays, deps.clicks);
+  return click && click.clickedAt <= arrived ? { clickref: click.clickref, source: 'click' } : undefined;
 }
 
 export interface RequeueProgress {

@@ -317,6 +317,23 @@ describe.each(BACKENDS)('%s', (_, make) => {
       });
     });
 
+    it('with unchangedSince, only the version the operator was shown', async () => {
+      await seed(done('C-1'));
+      const shown = (await db.get('C-1'))!.updatedAt;
+      expect(await db.takeLease('C-1', T, T + LEASE, 'L1', 'replay', 'an older version')).toBeUndefined();
+      expect(await db.takeLease('C-1', T, T + LEASE, 'L1', 'replay', shown)).toMatchObject({ leaseId: 'L1' });
+    });
+
+    it('releaseLease frees a record held by this lease, due at once; another holder cannot release it', async () => {
+      await seed(rec('C-1'));
+      await db.takeLease('C-1', T, T + LEASE, 'L1', 'replay');
+      expect(await db.releaseLease('C-1', 'L2', T + 5)).toBe(false);
+      expect(await db.releaseLease('C-1', 'L1', T + 5)).toBe(true);
+      const r = (await db.get('C-1'))!;
+      expect([r.leaseId, r.attemptStarted, r.dueAt, r.updatedAt]).toEqual([undefined, undefined, T + 5, at(T + 5)]);
+      expect(await db.releaseLease('C-1', 'L1', T + 6)).toBe(false);
+    });
+
     it('a queued outcome of a replay puts a record that was not owed into the due index', async () => {
       await seed(done('C-1'));
       await db.takeLease('C-1', T, T + LEASE, 'L1', 'replay');

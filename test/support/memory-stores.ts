@@ -144,8 +144,18 @@ export class MemoryConversionAdmin extends MemoryConversionStore implements Conv
     leaseUntil: number,
     leaseId: string,
     trigger: AttemptTrigger,
+    unchangedSince?: string,
   ): Promise<ConversionRecord | undefined> {
-    return this.takeLeaseIf(ref, (r) => leaseIsFree(r, now), { now, leaseUntil, leaseId, trigger });
+    const unchanged = (r: ConversionRecord) => unchangedSince === undefined || r.updatedAt === unchangedSince;
+    return this.takeLeaseIf(ref, (r) => leaseIsFree(r, now) && unchanged(r), { now, leaseUntil, leaseId, trigger });
+  }
+
+  async releaseLease(ref: string, leaseId: string, now: number): Promise<boolean> {
+    const r = this.items.get(ref);
+    if (!r || r.leaseId !== leaseId) return false;
+    const { leaseId: _lease, attemptStarted: _started, ...rest } = r;
+    this.items.set(ref, { ...rest, dueAt: now, updatedAt: iso(now) });
+    return true;
   }
 
   async attachClickref(ref: string, leaseId: string, a: OperatorAttribution, now: number): Promise<boolean> {

@@ -236,11 +236,25 @@ describe('replay', () => {
     });
 
     it('with --consent-confirmed but no live click for the session: refused, asking for a clickref; nothing sent', async () => {
-      const deps = unitDeps();
+      const deps = unitDeps({ script: [answer.sent()] });
       await click(deps, 'Stale', 31 * DAY_MS);
       await acceptPostback(order({ consent: false }), deps);
       await expect(replay(stored(deps), { consentConfirmed: 'CMP bug' }, deps)).rejects.toThrow(
-        new OperationError('ORD-1 has no live click for its session; pass --clickref <clickref> too'),
+        new OperationError('ORD-1 has no click of its session from before the order; pass --clickref <clickref> too'),
+      );
+      expect(deps.sender.calls).toHaveLength(0);
+      // Refused before the record was taken: a later postback that carries consent still replaces it.
+      expect(stored(deps).leaseId).toBeUndefined();
+      expect((await acceptPostback(order({ consent: true, clickref: 'Later1' }), deps)).outcome).not.toBe('duplicate');
+    });
+
+    it('with --consent-confirmed uses the click from before the order, not a later one (another affiliate)', async () => {
+      const deps = unitDeps({ script: [answer.sent()] });
+      await acceptPostback(order({ consent: false }), deps);
+      deps.clock.advance(2 * DAY_MS);
+      await click(deps, 'LaterAffiliate');
+      await expect(replay(stored(deps), { consentConfirmed: 'CMP bug' }, deps)).rejects.toThrow(
+        /no click of its session from before the order/,
       );
       expect(deps.sender.calls).toHaveLength(0);
     });
@@ -316,6 +330,20 @@ describe('requeue', () => {
     const r = seed(deps, { conversionRef: 'R', status: 'rejected', dueAt: undefined, dueShard: undefined });
     expect((await requeue([r], ['failed'], deps)).requeued).toBe(0);
     expect((await requeue([r], ['failed', 'rejected'], deps)).requeued).toBe(1);
+  });
+});
+
+describe('replay of a record that changed since it was shown', () => {
+  it('refuses, naming the new state, and sends nothing (the sweep sent it meanwhile)', async () => {
+    const deps = unitDeps({ script: [answer.status(503), answer.sent()] });
+    await acceptPostback(order({ clickref: 'Ref1' }), deps);
+    const shown = stored(deps);
+    expect(shown.status).toBe('queued');
+    deps.clock.advance(61_000);
+    await sweep(deps, { limit: 10, concurrency: 1, budgetMs: 10_000 });
+    expect(stored(deps).status).toBe('sent');
+    await expect(replay(shown, {}, deps)).rejects.toThrow(/changed since it was shown \(now sent/);
+    expect(deps.sender.calls).toHaveLength(2);
   });
 });
 
