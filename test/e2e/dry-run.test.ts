@@ -45,10 +45,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
   partnerize = await FakePartnerize.start();
-  partnerize.setDefault({ status: 503, body: 'down' });
+  // OWED-1 stays owed (its retries in the live run keep failing); REJ-1 is refused.
+  partnerize.setDefault((req) => (req.url.includes('conversionref:REJ-1/') ? { status: 400, body: 'bad' } : { status: 503, body: 'down' }));
   local = await start('live');
   expect((await post(order('OWED-1'))).outcome).toBe('queued'); // owed, with retries due in 0.1 s
-  partnerize.setDefault({ status: 400, body: 'bad' });
   expect((await post(order('REJ-1'))).outcome).toBe('rejected');
   await local.stop();
   partnerize.reset();
