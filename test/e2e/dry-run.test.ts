@@ -23,7 +23,7 @@ const start = (mode: 'live' | 'dryrun') =>
     PARTNERIZE_BASE_URL: partnerize.url,
     POSTBACK_TOKEN: TOKEN,
     DATA_DIR: dataDir,
-    RETRY_DELAYS_S: '0.1,0.1,0.1',
+    RETRY_DELAYS_S: Array.from({ length: 50 }, () => '0.1').join(','), // too many to run out while the test runs: the record stays owed
     SWEEP_INTERVAL_S: '0.2',
   });
 const post = (body: unknown) =>
