@@ -21,10 +21,14 @@ export const RECORDING_RESERVE_MS = 500;
 /** Below this an attempt is not worth making: the send stays owed for the retry function. */
 export const MIN_ATTEMPT_MS = 250;
 
-/** The inline attempt's timeout: the configured one, or what is left of the budget if less. */
-export function inlineAttemptTimeoutMs(configuredMs: number, elapsedMs: number): number {
-  const left = ANSWER_BUDGET_MS - RECORDING_RESERVE_MS - elapsedMs;
-  return Math.max(MIN_ATTEMPT_MS, Math.min(configuredMs, left));
+/**
+ * The inline attempt's timeout: the configured one, or what is left of the budget if less;
+ * undefined when that is under {@link MIN_ATTEMPT_MS} — the send then waits for the retry function
+ * (an attempt cut that short mostly ends uncertain, and may be counted twice).
+ */
+export function inlineAttemptTimeoutMs(configuredMs: number, elapsedMs: number): number | undefined {
+  const left = Math.min(configuredMs, ANSWER_BUDGET_MS - RECORDING_RESERVE_MS - elapsedMs);
+  return left < MIN_ATTEMPT_MS ? undefined : left;
 }
 
 /**

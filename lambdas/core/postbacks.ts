@@ -37,14 +37,19 @@ export interface PostbackAnswer {
 /** New purchases that could be attributed (the denominator of the unattributed share). */
 const ATTRIBUTABLE: ReadonlySet<Outcome> = new Set(['sent', 'queued', 'rejected', 'unattributed', 'dry_run']);
 
-export async function acceptPostback(body: unknown, deps: Deps): Promise<PostbackAnswer> {
-  const answer = await accept(body, deps);
+export interface AcceptOptions {
+  /** How long the request has already taken (auth, reading the body): the answer budget counts from its arrival. */
+  elapsedMs?: number;
+}
+
+export async function acceptPostback(body: unknown, deps: Deps, opts: AcceptOptions = {}): Promise<PostbackAnswer> {
+  const answer = await accept(body, deps, deps.clock.now() - (opts.elapsedMs ?? 0));
   deps.metrics.add(METRICS.postbackOutcome[answer.outcome], 1);
   if (ATTRIBUTABLE.has(answer.outcome)) deps.metrics.add(METRICS.purchases, 1);
   return answer;
 }
 
-async function accept(body: unknown, deps: Deps): Promise<PostbackAnswer> {
+async function accept(body: unknown, deps: Deps, startedAt: number): Promise<PostbackAnswer> {
   const { config, clock } = deps;
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new InputError('invalid_body', 'body must be a JSON object (an order or a Tealium event)');
@@ -55,12 +60,14 @@ async function accept(body: unknown, deps: Deps): Promise<PostbackAnswer> {
     deps.log.info('postback ignored', { source: event.source, reason: purchase.reason });
     return { conversionRef: null, outcome: 'ignored', reason: purchase.reason, purchaseEvents: config.purchaseEvents };
   }
-  const startedAt = clock.now();
   const order = parseOrder(event);
   const items = orderItems(order, config.orderTotalCategory, event.rename);
   const record = await recordFor(order, items, event, deps);
   if (record.status !== 'pending') return store(record, deps);
 
+  const timeoutMs = inlineAttemptTimeoutMs(config.inlineTimeoutMs, clock.now() - startedAt);
+  // No time left for a worthwhile attempt: owed at once, for the retry function.
+  if (timeoutMs === undefined) return store({ ...record, status: 'queued', dueShard: DUE_SHARD, dueAt: clock.now() }, deps);
   const leaseId = deps.newId();
   const now = clock.now();
   const owed: ConversionRecord = {
@@ -72,7 +79,7 @@ async function accept(body: unknown, deps: Deps): Promise<PostbackAnswer> {
   };
   const existing = await createOrReplace(owed, deps);
   if (existing) return resumeOrDuplicate(existing, deps, startedAt);
-  return attemptNow(owed, leaseId, 'inline', deps, startedAt);
+  return attemptNow(owed, leaseId, 'inline', deps, timeoutMs);
 }
 
 /**
@@ -170,7 +177,7 @@ async function resolveClickref(order: Order, now: number, deps: Deps): Promise<F
  * duplicate. A record is replaced only by one that gets further (rank), never by its equal — a
  * repeated postback stays a duplicate — and never by a dry run.
  */
-const RANK: Partial<Record<ConversionStatus, number>> = { dry_run: 0, no_consent: 1, unattributed: 2, pending: 3 };
+const RANK: Partial<Record<ConversionStatus, number>> = { dry_run: 0, no_consent: 1, unattributed: 2, pending: 3, queued: 3 };
 
 export function replaces(next: Pick<ConversionRecord, 'status'>, existing: Pick<ConversionRecord, 'status' | 'leaseId'>): boolean {
   const before = RANK[existing.status];
@@ -236,10 +243,12 @@ async function store(record: ConversionRecord, deps: Deps): Promise<PostbackAnsw
 async function resumeOrDuplicate(existing: ConversionRecord, deps: Deps, startedAt = deps.clock.now()): Promise<PostbackAnswer> {
   const now = deps.clock.now();
   const ref = existing.conversionRef;
-  if (deps.config.partnerizeMode === 'live' && existing.status === 'pending' && existing.dueAt !== undefined && existing.dueAt <= now) {
+  const timeoutMs = inlineAttemptTimeoutMs(deps.config.inlineTimeoutMs, now - startedAt);
+  const resumable = existing.status === 'pending' && existing.dueAt !== undefined && existing.dueAt <= now;
+  if (deps.config.partnerizeMode === 'live' && resumable && timeoutMs !== undefined) {
     const leaseId = deps.newId();
     const claimed = await deps.conversions.claim(ref, now, now + deps.config.leaseMs, leaseId, 'resume');
-    if (claimed) return attemptNow(claimed, leaseId, 'resume', deps, startedAt);
+    if (claimed) return attemptNow(claimed, leaseId, 'resume', deps, timeoutMs);
   }
   deps.log.info('duplicate postback', { conversionRef: ref, status: existing.status });
   return { conversionRef: ref, outcome: 'duplicate' };
@@ -257,10 +266,9 @@ async function attemptNow(
   leaseId: string,
   trigger: 'inline' | 'resume',
   deps: Deps,
-  startedAt: number,
+  timeoutMs: number,
 ): Promise<PostbackAnswer> {
   const ref = record.conversionRef;
-  const timeoutMs = inlineAttemptTimeoutMs(deps.config.inlineTimeoutMs, deps.clock.now() - startedAt);
   const report = await attemptSend(record, leaseId, trigger, timeoutMs, deps, (err) =>
     deps.log.error('could not record the attempt; the record stays owed and the retry function will send it again', {
       conversionRef: ref,

@@ -4,7 +4,7 @@ import { acceptPostback } from '../core/postbacks.js';
 import type { TokenSource } from '../adapters/token-source.js';
 import { errorBody, header, json, readInput, type HttpResult } from '../http/http.js';
 import { httpFunction, type HttpFunctionDeps } from '../http/http-function.js';
-import { bindDeadline } from '../adapters/deadline.js';
+import { bindDeadline, REQUEST_BUDGET_MS } from '../adapters/deadline.js';
 
 export interface PostbacksHandlerDeps extends Deps, HttpFunctionDeps {
   tokens: TokenSource;
@@ -25,6 +25,8 @@ export function createPostbacksHandler(deps: PostbacksHandlerDeps) {
     if (!(await tokens.accepts(presentedToken(header(event, 'authorization'))))) return unauthorized();
     const input = readInput(event, deps.maxBodyBytes, 'data');
     const bound = { ...deps, clicks: bindDeadline(deps.clicks, deadline), conversions: bindDeadline(deps.conversions, deadline) };
-    return json(202, await acceptPostback(input, bound));
+    // The answer budget counts from the request's arrival, token check and body included.
+    const elapsedMs = Date.now() - (deadline.at - REQUEST_BUDGET_MS);
+    return json(202, await acceptPostback(input, bound, { elapsedMs }));
   });
 }
