@@ -3,7 +3,7 @@ import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import { settingsToEnv, type FunctionName } from '#lambdas/core/settings.js';
+import { operatorSettingsOf, settingsToEnv, type FunctionName } from '#lambdas/core/settings.js';
 import { ENV } from '#lambdas/runtime/env.js';
 import { configWarnings, type TrackingConfig } from './config.js';
 import { TrackingApi } from './constructs/tracking-api.js';
@@ -170,6 +170,7 @@ export class TrackingStack extends Stack {
     out('ClicksUrl', `${publicUrl}/clicks`, 'Report clicks here (landing page or tag manager)');
     out('PostbacksUrl', `${publicUrl}/postbacks`, 'Point the Tealium webhook connector here');
     out('PartnerizeMode', config.partnerizeMode, 'live sends to Partnerize; dryrun records the calls only (the CLI reads it)');
+    out('OperatorSettings', JSON.stringify(operatorSettingsOf(config)), 'The settings the operator CLI applies as the functions do');
     out('ClicksTableName', clicks.tableName);
     out('ConversionsTableName', conversions.tableName);
     out('AlarmTopicArn', this.onCall.topic.topicArn, 'Every alarm notifies this topic (ALARM and OK)');

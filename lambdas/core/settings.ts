@@ -239,6 +239,23 @@ export function readSettings(lookup: (key: SettingKey) => unknown, naming: Namin
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
+/**
+ * The settings an operator's CLI needs to act as the functions would (judge a duplicate answer,
+ * find a live click, schedule a retry, hold a lease): published by the stack as an output and by
+ * the local mode's info endpoint.
+ */
+export const OPERATOR_SETTINGS = [
+  'partnerizeDuplicateAnswer',
+  'attributionWindowDays',
+  'retryDelaysS',
+  'leaseSeconds',
+  'inlineTimeoutMs',
+  'retryTimeoutMs',
+  'conversionRefPrefix',
+] as const satisfies readonly SettingKey[];
+
+export const operatorSettingsOf = (s: Settings): Partial<Settings> => Object.fromEntries(OPERATOR_SETTINGS.map((k) => [k, s[k]]));
+
 /** Every setting at its default. */
 export const defaultSettings = (): Settings => readSettings(() => undefined, ENV_NAMING);
 

@@ -10,7 +10,7 @@ import { newId } from '#lambdas/adapters/ids.js';
 import { DynamoClickStore, DynamoConversionAdmin } from '#lambdas/adapters/dynamodb-stores.js';
 import { createFetchSender, dryRunSender } from '#lambdas/adapters/partnerize-sender.js';
 import { tokenOf } from '#lambdas/adapters/token-source.js';
-import { defaultSettings, trackerConfig } from '#lambdas/core/settings.js';
+import { defaultSettings, ENV_NAMING, OPERATOR_SETTINGS, readSettings, trackerConfig, type Settings } from '#lambdas/core/settings.js';
 import { silentLog } from '#lambdas/observability/logger.js';
 import { noMetrics } from '#lambdas/core/metrics.js';
 import type { AdminDeps } from '#lambdas/core/model.js';
@@ -49,15 +49,12 @@ function cliDeps(
   tables: { clicks: string; conversions: string },
   mode: TargetMode,
   opts: CliOptions,
-  retryDelaysS?: readonly number[],
+  published: Partial<Settings> | undefined,
 ): AdminDeps {
   const live = mode === 'live' || opts.live;
   return {
-    config: trackerConfig({
-      ...defaultSettings(),
-      partnerizeMode: live ? 'live' : 'dryrun',
-      ...(retryDelaysS ? { retryDelaysS: [...retryDelaysS] } : {}),
-    }),
+    // The target's own settings where it publishes them (an older stack does not: the defaults then).
+    config: trackerConfig({ ...defaultSettings(), ...publishedSettings(published), partnerizeMode: live ? 'live' : 'dryrun' }),
     clicks: new DynamoClickStore(db, tables.clicks),
     conversions: new DynamoConversionAdmin(db, tables.conversions),
     sender: live ? createFetchSender('partnerize-s2s-tracker-cli') : dryRunSender,
@@ -87,13 +84,30 @@ export async function localTarget(url: string, opts: CliOptions): Promise<Target
     mode: info.mode,
     apiUrl: base,
     conversionRefPrefix: info.conversionRefPrefix,
-    deps: cliDeps(db, info.tables, info.mode, opts, info.retryDelaysS),
+    deps: cliDeps(db, info.tables, info.mode, opts, info.settings ?? { retryDelaysS: info.retryDelaysS }),
     token: async () => info.token,
     close: () => db.destroy(),
   };
 }
 
 const modeOf = (v: string | undefined): TargetMode => (v === 'live' || v === 'dryrun' ? v : 'unknown');
+
+const parseOutput = (v: string | undefined): Partial<Settings> | undefined => {
+  if (!v) return undefined;
+  try {
+    return JSON.parse(v) as Partial<Settings>;
+  } catch {
+    throw new TargetError(`the stack's OperatorSettings output is not JSON: ${v.slice(0, 80)}`);
+  }
+};
+
+/** Published settings, checked by the same readers as everywhere (a bad one is named). */
+function publishedSettings(published: Partial<Settings> | undefined): Partial<Settings> {
+  if (!published) return {};
+  const keys = OPERATOR_SETTINGS.filter((k) => published[k] !== undefined);
+  const read = readSettings((k) => (keys.includes(k as (typeof keys)[number]) ? published[k] : undefined), ENV_NAMING);
+  return Object.fromEntries(keys.map((k) => [k, read[k]]));
+}
 
 export const STACK_OUTPUTS = ['ApiUrl', 'ClicksTableName', 'ConversionsTableName', 'PostbackTokenSecretArn'] as const;
 
@@ -124,7 +138,13 @@ export async function stackTarget(stackName: string, region: string | undefined,
     mode,
     apiUrl: outputs['ApiUrl']!.replace(/\/+$/, ''),
     conversionRefPrefix: outputs['ConversionRefPrefix'] ?? '',
-    deps: cliDeps(db, { clicks: outputs['ClicksTableName']!, conversions: outputs['ConversionsTableName']! }, mode, opts),
+    deps: cliDeps(
+      db,
+      { clicks: outputs['ClicksTableName']!, conversions: outputs['ConversionsTableName']! },
+      mode,
+      opts,
+      parseOutput(outputs['OperatorSettings']),
+    ),
     token: async () => {
       const sm = new SecretsManagerClient(clientOpts);
       try {

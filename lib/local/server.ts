@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { DEMO_CAMPAIGN_ID, settingsFromEnv, settingsToEnv, type Settings } from '#lambdas/core/settings.js';
+import { DEMO_CAMPAIGN_ID, operatorSettingsOf, settingsFromEnv, settingsToEnv, type Settings } from '#lambdas/core/settings.js';
 import { ENV } from '#lambdas/runtime/env.js';
 import { clicksFunction } from '#lambdas/runtime/clicks.js';
 import { postbacksFunction } from '#lambdas/runtime/postbacks.js';
@@ -107,6 +107,8 @@ export interface LocalInfo {
   conversionRefPrefix: string;
   retryDelaysS: number[];
   partnerize: { baseUrl: string; campaignId: string };
+  /** What the CLI applies as the functions do (core/settings.ts OPERATOR_SETTINGS). */
+  settings: Partial<Settings>;
 }
 
 export const LOCAL_INFO_PATH = '/_local/info';
@@ -337,6 +339,7 @@ async function serve(settings: LocalSettings, env: Env, claim: DataDirClaim | un
       conversionRefPrefix: settings.functions.conversionRefPrefix,
       retryDelaysS: settings.retryDelaysS,
       partnerize: { baseUrl: settings.baseUrl, campaignId: settings.campaignId },
+      settings: operatorSettingsOf(settings.functions),
     },
     demo: demoShop({
       apiUrl: () => url,

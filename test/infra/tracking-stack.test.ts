@@ -358,12 +358,18 @@ describe('outputs', () => {
       'ClicksUrl',
       'ConversionsTableName',
       'DashboardName',
+      'OperatorSettings',
       'PartnerizeMode',
       'PostbackTokenSecretArn',
       'PostbacksLogGroupName',
       'PostbacksUrl',
       'RetryLogGroupName',
     ]);
+    // The CLI applies the stack's own settings (a custom duplicate answer, the retry schedule…).
+    expect(JSON.parse(outputs['OperatorSettings']!.Value as string)).toMatchObject({
+      partnerizeDuplicateAnswer: 'duplicat|already',
+      leaseSeconds: 30,
+    });
     // The CLI reads the mode: against a dry-run stack it sends nothing unless told --live.
     expect(outputs['PartnerizeMode']!.Value).toBe('dryrun');
     expect(outputs['PostbackTokenSecretArn']!.Value).toEqual({ Ref: logicalId('AWS::SecretsManager::Secret', 'PostbackToken') });
