@@ -34,7 +34,8 @@ const CAUSE_OF_CODE: Record<string, SendCause> = {
   EAI_AGAIN: 'dns',
   EAI_NONAME: 'dns',
   UND_ERR_CONNECT_TIMEOUT: 'connect_timeout',
-  ETIMEDOUT: 'connect_timeout',
+  // The OS's timeout: on connect, or on an established socket after the request went out.
+  ETIMEDOUT: 'timeout',
   ECONNRESET: 'reset',
   EPIPE: 'reset',
   UND_ERR_SOCKET: 'reset',

@@ -10,7 +10,8 @@
  */
 
 const LONG_DIGITS = /\d{16}/;
-const INTEGER = /^-?\d+$/;
+/** JSON's own integer grammar: no leading zeros (`012` is not JSON, and must stay not JSON). */
+const INTEGER = /^-?(0|[1-9]\d*)$/;
 
 /** `JSON.parse`, except that integers outside ±(2^53 − 1) become strings of their exact digits. */
 export function parseJsonText(text: string): unknown {

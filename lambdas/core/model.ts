@@ -124,7 +124,7 @@ export interface ConversionRecord {
   device?: Device | undefined;
   currency: string;
   itemCount: number;
-  /** Sum of value × quantity, as a plain decimal with at most 4 places (for people, not for Partnerize). */
+  /** Sum of value × quantity, as an exact plain decimal (for people, not for Partnerize). */
   orderValue: string;
   /** The exact outgoing call (support question Q10, docs/support-questions.md); absent when there is nothing to send. */
   request?: OutgoingCall | undefined;

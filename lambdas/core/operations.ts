@@ -9,7 +9,8 @@ import type { AttemptReport } from './delivery.js';
 import type { AdminDeps, ConversionRecord, Deps, OperatorAttribution, RequeueableStatus } from './model.js';
 import { liveClick } from './attribution.js';
 import { DAY_MS, HOUR_MS, iso, MINUTE_MS } from './time.js';
-import { withClickref } from './partnerize-url.js';
+import { withClickref, type OutgoingCall } from './partnerize-url.js';
+import { DEMO_CAMPAIGN_ID, isPartnerizeHost } from './settings.js';
 import { requestFor } from './partnerize-request.js';
 
 /** The record of an order: `prefix + orderId` first, then the id taken as a conversionRef. */
@@ -57,6 +58,7 @@ export async function replay(record: ConversionRecord, opts: ReplayOptions, deps
   checkReplayable(record, opts);
   // Everything that can refuse is decided before the record is taken: a refusal never leaves it held.
   const attribution = needsAttribution(record, opts) ? await attributionFor(record, opts, deps) : undefined;
+  refuseDemoCampaign(ref, attribution?.request ?? record.request);
   const now = deps.clock.now();
   const leaseId = deps.newId();
   // Only the record the operator was shown: if a sweep sent it, or a postback replaced it, since,
@@ -75,6 +77,18 @@ export async function replay(record: ConversionRecord, opts: ReplayOptions, deps
   );
   logAttempt(deps.log, ref, report.outcome);
   return { before: record, report };
+}
+
+/**
+ * A call recorded in a dry run on the demo campaign must not reach Partnerize when an operator
+ * replays it live: it would be counted for a campaign that is not the brand's.
+ */
+function refuseDemoCampaign(ref: string, request: OutgoingCall | undefined): void {
+  if (request && isPartnerizeHost(request.url) && request.url.includes(`/campaign:${DEMO_CAMPAIGN_ID}/`)) {
+    throw new OperationError(
+      `${ref} was recorded for the demo campaign ${DEMO_CAMPAIGN_ID}: replaying it would send it to Partnerize for a campaign that is not yours; nothing was sent`,
+    );
+  }
 }
 
 /** Why a replay could not take the record: it changed since it was shown, or someone holds it. */

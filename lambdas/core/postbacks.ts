@@ -217,6 +217,8 @@ async function createOrReplace(record: ConversionRecord, deps: Deps): Promise<Co
     const history = [...(existing.history ?? []), superseded(existing, deps.clock.now())];
     if (await deps.conversions.replace({ ...record, history }, existing)) {
       deps.log.info('conversion replaced', { conversionRef: record.conversionRef, from: existing.status, to: record.status });
+      // The order was counted as a purchase when the replaced record was accepted: count it once.
+      if (ATTRIBUTABLE.has(existing.status as Outcome)) deps.metrics.add(METRICS.purchases, -1);
       return undefined;
     }
     existing = await deps.conversions.get(record.conversionRef);

@@ -129,8 +129,12 @@ export const SETTINGS = {
   retryDelaysS: setting({ env: 'RETRY_DELAYS_S', read: positiveNumbers, default: [...DEFAULT_RETRY_DELAYS_S], for: SENDERS }),
   /** How long a sender holds a record before another may take it over. */
   leaseSeconds: setting({ env: 'LEASE_S', read: wholeNumber(1, 900), default: DEFAULT_LEASE_MS / 1000, for: SENDERS }),
-  /** Largest postback body (bytes); a larger one is a 413. */
-  maxBodyBytes: setting({ env: 'MAX_BODY_BYTES', read: wholeNumber(1024, 1_048_576), default: 262_144, for: ['postbacks'] }),
+  /**
+   * Largest postback body (bytes); a larger one is a 413. At most 256 KiB: a record keeps the order
+   * it was built from, its attempts and history, and DynamoDB refuses items over 400 KB — a record
+   * that cannot grow could not record its own attempts.
+   */
+  maxBodyBytes: setting({ env: 'MAX_BODY_BYTES', read: wholeNumber(1024, 262_144), default: 262_144, for: ['postbacks'] }),
   /** How long a function keeps the postback token before reading Secrets Manager again. */
   tokenCacheSeconds: setting({ env: 'TOKEN_CACHE_S', read: wholeNumber(1, 3600), default: 300, for: ['postbacks'] }),
   /** The retry run's bounds: records read from the due index, sends in flight, how long it claims. */
@@ -269,7 +273,8 @@ export function settingsToEnv(s: Settings, fn?: FunctionName): Record<string, st
     const row = SETTINGS[key] as Setting<unknown>;
     if (fn !== undefined && !row.for.includes(fn)) continue;
     const value = s[key] as unknown;
-    out[row.env] = row.write ? row.write(value) : Array.isArray(value) ? value.join(',') : String(value);
+    // Lists as JSON: an item may itself hold a comma (the readers take JSON and comma-separated text).
+    out[row.env] = row.write ? row.write(value) : Array.isArray(value) ? JSON.stringify(value) : String(value);
   }
   return out;
 }

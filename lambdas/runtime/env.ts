@@ -53,7 +53,9 @@ export interface Observability {
 
 export function observabilityFromEnv(env: Env): Observability {
   const levelVar = ENV.logLevels.find((n) => optional(env, n) !== undefined);
-  const level = levelVar ? env[levelVar]!.trim().toUpperCase() : 'INFO';
+  const given = levelVar ? env[levelVar]!.trim().toUpperCase() : 'INFO';
+  // Lambda's own levels include TRACE and FATAL: the nearest of ours.
+  const level = ({ TRACE: 'DEBUG', FATAL: 'CRITICAL' } as Record<string, string>)[given] ?? given;
   if (!(level in LOG_LEVELS))
     throw new EnvError(`${levelVar} must be one of ${Object.keys(LOG_LEVELS).join(', ')}, got '${env[levelVar!]}'`);
   const disabled = optional(env, ENV.metricsDisabled)?.toLowerCase();

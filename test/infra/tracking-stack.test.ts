@@ -195,7 +195,7 @@ describe('functions', () => {
       PARTNERIZE_BASE_URL: 'https://prf.hn',
       PARTNERIZE_CAMPAIGN_ID: built.config.partnerizeCampaignId,
       CONSENT_POLICY: 'required',
-      PURCHASE_EVENTS: 'purchase',
+      PURCHASE_EVENTS: '["purchase"]',
       TOKEN_SECRET_ARN: { Ref: logicalId('AWS::SecretsManager::Secret', 'PostbackToken') },
       CLICKS_TABLE: { Ref: logicalId('AWS::DynamoDB::GlobalTable', 'TablesClicks') },
       CONVERSIONS_TABLE: { Ref: logicalId('AWS::DynamoDB::GlobalTable', 'TablesConversions') },

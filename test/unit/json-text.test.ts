@@ -29,6 +29,10 @@ describe('parseJsonText', () => {
     expect(parseJsonText(text)).toEqual(JSON.parse(text));
   });
 
+  it('does not turn invalid JSON into valid JSON (a leading zero stays an error)', () => {
+    expect(() => parseJsonText('{"orderId":012345678901234567890}')).toThrow(SyntaxError);
+  });
+
   it('reports invalid JSON as JSON.parse does', () => {
     expect(() => parseJsonText('{"a": 12345678901234567890')).toThrow(SyntaxError);
     expect(() => parseJsonText('{"a": 1')).toThrow(SyntaxError);

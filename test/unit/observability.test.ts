@@ -45,6 +45,11 @@ describe('jsonLog', () => {
     expect(out2.lines).toEqual([]);
   });
 
+  it("takes Lambda's own TRACE and FATAL as the nearest levels (an operator may set them)", () => {
+    expect(observabilityFromEnv({ AWS_LAMBDA_LOG_LEVEL: 'TRACE' }).logLevel).toBe('DEBUG');
+    expect(observabilityFromEnv({ AWS_LAMBDA_LOG_LEVEL: 'FATAL' }).logLevel).toBe('CRITICAL');
+  });
+
   it('refuses a log level it does not know, naming the variable (no silent fallback)', () => {
     expect(() => observabilityFromEnv({ LOG_LEVEL: 'verbose' })).toThrow(/LOG_LEVEL must be one of/);
     expect(() => observabilityFromEnv({ POWERTOOLS_METRICS_DISABLED: 'maybe' })).toThrow(/POWERTOOLS_METRICS_DISABLED/);

@@ -88,6 +88,13 @@ describe('settings from the environment', () => {
     }
   });
 
+  it('a list item holding a comma survives the trip into the environment', () => {
+    const s = { ...defaultSettings(), purchaseEvents: ['order,completed', 'purchase'] };
+    expect(settingsFromEnv(settingsToEnv(s, 'postbacks')).purchaseEvents).toEqual(['order,completed', 'purchase']);
+    // Comma-separated text (what a person types into an environment variable) still reads.
+    expect(settingsFromEnv({ PURCHASE_EVENTS: 'purchase, order_complete' }).purchaseEvents).toEqual(['purchase', 'order_complete']);
+  });
+
   it('property: any accepted value reads back the same from its environment variable', () => {
     const lists = fc.array(fc.stringMatching(/^[a-z][a-z0-9_]{0,15}$/), { minLength: 1, maxLength: 4 });
     fc.assert(

@@ -333,6 +333,23 @@ describe('requeue', () => {
   });
 });
 
+describe('replay of a call recorded for the demo campaign', () => {
+  it('is refused before anything is sent when it would reach Partnerize', async () => {
+    const deps = unitDeps({ script: [answer.sent()] });
+    seed(deps, {
+      conversionRef: 'ORD-DEMO',
+      status: 'dry_run',
+      request: {
+        method: 'GET',
+        url: 'https://prf.hn/conversion/tracking_mode:api/campaign:1011l0000/clickref:C1/conversionref:ORD-DEMO/currency:GBP/[value:1/quantity:1]',
+      },
+    });
+    await expect(replay(stored(deps, 'ORD-DEMO'), {}, deps)).rejects.toThrow(/demo campaign 1011l0000/);
+    expect(deps.sender.calls).toHaveLength(0);
+    expect(stored(deps, 'ORD-DEMO').leaseId).toBeUndefined();
+  });
+});
+
 describe('replay of a record that changed since it was shown', () => {
   it('refuses, naming the new state, and sends nothing (the sweep sent it meanwhile)', async () => {
     const deps = unitDeps({ script: [answer.status(503), answer.sent()] });

@@ -533,6 +533,14 @@ describe('acceptPostback', () => {
     });
   });
 
+  it('counts an order once as a purchase when a later postback replaces its unattributed record', async () => {
+    const deps = live();
+    await acceptPostback(order(), deps);
+    expect(deps.metrics.get(METRICS.purchases)).toBe(1);
+    expect((await acceptPostback(order({ clickref: 'Ref1' }), deps)).outcome).toBe('sent');
+    expect(deps.metrics.get(METRICS.purchases)).toBe(1);
+  });
+
   it('counts purchases for outcomes that could be attributed, not for duplicates, refusals or other events', async () => {
     const deps = unitDeps({ otherwise: answer.sent() });
     const outcomes: string[] = [];
