@@ -7,6 +7,7 @@
 import { InputError } from './errors.js';
 import { formatFieldPath, getPath, parsePath, type FieldPath } from './field-path.js';
 import { isBlank } from './fields.js';
+import type { SourceConfig } from './order-events.js';
 
 export type PathMapping<F extends string> = Record<F, readonly FieldPath[]>;
 /** A mapping as written in config: field → path string or list of path strings. */
@@ -90,6 +91,12 @@ export function renamer(
     if (head === 'items' && list) return list;
     return (typeof head === 'string' && sources[head]) || path.map(String).join('.');
   };
+}
+
+/** A shape of click other than the native one: a documented rule that recognises it, and its mapper. */
+export interface ClickSource {
+  recognises(body: object): boolean;
+  read(body: object, config: SourceConfig): Mapped;
 }
 
 /** The native order fields read as they are, and the mapping field of each. */
@@ -263,4 +270,30 @@ export function mapListOrder(
     return from && `${list.source}[${i}].${pick(rows[i], mapping[from]).source}`;
   };
   return { native, sources, rows, rename: renamer(sources, itemLabel, list.source) };
+}
+
+/**
+ * The native order update of the order lifecycle, `{event, orderId, items?}` with each item's sku,
+ * quantity and value: some senders write refunded amounts as negative numbers, so the sign is dropped.
+ */
+export function orderUpdate(intent: 'refund' | 'cancel', order: Mapped, withItems = true): Record<string, unknown> {
+  const { orderId, items } = order.native;
+  const unsigned = (item: unknown) => {
+    const v = (item as { value?: unknown } | null)?.value;
+    if (typeof v === 'number' && v < 0) return { ...(item as object), value: -v };
+    if (typeof v === 'string' && v.trim().startsWith('-')) return { ...(item as object), value: v.trim().slice(1) };
+    return item;
+  };
+  return { event: intent, orderId, ...(withItems && Array.isArray(items) ? { items: items.map(unsigned) } : {}) };
+}
+
+/**
+ * The shop's host name, for routing an order to its site's campaign: a mapped `site`, else the
+ * host of the page URL (lower case). Not part of the Partnerize call.
+ */
+export function siteOf(event: unknown, mapping: PathMapping<'site' | 'pageUrl'>): string | undefined {
+  const site = pick(event, mapping.site).value;
+  if (typeof site === 'string') return site.trim().toLowerCase();
+  const page = pick(event, mapping.pageUrl).value;
+  return typeof page === 'string' && URL.canParse(page) ? new URL(page).hostname : undefined;
 }

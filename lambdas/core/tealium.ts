@@ -19,6 +19,7 @@ import {
   pick,
   renamer,
   resolvePaths,
+  type ClickSource,
   type Mapped,
   type PathMapping,
   type PathMappingConfig,
@@ -150,4 +151,10 @@ export const tealiumOrders: OrderSourceMapper = {
     const { native, rename } = mapTealiumOrder(body, config.mapping, config.consentCategories);
     return { source: 'tealium', name: tealiumEventName(body, config.mapping), native, rename, nameField: rename(['event']) };
   },
+};
+
+/** Tealium page views as clicks (core/order-events.ts). */
+export const tealiumClicks: ClickSource = {
+  recognises: isTealiumEvent,
+  read: (body, config) => mapTealiumClick(body, config.mapping, config.consentCategories),
 };
