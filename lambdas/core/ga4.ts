@@ -3,22 +3,20 @@
  * request tag forwards as JSON), mapped onto the native order and click shapes.
  *
  * Recognised by a string `event_name` (sGTM's key, never a native one), or by a string `event`
- * beside GA4's `transaction_id` or `ecommerce` object and without the native `orderId` (a data
- * layer push forwarded as it is). The event name fixes the intent: `purchase` fires, `refund` is
+ * beside GA4's `transaction_id` and without the native `orderId` (a server that names the event
+ * `event`). The event name fixes the intent: `purchase` fires, `refund` is
  * an order update, any other GA4 event is ignored. Field paths follow Google's names and can be
  * overridden per field (config `ga4Mapping`); errors name the GA4 field, e.g. `items[2].price`.
  */
 import { InputError } from './errors.js';
 import type { FieldPath } from './field-path.js';
-import type { EventIntent, OrderEvent, OrderSourceMapper } from './order-events.js';
+import type { EventIntent, OrderSourceMapper } from './order-events.js';
 import {
+  intentOf,
+  listOrderEvent,
   mapClick,
-  mapListOrder,
-  orderUpdate,
   pick,
-  renamer,
   resolvePaths,
-  siteOf,
   type ClickSource,
   type Found,
   type PathMapping,
@@ -27,9 +25,9 @@ import {
 
 export const GA4_DEFAULTS = {
   event: ['event_name', 'event'],
-  orderId: ['transaction_id', 'ecommerce.transaction_id'],
-  currency: ['currency', 'ecommerce.currency'],
-  voucher: ['coupon', 'ecommerce.coupon'],
+  orderId: ['transaction_id'],
+  currency: ['currency'],
+  voucher: ['coupon'],
   customerType: [],
   // Where Google located the shopper (sGTM event data); optional, and not on every container.
   country: ['event_location.country'],
@@ -41,14 +39,14 @@ export const GA4_DEFAULTS = {
   clickref: ['clickref'],
   pageUrl: ['page_location'],
   site: ['page_hostname'],
-  items: ['items', 'ecommerce.items'],
+  items: ['items'],
   sku: ['item_id'],
   category: ['item_category'],
   // Google's `price` is the unit price after the item's discount: what Partnerize takes as value.
   price: ['price'],
   quantity: ['quantity'],
   // Σ price × quantity, without shipping or tax: the order's total when it has no items.
-  orderTotal: ['value', 'ecommerce.value'],
+  orderTotal: ['value'],
   adStorage: ['ad_storage', 'consent.ad_storage', 'consent', 'consent_state.ad_storage'],
   gcs: ['x-ga-gcs', 'x_ga_gcs'],
   gcd: ['x-ga-gcd', 'x_ga_gcd'],
@@ -65,8 +63,7 @@ const isObject = (v: unknown): boolean => v !== null && typeof v === 'object' &&
 
 export function isGa4Event(body: object): boolean {
   const b = body as Record<string, unknown>;
-  if (typeof b['event_name'] === 'string') return true;
-  return typeof b['event'] === 'string' && !('orderId' in b) && ('transaction_id' in b || isObject(b['ecommerce']));
+  return typeof b['event_name'] === 'string' || (typeof b['event'] === 'string' && 'transaction_id' in b && !('orderId' in b));
 }
 
 const INTENTS: Readonly<Record<string, EventIntent>> = { purchase: 'purchase', refund: 'refund' };
@@ -130,21 +127,10 @@ export function ga4Consent(event: unknown, m: Ga4Mapping): { value: boolean | un
 export const ga4Orders: OrderSourceMapper = {
   source: 'ga4',
   recognises: isGa4Event,
-  read(body, config): OrderEvent {
+  read(body, config) {
     const m = config.ga4Paths;
     const name = pick(body, m.event);
-    const intent = typeof name.value === 'string' ? (INTENTS[name.value.trim().toLowerCase()] ?? 'ignore') : undefined;
-    const event = { source: 'ga4', name: name.value, nameField: name.source, intent } as const;
-    if (intent !== 'purchase' && intent !== 'refund') return { ...event, native: body, rename: renamer({ event: name.source }) };
-    const order = mapListOrder(body, m, intent === 'refund' ? ['sku', 'quantity', 'value'] : undefined);
-    order.sources['event'] = name.source;
-    if (intent === 'refund') return { ...event, native: orderUpdate('refund', order), rename: order.rename };
-    const consent = ga4Consent(body, m);
-    order.sources['consent'] = consent.source;
-    if (consent.value !== undefined) order.native['consent'] = consent.value;
-    const site = siteOf(body, m);
-    if (site !== undefined) order.native['site'] = site;
-    return { ...event, native: order.native, rename: order.rename };
+    return listOrderEvent('ga4', body, m, name, intentOf(name, INTENTS), () => ga4Consent(body, m));
   },
 };
 

@@ -15,13 +15,11 @@ import { decimal, quantity, type Converted } from './fields.js';
 import type { EventIntent, OrderEvent, OrderSourceMapper, SourceConfig } from './order-events.js';
 import {
   consentFromCategories,
+  intentOf,
+  listOrderEvent,
   mapClick,
-  mapListOrder,
-  orderUpdate,
   pick,
-  renamer,
   resolvePaths,
-  siteOf,
   type ClickSource,
   type Mapped,
   type PathMapping,
@@ -121,28 +119,28 @@ export function spreadDiscount(order: Mapped, discountValue: unknown, discountFi
   for (const r of rows) r.item['value'] = plain((scaled(r.price, places) * (total - off) * 2n + total) / (2n * total), places);
 }
 
+const consentOf = (body: object, config: SourceConfig) => {
+  const found = pick(body, config.segmentPaths.consentCategories);
+  return { value: consentFromCategories(found.value, config.segmentConsentCategories), source: found.source };
+};
+
 function readSegment(source: 'segment' | 'rudderstack', body: object, config: SourceConfig): OrderEvent {
   const m = config.segmentPaths;
   const type = (body as Record<string, unknown>)['type'];
-  if (type !== 'track') return { source, name: type, nameField: 'type', intent: 'ignore', native: body, rename: renamer({}) };
-  const name = pick(body, m.event);
-  const intent = typeof name.value === 'string' ? (INTENTS[name.value.trim().toLowerCase()] ?? 'ignore') : undefined;
-  const event = { source, name: name.value, nameField: name.source, intent };
-  if (intent === undefined || intent === 'ignore') return { ...event, native: body, rename: renamer({ event: name.source }) };
-  const order = mapListOrder(body, m, intent === 'purchase' ? undefined : ['sku', 'quantity', 'value']);
-  order.sources['event'] = name.source;
-  // A cancelled order is cancelled whole: the products it lists are the order's, not a part of it.
-  const mapped = intent === 'purchase' ? order : { native: orderUpdate(intent, order, intent === 'refund'), rename: order.rename };
-  const discount = pick(body, m.discount);
-  spreadDiscount(mapped, discount.value, discount.source);
-  if (intent !== 'purchase') return { ...event, ...mapped };
-  const consent = pick(body, m.consentCategories);
-  order.sources['consent'] = consent.source;
-  const granted = consentFromCategories(consent.value, config.segmentConsentCategories);
-  if (granted !== undefined) order.native['consent'] = granted;
-  const site = siteOf(body, m);
-  if (site !== undefined) order.native['site'] = site;
-  return { ...event, native: order.native, rename: order.rename };
+  const name = type === 'track' ? pick(body, m.event) : { value: type, source: 'type' };
+  const intent = type === 'track' ? intentOf(name, INTENTS) : 'ignore';
+  return listOrderEvent(
+    source,
+    body,
+    m,
+    name,
+    intent,
+    () => consentOf(body, config),
+    (order) => {
+      const discount = pick(body, m.discount);
+      spreadDiscount(order, discount.value, discount.source);
+    },
+  );
 }
 
 /** RudderStack as an order source (core/order-events.ts): tried before Segment. */
@@ -162,9 +160,5 @@ export const segmentOrders: OrderSourceMapper = {
 /** Segment and RudderStack page calls (or any call carrying the landing page) as clicks. */
 export const segmentClicks: ClickSource = {
   recognises: isSegmentCall,
-  read(body, config) {
-    const m = config.segmentPaths;
-    const consent = pick(body, m.consentCategories);
-    return mapClick(body, m, { value: consentFromCategories(consent.value, config.segmentConsentCategories), source: consent.source });
-  },
+  read: (body, config) => mapClick(body, config.segmentPaths, consentOf(body, config)),
 };

@@ -7,7 +7,7 @@
 import { InputError } from './errors.js';
 import { formatFieldPath, getPath, parsePath, type FieldPath } from './field-path.js';
 import { isBlank } from './fields.js';
-import type { SourceConfig } from './order-events.js';
+import type { EventIntent, OrderEvent, OrderSource, SourceConfig } from './order-events.js';
 
 export type PathMapping<F extends string> = Record<F, readonly FieldPath[]>;
 /** A mapping as written in config: field → path string or list of path strings. */
@@ -220,8 +220,6 @@ const ITEM_FIELDS = { sku: 'sku', category: 'category', value: 'price', quantity
 
 export interface ListOrder extends Mapped {
   sources: Record<string, string>;
-  /** The items list as read (empty when the event has none). */
-  rows: unknown[];
 }
 
 /**
@@ -269,20 +267,20 @@ export function mapListOrder(
     const from = ITEM_FIELDS[field as keyof typeof ITEM_FIELDS];
     return from && `${list.source}[${i}].${pick(rows[i], mapping[from]).source}`;
   };
-  return { native, sources, rows, rename: renamer(sources, itemLabel, list.source) };
+  return { native, sources, rename: renamer(sources, itemLabel, list.source) };
 }
 
 /**
  * The native order update of the order lifecycle, `{event, orderId, items?}` with each item's sku,
  * quantity and value: some senders write refunded amounts as negative numbers, so the sign is dropped.
  */
-export function orderUpdate(intent: 'refund' | 'cancel', order: Mapped, withItems = true): Record<string, unknown> {
+export function orderUpdate(intent: 'refund' | 'cancel', order: Mapped, withItems: boolean): Record<string, unknown> {
   const { orderId, items } = order.native;
-  const unsigned = (item: unknown) => {
-    const v = (item as { value?: unknown } | null)?.value;
-    if (typeof v === 'number' && v < 0) return { ...(item as object), value: -v };
-    if (typeof v === 'string' && v.trim().startsWith('-')) return { ...(item as object), value: v.trim().slice(1) };
-    return item;
+  const unsigned = (item: Record<string, unknown>) => {
+    const v = item?.['value'];
+    return typeof v === 'number' || typeof v === 'string'
+      ? { ...item, value: typeof v === 'number' ? Math.abs(v) : v.replace(/^\s*-/, '') }
+      : item;
   };
   return { event: intent, orderId, ...(withItems && Array.isArray(items) ? { items: items.map(unsigned) } : {}) };
 }
@@ -296,4 +294,39 @@ export function siteOf(event: unknown, mapping: PathMapping<'site' | 'pageUrl'>)
   if (typeof site === 'string') return site.trim().toLowerCase();
   const page = pick(event, mapping.pageUrl).value;
   return typeof page === 'string' && URL.canParse(page) ? new URL(page).hostname : undefined;
+}
+
+/** The intent a source's specification gives an event name (`name` trimmed, any case); other names are ignored. */
+export const intentOf = (name: Found, intents: Readonly<Record<string, EventIntent>>): EventIntent | undefined =>
+  typeof name.value === 'string' ? (intents[name.value.trim().toLowerCase()] ?? 'ignore') : undefined;
+
+/**
+ * The order event of a source whose items are a list of objects (GA4, Segment): a purchase mapped
+ * with its consent and site, an update in the native update shape (a cancel without items: it
+ * cancels the whole order), anything else left unmapped (it is not read). `adjust` sees the mapped
+ * order before it is returned (Segment spreads its order discount there).
+ */
+export function listOrderEvent(
+  source: OrderSource,
+  body: object,
+  mapping: PathMapping<ListOrderField | 'site'>,
+  name: Found,
+  intent: EventIntent | undefined,
+  consent: () => { value: boolean | undefined; source: string },
+  adjust?: (order: Mapped) => void,
+): OrderEvent {
+  const event = { source, name: name.value, nameField: name.source, intent };
+  if (intent === undefined || intent === 'ignore') return { ...event, native: body, rename: renamer({ event: name.source }) };
+  const order = mapListOrder(body, mapping, intent === 'purchase' ? undefined : ['sku', 'quantity', 'value']);
+  order.sources['event'] = name.source;
+  const mapped = intent === 'purchase' ? order : { native: orderUpdate(intent, order, intent === 'refund'), rename: order.rename };
+  adjust?.(mapped);
+  if (intent === 'purchase') {
+    const c = consent();
+    order.sources['consent'] = c.source;
+    if (c.value !== undefined) order.native['consent'] = c.value;
+    const site = siteOf(body, mapping);
+    if (site !== undefined) order.native['site'] = site;
+  }
+  return { ...event, ...mapped };
 }

@@ -1,20 +1,34 @@
 import { presentedToken } from '../core/auth.js';
 import type { Deps } from '../core/model.js';
+import { singleEvent } from '../core/order-events.js';
 import { acceptPostback } from '../core/postbacks.js';
+import { isRudderStackCall, isSegmentCall } from '../core/segment.js';
+import { signedBySegment } from '../core/signature.js';
 import type { TokenSource } from '../adapters/token-source.js';
-import { errorBody, header, json, readInput, type HttpResult } from '../http/http.js';
+import { errorBody, header, json, readInput, type HttpEvent, type HttpResult } from '../http/http.js';
 import { httpFunction, type HttpFunctionDeps } from '../http/http-function.js';
-import { bindDeadline } from '../adapters/deadline.js';
+import { bindDeadline, type Deadline } from '../adapters/deadline.js';
 
 export interface PostbacksHandlerDeps extends Deps, HttpFunctionDeps {
   tokens: TokenSource;
+  /** Segment's webhook shared secret: its `X-Signature` is accepted instead of the token (absent: never). */
+  segmentSecret?: TokenSource | undefined;
   maxBodyBytes: number;
 }
 
-const unauthorized = (): HttpResult =>
-  json(401, errorBody('unauthorized', 'missing or wrong Authorization: send Bearer <token> or Basic base64(user:<token>)'), {
+const unauthorized = (message = 'missing or wrong Authorization: send Bearer <token> or Basic base64(user:<token>)'): HttpResult =>
+  json(401, errorBody('unauthorized', message), {
     'www-authenticate': 'Bearer realm="postbacks", Basic realm="postbacks"',
   });
+
+/** Is the body signed with Segment's shared secret (core/signature.ts)? */
+async function signed(event: HttpEvent, deps: PostbacksHandlerDeps, deadline: Deadline): Promise<boolean> {
+  const signature = header(event, 'x-signature');
+  if (!deps.segmentSecret || !signature || !event.body || event.requestContext?.http?.method === 'GET') return false;
+  const body = Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
+  if (body.byteLength > deps.maxBodyBytes) return false;
+  return bindDeadline(deps.segmentSecret, deadline).satisfies((secrets) => signedBySegment(body, signature, secrets));
+}
 
 /** `POST /postbacks` and `GET /postbacks?data=…`: 202 `{conversionRef, outcome}`. */
 export function createPostbacksHandler(deps: PostbacksHandlerDeps) {
@@ -22,8 +36,16 @@ export function createPostbacksHandler(deps: PostbacksHandlerDeps) {
     // The stores of this request give up in time for a 5xx to reach Tealium inside its 5 s.
     // (Recording an attempt after the send is exempt: see DynamoConversionStore.finishAttempt.)
     const tokens = bindDeadline(deps.tokens, deadline);
-    if (!(await tokens.accepts(presentedToken(header(event, 'authorization'))))) return unauthorized();
+    const bySignature = !(await tokens.accepts(presentedToken(header(event, 'authorization'))));
+    if (bySignature && !(await signed(event, deps, deadline)))
+      return header(event, 'x-signature')
+        ? unauthorized('X-Signature does not match the body with a Segment shared secret this deployment holds')
+        : unauthorized();
     const input = readInput(event, deps.maxBodyBytes, 'data');
+    // A signature stands in for the token only where Segment signs: its own events (not RudderStack's).
+    const one = bySignature ? singleEvent(input) : undefined;
+    if (bySignature && !(one !== null && typeof one === 'object' && isSegmentCall(one) && !isRudderStackCall(one)))
+      return unauthorized('X-Signature is accepted for Segment events only');
     const bound = { ...deps, clicks: bindDeadline(deps.clicks, deadline), conversions: bindDeadline(deps.conversions, deadline) };
     return json(202, await acceptPostback(input, bound));
   });

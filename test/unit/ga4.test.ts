@@ -78,10 +78,12 @@ describe('GA4 purchase events (server-side GTM event data)', () => {
     expect(o.items).toEqual([{ sku: 'S', value: '2', quantity: 3 }]);
   });
 
-  it('takes a data layer push forwarded as it is: `event` and the `ecommerce` object', () => {
-    const push = { event: 'purchase', ecommerce: { transaction_id: 'T-1', currency: 'EUR', items: [{ item_id: 'A', price: 1 }] } };
-    expect(isGa4Event(push)).toBe(true);
-    expect(order(push)).toMatchObject({ orderId: 'T-1', currency: 'EUR', items: [{ sku: 'A', value: '1', quantity: 1 }] });
+  it('takes a server’s GA4 event named by `event` rather than `event_name` (beside transaction_id)', () => {
+    const body = { event: 'purchase', transaction_id: 'T-1', currency: 'EUR', client_id: '123.456', items: [{ item_id: 'A', price: 1 }] };
+    expect(isGa4Event(body)).toBe(true);
+    const e = read(body);
+    expect(e).toMatchObject({ source: 'ga4', nameField: 'event' });
+    expect(parseOrder(e)).toMatchObject({ orderId: 'T-1', currency: 'EUR', items: [{ sku: 'A', value: '1', quantity: 1 }] });
   });
 
   it('takes Stape’s flattened event data (x_ga_gcs) and its one-element list', () => {
@@ -243,11 +245,11 @@ describe('recognition', () => {
     expect(read({ event: 'purchase', orderId: 'A', currency: 'GBP', items: [{ value: 1 }] }).source).toBe('native');
   });
 
-  it('property: a body without event_name, transaction_id and ecommerce is never GA4', () => {
+  it('property: a body without event_name and transaction_id is never GA4', () => {
     fc.assert(
       fc.property(
         fc.dictionary(
-          fc.string().filter((k) => !['event_name', 'transaction_id', 'ecommerce'].includes(k)),
+          fc.string().filter((k) => !['event_name', 'transaction_id'].includes(k)),
           fc.jsonValue(),
         ),
         (body) => {
