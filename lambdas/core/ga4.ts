@@ -86,17 +86,16 @@ const fromGcs = (f: Found): boolean | undefined => {
   return m ? m[1] === '1' : undefined;
 };
 
-const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 /**
  * `x-ga-gcd` (e.g. `13r3r3r3r5l1`): the character at index 2 is ad_storage, a base64url digit whose
  * bits 2-3 are the default state and bits 0-1 the update (2 denied, 3 granted, else not set); the
- * update wins over the default. Google does not document it: a letter that decodes to neither
- * state is "not known", never a refusal.
+ * update wins over the default. The states are the letters `a`-`z` (26-51; in practice `l`-`v`).
+ * Google does not document it: a character that decodes to neither state is "not known", never a
+ * refusal.
  */
 const fromGcd = (f: Found): boolean | undefined => {
-  const ch = String(f.value).charAt(2);
-  const n = ch ? B64URL.indexOf(ch) : -1;
-  if (n < 0) return undefined;
+  const n = String(f.value).charCodeAt(2) - 71;
+  if (!(n >= 26 && n <= 51)) return undefined;
   const state = [n & 3, (n >> 2) & 3].find((s) => s >= 2);
   return state === undefined ? undefined : state === 3;
 };

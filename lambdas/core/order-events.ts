@@ -75,11 +75,7 @@ export function readClick(body: object, config: SourceConfig): Mapped {
 export function singleEvent(body: unknown): unknown {
   if (!Array.isArray(body) || body.length === 0) return body;
   if (body.length === 1) return body[0];
-  throw new InputError(
-    'batch_not_supported',
-    `body is a list of ${body.length} events: send one event per request (turn batching off in the sender)`,
-    'body',
-  );
+  throw new InputError('batch_not_supported', `body is a list of ${body.length} events: send one per request (turn batching off)`, 'body');
 }
 
 /** Reads the shape and the event name of a postback body (an object). */

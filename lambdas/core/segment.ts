@@ -112,7 +112,7 @@ export function spreadDiscount(order: Mapped, discountValue: unknown, discountFi
   if (off > total) {
     throw new InputError(
       'invalid_field',
-      `${discountField} (${discount}) is more than the products' total (${plain(total, places)}): send the order-level discount of these products`,
+      `${discountField} (${discount}) is more than the products' total (${plain(total, places)})`,
       discountField,
     );
   }

@@ -99,19 +99,19 @@ export interface ClickSource {
   read(body: object, config: SourceConfig): Mapped;
 }
 
-/** The native order fields read as they are, and the mapping field of each. */
-const SCALARS = {
-  orderId: 'orderId',
-  currency: 'currency',
-  voucher: 'voucher',
-  customerType: 'customerType',
-  country: 'country',
-  sessionId: 'sessionId',
-  userAgent: 'userAgent',
-  orderTime: 'orderTime',
-  clickref: 'orderClickref',
-} as const;
-export type ScalarField = (typeof SCALARS)[keyof typeof SCALARS];
+/** The native order fields read as they are (and `clickref`, from the mapping field `orderClickref`). */
+const SCALARS = [
+  'orderId',
+  'currency',
+  'voucher',
+  'customerType',
+  'country',
+  'sessionId',
+  'userAgent',
+  'orderTime',
+  'orderClickref',
+] as const;
+export type ScalarField = (typeof SCALARS)[number];
 
 /** Copies the scalar fields of an order onto `native`, remembering where each came from. */
 export function mapScalars(
@@ -120,8 +120,9 @@ export function mapScalars(
   native: Record<string, unknown>,
   sources: Record<string, string>,
 ) {
-  for (const [to, from] of Object.entries(SCALARS)) {
-    const f = pick(event, mapping[from]);
+  for (const field of SCALARS) {
+    const f = pick(event, mapping[field]);
+    const to = field === 'orderClickref' ? 'clickref' : field;
     sources[to] = f.source;
     if (f.value !== undefined) native[to] = f.value;
   }

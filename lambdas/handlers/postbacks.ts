@@ -16,15 +16,18 @@ export interface PostbacksHandlerDeps extends Deps, HttpFunctionDeps {
   maxBodyBytes: number;
 }
 
-const unauthorized = (message = 'missing or wrong Authorization: send Bearer <token> or Basic base64(user:<token>)'): HttpResult =>
-  json(401, errorBody('unauthorized', message), {
+const SIGNED_ONLY = 'X-Signature is accepted for Segment events signed with the shared secret this deployment holds';
+
+const unauthorized = (message?: string): HttpResult =>
+  json(401, errorBody('unauthorized', message || 'missing or wrong Authorization: send Bearer <token> or Basic base64(user:<token>)'), {
     'www-authenticate': 'Bearer realm="postbacks", Basic realm="postbacks"',
   });
 
 /** Is the body signed with Segment's shared secret (core/signature.ts)? */
 async function signed(event: HttpEvent, deps: PostbacksHandlerDeps, deadline: Deadline): Promise<boolean> {
   const signature = header(event, 'x-signature');
-  if (!deps.segmentSecret || !signature || !event.body || event.requestContext?.http?.method === 'GET') return false;
+  // Only a POST is read from its body: a GET's order is its query (`data=`), which nobody signs.
+  if (!deps.segmentSecret || !signature || !event.body || event.requestContext?.http?.method !== 'POST') return false;
   const body = Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
   if (body.byteLength > deps.maxBodyBytes) return false;
   return bindDeadline(deps.segmentSecret, deadline).satisfies((secrets) => signedBySegment(body, signature, secrets));
@@ -45,7 +48,7 @@ export function createPostbacksHandler(deps: PostbacksHandlerDeps) {
     // A signature stands in for the token only where Segment signs: its own events (not RudderStack's).
     const one = bySignature ? singleEvent(input) : undefined;
     if (bySignature && !(one !== null && typeof one === 'object' && isSegmentCall(one) && !isRudderStackCall(one)))
-      return unauthorized('X-Signature is accepted for Segment events only');
+      return unauthorized(SIGNED_ONLY);
     const bound = { ...deps, clicks: bindDeadline(deps.clicks, deadline), conversions: bindDeadline(deps.conversions, deadline) };
     return json(202, await acceptPostback(input, bound));
   });

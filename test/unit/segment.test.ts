@@ -208,7 +208,7 @@ describe('Segment call types and event names fix the intent', () => {
 
   it('a batch of one is its event; a longer batch is refused', () => {
     expect(read(singleEvent([segmentOrderCompleted()]) as Record<string, unknown>).source).toBe('segment');
-    expect(() => singleEvent([segmentOrderCompleted(), segmentOrderCompleted()])).toThrow(/list of 2 events: send one event per request/);
+    expect(() => singleEvent([segmentOrderCompleted(), segmentOrderCompleted()])).toThrow(/list of 2 events: send one per request/);
   });
 });
 
