@@ -59,6 +59,9 @@ export interface OrderSourceMapper {
  */
 export const ORDER_SOURCES: readonly OrderSourceMapper[] = [tealiumOrders, rudderstackOrders, segmentOrders, ga4Orders];
 
+/** Which source reads `body`: the first whose rule matches, else native. */
+export const sourceOf = (body: object): OrderSource => ORDER_SOURCES.find((s) => s.recognises(body))?.source ?? 'native';
+
 /** The click shapes other than the native one, tried in this order (rules as above). */
 export const CLICK_SOURCES: readonly ClickSource[] = [tealiumClicks, segmentClicks, ga4Clicks];
 
@@ -102,7 +105,7 @@ export function checkPurchase(event: OrderEvent, purchaseEvents: readonly string
   if (event.intent === 'refund' || event.intent === 'cancel')
     return {
       fires: false,
-      reason: `${nameField} '${String(name).slice(0, 64)}' is an order update (${event.intent}), which this deployment does not handle`,
+      reason: `${nameField} '${String(name).slice(0, 64)}' is an order update (${event.intent}), not handled here`,
     };
   const blank = name === undefined || name === null || (typeof name === 'string' && name.trim() === '');
   if (blank) return source === 'native' ? { fires: true } : { fires: false, reason: `the event has no name at ${nameField}` };

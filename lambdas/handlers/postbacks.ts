@@ -1,8 +1,7 @@
 import { presentedToken } from '../core/auth.js';
 import type { Deps } from '../core/model.js';
-import { singleEvent } from '../core/order-events.js';
+import { singleEvent, sourceOf } from '../core/order-events.js';
 import { acceptPostback } from '../core/postbacks.js';
-import { isRudderStackCall, isSegmentCall } from '../core/segment.js';
 import { signedBySegment } from '../core/signature.js';
 import type { TokenSource } from '../adapters/token-source.js';
 import { errorBody, header, json, readInput, type HttpEvent, type HttpResult } from '../http/http.js';
@@ -40,15 +39,11 @@ export function createPostbacksHandler(deps: PostbacksHandlerDeps) {
     // (Recording an attempt after the send is exempt: see DynamoConversionStore.finishAttempt.)
     const tokens = bindDeadline(deps.tokens, deadline);
     const bySignature = !(await tokens.accepts(presentedToken(header(event, 'authorization'))));
-    if (bySignature && !(await signed(event, deps, deadline)))
-      return header(event, 'x-signature')
-        ? unauthorized('X-Signature does not match the body with a Segment shared secret this deployment holds')
-        : unauthorized();
+    if (bySignature && !(await signed(event, deps, deadline))) return unauthorized(header(event, 'x-signature') && SIGNED_ONLY);
     const input = readInput(event, deps.maxBodyBytes, 'data');
     // A signature stands in for the token only where Segment signs: its own events (not RudderStack's).
     const one = bySignature ? singleEvent(input) : undefined;
-    if (bySignature && !(one !== null && typeof one === 'object' && isSegmentCall(one) && !isRudderStackCall(one)))
-      return unauthorized(SIGNED_ONLY);
+    if (bySignature && !(one !== null && typeof one === 'object' && sourceOf(one) === 'segment')) return unauthorized(SIGNED_ONLY);
     const bound = { ...deps, clicks: bindDeadline(deps.clicks, deadline), conversions: bindDeadline(deps.conversions, deadline) };
     return json(202, await acceptPostback(input, bound));
   });

@@ -200,10 +200,12 @@ describe("Segment's signed webhooks (X-Signature instead of the token)", () => {
     expect(await env.deps.conversions.get(orderId)).toBeUndefined();
   });
 
-  it('only for Segment events: a signed native order or RudderStack event is a 401 (RudderStack sends the token)', async () => {
+  it('only for bodies read as Segment events: a signed native order, RudderStack or Tealium event is a 401', async () => {
     for (const event of [
       { orderId: uniq('SIG'), currency: 'GBP', consent: true, clickref: 'Sig3', items: [{ value: 1 }] },
       rudderOrderCompleted({ order_id: uniq('SIG') }),
+      // Read as Tealium (its rule is tried first), so not a Segment event, whatever its `type`.
+      { ...segmentOrderCompleted({ order_id: uniq('SIG') }), data: { udo: { tealium_event: 'purchase' } } },
     ]) {
       const text = JSON.stringify(event);
       const r = await post(text, { 'x-signature': sign(text) });
