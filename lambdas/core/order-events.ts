@@ -55,7 +55,7 @@ export interface OrderSourceMapper {
  * The recognisers, in the order they are tried: Tealium (an object at `data.udo`), RudderStack (a
  * Segment call type with RudderStack's `rudderId` or `request_ip`), Segment (`type` is a Segment
  * call type: track, page, screen, identify, group, alias), GA4 (a string `event_name`; or `event`
- * with `transaction_id` or `ecommerce` and no `orderId`). None of them matches a native body.
+ * beside `transaction_id` and no `orderId`). None of them matches a native body.
  */
 export const ORDER_SOURCES: readonly OrderSourceMapper[] = [tealiumOrders, rudderstackOrders, segmentOrders, ga4Orders];
 
