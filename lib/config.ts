@@ -194,6 +194,11 @@ export const InfraConfigSchema = z
      * addresses for your region); empty = anywhere. Enforced by the web ACL, so it needs `enableWaf`.
      */
     postbackSourceCidrs: cidrList,
+    /**
+     * Create a Secrets Manager secret for Segment's webhook shared secret and accept Segment's
+     * `X-Signature` on /postbacks instead of the token (docs/segment-setup.md).
+     */
+    enableSegmentSignatures: bool,
   })
   .superRefine((c, ctx) => {
     const routes = {

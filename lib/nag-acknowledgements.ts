@@ -6,7 +6,7 @@
 import type { Stack } from 'aws-cdk-lib';
 import { NagSuppressions } from 'cdk-nag';
 
-export function acknowledgeNagFindings(stack: Stack, opts: { waf: boolean } = { waf: false }): void {
+export function acknowledgeNagFindings(stack: Stack, opts: { waf: boolean; segmentSecret?: boolean } = { waf: false }): void {
   const path = (p: string) => `/${stack.node.path}/${p}`;
   NagSuppressions.addResourceSuppressionsByPath(
     stack,
@@ -37,6 +37,15 @@ export function acknowledgeNagFindings(stack: Stack, opts: { waf: boolean } = { 
         'The token is shared with Tealium, so rotating it is a coordinated change, not a schedule: docs/runbook.md#rotating-the-postback-token. The functions accept AWSCURRENT and AWSPREVIOUS and re-read the secret when an unknown token arrives, so a rotation has no downtime.',
     },
   ]);
+  if (opts.segmentSecret) {
+    NagSuppressions.addResourceSuppressionsByPath(stack, path('SegmentSharedSecret/Resource'), [
+      {
+        id: 'AwsSolutions-SMG4',
+        reason:
+          "The secret is shared with Segment's webhook destination, so rotating it is a coordinated change, not a schedule: docs/segment-setup.md. The function accepts AWSCURRENT, AWSPREVIOUS and AWSPENDING and re-reads the secret when a signature does not match, so a rotation has no downtime.",
+      },
+    ]);
+  }
   for (const fn of ['ClicksFunction', 'PostbacksFunction', 'RetryFunction']) {
     NagSuppressions.addResourceSuppressionsByPath(stack, path(`${fn}Role/DefaultPolicy/Resource`), [
       {

@@ -41,6 +41,8 @@ export class TrackingStack extends Stack {
   readonly api: TrackingApi;
   readonly functions: Functions;
   readonly tokenSecret: Secret;
+  /** Segment's webhook shared secret, with `enableSegmentSignatures`. */
+  readonly segmentSecret: Secret | undefined;
   readonly onCall: OnCall;
   readonly alarms: TrackingAlarms;
   readonly dashboard: TrackingDashboard;
@@ -56,6 +58,12 @@ export class TrackingStack extends Stack {
       description: 'Bearer token Tealium (or any caller) presents to POST /postbacks',
       generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
     });
+    this.segmentSecret = config.enableSegmentSignatures
+      ? new Secret(this, 'SegmentSharedSecret', {
+          description: "Shared secret Segment's webhook destination signs postbacks with (X-Signature)",
+          generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
+        })
+      : undefined;
     // With the optional WAF, the functions only answer requests that came through CloudFront.
     const originVerifySecret = config.enableWaf
       ? new Secret(this, 'OriginVerify', {
@@ -90,7 +98,7 @@ export class TrackingStack extends Stack {
       serviceName: this.stackName,
       alarms: this.alarms.alarms,
     });
-    acknowledgeNagFindings(this, { waf: Boolean(originVerifySecret) });
+    acknowledgeNagFindings(this, { waf: Boolean(originVerifySecret), segmentSecret: Boolean(this.segmentSecret) });
     this.createOutputs(config);
   }
 
@@ -123,6 +131,7 @@ export class TrackingStack extends Stack {
       .bindTable(ENV.clicksTable, clicks, ['dynamodb:GetItem'])
       .bindTable(ENV.conversionsTable, conversions, ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'])
       .bindSecret(ENV.tokenSecretArn, this.tokenSecret);
+    if (this.segmentSecret) postbacksFn.bindSecret(ENV.segmentSecretArn, this.segmentSecret);
     const retryFn = new TrackingFunction(this, 'RetryFunction', {
       ...common('retry'),
       memorySize: config.retryMemoryMb,
@@ -186,5 +195,11 @@ export class TrackingStack extends Stack {
       this.tokenSecret.secretArn,
       'aws secretsmanager get-secret-value --secret-id <this> --query SecretString --output text',
     );
+    if (this.segmentSecret)
+      out(
+        'SegmentSharedSecretArn',
+        this.segmentSecret.secretArn,
+        "Segment webhook destination's Shared Secret: aws secretsmanager get-secret-value --secret-id <this> --query SecretString --output text",
+      );
   }
 }

@@ -40,12 +40,18 @@ export interface TokenSource {
    * read): a 503, which Tealium retries, rather than a 401, which loses the order.
    */
   accepts(presented: string | undefined): Promise<boolean>;
+  /**
+   * Does `check` pass for the valid tokens (a request signed with one of them)? Decided as
+   * `accepts` decides: the cached tokens, then a read of the secret that started after the call.
+   */
+  satisfies(check: (valid: readonly string[]) => boolean): Promise<boolean>;
   /** The tokens accepted now (at least one), as cached. */
   tokens(): Promise<readonly string[]>;
 }
 
 export const staticTokens = (...tokens: string[]): TokenSource => ({
   accepts: async (presented) => matchesAny(presented, tokens),
+  satisfies: async (check) => check(tokens),
   tokens: async () => tokens,
 });
 
@@ -102,11 +108,15 @@ export class SecretsManagerTokens extends DeadlineBound implements TokenSource {
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
-  async accepts(presented: string | undefined): Promise<boolean> {
-    if (presented === undefined || presented === '') return false;
+  accepts(presented: string | undefined): Promise<boolean> {
+    if (presented === undefined || presented === '') return Promise.resolve(false);
+    return this.satisfies((valid) => matchesAny(presented, valid));
+  }
+
+  async satisfies(check: (valid: readonly string[]) => boolean): Promise<boolean> {
     const arrival = this.state.started;
-    if (matchesAny(presented, await this.tokens())) return true;
-    return matchesAny(presented, await this.within(this.readStartedFrom(arrival)));
+    if (check(await this.tokens())) return true;
+    return check(await this.within(this.readStartedFrom(arrival)));
   }
 
   async tokens(): Promise<readonly string[]> {
@@ -169,7 +179,7 @@ export class SecretsManagerTokens extends DeadlineBound implements TokenSource {
   private async load(): Promise<readonly string[]> {
     const abortSignal = AbortSignal.timeout(this.readTimeoutMs);
     const [current, ...others] = await Promise.all(TOKEN_STAGES.map((stage) => this.read(stage, abortSignal)));
-    if (!current) throw new Error('the postback token secret has no value');
+    if (!current) throw new Error(`the secret ${this.secretId} has no value`);
     return [...new Set([current, ...others.filter((t): t is string => t !== undefined && t !== '')])];
   }
 

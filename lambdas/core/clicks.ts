@@ -5,8 +5,8 @@ import { deviceFromUserAgent } from './device.js';
 import { InputError } from './errors.js';
 import { METRICS } from './metrics.js';
 import type { Deps } from './model.js';
-import { ClickSchema, formatPath, parseWith } from './schema.js';
-import { isTealiumEvent, mapTealiumClick } from './tealium.js';
+import { readClick, singleEvent } from './order-events.js';
+import { ClickSchema, parseWith } from './schema.js';
 import { expiresAfterDays } from './time.js';
 
 export interface ClickAnswer {
@@ -25,12 +25,11 @@ export async function recordClick(
   deps: Pick<Deps, 'config' | 'clicks' | 'clock' | 'metrics'>,
 ): Promise<ClickAnswer> {
   const { config } = deps;
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+  const body = singleEvent(input);
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new InputError('invalid_body', 'body must be a JSON object with sessionId and clickref (or a Tealium event)');
   }
-  const { native, rename } = isTealiumEvent(input)
-    ? mapTealiumClick(input, config.mapping, config.consentCategories)
-    : { native: input, rename: formatPath };
+  const { native, rename } = readClick(body, config);
   const click = parseWith(ClickSchema, native, rename);
   if (click.sessionId.length < config.minSessionIdLength) {
     const field = rename(['sessionId']);

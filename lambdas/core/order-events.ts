@@ -6,10 +6,13 @@
 import { InputError } from './errors.js';
 import type { TrackerConfig } from './model.js';
 import type { ConversionItem } from './partnerize-url.js';
+import { ga4Clicks, ga4Orders } from './ga4.js';
 import { formatPath, OrderSchema, parseWith, type Order } from './schema.js';
-import { tealiumOrders } from './tealium.js';
+import { rudderstackOrders, segmentClicks, segmentOrders } from './segment.js';
+import type { ClickSource, Mapped } from './source-mapping.js';
+import { tealiumClicks, tealiumOrders } from './tealium.js';
 
-export type OrderSource = 'native' | 'tealium';
+export type OrderSource = 'native' | 'tealium' | 'ga4' | 'segment' | 'rudderstack';
 
 export interface OrderEvent {
   source: OrderSource;
@@ -28,11 +31,14 @@ export interface OrderEvent {
   intent?: EventIntent | undefined;
 }
 
-/** What an order event asks for. */
-export type EventIntent = 'purchase' | 'ignore';
+/**
+ * What an order event asks for. `refund` and `cancel` are order updates: their `native` body is
+ * the native update shape `{event, orderId, items?: [{sku, quantity, value}]}`.
+ */
+export type EventIntent = 'purchase' | 'ignore' | 'refund' | 'cancel';
 
 /** What a source mapper needs from the configuration. */
-export type SourceConfig = Pick<TrackerConfig, 'mapping' | 'consentCategories'>;
+export type SourceConfig = Pick<TrackerConfig, 'mapping' | 'consentCategories' | 'ga4Paths' | 'segmentPaths' | 'segmentConsentCategories'>;
 
 /**
  * A shape of order event other than the native one: a documented rule that recognises it, and the
@@ -45,8 +51,35 @@ export interface OrderSourceMapper {
   read(body: object, config: SourceConfig): OrderEvent;
 }
 
-/** The recognisers, in the order they are tried. */
-export const ORDER_SOURCES: readonly OrderSourceMapper[] = [tealiumOrders];
+/**
+ * The recognisers, in the order they are tried: Tealium (an object at `data.udo`), RudderStack (a
+ * Segment call type with RudderStack's `rudderId` or `request_ip`), Segment (`type` is a Segment
+ * call type: track, page, screen, identify, group, alias), GA4 (a string `event_name`; or `event`
+ * beside `transaction_id` and no `orderId`). None of them matches a native body.
+ */
+export const ORDER_SOURCES: readonly OrderSourceMapper[] = [tealiumOrders, rudderstackOrders, segmentOrders, ga4Orders];
+
+/** Which source reads `body`: the first whose rule matches, else native. */
+export const sourceOf = (body: object): OrderSource => ORDER_SOURCES.find((s) => s.recognises(body))?.source ?? 'native';
+
+/** The click shapes other than the native one, tried in this order (rules as above). */
+export const CLICK_SOURCES: readonly ClickSource[] = [tealiumClicks, segmentClicks, ga4Clicks];
+
+/** A click body mapped onto the native click shape (a body no rule matches is native). */
+export function readClick(body: object, config: SourceConfig): Mapped {
+  const source = CLICK_SOURCES.find((s) => s.recognises(body));
+  return source ? source.read(body, config) : { native: body as Record<string, unknown>, rename: formatPath };
+}
+
+/**
+ * A body that is a list carries one event per element (Segment's batching, Stape's "inside array"
+ * option): a list of one is that event; a longer one is refused, since each order needs its own answer.
+ */
+export function singleEvent(body: unknown): unknown {
+  if (!Array.isArray(body) || body.length === 0) return body;
+  if (body.length === 1) return body[0];
+  throw new InputError('batch_not_supported', `body is a list of ${body.length} events: send one per request (turn batching off)`, 'body');
+}
 
 /** Reads the shape and the event name of a postback body (an object). */
 export function readOrderEvent(body: object, config: SourceConfig): OrderEvent {
@@ -69,6 +102,11 @@ export function checkPurchase(event: OrderEvent, purchaseEvents: readonly string
   if (event.intent === 'purchase') return { fires: true };
   if (event.intent === 'ignore')
     return { fires: false, reason: `${nameField} '${String(name).slice(0, 64)}' is not an order event of this source` };
+  if (event.intent === 'refund' || event.intent === 'cancel')
+    return {
+      fires: false,
+      reason: `${nameField} '${String(name).slice(0, 64)}' is an order update (${event.intent}), not handled here`,
+    };
   const blank = name === undefined || name === null || (typeof name === 'string' && name.trim() === '');
   if (blank) return source === 'native' ? { fires: true } : { fires: false, reason: `the event has no name at ${nameField}` };
   if (typeof name !== 'string') return { fires: false, reason: `${nameField} is not a string` };

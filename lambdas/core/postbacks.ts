@@ -19,7 +19,7 @@ import {
   type Outcome,
   type SupersededRecord,
 } from './model.js';
-import { checkPurchase, orderItems, parseOrder, readOrderEvent, type OrderEvent } from './order-events.js';
+import { checkPurchase, orderItems, parseOrder, readOrderEvent, singleEvent, type OrderEvent } from './order-events.js';
 import type { ConversionItem } from './partnerize-url.js';
 import { lineTotal, requestFor } from './partnerize-request.js';
 import { InputError } from './errors.js';
@@ -49,8 +49,9 @@ export async function acceptPostback(body: unknown, deps: Deps, opts: AcceptOpti
   return answer;
 }
 
-async function accept(body: unknown, deps: Deps, startedAt: number): Promise<PostbackAnswer> {
+async function accept(input: unknown, deps: Deps, startedAt: number): Promise<PostbackAnswer> {
   const { config, clock } = deps;
+  const body = singleEvent(input);
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new InputError('invalid_body', 'body must be a JSON object (an order or a Tealium event)');
   }

@@ -36,6 +36,8 @@ import {
   type Reader,
 } from './setting-readers.js';
 import type { HttpMethod } from './partnerize-url.js';
+import { resolveGa4Mapping, type Ga4Mapping, type Ga4MappingConfig } from './ga4.js';
+import { resolveSegmentMapping, type SegmentMapping, type SegmentMappingConfig } from './segment.js';
 import { resolveMapping, type TealiumMapping, type TealiumMappingConfig } from './tealium.js';
 
 export type FunctionName = 'clicks' | 'postbacks' | 'retry';
@@ -59,14 +61,19 @@ export const DEMO_CAMPAIGN_ID = '1011l0000';
 
 const SENDERS = ['postbacks', 'retry'] as const;
 
-const tealiumMappingReader: Reader<TealiumMappingConfig> = jsonObject((o) => {
-  try {
-    resolveMapping(o as TealiumMappingConfig);
-    return { ok: true, value: o as TealiumMappingConfig };
-  } catch (err) {
-    return { ok: false, message: err instanceof InputError ? err.message : String(err) };
-  }
-});
+/** A source's field mapping (JSON), checked by resolving it over the source's defaults. */
+const mappingReader = <T>(resolve: (overrides: T) => unknown): Reader<T> =>
+  jsonObject((o) => {
+    try {
+      resolve(o as T);
+      return { ok: true, value: o as T };
+    } catch (err) {
+      return { ok: false, message: err instanceof InputError ? err.message : String(err) };
+    }
+  });
+
+const mapping = <T>(env: string, resolve: (overrides: T) => unknown) =>
+  setting<T>({ env, read: mappingReader(resolve), default: {} as T, for: ['clicks', 'postbacks'], write: (m) => JSON.stringify(m) });
 
 export const SETTINGS = {
   /** `dryrun` records the exact call without sending it; `live` sends. */
@@ -110,12 +117,20 @@ export const SETTINGS = {
   /** Tealium consent categories that mean "may track affiliates". */
   consentCategories: setting({ env: 'CONSENT_CATEGORIES', read: textList(), default: ['affiliates'], for: ['clicks', 'postbacks'] }),
   purchaseEvents: setting({ env: 'PURCHASE_EVENTS', read: textList({ atLeastOne: true }), default: ['purchase'], for: ['postbacks'] }),
-  tealiumMapping: setting<TealiumMappingConfig>({
-    env: 'TEALIUM_MAPPING',
-    read: tealiumMappingReader,
-    default: {},
+  tealiumMapping: mapping<TealiumMappingConfig>('TEALIUM_MAPPING', resolveMapping),
+  /** Per-field overrides of the GA4 / server-side GTM mapping (core/ga4.ts). */
+  ga4Mapping: mapping<Ga4MappingConfig>('GA4_MAPPING', resolveGa4Mapping),
+  /** Per-field overrides of the Segment / RudderStack mapping (core/segment.ts). */
+  segmentMapping: mapping<SegmentMappingConfig>('SEGMENT_MAPPING', resolveSegmentMapping),
+  /**
+   * Segment consent categories (RudderStack consent ids) that mean "may track affiliates": Segment's
+   * own example category, and OneTrust's usual id for targeting cookies.
+   */
+  segmentConsentCategories: setting({
+    env: 'SEGMENT_CONSENT_CATEGORIES',
+    read: textList(),
+    default: ['Advertising', 'C0004'],
     for: ['clicks', 'postbacks'],
-    write: (m) => JSON.stringify(m),
   }),
   /** Category of the single item an order sent with only its total becomes ('' = none). */
   orderTotalCategory: setting({ env: 'ORDER_TOTAL_CATEGORY', read: anyText(256), default: '', for: ['postbacks'] }),
@@ -149,10 +164,12 @@ export type Settings = { -readonly [K in SettingKey]: (typeof SETTINGS)[K] exten
 
 /**
  * The runtime configuration of the functions (Deps.config): the settings, and what is derived from
- * them once at start (the resolved Tealium mapping, the compiled duplicate pattern, the lease in ms).
+ * them once at start (the resolved source mappings, the compiled duplicate pattern, the lease in ms).
  */
 export interface TrackerConfig extends Readonly<Settings> {
   mapping: TealiumMapping;
+  ga4Paths: Ga4Mapping;
+  segmentPaths: SegmentMapping;
   duplicateAnswer: RegExp;
   leaseMs: number;
 }
@@ -284,6 +301,8 @@ export function trackerConfig(s: Settings): TrackerConfig {
   return {
     ...s,
     mapping: resolveMapping(s.tealiumMapping),
+    ga4Paths: resolveGa4Mapping(s.ga4Mapping),
+    segmentPaths: resolveSegmentMapping(s.segmentMapping),
     duplicateAnswer: new RegExp(s.partnerizeDuplicateAnswer, 'i'),
     leaseMs: s.leaseSeconds * 1000,
   };

@@ -8,9 +8,24 @@
  * `data.udo.product_quantity[1]`.
  */
 import { InputError } from './errors.js';
-import { formatFieldPath, getPath, parsePath, type FieldPath } from './field-path.js';
-import { isBlank } from './fields.js';
+import { getPath } from './field-path.js';
 import type { OrderSourceMapper } from './order-events.js';
+import {
+  asList,
+  clickrefFromPageUrl,
+  mapClick,
+  consentFromCategories,
+  mapScalars,
+  pick,
+  renamer,
+  resolvePaths,
+  type ClickSource,
+  type Mapped,
+  type PathMapping,
+  type PathMappingConfig,
+} from './source-mapping.js';
+
+export { clickrefFromPageUrl, consentFromCategories, type Mapped };
 
 export const MAPPING_FIELDS = [
   'event',
@@ -33,9 +48,9 @@ export const MAPPING_FIELDS = [
   'orderTotal',
 ] as const;
 export type MappingField = (typeof MAPPING_FIELDS)[number];
-export type TealiumMapping = Record<MappingField, readonly FieldPath[]>;
+export type TealiumMapping = PathMapping<MappingField>;
 /** The mapping as written in config: field → path string or list of path strings. */
-export type TealiumMappingConfig = Partial<Record<MappingField, string | readonly string[]>>;
+export type TealiumMappingConfig = PathMappingConfig<MappingField>;
 
 export const DEFAULT_MAPPING_CONFIG: Readonly<Record<MappingField, readonly string[]>> = {
   event: ['data.udo.tealium_event'],
@@ -62,110 +77,16 @@ export const DEFAULT_MAPPING_CONFIG: Readonly<Record<MappingField, readonly stri
 };
 
 /** Validates a mapping override and merges it over the defaults. */
-export function resolveMapping(overrides: TealiumMappingConfig = {}): TealiumMapping {
-  const out = {} as Record<MappingField, readonly FieldPath[]>;
-  for (const key of Object.keys(overrides)) {
-    if (!(MAPPING_FIELDS as readonly string[]).includes(key)) {
-      throw new InputError(
-        'invalid_mapping',
-        `tealiumMapping.${key} is not a mapping field (one of ${MAPPING_FIELDS.join(', ')})`,
-        `tealiumMapping.${key}`,
-      );
-    }
-  }
-  for (const f of MAPPING_FIELDS) {
-    const given = overrides[f] ?? DEFAULT_MAPPING_CONFIG[f];
-    const list = typeof given === 'string' ? [given] : given;
-    out[f] = list.map((p, i) => parsePath(p, `tealiumMapping.${f}[${i}]`));
-  }
-  return out;
-}
+export const resolveMapping = (overrides: TealiumMappingConfig = {}): TealiumMapping =>
+  resolvePaths('tealiumMapping', DEFAULT_MAPPING_CONFIG, overrides);
 
 export const isTealiumEvent = (body: unknown): boolean => {
   const udo = getPath(body, ['data', 'udo']);
   return udo !== null && typeof udo === 'object' && !Array.isArray(udo);
 };
 
-interface Found {
-  value: unknown;
-  /** The path (as a string) that supplied the value, or the first candidate when none did. */
-  source: string;
-}
-
-/** Path labels, written once per configured path (they name fields in errors). */
-const labels = new WeakMap<FieldPath, string>();
-function label(p: FieldPath): string {
-  let l = labels.get(p);
-  if (l === undefined) {
-    l = formatFieldPath(p);
-    labels.set(p, l);
-  }
-  return l;
-}
-
-function pick(event: unknown, paths: readonly FieldPath[]): Found {
-  for (const p of paths) {
-    const value = getPath(event, p);
-    if (!isBlank(value)) return { value, source: label(p) };
-  }
-  return { value: undefined, source: paths[0] ? label(paths[0]) : '' };
-}
-
-/**
- * The clickref from a page URL: a string URL, or Tealium's `page_url` object
- * (`{ full_url, query_params }`). The query parameter is read exactly as the URL carries it, decoded once.
- */
-export function clickrefFromPageUrl(pageUrl: unknown): string | undefined {
-  if (pageUrl !== null && typeof pageUrl === 'object' && !Array.isArray(pageUrl)) {
-    const params = (pageUrl as Record<string, unknown>)['query_params'];
-    const direct = getPath(params, ['clickref']);
-    if (typeof direct === 'string' && direct !== '') return direct;
-    return clickrefFromPageUrl((pageUrl as Record<string, unknown>)['full_url']);
-  }
-  if (typeof pageUrl !== 'string' || pageUrl === '') return undefined;
-  const q = pageUrl.indexOf('?');
-  if (q < 0) return undefined;
-  const hash = pageUrl.indexOf('#', q);
-  try {
-    const v = new URLSearchParams(pageUrl.slice(q + 1, hash < 0 ? undefined : hash)).get('clickref');
-    return v === null || v === '' ? undefined : v;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Consent from a consent-categories value (an array or a comma-separated string): `true` when it
- * holds one of `categories`, `false` when it is present without them, `undefined` when absent.
- */
-export function consentFromCategories(value: unknown, categories: readonly string[]): boolean | undefined {
-  if (value === undefined || value === null) return undefined;
-  const list = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : [value];
-  const held = new Set(list.map((v) => String(v).trim().toLowerCase()));
-  return categories.some((c) => held.has(c.toLowerCase()));
-}
-
-/** Result of mapping: a native-shaped object and a way to name native paths by their Tealium source. */
-export interface Mapped {
-  native: Record<string, unknown>;
-  rename: (path: ReadonlyArray<PropertyKey>) => string;
-}
-
-function renamer(sources: Record<string, string>, itemSources: Record<string, string>) {
-  return (path: ReadonlyArray<PropertyKey>): string => {
-    const [head, index, sub] = path;
-    if (head === 'items' && typeof index === 'number' && typeof sub === 'string' && itemSources[sub]) {
-      return `${itemSources[sub]}[${index}]`;
-    }
-    if (head === 'items' && itemSources['value']) return itemSources['value'];
-    return (typeof head === 'string' && sources[head]) || path.map(String).join('.');
-  };
-}
-
 /** The event name of a Tealium event, for the purchase filter. */
 export const tealiumEventName = (event: unknown, mapping: TealiumMapping): unknown => pick(event, mapping.event).value;
-
-const asList = (v: unknown): unknown[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
 /** Maps a Tealium purchase event to the native order shape (validation happens on the result). */
 export function mapTealiumOrder(event: unknown, mapping: TealiumMapping, consentCategories: readonly string[]): Mapped {
@@ -175,18 +96,9 @@ export function mapTealiumOrder(event: unknown, mapping: TealiumMapping, consent
     const f = pick(event, mapping[field]);
     sources[native_] = f.source;
     if (f.value !== undefined) native[native_] = f.value;
-    return f;
   };
   scalar('event', 'event');
-  scalar('orderId', 'orderId');
-  scalar('currency', 'currency');
-  scalar('voucher', 'voucher');
-  scalar('customerType', 'customerType');
-  scalar('country', 'country');
-  scalar('sessionId', 'sessionId');
-  scalar('userAgent', 'userAgent');
-  scalar('orderTime', 'orderTime');
-  scalar('clickref', 'orderClickref');
+  mapScalars(event, mapping, native, sources);
   const consent = pick(event, mapping.consentCategories);
   sources['consent'] = consent.source;
   const c = consentFromCategories(consent.value, consentCategories);
@@ -221,28 +133,14 @@ export function mapTealiumOrder(event: unknown, mapping: TealiumMapping, consent
     // Only an order without product rows is read by its total (with rows, the total is not sent).
     scalar('value', 'orderTotal');
   }
-  return { native, rename: renamer(sources, itemSources) };
+  const column = (index: number, field: string) => (itemSources[field] ? `${itemSources[field]}[${index}]` : undefined);
+  return { native, rename: renamer(sources, column, itemSources['value']) };
 }
 
 /** Maps a Tealium event to the native click shape. */
 export function mapTealiumClick(event: unknown, mapping: TealiumMapping, consentCategories: readonly string[]): Mapped {
-  const session = pick(event, mapping.sessionId);
-  const ua = pick(event, mapping.userAgent);
   const consent = pick(event, mapping.consentCategories);
-  let clickref = pick(event, mapping.clickref);
-  if (clickref.value === undefined) {
-    const page = pick(event, mapping.pageUrl);
-    const fromUrl = clickrefFromPageUrl(page.value);
-    if (fromUrl !== undefined) clickref = { value: fromUrl, source: `${page.source} (clickref parameter)` };
-  }
-  const native: Record<string, unknown> = {};
-  if (session.value !== undefined) native['sessionId'] = session.value;
-  if (clickref.value !== undefined) native['clickref'] = clickref.value;
-  if (ua.value !== undefined) native['userAgent'] = ua.value;
-  const c = consentFromCategories(consent.value, consentCategories);
-  if (c !== undefined) native['consent'] = c;
-  const sources = { sessionId: session.source, clickref: clickref.source, userAgent: ua.source, consent: consent.source };
-  return { native, rename: renamer(sources, {}) };
+  return mapClick(event, mapping, { value: consentFromCategories(consent.value, consentCategories), source: consent.source });
 }
 
 /** Tealium as an order source: a body with an object at `data.udo` (core/order-events.ts). */
@@ -253,4 +151,10 @@ export const tealiumOrders: OrderSourceMapper = {
     const { native, rename } = mapTealiumOrder(body, config.mapping, config.consentCategories);
     return { source: 'tealium', name: tealiumEventName(body, config.mapping), native, rename, nameField: rename(['event']) };
   },
+};
+
+/** Tealium page views as clicks (core/order-events.ts). */
+export const tealiumClicks: ClickSource = {
+  recognises: isTealiumEvent,
+  read: (body, config) => mapTealiumClick(body, config.mapping, config.consentCategories),
 };

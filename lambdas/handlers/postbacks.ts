@@ -1,20 +1,36 @@
 import { presentedToken } from '../core/auth.js';
 import type { Deps } from '../core/model.js';
+import { singleEvent, sourceOf } from '../core/order-events.js';
 import { acceptPostback } from '../core/postbacks.js';
+import { signedBySegment } from '../core/signature.js';
 import type { TokenSource } from '../adapters/token-source.js';
-import { errorBody, header, json, readInput, type HttpResult } from '../http/http.js';
+import { errorBody, header, json, readInput, type HttpEvent, type HttpResult } from '../http/http.js';
 import { httpFunction, type HttpFunctionDeps } from '../http/http-function.js';
-import { bindDeadline, REQUEST_BUDGET_MS } from '../adapters/deadline.js';
+import { bindDeadline, REQUEST_BUDGET_MS, type Deadline } from '../adapters/deadline.js';
 
 export interface PostbacksHandlerDeps extends Deps, HttpFunctionDeps {
   tokens: TokenSource;
+  /** Segment's webhook shared secret: its `X-Signature` is accepted instead of the token (absent: never). */
+  segmentSecret?: TokenSource | undefined;
   maxBodyBytes: number;
 }
 
-const unauthorized = (): HttpResult =>
-  json(401, errorBody('unauthorized', 'missing or wrong Authorization: send Bearer <token> or Basic base64(user:<token>)'), {
+const SIGNED_ONLY = 'X-Signature is accepted for Segment events signed with the shared secret this deployment holds';
+
+const unauthorized = (message?: string): HttpResult =>
+  json(401, errorBody('unauthorized', message || 'missing or wrong Authorization: send Bearer <token> or Basic base64(user:<token>)'), {
     'www-authenticate': 'Bearer realm="postbacks", Basic realm="postbacks"',
   });
+
+/** Is the body signed with Segment's shared secret (core/signature.ts)? */
+async function signed(event: HttpEvent, deps: PostbacksHandlerDeps, deadline: Deadline): Promise<boolean> {
+  const signature = header(event, 'x-signature');
+  // Only a POST is read from its body: a GET's order is its query (`data=`), which nobody signs.
+  if (!deps.segmentSecret || !signature || !event.body || event.requestContext?.http?.method !== 'POST') return false;
+  const body = Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
+  if (body.byteLength > deps.maxBodyBytes) return false;
+  return bindDeadline(deps.segmentSecret, deadline).satisfies((secrets) => signedBySegment(body, signature, secrets));
+}
 
 /** `POST /postbacks` and `GET /postbacks?data=…`: 202 `{conversionRef, outcome}`. */
 export function createPostbacksHandler(deps: PostbacksHandlerDeps) {
@@ -22,8 +38,12 @@ export function createPostbacksHandler(deps: PostbacksHandlerDeps) {
     // The stores of this request give up in time for a 5xx to reach Tealium inside its 5 s.
     // (Recording an attempt after the send is exempt: see DynamoConversionStore.finishAttempt.)
     const tokens = bindDeadline(deps.tokens, deadline);
-    if (!(await tokens.accepts(presentedToken(header(event, 'authorization'))))) return unauthorized();
+    const bySignature = !(await tokens.accepts(presentedToken(header(event, 'authorization'))));
+    if (bySignature && !(await signed(event, deps, deadline))) return unauthorized(header(event, 'x-signature') && SIGNED_ONLY);
     const input = readInput(event, deps.maxBodyBytes, 'data');
+    // A signature stands in for the token only where Segment signs: its own events (not RudderStack's).
+    const one = bySignature ? singleEvent(input) : undefined;
+    if (bySignature && !(one !== null && typeof one === 'object' && sourceOf(one) === 'segment')) return unauthorized(SIGNED_ONLY);
     const bound = { ...deps, clicks: bindDeadline(deps.clicks, deadline), conversions: bindDeadline(deps.conversions, deadline) };
     // The answer budget counts from the request's arrival, token check and body included.
     const elapsedMs = Date.now() - (deadline.at - REQUEST_BUDGET_MS);

@@ -19,6 +19,10 @@ export const ENV = {
   tokenSecretArn: 'TOKEN_SECRET_ARN',
   /** The postback token itself (local mode only; the stack never sets it). */
   postbackToken: 'POSTBACK_TOKEN',
+  /** The Secrets Manager secret holding Segment's webhook shared secret (AWS, with enableSegmentSignatures). */
+  segmentSecretArn: 'SEGMENT_SECRET_ARN',
+  /** Segment's webhook shared secret itself (local mode only). Neither set: X-Signature is not accepted. */
+  segmentSharedSecret: 'SEGMENT_SHARED_SECRET',
   /** The value CloudFront adds in front of the API with the optional WAF. */
   originVerify: 'ORIGIN_VERIFY',
   /** The `service` dimension of metrics and the `service` of log lines: the stack name. */
@@ -89,6 +93,14 @@ export function tokenLocationFromEnv(env: Env): TokenLocation {
   const token = optional(env, ENV.postbackToken);
   if (token) return { token };
   throw new EnvError(`neither ${ENV.tokenSecretArn} nor ${ENV.postbackToken} is set`);
+}
+
+/** Where Segment's webhook shared secret comes from, if signatures are accepted at all. */
+export function segmentSecretLocationFromEnv(env: Env): TokenLocation | undefined {
+  const secretArn = optional(env, ENV.segmentSecretArn);
+  if (secretArn) return { secretArn };
+  const token = optional(env, ENV.segmentSharedSecret);
+  return token ? { token } : undefined;
 }
 
 export const originVerifyFromEnv = (env: Env): string | undefined => optional(env, ENV.originVerify);

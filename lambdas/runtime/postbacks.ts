@@ -4,21 +4,27 @@ import { SecretsManagerTokens, staticTokens, type TokenSource } from '../adapter
 import type { Env } from '../core/settings.js';
 import { createPostbacksHandler } from '../handlers/postbacks.js';
 import { depsFromEnv } from './deps.js';
-import { originVerifyFromEnv, tokenLocationFromEnv } from './env.js';
+import { originVerifyFromEnv, segmentSecretLocationFromEnv, tokenLocationFromEnv, type TokenLocation } from './env.js';
 
-function postbackTokens(env: Env, cacheSeconds: number): TokenSource {
-  const where = tokenLocationFromEnv(env);
-  if ('token' in where) return staticTokens(where.token);
-  const client = new SecretsManagerClient({ maxAttempts: 2, requestHandler: { connectionTimeout: 1000, requestTimeout: 1500 } });
-  return new SecretsManagerTokens(client, where.secretArn, cacheSeconds * 1000);
+/** A secret's accepted values: fixed (local mode), or read from Secrets Manager through one shared client. */
+function secrets(cacheSeconds: number) {
+  let client: SecretsManagerClient | undefined;
+  return (where: TokenLocation): TokenSource => {
+    if ('token' in where) return staticTokens(where.token);
+    client ??= new SecretsManagerClient({ maxAttempts: 2, requestHandler: { connectionTimeout: 1000, requestTimeout: 1500 } });
+    return new SecretsManagerTokens(client, where.secretArn, cacheSeconds * 1000);
+  };
 }
 
 export function postbacksFunction(env: Env) {
   const deps = depsFromEnv(env, { clicks: true });
   const originVerify = originVerifyFromEnv(env);
+  const secret = secrets(deps.config.tokenCacheSeconds);
+  const segment = segmentSecretLocationFromEnv(env);
   return createPostbacksHandler({
     ...deps,
-    tokens: postbackTokens(env, deps.config.tokenCacheSeconds),
+    tokens: secret(tokenLocationFromEnv(env)),
+    segmentSecret: segment && secret(segment),
     maxBodyBytes: deps.config.maxBodyBytes,
     originVerify: originVerify ? staticTokens(originVerify) : undefined,
   });

@@ -181,6 +181,7 @@ function functionsEnv(
     [ENV.clicksTable]: where.tables.clicks,
     [ENV.conversionsTable]: where.tables.conversions,
     [ENV.postbackToken]: where.token,
+    ...(env[ENV.segmentSharedSecret] ? { [ENV.segmentSharedSecret]: env[ENV.segmentSharedSecret] } : {}),
     [ENV.serviceName]: 'partnerize-s2s-local',
     // EMF metric lines are for CloudWatch; locally they would only drown the log.
     [ENV.metricsDisabled]: env[ENV.metricsDisabled] ?? 'true',

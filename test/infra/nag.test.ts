@@ -38,6 +38,7 @@ describe('cdk-nag AwsSolutions', () => {
     ],
     ['an existing alarm topic', { alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:oncall' }],
     ['live mode with a TEST- prefix', { partnerizeMode: 'live', partnerizeCampaignId: '1011l270', conversionRefPrefix: 'TEST-' }],
+    ["Segment's signed webhooks", { enableSegmentSignatures: true }],
   ])(
     'reports no unacknowledged errors or warnings with %s',
     (_name, overrides) => {

@@ -326,6 +326,32 @@ describe('secret and least privilege', () => {
     ]);
   });
 
+  it("with enableSegmentSignatures: Segment's shared secret, generated, bound to the postbacks function alone, and its ARN as an output", () => {
+    const segment = buildStack({ enableSegmentSignatures: true });
+    const secrets = resourcesOf(segment.template, 'AWS::SecretsManager::Secret');
+    const id = Object.keys(secrets).find((k) => k.startsWith('SegmentSharedSecret'))!;
+    expect(secrets[id]!.Properties.GenerateSecretString).toMatchObject({ PasswordLength: 48, ExcludePunctuation: true });
+    const fns = resourcesOf(segment.template, 'AWS::Lambda::Function');
+    const envOf = (prefix: string) => Object.entries(fns).find(([k]) => k.startsWith(prefix))![1].Properties.Environment.Variables;
+    expect(envOf('PostbacksFunction').SEGMENT_SECRET_ARN).toEqual({ Ref: id });
+    expect(envOf('ClicksFunction').SEGMENT_SECRET_ARN).toBeUndefined();
+    expect(envOf('RetryFunction').SEGMENT_SECRET_ARN).toBeUndefined();
+    const read = statementsOf(segment.template, 'PostbacksFunction').filter((st) =>
+      actionsOf([st]).includes('secretsmanager:GetSecretValue'),
+    );
+    expect(read.flatMap((st) => [st.Resource].flat())).toEqual([
+      { Ref: logicalId('AWS::SecretsManager::Secret', 'PostbackToken') },
+      { Ref: id },
+    ]);
+    const outputs = segment.template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(outputs['SegmentSharedSecretArn']!.Value).toEqual({ Ref: id });
+    // Off by default: no secret, no variable, no output.
+    expect(Object.keys(resourcesOf(built.template, 'AWS::SecretsManager::Secret')).some((k) => k.startsWith('SegmentSharedSecret'))).toBe(
+      false,
+    );
+    expect((built.template.toJSON().Outputs as Record<string, unknown>)['SegmentSharedSecretArn']).toBeUndefined();
+  });
+
   it('retry: query the due index only, read/update conversions; no clicks, no secret', () => {
     expect(grants('RetryFunction')).toEqual([
       logsGrant('RetryFunction'),

@@ -106,6 +106,21 @@ describe('rotation: a token valid before the request arrived is accepted by it',
     expect(readsOf(model)).toBe(2);
   });
 
+  it("(1) the same for a check made with the secrets (Segment's signature): a rotated secret is read at once", async () => {
+    const model = new SecretsManagerModel(ARN, 'secret-v1').install(sm);
+    const secrets = source();
+    const signedWith = (secret: string) => (valid: readonly string[]) => valid.includes(secret);
+    expect(await secrets.satisfies(signedWith('secret-v1'))).toBe(true);
+    vi.advanceTimersByTime(2_000);
+    rotate(model, 'secret-v2');
+    const { value, ms } = await timed(secrets.satisfies(signedWith('secret-v2')));
+    expect(value).toBe(true);
+    expect(ms).toBe(0);
+    expect(readsOf(model)).toBe(2);
+    expect(await secrets.satisfies(signedWith('secret-v1'))).toBe(true);
+    expect(await staticTokens('a', 'b').satisfies((valid) => valid.join() === 'a,b')).toBe(true);
+  });
+
   it('(1) the same through the origin guard', async () => {
     const model = new SecretsManagerModel(ARN, 'token-v1').install(sm);
     const guard = originGuard(source());

@@ -78,10 +78,13 @@ describe('acceptPostback', () => {
 
     it('a body that is not a JSON object is bad input, nothing stored', async () => {
       const deps = unitDeps();
-      for (const body of [null, [order()], 'purchase', 7]) {
+      for (const body of [null, [], 'purchase', 7]) {
         await expect(acceptPostback(body, deps)).rejects.toMatchObject({ name: 'InputError', code: 'invalid_body' });
       }
+      // A list is one event per element (Segment's batching): one is taken, more are refused.
+      await expect(acceptPostback([order(), order()], deps)).rejects.toMatchObject({ code: 'batch_not_supported', field: 'body' });
       expect(deps.conversions.items.size).toBe(0);
+      expect(await acceptPostback([order()], deps)).toEqual({ conversionRef: 'ORD-1', outcome: 'unattributed' });
     });
   });
 
