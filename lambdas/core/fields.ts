@@ -1,7 +1,7 @@
 /**
  * Converters for the scalar fields of outside input (native JSON or a mapped Tealium event).
  * Each takes `unknown` and gives a normalised value or a reason; `schema.ts` wires them into
- * zod/mini so every failure carries the path of the failing field.
+ * structure checks (shape.ts) so every failure carries the path of the failing field.
  */
 
 export type Converted<T> = { ok: true; value: T } | { ok: false; message: string };

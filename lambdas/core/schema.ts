@@ -1,8 +1,7 @@
 /**
- * The native shapes of a click and an order, validated with zod/mini (13 KB, against ~450 KB for
- * full zod in a Lambda bundle). Every failure names its field as the caller sent it.
+ * The native shapes of a click and an order. Every failure names its field as the caller sent it
+ * (core/shape.ts checks the structure; fields.ts converts each value).
  */
-import * as z from 'zod/mini';
 import { checkClickref } from './clickref.js';
 import { InputError } from './errors.js';
 import {
@@ -20,27 +19,17 @@ import {
   requiredText,
   type Converted,
 } from './fields.js';
-import { parseMetadata } from './metadata.js';
+import { parseMetadata, type Metadata } from './metadata.js';
+import { field, list, object, optional, type Out, type Shape } from './shape.js';
 
 type Conv<T> = (v: unknown) => Converted<T>;
 
-/** A field checked by a converter: a failure becomes an issue at this field's path. */
-function field<T>(conv: Conv<T>) {
-  return z.transform((input: unknown, ctx) => {
-    const r = conv(input);
-    if (r.ok) return r.value;
-    const code = (r as { code?: string }).code;
-    ctx.issues.push({ code: 'custom', message: r.message, input, ...(code ? { params: { code } } : {}) });
-    return z.NEVER;
-  });
-}
-
-const metadataField = z.transform((input: unknown, ctx) => {
+/** Metadata: its issue names the key at fault. */
+const metadataField: Shape<Metadata | undefined> = (input, path) => {
   const r = parseMetadata(input);
-  if (r.ok) return r.value;
-  ctx.issues.push({ code: 'custom', message: r.issue.message, input, path: r.issue.key === undefined ? [] : [r.issue.key] });
-  return z.NEVER;
-});
+  if (r.ok) return r;
+  return { ok: false, issue: { path: r.issue.key === undefined ? path : [...path, r.issue.key], message: r.issue.message } };
+};
 
 /** An explicit clickref on an order: blank means "none, look it up"; anything else must be valid. */
 const optionalClickref: Conv<string | undefined> = (v) => (isBlank(v) ? { ok: true, value: undefined } : checkClickref(v));
@@ -55,9 +44,7 @@ export const SESSION_ID_MAX = 256;
 const sessionIdText = { max: SESSION_ID_MAX, noControl: true } as const;
 export const MAX_ITEMS = 500;
 
-const listError = (what: string) => (iss: { input: unknown }) => (iss.input === undefined ? 'is required' : `must be a list of ${what}`);
-
-export const ItemSchema = z.object(
+export const ItemSchema = object(
   {
     sku: field((v) => optionalText(v, { max: 256, scalars: true })),
     category: field((v) => optionalText(v, { max: 256, scalars: true })),
@@ -65,10 +52,10 @@ export const ItemSchema = z.object(
     quantity: field(quantity),
     metadata: metadataField,
   },
-  { error: 'must be an object' },
+  'must be an object',
 );
 
-export const OrderSchema = z.object(
+export const OrderSchema = object(
   {
     event: field((v) => optionalText(v, { max: 128 })),
     orderId: field((v) => requiredText(v, { max: 200, scalars: true, noControl: true })),
@@ -85,17 +72,15 @@ export const OrderSchema = z.object(
     /** This one postback is a dry run: record the exact call, do not send it (the CLI's send-test). JSON true only. */
     dryRun: field(strictFlag),
     /** Absent or empty when the checkout only knows the total (`value`): see `orderItems`. */
-    items: z.optional(
-      z.array(ItemSchema, { error: listError('items') }).check(z.maxLength(MAX_ITEMS, `must have at most ${MAX_ITEMS} items`)),
-    ),
+    items: optional(list(ItemSchema, 'items', MAX_ITEMS)),
     /** The order's total, for orders sent without items: one item of quantity 1. */
     value: field(optionalDecimal),
     metadata: metadataField,
   },
-  { error: 'must be a JSON object' },
+  'must be a JSON object',
 );
 
-export const ClickSchema = z.object(
+export const ClickSchema = object(
   {
     sessionId: field((v) => requiredText(v, sessionIdText)),
     clickref: field(checkClickref),
@@ -104,12 +89,12 @@ export const ClickSchema = z.object(
     /** A device class the page knows better than its user agent says (an iPad asking for desktop sites). */
     device: field(device),
   },
-  { error: 'must be a JSON object' },
+  'must be a JSON object',
 );
 
-export type Order = z.output<typeof OrderSchema>;
-export type OrderItem = z.output<typeof ItemSchema>;
-export type Click = z.output<typeof ClickSchema>;
+export type Order = Out<typeof OrderSchema>;
+export type OrderItem = Out<typeof ItemSchema>;
+export type Click = Out<typeof ClickSchema>;
 
 /** `['items', 1, 'quantity']` → `items[1].quantity`. */
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
@@ -125,18 +110,12 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
  * Parses `input` with `schema`; the first failure becomes an {@link InputError} whose field is
  * `rename(path)` (Tealium mapping renames native paths back to the event's own).
  */
-export function parseWith<S extends z.ZodMiniType>(
-  schema: S,
-  input: unknown,
-  rename: (path: ReadonlyArray<PropertyKey>) => string = formatPath,
-): z.output<S> {
-  const r = z.safeParse(schema, input);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  const path = issue?.path ?? [];
-  const field = rename(path);
-  const specific = (issue as { params?: { code?: unknown } } | undefined)?.params?.code;
-  const code = typeof specific === 'string' ? specific : issue?.message === 'is required' ? 'missing_field' : 'invalid_field';
+export function parseWith<T>(schema: Shape<T>, input: unknown, rename: (path: ReadonlyArray<PropertyKey>) => string = formatPath): T {
+  const r = schema(input, []);
+  if (r.ok) return r.value;
+  const { issue } = r;
+  const field = rename(issue.path);
+  const code = issue.code ?? (issue.message === 'is required' ? 'missing_field' : 'invalid_field');
   const label = field === '' ? 'body' : field;
-  throw new InputError(code, `${label} ${issue?.message ?? 'is invalid'}`, field === '' ? undefined : field);
+  throw new InputError(code, `${label} ${issue.message}`, field === '' ? undefined : field);
 }
