@@ -15,6 +15,8 @@ import {
 import { fromItem, toItem } from './marshal.js';
 import {
   DUE_SHARD,
+  UPDATES_SHARD,
+  updatesKey,
   type AttemptOutcome,
   type AttemptStart,
   type AttemptTrigger,
@@ -26,9 +28,15 @@ import {
   type ConversionStore,
   type CreateResult,
   type DueRef,
+  type Leased,
+  type NewOrderUpdates,
   type OperatorAttribution,
+  type OrderUpdatesRecord,
+  type OrderUpdateStore,
+  type UpdateEntry,
   type RequeueableStatus,
 } from '../core/model.js';
+import { InputError } from '../core/errors.js';
 import { iso } from '../core/time.js';
 import { DeadlineBound, sendOptions } from './deadline.js';
 import { CLICKS, CONVERSIONS } from './tables.js';
@@ -37,7 +45,7 @@ import { CLICKS, CONVERSIONS } from './tables.js';
  * A table adapter. `withDeadline` gives a view of the same object (same client, same class) whose
  * calls give up at the deadline: the handlers bind one per request.
  */
-abstract class DynamoTable extends DeadlineBound {
+export abstract class DynamoTable extends DeadlineBound {
   constructor(
     protected readonly db: DynamoDBClient,
     protected readonly tableName: string,
@@ -59,10 +67,100 @@ abstract class DynamoTable extends DeadlineBound {
       throw err;
     }
   }
+
+  protected key(conversionRef: string): Record<string, AttributeValue> {
+    return { [CONVERSIONS.partitionKey]: { S: conversionRef } };
+  }
+
+  /** The keys (and due times) of one partition of the due index, due at or before `now`, oldest first. */
+  protected async queryDue(shard: string, now: number, limit: number): Promise<DueRef[]> {
+    const out: DueRef[] = [];
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const r = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: CONVERSIONS.dueIndex,
+          KeyConditionExpression: '#shard = :shard AND #dueAt <= :now',
+          ExpressionAttributeNames: { '#shard': CONVERSIONS.dueIndexPartitionKey, '#dueAt': CONVERSIONS.dueIndexSortKey },
+          ExpressionAttributeValues: { ':shard': { S: shard }, ':now': { N: String(now) } },
+          ScanIndexForward: true,
+          Limit: limit - out.length,
+          ExclusiveStartKey: start,
+        }),
+        sendOptions(this.deadline),
+      );
+      for (const item of r.Items ?? []) {
+        const { conversionRef, dueAt } = fromItem(item) as DueRef;
+        out.push({ conversionRef, dueAt });
+      }
+      start = r.LastEvaluatedKey;
+    } while (start && out.length < limit);
+    return out;
+  }
+
+  /**
+   * The lease, for every record of the due index (conversions, order updates, jobs): moves `dueAt`
+   * to `leaseUntil`, writes `leaseId` and the run that starts, when `condition` holds; the record
+   * as it is now, or undefined. The item is read back as it was before the update, so a run an
+   * earlier holder started and never finished is not lost: it comes back as `interrupted`.
+   */
+  protected async takeLeaseIf<T extends Leased>(
+    key: string,
+    condition: string,
+    values: Record<string, AttributeValue>,
+    lease: { now: number; leaseUntil: number; leaseId: string; trigger: AttemptTrigger },
+  ): Promise<T | undefined> {
+    const started: AttemptStart = { at: iso(lease.now), trigger: lease.trigger };
+    try {
+      const r = await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: this.key(key),
+          UpdateExpression: 'SET #dueAt = :leaseUntil, #leaseId = :leaseId, #updatedAt = :updatedAt, #started = :started',
+          ConditionExpression: condition,
+          // DynamoDB refuses names an expression does not use: only the condition's own, and the update's.
+          ExpressionAttributeNames: Object.fromEntries(
+            Object.entries({ '#pk': CONVERSIONS.partitionKey, '#status': 'status', '#shard': CONVERSIONS.dueIndexPartitionKey })
+              .filter(([k]) => condition.includes(k))
+              .concat([
+                ['#dueAt', 'dueAt'],
+                ['#leaseId', 'leaseId'],
+                ['#updatedAt', 'updatedAt'],
+                ['#started', 'attemptStarted'],
+              ]),
+          ),
+          ExpressionAttributeValues: {
+            ...values,
+            ':leaseUntil': { N: String(lease.leaseUntil) },
+            ':leaseId': { S: lease.leaseId },
+            ':updatedAt': { S: iso(lease.now) },
+            ':now': { N: String(lease.now) },
+            ':started': { M: toItem(started) },
+          },
+          ReturnValues: 'ALL_OLD',
+        }),
+        sendOptions(this.deadline),
+      );
+      if (!r.Attributes) return undefined;
+      const before = fromItem(r.Attributes) as T & { updatedAt?: string };
+      return {
+        ...before,
+        dueAt: lease.leaseUntil,
+        leaseId: lease.leaseId,
+        updatedAt: started.at,
+        attemptStarted: started,
+        interrupted: before.attemptStarted,
+      };
+    } catch (err) {
+      if (isConditionFailure(err)) return undefined;
+      throw err;
+    }
+  }
 }
 
 /** Conditions, named (DynamoDB expression text). */
-const CONDITIONS = {
+export const CONDITIONS = {
   /** Nobody has written this key yet. */
   isNew: 'attribute_not_exists(#pk)',
   /** The latest click wins: never overwrite a click recorded after this one. */
@@ -70,6 +168,10 @@ const CONDITIONS = {
   /** Still exactly the record that was read, and nobody holds it. */
   isUnchangedAndFree: '#writeId = :writeId AND #status = :status AND attribute_not_exists(#leaseId)',
   heldByMe: '#leaseId = :leaseId',
+  /** An update not stored yet, on a record with room for it, that nobody holds. */
+  updateIsNewAndFree: 'attribute_not_exists(#entries.#id) AND size(#entries) < :maxEntries AND attribute_not_exists(#leaseId)',
+  /** An update not stored yet, on a record with room for it (held or not). */
+  updateIsNew: 'attribute_not_exists(#entries.#id) AND size(#entries) < :maxEntries',
 } as const;
 
 const isConditionFailure = (err: unknown): err is ConditionalCheckFailedException =>
@@ -103,10 +205,6 @@ export class DynamoClickStore extends DynamoTable implements ClickStore {
 }
 
 export class DynamoConversionStore extends DynamoTable implements ConversionStore {
-  protected key(conversionRef: string): Record<string, AttributeValue> {
-    return { [CONVERSIONS.partitionKey]: { S: conversionRef } };
-  }
-
   async create(record: ConversionRecord): Promise<CreateResult> {
     try {
       await this.db.send(
@@ -148,30 +246,8 @@ export class DynamoConversionStore extends DynamoTable implements ConversionStor
     return r.Item ? (fromItem(r.Item) as ConversionRecord) : undefined;
   }
 
-  async listDue(now: number, limit: number): Promise<DueRef[]> {
-    const out: DueRef[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const r = await this.db.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: CONVERSIONS.dueIndex,
-          KeyConditionExpression: '#shard = :shard AND #dueAt <= :now',
-          ExpressionAttributeNames: { '#shard': CONVERSIONS.dueIndexPartitionKey, '#dueAt': CONVERSIONS.dueIndexSortKey },
-          ExpressionAttributeValues: { ':shard': { S: DUE_SHARD }, ':now': { N: String(now) } },
-          ScanIndexForward: true,
-          Limit: limit - out.length,
-          ExclusiveStartKey: start,
-        }),
-        sendOptions(this.deadline),
-      );
-      for (const item of r.Items ?? []) {
-        const { conversionRef, dueAt } = fromItem(item) as DueRef;
-        out.push({ conversionRef, dueAt });
-      }
-      start = r.LastEvaluatedKey;
-    } while (start && out.length < limit);
-    return out;
+  async listDue(now: number, limit: number, shard: string = DUE_SHARD): Promise<DueRef[]> {
+    return this.queryDue(shard, now, limit);
   }
 
   async claim(
@@ -181,69 +257,12 @@ export class DynamoConversionStore extends DynamoTable implements ConversionStor
     leaseId: string,
     trigger: AttemptTrigger,
   ): Promise<ConversionRecord | undefined> {
-    return this.takeLeaseIf(
+    return this.takeLeaseIf<ConversionRecord>(
+      conversionRef,
       '#status IN (:pending, :queued) AND #dueAt <= :now',
       { ':pending': { S: 'pending' }, ':queued': { S: 'queued' } },
-      { conversionRef, now, leaseUntil, leaseId, trigger },
+      { now, leaseUntil, leaseId, trigger },
     );
-  }
-
-  /**
-   * Moves `dueAt` to `leaseUntil`, writes `leaseId` and the attempt that starts, when `condition`
-   * holds; the record as it is now, or undefined. The item is read back as it was before the
-   * update, so an attempt an earlier holder started and never finished is not lost: it comes back
-   * as `interrupted`.
-   */
-  protected async takeLeaseIf(
-    condition: string,
-    values: Record<string, AttributeValue>,
-    lease: { conversionRef: string; now: number; leaseUntil: number; leaseId: string; trigger: AttemptTrigger },
-  ): Promise<ConversionRecord | undefined> {
-    const started: AttemptStart = { at: iso(lease.now), trigger: lease.trigger };
-    try {
-      const r = await this.db.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: this.key(lease.conversionRef),
-          UpdateExpression: 'SET #dueAt = :leaseUntil, #leaseId = :leaseId, #updatedAt = :updatedAt, #started = :started',
-          ConditionExpression: condition,
-          // DynamoDB refuses names an expression does not use: only the condition's own, and the update's.
-          ExpressionAttributeNames: Object.fromEntries(
-            Object.entries({ '#pk': CONVERSIONS.partitionKey, '#status': 'status' })
-              .filter(([k]) => condition.includes(k))
-              .concat([
-                ['#dueAt', 'dueAt'],
-                ['#leaseId', 'leaseId'],
-                ['#updatedAt', 'updatedAt'],
-                ['#started', 'attemptStarted'],
-              ]),
-          ),
-          ExpressionAttributeValues: {
-            ...values,
-            ':leaseUntil': { N: String(lease.leaseUntil) },
-            ':leaseId': { S: lease.leaseId },
-            ':updatedAt': { S: iso(lease.now) },
-            ':now': { N: String(lease.now) },
-            ':started': { M: toItem(started) },
-          },
-          ReturnValues: 'ALL_OLD',
-        }),
-        sendOptions(this.deadline),
-      );
-      if (!r.Attributes) return undefined;
-      const before = fromItem(r.Attributes) as ConversionRecord;
-      return {
-        ...before,
-        dueAt: lease.leaseUntil,
-        leaseId: lease.leaseId,
-        updatedAt: started.at,
-        attemptStarted: started,
-        interrupted: before.attemptStarted,
-      };
-    } catch (err) {
-      if (isConditionFailure(err)) return undefined;
-      throw err;
-    }
   }
 
   async finishAttempt(conversionRef: string, leaseId: string, outcome: AttemptOutcome, now: number): Promise<boolean> {
@@ -269,7 +288,7 @@ export class DynamoConversionStore extends DynamoTable implements ConversionStor
     if (outcome.dueAt !== undefined) {
       update += ', #dueAt = :dueAt, #shard = :shard REMOVE #leaseId, #started';
       values[':dueAt'] = { N: String(outcome.dueAt) };
-      values[':shard'] = { S: DUE_SHARD };
+      values[':shard'] = { S: outcome.dueShard ?? DUE_SHARD };
     } else {
       update += ' REMOVE #leaseId, #dueAt, #shard, #started';
     }
@@ -287,6 +306,109 @@ export class DynamoConversionStore extends DynamoTable implements ConversionStor
   }
 }
 
+/** Updates a conversion may hold: each is a few hundred bytes, and a record must stay far below 400 KB. */
+export const MAX_UPDATES_PER_ORDER = 100;
+
+/**
+ * The order updates records, as the postbacks function uses them: read one, add an update. The
+ * retry function's side (leases, jobs) is `DynamoUpdateOutbox` (adapters/dynamodb-update-outbox.ts),
+ * kept out of the postbacks bundle.
+ */
+export class DynamoOrderUpdates extends DynamoTable implements OrderUpdateStore {
+  async get(conversionRef: string): Promise<OrderUpdatesRecord | undefined> {
+    const r = await this.db.send(
+      new GetItemCommand({ TableName: this.tableName, Key: this.key(updatesKey(conversionRef)), ConsistentRead: true }),
+      sendOptions(this.deadline),
+    );
+    return r.Item ? (fromItem(r.Item) as OrderUpdatesRecord) : undefined;
+  }
+
+  /**
+   * One conditional write in the common cases: the record is created with the update, or the update
+   * is added to it (and the record made due) while nobody holds it. While a holder has it, the update
+   * is added without touching the lease's `dueAt`; `version` moves, so the holder looks again.
+   */
+  async add(base: NewOrderUpdates, entry: UpdateEntry, dueAt: number | undefined, now: number): Promise<'added' | 'duplicate'> {
+    const key = updatesKey(base.ref);
+    const due = dueAt === undefined ? {} : { dueShard: UPDATES_SHARD, dueAt };
+    const record: OrderUpdatesRecord = {
+      conversionRef: key,
+      recordType: 'order_updates',
+      ...base,
+      createdAt: iso(now),
+      updatedAt: iso(now),
+      version: 1,
+      entries: { [entry.id]: entry },
+      ...due,
+    };
+    if (
+      await this.applied(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: toItem(record),
+          ConditionExpression: CONDITIONS.isNew,
+          ExpressionAttributeNames: { '#pk': CONVERSIONS.partitionKey },
+        }),
+      )
+    )
+      return 'added';
+    const names = { '#entries': 'entries', '#id': entry.id, '#updatedAt': 'updatedAt', '#version': 'version' };
+    const values = {
+      ':entry': { M: toItem(entry) },
+      ':now': { S: iso(now) },
+      ':one': { N: '1' },
+      ':maxEntries': { N: String(MAX_UPDATES_PER_ORDER) },
+    };
+    const set = 'SET #entries.#id = :entry, #updatedAt = :now';
+    if (dueAt !== undefined) {
+      const r = await this.addIf(key, `${set}, #shard = :shard, #dueAt = :dueAt ADD #version :one`, CONDITIONS.updateIsNewAndFree, {
+        names: { ...names, '#shard': CONVERSIONS.dueIndexPartitionKey, '#dueAt': 'dueAt', '#leaseId': 'leaseId' },
+        values: { ...values, ':shard': { S: UPDATES_SHARD }, ':dueAt': { N: String(dueAt) } },
+      });
+      if (r === true) return 'added';
+      if (r.entries?.[entry.id]) return 'duplicate';
+      this.checkRoom(r, base.ref);
+    }
+    const r = await this.addIf(key, `${set} ADD #version :one`, CONDITIONS.updateIsNew, { names, values });
+    if (r === true) return 'added';
+    if (r.entries?.[entry.id]) return 'duplicate';
+    this.checkRoom(r, base.ref);
+    throw new Error(`order updates ${base.ref}: the update could not be added`);
+  }
+
+  /** True when applied; else the record as it was (to tell a duplicate from a held record). */
+  private async addIf(
+    key: string,
+    update: string,
+    condition: string,
+    expr: { names: Record<string, string>; values: Record<string, AttributeValue> },
+  ): Promise<true | Partial<OrderUpdatesRecord>> {
+    try {
+      await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: this.key(key),
+          UpdateExpression: update,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: expr.names,
+          ExpressionAttributeValues: expr.values,
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+        sendOptions(this.deadline),
+      );
+      return true;
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+      return err.Item ? (fromItem(err.Item) as Partial<OrderUpdatesRecord>) : {};
+    }
+  }
+
+  private checkRoom(r: Partial<OrderUpdatesRecord>, ref: string): void {
+    if (Object.keys(r.entries ?? {}).length >= MAX_UPDATES_PER_ORDER)
+      throw new InputError('too_many_updates', `${ref} already has ${MAX_UPDATES_PER_ORDER} updates; no more are taken`, 'orderId', 409);
+  }
+}
+
 /**
  * The operator side of the conversions table (replay, requeue, search): used by the CLI only, so
  * the functions' bundles and roles carry none of it.
@@ -300,10 +422,11 @@ export class DynamoConversionAdmin extends DynamoConversionStore implements Conv
     leaseId: string,
     trigger: AttemptTrigger,
   ): Promise<ConversionRecord | undefined> {
-    return this.takeLeaseIf(
+    return this.takeLeaseIf<ConversionRecord>(
+      conversionRef,
       'attribute_exists(#pk) AND (attribute_not_exists(#leaseId) OR #dueAt <= :now)',
       {},
-      { conversionRef, now, leaseUntil, leaseId, trigger },
+      { now, leaseUntil, leaseId, trigger },
     );
   }
 

@@ -28,8 +28,8 @@ export interface OrderEvent {
   intent?: EventIntent | undefined;
 }
 
-/** What an order event asks for. */
-export type EventIntent = 'purchase' | 'ignore';
+/** What an order event asks for: a purchase, nothing, or an update of an order (core/order-updates.ts). */
+export type EventIntent = 'purchase' | 'ignore' | 'cancel' | 'refund' | 'return' | 'approve';
 
 /** What a source mapper needs from the configuration. */
 export type SourceConfig = Pick<TrackerConfig, 'mapping' | 'consentCategories'>;

@@ -107,7 +107,32 @@ export const ClickSchema = z.object(
   { error: 'must be a JSON object' },
 );
 
+/** One refunded or returned line of an order update: the SKU is what identifies it at Partnerize. */
+export const RefundLineSchema = z.object(
+  {
+    sku: field((v) => requiredText(v, { max: 512, scalars: true })),
+    quantity: field(quantity),
+    value: field(optionalDecimal),
+  },
+  { error: 'must be an object' },
+);
+
+/** An order update (README "Order lifecycle"): cancel, refund, return or approve an order. */
+export const OrderUpdateSchema = z.object(
+  {
+    orderId: field((v) => requiredText(v, { max: 200, scalars: true, noControl: true })),
+    reason: field((v) => optionalText(v, { max: 1024 })),
+    /** The sender's id of this update: two updates with the same content and no id are one. */
+    updateId: field((v) => optionalText(v, { max: 128, scalars: true, noControl: true })),
+    items: z.optional(
+      z.array(RefundLineSchema, { error: listError('items') }).check(z.maxLength(MAX_ITEMS, `must have at most ${MAX_ITEMS} items`)),
+    ),
+  },
+  { error: 'must be a JSON object' },
+);
+
 export type Order = z.output<typeof OrderSchema>;
+export type OrderUpdateInput = z.output<typeof OrderUpdateSchema>;
 export type OrderItem = z.output<typeof ItemSchema>;
 export type Click = z.output<typeof ClickSchema>;
 

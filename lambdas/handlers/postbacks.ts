@@ -24,7 +24,12 @@ export function createPostbacksHandler(deps: PostbacksHandlerDeps) {
     const tokens = bindDeadline(deps.tokens, deadline);
     if (!(await tokens.accepts(presentedToken(header(event, 'authorization'))))) return unauthorized();
     const input = readInput(event, deps.maxBodyBytes, 'data');
-    const bound = { ...deps, clicks: bindDeadline(deps.clicks, deadline), conversions: bindDeadline(deps.conversions, deadline) };
+    const bound = {
+      ...deps,
+      clicks: bindDeadline(deps.clicks, deadline),
+      conversions: bindDeadline(deps.conversions, deadline),
+      updates: bindDeadline(deps.updates, deadline),
+    };
     return json(202, await acceptPostback(input, bound));
   });
 }
