@@ -121,7 +121,7 @@ export function bulkBody(form: BulkForm, updates: ReadonlyArray<readonly [string
   return joinBody(form, [bulkEntries(form, updates)]);
 }
 
-/** The ids (map keys) of a body, in order. */
+/** The ids (map keys) of a body. */
 export const bodyKeys = (body: BulkBody): string[] =>
   Object.keys('conversion_references' in body ? body.conversion_references : body.conversion_items);
 
