@@ -399,7 +399,13 @@ export class DynamoOrderUpdates extends DynamoTable implements OrderUpdateStore 
       return true;
     } catch (err) {
       if (!isConditionFailure(err)) throw err;
-      return err.Item ? (fromItem(err.Item) as Partial<OrderUpdatesRecord>) : {};
+      if (err.Item) return fromItem(err.Item) as Partial<OrderUpdatesRecord>;
+      // Not every DynamoDB returns the item on a failed condition (dynalite does not): read it.
+      const r = await this.db.send(
+        new GetItemCommand({ TableName: this.tableName, Key: this.key(key), ConsistentRead: true }),
+        sendOptions(this.deadline),
+      );
+      return r.Item ? (fromItem(r.Item) as Partial<OrderUpdatesRecord>) : {};
     }
   }
 
