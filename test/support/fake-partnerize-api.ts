@@ -388,13 +388,14 @@ export class FakePartnerizeApi {
     };
   }
 
-  private send(res: ServerResponse, rec: RecordedApiRequest, status: number, body: unknown): void {
+  private send(res: ServerResponse, rec: RecordedApiRequest, status: number, body: unknown): undefined {
     rec.status = status;
     res.writeHead(status, { 'content-type': 'application/json', ...this.rateHeaders() });
     res.end(JSON.stringify(body));
+    return undefined;
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<undefined> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const raw = Buffer.concat(chunks).toString('utf8');
@@ -417,10 +418,10 @@ export class FakePartnerizeApi {
     this.requests.push(rec);
     const outage = this.outages.shift() ?? this.outageDefault;
     if (outage) {
-      if ('hang' in outage) return;
+      if ('hang' in outage) return undefined;
       if ('drop' in outage) {
         req.socket.destroy();
-        return;
+        return undefined;
       }
       return this.send(
         res,
@@ -446,7 +447,7 @@ export class FakePartnerizeApi {
         ]),
       );
       this.rateLimited--;
-      return;
+      return undefined;
     }
     if (!rec.authorized) {
       const message = auth
@@ -455,16 +456,17 @@ export class FakePartnerizeApi {
       return this.send(res, rec, 401, v3Error(401, [{ property: '', message, code: V3_CODES.unauthorised, type: 'unauthorised' }]));
     }
     this.learnFromS2S();
-    let m: RegExpExecArray | null;
-    if (req.method === 'POST' && (m = /^\/v3\/brand\/campaigns\/([^/]+)\/conversions\/bulk$/.exec(url.pathname)))
-      return this.bulk(res, rec, decodeURIComponent(m[1]!), raw);
-    if (req.method === 'GET' && (m = /^\/v3\/jobs\/([^/]+)$/.exec(url.pathname))) return this.getJob(res, rec, decodeURIComponent(m[1]!));
-    if (req.method === 'GET' && (m = /^\/v3\/jobs\/([^/]+)\/tasks$/.exec(url.pathname)))
-      return this.getTasks(res, rec, decodeURIComponent(m[1]!), url);
-    if (req.method === 'GET' && (m = /^\/v3\/jobs\/([^/]+)\/tasks\/([^/]+)$/.exec(url.pathname)))
-      return this.getTask(res, rec, decodeURIComponent(m[1]!), decodeURIComponent(m[2]!));
-    if (req.method === 'GET' && (m = /^\/reporting\/report_advertiser\/campaign\/([^/]+)\/conversion\.json$/.exec(url.pathname)))
-      return this.report(res, rec, decodeURIComponent(m[1]!), url);
+    const routes: Array<[string, RegExp, (m: string[]) => undefined]> = [
+      ['POST', /^\/v3\/brand\/campaigns\/([^/]+)\/conversions\/bulk$/, ([c]) => this.bulk(res, rec, c!, raw)],
+      ['GET', /^\/v3\/jobs\/([^/]+)$/, ([j]) => this.getJob(res, rec, j!)],
+      ['GET', /^\/v3\/jobs\/([^/]+)\/tasks$/, ([j]) => this.getTasks(res, rec, j!, url)],
+      ['GET', /^\/v3\/jobs\/([^/]+)\/tasks\/([^/]+)$/, ([j, t]) => this.getTask(res, rec, j!, t!)],
+      ['GET', /^\/reporting\/report_advertiser\/campaign\/([^/]+)\/conversion\.json$/, ([c]) => this.report(res, rec, c!, url)],
+    ];
+    for (const [method, pattern, route] of routes) {
+      const m = req.method === method ? pattern.exec(url.pathname) : null;
+      if (m) return route(m.slice(1).map(decodeURIComponent));
+    }
     return this.send(
       res,
       rec,
@@ -477,7 +479,7 @@ export class FakePartnerizeApi {
 
   private readonly validate = bulkValidator();
 
-  private bulk(res: ServerResponse, rec: RecordedApiRequest, campaignId: string, raw: string): void {
+  private bulk(res: ServerResponse, rec: RecordedApiRequest, campaignId: string, raw: string): undefined {
     let body: unknown;
     try {
       body = JSON.parse(raw);
@@ -595,7 +597,7 @@ export class FakePartnerizeApi {
     }
   }
 
-  private getJob(res: ServerResponse, rec: RecordedApiRequest, id: string): void {
+  private getJob(res: ServerResponse, rec: RecordedApiRequest, id: string): undefined {
     const job = this.jobs.get(id);
     if (!job)
       return this.send(
@@ -625,7 +627,7 @@ export class FakePartnerizeApi {
     };
   }
 
-  private getTasks(res: ServerResponse, rec: RecordedApiRequest, id: string, url: URL): void {
+  private getTasks(res: ServerResponse, rec: RecordedApiRequest, id: string, url: URL): undefined {
     const job = this.jobs.get(id);
     if (!job)
       return this.send(
@@ -657,7 +659,7 @@ export class FakePartnerizeApi {
     });
   }
 
-  private getTask(res: ServerResponse, rec: RecordedApiRequest, jobId: string, taskId: string): void {
+  private getTask(res: ServerResponse, rec: RecordedApiRequest, jobId: string, taskId: string): undefined {
     const job = this.jobs.get(jobId);
     const task = job?.tasks.find((t) => t.id === taskId);
     if (!job || !task)
@@ -691,7 +693,7 @@ export class FakePartnerizeApi {
     });
   }
 
-  private report(res: ServerResponse, rec: RecordedApiRequest, campaignId: string, url: URL): void {
+  private report(res: ServerResponse, rec: RecordedApiRequest, campaignId: string, url: URL): undefined {
     const start = url.searchParams.get('start_date');
     const end = url.searchParams.get('end_date');
     if (!start) return this.send(res, rec, 400, { error: { message: 'start_date is required', type: '400' } });
