@@ -11,6 +11,7 @@ import {
   UPDATES_SHARD,
   type DueRef,
   type EntryPatch,
+  type JobMember,
   type OrderUpdatesRecord,
   type UpdateJobRecord,
   type UpdateOutbox,
@@ -26,6 +27,9 @@ const OUTBOX_CONDITIONS = {
   dueIn: '#shard = :shard AND #dueAt <= :now',
   /** Held by me, and nobody changed it since I read it. */
   heldByMeUnchanged: '#leaseId = :leaseId AND #version = :version',
+  /** The update still waits for this job's result, nobody holds the record, and nothing changed since it was sent. */
+  awaitsJobUnchanged:
+    '#entries.#id.#jobId = :jobId AND #entries.#id.#state = :submitted AND attribute_not_exists(#leaseId) AND #version = :version',
   /** The update still waits for this job's result, and nobody holds the record. */
   awaitsJobAndFree: '#entries.#id.#jobId = :jobId AND #entries.#id.#state = :submitted AND attribute_not_exists(#leaseId)',
   awaitsJob: '#entries.#id.#jobId = :jobId AND #entries.#id.#state = :submitted',
@@ -105,10 +109,10 @@ export class DynamoUpdateOutbox extends DynamoOrderUpdates implements UpdateOutb
     );
   }
 
-  async settle(key: string, entryId: string, jobId: string, patch: EntryPatch, now: number): Promise<boolean> {
+  async settle(member: JobMember, jobId: string, patch: EntryPatch, now: number): Promise<boolean> {
     const names: Record<string, string> = {
       '#entries': 'entries',
-      '#id': entryId,
+      '#id': member.entry,
       '#jobId': 'jobId',
       '#state': 'state',
       '#attempts': 'attempts',
@@ -144,32 +148,40 @@ export class DynamoUpdateOutbox extends DynamoOrderUpdates implements UpdateOutb
       values[`:${f}`] = typeof v === 'number' ? { N: String(v) } : { S: v };
       sets.push(`#entries.#id.#${f} = :${f}`);
     }
-    const update = (extra: string) =>
-      `SET ${sets.join(', ')}${extra} ADD #version :one${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`;
-    const free = await this.applied(
-      new UpdateItemCommand({
-        TableName: this.tableName,
-        Key: this.key(key),
-        UpdateExpression: update(', #shard = :shard, #dueAt = :dueAt'),
-        ConditionExpression: OUTBOX_CONDITIONS.awaitsJobAndFree,
-        ExpressionAttributeNames: { ...names, '#leaseId': 'leaseId', '#shard': CONVERSIONS.dueIndexPartitionKey, '#dueAt': 'dueAt' },
-        ExpressionAttributeValues: { ...values, ':shard': { S: UPDATES_SHARD }, ':dueAt': { N: String(now) } },
-      }),
-      false,
-    );
-    if (free) return true;
-    // Held (or the update no longer waits for this job): record the result only; the holder sees `version` move.
-    return this.applied(
-      new UpdateItemCommand({
-        TableName: this.tableName,
-        Key: this.key(key),
-        UpdateExpression: update(''),
-        ConditionExpression: OUTBOX_CONDITIONS.awaitsJob,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-      }),
-      false,
-    );
+    const write = (condition: string, due: 'at' | 'out' | 'keep', dueAt = now) => {
+      const n = { ...names };
+      const v = { ...values };
+      const s = [...sets];
+      const r = [...removes];
+      if (condition.includes('#leaseId')) n['#leaseId'] = 'leaseId';
+      if (condition.includes(':version')) v[':version'] = { N: String(member.version) };
+      if (due !== 'keep') {
+        n['#shard'] = CONVERSIONS.dueIndexPartitionKey;
+        n['#dueAt'] = 'dueAt';
+        if (due === 'at') {
+          v[':shard'] = { S: UPDATES_SHARD };
+          v[':dueAt'] = { N: String(dueAt) };
+          s.push('#shard = :shard', '#dueAt = :dueAt');
+        } else r.push('#shard', '#dueAt');
+      }
+      return this.applied(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: this.key(member.record),
+          UpdateExpression: `SET ${s.join(', ')} ADD #version :one${r.length > 0 ? ` REMOVE ${r.join(', ')}` : ''}`,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: n,
+          ExpressionAttributeValues: v,
+        }),
+        false,
+      );
+    };
+    const owed = patch.state === 'owed';
+    // Nothing left to do: the record leaves the due index (an update added later makes it due again).
+    if (!owed && !member.followUp && (await write(OUTBOX_CONDITIONS.awaitsJobUnchanged, 'out'))) return true;
+    if (await write(OUTBOX_CONDITIONS.awaitsJobAndFree, 'at', owed ? (patch.notBefore ?? now) : now)) return true;
+    // Held (or the update no longer waits for this job): the result only; the holder sees `version` move.
+    return write(OUTBOX_CONDITIONS.awaitsJob, 'keep');
   }
 
   async createJob(job: UpdateJobRecord): Promise<void> {

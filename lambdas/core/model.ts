@@ -434,6 +434,9 @@ export interface JobMember {
   /** The update's retries when it was sent (a failed job retries it on the schedule). */
   retries: number;
   unknownOrder?: boolean | undefined;
+  /** The record's `version` when it was sent, and whether later updates wait behind this one. */
+  version: number;
+  followUp: boolean;
 }
 
 /** What a job's result changes on one update (written without reading the record). */
@@ -505,10 +508,13 @@ export interface UpdateOutbox extends OrderUpdateStore {
   /** Writes what the holder decided and lets go. False when the lease was lost. */
   finish(key: string, leaseId: string, change: UpdatesChange, now: number): Promise<boolean>;
   /**
-   * Records a job's result on one update, if it still waits for that job; the record becomes due
-   * (or, if held, its holder sees `version` move). False when it no longer waits for it.
+   * Records a job's result on one update, if it still waits for that job. The record becomes due
+   * when something is left to do (the update is owed again, later updates wait, or the record
+   * changed since `member.version`), else it leaves the due index; if someone holds it, only the
+   * result is written and the holder sees `version` move. False when the update no longer waits
+   * for this job.
    */
-  settle(key: string, entryId: string, jobId: string, patch: EntryPatch, now: number): Promise<boolean>;
+  settle(member: JobMember, jobId: string, patch: EntryPatch, now: number): Promise<boolean>;
   createJob(job: UpdateJobRecord): Promise<void>;
   claimJob(key: string, now: number, leaseUntil: number, leaseId: string): Promise<UpdateJobRecord | undefined>;
   /** Records a poll: the status read, and when to poll again (undefined: finished, out of the due index). */

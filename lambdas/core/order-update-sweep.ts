@@ -383,7 +383,7 @@ async function settleAll(
     () => true,
     async ([m, i]) => {
       const patch = patchOf(m, i);
-      if (!(await deps.updates.settle(m.record, m.entry, job.jobId, patch, now))) return;
+      if (!(await deps.updates.settle(m, job.jobId, patch, now))) return;
       report.byState[patch.state] = (report.byState[patch.state] ?? 0) + 1;
       if (patch.state === 'applied') deps.metrics.add(METRICS.updatesApplied, 1);
       if (patch.state === 'failed') deps.metrics.add(METRICS.updatesFailed, 1);
@@ -652,6 +652,8 @@ async function sendBody(deps: SweepDeps, body: Body, report: UpdateSweepReport, 
         keys: s.updates.map(([k]) => k),
         retries: s.entry.retries,
         ...(s.unknownOrder ? { unknownOrder: true } : {}),
+        version: h.record.version,
+        followUp: Object.values(h.record.entries).some((e) => e.id !== s.entry.id && !FINAL_STATES.has(e.state)),
       })),
       polls: 0,
       status: r.value.status,

@@ -18,6 +18,7 @@ import {
   type ClickStore,
   type ConversionAdmin,
   type ConversionRecord,
+  type JobMember,
   type UpdateEntry,
   type UpdateJobRecord,
   type UpdateOutbox,
@@ -581,37 +582,63 @@ describe.each(BACKENDS)('%s', (_, make) => {
       expect((await s.updates.get('ORD-1'))!.entries['a']!.state).toBe('applied');
     });
 
-    it('settle records a job result on an update still waiting for that job, and makes the record due', async () => {
-      await s.updates.add(base, entry('a', { state: 'submitted', jobId: 'J1', note: 'x', notBefore: 5, retries: 2 }), undefined, T);
-      const result = { at: at(T + 5), result: 'sent' as const, jobId: 'J1', latencyMs: 0 };
-      expect(await s.updates.settle(key, 'a', 'J0', { state: 'applied', attempt: result }, T + 5)).toBe(false);
-      expect(await s.updates.settle(key, 'a', 'J1', { state: 'applied', attempt: result }, T + 5)).toBe(true);
-      expect(await s.updates.settle(key, 'a', 'J1', { state: 'failed', attempt: result }, T + 6)).toBe(false);
+    const member = (entryId: string, over: Partial<JobMember> = {}): JobMember => ({
+      record: key,
+      entry: entryId,
+      keys: ['ORD-1'],
+      retries: 0,
+      version: 1,
+      followUp: false,
+      ...over,
+    });
+    const result = { at: at(T + 5), result: 'sent' as const, jobId: 'J1', latencyMs: 0 };
+
+    it('settle records a job result on an update still waiting for that job; with nothing left to do the record leaves the index', async () => {
+      await s.updates.add(base, entry('a', { state: 'submitted', jobId: 'J1', note: 'x', notBefore: 5, retries: 2 }), T + 100, T);
+      expect(await s.updates.settle(member('a'), 'J0', { state: 'applied', attempt: result }, T + 5)).toBe(false);
+      expect(await s.updates.settle(member('a'), 'J1', { state: 'applied', attempt: result }, T + 5)).toBe(true);
+      expect(await s.updates.settle(member('a'), 'J1', { state: 'failed', attempt: result }, T + 6)).toBe(false);
       const r = (await s.updates.get('ORD-1'))!;
       expect(r.entries['a']).toEqual({
         ...entry('a', { state: 'applied', jobId: 'J1', retries: 2, updatedAt: at(T + 5) }),
         attempts: [result],
       });
-      expect(r).toMatchObject({ version: 2, dueShard: UPDATES_SHARD, dueAt: T + 5 });
-      expect(await s.updates.settle(key, 'zz', 'J1', { state: 'applied', attempt: result }, T + 5)).toBe(false);
+      expect(r.version).toBe(2);
+      expect(await s.updates.listDue(UPDATES_SHARD, T + 10_000_000, 10)).toEqual([]);
+      expect(await s.updates.settle(member('zz'), 'J1', { state: 'applied', attempt: result }, T + 5)).toBe(false);
+    });
+
+    it('settle makes the record due when later updates wait, when it changed since the job, or when the update is owed again', async () => {
+      const cases: Array<[string, Partial<JobMember>, Parameters<UpdateOutbox['settle']>[2], number]> = [
+        ['ORD-1', { followUp: true }, { state: 'applied', attempt: result }, T + 5],
+        ['ORD-2', { version: 0 }, { state: 'applied', attempt: result }, T + 5],
+        ['ORD-3', {}, { state: 'owed', retries: 1, notBefore: T + 60_000, attempt: result }, T + 60_000],
+        ['ORD-4', {}, { state: 'owed', group: 'J1/a', attempt: result }, T + 5],
+      ];
+      for (const [ref, over, patch, due] of cases) {
+        await s.updates.add({ ...base, ref, orderId: ref }, entry('a', { state: 'submitted', jobId: 'J1' }), undefined, T);
+        expect(await s.updates.settle(member('a', { record: updatesKey(ref), ...over }), 'J1', patch, T + 5)).toBe(true);
+        expect(await s.updates.listDue(UPDATES_SHARD, T + 10_000_000, 10), ref).toEqual([{ conversionRef: updatesKey(ref), dueAt: due }]);
+        await s.updates.claim(updatesKey(ref), due, due + 1, 'L');
+        await s.updates.finish(updatesKey(ref), 'L', { entries: [], version: 2, dueAt: undefined }, due);
+      }
     });
 
     it('settle on a held record writes the result only (the holder sees version move); a retry patch sets the schedule', async () => {
       await s.updates.add(base, entry('a', { state: 'submitted', jobId: 'J1' }), T, T);
       await s.updates.claim(key, T, T + LEASE, 'L1');
-      const result = { at: at(T + 5), result: 'retryable' as const, jobId: 'J1', latencyMs: 0 };
+      const retry = { ...result, result: 'retryable' as const };
       expect(
         await s.updates.settle(
-          key,
-          'a',
+          member('a'),
           'J1',
-          { state: 'owed', note: 'job failed', retries: 1, notBefore: T + 60_000, attempt: result },
+          { state: 'owed', note: 'job failed', retries: 1, notBefore: T + 60_000, attempt: retry },
           T + 5,
         ),
       ).toBe(true);
       const r = (await s.updates.get('ORD-1'))!;
       expect(r).toMatchObject({ version: 2, leaseId: 'L1', dueAt: T + LEASE });
-      expect(r.entries['a']).toMatchObject({ state: 'owed', note: 'job failed', retries: 1, notBefore: T + 60_000, attempts: [result] });
+      expect(r.entries['a']).toMatchObject({ state: 'owed', note: 'job failed', retries: 1, notBefore: T + 60_000, attempts: [retry] });
     });
   });
 
@@ -623,7 +650,7 @@ describe.each(BACKENDS)('%s', (_, make) => {
       campaignId: '1011l270',
       form: 'conversion_references',
       submittedAt: at(T),
-      members: [{ record: updatesKey('ORD-1'), entry: 'a', keys: ['ORD-1'], retries: 0 }],
+      members: [{ record: updatesKey('ORD-1'), entry: 'a', keys: ['ORD-1'], retries: 0, version: 1, followUp: false }],
       polls: 0,
       status: 'created',
       dueShard: JOBS_SHARD,

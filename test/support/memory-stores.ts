@@ -21,6 +21,7 @@ import {
   type CreateResult,
   type DueRef,
   type EntryPatch,
+  type JobMember,
   type Leased,
   type NewOrderUpdates,
   type OperatorAttribution,
@@ -297,7 +298,9 @@ export class MemoryUpdateOutbox implements UpdateOutbox {
     return true;
   }
 
-  async settle(key: string, entryId: string, jobId: string, patch: EntryPatch, now: number): Promise<boolean> {
+  async settle(member: JobMember, jobId: string, patch: EntryPatch, now: number): Promise<boolean> {
+    const key = member.record;
+    const entryId = member.entry;
     const r = this.items.get(key);
     const old = r?.entries[entryId];
     if (!r || !old || old.jobId !== jobId || old.state !== 'submitted') return false;
@@ -313,7 +316,13 @@ export class MemoryUpdateOutbox implements UpdateOutbox {
     };
     for (const f of ['note', 'notBefore', 'group'] as const) if (entry[f] === undefined) delete entry[f];
     const next: OrderUpdatesRecord = { ...r, entries: { ...r.entries, [entryId]: entry }, updatedAt: iso(now), version: r.version + 1 };
-    this.items.set(key, r.leaseId === undefined ? { ...next, dueShard: UPDATES_SHARD, dueAt: now } : next);
+    const owed = patch.state === 'owed';
+    if (r.leaseId !== undefined) this.items.set(key, next);
+    else if (!owed && !member.followUp && r.version === member.version) {
+      delete next.dueShard;
+      delete next.dueAt;
+      this.items.set(key, next);
+    } else this.items.set(key, { ...next, dueShard: UPDATES_SHARD, dueAt: owed ? (patch.notBefore ?? now) : now });
     return true;
   }
 

@@ -338,10 +338,10 @@ describe('jobResults', () => {
   const job = {
     jobId: '5l5',
     members: [
-      { record: 'k1', entry: 'a', keys: ['ORD-1'], retries: 0 },
-      { record: 'k2', entry: 'b', keys: ['ORD-2'], retries: 0 },
-      { record: 'k3', entry: 'c', keys: ['LEGACY-3'], retries: 1, unknownOrder: true },
-      { record: 'k4', entry: 'd', keys: ['ORD-4'], retries: 0 },
+      { record: 'k1', entry: 'a', keys: ['ORD-1'], retries: 0, version: 1, followUp: false },
+      { record: 'k2', entry: 'b', keys: ['ORD-2'], retries: 0, version: 1, followUp: false },
+      { record: 'k3', entry: 'c', keys: ['LEGACY-3'], retries: 1, unknownOrder: true, version: 1, followUp: false },
+      { record: 'k4', entry: 'd', keys: ['ORD-4'], retries: 0, version: 1, followUp: false },
     ],
   };
 
