@@ -168,8 +168,6 @@ export const CONDITIONS = {
   /** Still exactly the record that was read, and nobody holds it. */
   isUnchangedAndFree: '#writeId = :writeId AND #status = :status AND attribute_not_exists(#leaseId)',
   heldByMe: '#leaseId = :leaseId',
-  /** An update not stored yet, on a record with room for it, that nobody holds. */
-  updateIsNewAndFree: 'attribute_not_exists(#entries.#id) AND size(#entries) < :maxEntries AND attribute_not_exists(#leaseId)',
   /** An update not stored yet, on a record with room for it (held or not). */
   updateIsNew: 'attribute_not_exists(#entries.#id) AND size(#entries) < :maxEntries',
 } as const;
@@ -324,13 +322,13 @@ export class DynamoOrderUpdates extends DynamoTable implements OrderUpdateStore 
   }
 
   /**
-   * One conditional write in the common cases: the record is created with the update, or the update
-   * is added to it (and the record made due) while nobody holds it. While a holder has it, the update
-   * is added without touching the lease's `dueAt`; `version` moves, so the holder looks again.
+   * The record is created with its first update; a later update is added by one conditional write
+   * that also puts the record in the due index — at `dueAt` when it is not there, else at the time
+   * already set (a lease's end, a held update's next look, a job's safety net: an update never
+   * jumps ahead of those; a holder sees `version` move and looks again).
    */
   async add(base: NewOrderUpdates, entry: UpdateEntry, dueAt: number | undefined, now: number): Promise<'added' | 'duplicate'> {
     const key = updatesKey(base.ref);
-    const due = dueAt === undefined ? {} : { dueShard: UPDATES_SHARD, dueAt };
     const record: OrderUpdatesRecord = {
       conversionRef: key,
       recordType: 'order_updates',
@@ -339,79 +337,42 @@ export class DynamoOrderUpdates extends DynamoTable implements OrderUpdateStore 
       updatedAt: iso(now),
       version: 1,
       entries: { [entry.id]: entry },
-      ...due,
+      ...(dueAt === undefined ? {} : { dueShard: UPDATES_SHARD, dueAt }),
     };
-    if (
-      await this.applied(
-        new PutItemCommand({
-          TableName: this.tableName,
-          Item: toItem(record),
-          ConditionExpression: CONDITIONS.isNew,
-          ExpressionAttributeNames: { '#pk': CONVERSIONS.partitionKey },
-        }),
-      )
-    )
-      return 'added';
-    const names = { '#entries': 'entries', '#id': entry.id, '#updatedAt': 'updatedAt', '#version': 'version' };
-    const values = {
-      ':entry': { M: toItem(entry) },
-      ':now': { S: iso(now) },
-      ':one': { N: '1' },
-      ':maxEntries': { N: String(MAX_UPDATES_PER_ORDER) },
-    };
-    const set = 'SET #entries.#id = :entry, #updatedAt = :now';
-    if (dueAt !== undefined) {
-      const r = await this.addIf(key, `${set}, #shard = :shard, #dueAt = :dueAt ADD #version :one`, CONDITIONS.updateIsNewAndFree, {
-        names: { ...names, '#shard': CONVERSIONS.dueIndexPartitionKey, '#dueAt': 'dueAt', '#leaseId': 'leaseId' },
-        values: { ...values, ':shard': { S: UPDATES_SHARD }, ':dueAt': { N: String(dueAt) } },
-      });
-      if (r === true) return 'added';
-      if (r.entries?.[entry.id]) return 'duplicate';
-      this.checkRoom(r, base.ref);
-    }
-    const r = await this.addIf(key, `${set} ADD #version :one`, CONDITIONS.updateIsNew, { names, values });
-    if (r === true) return 'added';
-    if (r.entries?.[entry.id]) return 'duplicate';
-    this.checkRoom(r, base.ref);
-    throw new Error(`order updates ${base.ref}: the update could not be added`);
-  }
-
-  /** True when applied; else the record as it was (to tell a duplicate from a held record). */
-  private async addIf(
-    key: string,
-    update: string,
-    condition: string,
-    expr: { names: Record<string, string>; values: Record<string, AttributeValue> },
-  ): Promise<true | Partial<OrderUpdatesRecord>> {
-    try {
-      await this.db.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: this.key(key),
-          UpdateExpression: update,
-          ConditionExpression: condition,
-          ExpressionAttributeNames: expr.names,
-          ExpressionAttributeValues: expr.values,
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-        sendOptions(this.deadline),
-      );
-      return true;
-    } catch (err) {
-      if (!isConditionFailure(err)) throw err;
-      if (err.Item) return fromItem(err.Item) as Partial<OrderUpdatesRecord>;
-      // Not every DynamoDB returns the item on a failed condition (dynalite does not): read it.
-      const r = await this.db.send(
-        new GetItemCommand({ TableName: this.tableName, Key: this.key(key), ConsistentRead: true }),
-        sendOptions(this.deadline),
-      );
-      return r.Item ? (fromItem(r.Item) as Partial<OrderUpdatesRecord>) : {};
-    }
-  }
-
-  private checkRoom(r: Partial<OrderUpdatesRecord>, ref: string): void {
-    if (Object.keys(r.entries ?? {}).length >= MAX_UPDATES_PER_ORDER)
-      throw new InputError('too_many_updates', `${ref} already has ${MAX_UPDATES_PER_ORDER} updates; no more are taken`, 'orderId', 409);
+    const put = new PutItemCommand({
+      TableName: this.tableName,
+      Item: toItem(record),
+      ConditionExpression: CONDITIONS.isNew,
+      ExpressionAttributeNames: { '#pk': CONVERSIONS.partitionKey },
+    });
+    if (await this.applied(put)) return 'added';
+    const due = dueAt === undefined ? '' : ', #shard = :shard, #dueAt = if_not_exists(#dueAt, :dueAt)';
+    const added = await this.applied(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: this.key(key),
+        UpdateExpression: `SET #entries.#id = :entry, #updatedAt = :now${due} ADD #version :one`,
+        ConditionExpression: CONDITIONS.updateIsNew,
+        ExpressionAttributeNames: {
+          '#entries': 'entries',
+          '#id': entry.id,
+          '#updatedAt': 'updatedAt',
+          '#version': 'version',
+          ...(dueAt === undefined ? {} : { '#shard': CONVERSIONS.dueIndexPartitionKey, '#dueAt': 'dueAt' }),
+        },
+        ExpressionAttributeValues: {
+          ':entry': { M: toItem(entry) },
+          ':now': { S: iso(now) },
+          ':one': { N: '1' },
+          ':maxEntries': { N: String(MAX_UPDATES_PER_ORDER) },
+          ...(dueAt === undefined ? {} : { ':shard': { S: UPDATES_SHARD }, ':dueAt': { N: String(dueAt) } }),
+        },
+      }),
+    );
+    if (added) return 'added';
+    const existing = await this.get(base.ref);
+    if (existing?.entries[entry.id]) return 'duplicate';
+    throw new InputError('too_many_updates', `${base.ref} already has ${MAX_UPDATES_PER_ORDER} updates; no more are taken`, 'orderId', 409);
   }
 }
 

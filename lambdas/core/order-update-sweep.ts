@@ -45,7 +45,7 @@ import {
   type PlanContext,
   type Sendable,
 } from './order-update-plan.js';
-import { recordUpdate } from './order-updates.js';
+import { recordUpdate } from './order-update-record.js';
 import {
   bulkEntries,
   failuresNamed,

@@ -257,7 +257,7 @@ export class MemoryUpdateOutbox implements UpdateOutbox {
       updatedAt: iso(now),
       version: r.version + 1,
     };
-    this.items.set(key, r.leaseId === undefined ? { ...next, ...due } : next);
+    this.items.set(key, dueAt === undefined ? next : { ...next, dueShard: UPDATES_SHARD, dueAt: r.dueAt ?? dueAt });
     return 'added';
   }
 
