@@ -98,12 +98,17 @@ const JOB_MEMBERS_MAX_BYTES = 300_000;
 const MAX_REPORT_PAGES = 20;
 
 /**
- * An updates record is held from its claim to its finish: the run's claiming budget, one API call,
- * and the recording. Longer than the retry function's timeout, so a holder is gone before anyone
- * else may take the record over.
+ * How long an updates record (or a job) is held. A run stops starting calls to Partnerize once too
+ * little of the lease is left for the call and its recording ({@link callWindowMs}), so a holder
+ * always records before anyone else may take the record over; the conversions' lease (`LEASE_S`)
+ * is the floor, and twice a call plus its recording gives a run room to send.
  */
-export const updateLeaseMs = (c: Pick<TrackerConfig, 'sweepBudgetMs' | 'retryTimeoutMs'>): number =>
-  c.sweepBudgetMs + c.retryTimeoutMs + RECORDING_BOUND_MS;
+export const updateLeaseMs = (c: Pick<TrackerConfig, 'leaseMs' | 'retryTimeoutMs'>): number =>
+  Math.max(c.leaseMs, 2 * (c.retryTimeoutMs + RECORDING_BOUND_MS));
+
+/** From the first claim of a run, how long it may start calls to Partnerize. */
+const callWindowMs = (c: Pick<TrackerConfig, 'leaseMs' | 'retryTimeoutMs'>): number =>
+  updateLeaseMs(c) - c.retryTimeoutMs - RECORDING_BOUND_MS;
 
 /** How soon a held update looks again: the schedule's first delay (60 s in production). */
 const recheckMs = (c: Pick<TrackerConfig, 'retryDelaysS'>): number => Math.round((c.retryDelaysS[0] ?? 60) * 1000);
@@ -413,6 +418,8 @@ async function sendDue(
 ): Promise<void> {
   const { clock, config, updates } = deps;
   const within = () => clock.now() - started <= opts.budgetMs;
+  const claimedAt = clock.now();
+  const mayCall = () => clock.now() - claimedAt < callWindowMs(config);
   const held: Held[] = [];
   await inPool(keys, opts.concurrency, within, async (key) => {
     const leaseId = deps.newId();
@@ -437,18 +444,19 @@ async function sendDue(
     async (h) => {
       const conversion = await deps.conversions.get(h.record.ref);
       h.plan = planUpdates(h.record, conversion, ctx(clock.now()));
-      if (h.plan.needsItems) await withItems(deps, h, conversion, lookupsLeft-- > 0 && report.stoppedBy === undefined, report, ctx);
+      if (h.plan.needsItems)
+        await withItems(deps, h, conversion, lookupsLeft-- > 0 && report.stoppedBy === undefined && mayCall(), report, ctx);
       for (const e of h.plan.changed) h.entries.set(e.id, e);
       h.dueAt = h.plan.dueAt;
     },
   );
   const sendables = held.flatMap((h) => (h.plan.send ? [{ h, s: h.plan.send }] : []));
   for (const body of bodiesOf(sendables)) {
-    if (report.stoppedBy !== undefined && report.stoppedBy !== 'budget') {
+    if ((report.stoppedBy !== undefined && report.stoppedBy !== 'budget') || !mayCall()) {
       notAttempted(deps, body);
       continue;
     }
-    await sendBody(deps, body, report, opts.requestLimit ?? 64);
+    await sendBody(deps, body, report, opts.requestLimit ?? 64, mayCall);
   }
   await inPool(
     held,
@@ -611,9 +619,15 @@ function notAttempted(deps: SweepDeps, body: Body): void {
   for (const { h } of body.parts) h.dueAt = soon;
 }
 
-async function sendBody(deps: SweepDeps, body: Body, report: UpdateSweepReport, requestLimit: number): Promise<void> {
+async function sendBody(
+  deps: SweepDeps,
+  body: Body,
+  report: UpdateSweepReport,
+  requestLimit: number,
+  mayCall: () => boolean,
+): Promise<void> {
   const { clock, config, updates, api } = deps;
-  if (report.requests >= requestLimit) return notAttempted(deps, body);
+  if (report.requests >= requestLimit || !mayCall()) return notAttempted(deps, body);
   const parts = body.parts.map((p) => bulkEntries(p.s.form, p.s.updates));
   const payload = joinBody(body.form, parts);
   report.requests++;
@@ -725,10 +739,10 @@ async function sendBody(deps: SweepDeps, body: Body, report: UpdateSweepReport, 
   // Refused (4xx): one update alone is refused; several are split until the refused ones are alone.
   if (body.parts.length > 1) {
     const half = Math.ceil(body.parts.length / 2);
-    await sendBody(deps, { ...body, parts: body.parts.slice(0, half) }, report, requestLimit);
+    await sendBody(deps, { ...body, parts: body.parts.slice(0, half) }, report, requestLimit, mayCall);
     if (report.stoppedBy !== undefined && report.stoppedBy !== 'budget')
       return notAttempted(deps, { ...body, parts: body.parts.slice(half) });
-    await sendBody(deps, { ...body, parts: body.parts.slice(half) }, report, requestLimit);
+    await sendBody(deps, { ...body, parts: body.parts.slice(half) }, report, requestLimit, mayCall);
     return;
   }
   for (const p of body.parts) {
