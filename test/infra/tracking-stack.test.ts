@@ -203,7 +203,9 @@ describe('functions', () => {
     expect(envOf('ClicksFunction').TOKEN_SECRET_ARN).toBeUndefined();
     expect(envOf('RetryFunction').TOKEN_SECRET_ARN).toBeUndefined();
     // The Partnerize API keys (order updates): the retry function alone, by ARN.
-    expect(envOf('RetryFunction').PARTNERIZE_API_KEYS_SECRET_ARN).toEqual({ Ref: logicalId('AWS::SecretsManager::Secret', 'PartnerizeApiKeys') });
+    expect(envOf('RetryFunction').PARTNERIZE_API_KEYS_SECRET_ARN).toEqual({
+      Ref: logicalId('AWS::SecretsManager::Secret', 'PartnerizeApiKeys'),
+    });
     expect(envOf('PostbacksFunction').PARTNERIZE_API_KEYS_SECRET_ARN).toBeUndefined();
     expect(envOf('ClicksFunction').PARTNERIZE_API_KEYS_SECRET_ARN).toBeUndefined();
     for (const prefix of ['ClicksFunction', 'PostbacksFunction', 'RetryFunction']) expect(envOf(prefix).POSTBACK_TOKEN).toBeUndefined();
@@ -341,7 +343,9 @@ describe('secret and least privilege', () => {
   });
 
   it('the Partnerize API keys secret is created empty: no value, generated or given, in the template', () => {
-    const secret = resourcesOf(built.template, 'AWS::SecretsManager::Secret')[logicalId('AWS::SecretsManager::Secret', 'PartnerizeApiKeys')]!;
+    const secret = resourcesOf(built.template, 'AWS::SecretsManager::Secret')[
+      logicalId('AWS::SecretsManager::Secret', 'PartnerizeApiKeys')
+    ]!;
     expect(secret.Properties.GenerateSecretString).toBeUndefined();
     expect(secret.Properties.SecretString).toBeUndefined();
     expect(secret.Properties.Description).toMatch(/applicationKey.*userApiKey/);
