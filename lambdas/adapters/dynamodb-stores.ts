@@ -313,14 +313,6 @@ export const MAX_UPDATES_PER_ORDER = 100;
  * kept out of the postbacks bundle.
  */
 export class DynamoOrderUpdates extends DynamoTable implements OrderUpdateStore {
-  async get(conversionRef: string): Promise<OrderUpdatesRecord | undefined> {
-    const r = await this.db.send(
-      new GetItemCommand({ TableName: this.tableName, Key: this.key(updatesKey(conversionRef)), ConsistentRead: true }),
-      sendOptions(this.deadline),
-    );
-    return r.Item ? (fromItem(r.Item) as OrderUpdatesRecord) : undefined;
-  }
-
   /**
    * The record is created with its first update; a later update is added by one conditional write
    * that also puts the record in the due index — at `dueAt` when it is not there, else at the time
@@ -370,8 +362,17 @@ export class DynamoOrderUpdates extends DynamoTable implements OrderUpdateStore 
       }),
     );
     if (added) return 'added';
-    const existing = await this.get(base.ref);
-    if (existing?.entries[entry.id]) return 'duplicate';
+    const r = await this.db.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: this.key(key),
+        ConsistentRead: true,
+        ProjectionExpression: '#entries.#id',
+        ExpressionAttributeNames: { '#entries': 'entries', '#id': entry.id },
+      }),
+      sendOptions(this.deadline),
+    );
+    if (r.Item?.['entries']) return 'duplicate';
     throw new InputError('too_many_updates', `${base.ref} already has ${MAX_UPDATES_PER_ORDER} updates; no more are taken`, 'orderId', 409);
   }
 }

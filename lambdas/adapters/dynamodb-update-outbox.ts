@@ -4,11 +4,12 @@
  * (`takeLeaseIf`), and one conditional write per decision. Kept out of the postbacks bundle: only
  * the retry function and the CLI load it.
  */
-import { PutItemCommand, UpdateItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, PutItemCommand, UpdateItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import {
   APPROVALS_SHARD,
   JOBS_SHARD,
   UPDATES_SHARD,
+  updatesKey,
   type DueRef,
   type EntryPatch,
   type JobMember,
@@ -19,7 +20,8 @@ import {
 } from '../core/model.js';
 import { iso } from '../core/time.js';
 import { CONDITIONS, DynamoOrderUpdates } from './dynamodb-stores.js';
-import { toItem } from './marshal.js';
+import { sendOptions } from './deadline.js';
+import { fromItem, toItem } from './marshal.js';
 import { CONVERSIONS } from './tables.js';
 
 const OUTBOX_CONDITIONS = {
@@ -38,6 +40,14 @@ const OUTBOX_CONDITIONS = {
 } as const;
 
 export class DynamoUpdateOutbox extends DynamoOrderUpdates implements UpdateOutbox {
+  async get(conversionRef: string): Promise<OrderUpdatesRecord | undefined> {
+    const r = await this.db.send(
+      new GetItemCommand({ TableName: this.tableName, Key: this.key(updatesKey(conversionRef)), ConsistentRead: true }),
+      sendOptions(this.deadline),
+    );
+    return r.Item ? (fromItem(r.Item) as OrderUpdatesRecord) : undefined;
+  }
+
   async listDue(shard: typeof UPDATES_SHARD | typeof JOBS_SHARD, now: number, limit: number): Promise<DueRef[]> {
     return this.queryDue(shard, now, limit);
   }

@@ -478,10 +478,8 @@ export const jobKey = (jobId: string): string => `${SEP}job${SEP}${jobId}`;
 /** The new order updates record an update creates when its conversion has none yet. */
 export type NewOrderUpdates = Pick<OrderUpdatesRecord, 'ref' | 'orderId' | 'campaignId' | 'expiresAt'>;
 
-/** What the postbacks function and the CLI do with updates: read them, and add one. */
+/** What the postbacks function does with updates: add one (reading them is the retry function's and the CLI's). */
 export interface OrderUpdateStore {
-  /** The updates of a conversion, by its conversionRef. */
-  get(conversionRef: string): Promise<OrderUpdatesRecord | undefined>;
   /**
    * Adds `entry` (atomic dedupe on its id), creating the record from `base` when there is none.
    * With `dueAt`, the record is due then (unless someone holds it: the holder sees `version` move
@@ -500,8 +498,10 @@ export interface UpdatesChange {
   dueAt?: number | undefined;
 }
 
-/** The retry function's side: the due updates and jobs, under leases (the conversions' mechanics). */
+/** The retry function's side (and the CLI's): the due updates and jobs, under leases (the conversions' mechanics). */
 export interface UpdateOutbox extends OrderUpdateStore {
+  /** The updates of a conversion, by its conversionRef. */
+  get(conversionRef: string): Promise<OrderUpdatesRecord | undefined>;
   listDue(shard: typeof UPDATES_SHARD | typeof JOBS_SHARD, now: number, limit: number): Promise<DueRef[]>;
   /** Takes the lease of a due order updates record (by key). */
   claim(key: string, now: number, leaseUntil: number, leaseId: string): Promise<OrderUpdatesRecord | undefined>;
