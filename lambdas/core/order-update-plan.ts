@@ -312,8 +312,3 @@ export function planUpdates(record: OrderUpdatesRecord, conversion: ConversionRe
   }
   return { changed };
 }
-
-/** A reason for people and logs: the kinds in words. */
-export const describeKind = (k: UpdateKind): string => DEFAULT_REASONS[k];
-
-export type { UpdateKind };
