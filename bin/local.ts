@@ -78,6 +78,7 @@ function banner(local: LocalServer): string {
     `  auth:       Authorization: Bearer ${local.token}`,
     `  storage:    ${s.dataDir ? `embedded DynamoDB persisted in ${s.dataDir}` : 'embedded DynamoDB in memory (set DATA_DIR to keep data)'}`,
     `  retries:    sweep every ${s.sweepIntervalS}s, delays ${s.retryDelaysS.join(',')}s`,
+    `  updates:    cancellations, returns, approvals → ${local.info.partnerizeApi.baseUrl}${local.info.partnerizeApi.keysSet ? '' : '  (PARTNERIZE_APPLICATION_KEY and PARTNERIZE_USER_API_KEY not set: updates are kept and wait)'}`,
     `  demo shop:  ${local.url}/demo/?clickref=AbC123xYz  (landing page with the capture snippet → product → checkout)`,
     `  operator:   ${cli}`,
     `  process:    pid ${process.pid}  (Ctrl-C, or kill ${process.pid}, stops it)`,

@@ -46,6 +46,13 @@ export function acknowledgeNagFindings(stack: Stack, opts: { waf: boolean; segme
       },
     ]);
   }
+  NagSuppressions.addResourceSuppressionsByPath(stack, path('PartnerizeApiKeys/Resource'), [
+    {
+      id: 'AwsSolutions-SMG4',
+      reason:
+        "The secret holds keys Partnerize issues (the user application key and user API key from the brand's Partnerize console): they are rotated in Partnerize, then put here; a Lambda rotation function cannot create them.",
+    },
+  ]);
   for (const fn of ['ClicksFunction', 'PostbacksFunction', 'RetryFunction']) {
     NagSuppressions.addResourceSuppressionsByPath(stack, path(`${fn}Role/DefaultPolicy/Resource`), [
       {

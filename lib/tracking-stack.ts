@@ -1,4 +1,5 @@
 import { Annotations, CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import type { CfnSecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -43,6 +44,7 @@ export class TrackingStack extends Stack {
   readonly tokenSecret: Secret;
   /** Segment's webhook shared secret, with `enableSegmentSignatures`. */
   readonly segmentSecret: Secret | undefined;
+  readonly apiKeysSecret: Secret;
   readonly onCall: OnCall;
   readonly alarms: TrackingAlarms;
   readonly dashboard: TrackingDashboard;
@@ -64,6 +66,7 @@ export class TrackingStack extends Stack {
           generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
         })
       : undefined;
+    this.apiKeysSecret = this.createApiKeysSecret();
     // With the optional WAF, the functions only answer requests that came through CloudFront.
     const originVerifySecret = config.enableWaf
       ? new Secret(this, 'OriginVerify', {
@@ -135,13 +138,31 @@ export class TrackingStack extends Stack {
     const retryFn = new TrackingFunction(this, 'RetryFunction', {
       ...common('retry'),
       memorySize: config.retryMemoryMb,
-      description: 'Sends the owed Partnerize conversion calls that are due (every minute)',
+      description: 'Sends the owed Partnerize conversion calls and order updates that are due (every minute)',
       timeout: Duration.seconds(60),
-    }).bindTable(ENV.conversionsTable, conversions, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], {
-      name: CONVERSIONS.dueIndex,
-      actions: ['dynamodb:Query'],
-    });
+    })
+      // PutItem: a bulk job's record, and the updates record of an automatic approval.
+      .bindTable(ENV.conversionsTable, conversions, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], {
+        name: CONVERSIONS.dueIndex,
+        actions: ['dynamodb:Query'],
+      })
+      .bindSecret(ENV.partnerizeApiKeysSecretArn, this.apiKeysSecret);
     return { clicks: clicksFn, postbacks: postbacksFn, retry: retryFn };
+  }
+
+  /**
+   * The Partnerize API keys (order updates): created empty — the brand puts its user application
+   * key and user API key in it (README "Order lifecycle"), so the keys are never in context, the
+   * template or an output. Until then the retry function keeps updates waiting (and pages).
+   */
+  private createApiKeysSecret(): Secret {
+    const secret = new Secret(this, 'PartnerizeApiKeys', {
+      description:
+        'Partnerize API keys for order updates: {"applicationKey": "<user application key>", "userApiKey": "<user API key>"} (empty until set)',
+    });
+    // The L2 construct always generates a value; an empty secret has none until the brand puts one.
+    (secret.node.defaultChild as CfnSecret).addPropertyDeletionOverride('GenerateSecretString');
+    return secret;
   }
 
   private createApi(config: TrackingConfig): TrackingApi {
@@ -201,5 +222,10 @@ export class TrackingStack extends Stack {
         this.segmentSecret.secretArn,
         "Segment webhook destination's Shared Secret: aws secretsmanager get-secret-value --secret-id <this> --query SecretString --output text",
       );
+    out(
+      'PartnerizeApiKeysSecretArn',
+      this.apiKeysSecret.secretArn,
+      'Set once: aws secretsmanager put-secret-value --secret-id <this> --secret-string \'{"applicationKey":"…","userApiKey":"…"}\'',
+    );
   }
 }

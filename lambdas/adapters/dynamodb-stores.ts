@@ -15,6 +15,8 @@ import {
 import { fromItem, toItem } from './marshal.js';
 import {
   DUE_SHARD,
+  UPDATES_SHARD,
+  updatesKey,
   type AttemptOutcome,
   type AttemptStart,
   type AttemptTrigger,
@@ -26,9 +28,15 @@ import {
   type ConversionStore,
   type CreateResult,
   type DueRef,
+  type Leased,
+  type NewOrderUpdates,
   type OperatorAttribution,
+  type OrderUpdatesRecord,
+  type OrderUpdateStore,
+  type UpdateEntry,
   type RequeueableStatus,
 } from '../core/model.js';
+import { InputError } from '../core/errors.js';
 import { iso } from '../core/time.js';
 import { DeadlineBound, sendOptions } from './deadline.js';
 import { CLICKS, CONVERSIONS } from './tables.js';
@@ -37,7 +45,7 @@ import { CLICKS, CONVERSIONS } from './tables.js';
  * A table adapter. `withDeadline` gives a view of the same object (same client, same class) whose
  * calls give up at the deadline: the handlers bind one per request.
  */
-abstract class DynamoTable extends DeadlineBound {
+export abstract class DynamoTable extends DeadlineBound {
   constructor(
     protected readonly db: DynamoDBClient,
     protected readonly tableName: string,
@@ -59,10 +67,100 @@ abstract class DynamoTable extends DeadlineBound {
       throw err;
     }
   }
+
+  protected key(conversionRef: string): Record<string, AttributeValue> {
+    return { [CONVERSIONS.partitionKey]: { S: conversionRef } };
+  }
+
+  /** The keys (and due times) of one partition of the due index, due at or before `now`, oldest first. */
+  protected async queryDue(shard: string, now: number, limit: number): Promise<DueRef[]> {
+    const out: DueRef[] = [];
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const r = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: CONVERSIONS.dueIndex,
+          KeyConditionExpression: '#shard = :shard AND #dueAt <= :now',
+          ExpressionAttributeNames: { '#shard': CONVERSIONS.dueIndexPartitionKey, '#dueAt': CONVERSIONS.dueIndexSortKey },
+          ExpressionAttributeValues: { ':shard': { S: shard }, ':now': { N: String(now) } },
+          ScanIndexForward: true,
+          Limit: limit - out.length,
+          ExclusiveStartKey: start,
+        }),
+        sendOptions(this.deadline),
+      );
+      for (const item of r.Items ?? []) {
+        const { conversionRef, dueAt } = fromItem(item) as DueRef;
+        out.push({ conversionRef, dueAt });
+      }
+      start = r.LastEvaluatedKey;
+    } while (start && out.length < limit);
+    return out;
+  }
+
+  /**
+   * The lease, for every record of the due index (conversions, order updates, jobs): moves `dueAt`
+   * to `leaseUntil`, writes `leaseId` and the run that starts, when `condition` holds; the record
+   * as it is now, or undefined. The item is read back as it was before the update, so a run an
+   * earlier holder started and never finished is not lost: it comes back as `interrupted`.
+   */
+  protected async takeLeaseIf<T extends Leased>(
+    key: string,
+    condition: string,
+    values: Record<string, AttributeValue>,
+    lease: { now: number; leaseUntil: number; leaseId: string; trigger: AttemptTrigger },
+  ): Promise<T | undefined> {
+    const started: AttemptStart = { at: iso(lease.now), trigger: lease.trigger };
+    try {
+      const r = await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: this.key(key),
+          UpdateExpression: 'SET #dueAt = :leaseUntil, #leaseId = :leaseId, #updatedAt = :updatedAt, #started = :started',
+          ConditionExpression: condition,
+          // DynamoDB refuses names an expression does not use: only the condition's own, and the update's.
+          ExpressionAttributeNames: Object.fromEntries(
+            Object.entries({ '#pk': CONVERSIONS.partitionKey, '#status': 'status', '#shard': CONVERSIONS.dueIndexPartitionKey })
+              .filter(([k]) => condition.includes(k))
+              .concat([
+                ['#dueAt', 'dueAt'],
+                ['#leaseId', 'leaseId'],
+                ['#updatedAt', 'updatedAt'],
+                ['#started', 'attemptStarted'],
+              ]),
+          ),
+          ExpressionAttributeValues: {
+            ...values,
+            ':leaseUntil': { N: String(lease.leaseUntil) },
+            ':leaseId': { S: lease.leaseId },
+            ':updatedAt': { S: iso(lease.now) },
+            ':now': { N: String(lease.now) },
+            ':started': { M: toItem(started) },
+          },
+          ReturnValues: 'ALL_OLD',
+        }),
+        sendOptions(this.deadline),
+      );
+      if (!r.Attributes) return undefined;
+      const before = fromItem(r.Attributes) as T & { updatedAt?: string };
+      return {
+        ...before,
+        dueAt: lease.leaseUntil,
+        leaseId: lease.leaseId,
+        updatedAt: started.at,
+        attemptStarted: started,
+        interrupted: before.attemptStarted,
+      };
+    } catch (err) {
+      if (isConditionFailure(err)) return undefined;
+      throw err;
+    }
+  }
 }
 
 /** Conditions, named (DynamoDB expression text). */
-const CONDITIONS = {
+export const CONDITIONS = {
   /** Nobody has written this key yet. */
   isNew: 'attribute_not_exists(#pk)',
   /** The latest click wins: never overwrite a click recorded after this one. */
@@ -70,6 +168,8 @@ const CONDITIONS = {
   /** Still exactly the record that was read, and nobody holds it. */
   isUnchangedAndFree: '#writeId = :writeId AND #status = :status AND attribute_not_exists(#leaseId)',
   heldByMe: '#leaseId = :leaseId',
+  /** An update not stored yet, on a record with room for it (held or not). */
+  updateIsNew: 'attribute_not_exists(#entries.#id) AND size(#entries) < :maxEntries',
 } as const;
 
 const isConditionFailure = (err: unknown): err is ConditionalCheckFailedException =>
@@ -103,10 +203,6 @@ export class DynamoClickStore extends DynamoTable implements ClickStore {
 }
 
 export class DynamoConversionStore extends DynamoTable implements ConversionStore {
-  protected key(conversionRef: string): Record<string, AttributeValue> {
-    return { [CONVERSIONS.partitionKey]: { S: conversionRef } };
-  }
-
   async create(record: ConversionRecord): Promise<CreateResult> {
     try {
       await this.db.send(
@@ -148,30 +244,8 @@ export class DynamoConversionStore extends DynamoTable implements ConversionStor
     return r.Item ? (fromItem(r.Item) as ConversionRecord) : undefined;
   }
 
-  async listDue(now: number, limit: number): Promise<DueRef[]> {
-    const out: DueRef[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const r = await this.db.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: CONVERSIONS.dueIndex,
-          KeyConditionExpression: '#shard = :shard AND #dueAt <= :now',
-          ExpressionAttributeNames: { '#shard': CONVERSIONS.dueIndexPartitionKey, '#dueAt': CONVERSIONS.dueIndexSortKey },
-          ExpressionAttributeValues: { ':shard': { S: DUE_SHARD }, ':now': { N: String(now) } },
-          ScanIndexForward: true,
-          Limit: limit - out.length,
-          ExclusiveStartKey: start,
-        }),
-        sendOptions(this.deadline),
-      );
-      for (const item of r.Items ?? []) {
-        const { conversionRef, dueAt } = fromItem(item) as DueRef;
-        out.push({ conversionRef, dueAt });
-      }
-      start = r.LastEvaluatedKey;
-    } while (start && out.length < limit);
-    return out;
+  async listDue(now: number, limit: number, shard: string = DUE_SHARD): Promise<DueRef[]> {
+    return this.queryDue(shard, now, limit);
   }
 
   async claim(
@@ -181,69 +255,12 @@ export class DynamoConversionStore extends DynamoTable implements ConversionStor
     leaseId: string,
     trigger: AttemptTrigger,
   ): Promise<ConversionRecord | undefined> {
-    return this.takeLeaseIf(
+    return this.takeLeaseIf<ConversionRecord>(
+      conversionRef,
       '#status IN (:pending, :queued) AND #dueAt <= :now',
       { ':pending': { S: 'pending' }, ':queued': { S: 'queued' } },
-      { conversionRef, now, leaseUntil, leaseId, trigger },
+      { now, leaseUntil, leaseId, trigger },
     );
-  }
-
-  /**
-   * Moves `dueAt` to `leaseUntil`, writes `leaseId` and the attempt that starts, when `condition`
-   * holds; the record as it is now, or undefined. The item is read back as it was before the
-   * update, so an attempt an earlier holder started and never finished is not lost: it comes back
-   * as `interrupted`.
-   */
-  protected async takeLeaseIf(
-    condition: string,
-    values: Record<string, AttributeValue>,
-    lease: { conversionRef: string; now: number; leaseUntil: number; leaseId: string; trigger: AttemptTrigger },
-  ): Promise<ConversionRecord | undefined> {
-    const started: AttemptStart = { at: iso(lease.now), trigger: lease.trigger };
-    try {
-      const r = await this.db.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: this.key(lease.conversionRef),
-          UpdateExpression: 'SET #dueAt = :leaseUntil, #leaseId = :leaseId, #updatedAt = :updatedAt, #started = :started',
-          ConditionExpression: condition,
-          // DynamoDB refuses names an expression does not use: only the condition's own, and the update's.
-          ExpressionAttributeNames: Object.fromEntries(
-            Object.entries({ '#pk': CONVERSIONS.partitionKey, '#status': 'status' })
-              .filter(([k]) => condition.includes(k))
-              .concat([
-                ['#dueAt', 'dueAt'],
-                ['#leaseId', 'leaseId'],
-                ['#updatedAt', 'updatedAt'],
-                ['#started', 'attemptStarted'],
-              ]),
-          ),
-          ExpressionAttributeValues: {
-            ...values,
-            ':leaseUntil': { N: String(lease.leaseUntil) },
-            ':leaseId': { S: lease.leaseId },
-            ':updatedAt': { S: iso(lease.now) },
-            ':now': { N: String(lease.now) },
-            ':started': { M: toItem(started) },
-          },
-          ReturnValues: 'ALL_OLD',
-        }),
-        sendOptions(this.deadline),
-      );
-      if (!r.Attributes) return undefined;
-      const before = fromItem(r.Attributes) as ConversionRecord;
-      return {
-        ...before,
-        dueAt: lease.leaseUntil,
-        leaseId: lease.leaseId,
-        updatedAt: started.at,
-        attemptStarted: started,
-        interrupted: before.attemptStarted,
-      };
-    } catch (err) {
-      if (isConditionFailure(err)) return undefined;
-      throw err;
-    }
   }
 
   async finishAttempt(conversionRef: string, leaseId: string, outcome: AttemptOutcome, now: number): Promise<boolean> {
@@ -269,7 +286,7 @@ export class DynamoConversionStore extends DynamoTable implements ConversionStor
     if (outcome.dueAt !== undefined) {
       update += ', #dueAt = :dueAt, #shard = :shard REMOVE #leaseId, #started';
       values[':dueAt'] = { N: String(outcome.dueAt) };
-      values[':shard'] = { S: DUE_SHARD };
+      values[':shard'] = { S: outcome.dueShard ?? DUE_SHARD };
     } else {
       update += ' REMOVE #leaseId, #dueAt, #shard, #started';
     }
@@ -284,6 +301,79 @@ export class DynamoConversionStore extends DynamoTable implements ConversionStor
       }),
       false,
     );
+  }
+}
+
+/** Updates a conversion may hold: each is a few hundred bytes, and a record must stay far below 400 KB. */
+export const MAX_UPDATES_PER_ORDER = 100;
+
+/**
+ * The order updates records, as the postbacks function uses them: read one, add an update. The
+ * retry function's side (leases, jobs) is `DynamoUpdateOutbox` (adapters/dynamodb-update-outbox.ts),
+ * kept out of the postbacks bundle.
+ */
+export class DynamoOrderUpdates extends DynamoTable implements OrderUpdateStore {
+  /**
+   * The record is created with its first update; a later update is added by one conditional write
+   * that also puts the record in the due index — at `dueAt` when it is not there, else at the time
+   * already set (a lease's end, a held update's next look, a job's safety net: an update never
+   * jumps ahead of those; a holder sees `version` move and looks again).
+   */
+  async add(base: NewOrderUpdates, entry: UpdateEntry, dueAt: number | undefined, now: number): Promise<'added' | 'duplicate'> {
+    const key = updatesKey(base.ref);
+    const record: OrderUpdatesRecord = {
+      conversionRef: key,
+      recordType: 'order_updates',
+      ...base,
+      createdAt: iso(now),
+      updatedAt: iso(now),
+      version: 1,
+      entries: { [entry.id]: entry },
+      ...(dueAt === undefined ? {} : { dueShard: UPDATES_SHARD, dueAt }),
+    };
+    const put = new PutItemCommand({
+      TableName: this.tableName,
+      Item: toItem(record),
+      ConditionExpression: CONDITIONS.isNew,
+      ExpressionAttributeNames: { '#pk': CONVERSIONS.partitionKey },
+    });
+    if (await this.applied(put)) return 'added';
+    const due = dueAt === undefined ? '' : ', #shard = :shard, #dueAt = if_not_exists(#dueAt, :dueAt)';
+    const added = await this.applied(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: this.key(key),
+        UpdateExpression: `SET #entries.#id = :entry, #updatedAt = :now${due} ADD #version :one`,
+        ConditionExpression: CONDITIONS.updateIsNew,
+        ExpressionAttributeNames: {
+          '#entries': 'entries',
+          '#id': entry.id,
+          '#updatedAt': 'updatedAt',
+          '#version': 'version',
+          ...(dueAt === undefined ? {} : { '#shard': CONVERSIONS.dueIndexPartitionKey, '#dueAt': 'dueAt' }),
+        },
+        ExpressionAttributeValues: {
+          ':entry': { M: toItem(entry) },
+          ':now': { S: iso(now) },
+          ':one': { N: '1' },
+          ':maxEntries': { N: String(MAX_UPDATES_PER_ORDER) },
+          ...(dueAt === undefined ? {} : { ':shard': { S: UPDATES_SHARD }, ':dueAt': { N: String(dueAt) } }),
+        },
+      }),
+    );
+    if (added) return 'added';
+    const r = await this.db.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: this.key(key),
+        ConsistentRead: true,
+        ProjectionExpression: '#entries.#id',
+        ExpressionAttributeNames: { '#entries': 'entries', '#id': entry.id },
+      }),
+      sendOptions(this.deadline),
+    );
+    if (r.Item?.['entries']) return 'duplicate';
+    throw new InputError('too_many_updates', `${base.ref} already has ${MAX_UPDATES_PER_ORDER} updates; no more are taken`, 'orderId', 409);
   }
 }
 
@@ -302,13 +392,10 @@ export class DynamoConversionAdmin extends DynamoConversionStore implements Conv
     unchangedSince?: string,
   ): Promise<ConversionRecord | undefined> {
     const free = 'attribute_exists(#pk) AND (attribute_not_exists(#leaseId) OR #dueAt <= :now)';
+    const lease = { now, leaseUntil, leaseId, trigger };
     return unchangedSince === undefined
-      ? this.takeLeaseIf(free, {}, { conversionRef, now, leaseUntil, leaseId, trigger })
-      : this.takeLeaseIf(
-          `${free} AND #updatedAt = :seen`,
-          { ':seen': { S: unchangedSince } },
-          { conversionRef, now, leaseUntil, leaseId, trigger },
-        );
+      ? this.takeLeaseIf<ConversionRecord>(conversionRef, free, {}, lease)
+      : this.takeLeaseIf<ConversionRecord>(conversionRef, `${free} AND #updatedAt = :seen`, { ':seen': { S: unchangedSince } }, lease);
   }
 
   async releaseLease(conversionRef: string, leaseId: string, now: number): Promise<boolean> {

@@ -3,10 +3,31 @@
  * Used by the inline attempt of a postback, by a postback that resumes an owed send, and by the
  * retry sweep.
  */
-import type { Attempt, AttemptOutcome, AttemptStart, AttemptTrigger, ConversionRecord, Deps, Log, TrackerConfig } from './model.js';
+import {
+  APPROVALS_SHARD,
+  type Attempt,
+  type AttemptOutcome,
+  type AttemptStart,
+  type AttemptTrigger,
+  type ConversionRecord,
+  type Deps,
+  type Log,
+  type TrackerConfig,
+} from './model.js';
 import { METRICS } from './metrics.js';
 import { nextDueAt } from './retry-policy.js';
-import { iso } from './time.js';
+import { DAY_MS, iso } from './time.js';
+
+/**
+ * A delivered conversion, with automatic approval on (`autoApproveAfterDays`), waits in the due
+ * index's approvals partition until its approval falls due (core/order-update-sweep.ts); the same
+ * write that records the delivery puts it there, so approval costs no write of its own.
+ */
+const delivered = (
+  now: number,
+  config: Partial<Pick<TrackerConfig, 'autoApproveAfterDays'>>,
+): Pick<AttemptOutcome, 'dueAt' | 'dueShard'> =>
+  config.autoApproveAfterDays ? { dueShard: APPROVALS_SHARD, dueAt: now + config.autoApproveAfterDays * DAY_MS } : {};
 
 /**
  * Did an earlier attempt of this record reach Partnerize, or perhaps reach it without us learning
@@ -28,12 +49,12 @@ export function outcomeOf(
   record: Pick<ConversionRecord, 'retries' | 'attempts' | 'interrupted'>,
   attempt: Attempt,
   now: number,
-  config: Pick<TrackerConfig, 'retryDelaysS' | 'duplicateAnswer'>,
+  config: Pick<TrackerConfig, 'retryDelaysS' | 'duplicateAnswer'> & Partial<Pick<TrackerConfig, 'autoApproveAfterDays'>>,
   random: () => number,
 ): AttemptOutcome {
-  if (attempt.result === 'sent') return { status: 'sent', attempt, retries: record.retries };
+  if (attempt.result === 'sent') return { status: 'sent', attempt, retries: record.retries, ...delivered(now, config) };
   if (isDuplicateAnswer(attempt, config.duplicateAnswer) && mayHaveLandedBefore(record)) {
-    return { status: 'sent', attempt: { ...attempt, deliveredEarlier: true }, retries: record.retries };
+    return { status: 'sent', attempt: { ...attempt, deliveredEarlier: true }, retries: record.retries, ...delivered(now, config) };
   }
   if (attempt.result === 'rejected') return { status: 'rejected', attempt, retries: record.retries };
   const retries = record.retries + 1;

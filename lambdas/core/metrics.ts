@@ -14,6 +14,12 @@ export const METRICS = {
     no_consent: 'PostbacksNoConsent',
     ignored: 'PostbacksIgnored',
     dry_run: 'PostbacksDryRun',
+    update_queued: 'UpdatesQueued',
+    update_queued_unknown_order: 'UpdatesQueuedUnknownOrder',
+    update_held: 'UpdatesHeld',
+    update_duplicate: 'UpdatesDuplicate',
+    update_not_applicable: 'UpdatesNotApplicable',
+    update_dry_run: 'UpdatesDryRun',
   },
   /** Purchase postbacks accepted (the denominator of the unattributed share). */
   purchases: 'Purchases',
@@ -33,6 +39,26 @@ export const METRICS = {
   retryHeartbeat: 'RetryHeartbeat',
   owedDue: 'OwedSendsDue',
   oldestOwedAge: 'OldestOwedSendAge',
+  /** Order updates (core/order-update-sweep.ts): what the API answered a bulk request or a job poll. */
+  partnerizeApiAnswer: {
+    sent: 'PartnerizeApiAccepted',
+    retryable: 'PartnerizeApiRetryable',
+    rejected: 'PartnerizeApiRejected',
+  },
+  /** Partnerize refused the API keys (401/403): every update waits until they are fixed. */
+  partnerizeApiAuthFailed: 'PartnerizeApiAuthFailed',
+  /** Bulk update requests sent (one per campaign and kind per run, not one per update). */
+  bulkUpdateRequests: 'BulkUpdateRequests',
+  updatesApplied: 'UpdatesApplied',
+  /** Updates a job reported failed, or whose retry schedule ran out. */
+  updatesFailed: 'UpdatesFailed',
+  /** Updates Partnerize refused with a 4xx. */
+  updatesRejected: 'UpdatesRejected',
+  /** Order updates records due, and how overdue the most overdue is. */
+  updatesDue: 'OwedUpdatesDue',
+  oldestUpdateAge: 'OldestOwedUpdateAge',
+  /** Due updates that cannot be sent because the API keys are not set. */
+  updatesAwaitingKeys: 'UpdatesAwaitingKeys',
 } as const;
 
 export type MetricUnit = 'Count' | 'Milliseconds' | 'Seconds';

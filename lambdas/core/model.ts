@@ -11,6 +11,7 @@ import type { ConversionCall, HttpMethod, OutgoingCall } from './partnerize-url.
 import type { OrderSource } from './order-events.js';
 import type { Compaction } from './partnerize-request.js';
 import type { AnswerClass } from './retry-policy.js';
+import type { BulkBody, BulkForm, BulkJob, BulkStatus, JobTask } from './partnerize-bulk.js';
 
 /** The latest click of a session. */
 export interface ClickRecord {
@@ -33,8 +34,22 @@ export interface ClickRecord {
  */
 export type ConversionStatus = 'pending' | 'queued' | 'sent' | 'rejected' | 'failed' | 'unattributed' | 'no_consent' | 'dry_run';
 
-/** The postback answer's `outcome` (contract). */
-export type Outcome = 'sent' | 'queued' | 'rejected' | 'duplicate' | 'unattributed' | 'no_consent' | 'ignored' | 'dry_run';
+/** The postback answer's `outcome` (contract); the `update_…` ones answer order updates (README "Order lifecycle"). */
+export type Outcome = 'sent' | 'queued' | 'rejected' | 'duplicate' | 'unattributed' | 'no_consent' | 'ignored' | 'dry_run' | UpdateOutcome;
+
+/**
+ * The answer to an order update: stored and queued; queued for an order the tracker never accepted
+ * (forwarded by reference: it may have come from the legacy pixel); held until its conversion is
+ * sent; a repeat of one already stored; nothing to update (the conversion was never sent); or
+ * recorded in a dry run (never sent).
+ */
+export type UpdateOutcome =
+  | 'update_queued'
+  | 'update_queued_unknown_order'
+  | 'update_held'
+  | 'update_duplicate'
+  | 'update_not_applicable'
+  | 'update_dry_run';
 
 export type AttemptTrigger = 'inline' | 'retry' | 'resume' | 'replay';
 
@@ -183,6 +198,8 @@ export interface AttemptOutcome {
   retries: number;
   /** The next due time when the send stays owed; undefined removes the record from the due index. */
   dueAt?: number | undefined;
+  /** The due index partition `dueAt` is in (default {@link DUE_SHARD}; {@link APPROVALS_SHARD} for a sent conversion awaiting its automatic approval). */
+  dueShard?: string | undefined;
 }
 
 export interface ClickStore {
@@ -194,10 +211,18 @@ export interface ClickStore {
 export type CreateResult = { created: true } | { created: false; existing: ConversionRecord };
 
 /**
- * The partition of the sparse due index: every owed send carries it (one value: the index is
- * small, only what is owed right now).
+ * The partitions of the sparse due index. Owed sends carry `owed`; order updates, their bulk jobs
+ * and sent conversions awaiting automatic approval each have their own value, so the retry
+ * function reads each kind separately (and one kind's backlog does not crowd out another's reads),
+ * and the index's writes spread over several partition key values.
  */
 export const DUE_SHARD = 'owed';
+/** Order update records with an update to send (or to look at again). */
+export const UPDATES_SHARD = 'updates';
+/** Bulk update jobs not finished yet (polled). */
+export const JOBS_SHARD = 'jobs';
+/** Sent conversions whose automatic approval falls due (`autoApproveAfterDays`). */
+export const APPROVALS_SHARD = 'approve';
 
 export interface DueRef {
   conversionRef: string;
@@ -213,8 +238,8 @@ export interface ConversionStore {
    */
   replace(record: ConversionRecord, existing: Pick<ConversionRecord, 'writeId' | 'status'>): Promise<boolean>;
   get(conversionRef: string): Promise<ConversionRecord | undefined>;
-  /** Owed records due at or before `now`, oldest first. */
-  listDue(now: number, limit: number): Promise<DueRef[]>;
+  /** Owed records due at or before `now`, oldest first (or, with `shard`, the records of that partition). */
+  listDue(now: number, limit: number, shard?: string): Promise<DueRef[]>;
   /**
    * Takes the lease of an owed record that is due (`dueAt <= now`), moving `dueAt` to `leaseUntil`
    * and noting the attempt that starts (`attemptStarted`). Returns the record — with `interrupted`
@@ -275,6 +300,305 @@ export interface ConversionAdmin extends ConversionStore {
   findByStatus(statuses: readonly ConversionStatus[], since?: string): AsyncIterable<ConversionRecord>;
 }
 
+/*
+ * Order updates (README "Order lifecycle"): cancellations, returns, refunds and approvals of a
+ * conversion, sent to Partnerize's v3 bulk conversion update API by the retry function.
+ */
+
+/** What an update asks for. `reject` and an `approve` with `force` come from an operator; `auto_approve` from the schedule. */
+export type UpdateKind = 'cancel' | 'return' | 'refund' | 'approve' | 'reject' | 'auto_approve';
+export type UpdateSource = OrderSource | 'operator' | 'schedule';
+
+/**
+ * Where an update is.
+ * - `owed`: to be sent when its turn comes; `held`: waiting (its conversion is still owed, the order
+ *   is unknown for a grace period, Partnerize's item ids are not known yet, the API keys are not set);
+ * - `submitted`: in a bulk job that has not finished;
+ * - `applied`, `failed` (the job reported an error for it, or the retry schedule ran out),
+ *   `rejected` (Partnerize refused the request with a 4xx), `superseded` (an earlier update decided:
+ *   approve after cancel, a second cancel), `not_applicable` (the conversion was never sent): final.
+ */
+export type UpdateState = 'owed' | 'held' | 'submitted' | 'applied' | 'failed' | 'rejected' | 'superseded' | 'not_applicable';
+
+/** One refunded or returned line of a partial update: `quantity` units of `sku`, `value` per unit when given. */
+export interface RefundLine {
+  sku: string;
+  quantity: number;
+  /** Per-unit value refunded, a plain decimal (as order items carry it). */
+  value?: string | undefined;
+}
+
+/** What was sent for an update: the body's form and its entries for this update. */
+export interface SentUpdate {
+  form: BulkForm;
+  campaignId: string;
+  /** The whole conversion rejected or approved, or some of its items changed. */
+  effect: 'reject' | 'approve' | 'items';
+  /** Body key (conversionRef or Partnerize item id) → the update sent for it. */
+  updates: Record<string, { status?: BulkStatus; item_value?: number; reason?: string }>;
+  /** Sent by reference for an order the tracker has no record of (it may not exist at Partnerize yet). */
+  unknownOrder?: boolean | undefined;
+}
+
+/** One bulk request an update was in, as kept on the update (the audit trail). */
+export interface UpdateAttempt {
+  at: string;
+  result: AnswerClass;
+  status?: number | undefined;
+  error?: SendErrorClass | undefined;
+  /** The start of Partnerize's error message, or the task's message for this update. */
+  message?: string | undefined;
+  jobId?: string | undefined;
+  latencyMs: number;
+}
+
+export interface UpdateEntry {
+  /** Identity for dedupe: the sender's `updateId`, or a digest of what the update asks. */
+  id: string;
+  /** Order of arrival: updates of a conversion are applied in this order. */
+  seq: number;
+  kind: UpdateKind;
+  source: UpdateSource;
+  acceptedAt: string;
+  updatedAt: string;
+  reason?: string | undefined;
+  /** A partial refund or return: the lines refunded (absent: the whole order). */
+  items?: RefundLine[] | undefined;
+  /** An operator's approve that overrides an earlier cancellation. */
+  force?: boolean | undefined;
+  state: UpdateState;
+  /** Why it is in its state (what a held update waits for, Partnerize's message for a failed one). */
+  note?: string | undefined;
+  /** Retryable failures in the current schedule (the conversions' schedule). */
+  retries: number;
+  /** Epoch ms: not sent again before then (the retry schedule, a 429's advice). */
+  notBefore?: number | undefined;
+  sent?: SentUpdate | undefined;
+  jobId?: string | undefined;
+  attempts?: UpdateAttempt[] | undefined;
+  /**
+   * Sent only with the updates of the same group: set when a job reported failures without naming
+   * them, to split its updates until each failure is found.
+   */
+  group?: string | undefined;
+}
+
+/** One of Partnerize's items of a conversion, as its conversion report lists it. */
+export interface PartnerizeItem {
+  id: string;
+  sku?: string | undefined;
+  category?: string | undefined;
+  value?: number | undefined;
+  status?: string | undefined;
+}
+
+/** Fields every record of the due index carries while it is in it, with its lease. */
+export interface Leased {
+  dueShard?: string | undefined;
+  dueAt?: number | undefined;
+  leaseId?: string | undefined;
+  attemptStarted?: AttemptStart | undefined;
+  /** In memory only, after a claim: the earlier holder's unfinished run. */
+  interrupted?: AttemptStart | undefined;
+}
+
+/**
+ * The updates of one conversion, in the conversions table under its own key ({@link updatesKey}):
+ * one record per conversion, so its updates are deduped in one conditional write, applied in order
+ * under one lease, and read back in one GetItem by `pz lookup` — also for an order the tracker
+ * never accepted (no conversion record).
+ */
+export interface OrderUpdatesRecord extends Leased {
+  /** The key: {@link updatesKey} of `ref`. */
+  conversionRef: string;
+  recordType: 'order_updates';
+  /** The conversionRef of the conversion these updates are for. */
+  ref: string;
+  orderId: string;
+  /** The campaign the conversion was sent to (the configured one for an unknown order). */
+  campaignId: string;
+  createdAt: string;
+  updatedAt: string;
+  /** Raised by every change made while a lease may be held (an update added, a job settled). */
+  version: number;
+  entries: Record<string, UpdateEntry>;
+  /** Partnerize's items for the conversion (read from its conversion report for item-level updates). */
+  items?: PartnerizeItem[] | undefined;
+  itemsReadAt?: string | undefined;
+  expiresAt: number;
+}
+
+/** The updates one bulk request carried for one order updates record. */
+export interface JobMember {
+  /** The order updates record's key. */
+  record: string;
+  entry: string;
+  /** The body keys sent for it. */
+  keys: string[];
+  /** The update's retries when it was sent (a failed job retries it on the schedule). */
+  retries: number;
+  unknownOrder?: boolean | undefined;
+  /** The record's `version` when it was sent, and whether later updates wait behind this one. */
+  version: number;
+  followUp: boolean;
+}
+
+/** What a job's result changes on one update (written without reading the record). */
+export interface EntryPatch {
+  state: UpdateState;
+  note?: string | undefined;
+  retries?: number | undefined;
+  notBefore?: number | undefined;
+  group?: string | undefined;
+  attempt: UpdateAttempt;
+}
+
+/** A bulk update job Partnerize accepted (202): polled until it finishes, then its result is recorded on each update. */
+export interface UpdateJobRecord extends Leased {
+  /** The key: {@link jobKey} of `jobId`. */
+  conversionRef: string;
+  recordType: 'update_job';
+  jobId: string;
+  campaignId: string;
+  form: BulkForm;
+  submittedAt: string;
+  updatedAt?: string | undefined;
+  members: JobMember[];
+  polls: number;
+  /** Partnerize's job status when last read. */
+  status: string;
+  finishedAt?: string | undefined;
+  expiresAt: number;
+}
+
+/*
+ * Keys of the records that are not conversions. Order ids never hold control characters (they are
+ * refused on input), so a key with U+001F can never be a conversionRef.
+ */
+const SEP = '\u001f';
+export const updatesKey = (conversionRef: string): string => `${conversionRef}${SEP}updates`;
+export const jobKey = (jobId: string): string => `${SEP}job${SEP}${jobId}`;
+
+/** The new order updates record an update creates when its conversion has none yet. */
+export type NewOrderUpdates = Pick<OrderUpdatesRecord, 'ref' | 'orderId' | 'campaignId' | 'expiresAt'>;
+
+/** What the postbacks function does with updates: add one (reading them is the retry function's and the CLI's). */
+export interface OrderUpdateStore {
+  /**
+   * Adds `entry` (atomic dedupe on its id), creating the record from `base` when there is none.
+   * With `dueAt`, the record is due then (unless someone holds it: the holder sees `version` move
+   * and looks at it again).
+   */
+  add(base: NewOrderUpdates, entry: UpdateEntry, dueAt: number | undefined, now: number): Promise<'added' | 'duplicate'>;
+}
+
+/** What a record holder changes when it lets go: the entries it decided, and when to look again. */
+export interface UpdatesChange {
+  entries: UpdateEntry[];
+  items?: PartnerizeItem[] | undefined;
+  /** The `version` the holder read: if it moved, the record is made due at once instead of at `dueAt`. */
+  version: number;
+  /** When to look at the record again; undefined takes it out of the due index. */
+  dueAt?: number | undefined;
+}
+
+/** The retry function's side (and the CLI's): the due updates and jobs, under leases (the conversions' mechanics). */
+export interface UpdateOutbox extends OrderUpdateStore {
+  /** The updates of a conversion, by its conversionRef. */
+  get(conversionRef: string): Promise<OrderUpdatesRecord | undefined>;
+  listDue(shard: typeof UPDATES_SHARD | typeof JOBS_SHARD, now: number, limit: number): Promise<DueRef[]>;
+  /** Takes the lease of a due order updates record (by key). */
+  claim(key: string, now: number, leaseUntil: number, leaseId: string): Promise<OrderUpdatesRecord | undefined>;
+  /** Writes what the holder decided and lets go. False when the lease was lost. */
+  finish(key: string, leaseId: string, change: UpdatesChange, now: number): Promise<boolean>;
+  /**
+   * Records a job's result on one update, if it still waits for that job. The record becomes due
+   * when something is left to do (the update is owed again, later updates wait, or the record
+   * changed since `member.version`), else it leaves the due index; if someone holds it, only the
+   * result is written and the holder sees `version` move. False when the update no longer waits
+   * for this job.
+   */
+  settle(member: JobMember, jobId: string, patch: EntryPatch, now: number): Promise<boolean>;
+  createJob(job: UpdateJobRecord): Promise<void>;
+  claimJob(key: string, now: number, leaseUntil: number, leaseId: string): Promise<UpdateJobRecord | undefined>;
+  /** Records a poll: the status read, and when to poll again (undefined: finished, out of the due index). */
+  finishJob(
+    key: string,
+    leaseId: string,
+    change: { status: string; polls: number; dueAt?: number | undefined },
+    now: number,
+  ): Promise<boolean>;
+  /** Takes a sent conversion out of the approvals partition once its approval is queued. */
+  clearApproval(conversionRef: string): Promise<boolean>;
+}
+
+/** Partnerize API credentials: the user application key and the user API key (Basic auth). */
+export interface ApiCredentials {
+  applicationKey: string;
+  userApiKey: string;
+}
+
+/** How a call to Partnerize's API ended: its answer, or why there was none (as {@link SendResult}). */
+export type ApiOutcome<T> =
+  | { ok: true; value: T; status: number; latencyMs: number }
+  | {
+      ok: false;
+      result: Exclude<AnswerClass, 'sent'>;
+      status?: number | undefined;
+      error?: SendErrorClass | undefined;
+      cause?: SendCause | undefined;
+      uncertain?: boolean | undefined;
+      /** X-RateLimit-Retry-After (or Retry-After), seconds. */
+      retryAfterS?: number | undefined;
+      /** Partnerize's error message (v3: `error.errors[0].message`), cut to 256 characters. */
+      message?: string | undefined;
+      latencyMs: number;
+    };
+
+/** A conversion of Partnerize's brand conversion report (the fields the tracker reads). */
+export interface ReportConversion {
+  conversionId: string;
+  conversionReference: string;
+  /** `pending | approved | rejected`, or what Partnerize sends (e.g. `mixed`). */
+  status: string;
+  /** As Partnerize writes it: `YYYY-MM-DD HH:MM:SS` in the requested timezone (UTC here). */
+  conversionTime?: string | undefined;
+  currency?: string | undefined;
+  value?: number | undefined;
+  clickref?: string | undefined;
+  items: PartnerizeItem[];
+}
+
+export interface ReportQuery {
+  /** Epoch ms; the report is read by conversion time, UTC. */
+  from: number;
+  to: number;
+  /** Ask Partnerize to filter by reference (documented in its older docs; results are filtered here too). */
+  conversionReference?: string | undefined;
+  /** The `next_page` path of the previous page. */
+  next?: string | undefined;
+}
+
+export interface ReportPage {
+  conversions: ReportConversion[];
+  /** The next page's path, when there is one. */
+  next?: string | undefined;
+}
+
+/**
+ * Partnerize's API (api.partnerize.com): the v3 bulk conversion update and its jobs, and the brand
+ * conversion report. Never throws for Partnerize's behaviour: every ending is an {@link ApiOutcome}.
+ */
+export interface PartnerizeApi {
+  /** False while the brand has not set the API keys: updates wait. */
+  hasCredentials(): Promise<boolean>;
+  bulkUpdate(campaignId: string, body: BulkBody, timeoutMs: number): Promise<ApiOutcome<BulkJob>>;
+  job(jobId: string, timeoutMs: number): Promise<ApiOutcome<BulkJob>>;
+  /** Every task of a job, each read in full (`resultData`): asked for jobs that report failures. */
+  tasks(jobId: string, timeoutMs: number): Promise<ApiOutcome<JobTask[]>>;
+  conversions(campaignId: string, query: ReportQuery, timeoutMs: number): Promise<ApiOutcome<ReportPage>>;
+}
+
 export interface PartnerizeSender {
   send(call: OutgoingCall, timeoutMs: number): Promise<SendResult>;
 }
@@ -297,6 +621,7 @@ export interface Deps {
   config: TrackerConfig;
   clicks: ClickStore;
   conversions: ConversionStore;
+  updates: OrderUpdateStore;
   sender: PartnerizeSender;
   clock: Clock;
   /** Unique ids for leases. */
@@ -308,6 +633,13 @@ export interface Deps {
 }
 
 /** The operator CLI's dependencies: the same, with the admin side of the conversions table. */
-export interface AdminDeps extends Omit<Deps, 'conversions'> {
+export interface AdminDeps extends Omit<Deps, 'conversions' | 'updates'> {
   conversions: ConversionAdmin;
+  updates: UpdateOutbox;
+}
+
+/** The retry function's dependencies: with the update outbox and Partnerize's API. */
+export interface SweepDeps extends Omit<Deps, 'updates'> {
+  updates: UpdateOutbox;
+  api: PartnerizeApi;
 }

@@ -12,6 +12,7 @@ import { DAY_MS, HOUR_MS, iso, MINUTE_MS } from './time.js';
 import { withClickref, type OutgoingCall } from './partnerize-url.js';
 import { DEMO_CAMPAIGN_ID, isPartnerizeHost } from './settings.js';
 import { requestFor } from './partnerize-request.js';
+import { recordUpdate, type RecordedUpdate } from './order-update-record.js';
 
 /** The record of an order: `prefix + orderId` first, then the id taken as a conversionRef. */
 export async function findConversion(
@@ -211,4 +212,47 @@ export function parseSince(value: string, now: number): string {
   const date = new Date(t);
   if (Number.isNaN(date.getTime())) throw refuse();
   return date.toISOString();
+}
+
+export interface OperatorUpdateOptions {
+  reason?: string | undefined;
+  /** Approve although an earlier update rejected the conversion (a cancellation that was a mistake). */
+  force?: boolean | undefined;
+}
+
+/**
+ * An operator's approve or reject of an order (`pz approve`, `pz reject`): recorded as an update of
+ * its own (never a repeat of an earlier one), sent in bulk by the retry function like any other.
+ * A reject needs a reason; an approve of a conversion an earlier update rejected needs `force`.
+ */
+export async function operatorUpdate(
+  id: string,
+  prefix: string,
+  kind: 'approve' | 'reject',
+  opts: OperatorUpdateOptions,
+  deps: AdminDeps,
+): Promise<RecordedUpdate> {
+  const reason = opts.reason?.trim() || undefined;
+  if (kind === 'reject' && reason === undefined)
+    throw new InputError('missing_field', 'reject needs --reason "<why>" (kept on the record and sent to Partnerize)', 'reason');
+  const conversion = await findConversion(id, prefix, deps);
+  const conversionRef = conversion?.conversionRef ?? prefix + id;
+  if (kind === 'approve' && !opts.force) {
+    const rejected = Object.values((await deps.updates.get(conversionRef))?.entries ?? {}).find(
+      (e) =>
+        (e.state === 'applied' || e.state === 'submitted' || e.state === 'owed' || e.state === 'held') &&
+        e.kind !== 'approve' &&
+        e.kind !== 'auto_approve' &&
+        !e.items,
+    );
+    if (rejected)
+      throw new OperationError(
+        `${conversionRef} was rejected by a ${rejected.kind} update (${rejected.acceptedAt}, ${rejected.state}): an approve would be superseded. Pass --force to approve it anyway`,
+      );
+  }
+  return recordUpdate(
+    { conversionRef, orderId: conversion?.orderId ?? id },
+    { kind, source: 'operator', reason, force: opts.force || undefined, id: `op:${deps.newId()}` },
+    deps,
+  );
 }

@@ -32,10 +32,10 @@ export interface OrderEvent {
 }
 
 /**
- * What an order event asks for. `refund` and `cancel` are order updates: their `native` body is
- * the native update shape `{event, orderId, items?: [{sku, quantity, value}]}`.
+ * What an order event asks for: a purchase, nothing, or an update of an order (core/order-updates.ts),
+ * whose `native` body is then the native update shape `{event, orderId, reason?, items?: [{sku, quantity, value}]}`.
  */
-export type EventIntent = 'purchase' | 'ignore' | 'refund' | 'cancel';
+export type EventIntent = 'purchase' | 'ignore' | 'cancel' | 'refund' | 'return' | 'approve';
 
 /** What a source mapper needs from the configuration. */
 export type SourceConfig = Pick<TrackerConfig, 'mapping' | 'consentCategories' | 'ga4Paths' | 'segmentPaths' | 'segmentConsentCategories'>;
@@ -102,11 +102,9 @@ export function checkPurchase(event: OrderEvent, purchaseEvents: readonly string
   if (event.intent === 'purchase') return { fires: true };
   if (event.intent === 'ignore')
     return { fires: false, reason: `${nameField} '${String(name).slice(0, 64)}' is not an order event of this source` };
-  if (event.intent === 'refund' || event.intent === 'cancel')
-    return {
-      fires: false,
-      reason: `${nameField} '${String(name).slice(0, 64)}' is an order update (${event.intent}), not handled here`,
-    };
+  // A source's refund or cancellation is an order update (core/order-updates.ts), never a purchase.
+  if (event.intent !== undefined)
+    return { fires: false, reason: `${nameField} '${String(name).slice(0, 64)}' is an order update (${event.intent})` };
   const blank = name === undefined || name === null || (typeof name === 'string' && name.trim() === '');
   if (blank) return source === 'native' ? { fires: true } : { fires: false, reason: `the event has no name at ${nameField}` };
   if (typeof name !== 'string') return { fires: false, reason: `${nameField} is not a string` };

@@ -20,6 +20,7 @@ import {
   type SupersededRecord,
 } from './model.js';
 import { checkPurchase, orderItems, parseOrder, readOrderEvent, singleEvent, type OrderEvent } from './order-events.js';
+import { acceptUpdate, updateKindOf } from './order-updates.js';
 import type { ConversionItem } from './partnerize-url.js';
 import { lineTotal, requestFor } from './partnerize-request.js';
 import { InputError } from './errors.js';
@@ -56,6 +57,8 @@ async function accept(input: unknown, deps: Deps, startedAt: number): Promise<Po
     throw new InputError('invalid_body', 'body must be a JSON object (an order or a Tealium event)');
   }
   const event = readOrderEvent(body, config);
+  const update = updateKindOf(event, config);
+  if (update) return acceptUpdate(event, update, deps);
   const purchase = checkPurchase(event, config.purchaseEvents);
   if (!purchase.fires) {
     deps.log.info('postback ignored', { source: event.source, reason: purchase.reason });

@@ -92,7 +92,30 @@ export const ClickSchema = object(
   'must be a JSON object',
 );
 
+/** One refunded or returned line of an order update: the SKU is what identifies it at Partnerize. */
+export const RefundLineSchema = object(
+  {
+    sku: field((v) => requiredText(v, { max: 512, scalars: true })),
+    quantity: field(quantity),
+    value: field(optionalDecimal),
+  },
+  'must be an object',
+);
+
+/** An order update (README "Order lifecycle"): cancel, refund, return or approve an order. */
+export const OrderUpdateSchema = object(
+  {
+    orderId: field((v) => requiredText(v, { max: 200, scalars: true, noControl: true })),
+    reason: field((v) => optionalText(v, { max: 1024 })),
+    /** The sender's id of this update: two updates with the same content and no id are one. */
+    updateId: field((v) => optionalText(v, { max: 128, scalars: true, noControl: true })),
+    items: optional(list(RefundLineSchema, 'items', MAX_ITEMS)),
+  },
+  'must be a JSON object',
+);
+
 export type Order = Out<typeof OrderSchema>;
+export type OrderUpdateInput = Out<typeof OrderUpdateSchema>;
 export type OrderItem = Out<typeof ItemSchema>;
 export type Click = Out<typeof ClickSchema>;
 

@@ -91,6 +91,8 @@ export const SETTINGS = {
     for: SENDERS,
   }),
   partnerizeBaseUrl: setting({ env: 'PARTNERIZE_BASE_URL', read: httpUrl, default: 'https://prf.hn', for: SENDERS }),
+  /** Partnerize's API (bulk conversion updates, jobs, the conversion report); its keys are a secret, not a setting. */
+  partnerizeApiBaseUrl: setting({ env: 'PARTNERIZE_API_BASE_URL', read: httpUrl, default: 'https://api.partnerize.com', for: ['retry'] }),
   partnerizeMethod: setting<HttpMethod>({ env: 'PARTNERIZE_METHOD', read: choice(['GET', 'POST'] as const), default: 'GET', for: SENDERS }),
   /** How Partnerize's answer to a conversionref it already holds reads (core/answer-budget.ts). */
   partnerizeDuplicateAnswer: setting({
@@ -112,11 +114,24 @@ export const SETTINGS = {
     default: 30,
     for: ['clicks', 'postbacks', 'retry'],
   }),
-  conversionRetentionDays: setting({ env: 'CONVERSION_RETENTION_DAYS', read: wholeNumber(1, 3650), default: 400, for: ['postbacks'] }),
+  conversionRetentionDays: setting({ env: 'CONVERSION_RETENTION_DAYS', read: wholeNumber(1, 3650), default: 400, for: SENDERS }),
   consentPolicy: setting<ConsentPolicy>({ env: 'CONSENT_POLICY', read: choice(CONSENT_POLICIES), default: 'required', for: ['postbacks'] }),
   /** Tealium consent categories that mean "may track affiliates". */
   consentCategories: setting({ env: 'CONSENT_CATEGORIES', read: textList(), default: ['affiliates'], for: ['clicks', 'postbacks'] }),
   purchaseEvents: setting({ env: 'PURCHASE_EVENTS', read: textList({ atLeastOne: true }), default: ['purchase'], for: ['postbacks'] }),
+  /**
+   * Event names of order updates (Tealium's, or any sender's own). The native shape's `cancel`,
+   * `refund`, `return` and `approve` are always recognised (README "Order lifecycle").
+   */
+  cancelEvents: setting({ env: 'CANCEL_EVENTS', read: textList(), default: ['order_cancel'], for: ['postbacks'] }),
+  refundEvents: setting({ env: 'REFUND_EVENTS', read: textList(), default: ['order_refund'], for: ['postbacks'] }),
+  returnEvents: setting({ env: 'RETURN_EVENTS', read: textList(), default: ['return', 'order_return'], for: ['postbacks'] }),
+  approveEvents: setting({ env: 'APPROVE_EVENTS', read: textList(), default: ['order_approve'], for: ['postbacks'] }),
+  /**
+   * Sent conversions not rejected within this many days are approved in Partnerize, once
+   * (0: never; the brand validates by hand or sends approve events).
+   */
+  autoApproveAfterDays: setting({ env: 'AUTO_APPROVE_AFTER_DAYS', read: wholeNumber(0, 365), default: 0, for: SENDERS }),
   tealiumMapping: mapping<TealiumMappingConfig>('TEALIUM_MAPPING', resolveMapping),
   /** Per-field overrides of the GA4 / server-side GTM mapping (core/ga4.ts). */
   ga4Mapping: mapping<Ga4MappingConfig>('GA4_MAPPING', resolveGa4Mapping),
@@ -156,6 +171,19 @@ export const SETTINGS = {
   sweepLimit: setting({ env: 'SWEEP_LIMIT', read: wholeNumber(1, 5000), default: 200, for: ['retry'] }),
   sweepConcurrency: setting({ env: 'SWEEP_CONCURRENCY', read: wholeNumber(1, 64), default: 8, for: ['retry'] }),
   sweepBudgetMs: setting({ env: 'SWEEP_BUDGET_MS', read: wholeNumber(5_000, 50_000), default: 45_000, for: ['retry'] }),
+  /**
+   * Order updates a retry run takes into bulk requests at most (one request per campaign and kind,
+   * each under Partnerize's 100,000 ids); the bound keeps a run inside its time and a job's record
+   * inside DynamoDB's item size.
+   */
+  updateBatchSize: setting({ env: 'UPDATE_BATCH_SIZE', read: wholeNumber(1, 5000), default: 1000, for: ['retry'] }),
+  /** How soon a bulk job is first polled; later polls back off, doubling up to 15 minutes. */
+  updatePollSeconds: setting({ env: 'UPDATE_POLL_S', read: wholeNumber(1, 3600), default: 30, for: ['retry'] }),
+  /**
+   * How long an update for an order the tracker has no record of waits for the order's own
+   * postback (a Tealium retry) before it is forwarded by reference (the legacy pixel's conversions).
+   */
+  unknownOrderGraceSeconds: setting({ env: 'UNKNOWN_ORDER_GRACE_S', read: wholeNumber(0, 86_400), default: 60, for: ['retry'] }),
 } as const;
 
 export type SettingKey = keyof typeof SETTINGS;
@@ -215,6 +243,7 @@ export function crossCheck(s: Partial<Settings>, naming: Naming): Problem[] {
         `(${assign('partnerizeCampaignId', '<id>')}), or stay in a dry run (${assign('partnerizeMode', 'dryrun')})`,
     });
   }
+  problems.push(...eventListOverlaps(s, name));
   if (s.leaseSeconds !== undefined && s.inlineTimeoutMs !== undefined && s.retryTimeoutMs !== undefined) {
     const lease = minimumLeaseMs({ inlineTimeoutMs: s.inlineTimeoutMs, retryTimeoutMs: s.retryTimeoutMs });
     if (s.leaseSeconds * 1000 < lease) {
@@ -223,6 +252,28 @@ export function crossCheck(s: Partial<Settings>, naming: Naming): Problem[] {
         name: name('leaseSeconds'),
         message: `(${s.leaseSeconds}) must be at least ${Math.ceil(lease / 1000)}: the longest attempt (${name('inlineTimeoutMs')}, ${name('retryTimeoutMs')}) plus the time to record it, or a second sender could take over a send still in flight`,
       });
+    }
+  }
+  return problems;
+}
+
+/** The settings that name events: an event name may mean one thing only. */
+const EVENT_LISTS = ['purchaseEvents', 'cancelEvents', 'refundEvents', 'returnEvents', 'approveEvents'] as const;
+
+function eventListOverlaps(s: Partial<Settings>, name: Naming['name']): Problem[] {
+  const seen = new Map<string, SettingKey>();
+  const problems: Problem[] = [];
+  for (const key of EVENT_LISTS) {
+    for (const event of s[key] ?? []) {
+      const n = event.trim().toLowerCase();
+      const first = seen.get(n);
+      if (first && first !== key)
+        problems.push({
+          key,
+          name: name(key),
+          message: `names '${event}', which ${name(first)} names too: an event may mean one thing only`,
+        });
+      else seen.set(n, key);
     }
   }
   return problems;

@@ -275,7 +275,11 @@ export function mapListOrder(
  * The native order update of the order lifecycle, `{event, orderId, items?}` with each item's sku,
  * quantity and value: some senders write refunded amounts as negative numbers, so the sign is dropped.
  */
-export function orderUpdate(intent: 'refund' | 'cancel', order: Mapped, withItems: boolean): Record<string, unknown> {
+export function orderUpdate(
+  intent: Exclude<EventIntent, 'purchase' | 'ignore'>,
+  order: Mapped,
+  withItems: boolean,
+): Record<string, unknown> {
   const { orderId, items } = order.native;
   const unsigned = (item: Record<string, unknown>) => {
     const v = item?.['value'];

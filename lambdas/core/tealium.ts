@@ -46,6 +46,8 @@ export const MAPPING_FIELDS = [
   'price',
   'quantity',
   'orderTotal',
+  'updateReason',
+  'updateId',
 ] as const;
 export type MappingField = (typeof MAPPING_FIELDS)[number];
 export type TealiumMapping = PathMapping<MappingField>;
@@ -74,6 +76,9 @@ export const DEFAULT_MAPPING_CONFIG: Readonly<Record<MappingField, readonly stri
   // For orders without product rows: the amount commission is paid on — Tealium's retail layer
   // puts the total after discounts, before tax and shipping, in order_subtotal.
   orderTotal: ['data.udo.order_subtotal', 'data.udo.order_total'],
+  // Order updates (cancel, refund, return): why, and the brand's id of the update, when the data layer has them.
+  updateReason: ['data.udo.cancel_reason', 'data.udo.refund_reason', 'data.udo.return_reason'],
+  updateId: ['data.udo.refund_id', 'data.udo.return_id'],
 };
 
 /** Validates a mapping override and merges it over the defaults. */
@@ -99,6 +104,9 @@ export function mapTealiumOrder(event: unknown, mapping: TealiumMapping, consent
   };
   scalar('event', 'event');
   mapScalars(event, mapping, native, sources);
+  // Order updates (cancel, refund, return): why, and the brand's id of the update.
+  scalar('reason', 'updateReason');
+  scalar('updateId', 'updateId');
   const consent = pick(event, mapping.consentCategories);
   sources['consent'] = consent.source;
   const c = consentFromCategories(consent.value, consentCategories);

@@ -44,7 +44,12 @@ export function createPostbacksHandler(deps: PostbacksHandlerDeps) {
     // A signature stands in for the token only where Segment signs: its own events (not RudderStack's).
     const one = bySignature ? singleEvent(input) : undefined;
     if (bySignature && !(one !== null && typeof one === 'object' && sourceOf(one) === 'segment')) return unauthorized(SIGNED_ONLY);
-    const bound = { ...deps, clicks: bindDeadline(deps.clicks, deadline), conversions: bindDeadline(deps.conversions, deadline) };
+    const bound = {
+      ...deps,
+      clicks: bindDeadline(deps.clicks, deadline),
+      conversions: bindDeadline(deps.conversions, deadline),
+      updates: bindDeadline(deps.updates, deadline),
+    };
     // The answer budget counts from the request's arrival, token check and body included.
     const elapsedMs = Date.now() - (deadline.at - REQUEST_BUDGET_MS);
     return json(202, await acceptPostback(input, bound, { elapsedMs }));

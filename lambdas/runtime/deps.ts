@@ -1,6 +1,6 @@
 /** What the postbacks and retry functions share: the use cases' dependencies, from the environment. */
 import { systemClock } from '../adapters/clock.js';
-import { DynamoClickStore, DynamoConversionStore } from '../adapters/dynamodb-stores.js';
+import { DynamoClickStore, DynamoConversionStore, DynamoOrderUpdates } from '../adapters/dynamodb-stores.js';
 import { newId } from '../adapters/ids.js';
 import { createFetchSender, dryRunSender } from '../adapters/partnerize-sender.js';
 import type { ClickStore, Deps } from '../core/model.js';
@@ -18,10 +18,12 @@ const noClicks: ClickStore = {
 export function depsFromEnv(env: Env, uses: { clicks: boolean }): Deps {
   const db = dynamoClient(dynamodbEndpointFromEnv(env));
   const config = configFromEnv(env);
+  const conversionsTable = required(env, ENV.conversionsTable);
   return {
     config,
     clicks: uses.clicks ? new DynamoClickStore(db, required(env, ENV.clicksTable)) : noClicks,
-    conversions: new DynamoConversionStore(db, required(env, ENV.conversionsTable)),
+    conversions: new DynamoConversionStore(db, conversionsTable),
+    updates: new DynamoOrderUpdates(db, conversionsTable),
     // A dry run is dry: its sender refuses to call anyone.
     sender: config.partnerizeMode === 'live' ? createFetchSender() : dryRunSender,
     clock: systemClock,

@@ -5,6 +5,7 @@
  * entry files (lambdas/clicks.ts, …) hand `process.env` in; the local mode and the tests hand in
  * their own records.
  */
+import type { ApiCredentials } from '../core/model.js';
 import { settingsFromEnv, SettingsError, trackerConfig, type Env, type TrackerConfig } from '../core/settings.js';
 import { LOG_LEVELS, type LogLevel } from '../observability/logger.js';
 import { METRICS_NAMESPACE } from '../observability/metrics.js';
@@ -23,6 +24,11 @@ export const ENV = {
   segmentSecretArn: 'SEGMENT_SECRET_ARN',
   /** Segment's webhook shared secret itself (local mode only). Neither set: X-Signature is not accepted. */
   segmentSharedSecret: 'SEGMENT_SHARED_SECRET',
+  /** The Secrets Manager secret holding the Partnerize API keys (AWS; the retry function only). */
+  partnerizeApiKeysSecretArn: 'PARTNERIZE_API_KEYS_SECRET_ARN',
+  /** The Partnerize API keys themselves (local mode only; the stack never sets them). */
+  partnerizeApplicationKey: 'PARTNERIZE_APPLICATION_KEY',
+  partnerizeUserApiKey: 'PARTNERIZE_USER_API_KEY',
   /** The value CloudFront adds in front of the API with the optional WAF. */
   originVerify: 'ORIGIN_VERIFY',
   /** The `service` dimension of metrics and the `service` of log lines: the stack name. */
@@ -101,6 +107,27 @@ export function segmentSecretLocationFromEnv(env: Env): TokenLocation | undefine
   if (secretArn) return { secretArn };
   const token = optional(env, ENV.segmentSharedSecret);
   return token ? { token } : undefined;
+}
+
+/**
+ * Where the Partnerize API keys come from: the secret (AWS), the two variables (local mode), or
+ * nowhere yet (order updates wait). One key without the other is a mistake, refused at start.
+ */
+export type ApiKeysLocation = { secretArn: string } | { keys: ApiCredentials } | { none: true };
+
+export function apiKeysLocationFromEnv(env: Env): ApiKeysLocation {
+  const secretArn = optional(env, ENV.partnerizeApiKeysSecretArn);
+  if (secretArn) return { secretArn };
+  const applicationKey = optional(env, ENV.partnerizeApplicationKey);
+  const userApiKey = optional(env, ENV.partnerizeUserApiKey);
+  if (applicationKey && userApiKey) return { keys: { applicationKey: applicationKey.trim(), userApiKey: userApiKey.trim() } };
+  if (applicationKey || userApiKey) {
+    const [set, unset] = applicationKey
+      ? [ENV.partnerizeApplicationKey, ENV.partnerizeUserApiKey]
+      : [ENV.partnerizeUserApiKey, ENV.partnerizeApplicationKey];
+    throw new EnvError(`${set} is set but ${unset} is not: Partnerize's API takes both (user application key and user API key)`);
+  }
+  return { none: true };
 }
 
 export const originVerifyFromEnv = (env: Env): string | undefined => optional(env, ENV.originVerify);

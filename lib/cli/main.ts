@@ -7,9 +7,9 @@ import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { InputError } from '#lambdas/core/errors.js';
 import type { ConversionRecord, RequeueableStatus } from '#lambdas/core/model.js';
-import { findConversion, findRequeueable, OperationError, parseSince, replay, requeue } from '#lambdas/core/operations.js';
+import { findConversion, findRequeueable, OperationError, operatorUpdate, parseSince, replay, requeue } from '#lambdas/core/operations.js';
 import { progressBar } from './progress.js';
-import { attemptRow, renderConversion, table } from './render.js';
+import { attemptRow, renderConversion, renderUpdates, table } from './render.js';
 import { localTarget, stackTarget, TargetError, type Target } from './target.js';
 import { DEFAULT_LOCAL_URL } from '../local/cli-hint.js';
 import { TOKEN_HELP, tokenCommand } from './token.js';
@@ -40,6 +40,9 @@ Commands:
                       every attempt with Partnerize's answer, and the exact call
   replay <orderId>    send a conversion to Partnerize again now (asks first)
   requeue --failed    put failed conversions back in the retry queue
+  approve <orderId>   approve a conversion in Partnerize (sent in bulk by the retry function)
+  reject <orderId> --reason "<why>"
+                      reject a conversion in Partnerize (a cancelled or returned order)
   send-test           report a synthetic click and order to an endpoint (dry run unless --live)
   token status|rotate|retire --stack <name>
                       rotate the postback token without refusing Tealium, however often
@@ -51,7 +54,8 @@ pz <command> --help tells more.`,
 
 Shows the conversion of an order: its status and what happens next, the clickref and how it was
 resolved (postback, the session's click, an operator), consent, device, every attempt (time,
-trigger, HTTP status or error, latency, the start of Partnerize's answer) and the exact call.
+trigger, HTTP status or error, latency, the start of Partnerize's answer) and the exact call; then
+its updates (cancellations, returns, approvals): where each is, its job, what was sent.
 The configured conversionRef prefix (e.g. TEST-) is added for you; a full conversionRef works too.
 Exit code 1 when there is no such conversion.
 
@@ -93,6 +97,26 @@ Partnerize call is recorded, not sent.
 
 ${TARGET_HELP}`,
   token: TOKEN_HELP,
+  approve: `pz approve <orderId> [--reason <why>] [--force] [--yes] [options]
+
+Approves the order's conversion in Partnerize (its status becomes approved: the affiliate is paid).
+The approval is recorded as an update and sent, in bulk with others, by the retry function on its
+next run, after any earlier update of the same order; \`pz lookup\` follows it. In a dry run it is
+recorded and held: sent when the tracker runs live.
+  --reason <why>      kept on the record and sent to Partnerize
+  --force             approve although an earlier update (a cancellation) rejected the conversion
+  --yes               do not ask for confirmation (needed when not on a terminal)
+
+${TARGET_HELP}`,
+  reject: `pz reject <orderId> --reason <why> [--yes] [options]
+
+Rejects the order's conversion in Partnerize (no commission is paid on it): for a cancellation or
+return the order feed did not report. Recorded as an update and sent, in bulk with others, by the
+retry function on its next run; \`pz lookup\` follows it. In a dry run it is recorded and held.
+  --reason <why>      required: kept on the record and sent to Partnerize
+  --yes               do not ask for confirmation (needed when not on a terminal)
+
+${TARGET_HELP}`,
 };
 
 class UsageError extends Error {}
@@ -114,6 +138,8 @@ const OPTIONS = {
   token: { type: 'string' },
   'consent-confirmed': { type: 'string' },
   'min-age': { type: 'string' },
+  reason: { type: 'string' },
+  force: { type: 'boolean' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -157,6 +183,13 @@ const say = (io: Io, s: string) => io.stdout.write(`${s}\n`);
 
 async function lookupCommand(id: string, values: Values, io: Io, target: Target): Promise<number> {
   const rec = await findConversion(id, target.conversionRefPrefix, target.deps);
+  const updates = await target.deps.updates.get(rec?.conversionRef ?? target.conversionRefPrefix + id);
+  if (!rec && updates) {
+    // An update for an order the tracker never accepted (the legacy pixel's conversion).
+    if (values.json) json(io, { found: false, orderId: id, updates });
+    else say(io, `No conversion for ${id} in ${target.label}: the tracker never accepted the order.\n\n${renderUpdates(updates)}`);
+    return 0;
+  }
   if (!rec) {
     if (values.json) json(io, { found: false, orderId: id });
     else {
@@ -171,8 +204,31 @@ async function lookupCommand(id: string, values: Values, io: Io, target: Target)
     }
     return 1;
   }
-  if (values.json) json(io, rec);
-  else say(io, renderConversion(rec));
+  if (values.json) json(io, updates ? { ...rec, updates } : rec);
+  else say(io, updates ? `${renderConversion(rec)}\n\n${renderUpdates(updates)}` : renderConversion(rec));
+  return 0;
+}
+
+async function updateCommand(kind: 'approve' | 'reject', id: string, values: Values, io: Io, target: Target): Promise<number> {
+  const rec = await findConversion(id, target.conversionRefPrefix, target.deps);
+  const ref = rec?.conversionRef ?? target.conversionRefPrefix + id;
+  const what = `${kind === 'approve' ? 'Approve' : 'Reject'} ${ref} in Partnerize${rec ? ` (conversion ${rec.status})` : ' (the tracker has no conversion for this order: sent by reference)'}`;
+  if (kind === 'reject' && !values.reason?.trim()) throw new UsageError('reject needs --reason "<why>"');
+  if (!(await confirm(io, `${what}?`, values))) {
+    say(io, 'Nothing recorded.');
+    return 1;
+  }
+  const r = await operatorUpdate(id, target.conversionRefPrefix, kind, { reason: values.reason, force: values.force }, target.deps);
+  const when =
+    r.outcome === 'update_dry_run'
+      ? 'recorded and held: the tracker runs a dry run, it is sent when it runs live'
+      : r.outcome === 'update_not_applicable'
+        ? `recorded, nothing to send: ${r.reason}`
+        : r.outcome === 'update_held'
+          ? 'recorded: sent once the conversion itself is delivered'
+          : 'recorded: the retry function sends it on its next run (`pz lookup` follows it)';
+  if (values.json) json(io, r);
+  else say(io, `${kind === 'approve' ? 'Approval' : 'Rejection'} of ${r.conversionRef} ${when} (${r.outcome}).`);
   return 0;
 }
 
@@ -331,12 +387,17 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   }
   let target: Target | undefined;
   try {
-    const needsId = command === 'lookup' || command === 'replay';
+    const needsId = ['lookup', 'replay', 'approve', 'reject'].includes(command);
     const id = rest[0];
     if (needsId && !id) throw new UsageError(`${command} needs an order id: pz ${command} <orderId>`);
     if (command === 'token') return await tokenCommand(rest, values, io, (question) => confirm(io, question, values));
     target = await openTarget(values, io);
     if (command === 'replay' || command === 'requeue') announceMode(io, target, values);
+    // Updates are never sent by the CLI: the retry function sends them, in live mode only.
+    if (command === 'approve' || command === 'reject')
+      io.stderr.write(
+        `pz: ${target.label} — ${target.mode === 'live' ? 'live: the retry function sends updates to Partnerize' : 'not live: updates are recorded and held until the tracker runs live'}\n`,
+      );
     switch (command) {
       case 'lookup':
         return await lookupCommand(id!, values, io, target);
@@ -344,6 +405,9 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
         return await replayCommand(id!, values, io, target);
       case 'requeue':
         return await requeueCommand(values, io, target);
+      case 'approve':
+      case 'reject':
+        return await updateCommand(command, id!, values, io, target);
       default:
         return await sendTestCommand(values, io, target);
     }

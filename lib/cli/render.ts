@@ -1,5 +1,5 @@
 /** Plain-text rendering for people: aligned tables and the story of one conversion. */
-import type { Attempt, ConversionRecord } from '#lambdas/core/model.js';
+import type { Attempt, ConversionRecord, OrderUpdatesRecord, UpdateEntry, UpdateState } from '#lambdas/core/model.js';
 
 export function table(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -80,5 +80,47 @@ export function renderConversion(r: ConversionRecord): string {
       ? 'Attempts: none'
       : `Attempts:\n${table(['#', 'at', 'trigger', 'result', 'status', 'latency', 'answer'], r.attempts.map(attemptRow))}`,
   );
+  return lines.join('\n');
+}
+
+const UPDATE_STATE: Record<UpdateState, string> = {
+  owed: 'to be sent on the next retry run',
+  held: 'waiting',
+  submitted: 'in a Partnerize job, followed until it finishes',
+  applied: 'Partnerize applied it',
+  failed: 'Partnerize did not apply it',
+  rejected: 'Partnerize refused it (4xx)',
+  superseded: 'nothing to do',
+  not_applicable: 'nothing to update',
+};
+
+/** What an update asked, in words: `cancel`, `refund of SKU-1 ×1`, `approve (forced)`. */
+function updateWhat(e: UpdateEntry): string {
+  const lines = e.items?.map((l) => `${l.sku} ×${l.quantity}${l.value ? ` at ${l.value}` : ''}`).join(', ');
+  return `${e.kind.replace('_', ' ')}${lines ? ` of ${lines}` : ''}${e.force ? ' (forced)' : ''}`;
+}
+
+/** The update history of a conversion (order cancellations, returns, approvals) and where each one is. */
+export function renderUpdates(r: OrderUpdatesRecord): string {
+  const entries = Object.values(r.entries).sort((a, b) => a.seq - b.seq || a.id.localeCompare(b.id));
+  const rows = entries.map((e, i) => [
+    String(i + 1),
+    e.acceptedAt,
+    updateWhat(e).slice(0, 48),
+    e.source,
+    e.state,
+    e.jobId ?? '-',
+    (e.note ?? UPDATE_STATE[e.state]).slice(0, 90),
+  ]);
+  const lines = [
+    `Updates of ${r.ref} (campaign ${r.campaignId}; sent to Partnerize's bulk conversion update API by the retry function):`,
+    table(['#', 'accepted', 'update', 'source', 'state', 'job', 'what happens / happened'], rows),
+  ];
+  for (const e of entries) if (e.reason) lines.push(`  #${entries.indexOf(e) + 1} reason: ${e.reason}`);
+  for (const e of entries) {
+    if (!e.sent) continue;
+    lines.push(`  #${entries.indexOf(e) + 1} sent: ${e.sent.form} ${JSON.stringify(e.sent.updates)}`);
+  }
+  if (r.dueAt !== undefined && r.dueShard) lines.push(`  next look  ${new Date(r.dueAt).toISOString()}`);
   return lines.join('\n');
 }

@@ -8,6 +8,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { systemClock } from '#lambdas/adapters/clock.js';
 import { newId } from '#lambdas/adapters/ids.js';
 import { DynamoClickStore, DynamoConversionAdmin } from '#lambdas/adapters/dynamodb-stores.js';
+import { DynamoUpdateOutbox } from '#lambdas/adapters/dynamodb-update-outbox.js';
 import { createFetchSender, dryRunSender } from '#lambdas/adapters/partnerize-sender.js';
 import { tokenOf } from '#lambdas/adapters/token-source.js';
 import { defaultSettings, ENV_NAMING, OPERATOR_SETTINGS, readSettings, trackerConfig, type Settings } from '#lambdas/core/settings.js';
@@ -57,6 +58,7 @@ function cliDeps(
     config: trackerConfig({ ...defaultSettings(), ...publishedSettings(published), partnerizeMode: live ? 'live' : 'dryrun' }),
     clicks: new DynamoClickStore(db, tables.clicks),
     conversions: new DynamoConversionAdmin(db, tables.conversions),
+    updates: new DynamoUpdateOutbox(db, tables.conversions),
     sender: live ? createFetchSender('partnerize-s2s-tracker-cli') : dryRunSender,
     clock: systemClock,
     newId,

@@ -211,6 +211,50 @@ function feedAlarms(ctx: Ctx): AlarmSpec[] {
   ];
 }
 
+/** Order updates (cancellations, returns, approvals) that did not reach Partnerize, or wait too long. */
+function lifecycleAlarms({ c, m }: Ctx): AlarmSpec[] {
+  return [
+    {
+      id: 'UpdatesRejected',
+      anchor: 'updates-rejected',
+      meaning:
+        'Partnerize refused an order update (a cancellation, return or approval) with a 4xx: it is kept (state rejected) and not retried.',
+      metric: m(METRICS.updatesRejected),
+      threshold: 0,
+    },
+    {
+      id: 'UpdatesFailed',
+      anchor: 'updates-failed',
+      meaning:
+        'Partnerize did not apply an order update (its job reported an error), or an update exhausted its retry schedule: commission may be paid on an order the brand did not keep.',
+      metric: m(METRICS.updatesFailed),
+      threshold: 0,
+    },
+    {
+      id: 'UpdatesAwaitingKeys',
+      anchor: 'updates-awaiting-keys',
+      meaning:
+        'Order updates are due but the Partnerize API keys are not set (the PartnerizeApiKeys secret is empty): nothing is lost, nothing is sent until they are.',
+      metric: m(METRICS.updatesAwaitingKeys, 'Maximum'),
+      threshold: 0,
+    },
+    {
+      id: 'PartnerizeApiAuthFailed',
+      anchor: 'partnerize-api-auth',
+      meaning: "Partnerize's API refused the API keys (401/403): every order update waits until the keys are fixed.",
+      metric: m(METRICS.partnerizeApiAuthFailed),
+      threshold: 0,
+    },
+    {
+      id: 'OldestOwedUpdate',
+      anchor: 'oldest-owed-update',
+      meaning: `An order update is more than ${c.alarmOldestOwedMinutes} minutes overdue: the retry function is not keeping up with updates or cannot send them.`,
+      metric: m(METRICS.oldestUpdateAge, 'Maximum'),
+      threshold: c.alarmOldestOwedMinutes * 60,
+    },
+  ];
+}
+
 /** Each function's errors and throttles. */
 function functionAlarms({ props, period }: Ctx): AlarmSpec[] {
   return Object.entries(props.functions).flatMap(([name, fn]) => [
@@ -244,7 +288,7 @@ export class TrackingAlarms extends Construct {
     const period = Duration.minutes(c.alarmPeriodMinutes);
     const ctx: Ctx = { props, c, period, m: (name, statistic = 'Sum', p = period) => trackerMetric(props.serviceName, name, statistic, p) };
     const action = new SnsAction(props.topic);
-    for (const spec of [...apiAlarms(ctx), ...deliveryAlarms(ctx), ...feedAlarms(ctx), ...functionAlarms(ctx)]) {
+    for (const spec of [...apiAlarms(ctx), ...deliveryAlarms(ctx), ...feedAlarms(ctx), ...lifecycleAlarms(ctx), ...functionAlarms(ctx)]) {
       const alarm = this.alarmOf(spec, c.runbookUrl);
       alarm.addAlarmAction(action);
       alarm.addOkAction(action);

@@ -56,7 +56,13 @@ const positive = (name: string, v: string | undefined, def: number): number => {
  * The variables of the local mode's contract table, where an empty value has always meant "the
  * default" (`PARTNERIZE_BASE_URL= npm start`).
  */
-const BLANK_MEANS_DEFAULT = ['PARTNERIZE_BASE_URL', 'PARTNERIZE_CAMPAIGN_ID', 'PARTNERIZE_MODE', 'RETRY_DELAYS_S'];
+const BLANK_MEANS_DEFAULT = [
+  'PARTNERIZE_BASE_URL',
+  'PARTNERIZE_CAMPAIGN_ID',
+  'PARTNERIZE_MODE',
+  'RETRY_DELAYS_S',
+  'PARTNERIZE_API_BASE_URL',
+];
 
 /** Reads and checks the local mode's environment (the contract table), with its defaults. */
 export function localSettings(env: Env = process.env): LocalSettings {
@@ -109,6 +115,8 @@ export interface LocalInfo {
   partnerize: { baseUrl: string; campaignId: string };
   /** What the CLI applies as the functions do (core/settings.ts OPERATOR_SETTINGS). */
   settings: Partial<Settings>;
+  /** Partnerize's API for order updates, and whether its keys were given (never the keys). */
+  partnerizeApi: { baseUrl: string; keysSet: boolean };
 }
 
 export const LOCAL_INFO_PATH = '/_local/info';
@@ -119,6 +127,8 @@ export interface LocalServer {
   token: string;
   tokenOrigin: TokenOrigin;
   dynamo: EmbeddedDynamo;
+  /** What the CLI is told (GET /_local/info). */
+  info: LocalInfo;
   /** Runs one retry sweep now (also what the timer does). */
   sweepNow(): Promise<SweepReport | undefined>;
   close(): Promise<void>;
@@ -186,8 +196,12 @@ function functionsEnv(
     // EMF metric lines are for CloudWatch; locally they would only drown the log.
     [ENV.metricsDisabled]: env[ENV.metricsDisabled] ?? 'true',
     ...Object.fromEntries(ENV.logLevels.filter((n) => env[n] !== undefined).map((n) => [n, env[n]!])),
+    // The Partnerize API keys, as given (only the retry function reads them: runtime/retry.ts).
+    ...Object.fromEntries(API_KEY_VARS.filter((n) => env[n]?.trim()).map((n) => [n, env[n]!])),
   };
 }
+
+const API_KEY_VARS = [ENV.partnerizeApplicationKey, ENV.partnerizeUserApiKey];
 
 /** Starts the local mode: the functions behind node:http, the embedded DynamoDB, the retry loop. */
 export async function startLocal(env: Env = process.env): Promise<LocalServer> {
@@ -341,6 +355,10 @@ async function serve(settings: LocalSettings, env: Env, claim: DataDirClaim | un
       retryDelaysS: settings.retryDelaysS,
       partnerize: { baseUrl: settings.baseUrl, campaignId: settings.campaignId },
       settings: operatorSettingsOf(settings.functions),
+      partnerizeApi: {
+        baseUrl: settings.functions.partnerizeApiBaseUrl,
+        keysSet: API_KEY_VARS.every((n) => Boolean(functions[n])),
+      },
     },
     demo: demoShop({
       apiUrl: () => url,
@@ -374,6 +392,7 @@ async function serve(settings: LocalSettings, env: Env, claim: DataDirClaim | un
     token,
     tokenOrigin,
     dynamo,
+    info: site.info,
     sweepNow: sweeps.sweepNow,
     close: async () => {
       await sweeps.stop();

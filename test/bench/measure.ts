@@ -4,7 +4,7 @@
  */
 import { Agent, request } from 'node:http';
 import { ConditionalCheckFailedException, type DynamoDBClient, GetItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
-import { DynamoClickStore, DynamoConversionStore } from '#lambdas/adapters/dynamodb-stores.js';
+import { DynamoClickStore, DynamoConversionStore, DynamoOrderUpdates } from '#lambdas/adapters/dynamodb-stores.js';
 import { newId } from '#lambdas/adapters/ids.js';
 import { createFetchSender } from '#lambdas/adapters/partnerize-sender.js';
 import { staticTokens } from '#lambdas/adapters/token-source.js';
@@ -23,7 +23,7 @@ import { invokeBundle } from '../support/bundles.js';
 import { httpEvent } from '../support/events.js';
 import { FakePartnerize } from '../support/fake-partnerize.js';
 import { startLocalProcess } from '../support/local-process.js';
-import { instantPartnerize, MemoryClickStore, MemoryConversionStore } from '../support/memory-stores.js';
+import { instantPartnerize, MemoryClickStore, MemoryConversionStore, MemoryUpdateOutbox } from '../support/memory-stores.js';
 import type { Bundle } from './bundles.js';
 import { itemSize } from './item-size.js';
 
@@ -99,6 +99,7 @@ function memoryDeps(env: Record<string, string> = {}): Deps {
     config: trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: '1011l270', PARTNERIZE_MODE: 'live', ...env }),
     clicks: new MemoryClickStore(),
     conversions: new MemoryConversionStore(),
+    updates: new MemoryUpdateOutbox(),
     sender: instantPartnerize,
     clock: { now: () => (t += 1) },
     newId,
@@ -445,6 +446,7 @@ export async function consumption(n = 200): Promise<{ click: Consumption; conver
         config: trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: '1011l270', PARTNERIZE_MODE: 'live', PARTNERIZE_BASE_URL: partnerize.url }),
         clicks: new DynamoClickStore(client, dynamo.tables.clicks),
         conversions: new DynamoConversionStore(client, dynamo.tables.conversions),
+        updates: new DynamoOrderUpdates(client, dynamo.tables.conversions),
         sender: createFetchSender(),
         clock: { now: Date.now },
         newId,

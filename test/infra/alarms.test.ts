@@ -43,6 +43,8 @@ describe('alarms', () => {
       'ConversionsFailed',
       'IgnoredShare',
       'OldestOwedSend',
+      'OldestOwedUpdate',
+      'PartnerizeApiAuthFailed',
       'PartnerizeRejected',
       'PartnerizeRetryableRate',
       'PostbacksErrors',
@@ -52,7 +54,21 @@ describe('alarms', () => {
       'RetryHeartbeatMissing',
       'RetryThrottles',
       'UnattributedShare',
+      'UpdatesAwaitingKeys',
+      'UpdatesFailed',
+      'UpdatesRejected',
     ]);
+  });
+
+  it('order updates: refused (> 0), failed (> 0), waiting for the API keys, keys refused, the oldest overdue', () => {
+    expect(alarms['UpdatesRejected']!.Properties).toEqual(custom('UpdatesRejected'));
+    expect(alarms['UpdatesFailed']!.Properties).toEqual(custom('UpdatesFailed'));
+    expect(alarms['UpdatesAwaitingKeys']!.Properties).toEqual(custom('UpdatesAwaitingKeys', 'Maximum'));
+    expect(alarms['PartnerizeApiAuthFailed']!.Properties).toEqual(custom('PartnerizeApiAuthFailed'));
+    expect(alarms['OldestOwedUpdate']!.Properties).toEqual(custom('OldestOwedUpdateAge', 'Maximum'));
+    expect(alarms['OldestOwedUpdate']!.Properties.Threshold).toBe(15 * 60);
+    for (const id of ['UpdatesRejected', 'UpdatesFailed', 'UpdatesAwaitingKeys', 'PartnerizeApiAuthFailed'])
+      expect(alarms[id]!.Properties).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
   });
 
   it('all page on-call on ALARM and on OK, and link their runbook section', () => {

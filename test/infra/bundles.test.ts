@@ -96,7 +96,15 @@ describe('synthesized bundles', () => {
       /^\/conversion\/tracking_mode:api\/campaign:bundlecamp\/clickref:BuNdLe1\/conversionref:BUNDLE-1\/currency:EUR\//,
     );
 
+    // An order update is accepted by the postbacks bundle; the retry bundle keeps it while no API keys are set.
+    const cancel = await invokeBundle(
+      bundle('PostbacksFunction').file,
+      env,
+      httpEvent({ path: '/postbacks', headers: { authorization: 'Bearer bundle-token' }, body: { event: 'cancel', orderId: 'BUNDLE-1' } }),
+    );
+    expect(JSON.parse(cancel.result.body)).toEqual({ conversionRef: 'BUNDLE-1', outcome: 'update_queued' });
+
     const sweep = await invokeBundle(bundle('RetryFunction').file, env, { source: 'aws.events', 'detail-type': 'Scheduled Event' });
-    expect(sweep.result).toMatchObject({ due: 0, claimed: 0 });
+    expect(sweep.result).toMatchObject({ due: 0, claimed: 0, updates: { due: 1, stoppedBy: 'no_keys' } });
   });
 });

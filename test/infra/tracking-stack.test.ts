@@ -202,6 +202,12 @@ describe('functions', () => {
     });
     expect(envOf('ClicksFunction').TOKEN_SECRET_ARN).toBeUndefined();
     expect(envOf('RetryFunction').TOKEN_SECRET_ARN).toBeUndefined();
+    // The Partnerize API keys (order updates): the retry function alone, by ARN.
+    expect(envOf('RetryFunction').PARTNERIZE_API_KEYS_SECRET_ARN).toEqual({
+      Ref: logicalId('AWS::SecretsManager::Secret', 'PartnerizeApiKeys'),
+    });
+    expect(envOf('PostbacksFunction').PARTNERIZE_API_KEYS_SECRET_ARN).toBeUndefined();
+    expect(envOf('ClicksFunction').PARTNERIZE_API_KEYS_SECRET_ARN).toBeUndefined();
     for (const prefix of ['ClicksFunction', 'PostbacksFunction', 'RetryFunction']) expect(envOf(prefix).POSTBACK_TOKEN).toBeUndefined();
   });
 
@@ -219,6 +225,7 @@ describe('functions', () => {
     expect(envOf('RetryFunction').CLICKS_TABLE).toBeUndefined();
     expect(actionsOf(statementsOf(built.template, 'RetryFunction')).filter((a) => a.startsWith('dynamodb:'))).toEqual([
       'dynamodb:GetItem',
+      'dynamodb:PutItem',
       'dynamodb:Query',
       'dynamodb:UpdateItem',
     ]);
@@ -352,12 +359,22 @@ describe('secret and least privilege', () => {
     expect((built.template.toJSON().Outputs as Record<string, unknown>)['SegmentSharedSecretArn']).toBeUndefined();
   });
 
-  it('retry: query the due index only, read/update conversions; no clicks, no secret', () => {
+  it('retry: query the due index only, read/create/update conversions (bulk jobs, approvals), read the API keys; no clicks, no token', () => {
     expect(grants('RetryFunction')).toEqual([
       logsGrant('RetryFunction'),
-      { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], resources: [tableArn('TablesConversions')] },
+      { actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], resources: [tableArn('TablesConversions')] },
       { actions: ['dynamodb:Query'], resources: [{ 'Fn::Join': ['', [tableArn('TablesConversions'), '/index/due']] }] },
+      { actions: ['secretsmanager:GetSecretValue'], resources: [{ Ref: logicalId('AWS::SecretsManager::Secret', 'PartnerizeApiKeys') }] },
     ]);
+  });
+
+  it('the Partnerize API keys secret is created empty: no value, generated or given, in the template', () => {
+    const secret = resourcesOf(built.template, 'AWS::SecretsManager::Secret')[
+      logicalId('AWS::SecretsManager::Secret', 'PartnerizeApiKeys')
+    ]!;
+    expect(secret.Properties.GenerateSecretString).toBeUndefined();
+    expect(secret.Properties.SecretString).toBeUndefined();
+    expect(secret.Properties.Description).toMatch(/applicationKey.*userApiKey/);
   });
 
   it('no function uses a managed policy', () => {
@@ -385,6 +402,7 @@ describe('outputs', () => {
       'ConversionsTableName',
       'DashboardName',
       'OperatorSettings',
+      'PartnerizeApiKeysSecretArn',
       'PartnerizeMode',
       'PostbackTokenSecretArn',
       'PostbacksLogGroupName',

@@ -5,6 +5,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DynamoUpdateOutbox } from '#lambdas/adapters/dynamodb-update-outbox.js';
 import { staticTokens } from '#lambdas/adapters/token-source.js';
 import { createPostbacksHandler } from '#lambdas/handlers/postbacks.js';
 import { lambdaContext } from '../../lib/local/http-bridge.js';
@@ -26,6 +27,11 @@ beforeEach(() => {
 
 /** The test clock's now (2026-11-24T10:00:00Z) as Partnerize's conversion_time. */
 const NOW = 'conversion_time:2026-11-24%2010%3A00%3A00';
+/** The order updates recorded for a conversion, in the order they were accepted. */
+async function updatesOf(ref: string) {
+  const rec = await new DynamoUpdateOutbox(env.dynamo.client, env.dynamo.tables.conversions).get(ref);
+  return Object.values(rec?.entries ?? {}).sort((a, b) => a.seq - b.seq);
+}
 const call = (clickref: string, orderId: string, rest: string) =>
   `/conversion/tracking_mode:api/campaign:${CAMPAIGN}/clickref:${clickref}/conversionref:${orderId}/currency:GBP/${rest}`;
 
@@ -88,12 +94,23 @@ describe('GA4 / server-side GTM', () => {
     expect(view.body).toMatchObject({ outcome: 'ignored', reason: "event_name 'page_view' is not an order event of this source" });
   });
 
-  // Order updates: answered `ignored` until the order lifecycle handles them (then: expect its outcome here).
-  it('refund is an order update, answered ignored with its reason until the lifecycle handles it', async () => {
-    const r = await env.postback({ body: ga4Refund() });
-    expect(r.statusCode).toBe(202);
-    expect(r.body.outcome).toBe('ignored');
-    expect(r.body.reason).toContain('refund');
+  it('refund is an order update: recorded against the sent conversion with its items, owed to Partnerize', async () => {
+    const clientId = `${uniq('ga')}.1747154479`;
+    await env.click({ body: ga4LandingPageView({ client_id: clientId }) });
+    const orderId = uniq('T');
+    expect((await env.postback({ body: ga4Purchase({ client_id: clientId, transaction_id: orderId }) })).body.outcome).toBe('sent');
+    const r = await env.postback({ body: ga4Refund({ transaction_id: orderId }) });
+    expect(r).toMatchObject({ statusCode: 202, body: { conversionRef: orderId, outcome: 'update_queued' } });
+    const entries = await updatesOf(orderId);
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({
+      kind: 'refund',
+      source: 'ga4',
+      state: 'owed',
+      items: [{ sku: 'SKU-123', value: '27', quantity: 1 }],
+    });
+    // The same refund again (a retried tag) is the same update.
+    expect((await env.postback({ body: ga4Refund({ transaction_id: orderId }) })).body.outcome).toBe('update_duplicate');
   });
 });
 
@@ -133,12 +150,17 @@ describe('Segment', () => {
     expect(r).toMatchObject({ statusCode: 400, body: { error: { field: 'properties.products[0].quantity' } } });
   });
 
-  // Order updates: answered `ignored` until the order lifecycle handles them (then: expect its outcome here).
-  it('Order Refunded and Order Cancelled are order updates, answered ignored until the lifecycle handles them', async () => {
-    for (const body of [segmentOrderRefunded(), segmentOrderCancelled()]) {
-      const r = await env.postback({ body });
-      expect(r.body.outcome).toBe('ignored');
-    }
+  it('Order Refunded and Order Cancelled are order updates of the order they name', async () => {
+    const orderId = uniq('SO');
+    expect((await env.postback({ body: segmentOrderCompleted({ order_id: orderId, clickref: 'Seg1' }) })).body.outcome).toBe('sent');
+    const refund = await env.postback({ body: segmentOrderRefunded({ order_id: orderId }) });
+    expect(refund.body).toEqual({ conversionRef: orderId, outcome: 'update_queued' });
+    const cancel = await env.postback({ body: segmentOrderCancelled({ order_id: orderId }) });
+    expect(cancel.body).toEqual({ conversionRef: orderId, outcome: 'update_queued' });
+    expect((await updatesOf(orderId)).map((e) => [e.kind, e.source, e.items?.map((l) => l.sku)])).toEqual([
+      ['refund', 'segment', ['SKU-123']],
+      ['cancel', 'segment', undefined],
+    ]);
   });
 });
 

@@ -4,22 +4,33 @@
  * the same expected records: the memory stores cannot drift from the real ones unnoticed.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DynamoClickStore, DynamoConversionAdmin } from '#lambdas/adapters/dynamodb-stores.js';
+import { DynamoClickStore, DynamoConversionAdmin, MAX_UPDATES_PER_ORDER } from '#lambdas/adapters/dynamodb-stores.js';
+import { DynamoUpdateOutbox } from '#lambdas/adapters/dynamodb-update-outbox.js';
 import {
+  APPROVALS_SHARD,
   DUE_SHARD,
+  JOBS_SHARD,
+  jobKey,
+  UPDATES_SHARD,
+  updatesKey,
   type Attempt,
   type AttemptOutcome,
   type ClickStore,
   type ConversionAdmin,
   type ConversionRecord,
+  type JobMember,
+  type UpdateEntry,
+  type UpdateJobRecord,
+  type UpdateOutbox,
 } from '#lambdas/core/model.js';
 import { ensureTables, startEmbeddedDynamo, type EmbeddedDynamo } from '../../lib/local/embedded-dynamodb.js';
-import { MemoryClickStore, MemoryConversionAdmin } from '../support/memory-stores.js';
+import { MemoryClickStore, MemoryConversionAdmin, MemoryUpdateOutbox } from '../support/memory-stores.js';
 import { conversionRecord } from '../support/unit-deps.js';
 
 interface Stores {
   clicks: ClickStore;
   conversions: ConversionAdmin;
+  updates: UpdateOutbox;
 }
 
 let dynamo: EmbeddedDynamo;
@@ -30,7 +41,13 @@ beforeAll(async () => {
 afterAll(async () => dynamo?.close());
 
 const BACKENDS: Array<[string, () => Promise<Stores>]> = [
-  ['memory', async () => ({ clicks: new MemoryClickStore(), conversions: new MemoryConversionAdmin() })],
+  [
+    'memory',
+    async () => {
+      const conversions = new MemoryConversionAdmin();
+      return { clicks: new MemoryClickStore(), conversions, updates: new MemoryUpdateOutbox(conversions) };
+    },
+  ],
   [
     'dynamodb (dynalite)',
     async () => {
@@ -40,6 +57,7 @@ const BACKENDS: Array<[string, () => Promise<Stores>]> = [
       return {
         clicks: new DynamoClickStore(dynamo.client, tables.clicks),
         conversions: new DynamoConversionAdmin(dynamo.client, tables.conversions),
+        updates: new DynamoUpdateOutbox(dynamo.client, tables.conversions),
       };
     },
   ],
@@ -439,6 +457,239 @@ describe.each(BACKENDS)('%s', (_, make) => {
       expect(await refs(['failed'])).toEqual(['C-f1', 'C-f2']);
       expect(await refs(['failed', 'rejected'], at(T))).toEqual(['C-f2', 'C-r']);
       expect(await refs(['queued'])).toEqual([]);
+    });
+  });
+  describe('approvals partition', () => {
+    it('a sent outcome with the approvals shard waits there, listed only by that shard, until cleared', async () => {
+      await seed(rec('C-1'));
+      expect(await db.claim('C-1', T, T + LEASE, 'L1', 'retry')).toBeDefined();
+      const outcome: AttemptOutcome = { status: 'sent', attempt: attempt(), retries: 0, dueShard: APPROVALS_SHARD, dueAt: T + 86_400_000 };
+      expect(await db.finishAttempt('C-1', 'L1', outcome, T + 1)).toBe(true);
+      expect(await db.listDue(T + 86_400_000, 10)).toEqual([]);
+      expect(await db.listDue(T + 86_400_000, 10, APPROVALS_SHARD)).toEqual([{ conversionRef: 'C-1', dueAt: T + 86_400_000 }]);
+      expect(await s.updates.clearApproval('C-1')).toBe(true);
+      expect(await s.updates.clearApproval('C-1')).toBe(false);
+      expect(await db.listDue(T + 86_400_000, 10, APPROVALS_SHARD)).toEqual([]);
+      expect(await db.get('C-1')).toMatchObject({ status: 'sent' });
+      expect((await db.get('C-1'))?.dueAt).toBeUndefined();
+    });
+
+    it('clearApproval leaves an owed record, a record held by a replay, and an unknown one', async () => {
+      await seed(rec('C-owed'), done('C-held', { dueShard: APPROVALS_SHARD, dueAt: T, leaseId: 'L' }));
+      expect(await s.updates.clearApproval('C-owed')).toBe(false);
+      expect(await s.updates.clearApproval('C-held')).toBe(false);
+      expect(await s.updates.clearApproval('C-none')).toBe(false);
+      expect(await db.get('C-owed')).toMatchObject({ dueShard: DUE_SHARD });
+    });
+  });
+
+  describe('order updates: add', () => {
+    const entry = (id: string, over: Partial<UpdateEntry> = {}): UpdateEntry => ({
+      id,
+      seq: T,
+      kind: 'cancel',
+      source: 'native',
+      acceptedAt: at(T),
+      updatedAt: at(T),
+      state: 'owed',
+      retries: 0,
+      ...over,
+    });
+    const base = { ref: 'ORD-1', orderId: 'ORD-1', campaignId: '1011l270', expiresAt: 2_000_000_000 };
+
+    it('creates the record with its first update, due; a repeat is a duplicate and writes nothing', async () => {
+      expect(await s.updates.add(base, entry('cancel:a', { reason: 'changed mind' }), T, T)).toBe('added');
+      expect(await s.updates.add(base, entry('cancel:a', { reason: 'other' }), T + 5, T + 5)).toBe('duplicate');
+      expect(await s.updates.get('ORD-1')).toEqual({
+        conversionRef: updatesKey('ORD-1'),
+        recordType: 'order_updates',
+        ...base,
+        createdAt: at(T),
+        updatedAt: at(T),
+        version: 1,
+        entries: { 'cancel:a': entry('cancel:a', { reason: 'changed mind' }) },
+        dueShard: UPDATES_SHARD,
+        dueAt: T,
+      });
+      expect(await s.updates.listDue(UPDATES_SHARD, T, 10)).toEqual([{ conversionRef: updatesKey('ORD-1'), dueAt: T }]);
+      expect(await db.listDue(T, 10)).toEqual([]);
+    });
+
+    it('adds a second update (version moves, due again); one with nothing to send leaves the due time alone', async () => {
+      await s.updates.add(base, entry('cancel:a', { state: 'not_applicable' }), undefined, T);
+      expect(await s.updates.listDue(UPDATES_SHARD, T + 10, 10)).toEqual([]);
+      expect(await s.updates.add(base, entry('approve:b', { kind: 'approve', seq: T + 5 }), T + 5, T + 5)).toBe('added');
+      const r = await s.updates.get('ORD-1');
+      expect(r).toMatchObject({ version: 2, updatedAt: at(T + 5), dueShard: UPDATES_SHARD, dueAt: T + 5 });
+      expect(Object.keys(r!.entries).sort()).toEqual(['approve:b', 'cancel:a']);
+    });
+
+    it('while someone holds the record, an update is added without touching the lease (the holder sees version move)', async () => {
+      await s.updates.add(base, entry('cancel:a'), T, T);
+      const held = await s.updates.claim(updatesKey('ORD-1'), T, T + LEASE, 'L1');
+      expect(held).toMatchObject({ leaseId: 'L1', dueAt: T + LEASE, version: 1 });
+      expect(await s.updates.add(base, entry('refund:b', { kind: 'refund', seq: T + 1 }), T + 1, T + 1)).toBe('added');
+      expect(await s.updates.get('ORD-1')).toMatchObject({ leaseId: 'L1', dueAt: T + LEASE, version: 2 });
+    });
+
+    it(`refuses an update past ${MAX_UPDATES_PER_ORDER} on one order`, async () => {
+      for (let i = 0; i < MAX_UPDATES_PER_ORDER; i++) await s.updates.add(base, entry(`u${i}`), T, T);
+      await expect(s.updates.add(base, entry('one-more'), T, T)).rejects.toMatchObject({ code: 'too_many_updates' });
+    });
+  });
+
+  describe('order updates: claim, finish, settle', () => {
+    const entry = (id: string, over: Partial<UpdateEntry> = {}): UpdateEntry => ({
+      id,
+      seq: T,
+      kind: 'cancel',
+      source: 'native',
+      acceptedAt: at(T),
+      updatedAt: at(T),
+      state: 'owed',
+      retries: 0,
+      ...over,
+    });
+    const base = { ref: 'ORD-1', orderId: 'ORD-1', campaignId: '1011l270', expiresAt: 2_000_000_000 };
+    const key = updatesKey('ORD-1');
+
+    it('claims a due record once; not before it is due; another may take it when the lease ran out', async () => {
+      await s.updates.add(base, entry('a'), T + 100, T);
+      expect(await s.updates.claim(key, T, T + LEASE, 'L0')).toBeUndefined();
+      expect(await s.updates.claim(key, T + 100, T + 100 + LEASE, 'L1')).toMatchObject({
+        leaseId: 'L1',
+        dueAt: T + 100 + LEASE,
+        interrupted: undefined,
+      });
+      expect(await s.updates.claim(key, T + 200, T + 200 + LEASE, 'L2')).toBeUndefined();
+      expect(await s.updates.claim(key, T + 100 + LEASE, T + 100 + 2 * LEASE, 'L3')).toMatchObject({
+        leaseId: 'L3',
+        interrupted: { at: at(T + 100), trigger: 'retry' },
+      });
+      expect(await s.updates.claim(updatesKey('none'), T, T + LEASE, 'L4')).toBeUndefined();
+    });
+
+    it('finish writes the decided updates and the next due time, or takes the record out of the index', async () => {
+      await s.updates.add(base, entry('a'), T, T);
+      await s.updates.add(base, entry('b', { seq: T + 1 }), T, T);
+      const held = (await s.updates.claim(key, T, T + LEASE, 'L1'))!;
+      const submitted = entry('a', { state: 'submitted', jobId: '9l9', updatedAt: at(T + 2) });
+      expect(await s.updates.finish(key, 'L2', { entries: [submitted], version: held.version, dueAt: T + 99 }, T + 2)).toBe(false);
+      const items = [{ id: '7l7', sku: 'S', value: 10, status: 'pending' }];
+      expect(await s.updates.finish(key, 'L1', { entries: [submitted], items, version: held.version, dueAt: T + 99 }, T + 2)).toBe(true);
+      const r = (await s.updates.get('ORD-1'))!;
+      expect(r.entries['a']).toEqual(submitted);
+      expect(r.entries['b']).toEqual(entry('b', { seq: T + 1 }));
+      expect(r).toMatchObject({ items, itemsReadAt: at(T + 2), dueShard: UPDATES_SHARD, dueAt: T + 99 });
+      expect(r.leaseId).toBeUndefined();
+      expect(r.attemptStarted).toBeUndefined();
+      const again = (await s.updates.claim(key, T + 99, T + 99 + LEASE, 'L3'))!;
+      expect(await s.updates.finish(key, 'L3', { entries: [], version: again.version, dueAt: undefined }, T + 100)).toBe(true);
+      expect(await s.updates.listDue(UPDATES_SHARD, T + 10_000_000, 10)).toEqual([]);
+    });
+
+    it('finish makes the record due at once when an update arrived meanwhile (version moved)', async () => {
+      await s.updates.add(base, entry('a'), T, T);
+      const held = (await s.updates.claim(key, T, T + LEASE, 'L1'))!;
+      await s.updates.add(base, entry('b'), T + 1, T + 1);
+      expect(
+        await s.updates.finish(key, 'L1', { entries: [entry('a', { state: 'applied' })], version: held.version, dueAt: undefined }, T + 2),
+      ).toBe(true);
+      expect(await s.updates.listDue(UPDATES_SHARD, T + 2, 10)).toEqual([{ conversionRef: key, dueAt: T + 2 }]);
+      expect((await s.updates.get('ORD-1'))!.entries['a']!.state).toBe('applied');
+    });
+
+    const member = (entryId: string, over: Partial<JobMember> = {}): JobMember => ({
+      record: key,
+      entry: entryId,
+      keys: ['ORD-1'],
+      retries: 0,
+      version: 1,
+      followUp: false,
+      ...over,
+    });
+    const result = { at: at(T + 5), result: 'sent' as const, jobId: 'J1', latencyMs: 0 };
+
+    it('settle records a job result on an update still waiting for that job; with nothing left to do the record leaves the index', async () => {
+      await s.updates.add(base, entry('a', { state: 'submitted', jobId: 'J1', note: 'x', notBefore: 5, retries: 2 }), T + 100, T);
+      expect(await s.updates.settle(member('a'), 'J0', { state: 'applied', attempt: result }, T + 5)).toBe(false);
+      expect(await s.updates.settle(member('a'), 'J1', { state: 'applied', attempt: result }, T + 5)).toBe(true);
+      expect(await s.updates.settle(member('a'), 'J1', { state: 'failed', attempt: result }, T + 6)).toBe(false);
+      const r = (await s.updates.get('ORD-1'))!;
+      expect(r.entries['a']).toEqual({
+        ...entry('a', { state: 'applied', jobId: 'J1', retries: 2, updatedAt: at(T + 5) }),
+        attempts: [result],
+      });
+      expect(r.version).toBe(2);
+      expect(await s.updates.listDue(UPDATES_SHARD, T + 10_000_000, 10)).toEqual([]);
+      expect(await s.updates.settle(member('zz'), 'J1', { state: 'applied', attempt: result }, T + 5)).toBe(false);
+    });
+
+    it('settle makes the record due when later updates wait, when it changed since the job, or when the update is owed again', async () => {
+      const cases: Array<[string, Partial<JobMember>, Parameters<UpdateOutbox['settle']>[2], number]> = [
+        ['ORD-1', { followUp: true }, { state: 'applied', attempt: result }, T + 5],
+        ['ORD-2', { version: 0 }, { state: 'applied', attempt: result }, T + 5],
+        ['ORD-3', {}, { state: 'owed', retries: 1, notBefore: T + 60_000, attempt: result }, T + 60_000],
+        ['ORD-4', {}, { state: 'owed', group: 'J1/a', attempt: result }, T + 5],
+      ];
+      for (const [ref, over, patch, due] of cases) {
+        await s.updates.add({ ...base, ref, orderId: ref }, entry('a', { state: 'submitted', jobId: 'J1' }), undefined, T);
+        expect(await s.updates.settle(member('a', { record: updatesKey(ref), ...over }), 'J1', patch, T + 5)).toBe(true);
+        expect(await s.updates.listDue(UPDATES_SHARD, T + 10_000_000, 10), ref).toEqual([{ conversionRef: updatesKey(ref), dueAt: due }]);
+        await s.updates.claim(updatesKey(ref), due, due + 1, 'L');
+        await s.updates.finish(updatesKey(ref), 'L', { entries: [], version: 2, dueAt: undefined }, due);
+      }
+    });
+
+    it('settle on a held record writes the result only (the holder sees version move); a retry patch sets the schedule', async () => {
+      await s.updates.add(base, entry('a', { state: 'submitted', jobId: 'J1' }), T, T);
+      await s.updates.claim(key, T, T + LEASE, 'L1');
+      const retry = { ...result, result: 'retryable' as const };
+      expect(
+        await s.updates.settle(
+          member('a'),
+          'J1',
+          { state: 'owed', note: 'job failed', retries: 1, notBefore: T + 60_000, attempt: retry },
+          T + 5,
+        ),
+      ).toBe(true);
+      const r = (await s.updates.get('ORD-1'))!;
+      expect(r).toMatchObject({ version: 2, leaseId: 'L1', dueAt: T + LEASE });
+      expect(r.entries['a']).toMatchObject({ state: 'owed', note: 'job failed', retries: 1, notBefore: T + 60_000, attempts: [retry] });
+    });
+  });
+
+  describe('bulk jobs', () => {
+    const job = (id: string, over: Partial<UpdateJobRecord> = {}): UpdateJobRecord => ({
+      conversionRef: jobKey(id),
+      recordType: 'update_job',
+      jobId: id,
+      campaignId: '1011l270',
+      form: 'conversion_references',
+      submittedAt: at(T),
+      members: [{ record: updatesKey('ORD-1'), entry: 'a', keys: ['ORD-1'], retries: 0, version: 1, followUp: false }],
+      polls: 0,
+      status: 'created',
+      dueShard: JOBS_SHARD,
+      dueAt: T + 30_000,
+      expiresAt: 2_000_000_000,
+      ...over,
+    });
+
+    it('a job is polled under a lease until it finishes, then leaves the due index', async () => {
+      await s.updates.createJob(job('1l1'));
+      await expect(s.updates.createJob(job('1l1'))).rejects.toThrow();
+      expect(await s.updates.listDue(JOBS_SHARD, T + 30_000, 10)).toEqual([{ conversionRef: jobKey('1l1'), dueAt: T + 30_000 }]);
+      expect(await s.updates.listDue(UPDATES_SHARD, T + 30_000, 10)).toEqual([]);
+      expect(await s.updates.claimJob(jobKey('1l1'), T, T + LEASE, 'L0')).toBeUndefined();
+      const held = await s.updates.claimJob(jobKey('1l1'), T + 30_000, T + 30_000 + LEASE, 'L1');
+      expect(held).toMatchObject({ jobId: '1l1', leaseId: 'L1', members: job('1l1').members });
+      expect(await s.updates.finishJob(jobKey('1l1'), 'L2', { status: 'active', polls: 1, dueAt: T + 90_000 }, T + 30_001)).toBe(false);
+      expect(await s.updates.finishJob(jobKey('1l1'), 'L1', { status: 'active', polls: 1, dueAt: T + 90_000 }, T + 30_001)).toBe(true);
+      expect(await s.updates.listDue(JOBS_SHARD, T + 90_000, 10)).toEqual([{ conversionRef: jobKey('1l1'), dueAt: T + 90_000 }]);
+      await s.updates.claimJob(jobKey('1l1'), T + 90_000, T + 90_000 + LEASE, 'L3');
+      expect(await s.updates.finishJob(jobKey('1l1'), 'L3', { status: 'complete', polls: 2 }, T + 90_001)).toBe(true);
+      expect(await s.updates.listDue(JOBS_SHARD, T + 10_000_000, 10)).toEqual([]);
     });
   });
 });

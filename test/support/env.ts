@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DynamoClickStore, DynamoConversionStore } from '#lambdas/adapters/dynamodb-stores.js';
+import { DynamoUpdateOutbox } from '#lambdas/adapters/dynamodb-update-outbox.js';
 import { createFetchSender } from '#lambdas/adapters/partnerize-sender.js';
 import { staticTokens } from '#lambdas/adapters/token-source.js';
 import { trackerConfigFromEnv } from '#lambdas/core/settings.js';
@@ -73,6 +74,7 @@ export async function startTestEnv(env: Record<string, string> = {}, opts: TestE
     config: testConfig({ PARTNERIZE_BASE_URL: partnerize.url, RETRY_DELAYS_S: '60,300,900', ...e }),
     clicks: new DynamoClickStore(db, dynamo.tables.clicks),
     conversions: new DynamoConversionStore(db, dynamo.tables.conversions),
+    updates: new DynamoUpdateOutbox(db, dynamo.tables.conversions),
     sender: createFetchSender(),
     clock,
     newId: randomUUID,

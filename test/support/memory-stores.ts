@@ -5,7 +5,11 @@
  * are set and removed. test/integration/store-contract.test.ts runs the same scenarios against both.
  */
 import {
+  APPROVALS_SHARD,
   DUE_SHARD,
+  JOBS_SHARD,
+  UPDATES_SHARD,
+  updatesKey,
   type AttemptOutcome,
   type AttemptTrigger,
   type ClickRecord,
@@ -16,11 +20,22 @@ import {
   type ConversionStore,
   type CreateResult,
   type DueRef,
+  type EntryPatch,
+  type JobMember,
+  type Leased,
+  type NewOrderUpdates,
   type OperatorAttribution,
+  type OrderUpdatesRecord,
+  type UpdateEntry,
+  type UpdateJobRecord,
+  type UpdateOutbox,
+  type UpdatesChange,
   type PartnerizeSender,
   type RequeueableStatus,
   type SendResult,
 } from '#lambdas/core/model.js';
+import { MAX_UPDATES_PER_ORDER } from '#lambdas/adapters/dynamodb-stores.js';
+import { InputError } from '#lambdas/core/errors.js';
 import { iso } from '#lambdas/core/time.js';
 
 /**
@@ -69,13 +84,8 @@ export class MemoryConversionStore implements ConversionStore {
     return r && clone(r);
   }
 
-  /** The sparse due index holds only records with both `dueShard` and `dueAt`. */
-  async listDue(now: number, limit: number): Promise<DueRef[]> {
-    return [...this.items.values()]
-      .filter((r) => r.dueShard === DUE_SHARD && r.dueAt !== undefined && r.dueAt <= now)
-      .sort((a, b) => a.dueAt! - b.dueAt!)
-      .slice(0, limit)
-      .map((r) => ({ conversionRef: r.conversionRef, dueAt: r.dueAt! }));
+  async listDue(now: number, limit: number, shard: string = DUE_SHARD): Promise<DueRef[]> {
+    return dueIn(this.items.values(), shard, now, limit);
   }
 
   async claim(
@@ -97,18 +107,7 @@ export class MemoryConversionStore implements ConversionStore {
     condition: (r: ConversionRecord) => boolean,
     lease: { now: number; leaseUntil: number; leaseId: string; trigger: AttemptTrigger },
   ): ConversionRecord | undefined {
-    const before = this.items.get(ref);
-    if (!before || !condition(before)) return undefined;
-    const at = iso(lease.now);
-    const held: ConversionRecord = {
-      ...before,
-      dueAt: lease.leaseUntil,
-      leaseId: lease.leaseId,
-      updatedAt: at,
-      attemptStarted: { at, trigger: lease.trigger },
-    };
-    this.items.set(ref, held);
-    return { ...held, interrupted: before.attemptStarted };
+    return takeLease(this.items, ref, condition, lease);
   }
 
   async finishAttempt(ref: string, leaseId: string, o: AttemptOutcome, now: number): Promise<boolean> {
@@ -128,7 +127,7 @@ export class MemoryConversionStore implements ConversionStore {
       delete next.dueShard;
     } else {
       next.dueAt = o.dueAt;
-      next.dueShard = DUE_SHARD;
+      next.dueShard = o.dueShard ?? DUE_SHARD;
     }
     this.items.set(ref, next);
     return true;
@@ -186,6 +185,195 @@ export class MemoryConversionAdmin extends MemoryConversionStore implements Conv
     for (const r of [...this.items.values()]) {
       if (statuses.includes(r.status) && (since === undefined || r.updatedAt >= since)) yield clone(r);
     }
+  }
+}
+
+/** The sparse due index holds only records with both `dueShard` and `dueAt`. */
+function dueIn(records: Iterable<Leased & { conversionRef: string }>, shard: string, now: number, limit: number): DueRef[] {
+  return [...records]
+    .filter((r) => r.dueShard === shard && r.dueAt !== undefined && r.dueAt <= now)
+    .sort((a, b) => a.dueAt! - b.dueAt!)
+    .slice(0, limit)
+    .map((r) => ({ conversionRef: r.conversionRef, dueAt: r.dueAt! }));
+}
+
+/**
+ * Like the DynamoDB adapters' conditional update: moves `dueAt` to `leaseUntil`, writes the lease
+ * and the run that starts, and hands back the earlier holder's unfinished run as `interrupted`.
+ */
+function takeLease<T extends Leased & { updatedAt?: string }>(
+  items: Map<string, T>,
+  key: string,
+  condition: (r: T) => boolean,
+  lease: { now: number; leaseUntil: number; leaseId: string; trigger: AttemptTrigger },
+): T | undefined {
+  const before = items.get(key);
+  if (!before || !condition(before)) return undefined;
+  const at = iso(lease.now);
+  const held: T = {
+    ...before,
+    dueAt: lease.leaseUntil,
+    leaseId: lease.leaseId,
+    updatedAt: at,
+    attemptStarted: { at, trigger: lease.trigger },
+  };
+  items.set(key, held);
+  return { ...held, interrupted: before.attemptStarted };
+}
+
+/**
+ * The order updates records and bulk jobs, with the conditions of DynamoOrderUpdates and
+ * DynamoUpdateOutbox. `conversions` is the same table's conversion records (the approvals partition).
+ */
+export class MemoryUpdateOutbox implements UpdateOutbox {
+  readonly items = new Map<string, OrderUpdatesRecord>();
+  readonly jobs = new Map<string, UpdateJobRecord>();
+
+  constructor(private readonly conversions: { items: Map<string, ConversionRecord> } = { items: new Map() }) {}
+
+  async get(ref: string): Promise<OrderUpdatesRecord | undefined> {
+    const r = this.items.get(updatesKey(ref));
+    return r && structuredClone(r);
+  }
+
+  async add(base: NewOrderUpdates, entry: UpdateEntry, dueAt: number | undefined, now: number): Promise<'added' | 'duplicate'> {
+    const key = updatesKey(base.ref);
+    const r = this.items.get(key);
+    const due = dueAt === undefined ? {} : { dueShard: UPDATES_SHARD, dueAt };
+    if (!r) {
+      this.items.set(key, {
+        conversionRef: key,
+        recordType: 'order_updates',
+        ...base,
+        createdAt: iso(now),
+        updatedAt: iso(now),
+        version: 1,
+        entries: { [entry.id]: structuredClone(entry) },
+        ...due,
+      });
+      return 'added';
+    }
+    if (r.entries[entry.id]) return 'duplicate';
+    if (Object.keys(r.entries).length >= MAX_UPDATES_PER_ORDER)
+      throw new InputError(
+        'too_many_updates',
+        `${base.ref} already has ${MAX_UPDATES_PER_ORDER} updates; no more are taken`,
+        'orderId',
+        409,
+      );
+    const next: OrderUpdatesRecord = {
+      ...r,
+      entries: { ...r.entries, [entry.id]: structuredClone(entry) },
+      updatedAt: iso(now),
+      version: r.version + 1,
+    };
+    this.items.set(key, dueAt === undefined ? next : { ...next, dueShard: UPDATES_SHARD, dueAt: r.dueAt ?? dueAt });
+    return 'added';
+  }
+
+  async listDue(shard: typeof UPDATES_SHARD | typeof JOBS_SHARD, now: number, limit: number): Promise<DueRef[]> {
+    return dueIn(shard === JOBS_SHARD ? this.jobs.values() : this.items.values(), shard, now, limit);
+  }
+
+  async claim(key: string, now: number, leaseUntil: number, leaseId: string): Promise<OrderUpdatesRecord | undefined> {
+    const r = takeLease(this.items, key, (x) => x.dueShard === UPDATES_SHARD && x.dueAt !== undefined && x.dueAt <= now, {
+      now,
+      leaseUntil,
+      leaseId,
+      trigger: 'retry',
+    });
+    return r && structuredClone(r);
+  }
+
+  async finish(key: string, leaseId: string, change: UpdatesChange, now: number): Promise<boolean> {
+    const r = this.items.get(key);
+    if (!r || r.leaseId !== leaseId) return false;
+    const dueAt = r.version === change.version ? change.dueAt : now;
+    const next: OrderUpdatesRecord = {
+      ...r,
+      entries: { ...r.entries, ...Object.fromEntries(change.entries.map((e) => [e.id, structuredClone(e)])) },
+      updatedAt: iso(now),
+      ...(change.items ? { items: structuredClone(change.items), itemsReadAt: iso(now) } : {}),
+    };
+    delete next.leaseId;
+    delete next.attemptStarted;
+    if (dueAt === undefined) {
+      delete next.dueShard;
+      delete next.dueAt;
+    } else {
+      next.dueShard = UPDATES_SHARD;
+      next.dueAt = dueAt;
+    }
+    this.items.set(key, next);
+    return true;
+  }
+
+  async settle(member: JobMember, jobId: string, patch: EntryPatch, now: number): Promise<boolean> {
+    const key = member.record;
+    const entryId = member.entry;
+    const r = this.items.get(key);
+    const old = r?.entries[entryId];
+    if (!r || !old || old.jobId !== jobId || old.state !== 'submitted') return false;
+    const entry: UpdateEntry = {
+      ...old,
+      state: patch.state,
+      attempts: [...(old.attempts ?? []), structuredClone(patch.attempt)],
+      updatedAt: iso(now),
+      note: patch.note,
+      notBefore: patch.notBefore,
+      group: patch.group,
+      ...(patch.retries === undefined ? {} : { retries: patch.retries }),
+    };
+    for (const f of ['note', 'notBefore', 'group'] as const) if (entry[f] === undefined) delete entry[f];
+    const next: OrderUpdatesRecord = { ...r, entries: { ...r.entries, [entryId]: entry }, updatedAt: iso(now), version: r.version + 1 };
+    const owed = patch.state === 'owed';
+    if (r.leaseId !== undefined) this.items.set(key, next);
+    else if (!owed && !member.followUp && r.version === member.version) {
+      delete next.dueShard;
+      delete next.dueAt;
+      this.items.set(key, next);
+    } else this.items.set(key, { ...next, dueShard: UPDATES_SHARD, dueAt: owed ? (patch.notBefore ?? now) : now });
+    return true;
+  }
+
+  async createJob(job: UpdateJobRecord): Promise<void> {
+    if (this.jobs.has(job.conversionRef)) throw new Error(`job ${job.jobId} exists`);
+    this.jobs.set(job.conversionRef, structuredClone(job));
+  }
+
+  async claimJob(key: string, now: number, leaseUntil: number, leaseId: string): Promise<UpdateJobRecord | undefined> {
+    const r = takeLease(this.jobs, key, (x) => x.dueShard === JOBS_SHARD && x.dueAt !== undefined && x.dueAt <= now, {
+      now,
+      leaseUntil,
+      leaseId,
+      trigger: 'retry',
+    });
+    return r && structuredClone(r);
+  }
+
+  async finishJob(key: string, leaseId: string, change: { status: string; polls: number; dueAt?: number | undefined }, now: number) {
+    const r = this.jobs.get(key);
+    if (!r || r.leaseId !== leaseId) return false;
+    const next: UpdateJobRecord & { updatedAt?: string } = { ...r, status: change.status, polls: change.polls, updatedAt: iso(now) };
+    delete next.leaseId;
+    delete next.attemptStarted;
+    if (change.dueAt === undefined) {
+      delete next.dueShard;
+      delete next.dueAt;
+      next.finishedAt = iso(now);
+    } else next.dueAt = change.dueAt;
+    this.jobs.set(key, next);
+    return true;
+  }
+
+  async clearApproval(ref: string): Promise<boolean> {
+    const r = this.conversions.items.get(ref);
+    if (!r || r.dueShard !== APPROVALS_SHARD || r.leaseId !== undefined) return false;
+    const next = { ...r };
+    delete next.dueShard;
+    delete next.dueAt;
+    this.conversions.items.set(ref, next);
+    return true;
   }
 }
 

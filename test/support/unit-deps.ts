@@ -6,7 +6,7 @@
 import { trackerConfigFromEnv } from '#lambdas/core/settings.js';
 import type { Metrics } from '#lambdas/core/metrics.js';
 import { DUE_SHARD, type AdminDeps, type ConversionRecord, type Log } from '#lambdas/core/model.js';
-import { MemoryClickStore, MemoryConversionAdmin } from './memory-stores.js';
+import { MemoryClickStore, MemoryConversionAdmin, MemoryUpdateOutbox } from './memory-stores.js';
 import { ScriptedSender, type ScriptedAnswer } from './scripted-sender.js';
 
 /*
@@ -55,6 +55,7 @@ export const unitConfig = (env: Record<string, string> = {}) =>
 export interface UnitDeps extends AdminDeps {
   clicks: MemoryClickStore;
   conversions: MemoryConversionAdmin;
+  updates: MemoryUpdateOutbox;
   sender: ScriptedSender;
   clock: TestClock;
   log: MemoryLog;
@@ -73,10 +74,12 @@ export interface UnitDepsOptions {
 export function unitDeps(opts: UnitDepsOptions = {}): UnitDeps {
   const clock = new TestClock();
   let n = 0;
+  const conversions = new MemoryConversionAdmin();
   return {
     config: unitConfig(opts.env),
     clicks: new MemoryClickStore(),
-    conversions: new MemoryConversionAdmin(),
+    conversions,
+    updates: new MemoryUpdateOutbox(conversions),
     sender: new ScriptedSender(opts.script, { clock, ...(opts.otherwise ? { otherwise: opts.otherwise } : {}) }),
     clock,
     newId: () => `id-${++n}`,

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { InputError } from '#lambdas/core/errors.js';
 import { ga4Consent, isGa4Event, resolveGa4Mapping } from '#lambdas/core/ga4.js';
 import { checkPurchase, orderItems, parseOrder, readClick, readOrderEvent, singleEvent } from '#lambdas/core/order-events.js';
+import { updateKindOf } from '#lambdas/core/order-updates.js';
 import { ClickSchema, parseWith } from '#lambdas/core/schema.js';
 import { GA4_CLIENT_ID, GA4_UA, ga4LandingPageView, ga4Purchase, ga4PurchaseFlattened, ga4Refund } from '../fixtures/ga4.js';
 import { unitConfig } from '../support/unit-deps.js';
@@ -136,10 +137,9 @@ describe('GA4 event names fix the intent', () => {
     expect(e.rename(['items', 0, 'value'])).toBe('items[0].price');
     expect(e.rename(['orderId'])).toBe('transaction_id');
     expect(read(ga4Refund({ items: undefined })).native).toEqual({ event: 'refund', orderId: '100234' });
-    // Until the order lifecycle handles updates, a refund is answered `ignored`, saying why.
-    const check = checkPurchase(e, ['purchase', 'refund']);
-    expect(check.fires).toBe(false);
-    if (!check.fires) expect(check.reason).toContain('refund');
+    // An update, whatever the configured lists say; never a purchase, even if `refund` were listed as one.
+    expect(updateKindOf(e, { ...unitConfig(), refundEvents: [] })).toBe('refund');
+    expect(checkPurchase(e, ['purchase', 'refund']).fires).toBe(false);
   });
 
   it('every other GA4 event is ignored, whatever the configured purchase events say', () => {

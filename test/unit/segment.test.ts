@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '#lambdas/core/errors.js';
 import { checkPurchase, orderItems, parseOrder, readClick, readOrderEvent, singleEvent } from '#lambdas/core/order-events.js';
+import { updateKindOf } from '#lambdas/core/order-updates.js';
 import { ClickSchema, parseWith } from '#lambdas/core/schema.js';
 import { isRudderStackCall, isSegmentCall, resolveSegmentMapping } from '#lambdas/core/segment.js';
 import { isTealiumEvent } from '#lambdas/core/tealium.js';
@@ -190,7 +191,9 @@ describe('Segment call types and event names fix the intent', () => {
     const cancel = read(segmentOrderCancelled());
     expect(cancel).toMatchObject({ intent: 'cancel', native: { event: 'cancel', orderId: '100234' } });
     expect(cancel.native).not.toHaveProperty('items');
-    // Until the order lifecycle handles updates, they are answered `ignored`, saying why.
+    // Updates by the source's own meaning, whatever the configured lists say; never purchases.
+    const lists = { ...unitConfig(), refundEvents: [], cancelEvents: [] };
+    expect([updateKindOf(refund, lists), updateKindOf(cancel, lists)]).toEqual(['refund', 'cancel']);
     for (const e of [refund, cancel]) expect(checkPurchase(e, ['Order Refunded', 'Order Cancelled']).fires).toBe(false);
   });
 
