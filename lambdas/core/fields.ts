@@ -14,12 +14,13 @@ export const isBlank = (v: unknown): boolean => v === undefined || v === null ||
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this pattern's job.
 const CONTROL = /[\u0000-\u001f\u007f]/;
+const REPLACEMENT_CHARACTER = '\uFFFD';
 
 export interface TextOptions {
   max: number;
   /** Allow finite numbers and booleans too, written in their JSON form (order ids often are numbers). */
   scalars?: boolean;
-  /** Reject control characters (for ids and keys). */
+  /** Reject control characters and U+FFFD (for ids and keys). */
   noControl?: boolean;
 }
 
@@ -33,6 +34,8 @@ export function text(v: unknown, opts: TextOptions): Converted<string> {
   if (!s.isWellFormed()) return fail('must be valid Unicode text');
   if (s.length > opts.max) return fail(`must be at most ${opts.max} characters`);
   if (opts.noControl && CONTROL.test(s)) return fail('must not contain control characters');
+  // U+FFFD is what a decoder writes for bytes that were not UTF-8: as an id it would make two ids one.
+  if (opts.noControl && s.includes(REPLACEMENT_CHARACTER)) return fail('must not contain U+FFFD (bytes that were not valid UTF-8)');
   return ok(s);
 }
 

@@ -213,4 +213,12 @@ describe('text', () => {
     expect(value(text(1001, { max: 10, scalars: true }))).toBe('1001');
     expect(text(1001, { max: 10 }).ok).toBe(false);
   });
+
+  it('refuses U+FFFD in ids (what a decoder left of bytes that were not UTF-8), and only in ids', () => {
+    expect(text('ORD-\uFFFD', { max: 10, noControl: true })).toEqual({
+      ok: false,
+      message: 'must not contain U+FFFD (bytes that were not valid UTF-8)',
+    });
+    expect(value(text('Caf\uFFFD', { max: 10 }))).toBe('Caf\uFFFD');
+  });
 });
