@@ -6,6 +6,7 @@ import { InputError } from './errors.js';
 import { METRICS } from './metrics.js';
 import type { Deps } from './model.js';
 import { ClickSchema, formatPath, parseWith } from './schema.js';
+import { guessableSessionId } from './session-id.js';
 import { isTealiumEvent, mapTealiumClick } from './tealium.js';
 import { expiresAfterDays } from './time.js';
 
@@ -32,13 +33,10 @@ export async function recordClick(
     ? mapTealiumClick(input, config.mapping, config.consentCategories)
     : { native: input, rename: formatPath };
   const click = parseWith(ClickSchema, native, rename);
-  if (click.sessionId.length < config.minSessionIdLength) {
+  const guessable = guessableSessionId(click.sessionId, config);
+  if (guessable !== undefined) {
     const field = rename(['sessionId']);
-    throw new InputError(
-      'invalid_field',
-      `${field} must be at least ${config.minSessionIdLength} characters (a short, guessable session id lets anyone overwrite its clickref)`,
-      field,
-    );
+    throw new InputError('invalid_field', `${field} ${guessable}`, field);
   }
   if (click.consent === false) {
     deps.metrics.add(METRICS.clicksNotRecorded, 1);

@@ -69,7 +69,10 @@ describe('recordClick', () => {
       ['a clickref with other characters', { sessionId: SESSION, clickref: 'a/b' }, 'invalid_clickref', 'clickref'],
       ['no clickref', { sessionId: SESSION }, 'missing_clickref', 'clickref'],
       ['no session', { clickref: 'Ref1' }, 'missing_field', 'sessionId'],
-      ['a guessable session id', { sessionId: 'abc', clickref: 'Ref1' }, 'invalid_field', 'sessionId'],
+      ['a short session id', { sessionId: 'abc', clickref: 'Ref1' }, 'invalid_field', 'sessionId'],
+      ['a sequential session id', { sessionId: '12345678', clickref: 'Ref1' }, 'invalid_field', 'sessionId'],
+      ['a repeated session id', { sessionId: 'aaaaaaaa', clickref: 'Ref1' }, 'invalid_field', 'sessionId'],
+      ['the all-zero UUID', { sessionId: '00000000-0000-0000-0000-000000000000', clickref: 'Ref1' }, 'invalid_field', 'sessionId'],
     ])('%s', async (_, body, code, field) => {
       const deps = unitDeps();
       await expect(recordClick(body, undefined, deps)).rejects.toMatchObject({ name: 'InputError', code, field });
@@ -83,6 +86,14 @@ describe('recordClick', () => {
         message:
           'data.udo.tealium_visitor_id must be at least 40 characters (a short, guessable session id lets anyone overwrite its clickref)',
       });
+    });
+
+    it('a guessable session id is refused with the reason and the estimate; MIN_SESSION_ID_BITS sets the bar', async () => {
+      await expect(recordClick({ sessionId: '00000042', clickref: 'Ref1' }, undefined, unitDeps())).rejects.toMatchObject({
+        message: expect.stringMatching(/^sessionId looks guessable: .*about 9 bits, at least 32 needed/),
+      });
+      const lax = unitDeps({ env: { MIN_SESSION_ID_BITS: '0' } });
+      expect(await recordClick({ sessionId: '00000042', clickref: 'Ref1' }, undefined, lax)).toEqual({ recorded: true });
     });
 
     it('a body that is not a JSON object', async () => {
