@@ -1,17 +1,26 @@
 /**
  * Recording a click: the latest clickref of a session, exactly as given (support questions Q1, Q3, Q6, docs/support-questions.md).
+ *
+ * The click lock. Clicks are unauthenticated (a browser reports them), so whoever can name a live
+ * session id could replace its clickref and take the attribution of the shopper's next order. For
+ * `clickLockMinutes` (default 30) after a click, a click with another clickref replaces it only if
+ * it carries the same session key (the snippet's first-party secret, which other tags never see);
+ * after that, the latest click wins as before. A shopper's own browser keeps its key, so its
+ * second affiliate click wins at once; a click without a key (a Tealium event, a GET, a server)
+ * cannot replace a locked click. What stays possible: replacing a click older than the lock (with
+ * a leaked session id), and claiming a session id before its shopper's first click.
  */
 import { deviceFromUserAgent } from './device.js';
 import { InputError } from './errors.js';
 import { METRICS } from './metrics.js';
 import type { Deps } from './model.js';
 import { ClickSchema, formatPath, parseWith } from './schema.js';
-import { guessableSessionId } from './session-id.js';
+import { guessableSessionId, keyDigest } from './session-id.js';
 import { isTealiumEvent, mapTealiumClick } from './tealium.js';
-import { expiresAfterDays } from './time.js';
+import { expiresAfterDays, MINUTE_MS } from './time.js';
 
 export interface ClickAnswer {
-  /** False when deliberately not recorded (consent refused). */
+  /** False when deliberately not recorded: consent refused, or the session's click is locked. */
   recorded: boolean;
 }
 
@@ -43,13 +52,22 @@ export async function recordClick(
     return { recorded: false };
   }
   const now = deps.clock.now();
-  await deps.clicks.put({
-    sessionId: click.sessionId,
-    clickref: click.clickref,
-    clickedAt: now,
-    device: click.device ?? deviceFromUserAgent(click.userAgent ?? requestUserAgent),
-    expiresAt: expiresAfterDays(now, config.attributionWindowDays),
-  });
+  const lockMs = config.clickLockMinutes * MINUTE_MS;
+  const stored = await deps.clicks.put(
+    {
+      sessionId: click.sessionId,
+      clickref: click.clickref,
+      clickedAt: now,
+      device: click.device ?? deviceFromUserAgent(click.userAgent ?? requestUserAgent),
+      ...(click.sessionKey === undefined ? {} : { keyDigest: keyDigest(click.sessionKey) }),
+      expiresAt: expiresAfterDays(now, config.attributionWindowDays),
+    },
+    lockMs > 0 ? now - lockMs : undefined,
+  );
+  if (!stored) {
+    deps.metrics.add(METRICS.clicksLocked, 1);
+    return { recorded: false };
+  }
   deps.metrics.add(METRICS.clicksRecorded, 1);
   return { recorded: true };
 }

@@ -5,6 +5,8 @@
 export const METRICS = {
   clicksRecorded: 'ClicksRecorded',
   clicksNotRecorded: 'ClicksNotRecorded',
+  /** Clicks that did not replace the session's click: it is locked (core/clicks.ts), or a newer one came first. */
+  clicksLocked: 'ClicksLocked',
   postbackOutcome: {
     sent: 'PostbacksSent',
     queued: 'PostbacksQueued',

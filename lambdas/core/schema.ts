@@ -21,6 +21,7 @@ import {
   type Converted,
 } from './fields.js';
 import { parseMetadata } from './metadata.js';
+import { sessionKey } from './session-id.js';
 
 type Conv<T> = (v: unknown) => Converted<T>;
 
@@ -103,6 +104,8 @@ export const ClickSchema = z.object(
     userAgent: field((v) => optionalText(v, { max: 2048 })),
     /** A device class the page knows better than its user agent says (an iPad asking for desktop sites). */
     device: field(device),
+    /** The browser's proof that it is the one that made the session's click (core/session-id.ts). */
+    sessionKey: field(sessionKey),
   },
   { error: 'must be a JSON object' },
 );

@@ -123,6 +123,8 @@ export const SETTINGS = {
   minSessionIdLength: setting({ env: 'MIN_SESSION_ID_LENGTH', read: wholeNumber(1, 256), default: 8, for: ['clicks'] }),
   /** Session ids on clicks that look guessable by this estimate (core/session-id.ts) are a 400; 0 turns it off. */
   minSessionIdBits: setting({ env: 'MIN_SESSION_ID_BITS', read: wholeNumber(0, 128), default: 32, for: ['clicks'] }),
+  /** How long a session's click is locked against a click with another clickref and without its key (core/clicks.ts); 0: never. */
+  clickLockMinutes: setting({ env: 'CLICK_LOCK_MINUTES', read: wholeNumber(0, 1440), default: 30, for: ['clicks'] }),
   /** Timeout of the attempt made while the postback waits (core/answer-budget.ts). */
   inlineTimeoutMs: setting({ env: 'INLINE_TIMEOUT_MS', read: wholeNumber(200, 4000), default: DEFAULT_INLINE_TIMEOUT_MS, for: SENDERS }),
   /** Timeout of a retry attempt; with the recording, it must end inside the lease. */

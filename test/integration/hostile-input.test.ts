@@ -30,9 +30,10 @@ function countingStores() {
   const clicks = new DynamoClickStore(env.dynamo.client, env.dynamo.tables.clicks);
   const conversions = new DynamoConversionStore(env.dynamo.client, env.dynamo.tables.conversions);
   const put = clicks.put.bind(clicks);
-  clicks.put = async (c: ClickRecord) => {
-    await put(c);
-    writes.clicks++;
+  clicks.put = async (c: ClickRecord, lockedSince?: number) => {
+    const stored = await put(c, lockedSince);
+    if (stored) writes.clicks++;
+    return stored;
   };
   // The handlers bind stores to a per-request deadline: keep the counting ones.
   (clicks as unknown as { withDeadline: () => unknown }).withDeadline = () => clicks;
