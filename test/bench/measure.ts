@@ -275,7 +275,10 @@ export async function localThroughput(opts: { seconds: number; rounds: number; c
         // With the click lock's condition, as the clicks function writes it.
         async (i) => {
           const now = Date.now();
-          await clicks.put({ sessionId: `f-${run}-${i}`, clickref: 'FloorRef', clickedAt: now, device: 'mobile', expiresAt: 2e9 }, now - 1_800_000);
+          await clicks.put(
+            { sessionId: `f-${run}-${i}`, clickref: 'FloorRef', clickedAt: now, device: 'mobile', expiresAt: 2e9 },
+            now - 1_800_000,
+          );
         },
       ],
       [
