@@ -63,6 +63,12 @@ export interface SecretsManagerTokensOptions {
   /** Longest a read may take: a hung call must not hold the one read slot. */
   readTimeoutMs?: number;
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * An unknown value waits for the next read slot (the default: the postback token, where a 401
+   * loses an order), or — false — is decided by a read only if one may start now, else refused
+   * at once (the origin-verify value: a wrong one is junk, and a rotation is known ahead of use).
+   */
+  waitForRead?: boolean;
 }
 
 interface Read {
@@ -88,6 +94,7 @@ export class SecretsManagerTokens extends DeadlineBound implements TokenSource {
   private readonly readSpacingMs: number;
   private readonly readTimeoutMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly waitForRead: boolean;
 
   constructor(
     private readonly client: SecretsManagerClient,
@@ -100,12 +107,18 @@ export class SecretsManagerTokens extends DeadlineBound implements TokenSource {
     this.readSpacingMs = options.readSpacingMs ?? 1_000;
     this.readTimeoutMs = options.readTimeoutMs ?? 3_000;
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.waitForRead = options.waitForRead ?? true;
   }
 
   async accepts(presented: string | undefined): Promise<boolean> {
     if (presented === undefined || presented === '') return false;
     const arrival = this.state.started;
     if (matchesAny(presented, await this.tokens())) return true;
+    if (!this.waitForRead) {
+      const s = this.state;
+      const read = s.inflight?.promise ?? (this.now() - s.lastStartAt >= this.readSpacingMs ? this.startRead() : undefined);
+      return read !== undefined && matchesAny(presented, await this.within(read));
+    }
     return matchesAny(presented, await this.within(this.readStartedFrom(arrival)));
   }
 

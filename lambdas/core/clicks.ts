@@ -15,7 +15,7 @@ import { InputError } from './errors.js';
 import { METRICS } from './metrics.js';
 import type { Deps } from './model.js';
 import { ClickSchema, formatPath, parseWith } from './schema.js';
-import { guessableSessionId, keyDigest } from './session-id.js';
+import { guessableSessionId, guessableSessionKey, keyDigest } from './session-id.js';
 import { isTealiumEvent, mapTealiumClick } from './tealium.js';
 import { expiresAfterDays, MINUTE_MS } from './time.js';
 
@@ -42,10 +42,13 @@ export async function recordClick(
     ? mapTealiumClick(input, config.mapping, config.consentCategories)
     : { native: input, rename: formatPath };
   const click = parseWith(ClickSchema, native, rename);
-  const guessable = guessableSessionId(click.sessionId, config);
-  if (guessable !== undefined) {
-    const field = rename(['sessionId']);
-    throw new InputError('invalid_field', `${field} ${guessable}`, field);
+  for (const [name, problem] of [
+    ['sessionId', guessableSessionId(click.sessionId, config)],
+    ['sessionKey', click.sessionKey === undefined ? undefined : guessableSessionKey(click.sessionKey)],
+  ] as const) {
+    if (problem === undefined) continue;
+    const field = rename([name]);
+    throw new InputError('invalid_field', `${field} ${problem}`, field);
   }
   if (click.consent === false) {
     deps.metrics.add(METRICS.clicksNotRecorded, 1);

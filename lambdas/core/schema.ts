@@ -21,7 +21,6 @@ import {
   type Converted,
 } from './fields.js';
 import { parseMetadata } from './metadata.js';
-import { sessionKey } from './session-id.js';
 
 type Conv<T> = (v: unknown) => Converted<T>;
 
@@ -51,6 +50,14 @@ const strictFlag: Conv<boolean | undefined> = (v) =>
   v === undefined || v === null || typeof v === 'boolean'
     ? { ok: true, value: v ?? undefined }
     : { ok: false, message: 'must be true or false (a JSON boolean)' };
+
+/** A click's session key (core/session-id.ts): blank is absent. */
+const sessionKey: Conv<string | undefined> = (v) =>
+  isBlank(v)
+    ? { ok: true, value: undefined }
+    : typeof v === 'string' && /^[A-Za-z0-9_-]{16,128}$/.test(v)
+      ? { ok: true, value: v }
+      : { ok: false, message: 'must be 16-128 letters, digits, _ or - (the snippet sends 128 random bits, hex)' };
 
 export const SESSION_ID_MAX = 256;
 const sessionIdText = { max: SESSION_ID_MAX, noControl: true } as const;
@@ -104,7 +111,7 @@ export const ClickSchema = z.object(
     userAgent: field((v) => optionalText(v, { max: 2048 })),
     /** A device class the page knows better than its user agent says (an iPad asking for desktop sites). */
     device: field(device),
-    /** The browser's proof that it is the one that made the session's click (core/session-id.ts). */
+    /** The browser's proof that it made the session's click (core/session-id.ts). */
     sessionKey: field(sessionKey),
   },
   { error: 'must be a JSON object' },

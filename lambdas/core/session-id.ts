@@ -16,7 +16,6 @@
  */
 
 import { createHash } from 'node:crypto';
-import type { Converted } from './fields.js';
 
 const SEPARATORS = new Set(['-', '_', '.', ':']);
 /** Longest repeated block recognised (`deadbeef` repeated is predictable after its first 8). */
@@ -68,23 +67,17 @@ export function guessableSessionId(id: string, rule: { minSessionIdLength: numbe
 }
 
 /**
- * The session key a click may carry: a secret the browser holds beside the session id (the
- * snippet makes 128 random bits and keeps them in a first-party cookie), never handed to other
- * tags, unlike a session id. It proves a later click comes from the same browser (the click lock,
- * core/clicks.ts). Blank is absent.
+ * The session key a click may carry (its format is checked with the click: core/schema.ts): a
+ * secret the browser holds beside the session id (the snippet makes 128 random bits and keeps them
+ * in a first-party cookie), never handed to other tags, unlike a session id. It proves a later
+ * click comes from the same browser (the click lock, core/clicks.ts), so it must be hard to guess
+ * outright: far above the session id bar.
  */
-const SESSION_KEY = /^[A-Za-z0-9_-]{16,128}$/;
-/** A key must be hard to guess outright: far above the session id bar. */
 export const MIN_SESSION_KEY_BITS = 64;
 
-export function sessionKey(v: unknown): Converted<string | undefined> {
-  if (v === undefined || v === null || v === '') return { ok: true, value: undefined };
-  if (typeof v !== 'string' || !SESSION_KEY.test(v)) {
-    return { ok: false, message: 'must be 16-128 letters, digits, _ or - (the snippet sends 128 random bits, hex)' };
-  }
-  if (estimatedBits(v) < MIN_SESSION_KEY_BITS) return { ok: false, message: 'looks guessable: send 128 random bits' };
-  return { ok: true, value: v };
-}
+/** Why a session key is refused, or undefined. */
+export const guessableSessionKey = (key: string): string | undefined =>
+  estimatedBits(key) < MIN_SESSION_KEY_BITS ? 'looks guessable: send 128 random bits (the snippet does)' : undefined;
 
 /** What the clicks table keeps of a session key: its SHA-256, so the table cannot be read for keys. */
 export const keyDigest = (key: string): string => createHash('sha256').update(key).digest('base64url');

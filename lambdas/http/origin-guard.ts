@@ -1,9 +1,12 @@
 /**
  * With the optional WAF, requests must come through CloudFront, which adds a secret
  * origin-verify header; anything else (the execute-api URL called directly, around the WAF) is a
- * 403. Off when no secret is configured (no WAF, local mode).
+ * 403. Off when no secret is configured (no WAF, local mode). A value the function does not know
+ * yet (a rotation) is decided by a read of the secret, within the request's budget: a 503 if it
+ * cannot be read in time (Tealium retries it), never a 403 (it does not).
  */
 import type { MiddlewareObj } from '@middy/core';
+import { bindDeadline, Deadline, REQUEST_BUDGET_MS } from '../adapters/deadline.js';
 import type { TokenSource } from '../adapters/token-source.js';
 import { errorBody, header, json, type HttpEvent, type HttpResult } from './http.js';
 
@@ -13,7 +16,12 @@ export function originGuard(source: TokenSource | undefined): MiddlewareObj<Http
   return {
     before: async (request) => {
       if (!source) return undefined;
-      if (await source.accepts(header(request.event, ORIGIN_VERIFY_HEADER))) return undefined;
+      const deadline = Deadline.in(REQUEST_BUDGET_MS);
+      try {
+        if (await bindDeadline(source, deadline).accepts(header(request.event, ORIGIN_VERIFY_HEADER))) return undefined;
+      } finally {
+        deadline.dispose();
+      }
       return json(403, errorBody('forbidden', 'call this API through its protected (CloudFront) URL'));
     },
   };

@@ -19,8 +19,11 @@ export const ENV = {
   tokenSecretArn: 'TOKEN_SECRET_ARN',
   /** The postback token itself (local mode only; the stack never sets it). */
   postbackToken: 'POSTBACK_TOKEN',
-  /** The value CloudFront adds in front of the API with the optional WAF. */
-  originVerify: 'ORIGIN_VERIFY',
+  /**
+   * The Secrets Manager secret holding the value CloudFront adds in front of the API with the
+   * optional WAF: the functions read it at run time, so it is in no function's configuration.
+   */
+  originVerifySecretArn: 'ORIGIN_VERIFY_SECRET_ARN',
   /** The `service` dimension of metrics and the `service` of log lines: the stack name. */
   serviceName: 'POWERTOOLS_SERVICE_NAME',
   metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
@@ -89,5 +92,5 @@ export function tokenLocationFromEnv(env: Env): TokenLocation {
   throw new EnvError(`neither ${ENV.tokenSecretArn} nor ${ENV.postbackToken} is set`);
 }
 
-export const originVerifyFromEnv = (env: Env): string | undefined => optional(env, ENV.originVerify);
+export const originVerifySecretArnFromEnv = (env: Env): string | undefined => optional(env, ENV.originVerifySecretArn);
 export const dynamodbEndpointFromEnv = (env: Env): string | undefined => optional(env, ENV.dynamodbEndpoint);
