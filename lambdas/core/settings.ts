@@ -138,8 +138,13 @@ export const SETTINGS = {
   /** How long a function keeps the postback token before reading Secrets Manager again. */
   tokenCacheSeconds: setting({ env: 'TOKEN_CACHE_S', read: wholeNumber(1, 3600), default: 300, for: ['postbacks'] }),
   /** The retry run's bounds: records read from the due index, sends in flight, how long it claims. */
-  sweepLimit: setting({ env: 'SWEEP_LIMIT', read: wholeNumber(1, 5000), default: 200, for: ['retry'] }),
-  sweepConcurrency: setting({ env: 'SWEEP_CONCURRENCY', read: wholeNumber(1, 64), default: 8, for: ['retry'] }),
+  sweepLimit: setting({ env: 'SWEEP_LIMIT', read: wholeNumber(1, 5000), default: 5000, for: ['retry'] }),
+  sweepConcurrency: setting({ env: 'SWEEP_CONCURRENCY', read: wholeNumber(1, 64), default: 16, for: ['retry'] }),
+  /**
+   * The drain rate: retry sends per second at most (docs/capacity.md: the design peak of 50
+   * postbacks/s; at most 100, which keeps the due index's one partition under DynamoDB's limit).
+   */
+  sweepSendsPerSecond: setting({ env: 'SWEEP_SENDS_PER_SECOND', read: wholeNumber(1, 100), default: 50, for: ['retry'] }),
   sweepBudgetMs: setting({ env: 'SWEEP_BUDGET_MS', read: wholeNumber(5_000, 50_000), default: 45_000, for: ['retry'] }),
 } as const;
 

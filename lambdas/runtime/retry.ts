@@ -5,6 +5,12 @@ import { depsFromEnv } from './deps.js';
 
 export function retryFunction(env: Env) {
   const deps = depsFromEnv(env, { clicks: false });
-  const { sweepLimit, sweepConcurrency, sweepBudgetMs } = deps.config;
-  return createRetryHandler(deps, { limit: sweepLimit, concurrency: sweepConcurrency, budgetMs: sweepBudgetMs });
+  const { sweepLimit, sweepConcurrency, sweepBudgetMs, sweepSendsPerSecond } = deps.config;
+  return createRetryHandler(deps, {
+    limit: sweepLimit,
+    concurrency: sweepConcurrency,
+    budgetMs: sweepBudgetMs,
+    sendsPerSecond: sweepSendsPerSecond,
+    waitUntil: (at) => new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now()))),
+  });
 }
