@@ -24,7 +24,7 @@
  * (sharing happens only with several requests in flight, as in the local server): account-wide the
  * bound is the wrong-token requests the API lets through, at most the postbacks route throttle
  * (50/s by default: 150 calls/s, about $2.70 an hour). Every one of them is also a 401, which the
- * api-4xx-rate alarm pages for. Without junk: 3 calls per instance per `ttlMs`.
+ * postbacks-4xx-share alarm pages for. Without junk: 3 calls per instance per `ttlMs`.
  *
  * No negative cache of refused tokens: a refused token can only become valid by a change to the
  * secret, which an instance learns of only by reading it, so a cache that spared the read would

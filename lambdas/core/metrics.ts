@@ -17,6 +17,12 @@ export const METRICS = {
     ignored: 'PostbacksIgnored',
     dry_run: 'PostbacksDryRun',
   },
+  /**
+   * Postbacks refused that carried no credential at all: no Authorization header (401), or, with
+   * the WAF, no origin-verify header (403). Junk from the internet, not a caller whose setup broke:
+   * counted on the dashboard and taken out of the share of 4xx that pages.
+   */
+  postbacksAnonymous: 'PostbacksAnonymous',
   /** Purchase postbacks accepted (the denominator of the unattributed share). */
   purchases: 'Purchases',
   partnerizeAnswer: {

@@ -12,16 +12,19 @@ import { errorBody, header, json, type HttpEvent, type HttpResult } from './http
 
 export const ORIGIN_VERIFY_HEADER = 'x-origin-verify';
 
-export function originGuard(source: TokenSource | undefined): MiddlewareObj<HttpEvent, HttpResult> {
+/** `withoutHeader` is told of each request refused that carried no origin-verify header at all. */
+export function originGuard(source: TokenSource | undefined, withoutHeader: () => void = () => {}): MiddlewareObj<HttpEvent, HttpResult> {
   return {
     before: async (request) => {
       if (!source) return undefined;
+      const presented = header(request.event, ORIGIN_VERIFY_HEADER);
       const deadline = Deadline.in(REQUEST_BUDGET_MS);
       try {
-        if (await bindDeadline(source, deadline).accepts(header(request.event, ORIGIN_VERIFY_HEADER))) return undefined;
+        if (await bindDeadline(source, deadline).accepts(presented)) return undefined;
       } finally {
         deadline.dispose();
       }
+      if (!presented) withoutHeader();
       return json(403, errorBody('forbidden', 'call this API through its protected (CloudFront) URL'));
     },
   };

@@ -18,7 +18,8 @@ import { LOCAL_AWS_ENV } from '../../lib/local/embedded-dynamodb.js';
 import { createPostbacksHandler } from '#lambdas/handlers/postbacks.js';
 import { lambdaContext } from '../../lib/local/http-bridge.js';
 import { httpEvent } from '../support/events.js';
-import { startTestEnv, TOKEN, type TestEnv } from '../support/env.js';
+import { MemoryMetrics, startTestEnv, TOKEN, type TestEnv } from '../support/env.js';
+import { METRICS } from '#lambdas/core/metrics.js';
 import { tealiumPurchase } from '../fixtures/tealium.js';
 
 let env: TestEnv;
@@ -211,6 +212,23 @@ describe('token rotation through the handler', () => {
 });
 
 describe('origin guard (with the optional WAF)', () => {
+  it('counts postbacks refused for carrying no credential at all (junk), apart from wrong ones (a broken caller)', async () => {
+    const metrics = new MemoryMetrics();
+    const originVerify = staticTokens('edge-secret-value-123');
+    const postbacks = createPostbacksHandler({ ...env.deps, metrics, tokens: staticTokens(TOKEN), maxBodyBytes: 65_536, originVerify });
+    const status = async (headers: Record<string, string>) =>
+      (await postbacks(httpEvent({ path: '/postbacks', headers, body: { event: 'page_view' } }), lambdaContext('p', 5000)))!.statusCode;
+    const edge = { 'x-origin-verify': 'edge-secret-value-123' };
+    expect(await status({ ...edge })).toBe(401); // no Authorization: junk
+    expect(await status({ ...edge, authorization: '' })).toBe(401); // blank: junk
+    expect(await status({ authorization: `Bearer ${TOKEN}` })).toBe(403); // around CloudFront, no header: junk
+    expect(metrics.get(METRICS.postbacksAnonymous)).toBe(3);
+    expect(await status({ ...edge, authorization: 'Bearer not-the-token' })).toBe(401); // a credential, wrong: pages
+    expect(await status({ 'x-origin-verify': 'stale-value', authorization: `Bearer ${TOKEN}` })).toBe(403); // a wrong edge value: pages
+    expect(await status({ ...edge, authorization: `Bearer ${TOKEN}` })).toBe(202);
+    expect(metrics.get(METRICS.postbacksAnonymous)).toBe(3);
+  });
+
   it('refuses requests that did not come through CloudFront with a 403, before anything else', async () => {
     const originVerify = staticTokens('edge-secret-value-123');
     const clicks = createClicksHandler({ ...env.deps, maxBodyBytes: 16_384, originVerify });
