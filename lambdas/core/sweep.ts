@@ -42,8 +42,9 @@ export interface SweepReport {
 export async function sweep(deps: Deps, opts: SweepOptions): Promise<SweepReport> {
   const { clock, conversions, config, log } = deps;
   const started = clock.now();
-  // At the drain rate a run cannot send more than the rate times its budget: read no more.
-  const limit = opts.sendsPerSecond ? Math.min(opts.limit, Math.ceil((opts.sendsPerSecond * opts.budgetMs) / 1000)) : opts.limit;
+  // At the drain rate a run has one slot every 1000 / rate ms from 0 to its budget: read no more.
+  const slots = opts.sendsPerSecond && opts.waitUntil ? Math.floor((opts.sendsPerSecond * opts.budgetMs) / 1000) + 1 : opts.limit;
+  const limit = Math.min(opts.limit, slots);
   const due = await conversions.listDue(started, limit);
   deps.metrics.add(METRICS.retryHeartbeat, 1);
   deps.metrics.add(METRICS.owedDue, due.length);
