@@ -55,7 +55,8 @@ type Stage = (typeof TOKEN_STAGES)[number];
 const isNotFound = (err: unknown) => (err as { name?: string } | null)?.name === 'ResourceNotFoundException';
 
 /** Named AbortError so the HTTP layer answers 503 (retry later), like a store cut off by the deadline. */
-const tooLate = () => new DOMException('the postback token could not be checked before the request deadline', 'AbortError');
+const tooLate = () =>
+  new DOMException('the secret (postback token or origin-verify value) could not be read before the request deadline', 'AbortError');
 
 export interface SecretsManagerTokensOptions {
   /** Least time between the starts of two reads of the secret (all but the very first). */
