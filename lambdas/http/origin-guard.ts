@@ -1,9 +1,9 @@
 /**
  * With the optional WAF, requests must come through CloudFront, which adds a secret
  * origin-verify header; anything else (the execute-api URL called directly, around the WAF) is a
- * 403. Off when no secret is configured (no WAF, local mode). A value the function does not know
- * yet (a rotation) is decided by a read of the secret, within the request's budget: a 503 if it
- * cannot be read in time (Tealium retries it), never a 403 (it does not).
+ * 403. Off when no secret is configured (no WAF, local mode). A value the source does not hold may
+ * be decided by a read of the secret (runtime/secrets.ts says when), bounded by the request's
+ * budget: a read that cannot finish in time is a 503, which Tealium retries.
  */
 import type { MiddlewareObj } from '@middy/core';
 import { bindDeadline, Deadline, REQUEST_BUDGET_MS } from '../adapters/deadline.js';
