@@ -199,6 +199,13 @@ export const InfraConfigSchema = z
      * `X-Signature` on /postbacks instead of the token (docs/segment-setup.md).
      */
     enableSegmentSignatures: bool,
+    /**
+     * With `enableWaf`: the version of the origin-verify secret CloudFront sends. CloudFront takes
+     * the value into its configuration when the distribution is deployed; naming a new version is
+     * what makes a deploy update it (the rotation: docs/runbook.md#rotating-the-origin-verify-value).
+     * Empty: the version current when the distribution was last updated.
+     */
+    originVerifyVersionId: z.string().regex(/^([A-Za-z0-9-]{32,64})?$/, 'must be a Secrets Manager version id (a UUID) or empty'),
   })
   .superRefine((c, ctx) => {
     const routes = {
@@ -223,6 +230,13 @@ export const InfraConfigSchema = z
         path: ['postbackSourceCidrs'],
         message:
           'needs enableWaf=true: an HTTP API cannot filter callers by address, so the allowlist is a rule of the web ACL in front of the API (docs/capacity.md). Deploy with -c enableWaf=true, or leave postbackSourceCidrs empty',
+      });
+    }
+    if (c.originVerifyVersionId !== '' && !c.enableWaf) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['originVerifyVersionId'],
+        message: 'needs enableWaf=true: without the WAF there is no CloudFront and no origin-verify value. Leave it empty',
       });
     }
     if (c.postbackSourceCidrs.length > 0 && c.enableWaf && c.wafWebAclArn !== '') {

@@ -68,7 +68,7 @@ export function acknowledgeNagFindings(stack: Stack, opts: { waf: boolean; segme
       {
         id: 'AwsSolutions-SMG4',
         reason:
-          'The origin-verify value reaches CloudFront and the functions by dynamic reference at deploy time, so it is rotated by a redeploy that updates both together, not by a schedule that would update only the secret.',
+          'CloudFront takes the origin-verify value into its configuration at deploy time, so a rotation is a put-secret-value followed by a deploy naming the new version (originVerifyVersionId), while the functions accept both versions: docs/runbook.md#rotating-the-origin-verify-value. A schedule would change the secret without CloudFront.',
       },
     ]);
     NagSuppressions.addResourceSuppressionsByPath(stack, path('Edge/Distribution/Resource'), [

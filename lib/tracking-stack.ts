@@ -114,17 +114,18 @@ export class TrackingStack extends Stack {
     const common = (fn: FunctionName) => ({
       entry: fn,
       logRetentionDays: config.logRetentionDays,
-      environment: {
-        ...settingsToEnv(config, fn),
-        ...(originVerifySecret && fn !== 'retry' ? { [ENV.originVerify]: originVerifySecret.secretValue.unsafeUnwrap() } : {}),
-      },
+      environment: settingsToEnv(config, fn),
     });
-    const clicksFn = new TrackingFunction(this, 'ClicksFunction', {
-      ...common('clicks'),
-      memorySize: config.clicksMemoryMb,
-      description: 'Records the latest Partnerize clickref of a session',
-      timeout: Duration.seconds(5),
-    }).bindTable(ENV.clicksTable, clicks, ['dynamodb:PutItem']);
+    // With the WAF, the HTTP functions read the origin-verify value from its secret at run time.
+    const verifiesOrigin = (f: TrackingFunction) => (originVerifySecret ? f.bindSecret(ENV.originVerifySecretArn, originVerifySecret) : f);
+    const clicksFn = verifiesOrigin(
+      new TrackingFunction(this, 'ClicksFunction', {
+        ...common('clicks'),
+        memorySize: config.clicksMemoryMb,
+        description: 'Records the latest Partnerize clickref of a session',
+        timeout: Duration.seconds(5),
+      }).bindTable(ENV.clicksTable, clicks, ['dynamodb:PutItem']),
+    );
     const postbacksFn = new TrackingFunction(this, 'PostbacksFunction', {
       ...common('postbacks'),
       memorySize: config.postbacksMemoryMb,
@@ -135,6 +136,7 @@ export class TrackingStack extends Stack {
       .bindTable(ENV.conversionsTable, conversions, ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'])
       .bindSecret(ENV.tokenSecretArn, this.tokenSecret);
     if (this.segmentSecret) postbacksFn.bindSecret(ENV.segmentSecretArn, this.segmentSecret);
+    verifiesOrigin(postbacksFn);
     const retryFn = new TrackingFunction(this, 'RetryFunction', {
       ...common('retry'),
       memorySize: config.retryMemoryMb,
@@ -182,7 +184,12 @@ export class TrackingStack extends Stack {
   /** CloudFront with the web ACL in front of the API (the optional WAF). */
   private createEdge(config: TrackingConfig, webAclArn: string | undefined, originVerifySecret: Secret): EdgeDistribution {
     const acl = webAclArn ?? new TrackingWebAcl(this, 'Waf', webAclPropsOf(config)).webAcl.attrArn;
-    const edge = new EdgeDistribution(this, 'Edge', { api: this.api.api, webAclArn: acl, originVerifySecret });
+    const edge = new EdgeDistribution(this, 'Edge', {
+      api: this.api.api,
+      webAclArn: acl,
+      originVerifySecret,
+      originVerifyVersionId: config.originVerifyVersionId,
+    });
     new CfnOutput(this, 'EdgeUrl', {
       value: edge.url,
       description: 'The WAF-protected entry point: give this URL to Tealium and the landing pages',

@@ -165,6 +165,15 @@ export const CONDITIONS = {
   isNew: 'attribute_not_exists(#pk)',
   /** The latest click wins: never overwrite a click recorded after this one. */
   clickIsNotNewer: 'attribute_not_exists(#pk) OR #clickedAt <= :clickedAt',
+  /**
+   * …nor a locked one: a click that came with a session key, recorded since :lockedSince (the click
+   * lock, core/clicks.ts). A click without a key never locks its session.
+   */
+  clickIsNotNewerNorLocked:
+    'attribute_not_exists(#pk) OR (#clickedAt <= :clickedAt AND (attribute_not_exists(#keyDigest) OR #clickedAt < :lockedSince))',
+  /** …or unless the locked click came with this click's key. */
+  clickIsNotNewerNorLockedToAnotherKey:
+    'attribute_not_exists(#pk) OR (#clickedAt <= :clickedAt AND (attribute_not_exists(#keyDigest) OR #clickedAt < :lockedSince OR #keyDigest = :keyDigest))',
   /** Still exactly the record that was read, and nobody holds it. */
   isUnchangedAndFree: '#writeId = :writeId AND #status = :status AND attribute_not_exists(#leaseId)',
   heldByMe: '#leaseId = :leaseId',
@@ -177,14 +186,26 @@ const isConditionFailure = (err: unknown): err is ConditionalCheckFailedExceptio
   (typeof err === 'object' && err !== null && (err as { name?: string }).name === 'ConditionalCheckFailedException');
 
 export class DynamoClickStore extends DynamoTable implements ClickStore {
-  async put(click: ClickRecord): Promise<void> {
-    await this.applied(
+  async put(click: ClickRecord, lockedSince?: number): Promise<boolean> {
+    const names: Record<string, string> = { '#pk': CLICKS.partitionKey, '#clickedAt': 'clickedAt' };
+    const values: Record<string, AttributeValue> = { ':clickedAt': { N: String(click.clickedAt) } };
+    let condition: string = CONDITIONS.clickIsNotNewer;
+    if (lockedSince !== undefined) {
+      condition = CONDITIONS.clickIsNotNewerNorLocked;
+      names['#keyDigest'] = 'keyDigest';
+      values[':lockedSince'] = { N: String(lockedSince) };
+      if (click.keyDigest !== undefined) {
+        condition = CONDITIONS.clickIsNotNewerNorLockedToAnotherKey;
+        values[':keyDigest'] = { S: click.keyDigest };
+      }
+    }
+    return this.applied(
       new PutItemCommand({
         TableName: this.tableName,
         Item: toItem(click),
-        ConditionExpression: CONDITIONS.clickIsNotNewer,
-        ExpressionAttributeNames: { '#pk': CLICKS.partitionKey, '#clickedAt': 'clickedAt' },
-        ExpressionAttributeValues: { ':clickedAt': { N: String(click.clickedAt) } },
+        ConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
       }),
     );
   }

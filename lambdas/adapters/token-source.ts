@@ -24,7 +24,7 @@
  * (sharing happens only with several requests in flight, as in the local server): account-wide the
  * bound is the wrong-token requests the API lets through, at most the postbacks route throttle
  * (50/s by default: 150 calls/s, about $2.70 an hour). Every one of them is also a 401, which the
- * api-4xx-rate alarm pages for. Without junk: 3 calls per instance per `ttlMs`.
+ * postbacks-4xx-share alarm pages for. Without junk: 3 calls per instance per `ttlMs`.
  *
  * No negative cache of refused tokens: a refused token can only become valid by a change to the
  * secret, which an instance learns of only by reading it, so a cache that spared the read would
@@ -61,7 +61,8 @@ type Stage = (typeof TOKEN_STAGES)[number];
 const isNotFound = (err: unknown) => (err as { name?: string } | null)?.name === 'ResourceNotFoundException';
 
 /** Named AbortError so the HTTP layer answers 503 (retry later), like a store cut off by the deadline. */
-const tooLate = () => new DOMException('the postback token could not be checked before the request deadline', 'AbortError');
+const tooLate = () =>
+  new DOMException('the secret (postback token or origin-verify value) could not be read before the request deadline', 'AbortError');
 
 export interface SecretsManagerTokensOptions {
   /** Least time between the starts of two reads of the secret (all but the very first). */
@@ -69,6 +70,12 @@ export interface SecretsManagerTokensOptions {
   /** Longest a read may take: a hung call must not hold the one read slot. */
   readTimeoutMs?: number;
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * An unknown value waits for the next read slot (the default: the postback token, where a 401
+   * loses an order), or — false — is decided by a read only if one may start now, else refused
+   * at once (the origin-verify value: a wrong one is junk, and a rotation is known ahead of use).
+   */
+  waitForRead?: boolean;
 }
 
 interface Read {
@@ -94,6 +101,7 @@ export class SecretsManagerTokens extends DeadlineBound implements TokenSource {
   private readonly readSpacingMs: number;
   private readonly readTimeoutMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly waitForRead: boolean;
 
   constructor(
     private readonly client: SecretsManagerClient,
@@ -106,6 +114,7 @@ export class SecretsManagerTokens extends DeadlineBound implements TokenSource {
     this.readSpacingMs = options.readSpacingMs ?? 1_000;
     this.readTimeoutMs = options.readTimeoutMs ?? 3_000;
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.waitForRead = options.waitForRead ?? true;
   }
 
   accepts(presented: string | undefined): Promise<boolean> {
@@ -116,6 +125,11 @@ export class SecretsManagerTokens extends DeadlineBound implements TokenSource {
   async satisfies(check: (valid: readonly string[]) => boolean): Promise<boolean> {
     const arrival = this.state.started;
     if (check(await this.tokens())) return true;
+    if (!this.waitForRead) {
+      const s = this.state;
+      const read = s.inflight?.promise ?? (this.now() - s.lastStartAt >= this.readSpacingMs ? this.startRead() : undefined);
+      return read !== undefined && check(await this.within(read));
+    }
     return check(await this.within(this.readStartedFrom(arrival)));
   }
 

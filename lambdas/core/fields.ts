@@ -14,12 +14,13 @@ export const isBlank = (v: unknown): boolean => v === undefined || v === null ||
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this pattern's job.
 const CONTROL = /[\u0000-\u001f\u007f]/;
+const REPLACEMENT_CHARACTER = '\uFFFD';
 
 export interface TextOptions {
   max: number;
   /** Allow finite numbers and booleans too, written in their JSON form (order ids often are numbers). */
   scalars?: boolean;
-  /** Reject control characters (for ids and keys). */
+  /** Reject control characters and U+FFFD (for ids and keys). */
   noControl?: boolean;
 }
 
@@ -33,6 +34,8 @@ export function text(v: unknown, opts: TextOptions): Converted<string> {
   if (!s.isWellFormed()) return fail('must be valid Unicode text');
   if (s.length > opts.max) return fail(`must be at most ${opts.max} characters`);
   if (opts.noControl && CONTROL.test(s)) return fail('must not contain control characters');
+  // U+FFFD is what a decoder writes for bytes that were not UTF-8: as an id it would make two ids one.
+  if (opts.noControl && s.includes(REPLACEMENT_CHARACTER)) return fail('must not contain U+FFFD (bytes that were not valid UTF-8)');
   return ok(s);
 }
 
@@ -64,27 +67,62 @@ export function plainDecimal(n: number): string | undefined {
   return `${digits.slice(0, point)}.${digits.slice(point)}`;
 }
 
-const DECIMAL_STRING = /^\d+(?:\.\d+)?$/;
-/** Above this no shop sells one unit of anything; it also keeps every value exact as a double. */
-export const MAX_VALUE = 1e12;
+const DECIMAL_STRING = /^(\d+)(?:\.(\d+))?$/;
+/**
+ * Partnerize's bounds on a value (its API takes an item value from 0 to 99,999,999.9999): a value
+ * beyond them could not be stored as sent, and unbounded digits would make an unbounded URL.
+ */
+export const MAX_VALUE = 99_999_999.9999;
+export const MAX_DECIMAL_PLACES = 4;
+const MAX_INTEGER_DIGITS = 8;
+/** No bounded value needs more; a stringified double needs at most 24. */
+const MAX_DECIMAL_TEXT = 32;
+/** Every double keeps 15 significant digits; the 16th and 17th of its shortest form are binary noise. */
+const DOUBLE_DIGITS = 15;
+const TOO_PRECISE = `must have at most ${MAX_DECIMAL_PLACES} decimal places (Partnerize's limit), e.g. 19.99`;
+const TOO_LARGE = `must be at most ${MAX_VALUE} (Partnerize's limit)`;
 
-/** A money value: a number or a numeric string (`"19.99"`), non-negative, written as a plain decimal. */
+const decimalPlaces = (s: string): number => s.split('.')[1]?.length ?? 0;
+
+/**
+ * A double as a plain decimal at the precision it holds: a data layer's `0.1 + 0.2` prints as
+ * 0.30000000000000004 and means 0.3, while digits a sender meant beyond 4 places stay (and are refused).
+ */
+const doubleAsDecimal = (n: number): string => plainDecimal(Number(n.toPrecision(DOUBLE_DIGITS))) as string;
+
+function bounded(s: string): Converted<string> {
+  if (Number(s) > MAX_VALUE) return fail(TOO_LARGE);
+  return decimalPlaces(s) > MAX_DECIMAL_PLACES ? fail(TOO_PRECISE) : ok(s);
+}
+
+/**
+ * A money value: a number or a numeric string (`"19.99"`), non-negative, at most 99,999,999.9999
+ * with at most 4 decimal places, written as a plain decimal.
+ */
 export function decimal(v: unknown): Converted<string> {
   if (isBlank(v)) return fail('is required');
   if (typeof v === 'number') {
     if (!Number.isFinite(v)) return fail('must be a finite number');
     if (v < 0) return fail('must not be negative');
-    if (v > MAX_VALUE) return fail(`must be at most ${MAX_VALUE}`);
-    return ok(plainDecimal(v) as string);
+    return bounded(doubleAsDecimal(v));
   }
   if (typeof v === 'string') {
     const s = v.trim();
-    if (!DECIMAL_STRING.test(s)) {
-      return fail('must be a plain decimal number such as 19.99 (no sign, exponent, currency symbol or thousands separator)');
-    }
-    if (Number(s) > MAX_VALUE) return fail(`must be at most ${MAX_VALUE}`);
+    const m = DECIMAL_STRING.exec(s);
+    if (!m) return fail('must be a plain decimal number such as 19.99 (no sign, exponent, currency symbol or thousands separator)');
     // Drop redundant leading zeros, keep the given fraction (19.90 stays 19.90).
-    return ok(s.replace(/^0+(?=\d)/, ''));
+    const whole = (m[1] as string).replace(/^0+(?=\d)/, '');
+    const fraction = m[2] ?? '';
+    let value = fraction === '' ? whole : `${whole}.${fraction}`;
+    if (fraction.length > MAX_DECIMAL_PLACES) {
+      // A stringified double's noise is read away; digits written on purpose are refused.
+      const significant = `${whole}${fraction}`.replace(/^0+/, '').replace(/0+$/, '').length;
+      if (significant > 17) return fail(TOO_PRECISE);
+      value = doubleAsDecimal(Number(s));
+    }
+    if (whole.length > MAX_INTEGER_DIGITS) return fail(TOO_LARGE);
+    if (s.length > MAX_DECIMAL_TEXT) return fail(`must be a plain decimal number of at most ${MAX_DECIMAL_TEXT} characters`);
+    return bounded(value);
   }
   return fail('must be a number or a numeric string');
 }

@@ -5,6 +5,8 @@
 export const METRICS = {
   clicksRecorded: 'ClicksRecorded',
   clicksNotRecorded: 'ClicksNotRecorded',
+  /** Clicks that did not replace the session's click: it is locked (core/clicks.ts), or a newer one came first. */
+  clicksLocked: 'ClicksLocked',
   postbackOutcome: {
     sent: 'PostbacksSent',
     queued: 'PostbacksQueued',
@@ -21,6 +23,12 @@ export const METRICS = {
     update_not_applicable: 'UpdatesNotApplicable',
     update_dry_run: 'UpdatesDryRun',
   },
+  /**
+   * Postbacks refused that carried no credential at all: no Authorization header (401), or, with
+   * the WAF, no origin-verify header (403). Junk from the internet, not a caller whose setup broke:
+   * counted on the dashboard and taken out of the share of 4xx that pages.
+   */
+  postbacksAnonymous: 'PostbacksAnonymous',
   /** Purchase postbacks accepted (the denominator of the unattributed share). */
   purchases: 'Purchases',
   partnerizeAnswer: {

@@ -21,6 +21,11 @@ export interface ClickRecord {
   /** Epoch ms when we recorded it. */
   clickedAt: number;
   device?: Device | undefined;
+  /**
+   * SHA-256 of the session key the click came with (the snippet's, kept in the shopper's
+   * first-party cookie): while the click is locked, only a click with the same key replaces it.
+   */
+  keyDigest?: string | undefined;
   /** Epoch seconds: DynamoDB TTL, end of the attribution window. Expiry is also checked in code. */
   expiresAt: number;
 }
@@ -203,8 +208,12 @@ export interface AttemptOutcome {
 }
 
 export interface ClickStore {
-  /** Stores the click unless the session already has a newer one (the latest click wins). */
-  put(click: ClickRecord): Promise<void>;
+  /**
+   * Stores the click unless the session already has a newer one (the latest click wins), or — with
+   * `lockedSince` — one recorded at or after that time with another clickref and another key
+   * digest (the click lock: core/clicks.ts). True when it was stored.
+   */
+  put(click: ClickRecord, lockedSince?: number): Promise<boolean>;
   get(sessionId: string): Promise<ClickRecord | undefined>;
 }
 

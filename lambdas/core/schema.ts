@@ -40,6 +40,14 @@ const strictFlag: Conv<boolean | undefined> = (v) =>
     ? { ok: true, value: v ?? undefined }
     : { ok: false, message: 'must be true or false (a JSON boolean)' };
 
+/** A click's session key (core/session-id.ts): blank is absent. */
+const sessionKey: Conv<string | undefined> = (v) =>
+  isBlank(v)
+    ? { ok: true, value: undefined }
+    : typeof v === 'string' && /^[A-Za-z0-9_-]{16,128}$/.test(v)
+      ? { ok: true, value: v }
+      : { ok: false, message: 'must be 16-128 letters, digits, _ or - (the snippet sends 128 random bits, hex)' };
+
 export const SESSION_ID_MAX = 256;
 const sessionIdText = { max: SESSION_ID_MAX, noControl: true } as const;
 export const MAX_ITEMS = 500;
@@ -88,6 +96,8 @@ export const ClickSchema = object(
     userAgent: field((v) => optionalText(v, { max: 2048 })),
     /** A device class the page knows better than its user agent says (an iPad asking for desktop sites). */
     device: field(device),
+    /** The browser's proof that it made the session's click (core/session-id.ts). */
+    sessionKey: field(sessionKey),
   },
   'must be a JSON object',
 );

@@ -151,6 +151,10 @@ export const SETTINGS = {
   orderTotalCategory: setting({ env: 'ORDER_TOTAL_CATEGORY', read: anyText(256), default: '', for: ['postbacks'] }),
   /** Shorter session ids on clicks are a 400: a guessable id lets anyone overwrite its clickref. */
   minSessionIdLength: setting({ env: 'MIN_SESSION_ID_LENGTH', read: wholeNumber(1, 256), default: 8, for: ['clicks'] }),
+  /** Session ids on clicks that look guessable by this estimate (core/session-id.ts) are a 400; 0 turns it off. */
+  minSessionIdBits: setting({ env: 'MIN_SESSION_ID_BITS', read: wholeNumber(0, 128), default: 32, for: ['clicks'] }),
+  /** How long a session's click is locked against a click with another clickref and without its key (core/clicks.ts); 0: never. */
+  clickLockMinutes: setting({ env: 'CLICK_LOCK_MINUTES', read: wholeNumber(0, 1440), default: 30, for: ['clicks'] }),
   /** Timeout of the attempt made while the postback waits (core/answer-budget.ts). */
   inlineTimeoutMs: setting({ env: 'INLINE_TIMEOUT_MS', read: wholeNumber(200, 4000), default: DEFAULT_INLINE_TIMEOUT_MS, for: SENDERS }),
   /** Timeout of a retry attempt; with the recording, it must end inside the lease. */
@@ -168,8 +172,13 @@ export const SETTINGS = {
   /** How long a function keeps the postback token before reading Secrets Manager again. */
   tokenCacheSeconds: setting({ env: 'TOKEN_CACHE_S', read: wholeNumber(1, 3600), default: 300, for: ['postbacks'] }),
   /** The retry run's bounds: records read from the due index, sends in flight, how long it claims. */
-  sweepLimit: setting({ env: 'SWEEP_LIMIT', read: wholeNumber(1, 5000), default: 200, for: ['retry'] }),
-  sweepConcurrency: setting({ env: 'SWEEP_CONCURRENCY', read: wholeNumber(1, 64), default: 8, for: ['retry'] }),
+  sweepLimit: setting({ env: 'SWEEP_LIMIT', read: wholeNumber(1, 5000), default: 5000, for: ['retry'] }),
+  sweepConcurrency: setting({ env: 'SWEEP_CONCURRENCY', read: wholeNumber(1, 64), default: 16, for: ['retry'] }),
+  /**
+   * The drain rate: retry sends per second at most (docs/capacity.md: the design peak of 50
+   * postbacks/s; at most 100, which keeps the due index's one partition under DynamoDB's limit).
+   */
+  sweepSendsPerSecond: setting({ env: 'SWEEP_SENDS_PER_SECOND', read: wholeNumber(1, 100), default: 50, for: ['retry'] }),
   sweepBudgetMs: setting({ env: 'SWEEP_BUDGET_MS', read: wholeNumber(5_000, 50_000), default: 45_000, for: ['retry'] }),
   /**
    * Order updates a retry run takes into bulk requests at most (one request per campaign and kind,

@@ -1,9 +1,10 @@
 /**
  * The retry sweep: sends the owed conversions that are due. Every record is claimed with a lease
  * before it is sent, so overlapping sweeps (or a postback resuming a send) never send it twice.
- * A sweep bounds its own work: at most `limit` records, `concurrency` at a time, within a time
- * budget, and it stops claiming when Partnerize signals trouble (a 429, or a run of retryable
- * failures), leaving the rest due for the next run instead of hammering Partnerize.
+ * A sweep bounds its own work: at most `limit` records, `concurrency` at a time, at most
+ * `sendsPerSecond` (the drain rate: docs/capacity.md), within a time budget, and it stops claiming
+ * when Partnerize signals trouble (a 429, or a run of retryable failures), leaving the rest due for
+ * the next run instead of hammering Partnerize.
  */
 import { attemptSend, logAttempt } from './delivery.js';
 import { METRICS } from './metrics.js';
@@ -18,6 +19,13 @@ export interface SweepOptions {
   budgetMs: number;
   /** Stop claiming after this many retryable failures in a row. */
   breakerThreshold?: number;
+  /**
+   * The drain rate: claims (so sends) start at most this often per second across all workers,
+   * evenly spaced; absent, as fast as `concurrency` allows. Needs `waitUntil`.
+   */
+  sendsPerSecond?: number;
+  /** Resolves at epoch ms `at` (the clock's time): how the workers keep to the drain rate. */
+  waitUntil?: (at: number) => Promise<void>;
 }
 
 export interface SweepReport {
@@ -37,7 +45,10 @@ export interface SweepReport {
 export async function sweep(deps: Deps, opts: SweepOptions): Promise<SweepReport> {
   const { clock, conversions, config, log } = deps;
   const started = clock.now();
-  const due = await conversions.listDue(started, opts.limit);
+  // At the drain rate a run has one slot every 1000 / rate ms from 0 to its budget: read no more.
+  const slots = opts.sendsPerSecond && opts.waitUntil ? Math.floor((opts.sendsPerSecond * opts.budgetMs) / 1000) + 1 : opts.limit;
+  const limit = Math.min(opts.limit, slots);
+  const due = await conversions.listDue(started, limit);
   deps.metrics.add(METRICS.retryHeartbeat, 1);
   deps.metrics.add(METRICS.owedDue, due.length);
   deps.metrics.add(METRICS.oldestOwedAge, due[0] ? Math.max(0, (started - due[0].dueAt) / 1000) : 0, 'Seconds');
@@ -51,9 +62,28 @@ export async function sweep(deps: Deps, opts: SweepOptions): Promise<SweepReport
   const threshold = opts.breakerThreshold ?? 5;
   let consecutiveFailures = 0;
   let next = 0;
+  // The drain rate: claim k of a run starts at the k-th slot, `1000 / rate` ms apart (in whole ms,
+  // so any second holds at most `rate`). Slots a slow run fell behind on are not banked for a burst.
+  const rate = opts.waitUntil ? (opts.sendsPerSecond ?? 0) : 0;
+  let base = started;
+  let k = 0;
+  const nextSlot = (): number => {
+    let at = base + Math.ceil((k * 1000) / rate);
+    if (at < clock.now()) {
+      base = at = clock.now();
+      k = 0;
+    }
+    k++;
+    return at;
+  };
 
   const worker = async (): Promise<void> => {
     while (next < due.length && report.stoppedBy === undefined) {
+      if (rate > 0) {
+        const slot = nextSlot();
+        if (slot > clock.now()) await opts.waitUntil!(slot);
+        if (report.stoppedBy !== undefined) break;
+      }
       if (clock.now() - started > opts.budgetMs) {
         report.stoppedBy = 'budget';
         break;

@@ -1,4 +1,5 @@
 import { presentedToken } from '../core/auth.js';
+import { METRICS } from '../core/metrics.js';
 import type { Deps } from '../core/model.js';
 import { singleEvent, sourceOf } from '../core/order-events.js';
 import { acceptPostback } from '../core/postbacks.js';
@@ -34,12 +35,18 @@ async function signed(event: HttpEvent, deps: PostbacksHandlerDeps, deadline: De
 
 /** `POST /postbacks` and `GET /postbacks?data=…`: 202 `{conversionRef, outcome}`. */
 export function createPostbacksHandler(deps: PostbacksHandlerDeps) {
-  return httpFunction(deps, async (event, deadline) => {
+  return httpFunction({ ...deps, anonymousRefusalMetric: METRICS.postbacksAnonymous }, async (event, deadline) => {
     // The stores of this request give up in time for a 5xx to reach Tealium inside its 5 s.
     // (Recording an attempt after the send is exempt: see DynamoConversionStore.finishAttempt.)
     const tokens = bindDeadline(deps.tokens, deadline);
-    const bySignature = !(await tokens.accepts(presentedToken(header(event, 'authorization'))));
-    if (bySignature && !(await signed(event, deps, deadline))) return unauthorized(header(event, 'x-signature') && SIGNED_ONLY);
+    const authorization = header(event, 'authorization');
+    const bySignature = !(await tokens.accepts(presentedToken(authorization)));
+    if (bySignature && !(await signed(event, deps, deadline))) {
+      // No credential at all (no token, no signature) is junk from the internet; a wrong one may be
+      // our own caller's broken setup (it pages).
+      if (!authorization?.trim() && !header(event, 'x-signature')?.trim()) deps.metrics.add(METRICS.postbacksAnonymous, 1);
+      return unauthorized(header(event, 'x-signature') && SIGNED_ONLY);
+    }
     const input = readInput(event, deps.maxBodyBytes, 'data');
     // A signature stands in for the token only where Segment signs: its own events (not RudderStack's).
     const one = bySignature ? singleEvent(input) : undefined;

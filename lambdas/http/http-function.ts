@@ -15,13 +15,15 @@ import { originGuard } from './origin-guard.js';
 export interface HttpFunctionDeps extends Pick<Deps, 'log' | 'metrics'> {
   /** The CloudFront origin-verify value, with the optional WAF. */
   originVerify?: TokenSource | undefined;
+  /** Counts requests refused that carried no credential at all: junk, not a caller whose setup broke. */
+  anonymousRefusalMetric?: string | undefined;
 }
 
 export function httpFunction(deps: HttpFunctionDeps, body: (event: HttpEvent, deadline: Deadline) => Promise<HttpResult>) {
   return middy<HttpEvent, HttpResult>()
     .use(flushMetrics(deps.metrics))
     .use(httpErrors(deps.log))
-    .use(originGuard(deps.originVerify))
+    .use(originGuard(deps.originVerify, () => deps.anonymousRefusalMetric && deps.metrics.add(deps.anonymousRefusalMetric, 1)))
     .handler(async (event) => {
       const deadline = Deadline.in(REQUEST_BUDGET_MS);
       try {

@@ -1,7 +1,10 @@
 /**
  * HTTP plumbing shared by the handlers: reading the input of an API Gateway (HTTP API, payload v2)
  * request — JSON body, form body, or query string with Tealium's `data=` — and writing answers.
+ * Input is decoded strictly: bytes that are not UTF-8 are refused, never replaced, since a
+ * replacement character makes two different order ids one.
  */
+import { gunzipSync } from 'node:zlib';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { InputError } from '../core/errors.js';
 import { parseJsonText } from '../core/json-text.js';
@@ -45,13 +48,41 @@ function parseJson(text: string, field: string): unknown {
  */
 export type ParamsMode = 'fields' | 'data';
 
+type Params = ReadonlyArray<readonly [string, string]>;
+
+/**
+ * `a=1&b=2`, percent-decoded strictly: a malformed escape or bytes that are not UTF-8 are a 400
+ * naming the parameter. (URLSearchParams would turn them into U+FFFD, and two different order ids
+ * into one.)
+ */
+function parseParams(text: string, where: 'query' | 'body'): Params {
+  const out: Array<[string, string]> = [];
+  for (const part of text.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const name = percentDecoded(eq < 0 ? part : part.slice(0, eq), where, undefined);
+    out.push([name, percentDecoded(eq < 0 ? '' : part.slice(eq + 1), where, name)]);
+  }
+  return out;
+}
+
+function percentDecoded(raw: string, where: 'query' | 'body', name: string | undefined): string {
+  try {
+    return decodeURIComponent(raw.replaceAll('+', ' '));
+  } catch {
+    const field = name === undefined ? where : where === 'body' ? `body.${name}` : name;
+    const what = name === undefined ? `a parameter name in the ${where}` : `parameter ${name}`;
+    throw new InputError('invalid_encoding', `${what} is not valid percent-encoded UTF-8`, field);
+  }
+}
+
 /** Query or form parameters: `data` holds a JSON event (Tealium); otherwise the parameters themselves. */
-function fromParams(params: URLSearchParams, field: 'query' | 'body', mode: ParamsMode): unknown {
-  const data = params.get('data');
+function fromParams(params: Params, field: 'query' | 'body', mode: ParamsMode): unknown {
+  const data = params.find(([k]) => k === 'data')?.[1];
   const dataField = field === 'query' ? 'data' : 'body.data';
-  if (data !== null) return parseJson(data, dataField);
+  if (data !== undefined) return parseJson(data, dataField);
   if (mode === 'data') {
-    const given = [...new Set(params.keys())].slice(0, 5).join(', ');
+    const given = [...new Set(params.map(([k]) => k))].slice(0, 5).join(', ');
     throw new InputError(
       'missing_field',
       `${field === 'query' ? 'the query string' : 'the form body'} must carry the event as data=<url-encoded JSON> (Tealium's "Send Event Data" sends it so)${given ? `; got ${given}` : ''}`,
@@ -64,8 +95,65 @@ function fromParams(params: URLSearchParams, field: 'query' | 'body', mode: Para
 }
 
 /**
+ * Charsets a body may declare. JSON is UTF-8 by definition (RFC 8259) and a form body is ASCII
+ * with UTF-8 escapes; US-ASCII is a subset. Any other declared charset is refused (415) rather
+ * than guessed at: a Latin-1 order id read as UTF-8 would be another order id.
+ */
+const CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
+const CHARSET_PARAM = /;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/i;
+
+function checkCharset(contentType: string): void {
+  const m = CHARSET_PARAM.exec(contentType);
+  const charset = m?.[1] ?? m?.[2];
+  if (charset !== undefined && !CHARSETS.has(charset.trim().toLowerCase())) {
+    throw new InputError('unsupported_charset', `charset ${charset} is not supported: send the body as UTF-8`, 'content-type', 415);
+  }
+}
+
+/**
+ * The body's bytes as sent: a gzip body (`Content-Encoding: gzip`) is decompressed, never to more
+ * than `maxBytes` (a small bomb must not become a large buffer); any other encoding is a 415.
+ */
+function decoded(event: HttpEvent, bytes: Buffer, maxBytes: number): Buffer {
+  const encoding = (header(event, 'content-encoding') ?? '').trim().toLowerCase();
+  if (encoding === '' || encoding === 'identity') return bytes;
+  if (encoding !== 'gzip' && encoding !== 'x-gzip') {
+    throw new InputError(
+      'unsupported_encoding',
+      `Content-Encoding ${encoding} is not supported: send the body as is, or gzip`,
+      'content-encoding',
+      415,
+    );
+  }
+  try {
+    return gunzipSync(bytes, { maxOutputLength: maxBytes + 1 });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new InputError('payload_too_large', `body is larger than ${maxBytes} bytes once decompressed`, 'body', 413);
+    }
+    throw new InputError(
+      'invalid_encoding',
+      `body is not valid gzip data (Content-Encoding: ${encoding}): ${(err as Error).message}`,
+      'body',
+    );
+  }
+}
+
+/** Fails on bytes that are not UTF-8 instead of replacing them; drops a leading byte order mark. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+function utf8Text(bytes: Buffer): string {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    throw new InputError('invalid_utf8', 'body is not valid UTF-8: send it as UTF-8 text (JSON is always UTF-8)', 'body');
+  }
+}
+
+/**
  * The request's input: for GET the query string, for other methods the body (JSON, or form-encoded
- * with Tealium's `data=` field). Bodies over `maxBytes` are a 413; unparseable ones a 400.
+ * with Tealium's `data=` field). Bodies over `maxBytes` (before or after decompression) are a 413;
+ * unparseable ones, or ones that are not UTF-8, a 400; a charset or encoding we do not read, a 415.
  */
 export function readInput(event: HttpEvent, maxBytes: number, params: ParamsMode = 'fields'): unknown {
   const method = event.requestContext?.http?.method ?? 'GET';
@@ -74,21 +162,23 @@ export function readInput(event: HttpEvent, maxBytes: number, params: ParamsMode
     if (Buffer.byteLength(raw) > maxBytes) {
       throw new InputError('payload_too_large', `query string is larger than ${maxBytes} bytes`, 'query', 413);
     }
-    return fromParams(new URLSearchParams(raw), 'query', params);
+    return fromParams(parseParams(raw, 'query'), 'query', params);
   }
   const raw = event.body ?? '';
-  const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
-  if (bytes.byteLength > maxBytes) {
+  const sent = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+  if (sent.byteLength > maxBytes) {
     throw new InputError('payload_too_large', `body is larger than ${maxBytes} bytes`, 'body', 413);
   }
-  const text = bytes.toString('utf8');
+  const contentType = header(event, 'content-type') ?? '';
+  checkCharset(contentType);
+  const type = contentType.toLowerCase();
+  const text = utf8Text(decoded(event, sent, maxBytes));
   if (text.trim() === '') throw new InputError('missing_body', 'body is required', 'body');
   // A JSON body is JSON whatever its content type says (curl -d sends JSON as a form; beacons as
   // text/plain). A form body is Tealium's `data=<url-encoded JSON>` or plain fields.
-  const type = (header(event, 'content-type') ?? '').toLowerCase();
   const first = text.trimStart()[0];
   if (type.includes('application/x-www-form-urlencoded') && first !== '{' && first !== '[') {
-    return fromParams(new URLSearchParams(text), 'body', params);
+    return fromParams(parseParams(text, 'body'), 'body', params);
   }
   return parseJson(text, 'body');
 }

@@ -29,8 +29,11 @@ export const ENV = {
   /** The Partnerize API keys themselves (local mode only; the stack never sets them). */
   partnerizeApplicationKey: 'PARTNERIZE_APPLICATION_KEY',
   partnerizeUserApiKey: 'PARTNERIZE_USER_API_KEY',
-  /** The value CloudFront adds in front of the API with the optional WAF. */
-  originVerify: 'ORIGIN_VERIFY',
+  /**
+   * The Secrets Manager secret holding the value CloudFront adds in front of the API with the
+   * optional WAF: the functions read it at run time, so it is in no function's configuration.
+   */
+  originVerifySecretArn: 'ORIGIN_VERIFY_SECRET_ARN',
   /** The `service` dimension of metrics and the `service` of log lines: the stack name. */
   serviceName: 'POWERTOOLS_SERVICE_NAME',
   metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
@@ -130,5 +133,5 @@ export function apiKeysLocationFromEnv(env: Env): ApiKeysLocation {
   return { none: true };
 }
 
-export const originVerifyFromEnv = (env: Env): string | undefined => optional(env, ENV.originVerify);
+export const originVerifySecretArnFromEnv = (env: Env): string | undefined => optional(env, ENV.originVerifySecretArn);
 export const dynamodbEndpointFromEnv = (env: Env): string | undefined => optional(env, ENV.dynamodbEndpoint);

@@ -26,9 +26,15 @@ export function retryFunction(env: Env) {
     updates: new DynamoUpdateOutbox(dynamoClient(dynamodbEndpointFromEnv(env)), required(env, ENV.conversionsTable)),
     api: createPartnerizeApi({ baseUrl: deps.config.partnerizeApiBaseUrl, credentials: apiCredentials(env) }),
   };
-  const { sweepLimit, sweepConcurrency, sweepBudgetMs, updateBatchSize } = deps.config;
+  const { sweepLimit, sweepConcurrency, sweepBudgetMs, sweepSendsPerSecond, updateBatchSize } = deps.config;
   return createRetryHandler(sweepDeps, {
-    conversions: { limit: sweepLimit, concurrency: sweepConcurrency, budgetMs: sweepBudgetMs },
+    conversions: {
+      limit: sweepLimit,
+      concurrency: sweepConcurrency,
+      budgetMs: sweepBudgetMs,
+      sendsPerSecond: sweepSendsPerSecond,
+      waitUntil: (at) => new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now()))),
+    },
     updates: { batchSize: updateBatchSize, concurrency: Math.max(sweepConcurrency, 16), budgetMs: sweepBudgetMs },
   });
 }

@@ -2,13 +2,14 @@
  * Optional AWS WAF. API Gateway HTTP APIs cannot be associated with a WAF web ACL (only REST APIs,
  * ALBs, CloudFront … can), so the protected entry point is a CloudFront distribution in front of
  * the API, with a CLOUDFRONT-scope web ACL (which AWS requires to live in us-east-1). CloudFront
- * adds a secret origin-verify header that the functions check, so the execute-api URL cannot be
- * used to go around the WAF (though such calls still spend the route's throttle: docs/capacity.md).
+ * adds a secret origin-verify header that the functions check (reading it from Secrets Manager),
+ * so the execute-api URL cannot be used to go around the WAF (though such calls still spend the
+ * route's throttle: docs/capacity.md).
  *
  * HTTP APIs throttle per route only, for all callers together: the web ACL is where unauthenticated
  * traffic is kept from spending the budget of Tealium's postbacks.
  */
-import { Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import { Duration, Fn, SecretValue, Stack, type StackProps } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import {
   AllowedMethods,
@@ -196,7 +197,15 @@ export interface EdgeDistributionProps {
   api: HttpApi;
   webAclArn: string;
   originVerifySecret: ISecret;
+  /** The secret's version CloudFront sends (a rotation names the new one); empty: the current one. */
+  originVerifyVersionId: string;
 }
+
+/** A dynamic reference to the secret (to one version of it when named): never the value in the template. */
+const originVerifyValue = (p: EdgeDistributionProps): SecretValue =>
+  p.originVerifyVersionId === ''
+    ? p.originVerifySecret.secretValue
+    : SecretValue.secretsManager(p.originVerifySecret.secretArn, { versionId: p.originVerifyVersionId });
 
 /** CloudFront in front of the API: no caching, every method, every viewer header but Host. */
 export class EdgeDistribution extends Construct {
@@ -213,7 +222,10 @@ export class EdgeDistribution extends Construct {
         origin: new HttpOrigin(apiDomain, {
           protocolPolicy: OriginProtocolPolicy.HTTPS_ONLY,
           readTimeout: Duration.seconds(30),
-          customHeaders: { [ORIGIN_VERIFY_HEADER]: props.originVerifySecret.secretValue.unsafeUnwrap() },
+          // CloudFront has no secret reference: the value is resolved into the distribution's
+          // configuration at deploy time (readable with cloudfront:GetDistributionConfig). It only
+          // proves a request came through CloudFront; it is not a credential (README, Security).
+          customHeaders: { [ORIGIN_VERIFY_HEADER]: originVerifyValue(props).unsafeUnwrap() },
         }),
         viewerProtocolPolicy: ViewerProtocolPolicy.HTTPS_ONLY,
         allowedMethods: AllowedMethods.ALLOW_ALL,

@@ -7,7 +7,7 @@ import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { METRICS } from '#lambdas/core/metrics.js';
 import { METRICS_NAMESPACE } from '#lambdas/observability/metrics.js';
-import { THROTTLED_METRICS } from './tracking-api.js';
+import { POSTBACK_ANSWER_METRICS, THROTTLED_METRICS } from './tracking-api.js';
 import type { InfraConfig } from '../config.js';
 
 /** The alarm keys of the deploy config (lib/config.ts), read as they are. */
@@ -51,8 +51,18 @@ interface AlarmSpec {
   threshold: number;
   comparison?: ComparisonOperator;
   evaluationPeriods?: number;
+  /** Of `evaluationPeriods`, how many must breach (default: all). */
+  datapointsToAlarm?: number;
   missing?: TreatMissingData;
 }
+
+/**
+ * Failures a caller retries (Tealium retries 5xx and 429 three times over about 30 minutes) or the
+ * next retry run repeats lose nothing when they are a blip, and lose orders when they last: such
+ * alarms page when two of three periods breach — within 10 to 15 minutes of a lasting failure, well
+ * inside Tealium's retries, and never for one failure alone (nor its OK a period later).
+ */
+const SUSTAINED = { evaluationPeriods: 3, datapointsToAlarm: 2 } as const;
 
 /** What the spec builders need: the config, the period, and this stack's metrics. */
 interface Ctx {
@@ -87,28 +97,31 @@ const SHARE_METRICS: Record<string, string> = {
   ignored: METRICS.postbackOutcome.ignored,
 };
 
-/** What callers see: 5xx, a share of 4xx, throttled postbacks. */
-function apiAlarms({ props, c, period, m }: Ctx): AlarmSpec[] {
+/**
+ * What Tealium sees: 5xx, a share of 4xx, throttled postbacks. Read from the access log per route:
+ * clicks are public, so their errors (anyone's to cause) are on the dashboard, not paged.
+ */
+function apiAlarms({ c, period, m }: Ctx): AlarmSpec[] {
+  const { requests, clientErrors } = POSTBACK_ANSWER_METRICS;
   return [
     {
-      id: 'Api5xx',
-      anchor: 'api-5xx',
+      id: 'Postbacks5xx',
+      anchor: 'postbacks-5xx',
       meaning:
-        'The API answered 5xx: a postback or click could not be stored (or a function failed). Tealium retries 5xx three times, then drops the event.',
-      metric: props.api.metricServerError({ statistic: 'Sum', period }),
+        'Postbacks were answered 5xx in two of the last three periods: they could not be stored (or the function failed). Tealium retries a 5xx three times over about 30 minutes, then drops the order.',
+      metric: m(POSTBACK_ANSWER_METRICS.serverErrors),
       threshold: 0,
+      ...SUSTAINED,
     },
     {
-      id: 'Api4xxRate',
-      anchor: 'api-4xx-rate',
-      meaning: `More than ${c.alarmApi4xxRatePercent}% of API requests answered 4xx (with at least ${c.alarmApi4xxMinRequests} requests): a wrong token, a broken mapping or a bad caller. Tealium does not retry 4xx: those conversions are lost until fixed.`,
+      id: 'Postbacks4xxShare',
+      anchor: 'postbacks-4xx-share',
+      meaning: `More than ${c.alarmApi4xxRatePercent}% of postbacks (at least ${c.alarmApi4xxMinRequests} in a period) were answered 4xx, not counting requests with no credential at all (junk) nor 429s (they page on their own): a wrong token, a broken mapping or a bad caller. Tealium does not retry 4xx: those conversions are lost until fixed.`,
+      // Refusals of requests with no credential (a function metric) come out of both sides.
       metric: new MathExpression({
-        expression: `IF(FILL(requests, 0) >= ${c.alarmApi4xxMinRequests}, 100 * FILL(clientErrors, 0) / requests, 0)`,
-        usingMetrics: {
-          clientErrors: props.api.metricClientError({ statistic: 'Sum', period }),
-          requests: props.api.metricCount({ statistic: 'Sum', period }),
-        },
-        label: 'API 4xx %',
+        expression: `IF(FILL(requests, 0) - FILL(anonymous, 0) >= ${c.alarmApi4xxMinRequests}, 100 * (FILL(clientErrors, 0) - FILL(anonymous, 0)) / (FILL(requests, 0) - FILL(anonymous, 0)), 0)`,
+        usingMetrics: { requests: m(requests), clientErrors: m(clientErrors), anonymous: m(METRICS.postbacksAnonymous) },
+        label: 'Postbacks 4xx % (with credentials)',
         period,
       }),
       threshold: c.alarmApi4xxRatePercent,
@@ -117,9 +130,10 @@ function apiAlarms({ props, c, period, m }: Ctx): AlarmSpec[] {
       id: 'PostbacksThrottled',
       anchor: 'postbacks-throttled',
       meaning:
-        'API Gateway answered 429 to a postback: the postbacks route throttle (or the account-level one) was exceeded. Tealium retries a 429 three times over about 30 minutes, then drops the order.',
+        'API Gateway answered 429 to postbacks in two of the last three periods: the postbacks route throttle (or the account-level one) is exceeded. Tealium retries a 429 three times over about 30 minutes, then drops the order.',
       metric: m(THROTTLED_METRICS.postbacks),
       threshold: 0,
+      ...SUSTAINED,
     },
   ];
 }
@@ -237,6 +251,8 @@ function lifecycleAlarms({ c, m }: Ctx): AlarmSpec[] {
         'Order updates are due but the Partnerize API keys are not set (the PartnerizeApiKeys secret is empty): nothing is lost, nothing is sent until they are.',
       metric: m(METRICS.updatesAwaitingKeys, 'Maximum'),
       threshold: 0,
+      // Every run reports it until the keys are set; nothing is lost meanwhile: it must last.
+      ...SUSTAINED,
     },
     {
       id: 'PartnerizeApiAuthFailed',
@@ -244,6 +260,7 @@ function lifecycleAlarms({ c, m }: Ctx): AlarmSpec[] {
       meaning: "Partnerize's API refused the API keys (401/403): every order update waits until the keys are fixed.",
       metric: m(METRICS.partnerizeApiAuthFailed),
       threshold: 0,
+      ...SUSTAINED,
     },
     {
       id: 'OldestOwedUpdate',
@@ -255,29 +272,35 @@ function lifecycleAlarms({ c, m }: Ctx): AlarmSpec[] {
   ];
 }
 
-/** Each function's errors and throttles. */
+/** Each function's errors and throttles, when they last (a lone one is retried: the dashboard shows it). */
 function functionAlarms({ props, period }: Ctx): AlarmSpec[] {
   return Object.entries(props.functions).flatMap(([name, fn]) => [
     {
       id: `${name}Errors`,
       anchor: 'lambda-errors',
-      meaning: `The ${name} function threw or timed out.`,
+      meaning: `The ${name} function threw or timed out in two of the last three periods.`,
       metric: fn.metricErrors({ statistic: 'Sum', period }),
       threshold: 0,
+      ...SUSTAINED,
     },
     {
       id: `${name}Throttles`,
       anchor: 'lambda-throttles',
-      meaning: `The ${name} function was throttled (account or reserved concurrency exhausted).`,
+      meaning: `The ${name} function was throttled (account or reserved concurrency exhausted) in two of the last three periods.`,
       metric: fn.metricThrottles({ statistic: 'Sum', period }),
       threshold: 0,
+      ...SUSTAINED,
     },
   ]);
 }
 
 /**
- * Every non-2xx path has an alarm, and every alarm pages on-call (ALARM and OK) through the topic.
- * Each description says what the alarm means and links its runbook section.
+ * Alarms page on what loses money: a conversion refused or given up, postbacks failing for long
+ * enough to outlast Tealium's retries, a broken feed or click capture. Everything else (a lone
+ * 5xx, clicks' errors, junk refused for want of a credential) is counted on the dashboard. Every
+ * alarm notifies on-call through the topic on ALARM and on OK: one incident, one page, and the OK
+ * resolves it (PagerDuty's and Opsgenie's CloudWatch integrations close the incident on it). Each
+ * description says what the alarm means and links its runbook section.
  */
 export class TrackingAlarms extends Construct {
   readonly alarms: Alarm[] = [];
@@ -304,6 +327,7 @@ export class TrackingAlarms extends Construct {
       threshold: spec.threshold,
       comparisonOperator: spec.comparison ?? ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: spec.evaluationPeriods ?? 1,
+      ...(spec.datapointsToAlarm === undefined ? {} : { datapointsToAlarm: spec.datapointsToAlarm }),
       treatMissingData: spec.missing ?? TreatMissingData.NOT_BREACHING,
     });
   }

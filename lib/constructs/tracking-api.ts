@@ -65,6 +65,27 @@ export const CLICKS_THROTTLED_PATTERN: IFilterPattern = FilterPattern.all(
   FilterPattern.any(...ROUTE_KEYS.clicks.map(routeIs)),
 );
 
+/**
+ * Postback answers counted from the access log: API Gateway's own 4xx/5xx metrics are per API,
+ * clicks (public, and anyone's to send) included. What the postbacks alarms read.
+ */
+export const POSTBACK_ANSWER_METRICS = {
+  requests: 'PostbackRequests',
+  clientErrors: 'Postbacks4xx',
+  serverErrors: 'Postbacks5xx',
+} as const;
+
+const onPostbacksRoute = FilterPattern.any(...ROUTE_KEYS.postbacks.map(routeIs));
+export const POSTBACK_REQUESTS_PATTERN: IFilterPattern = onPostbacksRoute;
+/** 4xx answers to postbacks but 429s, which page on their own (PostbacksThrottled). */
+export const POSTBACKS_4XX_PATTERN: IFilterPattern = FilterPattern.all(
+  statusIs('4*'),
+  FilterPattern.stringValue('$.status', '!=', '429'),
+  onPostbacksRoute,
+);
+/** 5xx answers that may be postbacks: on a postbacks route, or on none (as for throttles). */
+export const POSTBACKS_5XX_PATTERN: IFilterPattern = FilterPattern.all(statusIs('5*'), ...ROUTE_KEYS.clicks.map(routeIsNot));
+
 /** The HTTP API (API Gateway v2): GET/POST /clicks and GET/POST /postbacks on the $default stage. */
 export class TrackingApi extends Construct {
   readonly api: HttpApi;
@@ -107,6 +128,9 @@ export class TrackingApi extends Construct {
     for (const [id, metricName, filterPattern] of [
       ['PostbacksThrottled', THROTTLED_METRICS.postbacks, POSTBACKS_THROTTLED_PATTERN],
       ['ClicksThrottled', THROTTLED_METRICS.clicks, CLICKS_THROTTLED_PATTERN],
+      ['PostbackRequests', POSTBACK_ANSWER_METRICS.requests, POSTBACK_REQUESTS_PATTERN],
+      ['Postbacks4xx', POSTBACK_ANSWER_METRICS.clientErrors, POSTBACKS_4XX_PATTERN],
+      ['Postbacks5xx', POSTBACK_ANSWER_METRICS.serverErrors, POSTBACKS_5XX_PATTERN],
     ] as const) {
       new MetricFilter(this, id, {
         logGroup: accessLogs,

@@ -5,7 +5,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { METRICS } from '#lambdas/core/metrics.js';
 import { trackerMetric } from './tracking-alarms.js';
-import { THROTTLED_METRICS } from './tracking-api.js';
+import { POSTBACK_ANSWER_METRICS, THROTTLED_METRICS } from './tracking-api.js';
 
 export interface TrackingDashboardProps {
   api: HttpApi;
@@ -41,7 +41,11 @@ export class TrackingDashboard extends Construct {
     this.dashboard.addWidgets(
       new GraphWidget({
         title: 'Clicks',
-        left: [m(METRICS.clicksRecorded, 'recorded'), m(METRICS.clicksNotRecorded, 'not recorded (no consent)')],
+        left: [
+          m(METRICS.clicksRecorded, 'recorded'),
+          m(METRICS.clicksNotRecorded, 'not recorded (no consent)'),
+          m(METRICS.clicksLocked, 'not recorded (click lock)'),
+        ],
         width: 8,
       }),
       new GraphWidget({ title: 'Postbacks by outcome', left: outcomes, stacked: true, width: 8 }),
@@ -95,7 +99,17 @@ export class TrackingDashboard extends Construct {
           props.api.metricClientError({ statistic: 'Sum', period, label: '4xx' }),
           props.api.metricServerError({ statistic: 'Sum', period, label: '5xx' }),
         ],
-        right: [m(THROTTLED_METRICS.postbacks, '429 postbacks (pages)'), m(THROTTLED_METRICS.clicks, '429 clicks')],
+        right: [m(THROTTLED_METRICS.postbacks, '429 postbacks (pages when it lasts)'), m(THROTTLED_METRICS.clicks, '429 clicks')],
+        width: 8,
+      }),
+      new GraphWidget({
+        title: 'Postback answers (access log): 4xx, 5xx, and junk without credentials',
+        left: [
+          m(POSTBACK_ANSWER_METRICS.requests, 'requests'),
+          m(POSTBACK_ANSWER_METRICS.clientErrors, '4xx but 429'),
+          m(POSTBACK_ANSWER_METRICS.serverErrors, '5xx (pages when it lasts)'),
+          m(METRICS.postbacksAnonymous, 'refused, no credential at all (never pages)'),
+        ],
         width: 8,
       }),
       new GraphWidget({

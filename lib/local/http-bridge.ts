@@ -2,6 +2,7 @@
  * Runs Lambda handlers behind node:http the way API Gateway's HTTP API (payload format 2.0) does:
  * the same event shape in, the same structured result out.
  */
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 
@@ -51,7 +52,9 @@ export function toHttpApiEvent(req: IncomingMessage, body: Buffer, routeKey: str
   const query: Record<string, string> = {};
   if (q >= 0) for (const [k, v] of new URLSearchParams(url.search)) query[k] = k in query ? `${query[k]},${v}` : v;
   const contentType = headers['content-type'] ?? '';
-  const isText = body.length === 0 || contentType === '' || TEXT_TYPES.test(contentType);
+  // Bytes that are not UTF-8 go as base64, as they are: decoding them here would replace them
+  // with U+FFFD before the function could refuse them (and a gzip body would be lost).
+  const isText = body.length === 0 || ((contentType === '' || TEXT_TYPES.test(contentType)) && isUtf8(body));
   const now = Date.now();
   return {
     version: '2.0',

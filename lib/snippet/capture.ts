@@ -1,8 +1,10 @@
 /// <reference lib="dom" />
 /**
  * The landing-page half of the tracker: reads Partnerize's `clickref` from the URL (exact case),
- * keeps the latest in a first-party cookie, and reports `{sessionId, clickref}` to `/clicks` —
- * only after the consent callback says yes. Dependency-free; built as ESM (`pz-capture.mjs`) and as
+ * keeps the latest in a first-party cookie, and reports `{sessionId, clickref, sessionKey}` to
+ * `/clicks` — only after the consent callback says yes. The session key is 128 random bits kept in
+ * a first-party cookie of its own and sent only to the tracker: for a while after a click, the
+ * tracker lets only a click with the same key replace it (the click lock). Dependency-free; built as ESM (`pz-capture.mjs`) and as
  * a classic script (`pz-capture.js`, global `PzCapture`), each under 2 KB minified.
  *
  *   PzCapture.capture({ endpoint: 'https://<api>/clicks', consent: () => cmp.allows('affiliates') })
@@ -104,13 +106,17 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   const secure = env.href.startsWith('https:');
   const sessionName = o.sessionCookieName ?? 'pz_session';
   const given = typeof o.sessionId === 'function' ? o.sessionId() : o.sessionId;
-  let sessionId = given || readCookie(env.getCookie(), sessionName);
-  if (!sessionId) sessionId = newSessionId(env.random);
-  if (!given) env.setCookie(cookie(sessionName, sessionId, days, secure, o.cookieDomain));
-  env.setCookie(cookie(o.cookieName ?? 'pz_clickref', clickref, days, secure, o.cookieDomain));
+  const jar = env.getCookie();
+  const sessionId = given || readCookie(jar, sessionName) || newSessionId(env.random);
+  // The session key: sent only to the tracker, never a value other tags are given (pz_key).
+  const sessionKey = readCookie(jar, 'pz_key') || newSessionId(env.random);
+  const keep = (name: string, value: string) => env.setCookie(cookie(name, value, days, secure, o.cookieDomain));
+  if (!given) keep(sessionName, sessionId);
+  keep('pz_key', sessionKey);
+  keep(o.cookieName ?? 'pz_clickref', clickref);
 
   // text/plain keeps the request "simple": no CORS preflight, and beacons accept it.
-  const body = JSON.stringify(env.touchMac ? { sessionId, clickref, device: 'tablet' } : { sessionId, clickref });
+  const body = JSON.stringify({ sessionId, clickref, sessionKey, device: env.touchMac ? 'tablet' : undefined });
   const result: CaptureResult = { clickref, sessionId };
   if (env.beacon?.(o.endpoint, new Blob([body], { type: 'text/plain;charset=UTF-8' }))) return { ...result, sent: 'beacon' };
   try {

@@ -273,7 +273,14 @@ export async function localThroughput(opts: { seconds: number; rounds: number; c
       [
         'clicks: 1 PutItem',
         'floor',
-        (i) => clicks.put({ sessionId: `f-${run}-${i}`, clickref: 'FloorRef', clickedAt: Date.now(), device: 'mobile', expiresAt: 2e9 }),
+        // With the click lock's condition, as the clicks function writes it.
+        async (i) => {
+          const now = Date.now();
+          await clicks.put(
+            { sessionId: `f-${run}-${i}`, clickref: 'FloorRef', clickedAt: now, device: 'mobile', expiresAt: 2e9 },
+            now - 1_800_000,
+          );
+        },
       ],
       [
         'clicks: 1 PutItem',

@@ -49,6 +49,10 @@ beforeAll(async () => {
   partnerize.setDefault((req) => (req.url.includes('conversionref:REJ-1/') ? { status: 400, body: 'bad' } : { status: 503, body: 'down' }));
   local = await start('live');
   expect((await post(order('OWED-1'))).outcome).toBe('queued'); // owed, with retries due in 0.1 s
+  // Only REJ-1 is refused: the live sweep may retry OWED-1 before the process stops, and must find Partnerize still down.
+  partnerize.setDefault((req) =>
+    req.url.includes('/conversionref:REJ-1/') ? { status: 400, body: 'bad' } : { status: 503, body: 'down' },
+  );
   expect((await post(order('REJ-1'))).outcome).toBe('rejected');
   await local.stop();
   partnerize.reset();

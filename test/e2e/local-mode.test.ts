@@ -3,6 +3,7 @@
  * recording server on 127.0.0.1.
  */
 import { request } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakePartnerize } from '../support/fake-partnerize.js';
@@ -162,6 +163,39 @@ describe('npm start', () => {
     expect(binary.status).toBe(400);
     const bad = await fetch(`${local.url}/postbacks?data=%E0%A4%A`, { headers: auth });
     expect(bad.status).toBe(400);
+  });
+
+  it('decodes strictly: bytes that are not UTF-8 are a 400 (never one order id for two), a BOM or gzip body is read', async () => {
+    const order = (id: string) => ({ orderId: id, currency: 'GBP', clickref: 'StRiCt1', consent: true, items: [{ value: '5.00' }] });
+    const withBytes = (id: Buffer) =>
+      Buffer.concat([Buffer.from('{"orderId":"U8-'), id, Buffer.from('","currency":"GBP","clickref":"X1","items":[{"value":1}]}')]);
+    for (const id of [Buffer.from([0xff]), Buffer.from([0xfe])]) {
+      const r = await fetch(`${local.url}/postbacks`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: withBytes(id),
+      });
+      expect(r.status).toBe(400);
+      expect(((await r.json()) as { error: unknown }).error).toMatchObject({ code: 'invalid_utf8', field: 'body' });
+    }
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(order('BOM-1')))]);
+    const r1 = await fetch(`${local.url}/postbacks`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: bom,
+    });
+    expect(r1.status).toBe(202);
+    const zipped = gzipSync(JSON.stringify(order('GZIP-1')));
+    const r2 = await fetch(`${local.url}/postbacks`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: zipped,
+    });
+    expect(r2.status).toBe(202);
+    expect(await r2.json()).toMatchObject({ conversionRef: 'GZIP-1' });
+    const latin1 = await post('/postbacks', order('L1'), { ...auth, 'content-type': 'application/json; charset=iso-8859-1' });
+    expect(latin1.status).toBe(415);
+    expect(((await latin1.json()) as { error: unknown }).error).toMatchObject({ code: 'unsupported_charset', field: 'content-type' });
   });
 
   it('a retryable failure is retried by the local sweep', async () => {

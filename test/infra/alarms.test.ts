@@ -18,7 +18,6 @@ beforeAll(() => {
 
 const logicalId = (type: string, prefix: string) => Object.keys(resourcesOf(built.template, type)).find((k) => k.startsWith(prefix))!;
 const topicRef = () => ({ Ref: logicalId('AWS::SNS::Topic', 'OnCallTopic') });
-const apiId = () => ({ Ref: logicalId('AWS::ApiGatewayV2::Api', 'ApiHttpApi') });
 const custom = (name: string, statistic = 'Sum') =>
   expect.objectContaining({
     Namespace: 'PartnerizeS2S',
@@ -36,8 +35,6 @@ const mathMetrics = (a: AlarmResource) =>
 describe('alarms', () => {
   it('exist for every non-2xx path, and nothing else', () => {
     expect(Object.keys(alarms).sort()).toEqual([
-      'Api4xxRate',
-      'Api5xx',
       'ClicksErrors',
       'ClicksThrottles',
       'ConversionsFailed',
@@ -47,6 +44,8 @@ describe('alarms', () => {
       'PartnerizeApiAuthFailed',
       'PartnerizeRejected',
       'PartnerizeRetryableRate',
+      'Postbacks4xxShare',
+      'Postbacks5xx',
       'PostbacksErrors',
       'PostbacksThrottled',
       'PostbacksThrottles',
@@ -69,6 +68,17 @@ describe('alarms', () => {
     expect(alarms['OldestOwedUpdate']!.Properties.Threshold).toBe(15 * 60);
     for (const id of ['UpdatesRejected', 'UpdatesFailed', 'UpdatesAwaitingKeys', 'PartnerizeApiAuthFailed'])
       expect(alarms[id]!.Properties).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+    // Waiting for keys, or keys refused, repeats every run and loses nothing yet: it must last.
+    for (const id of ['UpdatesAwaitingKeys', 'PartnerizeApiAuthFailed'])
+      expect(alarms[id]!.Properties).toMatchObject({ EvaluationPeriods: 3, DatapointsToAlarm: 2 });
+  });
+
+  it('page on one event only where it loses money: a rejected or failed conversion or update; retried failures must last', () => {
+    const onOne = Object.entries(alarms)
+      .filter(([, a]) => a.Properties.Threshold === 0 && a.Properties.EvaluationPeriods === 1)
+      .map(([name]) => name)
+      .sort();
+    expect(onOne).toEqual(['ConversionsFailed', 'PartnerizeRejected', 'UpdatesFailed', 'UpdatesRejected']);
   });
 
   it('all page on-call on ALARM and on OK, and link their runbook section', () => {
@@ -83,13 +93,14 @@ describe('alarms', () => {
     for (const [name, a] of Object.entries(alarms)) expect(a.Properties.AlarmDescription, name).not.toMatch(/FAQ/);
   });
 
-  it('postbacks throttled: any 429 in a period, reading the metric the access-log filter writes', () => {
+  it('postbacks throttled: 429s in two of three periods, reading the metric the access-log filter writes', () => {
     const a = alarms['PostbacksThrottled']!.Properties;
     expect(a).toMatchObject({
       Threshold: 0,
       ComparisonOperator: 'GreaterThanThreshold',
       Period: 300,
-      EvaluationPeriods: 1,
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 2,
       TreatMissingData: 'notBreaching',
     });
     const filter = Object.values(resourcesOf(built.template, 'AWS::Logs::MetricFilter'))
@@ -126,36 +137,44 @@ describe('alarms', () => {
     expect(a.Properties.AlarmDescription).toMatch(/Runbook: docs\/runbook\.md#ignored-share$/);
   });
 
-  it('API 5xx: the HTTP API metric 5xx (not 5XXError) by ApiId, any in a period', () => {
-    expect(alarms['Api5xx']!.Properties).toMatchObject({
-      Namespace: 'AWS/ApiGateway',
-      MetricName: '5xx',
-      Dimensions: [{ Name: 'ApiId', Value: apiId() }],
-      Statistic: 'Sum',
+  /** The access-log metric filter that writes `metricName`, and its pattern. */
+  const filterWriting = (metricName: string) =>
+    Object.values(resourcesOf(built.template, 'AWS::Logs::MetricFilter')).find(
+      (f) => f.Properties.MetricTransformations[0].MetricName === metricName,
+    )!.Properties;
+
+  it('postbacks 5xx: from the access log (clicks excluded), paging only when two of three periods have any', () => {
+    expect(alarms['Postbacks5xx']!.Properties).toEqual(custom('Postbacks5xx'));
+    expect(alarms['Postbacks5xx']!.Properties).toMatchObject({
       Threshold: 0,
       ComparisonOperator: 'GreaterThanThreshold',
       Period: 300,
-      EvaluationPeriods: 1,
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 2,
       TreatMissingData: 'notBreaching',
     });
+    expect(filterWriting('Postbacks5xx').FilterPattern).toBe(
+      '{ ($.status = "5*") && ($.routeKey != "GET /clicks") && ($.routeKey != "POST /clicks") }',
+    );
+    // No alarm reads the API-wide 5xx metric (clicks are anyone's to send): it is on the dashboard only.
+    for (const a of Object.values(alarms)) expect(JSON.stringify(a.Properties)).not.toContain('"5xx"');
   });
 
-  it('API 4xx rate: 4xx / Count with a minimum volume', () => {
-    const a = alarms['Api4xxRate']!;
+  it('postbacks 4xx share: 429s and requests without any credential (a function metric) left out of both sides', () => {
+    const a = alarms['Postbacks4xxShare']!;
     const m = mathMetrics(a);
-    expect(m['clientErrors']!.MetricStat!.Metric).toMatchObject({
-      Namespace: 'AWS/ApiGateway',
-      MetricName: '4xx',
-      Dimensions: [{ Name: 'ApiId', Value: apiId() }],
-    });
-    expect(m['requests']!.MetricStat!.Metric).toMatchObject({
-      Namespace: 'AWS/ApiGateway',
-      MetricName: 'Count',
-      Dimensions: [{ Name: 'ApiId', Value: apiId() }],
-    });
+    expect(m['requests']!.MetricStat!.Metric).toMatchObject({ Namespace: 'PartnerizeS2S', MetricName: 'PostbackRequests' });
+    expect(m['clientErrors']!.MetricStat!.Metric).toMatchObject({ Namespace: 'PartnerizeS2S', MetricName: 'Postbacks4xx' });
+    expect(m['anonymous']!.MetricStat!.Metric).toMatchObject({ Namespace: 'PartnerizeS2S', MetricName: 'PostbacksAnonymous' });
     const expr = Object.values(m).find((x) => x.Expression)!.Expression;
-    expect(expr).toBe('IF(FILL(requests, 0) >= 20, 100 * FILL(clientErrors, 0) / requests, 0)');
+    expect(expr).toBe(
+      'IF(FILL(requests, 0) - FILL(anonymous, 0) >= 20, 100 * (FILL(clientErrors, 0) - FILL(anonymous, 0)) / (FILL(requests, 0) - FILL(anonymous, 0)), 0)',
+    );
     expect(a.Properties.Threshold).toBe(10);
+    expect(filterWriting('Postbacks4xx').FilterPattern).toBe(
+      '{ ($.status = "4*") && ($.status != "429") && (($.routeKey = "GET /postbacks") || ($.routeKey = "POST /postbacks")) }',
+    );
+    expect(filterWriting('PostbackRequests').FilterPattern).toBe('{ ($.routeKey = "GET /postbacks") || ($.routeKey = "POST /postbacks") }');
   });
 
   it('Partnerize rejected (> 0), failed conversions (> 0), oldest owed send, heartbeat missing (missing data breaches)', () => {
@@ -200,7 +219,7 @@ describe('alarms', () => {
     expect(a.Properties.Threshold).toBe(50);
   });
 
-  it('Lambda errors and throttles per function', () => {
+  it('Lambda errors and throttles per function, when they last (two of three periods)', () => {
     for (const fn of ['Clicks', 'Postbacks', 'Retry']) {
       const fnRef = { Ref: logicalId('AWS::Lambda::Function', `${fn}Function`) };
       expect(alarms[`${fn}Errors`]!.Properties).toMatchObject({
@@ -208,12 +227,16 @@ describe('alarms', () => {
         MetricName: 'Errors',
         Dimensions: [{ Name: 'FunctionName', Value: fnRef }],
         Threshold: 0,
+        EvaluationPeriods: 3,
+        DatapointsToAlarm: 2,
       });
       expect(alarms[`${fn}Throttles`]!.Properties).toMatchObject({
         Namespace: 'AWS/Lambda',
         MetricName: 'Throttles',
         Dimensions: [{ Name: 'FunctionName', Value: fnRef }],
         Threshold: 0,
+        EvaluationPeriods: 3,
+        DatapointsToAlarm: 2,
       });
     }
   });
@@ -235,11 +258,11 @@ describe('alarms', () => {
         x,
       ]),
     );
-    expect(a['Api5xx']!.Properties.Period).toBe(60);
-    expect(a['Api4xxRate']!.Properties.Threshold).toBe(3);
+    expect(a['Postbacks5xx']!.Properties.Period).toBe(60);
+    expect(a['Postbacks4xxShare']!.Properties.Threshold).toBe(3);
     expect(a['OldestOwedSend']!.Properties.Threshold).toBe(3600);
     expect(a['PartnerizeRetryableRate']!.Properties.EvaluationPeriods).toBe(6);
-    expect(a['Api5xx']!.Properties.AlarmDescription).toContain('Runbook: https://wiki.acme.example/pz-runbook#api-5xx');
+    expect(a['Postbacks5xx']!.Properties.AlarmDescription).toContain('Runbook: https://wiki.acme.example/pz-runbook#postbacks-5xx');
     expect(a['PostbacksThrottled']!.Properties.Period).toBe(60);
     const ignored = mathMetrics(a['IgnoredShare']!);
     expect(ignored['ignored']!.MetricStat!.Period).toBe(900);

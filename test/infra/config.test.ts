@@ -161,13 +161,18 @@ describe('throttling', () => {
 });
 
 describe('retry run bounds', () => {
-  it('default to 200 records, 8 at a time, 45 s, and take overrides', () => {
-    expect(configWith()).toMatchObject({ sweepLimit: 200, sweepConcurrency: 8, sweepBudgetMs: 45_000 });
-    expect(configWith({ sweepLimit: '1000', sweepConcurrency: '16', sweepBudgetMs: '30000' })).toMatchObject({
+  it('default to a drain of 50 sends/s (the design peak), 16 at a time, 45 s, up to 5,000 records, and take overrides', () => {
+    expect(configWith()).toMatchObject({ sweepSendsPerSecond: 50, sweepLimit: 5000, sweepConcurrency: 16, sweepBudgetMs: 45_000 });
+    expect(configWith({ sweepSendsPerSecond: '20', sweepLimit: '1000', sweepConcurrency: '8', sweepBudgetMs: '30000' })).toMatchObject({
+      sweepSendsPerSecond: 20,
       sweepLimit: 1000,
-      sweepConcurrency: 16,
+      sweepConcurrency: 8,
       sweepBudgetMs: 30_000,
     });
+  });
+
+  it('the drain rate stays within what the due index takes (at most 100 sends/s)', () => {
+    expect(() => configWith({ sweepSendsPerSecond: '101' })).toThrow(/sweepSendsPerSecond: must be a whole number from 1 to 100/);
   });
 });
 

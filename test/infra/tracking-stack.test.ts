@@ -133,9 +133,9 @@ describe('throttled requests (HTTP APIs publish no 429 metric)', () => {
   const filters = () => Object.values(resourcesOf(built.template, 'AWS::Logs::MetricFilter')).map((f) => f.Properties);
   const filterFor = (metricName: string) => filters().find((f) => f.MetricTransformations[0].MetricName === metricName)!;
 
-  it('two metric filters on the access log group count them, in PartnerizeS2S with the service dimension', () => {
-    expect(filters()).toHaveLength(2);
-    for (const name of ['PostbacksThrottled', 'ClicksThrottled']) {
+  it('metric filters on the access log group count them, in PartnerizeS2S with the service dimension', () => {
+    expect(filters()).toHaveLength(5);
+    for (const name of ['PostbacksThrottled', 'ClicksThrottled', 'PostbackRequests', 'Postbacks4xx', 'Postbacks5xx']) {
       const f = filterFor(name);
       expect(f.LogGroupName).toEqual({ Ref: logicalId('AWS::Logs::LogGroup', 'ApiAccessLogs') });
       expect(f.MetricTransformations).toEqual([
@@ -163,6 +163,36 @@ describe('throttled requests (HTTP APIs publish no 429 metric)', () => {
     expect(matchesJsonFilterPattern(pattern, line('GET /clicks', '429'))).toBe(true);
     expect(matchesJsonFilterPattern(pattern, line('GET /clicks', '204'))).toBe(false);
     expect(matchesJsonFilterPattern(pattern, line('POST /postbacks', '429'))).toBe(false);
+  });
+
+  it('postback answers: requests on either route, 4xx but 429 on them, 5xx on them or unrouted; clicks never', () => {
+    const count = (metricName: string, routeKey: string, status: string) =>
+      matchesJsonFilterPattern(filterFor(metricName).FilterPattern as string, line(routeKey, status));
+    for (const status of ['202', '400', '401', '429', '503'])
+      expect(count('PostbackRequests', 'POST /postbacks', status), status).toBe(true);
+    expect(count('PostbackRequests', 'GET /postbacks', '202')).toBe(true);
+    expect(count('PostbackRequests', 'POST /clicks', '204')).toBe(false);
+    for (const status of ['400', '401', '403', '413', '415']) expect(count('Postbacks4xx', 'POST /postbacks', status), status).toBe(true);
+    for (const [route, status] of [
+      ['POST /postbacks', '429'],
+      ['POST /postbacks', '202'],
+      ['POST /postbacks', '503'],
+      ['POST /clicks', '400'],
+      ['-', '404'],
+    ] as const)
+      expect(count('Postbacks4xx', route, status), `${route} ${status}`).toBe(false);
+    for (const [route, status] of [
+      ['POST /postbacks', '503'],
+      ['GET /postbacks', '500'],
+      ['-', '500'],
+    ] as const)
+      expect(count('Postbacks5xx', route, status), `${route} ${status}`).toBe(true);
+    for (const [route, status] of [
+      ['POST /clicks', '500'],
+      ['POST /postbacks', '202'],
+      ['POST /postbacks', '429'],
+    ] as const)
+      expect(count('Postbacks5xx', route, status), `${route} ${status}`).toBe(false);
   });
 
   it('the pattern evaluator reads the syntax it is given, and refuses what it does not know', () => {
@@ -235,10 +265,18 @@ describe('functions', () => {
     const envOf = (b: { template: typeof built.template }) =>
       Object.entries(resourcesOf(b.template, 'AWS::Lambda::Function')).find(([id]) => id.startsWith('RetryFunction'))![1].Properties
         .Environment.Variables;
-    expect(envOf(built)).toMatchObject({ SWEEP_LIMIT: '200', SWEEP_CONCURRENCY: '8', SWEEP_BUDGET_MS: '45000' });
-    expect(envOf(buildStack({ sweepLimit: '1000', sweepConcurrency: '16', sweepBudgetMs: '30000' }))).toMatchObject({
-      SWEEP_LIMIT: '1000',
+    expect(envOf(built)).toMatchObject({
+      SWEEP_SENDS_PER_SECOND: '50',
+      SWEEP_LIMIT: '5000',
       SWEEP_CONCURRENCY: '16',
+      SWEEP_BUDGET_MS: '45000',
+    });
+    expect(
+      envOf(buildStack({ sweepSendsPerSecond: '20', sweepLimit: '1000', sweepConcurrency: '8', sweepBudgetMs: '30000' })),
+    ).toMatchObject({
+      SWEEP_SENDS_PER_SECOND: '20',
+      SWEEP_LIMIT: '1000',
+      SWEEP_CONCURRENCY: '8',
       SWEEP_BUDGET_MS: '30000',
     });
   });

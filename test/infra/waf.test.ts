@@ -8,7 +8,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { TrackingWafStack, webAclPropsOf } from '../../lib/constructs/edge-protection.js';
 import { TrackingStack } from '../../lib/tracking-stack.js';
-import { cdkFeatureFlags, configWith, resourcesOf, statementsOf, actionsOf } from '../support/stack.js';
+import { cdkFeatureFlags, configWith, resourcesOf, statementsOf } from '../support/stack.js';
 
 function build(region: string, overrides: Record<string, unknown> = {}) {
   const app = new App({ context: { ...cdkFeatureFlags(), 'aws:cdk:bundling-stacks': [] } });
@@ -125,13 +125,34 @@ describe('enableWaf in us-east-1 (one stack)', () => {
     expect(JSON.stringify(header.HeaderValue)).toContain('{{resolve:secretsmanager:');
   });
 
-  it('the click and postback functions get the header value by dynamic reference (never in the template); outputs point at CloudFront', () => {
+  it('a rotation names the secret version CloudFront sends (originVerifyVersionId): the template changes, so a deploy updates it', () => {
+    const version = '3f1c2a9e-5b7d-4e21-9c0a-8d6f4b2e1a73';
+    const rotated = build('us-east-1', { originVerifyVersionId: version });
+    const d = Object.values(resourcesOf(rotated.template, 'AWS::CloudFront::Distribution'))[0]!.Properties.DistributionConfig;
+    const header = d.Origins[0].OriginCustomHeaders.find((h: { HeaderName: string }) => h.HeaderName === 'x-origin-verify');
+    expect(JSON.stringify(header.HeaderValue)).toMatch(new RegExp(`SecretString:::${version}}}`));
+    expect(() => configWith({ originVerifyVersionId: version })).toThrow(/originVerifyVersionId: needs enableWaf=true/);
+  });
+
+  it('the click and postback functions read the header value from its secret at run time: it is in no function configuration; outputs point at CloudFront', () => {
     const fns = resourcesOf(b.template, 'AWS::Lambda::Function');
     const env = (p: string) => Object.entries(fns).find(([id]) => id.startsWith(p))![1].Properties.Environment.Variables;
-    for (const fn of ['ClicksFunction', 'PostbacksFunction'])
-      expect(JSON.stringify(env(fn).ORIGIN_VERIFY)).toContain('{{resolve:secretsmanager:');
-    expect(env('RetryFunction').ORIGIN_VERIFY).toBeUndefined();
-    expect(actionsOf(statementsOf(b.template, 'ClicksFunction'))).not.toContain('secretsmanager:GetSecretValue');
+    const secretRef = { Ref: expect.stringMatching(/^OriginVerify/) };
+    for (const fn of ['ClicksFunction', 'PostbacksFunction']) {
+      expect(env(fn).ORIGIN_VERIFY_SECRET_ARN).toEqual(secretRef);
+      expect(JSON.stringify(env(fn))).not.toContain('{{resolve:secretsmanager:');
+      const readable = statementsOf(b.template, fn)
+        .filter((st) => [st.Action].flat().includes('secretsmanager:GetSecretValue'))
+        .flatMap((st) => [st.Resource].flat());
+      expect(readable).toContainEqual(secretRef);
+    }
+    expect(env('RetryFunction').ORIGIN_VERIFY_SECRET_ARN).toBeUndefined();
+    // The retry function reads only its own secret (the Partnerize API keys), never the origin-verify value.
+    const retryReadable = statementsOf(b.template, 'RetryFunction')
+      .filter((st) => [st.Action].flat().includes('secretsmanager:GetSecretValue'))
+      .flatMap((st) => [st.Resource].flat());
+    expect(retryReadable).not.toContainEqual(secretRef);
+    expect(JSON.stringify(retryReadable)).not.toMatch(/OriginVerify/);
     const outputs = b.template.toJSON().Outputs as Record<string, { Value: unknown }>;
     expect(JSON.stringify(outputs['PostbacksUrl']!.Value)).toMatch(/EdgeDistribution[0-9A-F]+","DomainName"/);
     expect(outputs['EdgeUrl']).toBeDefined();

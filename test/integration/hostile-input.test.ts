@@ -12,10 +12,14 @@ import { SecretsManagerTokens, staticTokens } from '#lambdas/adapters/token-sour
 import { isAuthorized } from '#lambdas/core/auth.js';
 import type { ClickRecord, ConversionRecord } from '#lambdas/core/model.js';
 import { createClicksHandler } from '#lambdas/handlers/clicks.js';
+import { clicksFunction } from '#lambdas/runtime/clicks.js';
+import { ORIGIN_VERIFY_CACHE_MS, ORIGIN_VERIFY_SOURCE_OPTIONS } from '#lambdas/runtime/secrets.js';
+import { LOCAL_AWS_ENV } from '../../lib/local/embedded-dynamodb.js';
 import { createPostbacksHandler } from '#lambdas/handlers/postbacks.js';
 import { lambdaContext } from '../../lib/local/http-bridge.js';
 import { httpEvent } from '../support/events.js';
-import { startTestEnv, TOKEN, type TestEnv } from '../support/env.js';
+import { MemoryMetrics, startTestEnv, TOKEN, type TestEnv } from '../support/env.js';
+import { METRICS } from '#lambdas/core/metrics.js';
 import { tealiumPurchase } from '../fixtures/tealium.js';
 
 let env: TestEnv;
@@ -30,9 +34,10 @@ function countingStores() {
   const clicks = new DynamoClickStore(env.dynamo.client, env.dynamo.tables.clicks);
   const conversions = new DynamoConversionStore(env.dynamo.client, env.dynamo.tables.conversions);
   const put = clicks.put.bind(clicks);
-  clicks.put = async (c: ClickRecord) => {
-    await put(c);
-    writes.clicks++;
+  clicks.put = async (c: ClickRecord, lockedSince?: number) => {
+    const stored = await put(c, lockedSince);
+    if (stored) writes.clicks++;
+    return stored;
   };
   // The handlers bind stores to a per-request deadline: keep the counting ones.
   (clicks as unknown as { withDeadline: () => unknown }).withDeadline = () => clicks;
@@ -207,6 +212,23 @@ describe('token rotation through the handler', () => {
 });
 
 describe('origin guard (with the optional WAF)', () => {
+  it('counts postbacks refused for carrying no credential at all (junk), apart from wrong ones (a broken caller)', async () => {
+    const metrics = new MemoryMetrics();
+    const originVerify = staticTokens('edge-secret-value-123');
+    const postbacks = createPostbacksHandler({ ...env.deps, metrics, tokens: staticTokens(TOKEN), maxBodyBytes: 65_536, originVerify });
+    const status = async (headers: Record<string, string>) =>
+      (await postbacks(httpEvent({ path: '/postbacks', headers, body: { event: 'page_view' } }), lambdaContext('p', 5000)))!.statusCode;
+    const edge = { 'x-origin-verify': 'edge-secret-value-123' };
+    expect(await status({ ...edge })).toBe(401); // no Authorization: junk
+    expect(await status({ ...edge, authorization: '' })).toBe(401); // blank: junk
+    expect(await status({ authorization: `Bearer ${TOKEN}` })).toBe(403); // around CloudFront, no header: junk
+    expect(metrics.get(METRICS.postbacksAnonymous)).toBe(3);
+    expect(await status({ ...edge, authorization: 'Bearer not-the-token' })).toBe(401); // a credential, wrong: pages
+    expect(await status({ 'x-origin-verify': 'stale-value', authorization: `Bearer ${TOKEN}` })).toBe(403); // a wrong edge value: pages
+    expect(await status({ ...edge, authorization: `Bearer ${TOKEN}` })).toBe(202);
+    expect(metrics.get(METRICS.postbacksAnonymous)).toBe(3);
+  });
+
   it('refuses requests that did not come through CloudFront with a 403, before anything else', async () => {
     const originVerify = staticTokens('edge-secret-value-123');
     const clicks = createClicksHandler({ ...env.deps, maxBodyBytes: 16_384, originVerify });
@@ -225,5 +247,90 @@ describe('origin guard (with the optional WAF)', () => {
     );
     expect(pb!.statusCode).toBe(403);
     expect(JSON.parse(pb!.body!).error.code).toBe('forbidden');
+  });
+
+  /** A Secrets Manager whose secret `arn:origin-verify` holds these stages. */
+  const secretStages = (sm: ReturnType<typeof mockClient>, current: string, previous?: string, pending?: string) => {
+    sm.reset();
+    for (const [stage, value] of [
+      ['AWSCURRENT', current],
+      ['AWSPREVIOUS', previous],
+      ['AWSPENDING', pending],
+    ] as const) {
+      if (value === undefined)
+        sm.on(GetSecretValueCommand, { VersionStage: stage }).rejects(new ResourceNotFoundException({ message: 'none', $metadata: {} }));
+      else sm.on(GetSecretValueCommand, { SecretId: 'arn:origin-verify', VersionStage: stage }).resolves({ SecretString: value });
+    }
+  };
+
+  it('the clicks function reads the value from its secret (it is in no configuration); a made-up value is refused at once', async () => {
+    const sm = mockClient(SecretsManagerClient);
+    try {
+      secretStages(sm, 'edge-value-one-0123456789');
+      const handler = clicksFunction({
+        ...LOCAL_AWS_ENV,
+        POWERTOOLS_LOG_LEVEL: 'ERROR',
+        POWERTOOLS_METRICS_DISABLED: 'true',
+        DYNAMODB_ENDPOINT: env.dynamo.endpoint,
+        CLICKS_TABLE: env.dynamo.tables.clicks,
+        ORIGIN_VERIFY_SECRET_ARN: 'arn:origin-verify',
+      });
+      let n = 0;
+      const click = async (headers: Record<string, string>) =>
+        (await handler(
+          httpEvent({ path: '/clicks', headers, body: { sessionId: `guarded-session-${++n}-7f3a9c`, clickref: 'Guard1' } }),
+          lambdaContext('c', 5000),
+        ))!.statusCode;
+      expect(await click({ 'x-origin-verify': 'edge-value-one-0123456789' })).toBe(204);
+      const reads = sm.commandCalls(GetSecretValueCommand).length;
+      expect(await click({})).toBe(403);
+      const started = Date.now();
+      expect(await click({ 'x-origin-verify': 'made-up-value' })).toBe(403);
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(reads);
+    } finally {
+      sm.restore();
+    }
+  });
+
+  it('a rotation has no gap: the new version is known before CloudFront sends it, the old one until it is retired', async () => {
+    const sm = mockClient(SecretsManagerClient);
+    try {
+      secretStages(sm, 'edge-value-one-0123456789');
+      let t = 0;
+      const source = new SecretsManagerTokens(
+        new SecretsManagerClient({}),
+        'arn:origin-verify',
+        ORIGIN_VERIFY_CACHE_MS,
+        () => t,
+        ORIGIN_VERIFY_SOURCE_OPTIONS,
+      );
+      const handler = createClicksHandler({ ...env.deps, maxBodyBytes: 16_384, originVerify: source });
+      let n = 0;
+      const click = async (value: string) =>
+        (await handler(
+          httpEvent({
+            path: '/clicks',
+            headers: { 'x-origin-verify': value },
+            body: { sessionId: `rotated-session-${++n}-4e1b8d`, clickref: 'Rot1' },
+          }),
+          lambdaContext('c', 5000),
+        ))!.statusCode;
+      expect(await click('edge-value-one-0123456789')).toBe(204);
+      // put-secret-value: the new version current, the old one previous; the distribution update then takes minutes.
+      secretStages(sm, 'edge-value-two-9876543210', 'edge-value-one-0123456789');
+      t = 10_000;
+      expect(await click('edge-value-one-0123456789')).toBe(204);
+      t = 6 * 60_000; // CloudFront sends the new value once its update has spread
+      expect(await click('edge-value-two-9876543210')).toBe(204);
+      expect(await click('edge-value-one-0123456789')).toBe(204); // edge locations still on the old one
+      // Retired: AWSPREVIOUS removed; refused once the cache lets go.
+      secretStages(sm, 'edge-value-two-9876543210');
+      t = 12 * 60_000;
+      expect(await click('edge-value-one-0123456789')).toBe(403);
+      expect(await click('edge-value-two-9876543210')).toBe(204);
+    } finally {
+      sm.restore();
+    }
   });
 });

@@ -79,13 +79,27 @@ describe('click → postback → Partnerize', () => {
     expect(env.partnerize.requests[0]!.url).toContain('/clickref:aBcDeF_-09/');
   });
 
-  it('the latest click of a session wins (support question Q6)', async () => {
+  it('the latest click of a session wins (support question Q6): at once from the same browser (its session key)', async () => {
     const session = uniq('sess');
-    await env.click({ body: { sessionId: session, clickref: 'First1' } });
+    const sessionKey = '5f0c9a1e7b3d4c2a8e6f1b0d9c7a5e3f';
+    await env.click({ body: { sessionId: session, clickref: 'First1', sessionKey } });
     env.clock.advance(60_000);
-    await env.click({ body: { sessionId: session, clickref: 'Second2' } });
+    await env.click({ body: { sessionId: session, clickref: 'Second2', sessionKey } });
     await env.postback({ body: order(uniq('ORD'), session) });
     expect(env.partnerize.requests[0]!.url).toContain('/clickref:Second2/');
+  });
+
+  it('a click for a known session id without its key does not replace a recent click (the click lock); a later one does', async () => {
+    const session = uniq('sess');
+    await env.click({ body: { sessionId: session, clickref: 'Shopper1', sessionKey: '5f0c9a1e7b3d4c2a8e6f1b0d9c7a5e3f' } });
+    env.clock.advance(60_000);
+    expect((await env.click({ body: { sessionId: session, clickref: 'Thief666' } })).statusCode).toBe(204);
+    await env.postback({ body: order(uniq('ORD'), session) });
+    expect(env.partnerize.requests[0]!.url).toContain('/clickref:Shopper1/');
+    env.clock.advance(30 * 60_000);
+    await env.click({ body: { sessionId: session, clickref: 'Later3' } });
+    await env.postback({ body: order(uniq('ORD'), session) });
+    expect(env.partnerize.requests[1]!.url).toContain('/clickref:Later3/');
   });
 
   it('an older click arriving late does not replace a newer one', async () => {

@@ -15,6 +15,7 @@ import {
   updatesKey,
   type Attempt,
   type AttemptOutcome,
+  type ClickRecord,
   type ClickStore,
   type ConversionAdmin,
   type ConversionRecord,
@@ -104,6 +105,36 @@ describe.each(BACKENDS)('%s', (_, make) => {
       await s.clicks.put({ ...click, clickref: 'Newer', clickedAt: T + 1, device: undefined });
       expect(await s.clicks.get('sess-0001')).toEqual({ ...click, clickref: 'Newer', clickedAt: T + 1, device: undefined });
       expect(await s.clicks.get('sess-other')).toBeUndefined();
+    });
+
+    it('the click lock: a click that came with a key is replaced only with its key while locked; a keyless click never locks; put says whether it stored', async () => {
+      const LOCK = 30 * 60_000;
+      const keyed = { sessionId: 'sess-lock', clickref: 'Mine', clickedAt: T, keyDigest: 'digest-A', expiresAt: T / 1000 + 86_400 };
+      expect(await s.clicks.put(keyed, T - LOCK)).toBe(true);
+      const at = (dt: number, over: Partial<ClickRecord>) => ({ ...keyed, clickedAt: T + dt, ...over });
+      // Another clickref: without the key, or with another key, it is refused.
+      expect(await s.clicks.put(at(1, { clickref: 'Thief', keyDigest: undefined }), T + 1 - LOCK)).toBe(false);
+      expect(await s.clicks.put(at(2, { clickref: 'Thief', keyDigest: 'digest-B' }), T + 2 - LOCK)).toBe(false);
+      // The same clickref without a key would drop the key: refused too.
+      expect(await s.clicks.put(at(3, { keyDigest: undefined }), T + 3 - LOCK)).toBe(false);
+      expect(await s.clicks.get('sess-lock')).toEqual(keyed);
+      // With the key it replaces at once.
+      expect(await s.clicks.put(at(4, { clickref: 'Second' }), T + 4 - LOCK)).toBe(true);
+      // Once the click is older than the lock, any newer click replaces it.
+      expect(await s.clicks.put(at(LOCK + 5, { clickref: 'Later', keyDigest: undefined }), T + 5)).toBe(true);
+      expect(await s.clicks.get('sess-lock')).toMatchObject({ clickref: 'Later', clickedAt: T + LOCK + 5 });
+      expect((await s.clicks.get('sess-lock'))!.keyDigest).toBeUndefined();
+      // A recent click made without a key is not locked: any newer click replaces it (the latest wins).
+      expect(await s.clicks.put(at(LOCK + 6, { clickref: 'Keyless', keyDigest: undefined }), T + 6)).toBe(true);
+      expect(await s.clicks.get('sess-lock')).toMatchObject({ clickref: 'Keyless', clickedAt: T + LOCK + 6 });
+      // A keyed click replaces it and locks the session from then on.
+      expect(await s.clicks.put(at(LOCK + 7, { clickref: 'Later', keyDigest: 'digest-C' }), T + 7)).toBe(true);
+      expect(await s.clicks.get('sess-lock')).toMatchObject({ clickref: 'Later', keyDigest: 'digest-C' });
+      expect(await s.clicks.put(at(LOCK + 8, { clickref: 'Other', keyDigest: undefined }), T + 8)).toBe(false);
+      // An older click is refused whatever its key.
+      expect(await s.clicks.put(at(0, { clickref: 'Old' }), T - LOCK)).toBe(false);
+      // Without a lock, only the order of clicks counts.
+      expect(await s.clicks.put(at(LOCK + 9, { clickref: 'Unlocked', keyDigest: undefined }))).toBe(true);
     });
   });
 

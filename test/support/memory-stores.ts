@@ -51,9 +51,17 @@ const isOwed = (status: ConversionStatus): boolean => status === 'pending' || st
 
 export class MemoryClickStore implements ClickStore {
   readonly items = new Map<string, ClickRecord>();
-  async put(click: ClickRecord): Promise<void> {
+  async put(click: ClickRecord, lockedSince?: number): Promise<boolean> {
     const old = this.items.get(click.sessionId);
-    if (!old || old.clickedAt <= click.clickedAt) this.items.set(click.sessionId, clone(click));
+    const replaces =
+      !old ||
+      (old.clickedAt <= click.clickedAt &&
+        (lockedSince === undefined ||
+          old.keyDigest === undefined ||
+          old.clickedAt < lockedSince ||
+          (click.keyDigest !== undefined && old.keyDigest === click.keyDigest)));
+    if (replaces) this.items.set(click.sessionId, clone(click));
+    return replaces;
   }
   async get(sessionId: string): Promise<ClickRecord | undefined> {
     const c = this.items.get(sessionId);

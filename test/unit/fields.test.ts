@@ -1,6 +1,19 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { consent, country, currency, customerType, decimal, device, instant, plainDecimal, quantity, text } from '#lambdas/core/fields.js';
+import {
+  consent,
+  country,
+  currency,
+  customerType,
+  decimal,
+  device,
+  instant,
+  MAX_VALUE,
+  plainDecimal,
+  quantity,
+  text,
+} from '#lambdas/core/fields.js';
+import { parseJsonText } from '#lambdas/core/json-text.js';
 
 const value = <T>(r: { ok: boolean; value?: T }) => (r.ok ? r.value : 'FAIL');
 
@@ -35,7 +48,69 @@ describe('decimal (money values)', () => {
     expect(value(decimal(' 19.90 '))).toBe('19.90');
     expect(value(decimal('007.5'))).toBe('7.5');
     expect(value(decimal(0))).toBe('0');
-    expect(value(decimal(1e-7))).toBe('0.0000001');
+    expect(value(decimal('19.9000'))).toBe('19.9000');
+  });
+
+  it('is bounded by Partnerize: at most 4 decimal places and 99,999,999.9999, with a reason', () => {
+    const precise = "must have at most 4 decimal places (Partnerize's limit), e.g. 19.99";
+    const large = "must be at most 99999999.9999 (Partnerize's limit)";
+    expect(decimal(`12.${'9'.repeat(3000)}`)).toEqual({ ok: false, message: precise });
+    expect(decimal('19.99001')).toEqual({ ok: false, message: precise });
+    expect(decimal(19.99001)).toEqual({ ok: false, message: precise });
+    expect(decimal(1e-7)).toEqual({ ok: false, message: precise });
+    expect(decimal('100000000')).toEqual({ ok: false, message: large });
+    expect(decimal(100_000_000)).toEqual({ ok: false, message: large });
+    expect(decimal(`${'9'.repeat(3000)}.5`)).toEqual({ ok: false, message: large });
+    expect(value(decimal('99999999.9999'))).toBe('99999999.9999');
+    expect(value(decimal(99_999_999.9999))).toBe('99999999.9999');
+    expect(decimal(`${'0'.repeat(40)}1.5`).ok).toBe(false);
+  });
+
+  it('reads a double printed with its binary noise as the value it stands for (data layers compute prices)', () => {
+    expect(value(decimal(0.1 + 0.2))).toBe('0.3');
+    expect(value(decimal('0.30000000000000004'))).toBe('0.3');
+    expect(value(decimal(19.99 * 3))).toBe('59.97');
+    expect(value(decimal(String(1.1 * 1.1)))).toBe('1.21');
+  });
+
+  it('a JSON number with more digits than a double holds is refused, not rounded away by JSON.parse', () => {
+    const body = parseJsonText(`{"value": 12.${'9'.repeat(3000)}}`) as { value: unknown };
+    expect(decimal(body.value).ok).toBe(false);
+  });
+
+  it('property: a value within the bounds, as text, comes back exactly as written (leading zeros dropped)', () => {
+    fc.assert(
+      fc.property(fc.nat(99_999_999), fc.option(fc.stringMatching(/^\d{1,4}$/), { nil: undefined }), (i, f) => {
+        const s = f === undefined ? String(i) : `${i}.${f}`;
+        expect(decimal(s)).toEqual({ ok: true, value: s });
+        expect(value(decimal(`00${s}`))).toBe(s);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('property: cents computed in floating point are read as the cents they are', () => {
+    fc.assert(
+      fc.property(fc.nat(9_999_999_999), (cents) => {
+        const computed = cents * 0.01;
+        const exact = plainDecimal(cents / 100)!;
+        expect(value(decimal(computed))).toBe(exact);
+        expect(value(decimal(String(computed)))).toBe(exact);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('property: whatever it is given, an accepted value has at most 4 places and is at most the bound', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.double({ min: 0, max: 2e8, noNaN: true }), fc.stringMatching(/^\d{1,12}(\.\d{1,20})?$/)), (v) => {
+        const r = decimal(v);
+        if (!r.ok) return;
+        expect(r.value).toMatch(/^\d{1,8}(\.\d{1,4})?$/);
+        expect(Number(r.value)).toBeLessThanOrEqual(MAX_VALUE);
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('refuses signs, exponents, separators, symbols and non-numbers', () => {
@@ -65,7 +140,7 @@ describe('decimal (money values)', () => {
 
   it('property: a number string in plain form comes back as the same number', () => {
     fc.assert(
-      fc.property(fc.nat(1_000_000), fc.nat(9999), (i, f) => {
+      fc.property(fc.nat(99_999_999), fc.nat(9999), (i, f) => {
         const s = `${i}.${String(f).padStart(4, '0')}`;
         expect(Number(value(decimal(s)))).toBe(Number(s));
       }),
@@ -137,5 +212,13 @@ describe('text', () => {
     expect(text('abc', { max: 2 }).ok).toBe(false);
     expect(value(text(1001, { max: 10, scalars: true }))).toBe('1001');
     expect(text(1001, { max: 10 }).ok).toBe(false);
+  });
+
+  it('refuses U+FFFD in ids (what a decoder left of bytes that were not UTF-8), and only in ids', () => {
+    expect(text('ORD-\uFFFD', { max: 10, noControl: true })).toEqual({
+      ok: false,
+      message: 'must not contain U+FFFD (bytes that were not valid UTF-8)',
+    });
+    expect(value(text('Caf\uFFFD', { max: 10 }))).toBe('Caf\uFFFD');
   });
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseJsonText, quoteUnsafeIntegers } from '#lambdas/core/json-text.js';
+import { parseJsonText, quoteInexactNumbers } from '#lambdas/core/json-text.js';
 
 /** What JSON.parse gives, with the integers JSON.stringify writes as plain digits but a double cannot hold as strings. */
 const digitsKept = (v: unknown): unknown => {
@@ -33,6 +33,15 @@ describe('parseJsonText', () => {
     expect(() => parseJsonText('{"orderId":012345678901234567890}')).toThrow(SyntaxError);
   });
 
+  it('keeps the digits of numbers written with more significant digits than a double holds (a price JSON would round)', () => {
+    const nines = `12.${'9'.repeat(40)}`;
+    expect(parseJsonText(`{"value": ${nines}, "b": 0.30000000000000004, "c": 1.50000000000000000000000}`)).toEqual({
+      value: nines,
+      b: 0.30000000000000004,
+      c: 1.5,
+    });
+  });
+
   it('reports invalid JSON as JSON.parse does', () => {
     expect(() => parseJsonText('{"a": 12345678901234567890')).toThrow(SyntaxError);
     expect(() => parseJsonText('{"a": 1')).toThrow(SyntaxError);
@@ -58,7 +67,7 @@ describe('parseJsonText', () => {
   it('property: texts without unsafe integers come back unchanged from the scan', () => {
     fc.assert(
       fc.property(fc.json(), (text) => {
-        const quoted = quoteUnsafeIntegers(text);
+        const quoted = quoteInexactNumbers(text);
         if (!/\d{16}/.test(text)) expect(quoted).toBe(text);
       }),
     );

@@ -8,6 +8,7 @@ function fakeEnv(href: string, opts: { cookies?: string; beacon?: boolean | 'mis
   const beacons: Array<{ url: string; body: Blob }> = [];
   const fetches: Array<{ url: string; init: RequestInit }> = [];
   let jar = opts.cookies ?? '';
+  let draw = 0;
   const env: CaptureEnv = {
     href,
     getCookie: () => jar,
@@ -16,7 +17,8 @@ function fakeEnv(href: string, opts: { cookies?: string; beacon?: boolean | 'mis
       const [pair] = c.split(';');
       jar = jar ? `${jar}; ${pair}` : pair!;
     },
-    random: (b) => b.map((_, i) => i * 17),
+    // A different draw each time (a session id and a session key must never be the same bytes).
+    random: (b) => b.map(() => (draw = (draw * 73 + 41) % 256)),
     beacon:
       opts.beacon === 'missing'
         ? undefined
@@ -30,34 +32,43 @@ function fakeEnv(href: string, opts: { cookies?: string; beacon?: boolean | 'mis
 }
 
 describe('capture', () => {
-  it('reads the clickref exactly as the URL has it, keeps it in a cookie, and beacons {sessionId, clickref} as text/plain', async () => {
+  it('reads the clickref exactly as the URL has it, keeps it in a cookie, and beacons {sessionId, clickref, sessionKey} as text/plain', async () => {
     const f = fakeEnv('https://shop.example/landing?utm_source=pz&clickref=AbC123xYz');
     const r = await capture({ endpoint: 'https://api.example/clicks', consent: () => true, env: f.env });
     expect(r).toMatchObject({ clickref: 'AbC123xYz', sent: 'beacon' });
     expect(r.sessionId).toMatch(/^[0-9a-f]{32}$/); // 128 random bits
+    const key = readCookie(f.env.getCookie(), 'pz_key')!;
+    expect(key).toMatch(/^[0-9a-f]{32}$/); // 128 more, a secret of its own
+    expect(key).not.toBe(r.sessionId);
     expect(f.set).toEqual([
       `pz_session=${r.sessionId}; Max-Age=2592000; Path=/; SameSite=Lax; Secure`,
+      `pz_key=${key}; Max-Age=2592000; Path=/; SameSite=Lax; Secure`,
       'pz_clickref=AbC123xYz; Max-Age=2592000; Path=/; SameSite=Lax; Secure',
     ]);
     expect(f.beacons).toHaveLength(1);
     expect(f.beacons[0]!.url).toBe('https://api.example/clicks');
     expect(f.beacons[0]!.body.type).toBe('text/plain;charset=utf-8');
-    expect(JSON.parse(await f.beacons[0]!.body.text())).toEqual({ sessionId: r.sessionId, clickref: 'AbC123xYz' });
+    expect(JSON.parse(await f.beacons[0]!.body.text())).toEqual({ sessionId: r.sessionId, clickref: 'AbC123xYz', sessionKey: key });
   });
 
   it('uses a provided session id (or function) and keeps no session cookie then', async () => {
     const f = fakeEnv('http://shop.example/?clickref=Ref1');
     const r = await capture({ endpoint: '/clicks', consent: () => true, sessionId: () => 'tealium-visitor-0123456789abcdef', env: f.env });
     expect(r.sessionId).toBe('tealium-visitor-0123456789abcdef');
-    expect(f.set).toEqual(['pz_clickref=Ref1; Max-Age=2592000; Path=/; SameSite=Lax']); // no Secure on http
+    const key = readCookie(f.env.getCookie(), 'pz_key');
+    expect(f.set).toEqual([
+      `pz_key=${key}; Max-Age=2592000; Path=/; SameSite=Lax`,
+      'pz_clickref=Ref1; Max-Age=2592000; Path=/; SameSite=Lax',
+    ]); // no Secure on http
   });
 
-  it('keeps the session id it made before, and the latest clickref wins', async () => {
+  it('keeps the session id and key it made before (so its next click may replace the last), and the latest clickref wins', async () => {
     const f = fakeEnv('https://shop.example/?clickref=Second', {
-      cookies: 'pz_session=abcdef0123456789abcdef0123456789; pz_clickref=First',
+      cookies: 'pz_session=abcdef0123456789abcdef0123456789; pz_key=5f0c9a1e7b3d4c2a8e6f1b0d9c7a5e3f; pz_clickref=First',
     });
     const r = await capture({ endpoint: '/clicks', consent: () => true, env: f.env });
     expect(r.sessionId).toBe('abcdef0123456789abcdef0123456789');
+    expect(JSON.parse(await f.beacons[0]!.body.text())).toMatchObject({ sessionKey: '5f0c9a1e7b3d4c2a8e6f1b0d9c7a5e3f' });
     expect(f.set.at(-1)).toContain('pz_clickref=Second;');
   });
 
@@ -139,7 +150,10 @@ describe('capture', () => {
       sessionId: 's-0123456789',
       env: f.env,
     });
-    expect(f.set).toEqual(['aff=Xy_Z-9; Max-Age=604800; Path=/; SameSite=Lax; Domain=.shop.example; Secure']);
+    expect(f.set).toEqual([
+      `pz_key=${readCookie(f.env.getCookie(), 'pz_key')}; Max-Age=604800; Path=/; SameSite=Lax; Domain=.shop.example; Secure`,
+      'aff=Xy_Z-9; Max-Age=604800; Path=/; SameSite=Lax; Domain=.shop.example; Secure',
+    ]);
   });
 });
 

@@ -225,6 +225,27 @@ describe('junk traffic (wrong tokens) is bounded', () => {
   });
 });
 
+describe('waitForRead: false (the origin-verify value): an unknown value never waits', () => {
+  it('is decided by a read when the slot is free, refused at once when not; a value put before the read is accepted', async () => {
+    const model = new SecretsManagerModel(ARN, 'edge-v1').install(sm);
+    model.latencyMs = 30;
+    const tokens = source({ readSpacingMs: 30_000, waitForRead: false });
+    await timed(tokens.accepts('edge-v1'));
+    const reads = readsOf(model);
+    for (let i = 0; i < 100; i += 1) {
+      const r = await timed(tokens.accepts(`made-up-${i}`));
+      expect(r).toEqual({ value: false, ms: 0 });
+      await vi.advanceTimersByTimeAsync(100);
+    }
+    expect(readsOf(model)).toBe(reads); // 10 s of made-up values: no read (the last one was 10 s ago)
+    rotate(model, 'edge-v2');
+    expect((await timed(tokens.accepts('edge-v2'))).value).toBe(false); // slot not free yet
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(await timed(tokens.accepts('edge-v2'))).toEqual({ value: true, ms: 30 }); // one read, no wait for a slot
+    expect(readsOf(model)).toBe(reads + 1);
+  });
+});
+
 describe('a refused token that becomes valid is accepted at once', () => {
   it('(3) Tealium switched before the secret did: refused, then accepted by the first request after the rotation', async () => {
     const model = new SecretsManagerModel(ARN, 'token-v1').install(sm);

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { METRICS } from '#lambdas/core/metrics.js';
 import type { ConversionRecord } from '#lambdas/core/model.js';
 import { sweep } from '#lambdas/core/sweep.js';
@@ -192,6 +193,70 @@ describe('sweep', () => {
     expect(await sweep(deps, SWEEP)).toMatchObject({ claimed: 2, unrecorded: 2, byStatus: { sent: 2 } });
     expect(stored(deps, 'ORD-2')).toMatchObject({ status: 'queued', attempts: [] });
     expect(deps.log.messages('error')).toEqual(['could not record a retry attempt']);
+  });
+
+  describe('the drain rate (sendsPerSecond)', () => {
+    /** The unit deps on vitest's fake timers: the clock is Date.now, and waiting is a real setTimeout. */
+    const timed = (script: UnitDepsOptions) => {
+      const deps = depsWith([], script);
+      deps.clock.now = () => Date.now();
+      return deps;
+    };
+    const waitUntil = (at: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
+    /** Runs the sweep while fake time passes, timer by timer. */
+    async function paced(deps: UnitDeps, opts: Parameters<typeof sweep>[1]) {
+      const run = sweep(deps, { ...opts, waitUntil });
+      await vi.runAllTimersAsync();
+      return run;
+    }
+    beforeEach(() => void vi.useFakeTimers({ now: Date.UTC(2026, 10, 24, 10) }));
+    afterEach(() => void vi.useRealTimers());
+
+    it('spaces the sends evenly across every worker, and reads no more than the rate times the budget', async () => {
+      const deps = timed({ otherwise: answer.sent() });
+      owed(deps, ...Array.from({ length: 60 }, (_, i) => 60_000 + i));
+      const started = deps.clock.now();
+      const report = await paced(deps, { limit: 5000, concurrency: 8, budgetMs: 2_000, sendsPerSecond: 10 });
+      expect(report.due).toBe(21); // 10/s from 0 to 2 s, both ends included
+      const starts = deps.sender.calls.map((c) => c.at - started);
+      expect(starts).toEqual(Array.from({ length: 21 }, (_, i) => i * 100));
+      expect(report).toMatchObject({ claimed: 21, byStatus: { sent: 21 } });
+      expect(await dueRefs(deps)).toHaveLength(39);
+    });
+
+    it('property: whatever the workers, the rate and the backlog, no second holds more sends than the rate, and the budget holds', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.integer({ min: 1, max: 64 }),
+          fc.integer({ min: 1, max: 100 }),
+          fc.integer({ min: 0, max: 400 }),
+          fc.integer({ min: 0, max: 5_000 }),
+          async (concurrency, rate, backlog, budgetMs) => {
+            const deps = timed({ otherwise: answer.sent() });
+            owed(deps, ...Array.from({ length: backlog }, (_, i) => 60_000 + i));
+            const started = deps.clock.now();
+            const report = await paced(deps, { limit: 5000, concurrency, budgetMs, sendsPerSecond: rate });
+            const perSecond = new Map<number, number>();
+            for (const c of deps.sender.calls) {
+              const second = Math.floor((c.at - started) / 1000);
+              perSecond.set(second, (perSecond.get(second) ?? 0) + 1);
+            }
+            expect(Math.max(0, ...perSecond.values())).toBeLessThanOrEqual(rate);
+            expect(report.claimed).toBe(Math.min(backlog, Math.floor((rate * budgetMs) / 1000) + 1));
+            expect(Math.max(0, ...deps.sender.calls.map((c) => c.at - started))).toBeLessThanOrEqual(budgetMs);
+          },
+        ),
+        { numRuns: 60 },
+      );
+    });
+
+    it('the retry function drains at its configured rate (SWEEP_SENDS_PER_SECOND, default 50)', () => {
+      expect(unitDeps().config.sweepSendsPerSecond).toBe(50);
+      expect(unitDeps({ env: { SWEEP_SENDS_PER_SECOND: '20' } }).config.sweepSendsPerSecond).toBe(20);
+      expect(() => unitDeps({ env: { SWEEP_SENDS_PER_SECOND: '500' } })).toThrow(
+        /SWEEP_SENDS_PER_SECOND must be a whole number from 1 to 100/,
+      );
+    });
   });
 });
 
