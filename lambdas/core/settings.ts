@@ -12,6 +12,7 @@
  * Settings that only shape the infrastructure (throttles, alarms, memory, the WAF) never reach a
  * function: they live in lib/config.ts alone.
  */
+import { readCampaignRules, type CampaignRule } from './campaigns.js';
 import { CONSENT_POLICIES, type ConsentPolicy } from './consent.js';
 import { InputError } from './errors.js';
 import type { Converted } from './fields.js';
@@ -107,6 +108,17 @@ export const SETTINGS = {
     read: matching(/^[A-Za-z0-9_.-]{0,32}$/, 'up to 32 letters, digits, _ . or -'),
     default: '',
     for: SENDERS,
+  }),
+  /**
+   * More campaigns beside the default one (core/campaigns.ts): rules routing an order by its
+   * `campaign` field, country, currency or site to a campaign id with its own conversionRef prefix.
+   */
+  campaigns: setting<CampaignRule[]>({
+    env: 'CAMPAIGNS',
+    read: readCampaignRules,
+    default: [],
+    for: SENDERS,
+    write: (r) => JSON.stringify(r),
   }),
   attributionWindowDays: setting({
     env: 'ATTRIBUTION_WINDOW_DAYS',
@@ -251,6 +263,16 @@ export function crossCheck(s: Partial<Settings>, naming: Naming): Problem[] {
         `(${new URL(s.partnerizeBaseUrl).hostname}) for a campaign that is not yours. Set your Partnerize campaign id ` +
         `(${assign('partnerizeCampaignId', '<id>')}), or stay in a dry run (${assign('partnerizeMode', 'dryrun')})`,
     });
+  }
+  if (s.partnerizeMode === 'live' && s.partnerizeBaseUrl !== undefined && isPartnerizeHost(s.partnerizeBaseUrl)) {
+    for (const [i, rule] of (s.campaigns ?? []).entries()) {
+      if (rule.campaignId !== DEMO_CAMPAIGN_ID) continue;
+      problems.push({
+        key: 'campaigns',
+        name: name('campaigns'),
+        message: `[${i}].campaignId is ${DEMO_CAMPAIGN_ID}, the demo campaign, and ${name('partnerizeMode')} is live: set the campaign id of '${rule.name}'`,
+      });
+    }
   }
   problems.push(...eventListOverlaps(s, name));
   if (s.leaseSeconds !== undefined && s.inlineTimeoutMs !== undefined && s.retryTimeoutMs !== undefined) {
