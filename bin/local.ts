@@ -71,7 +71,15 @@ function banner(local: LocalServer): string {
   return [
     'Partnerize S2S tracker — local mode',
     `  mode:       ${s.mode}${s.mode === 'dryrun' ? '  (calls are recorded, not sent; PARTNERIZE_MODE=live sends them)' : ''}`,
-    `  partnerize: ${s.baseUrl}  campaign ${s.campaignId}`,
+    `  partnerize: ${s.baseUrl}  campaign ${s.campaignId}${s.functions.conversionRefPrefix ? ` (prefix ${s.functions.conversionRefPrefix})` : ''}`,
+    ...s.functions.campaigns.map(
+      (r) =>
+        `  campaign:   ${r.name} → ${r.campaignId}${r.conversionRefPrefix ? ` (prefix ${r.conversionRefPrefix})` : ''} when ${Object.entries(
+          r.match,
+        )
+          .map(([k, v]) => `${k} ${v.join('|')}`)
+          .join(' and ')}`,
+    ),
     `  clicks:     POST ${local.url}/clicks   GET ${local.url}/clicks?sessionId=…&clickref=…`,
     `  postbacks:  POST ${local.url}/postbacks   GET ${local.url}/postbacks?data=<url-encoded JSON>`,
     `  token:      ${local.token}${tokenNote(local.tokenOrigin)}`,

@@ -39,6 +39,8 @@ export const GA4_DEFAULTS = {
   clickref: ['clickref'],
   pageUrl: ['page_location'],
   site: ['page_hostname'],
+  // The order's campaign by name (core/campaigns.ts), where the brand sends one; none by default.
+  campaign: [],
   items: ['items'],
   sku: ['item_id'],
   category: ['item_category'],

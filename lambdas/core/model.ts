@@ -125,6 +125,10 @@ export interface ConversionRecord {
   orderId: string;
   /** The Partnerize campaign the conversion belongs to (the one its call names). */
   campaignId?: string | undefined;
+  /** The deployment's name of that campaign (`default`, or a rule's name: core/campaigns.ts). */
+  campaign?: string | undefined;
+  /** Why the order went to that campaign: `default`, `campaign field`, or the criteria that matched. */
+  routedBy?: string | undefined;
   status: ConversionStatus;
   /** ISO times. */
   createdAt: string;

@@ -14,13 +14,13 @@ import { DEMO_CAMPAIGN_ID, isPartnerizeHost } from './settings.js';
 import { requestFor } from './partnerize-request.js';
 import { recordUpdate, type RecordedUpdate } from './order-update-record.js';
 
-/** The record of an order: `prefix + orderId` first, then the id taken as a conversionRef. */
+/** The record of an order: `prefix + orderId` for each prefix in turn (the campaigns'), then the id taken as a conversionRef. */
 export async function findConversion(
   idOrRef: string,
-  prefix: string,
+  prefixes: string | readonly string[],
   deps: Pick<Deps, 'conversions'>,
 ): Promise<ConversionRecord | undefined> {
-  const candidates = [...new Set([prefix + idOrRef, idOrRef])];
+  const candidates = [...new Set([...[prefixes].flat().map((p) => p + idOrRef), idOrRef])];
   for (const ref of candidates) {
     const rec = await deps.conversions.get(ref);
     if (rec) return rec;
@@ -227,7 +227,7 @@ export interface OperatorUpdateOptions {
  */
 export async function operatorUpdate(
   id: string,
-  prefix: string,
+  prefixes: string | readonly string[],
   kind: 'approve' | 'reject',
   opts: OperatorUpdateOptions,
   deps: AdminDeps,
@@ -235,8 +235,8 @@ export async function operatorUpdate(
   const reason = opts.reason?.trim() || undefined;
   if (kind === 'reject' && reason === undefined)
     throw new InputError('missing_field', 'reject needs --reason "<why>" (kept on the record and sent to Partnerize)', 'reason');
-  const conversion = await findConversion(id, prefix, deps);
-  const conversionRef = conversion?.conversionRef ?? prefix + id;
+  const conversion = await findConversion(id, prefixes, deps);
+  const conversionRef = conversion?.conversionRef ?? [prefixes].flat()[0] + id;
   if (kind === 'approve' && !opts.force) {
     const rejected = Object.values((await deps.updates.get(conversionRef))?.entries ?? {}).find(
       (e) =>

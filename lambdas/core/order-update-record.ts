@@ -38,7 +38,7 @@ export interface RecordedUpdate {
 
 /** Stores an update of the conversion `conversionRef`: durable on return, due at once unless there is nothing to update. */
 export async function recordUpdate(
-  order: { conversionRef: string; orderId?: string | undefined },
+  order: { conversionRef: string; orderId?: string | undefined; campaignId?: string | undefined },
   update: NewUpdate,
   deps: Pick<Deps, 'config' | 'clock' | 'conversions' | 'updates' | 'log'>,
 ): Promise<RecordedUpdate> {
@@ -52,7 +52,7 @@ export async function recordUpdate(
     {
       ref: conversionRef,
       orderId: order.orderId ?? conversion?.orderId ?? conversionRef,
-      campaignId: conversion?.campaignId ?? config.partnerizeCampaignId,
+      campaignId: conversion?.campaignId ?? order.campaignId ?? config.partnerizeCampaignId,
       expiresAt: expiresAfterDays(now, config.conversionRetentionDays),
     },
     { ...update, seq: now, acceptedAt: iso(now), updatedAt: iso(now), state: reason ? 'not_applicable' : 'owed', note: reason, retries: 0 },

@@ -6,6 +6,7 @@
  * is sent from here: this path stays as small as the postbacks function's budget asks.
  */
 import { createHash } from 'node:crypto';
+import { refPrefixesOf, routeOrder, UnknownCampaignError } from './campaigns.js';
 import { InputError } from './errors.js';
 import type { Deps, RefundLine, UpdateKind } from './model.js';
 import { recordUpdate, type RecordedUpdate } from './order-update-record.js';
@@ -42,6 +43,32 @@ export function updateIdOf(kind: UpdateKind, lines: readonly RefundLine[] | unde
   return `${kind}:${createHash('sha256').update(JSON.stringify(canonical)).digest('base64url').slice(0, 16)}`;
 }
 
+/**
+ * The conversionRef an update is for. With one prefix (most deployments), the prefix and the order
+ * id. With campaigns of different prefixes, the ref under which the order is held; for an order not
+ * (yet) held, the ref of the campaign the update names (`campaign`), else the default campaign's.
+ */
+async function updateRefOf(
+  orderId: string,
+  campaign: string | undefined,
+  event: OrderEvent,
+  deps: Pick<Deps, 'config' | 'conversions'>,
+): Promise<{ conversionRef: string; campaignId?: string }> {
+  const prefixes = refPrefixesOf(deps.config);
+  if (prefixes.length > 1) {
+    for (const prefix of prefixes) if (await deps.conversions.get(prefix + orderId)) return { conversionRef: prefix + orderId };
+  }
+  if (campaign === undefined) return { conversionRef: deps.config.conversionRefPrefix + orderId };
+  try {
+    const route = routeOrder({ campaign }, deps.config);
+    return { conversionRef: route.conversionRefPrefix + orderId, campaignId: route.campaignId };
+  } catch (err) {
+    if (!(err instanceof UnknownCampaignError)) throw err;
+    const field = event.rename(['campaign']);
+    throw new InputError('invalid_field', `${field} ${err.message}`, field);
+  }
+}
+
 /** An update event from the postbacks route: validated (a 400 names the sender's field), then recorded. */
 export async function acceptUpdate(
   event: OrderEvent,
@@ -58,7 +85,7 @@ export async function acceptUpdate(
     throw new InputError('invalid_field', `${field} names a SKU a second time: send one line per SKU`, field);
   }
   return recordUpdate(
-    { conversionRef: deps.config.conversionRefPrefix + u.orderId, orderId: u.orderId },
+    { ...(await updateRefOf(u.orderId, u.campaign, event, deps)), orderId: u.orderId },
     { kind, source: event.source, reason: u.reason, items: lines, id: updateIdOf(kind, lines, u.updateId) },
     deps,
   );

@@ -3,6 +3,7 @@
  * Partnerize call, the atomic write of the conversion record (the outbox) and the inline attempt.
  */
 import { inlineAttemptTimeoutMs } from './answer-budget.js';
+import { refPrefixesOf, routeOrder, UnknownCampaignError, type CampaignRoute } from './campaigns.js';
 import { liveClick } from './attribution.js';
 import { mayTrack } from './consent.js';
 import { attemptSend, logAttempt } from './delivery.js';
@@ -66,7 +67,10 @@ async function accept(input: unknown, deps: Deps, startedAt: number): Promise<Po
   }
   const order = parseOrder(event);
   const items = orderItems(order, config.orderTotalCategory, event.rename);
-  const record = await recordFor(order, items, event, deps);
+  const route = routeOf(order, event, config);
+  const elsewhere = await heldUnderAnotherPrefix(order.orderId, route, deps);
+  if (elsewhere) return resumeOrDuplicate(elsewhere, deps, startedAt);
+  const record = await recordFor(order, items, event, route, deps);
   if (record.status !== 'pending') return store(record, deps);
 
   const timeoutMs = inlineAttemptTimeoutMs(config.inlineTimeoutMs, clock.now() - startedAt);
@@ -86,20 +90,58 @@ async function accept(input: unknown, deps: Deps, startedAt: number): Promise<Po
   return attemptNow(owed, leaseId, 'inline', deps, timeoutMs);
 }
 
+/** The campaign an order goes to (core/campaigns.ts); a `campaign` naming none is a 400 on that field. */
+function routeOf(order: Order, event: OrderEvent, config: Deps['config']): CampaignRoute {
+  try {
+    return routeOrder(order, config);
+  } catch (err) {
+    if (!(err instanceof UnknownCampaignError)) throw err;
+    const field = event.rename(['campaign']);
+    throw new InputError('invalid_field', `${field} ${err.message}`, field);
+  }
+}
+
+/** Statuses of a record that was sent, or is owed: the order is taken, whichever campaign holds it. */
+const TAKEN: ReadonlySet<ConversionStatus> = new Set(['pending', 'queued', 'sent', 'failed', 'rejected']);
+
+/**
+ * With campaigns of different conversionRef prefixes, one order could be held under two refs (its
+ * routing changed between two postbacks: a country added by a fixed data layer) and sent to two
+ * campaigns: paid twice. The refs of the other prefixes are read first; a record there that was
+ * sent or is owed makes this postback a duplicate of it. Records never sent (a dry run, no consent,
+ * no clickref) do not take the order. One read per other prefix, only where prefixes differ.
+ */
+async function heldUnderAnotherPrefix(orderId: string, route: CampaignRoute, deps: Deps): Promise<ConversionRecord | undefined> {
+  for (const prefix of refPrefixesOf(deps.config)) {
+    if (prefix === route.conversionRefPrefix) continue;
+    const rec = await deps.conversions.get(prefix + orderId);
+    if (rec && TAKEN.has(rec.status)) return rec;
+  }
+  return undefined;
+}
+
 /**
  * The conversion record of an order, with its status decided: `no_consent`, `unattributed`,
  * `dry_run`, or `pending` (a send is owed now).
  */
-async function recordFor(order: Order, items: ConversionItem[], event: OrderEvent, deps: Deps): Promise<ConversionRecord> {
+async function recordFor(
+  order: Order,
+  items: ConversionItem[],
+  event: OrderEvent,
+  route: CampaignRoute,
+  deps: Deps,
+): Promise<ConversionRecord> {
   const { config } = deps;
   const now = deps.clock.now();
-  const conversionRef = config.conversionRefPrefix + order.orderId;
+  const conversionRef = route.conversionRefPrefix + order.orderId;
   const orderTime = Math.min(order.orderTime ?? now, now);
   const base: ConversionRecord = {
     conversionRef,
     writeId: deps.newId(),
     orderId: order.orderId,
-    campaignId: config.partnerizeCampaignId,
+    campaignId: route.campaignId,
+    campaign: route.name,
+    routedBy: route.routedBy,
     status: 'pending',
     createdAt: iso(now),
     updatedAt: iso(now),
@@ -120,7 +162,7 @@ async function recordFor(order: Order, items: ConversionItem[], event: OrderEven
   const call: CallSpec = {
     baseUrl: config.partnerizeBaseUrl,
     method: config.partnerizeMethod,
-    campaignId: config.partnerizeCampaignId,
+    campaignId: route.campaignId,
     conversionRef,
     currency: order.currency,
     country: order.country,

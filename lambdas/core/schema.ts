@@ -73,6 +73,10 @@ export const OrderSchema = object(
     country: field(country),
     customerType: field(customerType),
     voucher: field((v) => optionalText(v, { max: 256, scalars: true })),
+    /** The shop's hostname (or a URL of it): routes the order to its site's campaign (core/campaigns.ts). */
+    site: field((v) => optionalText(v, { max: 2048, noControl: true })),
+    /** The campaign the order belongs to, by rule name or campaign id (core/campaigns.ts). */
+    campaign: field((v) => optionalText(v, { max: 64, scalars: true, noControl: true })),
     orderTime: field(instant),
     consent: field(consent),
     userAgent: field((v) => optionalText(v, { max: 2048 })),
@@ -119,6 +123,8 @@ export const OrderUpdateSchema = object(
     reason: field((v) => optionalText(v, { max: 1024 })),
     /** The sender's id of this update: two updates with the same content and no id are one. */
     updateId: field((v) => optionalText(v, { max: 128, scalars: true, noControl: true })),
+    /** For an update that arrives before its order, in a deployment with several prefixes: the order's campaign. */
+    campaign: field((v) => optionalText(v, { max: 64, scalars: true, noControl: true })),
     items: optional(list(RefundLineSchema, 'items', MAX_ITEMS)),
   },
   'must be a JSON object',

@@ -41,6 +41,8 @@ export const SEGMENT_DEFAULTS = {
   clickref: ['properties.clickref'],
   pageUrl: ['context.page.url', 'properties.url'],
   site: [],
+  // The order's campaign by name (core/campaigns.ts), where the brand sends one; none by default.
+  campaign: [],
   items: ['properties.products'],
   // The SKU is what a brand's Partnerize product feed knows; product_id when there is none.
   sku: ['sku', 'product_id'],

@@ -355,6 +355,8 @@ export const OPERATOR_SETTINGS = [
   'inlineTimeoutMs',
   'retryTimeoutMs',
   'conversionRefPrefix',
+  'partnerizeCampaignId',
+  'campaigns',
 ] as const satisfies readonly SettingKey[];
 
 export const operatorSettingsOf = (s: Settings): Partial<Settings> => Object.fromEntries(OPERATOR_SETTINGS.map((k) => [k, s[k]]));

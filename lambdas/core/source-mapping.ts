@@ -110,6 +110,7 @@ const SCALARS = [
   'userAgent',
   'orderTime',
   'orderClickref',
+  'campaign',
 ] as const;
 export type ScalarField = (typeof SCALARS)[number];
 

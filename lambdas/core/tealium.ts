@@ -19,6 +19,7 @@ import {
   pick,
   renamer,
   resolvePaths,
+  siteOf,
   type ClickSource,
   type Mapped,
   type PathMapping,
@@ -48,6 +49,8 @@ export const MAPPING_FIELDS = [
   'orderTotal',
   'updateReason',
   'updateId',
+  'campaign',
+  'site',
 ] as const;
 export type MappingField = (typeof MAPPING_FIELDS)[number];
 export type TealiumMapping = PathMapping<MappingField>;
@@ -79,6 +82,10 @@ export const DEFAULT_MAPPING_CONFIG: Readonly<Record<MappingField, readonly stri
   // Order updates (cancel, refund, return): why, and the brand's id of the update, when the data layer has them.
   updateReason: ['data.udo.cancel_reason', 'data.udo.refund_reason', 'data.udo.return_reason'],
   updateId: ['data.udo.refund_id', 'data.udo.return_id'],
+  // Several campaigns (core/campaigns.ts): the order's campaign by name, if the data layer says it;
+  // the shop's hostname (else the host of pageUrl), for rules that route by site.
+  campaign: [],
+  site: [],
 };
 
 /** Validates a mapping override and merges it over the defaults. */
@@ -107,6 +114,10 @@ export function mapTealiumOrder(event: unknown, mapping: TealiumMapping, consent
   // Order updates (cancel, refund, return): why, and the brand's id of the update.
   scalar('reason', 'updateReason');
   scalar('updateId', 'updateId');
+  const site = siteOf(event, mapping);
+  const siteFound = pick(event, mapping.site);
+  sources['site'] = (siteFound.value !== undefined ? siteFound.source : pick(event, mapping.pageUrl).source) || 'site';
+  if (site !== undefined) native['site'] = site;
   const consent = pick(event, mapping.consentCategories);
   sources['consent'] = consent.source;
   const c = consentFromCategories(consent.value, consentCategories);

@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { InputError } from '#lambdas/core/errors.js';
 import type { ConversionRecord, RequeueableStatus } from '#lambdas/core/model.js';
+import { refPrefixesOf } from '#lambdas/core/campaigns.js';
 import { findConversion, findRequeueable, OperationError, operatorUpdate, parseSince, replay, requeue } from '#lambdas/core/operations.js';
 import { progressBar } from './progress.js';
 import { attemptRow, renderConversion, renderUpdates, table } from './render.js';
@@ -181,8 +182,12 @@ function announceMode(io: Io, target: Target, values: Values): void {
 const json = (io: Io, v: unknown) => io.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
 const say = (io: Io, s: string) => io.stdout.write(`${s}\n`);
 
+/** Where an order's record may be: the target's prefix, then each campaign's (core/campaigns.ts). */
+const refPrefixesOfTarget = (target: Target): string[] => [...new Set([target.conversionRefPrefix, ...refPrefixesOf(target.deps.config)])];
+
 async function lookupCommand(id: string, values: Values, io: Io, target: Target): Promise<number> {
-  const rec = await findConversion(id, target.conversionRefPrefix, target.deps);
+  const prefixes = refPrefixesOfTarget(target);
+  const rec = await findConversion(id, prefixes, target.deps);
   const updates = await target.deps.updates.get(rec?.conversionRef ?? target.conversionRefPrefix + id);
   if (!rec && updates) {
     // An update for an order the tracker never accepted (the legacy pixel's conversion).
@@ -195,7 +200,7 @@ async function lookupCommand(id: string, values: Values, io: Io, target: Target)
     else {
       say(
         io,
-        `No conversion for ${id} in ${target.label}${target.conversionRefPrefix ? ` (looked for ${target.conversionRefPrefix}${id} and ${id})` : ''}.`,
+        `No conversion for ${id} in ${target.label}${prefixes.some((p) => p !== '') ? ` (looked for ${[...new Set([...prefixes.map((p) => p + id), id])].join(', ')})` : ''}.`,
       );
       say(
         io,
@@ -210,7 +215,7 @@ async function lookupCommand(id: string, values: Values, io: Io, target: Target)
 }
 
 async function updateCommand(kind: 'approve' | 'reject', id: string, values: Values, io: Io, target: Target): Promise<number> {
-  const rec = await findConversion(id, target.conversionRefPrefix, target.deps);
+  const rec = await findConversion(id, refPrefixesOfTarget(target), target.deps);
   const ref = rec?.conversionRef ?? target.conversionRefPrefix + id;
   const what = `${kind === 'approve' ? 'Approve' : 'Reject'} ${ref} in Partnerize${rec ? ` (conversion ${rec.status})` : ' (the tracker has no conversion for this order: sent by reference)'}`;
   if (kind === 'reject' && !values.reason?.trim()) throw new UsageError('reject needs --reason "<why>"');
@@ -218,7 +223,7 @@ async function updateCommand(kind: 'approve' | 'reject', id: string, values: Val
     say(io, 'Nothing recorded.');
     return 1;
   }
-  const r = await operatorUpdate(id, target.conversionRefPrefix, kind, { reason: values.reason, force: values.force }, target.deps);
+  const r = await operatorUpdate(id, refPrefixesOfTarget(target), kind, { reason: values.reason, force: values.force }, target.deps);
   const when =
     r.outcome === 'update_dry_run'
       ? 'recorded and held: the tracker runs a dry run, it is sent when it runs live'
@@ -233,7 +238,7 @@ async function updateCommand(kind: 'approve' | 'reject', id: string, values: Val
 }
 
 async function replayCommand(id: string, values: Values, io: Io, target: Target): Promise<number> {
-  const rec = await findConversion(id, target.conversionRefPrefix, target.deps);
+  const rec = await findConversion(id, refPrefixesOfTarget(target), target.deps);
   if (!rec) throw new OperationError(`no conversion for ${id} in ${target.label}`);
   if (!mayCall(target, values)) {
     throw new OperationError(

@@ -55,6 +55,7 @@ export function renderConversion(r: ConversionRecord): string {
     `  order      ${r.orderId} at ${utc(r.orderTime)}, ${r.currency} ${r.orderValue}, ${r.itemCount} item${r.itemCount === 1 ? '' : 's'} (${r.source} postback, ${r.mode} mode)`,
     `  clickref   ${r.clickref ?? '—'}  (${CLICKREF_SOURCE[r.clickrefSource] ?? r.clickrefSource}${r.clickedAt ? `, clicked ${r.clickedAt}` : ''})`,
     `  session    ${r.sessionId ?? '—'}`,
+    `  campaign   ${r.campaignId ?? '—'}${r.campaign ? ` (${r.campaign}${r.routedBy ? `, routed by ${r.routedBy}` : ''})` : ''}`,
     `  consent    ${r.consent === undefined ? 'not given' : String(r.consent)} (policy ${r.consentPolicy})   device ${r.device ?? '—'}`,
     `  recorded   ${r.createdAt}   last change ${r.updatedAt}`,
   ];

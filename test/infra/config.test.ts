@@ -176,6 +176,36 @@ describe('retry run bounds', () => {
   });
 });
 
+describe('campaigns', () => {
+  const uk = { name: 'uk', campaignId: '1100l111', conversionRefPrefix: 'UK-', match: { country: ['GB'] } };
+
+  it('takes rules as JSON in cdk.json or -c text, and sets CAMPAIGNS for the functions that send', () => {
+    expect(configWith({ campaigns: [uk] }).campaigns).toEqual([uk]);
+    expect(configWith({ campaigns: JSON.stringify([uk]) }).campaigns).toEqual([uk]);
+    expect(configWith().campaigns).toEqual([]);
+  });
+
+  it('an invalid rule fails synth naming the key, the rule and its field', () => {
+    expect(() => configWith({ campaigns: [{ ...uk, match: { country: ['United Kingdom'] } }] })).toThrow(
+      /campaigns: \[0\]\.match\.country\[0\] must be one of ISO country codes/,
+    );
+    expect(() => configWith({ campaigns: [uk, { ...uk, campaignId: '1100l222' }] })).toThrow(
+      /campaigns: \[1\]\.name 'uk' is the name of an earlier rule/,
+    );
+    expect(() => configWith({ campaigns: '[{' })).toThrow(/campaigns: must be a JSON list of campaign rules/);
+  });
+
+  it('live mode refuses the demo campaign in a rule too', () => {
+    expect(() =>
+      configWith({
+        partnerizeMode: 'live',
+        partnerizeCampaignId: '1100l000',
+        campaigns: [{ ...uk, campaignId: '1011l0000' }],
+      }),
+    ).toThrow(/campaigns: \[0\]\.campaignId is 1011l0000, the demo campaign, and partnerizeMode is live: set the campaign id of 'uk'/);
+  });
+});
+
 describe('ignored-share alarm keys', () => {
   it('default to 50 % of at least 20 postbacks in 60 minutes', () => {
     expect(configWith()).toMatchObject({ alarmIgnoredRatePercent: 50, alarmIgnoredMinPostbacks: 20, alarmIgnoredPeriodMinutes: 60 });

@@ -28,6 +28,7 @@ describe('GA4 purchase events (server-side GTM event data)', () => {
     expect(checkPurchase(e, ['something else'])).toEqual({ fires: true });
     expect(parseOrder(e)).toEqual({
       orderId: '100234',
+      site: 'shop.example.com',
       sessionId: GA4_CLIENT_ID,
       currency: 'GBP',
       country: 'GB',
@@ -58,7 +59,13 @@ describe('GA4 purchase events (server-side GTM event data)', () => {
         items: [{ item_id: 'SKU-1', price: '5' }],
       }),
     );
-    expect(o).toEqual({ orderId: '100234', sessionId: GA4_CLIENT_ID, currency: 'GBP', items: [{ sku: 'SKU-1', value: '5', quantity: 1 }] });
+    expect(o).toEqual({
+      orderId: '100234',
+      site: 'shop.example.com',
+      sessionId: GA4_CLIENT_ID,
+      currency: 'GBP',
+      items: [{ sku: 'SKU-1', value: '5', quantity: 1 }],
+    });
   });
 
   it('reads the clickref from page_location when the order carries one; an explicit clickref parameter wins', () => {

@@ -39,6 +39,7 @@ describe('Segment Order Completed', () => {
     expect(checkPurchase(e, ['purchase'])).toEqual({ fires: true });
     expect(parseOrder(e)).toEqual({
       orderId: '100234',
+      site: 'shop.example.com',
       sessionId: SEGMENT_ANONYMOUS_ID,
       currency: 'GBP',
       voucher: 'SPRING10',
@@ -221,6 +222,7 @@ describe('RudderStack', () => {
     expect(e.source).toBe('rudderstack');
     expect(parseOrder(e)).toEqual({
       orderId: '100234',
+      site: 'shop.example.com',
       sessionId: RUDDER_ANONYMOUS_ID,
       currency: 'GBP',
       voucher: 'SPRING10',

@@ -32,6 +32,7 @@ describe('Tealium purchase events', () => {
     expect(order(tealiumPurchase())).toEqual({
       event: 'purchase',
       orderId: 'ORD-1001',
+      site: 'www.acme.example',
       sessionId: VISITOR_ID,
       currency: 'GBP',
       country: 'GB',
