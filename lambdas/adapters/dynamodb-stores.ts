@@ -163,17 +163,6 @@ export abstract class DynamoTable extends DeadlineBound {
 export const CONDITIONS = {
   /** Nobody has written this key yet. */
   isNew: 'attribute_not_exists(#pk)',
-  /** The latest click wins: never overwrite a click recorded after this one. */
-  clickIsNotNewer: 'attribute_not_exists(#pk) OR #clickedAt <= :clickedAt',
-  /**
-   * …nor a locked one: a click that came with a session key, recorded since :lockedSince (the click
-   * lock, core/clicks.ts). A click without a key never locks its session.
-   */
-  clickIsNotNewerNorLocked:
-    'attribute_not_exists(#pk) OR (#clickedAt <= :clickedAt AND (attribute_not_exists(#keyDigest) OR #clickedAt < :lockedSince))',
-  /** …or unless the locked click came with this click's key. */
-  clickIsNotNewerNorLockedToAnotherKey:
-    'attribute_not_exists(#pk) OR (#clickedAt <= :clickedAt AND (attribute_not_exists(#keyDigest) OR #clickedAt < :lockedSince OR #keyDigest = :keyDigest))',
   /** Still exactly the record that was read, and nobody holds it. */
   isUnchangedAndFree: '#writeId = :writeId AND #status = :status AND attribute_not_exists(#leaseId)',
   heldByMe: '#leaseId = :leaseId',
@@ -185,29 +174,10 @@ const isConditionFailure = (err: unknown): err is ConditionalCheckFailedExceptio
   err instanceof ConditionalCheckFailedException ||
   (typeof err === 'object' && err !== null && (err as { name?: string }).name === 'ConditionalCheckFailedException');
 
-export class DynamoClickStore extends DynamoTable implements ClickStore {
-  async put(click: ClickRecord, lockedSince?: number): Promise<boolean> {
-    const names: Record<string, string> = { '#pk': CLICKS.partitionKey, '#clickedAt': 'clickedAt' };
-    const values: Record<string, AttributeValue> = { ':clickedAt': { N: String(click.clickedAt) } };
-    let condition: string = CONDITIONS.clickIsNotNewer;
-    if (lockedSince !== undefined) {
-      condition = CONDITIONS.clickIsNotNewerNorLocked;
-      names['#keyDigest'] = 'keyDigest';
-      values[':lockedSince'] = { N: String(lockedSince) };
-      if (click.keyDigest !== undefined) {
-        condition = CONDITIONS.clickIsNotNewerNorLockedToAnotherKey;
-        values[':keyDigest'] = { S: click.keyDigest };
-      }
-    }
-    return this.applied(
-      new PutItemCommand({
-        TableName: this.tableName,
-        Item: toItem(click),
-        ConditionExpression: condition,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-      }),
-    );
+/** Reads a session's click: the postbacks function's store (it never writes a click, and its role may not). */
+export class DynamoClickReader extends DynamoTable implements ClickStore {
+  put(_click: ClickRecord, _lockedSince?: number): Promise<boolean> {
+    return Promise.reject(new Error('this clicks store only reads (the postbacks function never writes a click)'));
   }
 
   async get(sessionId: string): Promise<ClickRecord | undefined> {
@@ -220,6 +190,47 @@ export class DynamoClickStore extends DynamoTable implements ClickStore {
       sendOptions(this.deadline),
     );
     return r.Item ? (fromItem(r.Item) as ClickRecord) : undefined;
+  }
+}
+
+/** The clicks table's conditions, beside the one writer that uses them (the clicks function). */
+export const CLICK_CONDITIONS = {
+  /** The latest click wins: never overwrite a click recorded after this one. */
+  clickIsNotNewer: 'attribute_not_exists(#pk) OR #clickedAt <= :clickedAt',
+  /**
+   * …nor a locked one: a click that came with a session key, recorded since :lockedSince (the click
+   * lock, core/clicks.ts). A click without a key never locks its session.
+   */
+  clickIsNotNewerNorLocked:
+    'attribute_not_exists(#pk) OR (#clickedAt <= :clickedAt AND (attribute_not_exists(#keyDigest) OR #clickedAt < :lockedSince))',
+  /** …or unless the locked click came with this click's key. */
+  clickIsNotNewerNorLockedToAnotherKey:
+    'attribute_not_exists(#pk) OR (#clickedAt <= :clickedAt AND (attribute_not_exists(#keyDigest) OR #clickedAt < :lockedSince OR #keyDigest = :keyDigest))',
+} as const;
+
+export class DynamoClickStore extends DynamoClickReader {
+  override async put(click: ClickRecord, lockedSince?: number): Promise<boolean> {
+    const names: Record<string, string> = { '#pk': CLICKS.partitionKey, '#clickedAt': 'clickedAt' };
+    const values: Record<string, AttributeValue> = { ':clickedAt': { N: String(click.clickedAt) } };
+    let condition: string = CLICK_CONDITIONS.clickIsNotNewer;
+    if (lockedSince !== undefined) {
+      condition = CLICK_CONDITIONS.clickIsNotNewerNorLocked;
+      names['#keyDigest'] = 'keyDigest';
+      values[':lockedSince'] = { N: String(lockedSince) };
+      if (click.keyDigest !== undefined) {
+        condition = CLICK_CONDITIONS.clickIsNotNewerNorLockedToAnotherKey;
+        values[':keyDigest'] = { S: click.keyDigest };
+      }
+    }
+    return this.applied(
+      new PutItemCommand({
+        TableName: this.tableName,
+        Item: toItem(click),
+        ConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
+    );
   }
 }
 

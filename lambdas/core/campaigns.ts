@@ -6,6 +6,7 @@
  * criterion matches (country, currency, site: the shop's hostname), else to the default campaign
  * (`partnerizeCampaignId` with `conversionRefPrefix`). Pure: no I/O.
  */
+import { InputError } from './errors.js';
 import type { Converted } from './fields.js';
 
 /** The criteria of a rule: each is a list of accepted values; a rule matches when every criterion it names does. */
@@ -46,85 +47,80 @@ export interface Campaign {
 /** The name of the campaign `partnerizeCampaignId` / `conversionRefPrefix` describe. */
 export const DEFAULT_CAMPAIGN = 'default';
 
-const NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
-const CAMPAIGN_ID = /^[A-Za-z0-9_-]{1,64}$/;
-const PREFIX = /^[A-Za-z0-9_.-]{0,32}$/;
-const COUNTRY = /^[A-Za-z]{2}$/;
-const CURRENCY = /^[A-Za-z]{3}$/;
-const HOST = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const CRITERIA: Record<keyof CampaignMatch, { pattern: RegExp; what: string; norm: (v: string) => string }> = {
-  country: { pattern: COUNTRY, what: 'ISO country codes such as "GB"', norm: (v) => v.toUpperCase() },
-  currency: { pattern: CURRENCY, what: 'ISO currency codes such as "GBP"', norm: (v) => v.toUpperCase() },
-  site: {
-    pattern: HOST,
-    what: 'hostnames such as "shop.example.co.uk" or "*.example.de"',
-    norm: (v) => v.toLowerCase().replace(/\.$/, ''),
-  },
+const CRITERIA: Record<keyof CampaignMatch, [RegExp, string]> = {
+  country: [/^[A-Z]{2}$/, 'ISO country codes such as "GB"'],
+  currency: [/^[A-Z]{3}$/, 'ISO currency codes such as "GBP"'],
+  site: [/^(\*\.)?([a-z0-9-]{1,63}\.)*[a-z0-9-]{1,63}$/, 'hostnames such as "shop.example.de" or "*.example.de"'],
 };
-const CRITERIA_KEYS = Object.keys(CRITERIA) as Array<keyof CampaignMatch>;
-const RULE_KEYS = new Set(['name', 'campaignId', 'conversionRefPrefix', 'match']);
+/** Each key of a rule: how it is checked, and what it must be. */
+const KEYS: Record<string, [RegExp, string]> = {
+  name: [/^[a-z0-9][a-z0-9_-]{0,31}$/, '1-32 of a-z, 0-9, _ or -'],
+  campaignId: [/^[A-Za-z0-9_-]{1,64}$/, 'your Partnerize campaign id: 1-64 letters, digits, _ or -'],
+  conversionRefPrefix: [/^[A-Za-z0-9_.-]{0,32}$/, 'up to 32 letters, digits, _ . or -'],
+  match: [/$^/, 'an object naming at least one of country, currency, site'],
+};
 const shown = (v: unknown): string => JSON.stringify(v) ?? String(v);
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+class RuleError extends Error {}
+const must = (ok: boolean, at: string, message: string): void => {
+  if (!ok) throw new RuleError(`${at} ${message}`);
+};
 
 /**
  * Reads the `campaigns` setting: a JSON list of rules (`[]`: one campaign). Every problem names
- * the rule and its key (`campaigns[1].match.country[0]`), so `cdk synth` says which.
+ * the rule and its key (`[1].match.country[0]`), so `cdk synth` says which.
  */
 export function readCampaignRules(raw: unknown): Converted<CampaignRule[]> {
-  let v = raw;
-  if (typeof v === 'string') {
-    const t = v.trim();
-    if (t === '') return { ok: true, value: [] };
-    try {
-      v = JSON.parse(t) as unknown;
-    } catch {
-      return { ok: false, message: `must be a JSON list of campaign rules, got ${shown(raw)}` };
-    }
-  }
-  if (!Array.isArray(v)) return { ok: false, message: `must be a JSON list of campaign rules, got ${shown(raw)}` };
-  const rules: CampaignRule[] = [];
-  const names = new Set<string>([DEFAULT_CAMPAIGN]);
-  for (const [i, r] of v.entries()) {
-    const at = `[${i}]`;
-    if (r === null || typeof r !== 'object' || Array.isArray(r))
-      return fail(at, 'must be an object {name, campaignId, conversionRefPrefix?, match}');
-    const o = r as Record<string, unknown>;
-    const unknown = Object.keys(o).find((k) => !RULE_KEYS.has(k));
-    if (unknown) return fail(`${at}.${unknown}`, 'is not a key of a campaign rule (name, campaignId, conversionRefPrefix, match)');
-    if (typeof o.name !== 'string' || !NAME.test(o.name))
-      return fail(`${at}.name`, `must be 1-32 of a-z, 0-9, _ or - (got ${shown(o.name)})`);
-    if (names.has(o.name))
-      return fail(`${at}.name`, `'${o.name}' is ${o.name === DEFAULT_CAMPAIGN ? 'the default campaign' : 'the name of an earlier rule'}`);
-    names.add(o.name);
-    if (typeof o.campaignId !== 'string' || !CAMPAIGN_ID.test(o.campaignId))
-      return fail(`${at}.campaignId`, `must be your Partnerize campaign id: 1-64 letters, digits, _ or - (got ${shown(o.campaignId)})`);
-    const prefix = o.conversionRefPrefix ?? '';
-    if (typeof prefix !== 'string' || !PREFIX.test(prefix))
-      return fail(`${at}.conversionRefPrefix`, `must be up to 32 letters, digits, _ . or - (got ${shown(prefix)})`);
-    const m = o.match;
-    if (m === null || typeof m !== 'object' || Array.isArray(m))
-      return fail(`${at}.match`, 'must be an object naming at least one of country, currency, site');
-    const match: CampaignMatch = {};
-    for (const [key, list] of Object.entries(m as Record<string, unknown>)) {
-      const c = CRITERIA[key as keyof CampaignMatch];
-      if (!c) return fail(`${at}.match.${key}`, 'is not a criterion (country, currency, site)');
-      if (!Array.isArray(list) || list.length === 0) return fail(`${at}.match.${key}`, `must be a non-empty list of ${c.what}`);
-      const values: string[] = [];
-      for (const [j, x] of list.entries()) {
-        const value = typeof x === 'string' ? c.norm(x.trim()) : undefined;
-        if (value === undefined || !c.pattern.test(value.toLowerCase()))
-          return fail(`${at}.match.${key}[${j}]`, `must be one of ${c.what} (got ${shown(x)})`);
-        values.push(value);
+  try {
+    let v = raw;
+    if (typeof v === 'string') v = v.trim() === '' ? [] : JSON.parse(v);
+    must(Array.isArray(v), 'must be', 'a JSON list of campaign rules');
+    const names = new Set([DEFAULT_CAMPAIGN]);
+    const rules = (v as unknown[]).map((r, i): CampaignRule => {
+      const at = `[${i}]`;
+      must(isObject(r), at, 'must be an object {name, campaignId, conversionRefPrefix?, match}');
+      const o: Record<string, unknown> = { conversionRefPrefix: '', ...(r as Record<string, unknown>) };
+      for (const key of Object.keys(o))
+        must(key in KEYS, `${at}.${key}`, `is not a key of a campaign rule (${Object.keys(KEYS).join(', ')})`);
+      for (const [key, [pattern, what]] of Object.entries(KEYS)) {
+        const value = o[key];
+        if (key !== 'match')
+          must(typeof value === 'string' && pattern.test(value), `${at}.${key}`, `must be ${what} (got ${shown(value)})`);
       }
-      match[key as keyof CampaignMatch] = values;
-    }
-    if (CRITERIA_KEYS.every((k) => match[k] === undefined)) return fail(`${at}.match`, 'must name at least one of country, currency, site');
-    rules.push({ name: o.name, campaignId: o.campaignId, conversionRefPrefix: prefix, match });
+      const name = o['name'] as string;
+      must(
+        !names.has(name),
+        `${at}.name`,
+        `'${name}' is ${name === DEFAULT_CAMPAIGN ? 'the default campaign' : 'the name of an earlier rule'}`,
+      );
+      names.add(name);
+      const m = o['match'];
+      must(isObject(m) && Object.keys(m).length > 0, `${at}.match`, `must be ${KEYS['match']![1]}`);
+      const match: CampaignMatch = {};
+      for (const [key, list] of Object.entries(m as Record<string, unknown>)) {
+        const [pattern, what] = CRITERIA[key as keyof CampaignMatch] ?? [];
+        must(what !== undefined, `${at}.match.${key}`, 'is not a criterion (country, currency, site)');
+        must(Array.isArray(list) && list.length > 0, `${at}.match.${key}`, `must be a non-empty list of ${what}`);
+        match[key as keyof CampaignMatch] = (list as unknown[]).map((x, j) => {
+          const value = typeof x === 'string' ? x.trim().replace(/\.$/, '') : '';
+          const norm = key === 'site' ? value.toLowerCase() : value.toUpperCase();
+          must(pattern!.test(norm), `${at}.match.${key}[${j}]`, `must be one of ${what} (got ${shown(x)})`);
+          return norm;
+        });
+      }
+      return { name, campaignId: o['campaignId'] as string, conversionRefPrefix: o.conversionRefPrefix as string, match };
+    });
+    return { ok: true, value: rules };
+  } catch (err) {
+    if (err instanceof SyntaxError) return { ok: false, message: `must be a JSON list of campaign rules, got ${shown(raw)}` };
+    if (err instanceof RuleError)
+      return {
+        ok: false,
+        message: err.message === 'must be a JSON list of campaign rules' ? `${err.message}, got ${shown(raw)}` : err.message,
+      };
+    throw err;
   }
-  return { ok: true, value: rules };
-}
-
-function fail(at: string, message: string): Converted<never> {
-  return { ok: false, message: `${at} ${message}` };
 }
 
 interface CampaignSettings {
@@ -157,16 +153,6 @@ export interface RoutingFacts {
   site?: string | undefined;
 }
 
-export class UnknownCampaignError extends Error {
-  override name = 'UnknownCampaignError';
-  constructor(
-    readonly value: string,
-    readonly known: readonly string[],
-  ) {
-    super(`'${value.slice(0, 64)}' is not a campaign of this deployment (${known.join(', ')})`);
-  }
-}
-
 /** The hostname of a site value: a hostname, or a URL whose host is taken. */
 export function siteHost(site: string): string | undefined {
   const t = site.trim();
@@ -180,7 +166,8 @@ const siteMatches = (patterns: readonly string[], host: string): boolean =>
 
 /**
  * Where an order goes. Its `campaign` field, when present, names the campaign (a rule's name, a
- * campaign id, or `default`); a value naming none is an {@link UnknownCampaignError}, never a guess.
+ * campaign id, or `default`); a value naming none is an InputError on `campaign` (the caller
+ * renames it to the sender's field), never a guess.
  */
 export function routeOrder(facts: RoutingFacts, s: CampaignSettings): CampaignRoute {
   const all = campaignsOf(s);
@@ -188,9 +175,10 @@ export function routeOrder(facts: RoutingFacts, s: CampaignSettings): CampaignRo
     const want = facts.campaign.trim();
     const named = all.find((c) => c.name === want.toLowerCase()) ?? all.find((c) => c.campaignId === want);
     if (!named)
-      throw new UnknownCampaignError(
-        want,
-        all.map((c) => c.name),
+      throw new InputError(
+        'invalid_field',
+        `campaign '${want.slice(0, 64)}' is not a campaign of this deployment (${all.map((c) => c.name).join(', ')})`,
+        'campaign',
       );
     return { ...named, routedBy: 'campaign field' };
   }

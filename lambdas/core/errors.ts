@@ -16,3 +16,13 @@ export class InputError extends Error {
     this.name = 'InputError';
   }
 }
+
+/**
+ * An InputError about a native field (`campaign`), told in the sender's words: the field renamed by
+ * the source's mapping (`data.udo.site_region`), in the message too. Anything else is rethrown as is.
+ */
+export function renamed(err: unknown, event: { rename: (path: ReadonlyArray<PropertyKey>) => string }): unknown {
+  if (!(err instanceof InputError) || err.field === undefined) return err;
+  const field = event.rename([err.field]);
+  return field === err.field ? err : new InputError(err.code, err.message.replace(err.field, field), field, err.status);
+}

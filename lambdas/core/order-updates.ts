@@ -6,8 +6,8 @@
  * is sent from here: this path stays as small as the postbacks function's budget asks.
  */
 import { createHash } from 'node:crypto';
-import { refPrefixesOf, routeOrder, UnknownCampaignError } from './campaigns.js';
-import { InputError } from './errors.js';
+import { refPrefixesOf, routeOrder } from './campaigns.js';
+import { InputError, renamed } from './errors.js';
 import type { Deps, RefundLine, UpdateKind } from './model.js';
 import { recordUpdate, type RecordedUpdate } from './order-update-record.js';
 import { normaliseEventName, type OrderEvent } from './order-events.js';
@@ -63,9 +63,7 @@ async function updateRefOf(
     const route = routeOrder({ campaign }, deps.config);
     return { conversionRef: route.conversionRefPrefix + orderId, campaignId: route.campaignId };
   } catch (err) {
-    if (!(err instanceof UnknownCampaignError)) throw err;
-    const field = event.rename(['campaign']);
-    throw new InputError('invalid_field', `${field} ${err.message}`, field);
+    throw renamed(err, event);
   }
 }
 

@@ -3,7 +3,7 @@
  * Partnerize call, the atomic write of the conversion record (the outbox) and the inline attempt.
  */
 import { inlineAttemptTimeoutMs } from './answer-budget.js';
-import { refPrefixesOf, routeOrder, UnknownCampaignError, type CampaignRoute } from './campaigns.js';
+import { refPrefixesOf, routeOrder, type CampaignRoute } from './campaigns.js';
 import { liveClick } from './attribution.js';
 import { mayTrack } from './consent.js';
 import { attemptSend, logAttempt } from './delivery.js';
@@ -24,7 +24,7 @@ import { checkPurchase, orderItems, parseOrder, readOrderEvent, singleEvent, typ
 import { acceptUpdate, updateKindOf } from './order-updates.js';
 import type { ConversionItem } from './partnerize-url.js';
 import { lineTotal, requestFor } from './partnerize-request.js';
-import { InputError } from './errors.js';
+import { InputError, renamed } from './errors.js';
 import type { Order } from './schema.js';
 import { expiresAfterDays, iso } from './time.js';
 
@@ -90,14 +90,12 @@ async function accept(input: unknown, deps: Deps, startedAt: number): Promise<Po
   return attemptNow(owed, leaseId, 'inline', deps, timeoutMs);
 }
 
-/** The campaign an order goes to (core/campaigns.ts); a `campaign` naming none is a 400 on that field. */
+/** The campaign an order goes to (core/campaigns.ts); a `campaign` naming none is a 400 on the sender's field. */
 function routeOf(order: Order, event: OrderEvent, config: Deps['config']): CampaignRoute {
   try {
     return routeOrder(order, config);
   } catch (err) {
-    if (!(err instanceof UnknownCampaignError)) throw err;
-    const field = event.rename(['campaign']);
-    throw new InputError('invalid_field', `${field} ${err.message}`, field);
+    throw renamed(err, event);
   }
 }
 

@@ -45,8 +45,11 @@ export type FunctionName = 'clicks' | 'postbacks' | 'retry';
 export type PartnerizeMode = 'live' | 'dryrun';
 
 interface Setting<T> {
-  /** The environment variable the stack sets (and the local mode reads). */
-  env: string;
+  /**
+   * The environment variable the stack sets (and the local mode reads), when it is not the key in
+   * UPPER_SNAKE_CASE (`leaseSeconds` → `LEASE_S`); see {@link envName}.
+   */
+  env?: string;
   read: Reader<T>;
   default: T;
   /** The functions that read it; the others do not get the variable. */
@@ -56,6 +59,10 @@ interface Setting<T> {
 }
 
 const setting = <T>(s: Setting<T>): Setting<T> => s;
+
+/** A setting's environment variable: its own `env`, else its key in UPPER_SNAKE_CASE (`conversionRefPrefix` → `CONVERSION_REF_PREFIX`). */
+export const envName = (key: SettingKey): string =>
+  (SETTINGS[key] as Setting<unknown>).env ?? key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
 
 /** The demo campaign of cdk.json and the local mode: fine for dry runs, never for live sends. */
 export const DEMO_CAMPAIGN_ID = '1011l0000';
@@ -73,38 +80,26 @@ const mappingReader = <T>(resolve: (overrides: T) => unknown): Reader<T> =>
     }
   });
 
-const mapping = <T>(env: string, resolve: (overrides: T) => unknown) =>
-  setting<T>({ env, read: mappingReader(resolve), default: {} as T, for: ['clicks', 'postbacks'], write: (m) => JSON.stringify(m) });
+const mapping = <T>(resolve: (overrides: T) => unknown) =>
+  setting<T>({ read: mappingReader(resolve), default: {} as T, for: ['clicks', 'postbacks'], write: (m) => JSON.stringify(m) });
 
 export const SETTINGS = {
   /** `dryrun` records the exact call without sending it; `live` sends. */
-  partnerizeMode: setting<PartnerizeMode>({
-    env: 'PARTNERIZE_MODE',
-    read: choice(['live', 'dryrun'] as const),
-    default: 'dryrun',
-    for: SENDERS,
-  }),
+  partnerizeMode: setting<PartnerizeMode>({ read: choice(['live', 'dryrun'] as const), default: 'dryrun', for: SENDERS }),
   /** Partnerize campaign id (from Partnerize; the default is a demo value, refused in live mode). */
   partnerizeCampaignId: setting({
-    env: 'PARTNERIZE_CAMPAIGN_ID',
     read: matching(/^[A-Za-z0-9_-]{1,64}$/, 'your Partnerize campaign id: 1-64 letters, digits, _ or -'),
     default: DEMO_CAMPAIGN_ID,
     for: SENDERS,
   }),
-  partnerizeBaseUrl: setting({ env: 'PARTNERIZE_BASE_URL', read: httpUrl, default: 'https://prf.hn', for: SENDERS }),
+  partnerizeBaseUrl: setting({ read: httpUrl, default: 'https://prf.hn', for: SENDERS }),
   /** Partnerize's API (bulk conversion updates, jobs, the conversion report); its keys are a secret, not a setting. */
-  partnerizeApiBaseUrl: setting({ env: 'PARTNERIZE_API_BASE_URL', read: httpUrl, default: 'https://api.partnerize.com', for: ['retry'] }),
-  partnerizeMethod: setting<HttpMethod>({ env: 'PARTNERIZE_METHOD', read: choice(['GET', 'POST'] as const), default: 'GET', for: SENDERS }),
+  partnerizeApiBaseUrl: setting({ read: httpUrl, default: 'https://api.partnerize.com', for: ['retry'] }),
+  partnerizeMethod: setting<HttpMethod>({ read: choice(['GET', 'POST'] as const), default: 'GET', for: SENDERS }),
   /** How Partnerize's answer to a conversionref it already holds reads (core/answer-budget.ts). */
-  partnerizeDuplicateAnswer: setting({
-    env: 'PARTNERIZE_DUPLICATE_ANSWER',
-    read: pattern,
-    default: DEFAULT_DUPLICATE_ANSWER,
-    for: SENDERS,
-  }),
+  partnerizeDuplicateAnswer: setting({ read: pattern, default: DEFAULT_DUPLICATE_ANSWER, for: SENDERS }),
   /** Prepended to the order id to make the conversionRef, e.g. `TEST-` during the parallel run. */
   conversionRefPrefix: setting({
-    env: 'CONVERSION_REF_PREFIX',
     read: matching(/^[A-Za-z0-9_.-]{0,32}$/, 'up to 32 letters, digits, _ . or -'),
     default: '',
     for: SENDERS,
@@ -113,66 +108,50 @@ export const SETTINGS = {
    * More campaigns beside the default one (core/campaigns.ts): rules routing an order by its
    * `campaign` field, country, currency or site to a campaign id with its own conversionRef prefix.
    */
-  campaigns: setting<CampaignRule[]>({
-    env: 'CAMPAIGNS',
-    read: readCampaignRules,
-    default: [],
-    for: SENDERS,
-    write: (r) => JSON.stringify(r),
-  }),
-  attributionWindowDays: setting({
-    env: 'ATTRIBUTION_WINDOW_DAYS',
-    read: wholeNumber(1, 365),
-    default: 30,
-    for: ['clicks', 'postbacks', 'retry'],
-  }),
-  conversionRetentionDays: setting({ env: 'CONVERSION_RETENTION_DAYS', read: wholeNumber(1, 3650), default: 400, for: SENDERS }),
-  consentPolicy: setting<ConsentPolicy>({ env: 'CONSENT_POLICY', read: choice(CONSENT_POLICIES), default: 'required', for: ['postbacks'] }),
+  campaigns: setting<CampaignRule[]>({ read: readCampaignRules, default: [], for: SENDERS, write: (r) => JSON.stringify(r) }),
+  attributionWindowDays: setting({ read: wholeNumber(1, 365), default: 30, for: ['clicks', 'postbacks', 'retry'] }),
+  conversionRetentionDays: setting({ read: wholeNumber(1, 3650), default: 400, for: SENDERS }),
+  consentPolicy: setting<ConsentPolicy>({ read: choice(CONSENT_POLICIES), default: 'required', for: ['postbacks'] }),
   /** Tealium consent categories that mean "may track affiliates". */
-  consentCategories: setting({ env: 'CONSENT_CATEGORIES', read: textList(), default: ['affiliates'], for: ['clicks', 'postbacks'] }),
-  purchaseEvents: setting({ env: 'PURCHASE_EVENTS', read: textList({ atLeastOne: true }), default: ['purchase'], for: ['postbacks'] }),
+  consentCategories: setting({ read: textList(), default: ['affiliates'], for: ['clicks', 'postbacks'] }),
+  purchaseEvents: setting({ read: textList({ atLeastOne: true }), default: ['purchase'], for: ['postbacks'] }),
   /**
    * Event names of order updates (Tealium's, or any sender's own). The native shape's `cancel`,
    * `refund`, `return` and `approve` are always recognised (README "Order lifecycle").
    */
-  cancelEvents: setting({ env: 'CANCEL_EVENTS', read: textList(), default: ['order_cancel'], for: ['postbacks'] }),
-  refundEvents: setting({ env: 'REFUND_EVENTS', read: textList(), default: ['order_refund'], for: ['postbacks'] }),
-  returnEvents: setting({ env: 'RETURN_EVENTS', read: textList(), default: ['return', 'order_return'], for: ['postbacks'] }),
-  approveEvents: setting({ env: 'APPROVE_EVENTS', read: textList(), default: ['order_approve'], for: ['postbacks'] }),
+  cancelEvents: setting({ read: textList(), default: ['order_cancel'], for: ['postbacks'] }),
+  refundEvents: setting({ read: textList(), default: ['order_refund'], for: ['postbacks'] }),
+  returnEvents: setting({ read: textList(), default: ['return', 'order_return'], for: ['postbacks'] }),
+  approveEvents: setting({ read: textList(), default: ['order_approve'], for: ['postbacks'] }),
   /**
    * Sent conversions not rejected within this many days are approved in Partnerize, once
    * (0: never; the brand validates by hand or sends approve events).
    */
-  autoApproveAfterDays: setting({ env: 'AUTO_APPROVE_AFTER_DAYS', read: wholeNumber(0, 365), default: 0, for: SENDERS }),
-  tealiumMapping: mapping<TealiumMappingConfig>('TEALIUM_MAPPING', resolveMapping),
+  autoApproveAfterDays: setting({ read: wholeNumber(0, 365), default: 0, for: SENDERS }),
+  tealiumMapping: mapping<TealiumMappingConfig>(resolveMapping),
   /** Per-field overrides of the GA4 / server-side GTM mapping (core/ga4.ts). */
-  ga4Mapping: mapping<Ga4MappingConfig>('GA4_MAPPING', resolveGa4Mapping),
+  ga4Mapping: mapping<Ga4MappingConfig>(resolveGa4Mapping),
   /** Per-field overrides of the Segment / RudderStack mapping (core/segment.ts). */
-  segmentMapping: mapping<SegmentMappingConfig>('SEGMENT_MAPPING', resolveSegmentMapping),
+  segmentMapping: mapping<SegmentMappingConfig>(resolveSegmentMapping),
   /**
    * Segment consent categories (RudderStack consent ids) that mean "may track affiliates": Segment's
    * own example category, and OneTrust's usual id for targeting cookies.
    */
-  segmentConsentCategories: setting({
-    env: 'SEGMENT_CONSENT_CATEGORIES',
-    read: textList(),
-    default: ['Advertising', 'C0004'],
-    for: ['clicks', 'postbacks'],
-  }),
+  segmentConsentCategories: setting({ read: textList(), default: ['Advertising', 'C0004'], for: ['clicks', 'postbacks'] }),
   /** Category of the single item an order sent with only its total becomes ('' = none). */
-  orderTotalCategory: setting({ env: 'ORDER_TOTAL_CATEGORY', read: anyText(256), default: '', for: ['postbacks'] }),
+  orderTotalCategory: setting({ read: anyText(256), default: '', for: ['postbacks'] }),
   /** Shorter session ids on clicks are a 400: a guessable id lets anyone overwrite its clickref. */
-  minSessionIdLength: setting({ env: 'MIN_SESSION_ID_LENGTH', read: wholeNumber(1, 256), default: 8, for: ['clicks'] }),
+  minSessionIdLength: setting({ read: wholeNumber(1, 256), default: 8, for: ['clicks'] }),
   /** Session ids on clicks that look guessable by this estimate (core/session-id.ts) are a 400; 0 turns it off. */
-  minSessionIdBits: setting({ env: 'MIN_SESSION_ID_BITS', read: wholeNumber(0, 128), default: 32, for: ['clicks'] }),
+  minSessionIdBits: setting({ read: wholeNumber(0, 128), default: 32, for: ['clicks'] }),
   /** How long a session's click is locked against a click with another clickref and without its key (core/clicks.ts); 0: never. */
-  clickLockMinutes: setting({ env: 'CLICK_LOCK_MINUTES', read: wholeNumber(0, 1440), default: 30, for: ['clicks'] }),
+  clickLockMinutes: setting({ read: wholeNumber(0, 1440), default: 30, for: ['clicks'] }),
   /** Timeout of the attempt made while the postback waits (core/answer-budget.ts). */
-  inlineTimeoutMs: setting({ env: 'INLINE_TIMEOUT_MS', read: wholeNumber(200, 4000), default: DEFAULT_INLINE_TIMEOUT_MS, for: SENDERS }),
+  inlineTimeoutMs: setting({ read: wholeNumber(200, 4000), default: DEFAULT_INLINE_TIMEOUT_MS, for: SENDERS }),
   /** Timeout of a retry attempt; with the recording, it must end inside the lease. */
-  retryTimeoutMs: setting({ env: 'RETRY_TIMEOUT_MS', read: wholeNumber(200, 25_000), default: DEFAULT_RETRY_TIMEOUT_MS, for: SENDERS }),
+  retryTimeoutMs: setting({ read: wholeNumber(200, 25_000), default: DEFAULT_RETRY_TIMEOUT_MS, for: SENDERS }),
   /** The retry schedule (±20 % jitter); after the last one the record is `failed`. */
-  retryDelaysS: setting({ env: 'RETRY_DELAYS_S', read: positiveNumbers, default: [...DEFAULT_RETRY_DELAYS_S], for: SENDERS }),
+  retryDelaysS: setting({ read: positiveNumbers, default: [...DEFAULT_RETRY_DELAYS_S], for: SENDERS }),
   /** How long a sender holds a record before another may take it over. */
   leaseSeconds: setting({ env: 'LEASE_S', read: wholeNumber(1, 900), default: DEFAULT_LEASE_MS / 1000, for: SENDERS }),
   /**
@@ -180,24 +159,24 @@ export const SETTINGS = {
    * it was built from, its attempts and history, and DynamoDB refuses items over 400 KB — a record
    * that cannot grow could not record its own attempts.
    */
-  maxBodyBytes: setting({ env: 'MAX_BODY_BYTES', read: wholeNumber(1024, 262_144), default: 262_144, for: ['postbacks'] }),
+  maxBodyBytes: setting({ read: wholeNumber(1024, 262_144), default: 262_144, for: ['postbacks'] }),
   /** How long a function keeps the postback token before reading Secrets Manager again. */
   tokenCacheSeconds: setting({ env: 'TOKEN_CACHE_S', read: wholeNumber(1, 3600), default: 300, for: ['postbacks'] }),
   /** The retry run's bounds: records read from the due index, sends in flight, how long it claims. */
-  sweepLimit: setting({ env: 'SWEEP_LIMIT', read: wholeNumber(1, 5000), default: 5000, for: ['retry'] }),
-  sweepConcurrency: setting({ env: 'SWEEP_CONCURRENCY', read: wholeNumber(1, 64), default: 16, for: ['retry'] }),
+  sweepLimit: setting({ read: wholeNumber(1, 5000), default: 5000, for: ['retry'] }),
+  sweepConcurrency: setting({ read: wholeNumber(1, 64), default: 16, for: ['retry'] }),
   /**
    * The drain rate: retry sends per second at most (docs/capacity.md: the design peak of 50
    * postbacks/s; at most 100, which keeps the due index's one partition under DynamoDB's limit).
    */
-  sweepSendsPerSecond: setting({ env: 'SWEEP_SENDS_PER_SECOND', read: wholeNumber(1, 100), default: 50, for: ['retry'] }),
-  sweepBudgetMs: setting({ env: 'SWEEP_BUDGET_MS', read: wholeNumber(5_000, 50_000), default: 45_000, for: ['retry'] }),
+  sweepSendsPerSecond: setting({ read: wholeNumber(1, 100), default: 50, for: ['retry'] }),
+  sweepBudgetMs: setting({ read: wholeNumber(5_000, 50_000), default: 45_000, for: ['retry'] }),
   /**
    * Order updates a retry run takes into bulk requests at most (one request per campaign and kind,
    * each under Partnerize's 100,000 ids); the bound keeps a run inside its time and a job's record
    * inside DynamoDB's item size.
    */
-  updateBatchSize: setting({ env: 'UPDATE_BATCH_SIZE', read: wholeNumber(1, 5000), default: 1000, for: ['retry'] }),
+  updateBatchSize: setting({ read: wholeNumber(1, 5000), default: 1000, for: ['retry'] }),
   /** How soon a bulk job is first polled; later polls back off, doubling up to 15 minutes. */
   updatePollSeconds: setting({ env: 'UPDATE_POLL_S', read: wholeNumber(1, 3600), default: 30, for: ['retry'] }),
   /**
@@ -243,7 +222,7 @@ export interface Naming {
   assign: (key: SettingKey, value: string) => string;
 }
 
-export const ENV_NAMING: Naming = { name: (key) => SETTINGS[key].env, assign: (key, value) => `${SETTINGS[key].env}=${value}` };
+export const ENV_NAMING: Naming = { name: envName, assign: (key, value) => `${envName(key)}=${value}` };
 
 /** Rules that bind two settings together; each runs only when the settings it needs were read. */
 export function crossCheck(s: Partial<Settings>, naming: Naming): Problem[] {
@@ -365,7 +344,7 @@ export const operatorSettingsOf = (s: Settings): Partial<Settings> => Object.fro
 export const defaultSettings = (): Settings => readSettings(() => undefined, ENV_NAMING);
 
 /** The settings from environment variables (functions, local mode, CLI); errors name the variable. */
-export const settingsFromEnv = (env: Env): Settings => readSettings((key) => env[SETTINGS[key].env], ENV_NAMING);
+export const settingsFromEnv = (env: Env): Settings => readSettings((key) => env[envName(key)], ENV_NAMING);
 
 /** The environment variables of the settings `fn` reads (all of them without `fn`: the local mode). */
 export function settingsToEnv(s: Settings, fn?: FunctionName): Record<string, string> {
@@ -375,7 +354,7 @@ export function settingsToEnv(s: Settings, fn?: FunctionName): Record<string, st
     if (fn !== undefined && !row.for.includes(fn)) continue;
     const value = s[key] as unknown;
     // Lists as JSON: an item may itself hold a comma (the readers take JSON and comma-separated text).
-    out[row.env] = row.write ? row.write(value) : Array.isArray(value) ? JSON.stringify(value) : String(value);
+    out[envName(key)] = row.write ? row.write(value) : Array.isArray(value) ? JSON.stringify(value) : String(value);
   }
   return out;
 }

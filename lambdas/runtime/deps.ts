@@ -1,6 +1,6 @@
 /** What the postbacks and retry functions share: the use cases' dependencies, from the environment. */
 import { systemClock } from '../adapters/clock.js';
-import { DynamoClickStore, DynamoConversionStore, DynamoOrderUpdates } from '../adapters/dynamodb-stores.js';
+import { DynamoClickReader, DynamoConversionStore, DynamoOrderUpdates } from '../adapters/dynamodb-stores.js';
 import { newId } from '../adapters/ids.js';
 import { createFetchSender, dryRunSender } from '../adapters/partnerize-sender.js';
 import type { ClickStore, Deps } from '../core/model.js';
@@ -21,7 +21,7 @@ export function depsFromEnv(env: Env, uses: { clicks: boolean }): Deps {
   const conversionsTable = required(env, ENV.conversionsTable);
   return {
     config,
-    clicks: uses.clicks ? new DynamoClickStore(db, required(env, ENV.clicksTable)) : noClicks,
+    clicks: uses.clicks ? new DynamoClickReader(db, required(env, ENV.clicksTable)) : noClicks,
     conversions: new DynamoConversionStore(db, conversionsTable),
     updates: new DynamoOrderUpdates(db, conversionsTable),
     // A dry run is dry: its sender refuses to call anyone.

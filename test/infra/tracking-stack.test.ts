@@ -1,4 +1,4 @@
-import { SETTING_KEYS, SETTINGS } from '#lambdas/core/settings.js';
+import { envName, SETTING_KEYS, SETTINGS } from '#lambdas/core/settings.js';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { actionsOf, buildStack, resourcesOf, statementsOf } from '../support/stack.js';
@@ -247,8 +247,8 @@ describe('functions', () => {
       fns[logicalId('AWS::Lambda::Function', prefix)]!.Properties.Environment.Variables as Record<string, unknown>;
     for (const fn of ['clicks', 'postbacks', 'retry'] as const) {
       const prefix = `${fn[0]!.toUpperCase()}${fn.slice(1)}Function`;
-      const expected = SETTING_KEYS.filter((k) => SETTINGS[k].for.includes(fn)).map((k) => SETTINGS[k].env);
-      const settingVars = Object.keys(envOf(prefix)).filter((v) => SETTING_KEYS.some((k) => SETTINGS[k].env === v));
+      const expected = SETTING_KEYS.filter((k) => SETTINGS[k].for.includes(fn)).map((k) => envName(k));
+      const settingVars = Object.keys(envOf(prefix)).filter((v) => SETTING_KEYS.some((k) => envName(k) === v));
       expect(settingVars.sort(), fn).toEqual(expected.sort());
     }
     expect(envOf('ClicksFunction').TOKEN_CACHE_S).toBeUndefined();

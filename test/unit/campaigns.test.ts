@@ -1,14 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  campaignsOf,
-  readCampaignRules,
-  refPrefixesOf,
-  routeOrder,
-  siteHost,
-  UnknownCampaignError,
-  type CampaignRule,
-} from '#lambdas/core/campaigns.js';
+import { campaignsOf, readCampaignRules, refPrefixesOf, routeOrder, siteHost, type CampaignRule } from '#lambdas/core/campaigns.js';
 
 const UK: CampaignRule = { name: 'uk', campaignId: '1100l111', conversionRefPrefix: '', match: { country: ['GB'] } };
 const DE: CampaignRule = {
@@ -55,7 +47,7 @@ describe('readCampaignRules', () => {
     expect(problem([{ ...UK, name: 'default' }])).toMatch(/^\[0\]\.name 'default' is the default campaign/);
     expect(problem([{ ...UK, campaignId: 'has space' }])).toMatch(/^\[0\]\.campaignId must be your Partnerize campaign id/);
     expect(problem([{ ...UK, conversionRefPrefix: 'TEST/' }])).toMatch(/^\[0\]\.conversionRefPrefix must be up to 32/);
-    expect(problem([{ ...UK, match: {} }])).toMatch(/^\[0\]\.match must name at least one of country, currency, site/);
+    expect(problem([{ ...UK, match: {} }])).toMatch(/^\[0\]\.match must be an object naming at least one of country, currency, site/);
     expect(problem([{ ...UK, match: { language: ['en'] } }])).toMatch(/^\[0\]\.match\.language is not a criterion/);
     expect(problem([{ ...UK, match: { country: [] } }])).toMatch(/^\[0\]\.match\.country must be a non-empty list/);
     expect(problem([UK, { ...DE, match: { country: ['DE', 'Germany'] } }])).toMatch(
@@ -105,8 +97,10 @@ describe('routeOrder', () => {
     expect(routeOrder({ campaign: 'de', country: 'GB' }, s)).toMatchObject({ name: 'de', routedBy: 'campaign field' });
     expect(routeOrder({ campaign: '1100l333' }, s)).toMatchObject({ name: 'fr', routedBy: 'campaign field' });
     expect(routeOrder({ campaign: 'DEFAULT', country: 'GB' }, s)).toMatchObject({ name: 'default', routedBy: 'campaign field' });
-    expect(() => routeOrder({ campaign: 'es' }, s)).toThrow(UnknownCampaignError);
-    expect(() => routeOrder({ campaign: 'es' }, s)).toThrow("'es' is not a campaign of this deployment (default, uk, de, fr)");
+    expect(() => routeOrder({ campaign: 'es' }, s)).toThrow(
+      expect.objectContaining({ name: 'InputError', code: 'invalid_field', field: 'campaign' }),
+    );
+    expect(() => routeOrder({ campaign: 'es' }, s)).toThrow("campaign 'es' is not a campaign of this deployment (default, uk, de, fr)");
   });
 
   it('property: routing is total and lands on a campaign of the deployment', () => {

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   defaultSettings,
   ENV_NAMING,
+  envName,
   readSettings,
   SETTING_KEYS,
   SETTINGS,
@@ -15,6 +16,18 @@ import {
 import cdkJson from '../../cdk.json' with { type: 'json' };
 
 describe('settings from the environment', () => {
+  it('reads each setting from the documented variable (UPPER_SNAKE of its key unless named)', () => {
+    expect(SETTING_KEYS.map((k) => envName(k)).join(' ')).toBe(
+      'PARTNERIZE_MODE PARTNERIZE_CAMPAIGN_ID PARTNERIZE_BASE_URL PARTNERIZE_API_BASE_URL PARTNERIZE_METHOD ' +
+        'PARTNERIZE_DUPLICATE_ANSWER CONVERSION_REF_PREFIX CAMPAIGNS ATTRIBUTION_WINDOW_DAYS CONVERSION_RETENTION_DAYS ' +
+        'CONSENT_POLICY CONSENT_CATEGORIES PURCHASE_EVENTS CANCEL_EVENTS REFUND_EVENTS RETURN_EVENTS APPROVE_EVENTS ' +
+        'AUTO_APPROVE_AFTER_DAYS TEALIUM_MAPPING GA4_MAPPING SEGMENT_MAPPING SEGMENT_CONSENT_CATEGORIES ORDER_TOTAL_CATEGORY ' +
+        'MIN_SESSION_ID_LENGTH MIN_SESSION_ID_BITS CLICK_LOCK_MINUTES INLINE_TIMEOUT_MS RETRY_TIMEOUT_MS RETRY_DELAYS_S ' +
+        'LEASE_S MAX_BODY_BYTES TOKEN_CACHE_S SWEEP_LIMIT SWEEP_CONCURRENCY SWEEP_SENDS_PER_SECOND SWEEP_BUDGET_MS ' +
+        'UPDATE_BATCH_SIZE UPDATE_POLL_S UNKNOWN_ORDER_GRACE_S',
+    );
+  });
+
   it('has safe defaults: dry run, consent required, production schedule', () => {
     const c = trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c1' });
     expect(c).toMatchObject({
