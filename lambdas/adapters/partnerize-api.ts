@@ -5,6 +5,12 @@
  * and ends as an `ApiOutcome`, classified as conversions' calls are (2xx, then 408/429/5xx/timeout/
  * connection retryable, other 4xx refused). A 429's `X-RateLimit-Retry-After` says how long to wait.
  *
+ * The report is paged as its answer says: Partnerize's own `hypermedia.pagination.next_page` when
+ * it gives one (its documented cursor pages), else its `cursor_id`, else the next `offset` (the
+ * endpoint's documented parameter), counted from the answer's `limit` and `count` — `count` is the
+ * whole result's size in Partnerize's standard pagination and the page's in some answers, so both
+ * readings are allowed for. Every page says what `X-RateLimit-Remaining` and `-Reset` it carried.
+ *
  * Field names follow Partnerize's OpenAPI documents (research notes: docs/order-lifecycle.md); where
  * their schema and examples disagree (task lists), both shapes are read.
  */
@@ -87,7 +93,12 @@ const itemOf = (v: unknown): PartnerizeItem | undefined => {
   const i = obj(v);
   const id = str(i['conversion_item_id']);
   if (!id) return undefined;
-  return { id, sku: str(i['sku']), category: str(i['category']), value: num(i['item_value']), status: str(i['item_status']) };
+  const item: PartnerizeItem = { id, sku: str(i['sku']), category: str(i['category']), value: num(i['item_value']), status: str(i['item_status']) };
+  const quantity = num(i['quantity']);
+  if (quantity !== undefined) item.quantity = quantity;
+  const reason = str(i['reject_reason']);
+  if (reason) item.rejectReason = reason;
+  return item;
 };
 
 /** One conversion of the report: `{conversion_data: {...}}` (empty objects may come as `[]`). */
@@ -106,9 +117,54 @@ export const reportConversionOf = (v: unknown): ReportConversion | undefined => 
     currency: str(c['currency']),
     value: num(value['value']),
     clickref: str(c['clickref']),
+    currencyOriginal: str(c['currency_original']) || undefined,
     items: items.map(itemOf).filter((i): i is PartnerizeItem => i !== undefined),
   };
 };
+
+/** `X-RateLimit-Remaining` / `-Reset` of an answer (integers), when present. */
+function rateLimitOf(headers: Headers): ReportPage['rateLimit'] {
+  const int = (name: string) => {
+    const v = headers.get(name);
+    return v !== null && /^\d+$/.test(v.trim()) ? Number(v.trim()) : undefined;
+  };
+  const remaining = int('x-ratelimit-remaining');
+  const resetS = int('x-ratelimit-reset');
+  return remaining === undefined && resetS === undefined ? undefined : { remaining, resetS };
+}
+
+/** The same path and query with `key` set to `value` (added when absent). */
+function withParam(path: string, key: string, value: string): string {
+  const [p, q = ''] = path.split('?');
+  const params = new URLSearchParams(q);
+  params.set(key, value);
+  return `${p}?${params.toString()}`;
+}
+
+/**
+ * Where the page after `path` is, from its answer: Partnerize's `next_page` (null: the last page),
+ * else its cursor, else the next offset — while the answer's `count` (a total) says more are left,
+ * or, when `count` is only the page's size, while the page was full.
+ */
+export function nextPageOf(path: string, body: Json, received: number): { offset: number; next: string | undefined } {
+  const offset = Number(new URLSearchParams(path.split('?')[1] ?? '').get('offset') ?? 0) || 0;
+  const pagination = obj(obj(body['hypermedia'])['pagination']);
+  const limit = num(body['limit']);
+  const count = num(body['count']);
+  const checked = (next: string | undefined) => (next && next !== path ? next : undefined);
+  if ('next_page' in pagination) {
+    const nextPage = pagination['next_page'];
+    if (typeof nextPage !== 'string' || nextPage === '') return { offset, next: undefined };
+    const relative = /^https?:\/\//i.test(nextPage) ? `${new URL(nextPage).pathname}${new URL(nextPage).search}` : nextPage;
+    return { offset, next: checked(relative.startsWith('/') ? relative : `/${relative}`) };
+  }
+  const cursor = str(body['cursor_id']);
+  if (cursor && received > 0) return { offset, next: checked(withParam(path, 'cursor_id', cursor)) };
+  if (received === 0) return { offset, next: undefined };
+  const after = offset + received;
+  const more = count !== undefined && count > received ? after < count : received >= (limit ?? REPORT_PAGE_LIMIT);
+  return { offset, next: more ? checked(withParam(path, 'offset', String(after))) : undefined };
+}
 
 /** `YYYY-MM-DD HH:MM:SS`, UTC: the report's date format. */
 const reportDate = (ms: number): string => new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
@@ -130,7 +186,7 @@ export function createPartnerizeApi(opts: PartnerizeApiOptions): PartnerizeApi {
     method: 'GET' | 'POST',
     path: string,
     timeoutMs: number,
-    read: (body: unknown) => T | undefined,
+    read: (body: unknown, headers: Headers) => T | undefined,
     payload?: unknown,
   ): Promise<ApiOutcome<T>> {
     const started = clock();
@@ -159,7 +215,7 @@ export function createPartnerizeApi(opts: PartnerizeApiOptions): PartnerizeApi {
       }
       const result = classifyStatus(res.status);
       if (result === 'sent') {
-        const value = read(body);
+        const value = read(body, res.headers);
         if (value !== undefined) return { ok: true, value, status: res.status, latencyMs: latencyMs() };
         // A 2xx we cannot read is not a success we can act on; asking again is safe (reads, and
         // bulk updates that set a status twice do no harm).
@@ -223,26 +279,24 @@ export function createPartnerizeApi(opts: PartnerizeApiOptions): PartnerizeApi {
     },
 
     conversions: (campaignId: string, q: ReportQuery, timeoutMs: number) => {
-      const path =
-        q.next ??
-        `/reporting/report_advertiser/campaign/${enc(campaignId)}/conversion.json?${new URLSearchParams({
-          start_date: reportDate(q.from),
-          end_date: reportDate(q.to),
-          timezone: 'UTC',
-          limit: String(REPORT_PAGE_LIMIT),
-          ...(q.conversionReference === undefined ? {} : { conversion_reference: q.conversionReference }),
-        }).toString()}`;
-      return call('GET', path.startsWith('/') ? path : `/${path}`, timeoutMs, (b): ReportPage | undefined => {
+      const query = new URLSearchParams({
+        start_date: reportDate(q.from),
+        end_date: reportDate(q.to),
+        timezone: 'UTC',
+        limit: String(REPORT_PAGE_LIMIT),
+        offset: '0',
+      });
+      if (q.dateType !== undefined) query.set('date_type', q.dateType);
+      for (const status of q.statuses ?? []) query.append('statuses[]', status);
+      if (q.conversionReference !== undefined) query.set('conversion_reference', q.conversionReference);
+      const first = `/reporting/report_advertiser/campaign/${enc(campaignId)}/conversion.json?${query.toString()}`;
+      const path = q.next === undefined ? first : q.next.startsWith('/') ? q.next : `/${q.next}`;
+      return call('GET', path, timeoutMs, (b, headers): ReportPage | undefined => {
         const o = obj(b);
         if (!Array.isArray(o['conversions'])) return undefined;
         const conversions = o['conversions'].map(reportConversionOf).filter((c): c is ReportConversion => c !== undefined);
-        const pagination = obj(obj(o['hypermedia'])['pagination']);
-        const nextPage = str(pagination['next_page']);
-        const cursor = str(o['cursor_id']);
-        const next =
-          nextPage ??
-          (cursor && conversions.length > 0 ? `${path.replace(/[?&]cursor_id=[^&]*/, '')}&cursor_id=${enc(cursor)}` : undefined);
-        return { conversions, next: next && next !== path ? next : undefined };
+        const { offset, next } = nextPageOf(path, o, o['conversions'].length);
+        return { conversions, next, offset, limit: num(o['limit']), count: num(o['count']), rateLimit: rateLimitOf(headers) };
       });
     },
   };

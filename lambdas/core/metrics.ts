@@ -69,7 +69,33 @@ export const METRICS = {
   updatesAwaitingKeys: 'UpdatesAwaitingKeys',
 } as const;
 
-export type MetricUnit = 'Count' | 'Milliseconds' | 'Seconds';
+/**
+ * The daily reconciliation's (core/reconcile-run.ts), apart from {@link METRICS} so the other
+ * functions' bundles do not carry them: one count per class of difference, what was judged on each
+ * side (the shares' wholes), and the two shares the alarms read.
+ */
+export const RECONCILE_METRICS = {
+  missing: 'ReconcileMissing',
+  unexpected: 'ReconcileUnexpected',
+  value: 'ReconcileValueDiffers',
+  items: 'ReconcileItemsDiffer',
+  status: 'ReconcileStatusDrift',
+  /** Delivered conversions judged (past the grace period). */
+  checked: 'ReconcileChecked',
+  /** Partnerize's conversions in the window. */
+  held: 'ReconcileHeld',
+  /** Delivered (or updated) within the grace period: judged by a later run. */
+  notJudged: 'ReconcileNotJudged',
+  /** Percent of `checked` missing, and of `held` unexpected (0 when the whole is 0). */
+  missingShare: 'ReconcileMissingShare',
+  unexpectedShare: 'ReconcileUnexpectedShare',
+  /** Campaigns that could not be reconciled (the report unreadable, the keys refused). */
+  failed: 'ReconcileFailed',
+  /** Runs that compared nothing: a dry run, or the API keys not set. */
+  skipped: 'ReconcileSkipped',
+} as const;
+
+export type MetricUnit = 'Count' | 'Milliseconds' | 'Seconds' | 'Percent';
 
 export interface Metrics {
   add(name: string, value: number, unit?: MetricUnit): void;

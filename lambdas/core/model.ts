@@ -12,6 +12,7 @@ import type { OrderSource } from './order-events.js';
 import type { Compaction } from './partnerize-request.js';
 import type { AnswerClass } from './retry-policy.js';
 import type { BulkBody, BulkForm, BulkJob, BulkStatus, JobTask } from './partnerize-bulk.js';
+import type { ReconcileRunRecord } from './reconcile-run.js';
 
 /** The latest click of a session. */
 export interface ClickRecord {
@@ -403,6 +404,9 @@ export interface PartnerizeItem {
   category?: string | undefined;
   value?: number | undefined;
   status?: string | undefined;
+  /** Only some accounts' reports carry an item quantity; most list one item per unit or per line. */
+  quantity?: number | undefined;
+  rejectReason?: string | undefined;
 }
 
 /** Fields every record of the due index carries while it is in it, with its lease. */
@@ -491,6 +495,9 @@ export interface UpdateJobRecord extends Leased {
 const SEP = '\u001f';
 export const updatesKey = (conversionRef: string): string => `${conversionRef}${SEP}updates`;
 export const jobKey = (jobId: string): string => `${SEP}job${SEP}${jobId}`;
+/** A reconciliation's result (core/reconcile-run.ts): one per campaign and window, the latest run's. */
+export const reconcileRunKey = (campaignId: string, from: string, to: string): string =>
+  `${SEP}reconcile${SEP}${campaignId}${SEP}${from}${SEP}${to}`;
 
 /** The new order updates record an update creates when its conversion has none yet. */
 export type NewOrderUpdates = Pick<OrderUpdatesRecord, 'ref' | 'orderId' | 'campaignId' | 'expiresAt'>;
@@ -545,6 +552,32 @@ export interface UpdateOutbox extends OrderUpdateStore {
   clearApproval(conversionRef: string): Promise<boolean>;
 }
 
+/** What the operator CLI may do to updates beyond the retry function's side. */
+export interface UpdateAdmin extends UpdateOutbox {
+  /**
+   * Sends an applied update again (`pz reconcile --fix`: Partnerize's report does not reflect it):
+   * the entry is owed again, with a fresh schedule and `note`, and the record due now. False when
+   * the entry is not `applied` any more, or someone holds the record.
+   */
+  requeueEntry(conversionRef: string, entryId: string, note: string, now: number): Promise<boolean>;
+}
+
+/**
+ * What the reconciliation reads and keeps (core/reconcile-run.ts): a campaign's conversions of a
+ * window through the `campaignTime` index (campaign id, order time), records by key, and one
+ * result record per campaign and window.
+ */
+export interface ReconciliationStore {
+  /** The conversion records of `campaignId` whose order time is in [from, to), in no particular order. */
+  conversionsIn(campaignId: string, from: number, to: number): Promise<ConversionRecord[]>;
+  /** The conversion records of these conversionRefs that exist. */
+  conversionsByRef(refs: readonly string[]): Promise<ConversionRecord[]>;
+  /** The order updates records of these conversions (by the conversions' conversionRefs) that exist. */
+  updatesOf(refs: readonly string[]): Promise<OrderUpdatesRecord[]>;
+  putRun(run: ReconcileRunRecord): Promise<void>;
+  getRun(key: string): Promise<ReconcileRunRecord | undefined>;
+}
+
 /** Partnerize API credentials: the user application key and the user API key (Basic auth). */
 export interface ApiCredentials {
   applicationKey: string;
@@ -579,6 +612,8 @@ export interface ReportConversion {
   currency?: string | undefined;
   value?: number | undefined;
   clickref?: string | undefined;
+  /** The currency the conversion came in, when Partnerize converted it (`currency_original`). */
+  currencyOriginal?: string | undefined;
   items: PartnerizeItem[];
 }
 
@@ -588,14 +623,23 @@ export interface ReportQuery {
   to: number;
   /** Ask Partnerize to filter by reference (documented in its older docs; results are filtered here too). */
   conversionReference?: string | undefined;
-  /** The `next_page` path of the previous page. */
+  /** `last_modified`: conversions changed in the range instead of those converted in it. */
+  dateType?: 'standard' | 'last_modified' | undefined;
+  statuses?: ReadonlyArray<'approved' | 'pending' | 'rejected'> | undefined;
+  /** The path of the page to read (the previous page's `next`). */
   next?: string | undefined;
 }
 
 export interface ReportPage {
   conversions: ReportConversion[];
-  /** The next page's path, when there is one. */
+  /** The next page's path, when there is one: Partnerize's `next_page`, its cursor, or the next `offset`. */
   next?: string | undefined;
+  /** Where this page starts, and the paging facts the answer carried. */
+  offset: number;
+  limit?: number | undefined;
+  count?: number | undefined;
+  /** `X-RateLimit-Remaining` and `X-RateLimit-Reset` (seconds), when the answer carried them. */
+  rateLimit?: { remaining?: number | undefined; resetS?: number | undefined } | undefined;
 }
 
 /**
@@ -648,7 +692,7 @@ export interface Deps {
 /** The operator CLI's dependencies: the same, with the admin side of the conversions table. */
 export interface AdminDeps extends Omit<Deps, 'conversions' | 'updates'> {
   conversions: ConversionAdmin;
-  updates: UpdateOutbox;
+  updates: UpdateAdmin;
 }
 
 /** The retry function's dependencies: with the update outbox and Partnerize's API. */

@@ -334,8 +334,10 @@ export const OPERATOR_SETTINGS = [
   'inlineTimeoutMs',
   'retryTimeoutMs',
   'conversionRefPrefix',
+  // The campaigns and the API a reconciliation reads (pz reconcile).
   'partnerizeCampaignId',
   'campaigns',
+  'partnerizeApiBaseUrl',
 ] as const satisfies readonly SettingKey[];
 
 export const operatorSettingsOf = (s: Settings): Partial<Settings> => Object.fromEntries(OPERATOR_SETTINGS.map((k) => [k, s[k]]));

@@ -14,6 +14,7 @@ import { attemptRow, renderConversion, renderUpdates, table } from './render.js'
 import { localTarget, stackTarget, TargetError, type Target } from './target.js';
 import { DEFAULT_LOCAL_URL } from '../local/cli-hint.js';
 import { TOKEN_HELP, tokenCommand } from './token.js';
+import { RECONCILE_EXIT, RECONCILE_HELP, reconcileCommand } from './reconcile.js';
 
 export interface Io {
   stdout: { write(s: string): unknown; isTTY?: boolean | undefined };
@@ -44,6 +45,9 @@ Commands:
   approve <orderId>   approve a conversion in Partnerize (sent in bulk by the retry function)
   reject <orderId> --reason "<why>"
                       reject a conversion in Partnerize (a cancelled or returned order)
+  reconcile --from <date> --to <date>
+                      does Partnerize hold every order the tracker delivered, with the right value,
+                      items and status? Lists every difference; --fix puts right what it can
   send-test           report a synthetic click and order to an endpoint (dry run unless --live)
   token status|rotate|retire --stack <name>
                       rotate the postback token without refusing Tealium, however often
@@ -98,6 +102,9 @@ Partnerize call is recorded, not sent.
 
 ${TARGET_HELP}`,
   token: TOKEN_HELP,
+  reconcile: `${RECONCILE_HELP}
+
+${TARGET_HELP}`,
   approve: `pz approve <orderId> [--reason <why>] [--force] [--yes] [options]
 
 Approves the order's conversion in Partnerize (its status becomes approved: the affiliate is paid).
@@ -141,6 +148,12 @@ const OPTIONS = {
   'min-age': { type: 'string' },
   reason: { type: 'string' },
   force: { type: 'boolean' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  grace: { type: 'string' },
+  campaign: { type: 'string' },
+  csv: { type: 'boolean' },
+  fix: { type: 'boolean' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -397,7 +410,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     if (needsId && !id) throw new UsageError(`${command} needs an order id: pz ${command} <orderId>`);
     if (command === 'token') return await tokenCommand(rest, values, io, (question) => confirm(io, question, values));
     target = await openTarget(values, io);
-    if (command === 'replay' || command === 'requeue') announceMode(io, target, values);
+    if (command === 'replay' || command === 'requeue' || (command === 'reconcile' && values.fix)) announceMode(io, target, values);
     // Updates are never sent by the CLI: the retry function sends them, in live mode only.
     if (command === 'approve' || command === 'reject')
       io.stderr.write(
@@ -413,6 +426,8 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       case 'approve':
       case 'reject':
         return await updateCommand(command, id!, values, io, target);
+      case 'reconcile':
+        return await reconcileCommand(values, io, target, (question) => confirm(io, question, values));
       default:
         return await sendTestCommand(values, io, target);
     }
@@ -420,6 +435,11 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     if (err instanceof UsageError) {
       io.stderr.write(`${err.message}\n\n${HELP[command]}\n`);
       return 2;
+    }
+    // A reconcile without a window or with a bad one is a usage mistake (its own exit code).
+    if (command === 'reconcile' && err instanceof InputError && ['from', 'to', 'grace', 'csv'].includes(err.field ?? '')) {
+      io.stderr.write(`${err.message}\n\n${HELP[command]}\n`);
+      return RECONCILE_EXIT.usage;
     }
     if (err instanceof TargetError || err instanceof OperationError || err instanceof InputError) {
       io.stderr.write(`${err.message}\n`);

@@ -8,15 +8,26 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { systemClock } from '#lambdas/adapters/clock.js';
 import { newId } from '#lambdas/adapters/ids.js';
 import { DynamoClickStore, DynamoConversionAdmin } from '#lambdas/adapters/dynamodb-stores.js';
-import { DynamoUpdateOutbox } from '#lambdas/adapters/dynamodb-update-outbox.js';
+import { DynamoReconciliation, DynamoUpdateAdmin } from '#lambdas/adapters/dynamodb-reconcile.js';
+import { secretCredentials } from '#lambdas/adapters/api-credentials.js';
+import { createPartnerizeApi, staticCredentials, type CredentialSource } from '#lambdas/adapters/partnerize-api.js';
 import { createFetchSender, dryRunSender } from '#lambdas/adapters/partnerize-sender.js';
 import { tokenOf } from '#lambdas/adapters/token-source.js';
-import { defaultSettings, ENV_NAMING, OPERATOR_SETTINGS, readSettings, trackerConfig, type Settings } from '#lambdas/core/settings.js';
+import {
+  defaultSettings,
+  ENV_NAMING,
+  OPERATOR_SETTINGS,
+  readSettings,
+  SETTINGS,
+  trackerConfig,
+  type Settings,
+} from '#lambdas/core/settings.js';
 import { silentLog } from '#lambdas/observability/logger.js';
 import { noMetrics } from '#lambdas/core/metrics.js';
-import type { AdminDeps } from '#lambdas/core/model.js';
+import type { AdminDeps, PartnerizeApi, ReconciliationStore } from '#lambdas/core/model.js';
+import { ENV } from '#lambdas/runtime/env.js';
 import { LOCAL_AWS_ENV, localDynamoClient } from '../local/embedded-dynamodb.js';
-import { LOCAL_INFO_PATH, type LocalInfo } from '../local/server.js';
+import { LOCAL_API_PROXY_PATH, LOCAL_INFO_PATH, type LocalInfo } from '../local/server.js';
 
 /** The tracker's mode as the target reports it (`unknown`: a stack deployed before it said). */
 export type TargetMode = 'live' | 'dryrun' | 'unknown';
@@ -28,6 +39,16 @@ export interface Target {
   apiUrl: string;
   conversionRefPrefix: string;
   deps: AdminDeps;
+  /** The reconciliation's reads of the target's conversions table. */
+  reconciliation: ReconciliationStore;
+  /** Whether the target said which campaigns it has (a stack deployed before it published them did not). */
+  campaignsKnown: boolean;
+  /**
+   * Partnerize's API for the conversion report: with the keys in `env` (PARTNERIZE_APPLICATION_KEY,
+   * PARTNERIZE_USER_API_KEY; PARTNERIZE_API_BASE_URL), else the target's own (the stack's secret;
+   * the local mode's keys, used by the local server on the CLI's behalf).
+   */
+  partnerizeApi(env: Record<string, string | undefined>): PartnerizeApi;
   token(): Promise<string>;
   close(): void;
 }
@@ -58,7 +79,7 @@ function cliDeps(
     config: trackerConfig({ ...defaultSettings(), ...publishedSettings(published), partnerizeMode: live ? 'live' : 'dryrun' }),
     clicks: new DynamoClickStore(db, tables.clicks),
     conversions: new DynamoConversionAdmin(db, tables.conversions),
-    updates: new DynamoUpdateOutbox(db, tables.conversions),
+    updates: new DynamoUpdateAdmin(db, tables.conversions),
     sender: live ? createFetchSender('partnerize-s2s-tracker-cli') : dryRunSender,
     clock: systemClock,
     newId,
@@ -67,6 +88,18 @@ function cliDeps(
     metrics: noMetrics,
   };
 }
+
+/** The operator's own keys, when both are in the CLI's environment (one alone is a mistake, said so). */
+function keysFromEnv(env: Record<string, string | undefined>): { applicationKey: string; userApiKey: string } | undefined {
+  const applicationKey = env[ENV.partnerizeApplicationKey]?.trim();
+  const userApiKey = env[ENV.partnerizeUserApiKey]?.trim();
+  if (applicationKey && userApiKey) return { applicationKey, userApiKey };
+  if (applicationKey || userApiKey)
+    throw new TargetError(`set both ${ENV.partnerizeApplicationKey} and ${ENV.partnerizeUserApiKey} (Partnerize's API takes both), or neither`);
+  return undefined;
+}
+
+const apiUserAgent = 'partnerize-s2s-tracker-cli';
 
 export async function localTarget(url: string, opts: CliOptions): Promise<Target> {
   const base = url.replace(/\/+$/, '');
@@ -87,6 +120,27 @@ export async function localTarget(url: string, opts: CliOptions): Promise<Target
     apiUrl: base,
     conversionRefPrefix: info.conversionRefPrefix,
     deps: cliDeps(db, info.tables, info.mode, opts, info.settings ?? { retryDelaysS: info.retryDelaysS }),
+    reconciliation: new DynamoReconciliation(db, info.tables.conversions),
+    campaignsKnown: true,
+    partnerizeApi: (env) => {
+      const keys = keysFromEnv(env);
+      if (keys)
+        return createPartnerizeApi({
+          baseUrl: env[SETTINGS.partnerizeApiBaseUrl.env]?.trim() || info.partnerizeApi.baseUrl,
+          credentials: staticCredentials(keys),
+          userAgent: apiUserAgent,
+        });
+      if (!info.partnerizeApi.keysSet)
+        throw new TargetError(
+          `no Partnerize API keys: start the local mode with ${ENV.partnerizeApplicationKey} and ${ENV.partnerizeUserApiKey} (and ${SETTINGS.partnerizeApiBaseUrl.env}), or give them to pz`,
+        );
+      // The local server reads the report with its own keys on the CLI's behalf: they never leave it.
+      return createPartnerizeApi({
+        baseUrl: `${base}${LOCAL_API_PROXY_PATH}`,
+        credentials: staticCredentials({ applicationKey: 'local-mode', userApiKey: 'local-mode' }),
+        userAgent: apiUserAgent,
+      });
+    },
     token: async () => info.token,
     close: () => db.destroy(),
   };
@@ -135,18 +189,35 @@ export async function stackTarget(stackName: string, region: string | undefined,
   if (missing.length > 0) throw new TargetError(`stack ${stackName} has no output ${missing.join(', ')}: is it this tracker's stack?`);
   const db = new DynamoDBClient(clientOpts);
   const mode = modeOf(outputs['PartnerizeMode']);
+  const published = parseOutput(outputs['OperatorSettings']);
+  const deps = cliDeps(
+    db,
+    { clicks: outputs['ClicksTableName']!, conversions: outputs['ConversionsTableName']! },
+    mode,
+    opts,
+    published,
+  );
   return {
     label: `stack ${stackName}`,
     mode,
     apiUrl: outputs['ApiUrl']!.replace(/\/+$/, ''),
     conversionRefPrefix: outputs['ConversionRefPrefix'] ?? '',
-    deps: cliDeps(
-      db,
-      { clicks: outputs['ClicksTableName']!, conversions: outputs['ConversionsTableName']! },
-      mode,
-      opts,
-      parseOutput(outputs['OperatorSettings']),
-    ),
+    deps,
+    reconciliation: new DynamoReconciliation(db, outputs['ConversionsTableName']!),
+    campaignsKnown: published?.partnerizeCampaignId !== undefined,
+    partnerizeApi: (env) => {
+      const keys = keysFromEnv(env);
+      const secretArn = outputs['PartnerizeApiKeysSecretArn'];
+      let credentials: CredentialSource;
+      if (keys) credentials = staticCredentials(keys);
+      else if (secretArn) credentials = secretCredentials(new SecretsManagerClient(clientOpts), secretArn);
+      else throw new TargetError(`stack ${stackName} has no PartnerizeApiKeysSecretArn output: give pz the keys (${ENV.partnerizeApplicationKey}, ${ENV.partnerizeUserApiKey})`);
+      return createPartnerizeApi({
+        baseUrl: env[SETTINGS.partnerizeApiBaseUrl.env]?.trim() || deps.config.partnerizeApiBaseUrl,
+        credentials,
+        userAgent: apiUserAgent,
+      });
+    },
     token: async () => {
       const sm = new SecretsManagerClient(clientOpts);
       try {

@@ -11,7 +11,8 @@ export interface TrackingTablesProps {
 /**
  * The two tables. Clicks: the latest clickref per session, expiring by TTL at the end of the
  * attribution window (also checked in code: TTL deletion lags). Conversions: the outbox and audit
- * trail, one record per conversionRef, with a sparse KEYS_ONLY index of the sends still owed.
+ * trail, one record per conversionRef, with a sparse KEYS_ONLY index of the sends still owed and a
+ * KEYS_ONLY index of each campaign's conversions by order time (the reconciliation).
  */
 export class TrackingTables extends Construct {
   readonly clicks: TableV2;
@@ -40,6 +41,12 @@ export class TrackingTables extends Construct {
           indexName: CONVERSIONS.dueIndex,
           partitionKey: { name: CONVERSIONS.dueIndexPartitionKey, type: AttributeType.STRING },
           sortKey: { name: CONVERSIONS.dueIndexSortKey, type: AttributeType.NUMBER },
+          projectionType: ProjectionType.KEYS_ONLY,
+        },
+        {
+          indexName: CONVERSIONS.campaignTimeIndex,
+          partitionKey: { name: CONVERSIONS.campaignTimeIndexPartitionKey, type: AttributeType.STRING },
+          sortKey: { name: CONVERSIONS.campaignTimeIndexSortKey, type: AttributeType.NUMBER },
           projectionType: ProjectionType.KEYS_ONLY,
         },
       ],

@@ -69,6 +69,8 @@ export async function ensureTables(client: DynamoDBClient, tables: { clicks: str
           { AttributeName: CONVERSIONS.partitionKey, AttributeType: 'S' },
           { AttributeName: CONVERSIONS.dueIndexPartitionKey, AttributeType: 'S' },
           { AttributeName: CONVERSIONS.dueIndexSortKey, AttributeType: 'N' },
+          { AttributeName: CONVERSIONS.campaignTimeIndexPartitionKey, AttributeType: 'S' },
+          { AttributeName: CONVERSIONS.campaignTimeIndexSortKey, AttributeType: 'N' },
         ],
         KeySchema: [{ AttributeName: CONVERSIONS.partitionKey, KeyType: 'HASH' }],
         GlobalSecondaryIndexes: [
@@ -77,6 +79,14 @@ export async function ensureTables(client: DynamoDBClient, tables: { clicks: str
             KeySchema: [
               { AttributeName: CONVERSIONS.dueIndexPartitionKey, KeyType: 'HASH' },
               { AttributeName: CONVERSIONS.dueIndexSortKey, KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'KEYS_ONLY' },
+          },
+          {
+            IndexName: CONVERSIONS.campaignTimeIndex,
+            KeySchema: [
+              { AttributeName: CONVERSIONS.campaignTimeIndexPartitionKey, KeyType: 'HASH' },
+              { AttributeName: CONVERSIONS.campaignTimeIndexSortKey, KeyType: 'RANGE' },
             ],
             Projection: { ProjectionType: 'KEYS_ONLY' },
           },

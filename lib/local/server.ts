@@ -120,6 +120,16 @@ export interface LocalInfo {
 }
 
 export const LOCAL_INFO_PATH = '/_local/info';
+/**
+ * `pz reconcile --local` reads Partnerize's conversion report through this route: the local server
+ * adds its own API keys (PARTNERIZE_APPLICATION_KEY, PARTNERIZE_USER_API_KEY) and forwards the GET
+ * to PARTNERIZE_API_BASE_URL, so the keys never leave the process that was given them. Only the
+ * report is forwarded, only from this machine (a local-only route).
+ */
+export const LOCAL_API_PROXY_PATH = '/_local/partnerize-api';
+const REPORT_PREFIX = '/reporting/report_advertiser/';
+/** The answer headers the CLI reads besides the body (paging is in the body; waits are in these). */
+const FORWARDED_HEADERS = ['content-type', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'x-ratelimit-retry-after', 'retry-after'];
 
 export interface LocalServer {
   settings: LocalSettings;
@@ -222,6 +232,8 @@ export async function startLocal(env: Env = process.env): Promise<LocalServer> {
 /** What the request handler needs; `port` is known once the server listens. */
 interface Site {
   settings: LocalSettings;
+  /** The local mode's Partnerize API keys, as given (for the report route). */
+  apiKeys: { applicationKey: string; userApiKey: string } | undefined;
   routes: Record<string, Route>;
   info: LocalInfo;
   demo: ReturnType<typeof demoShop>;
@@ -237,6 +249,7 @@ async function handle(site: Site, req: IncomingMessage, res: ServerResponse): Pr
     if (refusal) return sendJson(res, refusal.status, { error: { code: refusal.code, message: refusal.message } });
   }
   if (path === LOCAL_INFO_PATH && req.method === 'GET') return sendJson(res, 200, site.info);
+  if (rawPath.startsWith(`${LOCAL_API_PROXY_PATH}/`)) return forwardReport(site, req, res);
   if (await site.demo(req, res, rawPath === '/demo/' ? rawPath : path)) return;
   const route = site.routes[path];
   if (!route)
@@ -279,6 +292,35 @@ async function handle(site: Site, req: IncomingMessage, res: ServerResponse): Pr
   }
   const event: APIGatewayProxyEventV2 = toHttpApiEvent(req, body, `${method} ${path}`);
   writeResult(res, await route.handler(event, lambdaContext(route.name, 10_000)), cors);
+}
+
+/** The conversion report, read from Partnerize's API with the local mode's keys (see {@link LOCAL_API_PROXY_PATH}). */
+async function forwardReport(site: Site, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const target = (req.url ?? '').slice(LOCAL_API_PROXY_PATH.length);
+  if (req.method !== 'GET' || !target.startsWith(REPORT_PREFIX))
+    return sendJson(res, 404, { error: { code: 'not_found', message: `only GET ${LOCAL_API_PROXY_PATH}${REPORT_PREFIX}… is forwarded` } });
+  if (!site.apiKeys)
+    return sendJson(res, 503, {
+      error: { code: 'no_api_keys', message: `the local mode was started without ${API_KEY_VARS.join(' and ')}` },
+    });
+  const { applicationKey, userApiKey } = site.apiKeys;
+  const base = site.settings.functions.partnerizeApiBaseUrl.replace(/\/+$/, '');
+  let answer: Response;
+  try {
+    answer = await fetch(`${base}${target}`, {
+      headers: {
+        authorization: `Basic ${Buffer.from(`${applicationKey}:${userApiKey}`).toString('base64')}`,
+        accept: 'application/json',
+        'user-agent': 'partnerize-s2s-tracker-local',
+      },
+      signal: AbortSignal.timeout(60_000),
+    });
+  } catch (err) {
+    return sendJson(res, 502, { error: { code: 'partnerize_unreachable', message: `${base}: ${(err as Error).message}` } });
+  }
+  const headers = Object.fromEntries(FORWARDED_HEADERS.flatMap((h) => (answer.headers.get(h) === null ? [] : [[h, answer.headers.get(h)!]])));
+  res.writeHead(answer.status, headers);
+  res.end(Buffer.from(await answer.arrayBuffer()));
 }
 
 function httpServer(site: Site): Server {
@@ -337,6 +379,10 @@ async function serve(settings: LocalSettings, env: Env, claim: DataDirClaim | un
   let port = settings.port;
   const site: Site = {
     settings,
+    apiKeys:
+      functions[ENV.partnerizeApplicationKey] && functions[ENV.partnerizeUserApiKey]
+        ? { applicationKey: functions[ENV.partnerizeApplicationKey]!.trim(), userApiKey: functions[ENV.partnerizeUserApiKey]!.trim() }
+        : undefined,
     routes: {
       '/clicks': { name: 'clicks', methods: ['GET', 'POST'], handler: clicksFunction(functions) as LambdaHttpHandler, cors: true },
       '/postbacks': {

@@ -12,13 +12,20 @@
  *   `result_data` names them (or, in `opaque` mode, says nothing usable).
  * - `GET /v3/jobs/{id}`, `/tasks` (offset/limit, the examples' flat shape), `/tasks/{taskId}`.
  * - `GET /reporting/report_advertiser/campaign/{id}/conversion.json`: the brand conversion report
- *   with its real field names, cursor pages of at most 300, the `conversion_reference` filter
- *   (honoured or, to test the fallback, ignored).
+ *   with its real field names, by conversion time or (`date_type=last_modified`) by last change,
+ *   `statuses[]`, pages of at most 300 by `offset` (the documented parameter; `count` the total, or
+ *   as some answers have it the page's size; `hypermedia.pagination` with or without `next_page`)
+ *   or by cursor (`cursor_id` and `next_page`), the `conversion_reference` filter (honoured or, to
+ *   test the fallback, ignored).
  * - On demand: 429 with `X-RateLimit-*` headers, 5xx, hangs, dropped connections; every answer
- *   carries the rate-limit headers.
+ *   carries the rate-limit headers. With `tokens`, a token bucket per window: a request beyond it
+ *   is a 429 whose `X-RateLimit-Reset` says when the window resets, and the answer that spends the
+ *   last token says `X-RateLimit-Remaining: 0`.
  *
  * Conversions are registered by the test, or learnt from the S2S fake (`linkTo`): each call it
- * recorded becomes a pending conversion with one item per line.
+ * recorded becomes a pending conversion with one item per line (or per unit). A test may then alter
+ * what Partnerize holds (values, items, statuses), `forget` a conversion it recorded (Partnerize
+ * answered 200 and kept nothing) or add conversions the tracker never sent.
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -42,6 +49,8 @@ export interface FakeItem {
   sku: string;
   category?: string | undefined;
   value: number;
+  /** Units of the line (reported only with `itemQuantity`). */
+  quantity?: number | undefined;
   status: 'pending' | 'approved' | 'rejected';
   rejectReason?: string | undefined;
 }
@@ -52,6 +61,8 @@ export interface FakeConversion {
   reference: string;
   /** `YYYY-MM-DD HH:MM:SS`, UTC. */
   time: string;
+  /** `YYYY-MM-DD HH:MM:SS`, UTC: the last change (creation, or an update applied). */
+  lastModified?: string | undefined;
   currency: string;
   clickref: string;
   items: FakeItem[];
@@ -224,6 +235,18 @@ export interface FakeApiOptions {
   honourReferenceFilter?: boolean;
   /** One conversion item per unit (`quantity` of them) instead of one per line. */
   itemPerUnit?: boolean;
+  /** Items carry a `quantity` (some accounts' reports do; the schema has none). */
+  itemQuantity?: boolean;
+  /** How the report pages: by `offset` (default) or by cursor. */
+  paging?: 'offset' | 'cursor';
+  /** In offset paging, whether `count` is the result's total (Partnerize's standard pagination) or the page's size. */
+  count?: 'total' | 'page';
+  /** In offset paging, whether answers carry `hypermedia.pagination` links. */
+  hypermedia?: boolean;
+  /** The largest page the report serves (Partnerize: 300). */
+  maxPage?: number;
+  /** A token bucket for the report: `perWindow` requests every `windowS` seconds, then 429 until the window resets. */
+  tokens?: { perWindow: number; windowS: number } | undefined;
 }
 
 export class FakePartnerizeApi {
@@ -232,12 +255,15 @@ export class FakePartnerizeApi {
   readonly jobs = new Map<string, FakeJob>();
   /** Ids (references or item ids) whose update fails in its task, with the message. */
   readonly failIds = new Map<string, string>();
-  readonly opts: Required<FakeApiOptions>;
+  readonly opts: Required<Omit<FakeApiOptions, 'tokens'>> & Pick<FakeApiOptions, 'tokens'>;
   private readonly sockets = new Set<Socket>();
   private outages: Outage[] = [];
   private outageDefault: Outage | undefined;
   private rateLimited = 0;
   private retryAfterS = 1;
+  private bucket: { start: number; used: number } | undefined;
+  /** References Partnerize recorded nothing for although the S2S fake answered (`forget`). */
+  private readonly forgotten = new Set<string>();
   private nextId = 1000;
   private linked: FakePartnerize | undefined;
 
@@ -254,6 +280,11 @@ export class FakePartnerizeApi {
       resultData: 'named',
       honourReferenceFilter: true,
       itemPerUnit: false,
+      itemQuantity: false,
+      paging: 'offset',
+      count: 'total',
+      hypermedia: true,
+      maxPage: 300,
       ...opts,
     };
   }
@@ -309,6 +340,19 @@ export class FakePartnerizeApi {
     return conversion;
   }
 
+  /** Partnerize keeps nothing of this conversion (now, or when the S2S fake records it): the tracker will call it missing. */
+  forget(reference: string): this {
+    this.learnFromS2S();
+    this.forgotten.add(reference);
+    this.conversions.delete(reference);
+    return this;
+  }
+
+  /** Report requests received. */
+  get reportRequests(): RecordedApiRequest[] {
+    return this.requests.filter((r) => r.method === 'GET' && r.path.startsWith('/reporting/'));
+  }
+
   /** The next `n` requests answer 429 with rate-limit headers advising `retryAfterS`. */
   rateLimit(n: number, retryAfterS = 1): this {
     this.rateLimited = n;
@@ -355,7 +399,7 @@ export class FakePartnerizeApi {
       };
       const head = r.url.split('[')[0]!;
       const reference = seg('conversionref', head);
-      if (!reference || this.conversions.has(reference)) continue;
+      if (!reference || this.conversions.has(reference) || this.forgotten.has(reference)) continue;
       const time = seg('conversion_time', head);
       const lines = [...r.url.matchAll(/\[([^\]]*)\]/g)].map((m) => ({
         sku: seg('sku', m[1]!) ?? '',
@@ -365,8 +409,8 @@ export class FakePartnerizeApi {
       }));
       const items = lines.flatMap((l) =>
         this.opts.itemPerUnit
-          ? Array.from({ length: l.quantity }, () => ({ sku: l.sku, category: l.category, value: l.value }))
-          : [{ sku: l.sku, category: l.category, value: Math.round(l.value * l.quantity * 10_000) / 10_000 }],
+          ? Array.from({ length: l.quantity }, () => ({ sku: l.sku, category: l.category, value: l.value, quantity: 1 }))
+          : [{ sku: l.sku, category: l.category, value: Math.round(l.value * l.quantity * 10_000) / 10_000, quantity: l.quantity }],
       );
       this.addConversion({
         reference,
@@ -380,12 +424,32 @@ export class FakePartnerizeApi {
   }
 
   private rateHeaders(): Record<string, string> {
+    const t = this.opts.tokens;
+    if (t && this.bucket) {
+      const resetS = Math.max(0, Math.ceil((this.bucket.start + t.windowS * 1000 - Date.now()) / 1000));
+      return {
+        'x-ratelimit-limit': String(t.perWindow),
+        'x-ratelimit-remaining': String(Math.max(0, t.perWindow - this.bucket.used)),
+        'x-ratelimit-reset': String(resetS),
+      };
+    }
     return {
       'x-ratelimit-limit': '100',
       'x-ratelimit-remaining': this.rateLimited > 0 ? '0' : '99',
       'x-ratelimit-reset': String(this.retryAfterS),
       ...(this.rateLimited > 0 ? { 'x-ratelimit-retry-after': String(this.retryAfterS) } : {}),
     };
+  }
+
+  /** Spends a token of the report's bucket: false when none is left in this window. */
+  private spendToken(): boolean {
+    const t = this.opts.tokens;
+    if (!t) return true;
+    const now = Date.now();
+    if (!this.bucket || now >= this.bucket.start + t.windowS * 1000) this.bucket = { start: now, used: 0 };
+    if (this.bucket.used >= t.perWindow) return false;
+    this.bucket.used += 1;
+    return true;
   }
 
   private send(res: ServerResponse, rec: RecordedApiRequest, status: number, body: unknown): undefined {
@@ -456,6 +520,8 @@ export class FakePartnerizeApi {
       return this.send(res, rec, 401, v3Error(401, [{ property: '', message, code: V3_CODES.unauthorised, type: 'unauthorised' }]));
     }
     this.learnFromS2S();
+    if (url.pathname.startsWith('/reporting/') && !this.spendToken())
+      return this.send(res, rec, 429, { error: { message: 'Too Many Requests', type: '429' } });
     const routes: Array<[string, RegExp, (m: string[]) => undefined]> = [
       ['POST', /^\/v3\/brand\/campaigns\/([^/]+)\/conversions\/bulk$/, ([c]) => this.bulk(res, rec, c!, raw)],
       ['GET', /^\/v3\/jobs\/([^/]+)$/, ([j]) => this.getJob(res, rec, j!)],
@@ -582,6 +648,7 @@ export class FakePartnerizeApi {
         if (status === 'fraudulent') continue;
         for (const it of c.items) if (status) it.status = status;
         c.history.push({ at, status, reason, job: job.id });
+        c.lastModified = reportTime(at);
         continue;
       }
       const owner = [...this.conversions.values()].find((c) => c.items.some((i) => i.id === key));
@@ -594,6 +661,7 @@ export class FakePartnerizeApi {
       const value = u['item_value'] as number | undefined;
       if (value !== undefined) item.value = value;
       owner.history.push({ at, item: key, status, value, reason, job: job.id });
+      owner.lastModified = reportTime(at);
     }
   }
 
@@ -697,20 +765,33 @@ export class FakePartnerizeApi {
     const start = url.searchParams.get('start_date');
     const end = url.searchParams.get('end_date');
     if (!start) return this.send(res, rec, 400, { error: { message: 'start_date is required', type: '400' } });
-    const limit = Math.min(300, Number(url.searchParams.get('limit') ?? 300));
-    const cursor = Number(url.searchParams.get('cursor_id') ?? 0);
+    const limit = Math.min(this.opts.maxPage, Number(url.searchParams.get('limit') ?? this.opts.maxPage));
+    const cursor = this.opts.paging === 'cursor';
+    const from = Number(url.searchParams.get(cursor ? 'cursor_id' : 'offset') ?? 0);
     const ref = url.searchParams.get('conversion_reference');
+    const statuses = url.searchParams.getAll('statuses[]');
+    const byChange = url.searchParams.get('date_type') === 'last_modified';
     const all = [...this.conversions.values()]
-      .filter((c) => c.campaignId === campaignId && c.time >= start && (!end || c.time <= end))
+      .filter((c) => {
+        const t = byChange ? (c.lastModified ?? c.time) : c.time;
+        return c.campaignId === campaignId && t >= start && (!end || t <= end);
+      })
       .filter((c) => !this.opts.honourReferenceFilter || ref === null || c.reference === ref)
+      .filter((c) => statuses.length === 0 || statuses.includes(this.statusOf(c.reference) ?? ''))
       .sort((a, b) => a.conversionId.localeCompare(b.conversionId));
-    const page = all.slice(cursor, cursor + limit);
-    const more = cursor + limit < all.length;
+    const page = all.slice(from, from + limit);
+    const more = from + limit < all.length;
     const base = `${url.pathname}?${[...url.searchParams]
-      .filter(([k]) => k !== 'cursor_id')
+      .filter(([k]) => k !== 'cursor_id' && k !== 'offset')
       .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
       .join('&')}`;
+    const link = (at: number) => `${base}&${cursor ? 'cursor_id' : 'offset'}=${at}`;
     const sum = (f: (c: FakeConversion) => number) => ({ GBP: page.reduce((n, c) => n + f(c), 0) });
+    const pagination = cursor
+      ? { hypermedia: { pagination: { first_page: base, next_page: more ? link(from + limit) : null } } }
+      : this.opts.hypermedia
+        ? { hypermedia: { pagination: { first_page: link(0), next_page: more ? link(from + limit) : null } } }
+        : {};
     this.send(res, rec, 200, {
       total_conversion_count: { GBP: page.length },
       total_commission_value: sum(() => 0),
@@ -722,54 +803,60 @@ export class FakePartnerizeApi {
       end_date_time: end,
       limit,
       meta_data: [],
-      count: page.length,
+      count: cursor || this.opts.count === 'page' ? page.length : all.length,
       execution_time: '0.01200 seconds',
-      ...(more ? { cursor_id: cursor + limit } : {}),
-      conversions: page.map((c) => ({
-        conversion_data: {
-          conversion_id: c.conversionId,
-          campaign_id: c.campaignId,
-          publisher_id: '1100l5678',
-          conversion_time: c.time,
-          currency: c.currency,
-          advertiser_reference: '',
-          conversion_reference: c.reference,
-          customer_type: null,
-          last_modified: c.time,
-          conversion_value: {
-            conversion_value_id: c.conversionId,
-            conversion_status: this.statusOf(c.reference),
-            value: c.items.reduce((n, i) => n + (i.status === 'rejected' ? 0 : i.value), 0),
-            commission: 0,
-            publisher_commission: 0,
-          },
-          meta_data: [],
-          conversion_items: c.items.map((i) => ({
-            conversion_item_id: i.id,
-            sku: i.sku,
-            category: i.category ?? '',
-            item_value: i.value,
-            item_commission: 0,
-            item_publisher_commission: 0,
-            item_status: i.status,
-            invoice_id: null,
-            last_update: c.time,
-            display_to_publisher: 1,
-            approved_at: null,
-            item_status_id: i.status === 'pending' ? 1 : i.status === 'approved' ? 2 : 3,
-            reject_reason: i.status === 'rejected' ? 'rejected' : null,
-            voucher_codes: [],
-            meta_data: [],
-          })),
-          was_disputed: false,
-          currency_original: '',
-          currency_conversion_rate: '',
-          conversion_lag: 0,
-          clickref: c.clickref,
-        },
-      })),
-      hypermedia: { pagination: { first_page: base, next_page: more ? `${base}&cursor_id=${cursor + limit}` : null } },
+      ...(cursor && more ? { cursor_id: from + limit } : {}),
+      conversions: page.map((c) => this.conversionBody(c)),
+      ...pagination,
     });
+  }
+
+  /** A conversion as the report writes it (`conversion_data`, Partnerize's field names). */
+  private conversionBody(c: FakeConversion) {
+    return {
+      conversion_data: {
+        conversion_id: c.conversionId,
+        campaign_id: c.campaignId,
+        publisher_id: '1100l5678',
+        conversion_time: c.time,
+        currency: c.currency,
+        advertiser_reference: '',
+        conversion_reference: c.reference,
+        customer_type: null,
+        last_modified: c.lastModified ?? c.time,
+        conversion_value: {
+          conversion_value_id: c.conversionId,
+          conversion_status: this.statusOf(c.reference),
+          value: Math.round(c.items.reduce((n, i) => n + (i.status === 'rejected' ? 0 : i.value), 0) * 10_000) / 10_000,
+          commission: 0,
+          publisher_commission: 0,
+        },
+        meta_data: [],
+        conversion_items: c.items.map((i) => ({
+          conversion_item_id: i.id,
+          sku: i.sku,
+          category: i.category ?? '',
+          item_value: i.value,
+          ...(this.opts.itemQuantity ? { quantity: i.quantity ?? 1 } : {}),
+          item_commission: 0,
+          item_publisher_commission: 0,
+          item_status: i.status,
+          invoice_id: null,
+          last_update: c.lastModified ?? c.time,
+          display_to_publisher: 1,
+          approved_at: null,
+          item_status_id: i.status === 'pending' ? 1 : i.status === 'approved' ? 2 : 3,
+          reject_reason: i.status === 'rejected' ? (i.rejectReason ?? 'rejected') : null,
+          voucher_codes: [],
+          meta_data: [],
+        })),
+        was_disputed: false,
+        currency_original: '',
+        currency_conversion_rate: '',
+        conversion_lag: 0,
+        clickref: c.clickref,
+      },
+    };
   }
 
   async close(): Promise<void> {

@@ -28,12 +28,14 @@ import {
   type OrderUpdatesRecord,
   type UpdateEntry,
   type UpdateJobRecord,
-  type UpdateOutbox,
   type UpdatesChange,
   type PartnerizeSender,
+  type ReconciliationStore,
   type RequeueableStatus,
   type SendResult,
+  type UpdateAdmin,
 } from '#lambdas/core/model.js';
+import type { ReconcileRunRecord } from '#lambdas/core/reconcile-run.js';
 import { MAX_UPDATES_PER_ORDER } from '#lambdas/adapters/dynamodb-stores.js';
 import { InputError } from '#lambdas/core/errors.js';
 import { iso } from '#lambdas/core/time.js';
@@ -233,7 +235,7 @@ function takeLease<T extends Leased & { updatedAt?: string }>(
  * The order updates records and bulk jobs, with the conditions of DynamoOrderUpdates and
  * DynamoUpdateOutbox. `conversions` is the same table's conversion records (the approvals partition).
  */
-export class MemoryUpdateOutbox implements UpdateOutbox {
+export class MemoryUpdateOutbox implements UpdateAdmin {
   readonly items = new Map<string, OrderUpdatesRecord>();
   readonly jobs = new Map<string, UpdateJobRecord>();
 
@@ -374,6 +376,25 @@ export class MemoryUpdateOutbox implements UpdateOutbox {
     return true;
   }
 
+  async requeueEntry(ref: string, entryId: string, note: string, now: number): Promise<boolean> {
+    const key = updatesKey(ref);
+    const r = this.items.get(key);
+    const e = r?.entries[entryId];
+    if (!r || !e || e.state !== 'applied' || !(r.leaseId === undefined || (r.dueAt !== undefined && r.dueAt <= now))) return false;
+    const entry: UpdateEntry = { ...e, state: 'owed', retries: 0, note, updatedAt: iso(now) };
+    delete entry.notBefore;
+    delete entry.group;
+    this.items.set(key, {
+      ...r,
+      entries: { ...r.entries, [entryId]: entry },
+      dueShard: UPDATES_SHARD,
+      dueAt: now,
+      updatedAt: iso(now),
+      version: r.version + 1,
+    });
+    return true;
+  }
+
   async clearApproval(ref: string): Promise<boolean> {
     const r = this.conversions.items.get(ref);
     if (!r || r.dueShard !== APPROVALS_SHARD || r.leaseId !== undefined) return false;
@@ -382,6 +403,48 @@ export class MemoryUpdateOutbox implements UpdateOutbox {
     delete next.dueAt;
     this.conversions.items.set(ref, next);
     return true;
+  }
+}
+
+/**
+ * The reconciliation's reads over the same maps, as DynamoReconciliation: a campaign's records by
+ * order time (what the `campaignTime` index holds: records with both attributes), records and
+ * updates by key, run records.
+ */
+export class MemoryReconciliation implements ReconciliationStore {
+  readonly runs = new Map<string, ReconcileRunRecord>();
+  constructor(
+    private readonly conversions: { items: Map<string, ConversionRecord> },
+    private readonly updates: { items: Map<string, OrderUpdatesRecord> },
+  ) {}
+
+  async conversionsIn(campaignId: string, from: number, to: number): Promise<ConversionRecord[]> {
+    return [...this.conversions.items.values()]
+      .filter((r) => r.campaignId === campaignId && r.orderTime >= from && r.orderTime < to)
+      .map((r) => clone(r));
+  }
+
+  async conversionsByRef(refs: readonly string[]): Promise<ConversionRecord[]> {
+    return [...new Set(refs)].flatMap((ref) => {
+      const r = this.conversions.items.get(ref);
+      return r ? [clone(r)] : [];
+    });
+  }
+
+  async updatesOf(refs: readonly string[]): Promise<OrderUpdatesRecord[]> {
+    return [...new Set(refs)].flatMap((ref) => {
+      const r = this.updates.items.get(updatesKey(ref));
+      return r ? [structuredClone(r)] : [];
+    });
+  }
+
+  async putRun(run: ReconcileRunRecord): Promise<void> {
+    this.runs.set(run.conversionRef, structuredClone(run));
+  }
+
+  async getRun(key: string): Promise<ReconcileRunRecord | undefined> {
+    const r = this.runs.get(key);
+    return r && structuredClone(r);
   }
 }
 
