@@ -18,7 +18,7 @@ import {
   ENV_NAMING,
   OPERATOR_SETTINGS,
   readSettings,
-  SETTINGS,
+  envName,
   trackerConfig,
   type Settings,
 } from '#lambdas/core/settings.js';
@@ -95,7 +95,9 @@ function keysFromEnv(env: Record<string, string | undefined>): { applicationKey:
   const userApiKey = env[ENV.partnerizeUserApiKey]?.trim();
   if (applicationKey && userApiKey) return { applicationKey, userApiKey };
   if (applicationKey || userApiKey)
-    throw new TargetError(`set both ${ENV.partnerizeApplicationKey} and ${ENV.partnerizeUserApiKey} (Partnerize's API takes both), or neither`);
+    throw new TargetError(
+      `set both ${ENV.partnerizeApplicationKey} and ${ENV.partnerizeUserApiKey} (Partnerize's API takes both), or neither`,
+    );
   return undefined;
 }
 
@@ -126,13 +128,13 @@ export async function localTarget(url: string, opts: CliOptions): Promise<Target
       const keys = keysFromEnv(env);
       if (keys)
         return createPartnerizeApi({
-          baseUrl: env[SETTINGS.partnerizeApiBaseUrl.env]?.trim() || info.partnerizeApi.baseUrl,
+          baseUrl: env[envName('partnerizeApiBaseUrl')]?.trim() || info.partnerizeApi.baseUrl,
           credentials: staticCredentials(keys),
           userAgent: apiUserAgent,
         });
       if (!info.partnerizeApi.keysSet)
         throw new TargetError(
-          `no Partnerize API keys: start the local mode with ${ENV.partnerizeApplicationKey} and ${ENV.partnerizeUserApiKey} (and ${SETTINGS.partnerizeApiBaseUrl.env}), or give them to pz`,
+          `no Partnerize API keys: start the local mode with ${ENV.partnerizeApplicationKey} and ${ENV.partnerizeUserApiKey} (and ${envName('partnerizeApiBaseUrl')}), or give them to pz`,
         );
       // The local server reads the report with its own keys on the CLI's behalf: they never leave it.
       return createPartnerizeApi({
@@ -190,13 +192,7 @@ export async function stackTarget(stackName: string, region: string | undefined,
   const db = new DynamoDBClient(clientOpts);
   const mode = modeOf(outputs['PartnerizeMode']);
   const published = parseOutput(outputs['OperatorSettings']);
-  const deps = cliDeps(
-    db,
-    { clicks: outputs['ClicksTableName']!, conversions: outputs['ConversionsTableName']! },
-    mode,
-    opts,
-    published,
-  );
+  const deps = cliDeps(db, { clicks: outputs['ClicksTableName']!, conversions: outputs['ConversionsTableName']! }, mode, opts, published);
   return {
     label: `stack ${stackName}`,
     mode,
@@ -211,9 +207,12 @@ export async function stackTarget(stackName: string, region: string | undefined,
       let credentials: CredentialSource;
       if (keys) credentials = staticCredentials(keys);
       else if (secretArn) credentials = secretCredentials(new SecretsManagerClient(clientOpts), secretArn);
-      else throw new TargetError(`stack ${stackName} has no PartnerizeApiKeysSecretArn output: give pz the keys (${ENV.partnerizeApplicationKey}, ${ENV.partnerizeUserApiKey})`);
+      else
+        throw new TargetError(
+          `stack ${stackName} has no PartnerizeApiKeysSecretArn output: give pz the keys (${ENV.partnerizeApplicationKey}, ${ENV.partnerizeUserApiKey})`,
+        );
       return createPartnerizeApi({
-        baseUrl: env[SETTINGS.partnerizeApiBaseUrl.env]?.trim() || deps.config.partnerizeApiBaseUrl,
+        baseUrl: env[envName('partnerizeApiBaseUrl')]?.trim() || deps.config.partnerizeApiBaseUrl,
         credentials,
         userAgent: apiUserAgent,
       });
