@@ -227,9 +227,10 @@ function theirItems(items: readonly PartnerizeItem[]) {
  * Items per SKU. Partnerize's report has no item quantity in its schema and does not say whether it
  * keeps one item per unit or per line (docs/order-lifecycle.md), so a SKU matches when its value
  * agrees and its rows are either one per unit or one per line (or, where the report carries a
- * quantity, that quantity agrees).
+ * quantity, that quantity agrees). `basket`: a SKU is missing, extra, or its count differs — the
+ * basket is not the one sent, as opposed to the same basket at other prices.
  */
-function compareItems(order: SentOrder, items: readonly PartnerizeItem[]): ItemDifference[] {
+function compareItems(order: SentOrder, items: readonly PartnerizeItem[]): { diffs: ItemDifference[]; basket: boolean } {
   const ours = new Map<string, { quantity: number; lines: number; value: Amount; sent: SentItem[] }>();
   for (const i of order.items) {
     const k = itemKey(i);
@@ -242,6 +243,7 @@ function compareItems(order: SentOrder, items: readonly PartnerizeItem[]): ItemD
   }
   const theirs = theirItems(items);
   const out: ItemDifference[] = [];
+  let basket = false;
   for (const key of [...new Set([...ours.keys(), ...theirs.keys()])].sort()) {
     const o = ours.get(key);
     const t = theirs.get(key);
@@ -251,15 +253,17 @@ function compareItems(order: SentOrder, items: readonly PartnerizeItem[]): ItemD
       partnerize: t && { rows: t.rows, quantity: t.quantity, value: formatAmount(t.value) },
     };
     if (!o || !t) {
+      basket = true;
       out.push(diff);
       continue;
     }
     const tol = tolerance(o.sent, order.currency);
     const count = t.quantity !== undefined ? t.quantity === o.quantity : t.rows === o.quantity || t.rows === o.lines;
     const value = agree(t.value, o.value, tol) || (t.quantity !== undefined && agree(t.valueTimesQuantity, o.value, tol));
+    if (!count) basket = true;
     if (!count || !value) out.push(diff);
   }
-  return out;
+  return { diffs: out, basket };
 }
 
 const itemsLine = (d: ItemDifference): string => {
@@ -535,30 +539,45 @@ function compareHeld(b: Builder, input: CompareInput, own: ConversionRecord, c: 
   const money = { currency: order.currency, value: formatAmount(order.total) };
   const exp = expectedOf(input.updates.get(own.conversionRef));
 
+  // One order is in one of `value` and `items` at most: a basket that differs (a SKU missing, extra or
+  // of another count) is `items`, whatever it does to the total; the same basket at another total (or
+  // in another currency) is `value`; the same basket and total with the money spread otherwise over
+  // the SKUs is `items`.
   const theirCurrency = c.currency?.toUpperCase();
   const converted = theirCurrency !== undefined && theirCurrency !== order.currency && c.currencyOriginal?.toUpperCase() === order.currency;
   if (converted) b.summary.converted += 1;
-  else if (theirCurrency !== undefined && theirCurrency !== order.currency) {
-    add(b, { ...base, class: 'value', detail: `currency: sent ${order.currency}, Partnerize holds ${theirCurrency}`, amount: money });
-  } else if (!exp.itemLevel && c.value !== undefined) {
-    const theirs = amountOfNumber(c.value) ?? 0n;
+  const compared = !exp.itemLevel && !converted;
+  const items = compared && order.items.length > 0 && c.items.length > 0 ? compareItems(order, c.items) : { diffs: [], basket: false };
+  const theirs = c.value === undefined ? undefined : (amountOfNumber(c.value) ?? 0n);
+  let valueDetail: string | undefined;
+  if (compared && theirCurrency !== undefined && theirCurrency !== order.currency)
+    valueDetail = `currency: sent ${order.currency}, Partnerize holds ${theirCurrency}`;
+  else if (compared && theirs !== undefined) {
     const all = sum(c.items.map((i) => amountOfNumber(i.value ?? 0) ?? 0n));
     const live = sum(c.items.filter((i) => i.status !== 'rejected').map((i) => amountOfNumber(i.value ?? 0) ?? 0n));
     // Partnerize may leave rejected items out of a conversion's value: the value then is its live items'.
     const same = agree(theirs, order.total, order.tol) || (c.items.length > 0 && agree(all, order.total, order.tol) && agree(theirs, live));
-    if (!same)
-      add(b, {
-        ...base,
-        class: 'value',
-        detail: `value: sent ${formatAmount(order.total)} ${order.currency}, Partnerize holds ${formatAmount(theirs)}`,
-        amount: { currency: order.currency, value: formatAmount(abs(theirs - order.total)) },
-      });
+    if (!same) valueDetail = `value: sent ${formatAmount(order.total)} ${order.currency}, Partnerize holds ${formatAmount(theirs)}`;
   }
-
-  if (!exp.itemLevel && order.items.length > 0) {
-    const items = compareItems(order, c.items);
-    if (items.length > 0) add(b, { ...base, class: 'items', detail: items.map(itemsLine).join('; '), items, amount: money });
-  }
+  if (items.diffs.length > 0 && (items.basket || valueDetail === undefined))
+    add(b, {
+      ...base,
+      class: 'items',
+      detail: [...(valueDetail ? [valueDetail] : []), ...items.diffs.map(itemsLine)].join('; '),
+      items: items.diffs,
+      amount: money,
+    });
+  else if (valueDetail !== undefined)
+    add(b, {
+      ...base,
+      class: 'value',
+      detail: [valueDetail, ...items.diffs.map(itemsLine)].join('; '),
+      items: items.diffs.length > 0 ? items.diffs : undefined,
+      amount:
+        theirCurrency !== order.currency || theirs === undefined
+          ? money
+          : { currency: order.currency, value: formatAmount(abs(theirs - order.total)) },
+    });
 
   const drift = statusDrift(c, exp);
   if (drift) {

@@ -262,8 +262,10 @@ export class FakePartnerizeApi {
   private rateLimited = 0;
   private retryAfterS = 1;
   private bucket: { start: number; used: number } | undefined;
-  /** References Partnerize recorded nothing for although the S2S fake answered (`forget`). */
+  /** References whose next recorded S2S call Partnerize keeps nothing of (`forget` before the send). */
   private readonly forgotten = new Set<string>();
+  /** How many of the S2S fake's requests have been learnt from (each is read once). */
+  private learnt = 0;
   private nextId = 1000;
   private linked: FakePartnerize | undefined;
 
@@ -340,11 +342,13 @@ export class FakePartnerizeApi {
     return conversion;
   }
 
-  /** Partnerize keeps nothing of this conversion (now, or when the S2S fake records it): the tracker will call it missing. */
+  /**
+   * Partnerize keeps nothing of this conversion (now, or of the S2S fake's next call for it when it
+   * holds none yet): the tracker will call it missing. A later call (a replay) is recorded again.
+   */
   forget(reference: string): this {
     this.learnFromS2S();
-    this.forgotten.add(reference);
-    this.conversions.delete(reference);
+    if (!this.conversions.delete(reference)) this.forgotten.add(reference);
     return this;
   }
 
@@ -391,7 +395,10 @@ export class FakePartnerizeApi {
   }
 
   private learnFromS2S(): void {
-    for (const r of this.linked?.requests ?? []) {
+    const requests = this.linked?.requests ?? [];
+    // The S2S fake decides `recorded` as it takes a request: each request is read once, in order.
+    for (; this.learnt < requests.length; this.learnt++) {
+      const r = requests[this.learnt]!;
       if (!r.recorded) continue;
       const seg = (k: string, s: string) => {
         const m = new RegExp(`(?:^|/)${k}:([^/\\]]*)`).exec(s);
@@ -399,7 +406,8 @@ export class FakePartnerizeApi {
       };
       const head = r.url.split('[')[0]!;
       const reference = seg('conversionref', head);
-      if (!reference || this.conversions.has(reference) || this.forgotten.has(reference)) continue;
+      if (!reference || this.conversions.has(reference)) continue;
+      if (this.forgotten.delete(reference)) continue;
       const time = seg('conversion_time', head);
       const lines = [...r.url.matchAll(/\[([^\]]*)\]/g)].map((m) => ({
         sku: seg('sku', m[1]!) ?? '',
