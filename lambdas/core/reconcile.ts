@@ -420,11 +420,13 @@ export function compare(input: CompareInput): Reconciliation {
   }
 
   const matched = new Set<string>();
-  for (const [ref, held] of [...byRef.entries()].sort(([a], [c]) => (a < c ? -1 : a > c ? 1 : 0))) {
+  for (const [ref, unordered] of [...byRef.entries()].sort(([a], [c]) => cmp(a, c))) {
+    // Two conversions of one reference: the earliest id is the one the tracker's call made.
+    const held = unordered.sort((x, y) => cmp(x.conversionId, y.conversionId));
     const first = held[0]!;
     const theirTime = reportTime(first.conversionTime);
     const own = recordOf(ref);
-    const concerned = inWindow(theirTime) || (own !== undefined && oursByRef.has(ref));
+    const concerned = inWindow(theirTime) || (own !== undefined && oursByRef.has(ref) && inWindow(own.orderTime));
     if (!concerned) continue;
     b.summary.held += held.length;
 
