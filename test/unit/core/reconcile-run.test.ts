@@ -206,7 +206,14 @@ function scriptedApi(answers: Answer[] | ((campaignId: string, q: ReportQuery) =
 function fakeTime(start = NOW) {
   const waits: number[] = [];
   let t = start;
-  return { now: () => t, sleep: async (ms: number) => void (waits.push(ms), (t += ms)), waits };
+  return {
+    now: () => t,
+    sleep: async (ms: number) => {
+      waits.push(ms);
+      t += ms;
+    },
+    waits,
+  };
 }
 
 describe('readReport', () => {
