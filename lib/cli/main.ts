@@ -436,8 +436,8 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       io.stderr.write(`${err.message}\n\n${HELP[command]}\n`);
       return 2;
     }
-    // A reconcile without a window or with a bad one is a usage mistake (its own exit code).
-    if (command === 'reconcile' && err instanceof InputError && ['from', 'to', 'grace', 'csv'].includes(err.field ?? '')) {
+    // A reconcile without a window, with a bad one or an unknown campaign is a usage mistake (its own exit code).
+    if (command === 'reconcile' && err instanceof InputError && ['from', 'to', 'grace', 'csv', 'campaign'].includes(err.field ?? '')) {
       io.stderr.write(`${err.message}\n\n${HELP[command]}\n`);
       return RECONCILE_EXIT.usage;
     }

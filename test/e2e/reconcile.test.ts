@@ -146,6 +146,9 @@ describe('pz reconcile against npm start', () => {
     expect(usage.code).toBe(2);
     expect(usage.err).toMatch(/--from is required/);
     expect((await pz(['--from', today, '--to', today, '--grace', 'soon'])).code).toBe(2);
+    const campaign = await pz(['--from', today, '--to', today, '--campaign', 'nope']);
+    expect(campaign.code).toBe(2);
+    expect(campaign.err).toMatch(/--campaign 'nope' is not a campaign of this deployment \(1011l270 \(default\)\)/);
     const badKeys = await pz(['--from', today, '--to', today], { ...api.env, PARTNERIZE_USER_API_KEY: 'wrong' });
     expect(badKeys.code).toBe(1);
     expect(badKeys.err).toMatch(/Partnerize refused the API keys/);
