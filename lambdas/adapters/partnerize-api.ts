@@ -150,7 +150,8 @@ function withParam(path: string, key: string, value: string): string {
 /**
  * Where the page after `path` is, from its answer: Partnerize's `next_page` (null: the last page),
  * else its cursor, else the next offset — while the answer's `count` (a total) says more are left,
- * or, when `count` is only the page's size, while the page was full.
+ * or, when `count` is only the page's size, while the page was full (or, with no `limit` either,
+ * until an empty page).
  */
 export function nextPageOf(path: string, body: Json, received: number): { offset: number; next: string | undefined } {
   const offset = Number(new URLSearchParams(path.split('?')[1] ?? '').get('offset') ?? 0) || 0;
@@ -168,12 +169,14 @@ export function nextPageOf(path: string, body: Json, received: number): { offset
   if (cursor && received > 0) return { offset, next: checked(withParam(path, 'cursor_id', cursor)) };
   if (received === 0) return { offset, next: undefined };
   const after = offset + received;
-  const more = count !== undefined && count > received ? after < count : received >= (limit ?? REPORT_PAGE_LIMIT);
+  // `count` a total: read up to it. Else a full page (of the answer's `limit`) may have a successor;
+  // an answer that says neither is read on until a page comes back empty.
+  const more = count !== undefined && count > received ? after < count : limit !== undefined ? received >= limit : true;
   return { offset, next: more ? checked(withParam(path, 'offset', String(after))) : undefined };
 }
 
-/** `YYYY-MM-DD HH:MM:SS`, UTC: the report's date format. */
-const reportDate = (ms: number): string => new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+/** ISO 8601 to the second, UTC (`2026-11-30T00:00:00Z`): the form of the report's own `start_date` example. */
+const reportDate = (ms: number): string => `${new Date(ms).toISOString().slice(0, 19)}Z`;
 
 export interface PartnerizeApiOptions {
   baseUrl: string;

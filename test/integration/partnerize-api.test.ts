@@ -135,12 +135,12 @@ describe('conversion report', () => {
       items: [expect.objectContaining({ sku: 'S1', value: 25, status: 'pending' }), expect.objectContaining({ sku: 'S2', value: 40 })],
     });
     expect(fake.requests[0]!.path).toMatch(
-      /start_date=2026-11-23\+00%3A00%3A00&end_date=2026-11-25\+00%3A00%3A00&timezone=UTC&limit=300&conversion_reference=REP-1/,
+      /start_date=2026-11-23T00%3A00%3A00Z&end_date=2026-11-25T00%3A00%3A00Z&timezone=UTC&limit=300&offset=0&conversion_reference=REP-1/,
     );
   });
 
   it('pages by cursor (next_page) when the filter is ignored', async () => {
-    const loose = await FakePartnerizeApi.start({ honourReferenceFilter: false });
+    const loose = await FakePartnerizeApi.start({ honourReferenceFilter: false, paging: 'cursor' });
     try {
       for (let i = 0; i < 650; i++) loose.addConversion({ reference: `BULK-${i}`, time: '2026-11-24 11:00:00' });
       const client = createPartnerizeApi({ baseUrl: loose.url, credentials: staticCredentials(keys) });

@@ -770,9 +770,23 @@ export class FakePartnerizeApi {
   }
 
   private report(res: ServerResponse, rec: RecordedApiRequest, campaignId: string, url: URL): undefined {
-    const start = url.searchParams.get('start_date');
-    const end = url.searchParams.get('end_date');
-    if (!start) return this.send(res, rec, 400, { error: { message: 'start_date is required', type: '400' } });
+    // ISO 8601 as the schema's example (`2016-02-30T05:15:32Z`), or the space-separated form of
+    // Partnerize's own hypermedia links; UTC unless an offset is given.
+    const date = (name: string): number | undefined | null => {
+      const v = url.searchParams.get(name);
+      if (v === null) return undefined;
+      const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(Z|[+-]\d{2}:\d{2})?$/.exec(v);
+      const t = m ? Date.parse(`${m[1]}T${m[2]}${m[3] ?? 'Z'}`) : Number.NaN;
+      return Number.isNaN(t) ? null : t;
+    };
+    const start = date('start_date');
+    const end = date('end_date');
+    if (start === undefined) return this.send(res, rec, 400, { error: { message: 'start_date is required', type: '400' } });
+    if (start === null || end === null)
+      return this.send(res, rec, 400, {
+        error: { message: `${start === null ? 'start_date' : 'end_date'} is not an ISO 8601 date`, type: '400' },
+      });
+    const timeOf = (text: string) => Date.parse(`${text.replace(' ', 'T')}Z`);
     const limit = Math.min(this.opts.maxPage, Number(url.searchParams.get('limit') ?? this.opts.maxPage));
     const cursor = this.opts.paging === 'cursor';
     const from = Number(url.searchParams.get(cursor ? 'cursor_id' : 'offset') ?? 0);
@@ -781,8 +795,8 @@ export class FakePartnerizeApi {
     const byChange = url.searchParams.get('date_type') === 'last_modified';
     const all = [...this.conversions.values()]
       .filter((c) => {
-        const t = byChange ? (c.lastModified ?? c.time) : c.time;
-        return c.campaignId === campaignId && t >= start && (!end || t <= end);
+        const t = timeOf(byChange ? (c.lastModified ?? c.time) : c.time);
+        return c.campaignId === campaignId && t >= start && (end === undefined || t <= end);
       })
       .filter((c) => !this.opts.honourReferenceFilter || ref === null || c.reference === ref)
       .filter((c) => statuses.length === 0 || statuses.includes(this.statusOf(c.reference) ?? ''))
@@ -805,10 +819,10 @@ export class FakePartnerizeApi {
       total_commission_value: sum(() => 0),
       total_publisher_commission: sum(() => 0),
       total_value: sum((c) => c.items.reduce((n, i) => n + i.value, 0)),
-      start_date_time_utc: start,
-      end_date_time_utc: end,
-      start_date_time: start,
-      end_date_time: end,
+      start_date_time_utc: reportTime(start),
+      end_date_time_utc: end === undefined ? null : reportTime(end),
+      start_date_time: reportTime(start),
+      end_date_time: end === undefined ? null : reportTime(end),
       limit,
       meta_data: [],
       count: cursor || this.opts.count === 'page' ? page.length : all.length,
