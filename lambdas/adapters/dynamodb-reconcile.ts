@@ -27,7 +27,7 @@ import { DynamoTable } from './dynamodb-stores.js';
 import { DynamoUpdateOutbox } from './dynamodb-update-outbox.js';
 import { sendOptions } from './deadline.js';
 import { fromItem, toItem } from './marshal.js';
-import { CONVERSIONS } from './tables.js';
+import { CAMPAIGN_TIME_INDEX, CONVERSIONS } from './tables.js';
 
 /** BatchGetItem's limit per request. */
 const BATCH = 100;
@@ -45,11 +45,11 @@ export class DynamoReconciliation extends DynamoTable implements ReconciliationS
         .send(
           new QueryCommand({
             TableName: this.tableName,
-            IndexName: CONVERSIONS.campaignTimeIndex,
+            IndexName: CAMPAIGN_TIME_INDEX.name,
             KeyConditionExpression: '#campaign = :campaign AND #time BETWEEN :from AND :last',
             ExpressionAttributeNames: {
-              '#campaign': CONVERSIONS.campaignTimeIndexPartitionKey,
-              '#time': CONVERSIONS.campaignTimeIndexSortKey,
+              '#campaign': CAMPAIGN_TIME_INDEX.partitionKey,
+              '#time': CAMPAIGN_TIME_INDEX.sortKey,
             },
             ExpressionAttributeValues: { ':campaign': { S: campaignId }, ':from': { N: String(from) }, ':last': { N: String(to - 1) } },
             ExclusiveStartKey: start,
@@ -122,7 +122,7 @@ export class MissingIndexError extends Error {
   override name = 'MissingIndexError';
   constructor() {
     super(
-      `the conversions table has no ${CONVERSIONS.campaignTimeIndex} index: in AWS, deploy the stack (DynamoDB adds it and fills it from the existing records); locally, a DATA_DIR created before reconciliation existed needs a new DATA_DIR (dynalite cannot add an index to a table)`,
+      `the conversions table has no ${CAMPAIGN_TIME_INDEX.name} index: in AWS, deploy the stack (DynamoDB adds it and fills it from the existing records); locally, a DATA_DIR created before reconciliation existed needs a new DATA_DIR (dynalite cannot add an index to a table)`,
     );
   }
 }

@@ -13,13 +13,17 @@ export const CONVERSIONS = {
   dueIndex: 'due',
   dueIndexPartitionKey: 'dueShard',
   dueIndexSortKey: 'dueAt',
-  /**
-   * The conversions of a campaign by order time (the reconciliation: core/reconcile-run.ts), KEYS_ONLY,
-   * on attributes every conversion record already has: written once per conversion, when it is
-   * created (docs/capacity.md), and filled by DynamoDB from the existing records when it is added.
-   * Order updates, jobs and reconciliation results have no `orderTime`: they are not in it.
-   */
-  campaignTimeIndex: 'campaignTime',
-  campaignTimeIndexPartitionKey: 'campaignId',
-  campaignTimeIndexSortKey: 'orderTime',
+} as const;
+
+/**
+ * The conversions of a campaign by order time (the reconciliation: core/reconcile-run.ts), KEYS_ONLY,
+ * on attributes every conversion record already has: written once per conversion, when it is
+ * created (docs/capacity.md), and filled by DynamoDB from the existing records when it is added.
+ * Order updates, jobs and reconciliation results have no `orderTime`: they are not in it. Apart from
+ * {@link CONVERSIONS} so the postbacks bundle, which carries that object whole, does not grow.
+ */
+export const CAMPAIGN_TIME_INDEX = {
+  name: 'campaignTime',
+  partitionKey: 'campaignId',
+  sortKey: 'orderTime',
 } as const;

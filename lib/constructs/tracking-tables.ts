@@ -1,7 +1,7 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { AttributeType, Billing, ProjectionType, TableEncryptionV2, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
-import { CLICKS, CONVERSIONS } from '#lambdas/adapters/tables.js';
+import { CLICKS, CAMPAIGN_TIME_INDEX, CONVERSIONS } from '#lambdas/adapters/tables.js';
 
 export interface TrackingTablesProps {
   /** Keep the tables (and their data) when the stack is deleted. */
@@ -44,9 +44,9 @@ export class TrackingTables extends Construct {
           projectionType: ProjectionType.KEYS_ONLY,
         },
         {
-          indexName: CONVERSIONS.campaignTimeIndex,
-          partitionKey: { name: CONVERSIONS.campaignTimeIndexPartitionKey, type: AttributeType.STRING },
-          sortKey: { name: CONVERSIONS.campaignTimeIndexSortKey, type: AttributeType.NUMBER },
+          indexName: CAMPAIGN_TIME_INDEX.name,
+          partitionKey: { name: CAMPAIGN_TIME_INDEX.partitionKey, type: AttributeType.STRING },
+          sortKey: { name: CAMPAIGN_TIME_INDEX.sortKey, type: AttributeType.NUMBER },
           projectionType: ProjectionType.KEYS_ONLY,
         },
       ],

@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { dynamoClient } from '#lambdas/runtime/dynamodb.js';
-import { CLICKS, CONVERSIONS } from '#lambdas/adapters/tables.js';
+import { CLICKS, CAMPAIGN_TIME_INDEX, CONVERSIONS } from '#lambdas/adapters/tables.js';
 
 export interface EmbeddedDynamo {
   endpoint: string;
@@ -69,8 +69,8 @@ export async function ensureTables(client: DynamoDBClient, tables: { clicks: str
           { AttributeName: CONVERSIONS.partitionKey, AttributeType: 'S' },
           { AttributeName: CONVERSIONS.dueIndexPartitionKey, AttributeType: 'S' },
           { AttributeName: CONVERSIONS.dueIndexSortKey, AttributeType: 'N' },
-          { AttributeName: CONVERSIONS.campaignTimeIndexPartitionKey, AttributeType: 'S' },
-          { AttributeName: CONVERSIONS.campaignTimeIndexSortKey, AttributeType: 'N' },
+          { AttributeName: CAMPAIGN_TIME_INDEX.partitionKey, AttributeType: 'S' },
+          { AttributeName: CAMPAIGN_TIME_INDEX.sortKey, AttributeType: 'N' },
         ],
         KeySchema: [{ AttributeName: CONVERSIONS.partitionKey, KeyType: 'HASH' }],
         GlobalSecondaryIndexes: [
@@ -83,10 +83,10 @@ export async function ensureTables(client: DynamoDBClient, tables: { clicks: str
             Projection: { ProjectionType: 'KEYS_ONLY' },
           },
           {
-            IndexName: CONVERSIONS.campaignTimeIndex,
+            IndexName: CAMPAIGN_TIME_INDEX.name,
             KeySchema: [
-              { AttributeName: CONVERSIONS.campaignTimeIndexPartitionKey, KeyType: 'HASH' },
-              { AttributeName: CONVERSIONS.campaignTimeIndexSortKey, KeyType: 'RANGE' },
+              { AttributeName: CAMPAIGN_TIME_INDEX.partitionKey, KeyType: 'HASH' },
+              { AttributeName: CAMPAIGN_TIME_INDEX.sortKey, KeyType: 'RANGE' },
             ],
             Projection: { ProjectionType: 'KEYS_ONLY' },
           },
