@@ -307,7 +307,7 @@ describe('tables', () => {
     expect(t.DeletionPolicy).toBe('Retain');
   });
 
-  it('Conversions: partition key conversionRef, TTL, a sparse KEYS_ONLY index on dueShard/dueAt', () => {
+  it('Conversions: partition key conversionRef, TTL, a sparse KEYS_ONLY index on dueShard/dueAt, a KEYS_ONLY index on campaignId/orderTime', () => {
     const id = logicalId('AWS::DynamoDB::GlobalTable', 'TablesConversions');
     const t = resourcesOf(built.template, 'AWS::DynamoDB::GlobalTable')[id]!;
     expect(t.Properties.KeySchema).toEqual([{ AttributeName: 'conversionRef', KeyType: 'HASH' }]);
@@ -321,11 +321,21 @@ describe('tables', () => {
         ],
         Projection: { ProjectionType: 'KEYS_ONLY' },
       },
+      {
+        IndexName: 'campaignTime',
+        KeySchema: [
+          { AttributeName: 'campaignId', KeyType: 'HASH' },
+          { AttributeName: 'orderTime', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      },
     ]);
     expect(t.Properties.AttributeDefinitions).toEqual(
       expect.arrayContaining([
         { AttributeName: 'dueAt', AttributeType: 'N' },
         { AttributeName: 'dueShard', AttributeType: 'S' },
+        { AttributeName: 'campaignId', AttributeType: 'S' },
+        { AttributeName: 'orderTime', AttributeType: 'N' },
       ]),
     );
     expect(t.DeletionPolicy).toBe('Retain');
