@@ -255,6 +255,8 @@ export class FakePartnerizeApi {
   readonly jobs = new Map<string, FakeJob>();
   /** Ids (references or item ids) whose update fails in its task, with the message. */
   readonly failIds = new Map<string, string>();
+  /** Ids (references or item ids) whose update a job reports done without applying it: what reconciliation calls status drift. */
+  readonly ignoreIds = new Set<string>();
   readonly opts: Required<Omit<FakeApiOptions, 'tokens'>> & Pick<FakeApiOptions, 'tokens'>;
   private readonly sockets = new Set<Socket>();
   private outages: Outage[] = [];
@@ -645,6 +647,7 @@ export class FakePartnerizeApi {
         job.errors.set(key, failure);
         continue;
       }
+      if (this.ignoreIds.has(key)) continue;
       const status = u['status'] as FakeItem['status'] | 'fraudulent' | undefined;
       const reason = u['reason'] as string | undefined;
       if (job.form === 'conversion_references') {
