@@ -93,7 +93,13 @@ const itemOf = (v: unknown): PartnerizeItem | undefined => {
   const i = obj(v);
   const id = str(i['conversion_item_id']);
   if (!id) return undefined;
-  const item: PartnerizeItem = { id, sku: str(i['sku']), category: str(i['category']), value: num(i['item_value']), status: str(i['item_status']) };
+  const item: PartnerizeItem = {
+    id,
+    sku: str(i['sku']),
+    category: str(i['category']),
+    value: num(i['item_value']),
+    status: str(i['item_status']),
+  };
   const quantity = num(i['quantity']);
   if (quantity !== undefined) item.quantity = quantity;
   const reason = str(i['reject_reason']);

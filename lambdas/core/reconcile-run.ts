@@ -76,7 +76,9 @@ export interface CampaignTarget {
 }
 
 /** The deployment's campaigns, one per campaign id (two rules naming one id share it). */
-export function campaignTargets(config: Pick<TrackerConfig, 'partnerizeCampaignId' | 'conversionRefPrefix' | 'campaigns'>): CampaignTarget[] {
+export function campaignTargets(
+  config: Pick<TrackerConfig, 'partnerizeCampaignId' | 'conversionRefPrefix' | 'campaigns'>,
+): CampaignTarget[] {
   const out = new Map<string, CampaignTarget>();
   for (const c of campaignsOf(config)) {
     const t = out.get(c.campaignId);
@@ -158,7 +160,8 @@ export async function readReport(deps: Pick<ReconcileDeps, 'api' | 'now' | 'slee
         if (++limited > MAX_RATE_LIMITED) throw new ReconcileError(`Partnerize kept answering 429 (${limited} times)`);
         await wait((r.retryAfterS ?? DEFAULT_RATE_WAIT_S) * SECOND_MS, "Partnerize's rate limit");
       } else {
-        if (++failures > MAX_PAGE_FAILURES) throw new ReconcileError(`Partnerize's conversion report could not be read (${what}, ${failures} tries)`);
+        if (++failures > MAX_PAGE_FAILURES)
+          throw new ReconcileError(`Partnerize's conversion report could not be read (${what}, ${failures} tries)`);
         await wait(Math.max((r.retryAfterS ?? 0) * SECOND_MS, 2 ** failures * SECOND_MS), 'a retry');
       }
       continue;
@@ -253,7 +256,8 @@ export function totalOf(summaries: readonly ReconcileSummary[]): ReconcileSummar
         t[c].value[cur] = formatAmount((amountOf(t[c].value[cur] ?? '0') ?? 0n) + (amountOf(v) ?? 0n));
     }
     for (const k of ['checked', 'held', 'recent', 'twins', 'rejectedAtPartnerize', 'converted'] as const) t[k] += s[k];
-    for (const [status, n] of Object.entries(s.notSent)) t.notSent[status as keyof typeof t.notSent] = (t.notSent[status as keyof typeof t.notSent] ?? 0) + n;
+    for (const [status, n] of Object.entries(s.notSent))
+      t.notSent[status as keyof typeof t.notSent] = (t.notSent[status as keyof typeof t.notSent] ?? 0) + n;
   }
   return t;
 }
@@ -318,7 +322,13 @@ export interface ReconcileRunRecord {
 export const RUN_ROWS_MAX_BYTES = 300_000;
 
 export function runRecordOf(
-  r: { campaign: CampaignTarget; window: { from: number; to: number }; pages: number; summary: ReconcileSummary; rows: readonly Difference[] },
+  r: {
+    campaign: CampaignTarget;
+    window: { from: number; to: number };
+    pages: number;
+    summary: ReconcileSummary;
+    rows: readonly Difference[];
+  },
   o: { graceMs: number; startedAt: number; now: number; retentionDays: number; error?: string | undefined },
 ): ReconcileRunRecord {
   const from = iso(r.window.from);
@@ -415,7 +425,13 @@ export async function dailyReconciliation(deps: DailyDeps, event: DailyEvent | u
       await deps.store.putRun(
         runRecordOf(
           { campaign, window: w, pages: 0, summary: emptySummary(), rows: [] },
-          { graceMs: w.graceMs, startedAt: started, now: deps.now(), retentionDays: deps.config.conversionRetentionDays, error: err.message },
+          {
+            graceMs: w.graceMs,
+            startedAt: started,
+            now: deps.now(),
+            retentionDays: deps.config.conversionRetentionDays,
+            error: err.message,
+          },
         ),
       );
       deps.log.error('reconciliation failed', { campaignId: campaign.campaignId, error: err.message });
@@ -452,7 +468,11 @@ export function parseWindow(fromText: string | undefined, toText: string | undef
       throw new InputError('missing_field', `--${field} is required: a date (2026-05-01, a whole UTC day) or an ISO time`, field);
     const t = text.trim();
     const day = /^\d{4}-\d{2}-\d{2}$/.test(t);
-    const ms = day ? Date.parse(`${t}T00:00:00Z`) : /^\d{4}-\d{2}-\d{2}T/.test(t) ? Date.parse(/[zZ]|[+-]\d{2}:?\d{2}$/.test(t) ? t : `${t}Z`) : Number.NaN;
+    const ms = day
+      ? Date.parse(`${t}T00:00:00Z`)
+      : /^\d{4}-\d{2}-\d{2}T/.test(t)
+        ? Date.parse(/[zZ]|[+-]\d{2}:?\d{2}$/.test(t) ? t : `${t}Z`)
+        : Number.NaN;
     if (Number.isNaN(ms)) throw new InputError('invalid_field', `--${field} must be a date (2026-05-01) or an ISO time; got '${t}'`, field);
     return day && field === 'to' ? ms + DAY_MS : ms;
   };

@@ -445,7 +445,8 @@ export function compare(input: CompareInput): Reconciliation {
       continue;
     }
     if (!own) {
-      for (const c of held) addUnexpected(b, campaignId, ref, c, 'the tracker has no record of this conversion: another source sent it (the legacy pixel?)');
+      for (const c of held)
+        addUnexpected(b, campaignId, ref, c, 'the tracker has no record of this conversion: another source sent it (the legacy pixel?)');
       continue;
     }
     matched.add(ref);
@@ -458,7 +459,14 @@ export function compare(input: CompareInput): Reconciliation {
       continue;
     }
     for (const extra of held.slice(1))
-      addUnexpected(b, campaignId, ref, extra, `Partnerize holds ${held.length} conversions with this reference: one too many (a double tag?)`, own.orderId);
+      addUnexpected(
+        b,
+        campaignId,
+        ref,
+        extra,
+        `Partnerize holds ${held.length} conversions with this reference: one too many (a double tag?)`,
+        own.orderId,
+      );
     compareHeld(b, input, own, first);
   }
 

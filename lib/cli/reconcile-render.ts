@@ -2,7 +2,14 @@
 import type { FixOutcome, FixPlan } from '#lambdas/core/reconcile-fix.js';
 import type { CampaignReconciliation } from '#lambdas/core/reconcile-run.js';
 import { totalOf } from '#lambdas/core/reconcile-run.js';
-import { CLASS_INFO, DIFFERENCE_CLASSES, differs, type ClassTotals, type Difference, type ReconcileSummary } from '#lambdas/core/reconcile.js';
+import {
+  CLASS_INFO,
+  DIFFERENCE_CLASSES,
+  differs,
+  type ClassTotals,
+  type Difference,
+  type ReconcileSummary,
+} from '#lambdas/core/reconcile.js';
 import { table } from './render.js';
 
 export interface RunMeta {
@@ -56,14 +63,19 @@ function notes(s: ReconcileSummary, graceMs: number, prefixes: readonly string[]
     );
   const notSent = Object.entries(s.notSent);
   if (notSent.length > 0)
-    out.push(`Not compared: the tracker never delivered ${notSent.map(([status, k]) => `${n(k)} ${status}`).join(', ')} of the window (pz requeue / pz replay act on them).`);
+    out.push(
+      `Not compared: the tracker never delivered ${notSent.map(([status, k]) => `${n(k)} ${status}`).join(', ')} of the window (pz requeue / pz replay act on them).`,
+    );
   if (s.twins > 0)
     out.push(
       `Twins: ${n(s.twins)} conversion(s) without the ${prefixes.filter(Boolean).join(' / ')} prefix match orders the tracker delivered: the legacy pixel, in a parallel run.`,
     );
   if (s.rejectedAtPartnerize > 0)
-    out.push(`Told, not a difference: ${n(s.rejectedAtPartnerize)} conversion(s) rejected in Partnerize without an update from the tracker.`);
-  if (s.converted > 0) out.push(`Told, not a difference: ${n(s.converted)} conversion(s) Partnerize converted to another currency (values not compared).`);
+    out.push(
+      `Told, not a difference: ${n(s.rejectedAtPartnerize)} conversion(s) rejected in Partnerize without an update from the tracker.`,
+    );
+  if (s.converted > 0)
+    out.push(`Told, not a difference: ${n(s.converted)} conversion(s) Partnerize converted to another currency (values not compared).`);
   return out;
 }
 
@@ -76,13 +88,18 @@ function rowsOf(cls: Difference['class'], rows: readonly Difference[]): string {
     r.conversionRef,
     shortTime(r.orderTime),
     r.ours ? `${r.ours.currency} ${r.ours.value}` : r.amount ? `${r.amount.currency} ${r.amount.value}` : '-',
-    r.partnerize ? `${r.conversionId ?? ''} ${r.partnerize.status}${r.partnerize.value === undefined ? '' : ` ${r.partnerize.currency ?? ''} ${r.partnerize.value}`}`.trim() : 'not held',
+    r.partnerize
+      ? `${r.conversionId ?? ''} ${r.partnerize.status}${r.partnerize.value === undefined ? '' : ` ${r.partnerize.currency ?? ''} ${r.partnerize.value}`}`.trim()
+      : 'not held',
     r.detail,
   ]);
   const body = table(head, lines);
   if (cls !== 'missing') return body;
   // The exact call of each missing conversion, under the table: what to show Partnerize's support.
-  const calls = rows.map((r) => `  ${r.conversionRef}: ${r.ours?.call ? `${r.ours.call.method} ${r.ours.call.url}` : '(no call kept)'}${r.ours?.answer?.body ? `  → answered "${r.ours.answer.body.slice(0, 80)}"` : ''}`);
+  const calls = rows.map(
+    (r) =>
+      `  ${r.conversionRef}: ${r.ours?.call ? `${r.ours.call.method} ${r.ours.call.url}` : '(no call kept)'}${r.ours?.answer?.body ? `  → answered "${r.ours.answer.body.slice(0, 80)}"` : ''}`,
+  );
   return `${body}\n\nThe calls that were answered 2xx:\n${calls.join('\n')}`;
 }
 
@@ -100,13 +117,20 @@ export function renderReconciliation(results: readonly CampaignReconciliation[],
   const prefixes = results.flatMap((r) => r.campaign.prefixes);
   const extra = notes(total, meta.graceMs, prefixes);
   if (extra.length > 0) out.push('', ...extra);
-  out.push('', differs(total) ? 'Something differs: exit code 3.' : 'Nothing differs: Partnerize holds exactly the orders the tracker delivered.');
+  out.push(
+    '',
+    differs(total) ? 'Something differs: exit code 3.' : 'Nothing differs: Partnerize holds exactly the orders the tracker delivered.',
+  );
   if (!opts.rows) return out.join('\n');
   const rows = results.flatMap((r) => r.rows);
   for (const cls of DIFFERENCE_CLASSES) {
     const of = rows.filter((r) => r.class === cls);
     if (of.length === 0) continue;
-    out.push('', `${CLASS_INFO[cls].title.toUpperCase()} (${n(of.length)}) — ${WHAT_TO_DO[cls]} (runbook: #${CLASS_INFO[cls].anchor})`, rowsOf(cls, of));
+    out.push(
+      '',
+      `${CLASS_INFO[cls].title.toUpperCase()} (${n(of.length)}) — ${WHAT_TO_DO[cls]} (runbook: #${CLASS_INFO[cls].anchor})`,
+      rowsOf(cls, of),
+    );
   }
   return out.join('\n');
 }
@@ -183,7 +207,9 @@ export function toCsv(results: readonly CampaignReconciliation[]): string {
 export function renderFixPlan(plan: FixPlan, heldForDryRun: FixPlan['replay']): string {
   const out: string[] = ['What --fix does:'];
   if (plan.replay.length > 0)
-    out.push(`  re-send ${plan.replay.length} missing conversion(s), each only if its record is unchanged: ${plan.replay.map((x) => x.record.conversionRef).join(', ')}`);
+    out.push(
+      `  re-send ${plan.replay.length} missing conversion(s), each only if its record is unchanged: ${plan.replay.map((x) => x.record.conversionRef).join(', ')}`,
+    );
   if (heldForDryRun.length > 0)
     out.push(
       `  NOT re-send ${heldForDryRun.length} missing conversion(s): the tracker runs a dry run (pass --live to send them for real): ${heldForDryRun.map((x) => x.record.conversionRef).join(', ')}`,

@@ -95,7 +95,9 @@ function keysFromEnv(env: Record<string, string | undefined>): { applicationKey:
   const userApiKey = env[ENV.partnerizeUserApiKey]?.trim();
   if (applicationKey && userApiKey) return { applicationKey, userApiKey };
   if (applicationKey || userApiKey)
-    throw new TargetError(`set both ${ENV.partnerizeApplicationKey} and ${ENV.partnerizeUserApiKey} (Partnerize's API takes both), or neither`);
+    throw new TargetError(
+      `set both ${ENV.partnerizeApplicationKey} and ${ENV.partnerizeUserApiKey} (Partnerize's API takes both), or neither`,
+    );
   return undefined;
 }
 
@@ -190,13 +192,7 @@ export async function stackTarget(stackName: string, region: string | undefined,
   const db = new DynamoDBClient(clientOpts);
   const mode = modeOf(outputs['PartnerizeMode']);
   const published = parseOutput(outputs['OperatorSettings']);
-  const deps = cliDeps(
-    db,
-    { clicks: outputs['ClicksTableName']!, conversions: outputs['ConversionsTableName']! },
-    mode,
-    opts,
-    published,
-  );
+  const deps = cliDeps(db, { clicks: outputs['ClicksTableName']!, conversions: outputs['ConversionsTableName']! }, mode, opts, published);
   return {
     label: `stack ${stackName}`,
     mode,
@@ -211,7 +207,10 @@ export async function stackTarget(stackName: string, region: string | undefined,
       let credentials: CredentialSource;
       if (keys) credentials = staticCredentials(keys);
       else if (secretArn) credentials = secretCredentials(new SecretsManagerClient(clientOpts), secretArn);
-      else throw new TargetError(`stack ${stackName} has no PartnerizeApiKeysSecretArn output: give pz the keys (${ENV.partnerizeApplicationKey}, ${ENV.partnerizeUserApiKey})`);
+      else
+        throw new TargetError(
+          `stack ${stackName} has no PartnerizeApiKeysSecretArn output: give pz the keys (${ENV.partnerizeApplicationKey}, ${ENV.partnerizeUserApiKey})`,
+        );
       return createPartnerizeApi({
         baseUrl: env[SETTINGS.partnerizeApiBaseUrl.env]?.trim() || deps.config.partnerizeApiBaseUrl,
         credentials,

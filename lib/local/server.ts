@@ -129,7 +129,14 @@ export const LOCAL_INFO_PATH = '/_local/info';
 export const LOCAL_API_PROXY_PATH = '/_local/partnerize-api';
 const REPORT_PREFIX = '/reporting/report_advertiser/';
 /** The answer headers the CLI reads besides the body (paging is in the body; waits are in these). */
-const FORWARDED_HEADERS = ['content-type', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'x-ratelimit-retry-after', 'retry-after'];
+const FORWARDED_HEADERS = [
+  'content-type',
+  'x-ratelimit-limit',
+  'x-ratelimit-remaining',
+  'x-ratelimit-reset',
+  'x-ratelimit-retry-after',
+  'retry-after',
+];
 
 export interface LocalServer {
   settings: LocalSettings;
@@ -318,7 +325,9 @@ async function forwardReport(site: Site, req: IncomingMessage, res: ServerRespon
   } catch (err) {
     return sendJson(res, 502, { error: { code: 'partnerize_unreachable', message: `${base}: ${(err as Error).message}` } });
   }
-  const headers = Object.fromEntries(FORWARDED_HEADERS.flatMap((h) => (answer.headers.get(h) === null ? [] : [[h, answer.headers.get(h)!]])));
+  const headers = Object.fromEntries(
+    FORWARDED_HEADERS.flatMap((h) => (answer.headers.get(h) === null ? [] : [[h, answer.headers.get(h)!]])),
+  );
   res.writeHead(answer.status, headers);
   res.end(Buffer.from(await answer.arrayBuffer()));
 }
