@@ -120,6 +120,31 @@ const cidrList = stringList.superRefine((list, ctx) => {
   }
 });
 
+/**
+ * What EventBridge would refuse in a schedule expression (at deploy, long after synth): the shape of
+ * `rate(…)` and `cron(…)`, and cron's rule that one of day-of-month and day-of-week is `?`.
+ */
+export function scheduleProblem(expression: string): string | undefined {
+  const example =
+    'an EventBridge schedule such as cron(30 5 * * ? *) (minutes, hours, day of month, month, day of week, year; UTC) or rate(1 day), or empty for none';
+  if (expression === '') return undefined;
+  const rate = /^rate\((\d+) (minute|hour|day)(s?)\)$/.exec(expression);
+  if (rate) {
+    const n = Number(rate[1]);
+    if (n < 1) return 'a rate must be at least 1';
+    return (n === 1) === (rate[3] === '')
+      ? undefined
+      : `must say rate(1 ${rate[2]}) or rate(${n > 1 ? n : 2} ${rate[2]}s): EventBridge takes the singular for 1 only`;
+  }
+  const cron = /^cron\((.*)\)$/.exec(expression);
+  if (!cron) return `must be ${example}`;
+  const fields = cron[1]!.trim().split(/\s+/);
+  if (fields.length !== 6) return `has ${fields.length} fields; must be ${example}`;
+  if ((fields[2] === '?') === (fields[4] === '?'))
+    return 'must have ? in exactly one of day of month (third field) and day of week (fifth): e.g. cron(30 5 * * ? *)';
+  return undefined;
+}
+
 /** The keys that only shape the infrastructure (the functions' settings: lambdas/core/settings.ts). */
 export const InfraConfigSchema = z
   .object({
@@ -156,10 +181,10 @@ export const InfraConfigSchema = z
     reconcileSchedule: z
       .string()
       .trim()
-      .refine(
-        (s) => s === '' || /^rate\(\d+ (minute|minutes|hour|hours|day|days)\)$/.test(s) || /^cron\(\S+( \S+){5}\)$/.test(s),
-        'must be an EventBridge schedule such as cron(30 5 * * ? *) (six fields, UTC) or rate(1 day), or empty for none',
-      ),
+      .superRefine((s, ctx) => {
+        const problem = scheduleProblem(s);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
     /**
      * Whole UTC days before the run's day it reconciles. 2 by default: with the grace period, the
      * last hours of yesterday are too recent to judge in the morning; they are judged the next day.

@@ -110,6 +110,7 @@ describe('its schedule', () => {
     expect(rule.ScheduleExpression).toBe('cron(0 7 ? * MON-FRI *)');
     expect(JSON.parse(rule.Targets[0].Input)).toEqual({ lookbackDays: 3, graceHours: 0 });
     expect(rulesOf(buildStack({ reconcileSchedule: 'rate(1 day)' }).template)[0].ScheduleExpression).toBe('rate(1 day)');
+    expect(rulesOf(buildStack({ reconcileSchedule: ' cron(15 4 1 * ? *) ' }).template)[0].ScheduleExpression).toBe('cron(15 4 1 * ? *)');
   });
 
   it('is switched off by an empty schedule: no rule, no EventBridge permission; the function stays for a run by hand', () => {
@@ -129,6 +130,10 @@ describe('its schedule', () => {
     ['reconcileSchedule', 'every morning'],
     ['reconcileSchedule', 'cron(30 5 * * *)'],
     ['reconcileSchedule', 'rate(1 fortnight)'],
+    ['reconcileSchedule', 'cron(30 5 * * * *)'],
+    ['reconcileSchedule', 'cron(30 5 ? * ? *)'],
+    ['reconcileSchedule', 'rate(2 day)'],
+    ['reconcileSchedule', 'rate(1 days)'],
     ['reconcileLookbackDays', '0'],
     ['reconcileLookbackDays', '32'],
     ['reconcileGraceHours', '-1'],
