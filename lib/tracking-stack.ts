@@ -181,10 +181,10 @@ export class TrackingStack extends Stack {
         actions: ['dynamodb:Query'],
       })
       .bindSecret(ENV.partnerizeApiKeysSecretArn, this.apiKeysSecret);
-    // Writes only its run records, whose keys start with a separator and `reconcile` (core/model.ts
-    // reconcileRunKey). IAM takes no control characters, so `?` stands for the separator: an
-    // order's conversionRef cannot take that shape unless an order id does, and none of ours is
-    // written by this role anyway.
+    // Writes only its run records, whose keys are a separator, `reconcile`, a separator, … (core/model.ts
+    // reconcileRunKey). IAM takes no control characters, so `?` stands for each separator: of the
+    // orders' conversionRefs, the role could overwrite only one that is a character, then
+    // `reconcile`, then another character — and it writes none.
     reconcileFn.addToRolePolicy(
       new PolicyStatement({
         effect: Effect.ALLOW,
