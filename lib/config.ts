@@ -120,6 +120,31 @@ const cidrList = stringList.superRefine((list, ctx) => {
   }
 });
 
+/**
+ * What EventBridge would refuse in a schedule expression (at deploy, long after synth): the shape of
+ * `rate(…)` and `cron(…)`, and cron's rule that one of day-of-month and day-of-week is `?`.
+ */
+export function scheduleProblem(expression: string): string | undefined {
+  const example =
+    'an EventBridge schedule such as cron(30 5 * * ? *) (minutes, hours, day of month, month, day of week, year; UTC) or rate(1 day), or empty for none';
+  if (expression === '') return undefined;
+  const rate = /^rate\((\d+) (minute|hour|day)(s?)\)$/.exec(expression);
+  if (rate) {
+    const n = Number(rate[1]);
+    if (n < 1) return 'a rate must be at least 1';
+    return (n === 1) === (rate[3] === '')
+      ? undefined
+      : `must say rate(1 ${rate[2]}) or rate(${n > 1 ? n : 2} ${rate[2]}s): EventBridge takes the singular for 1 only`;
+  }
+  const cron = /^cron\((.*)\)$/.exec(expression);
+  if (!cron) return `must be ${example}`;
+  const fields = cron[1]!.trim().split(/\s+/);
+  if (fields.length !== 6) return `has ${fields.length} fields; must be ${example}`;
+  if ((fields[2] === '?') === (fields[4] === '?'))
+    return 'must have ? in exactly one of day of month (third field) and day of week (fifth): e.g. cron(30 5 * * ? *)';
+  return undefined;
+}
+
 /** The keys that only shape the infrastructure (the functions' settings: lambdas/core/settings.ts). */
 export const InfraConfigSchema = z
   .object({
@@ -146,6 +171,27 @@ export const InfraConfigSchema = z
     clicksMemoryMb: int(128, 10240),
     postbacksMemoryMb: int(128, 10240),
     retryMemoryMb: int(128, 10240),
+    /** The daily reconciliation holds a whole window in memory: its records, their updates and the report. */
+    reconcileMemoryMb: int(256, 10240),
+    /**
+     * When the daily reconciliation runs (an EventBridge `cron(…)` or `rate(…)`, UTC); empty: no
+     * schedule (the function stays, for an operator's invoke). It runs only live and once the API
+     * keys are set.
+     */
+    reconcileSchedule: z
+      .string()
+      .trim()
+      .superRefine((s, ctx) => {
+        const problem = scheduleProblem(s);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+    /**
+     * Whole UTC days before the run's day it reconciles. 2 by default: with the grace period, the
+     * last hours of yesterday are too recent to judge in the morning; they are judged the next day.
+     */
+    reconcileLookbackDays: int(1, 31),
+    /** Hours after a delivery before its absence from Partnerize's report counts as missing. */
+    reconcileGraceHours: z.coerce.number().min(0).max(720),
     logRetentionDays: z.coerce
       .number()
       .refine((n) => (LOG_RETENTION_DAYS as readonly number[]).includes(n), `must be one of ${LOG_RETENTION_DAYS.join(', ')}`),
@@ -169,6 +215,10 @@ export const InfraConfigSchema = z
     alarmIgnoredRatePercent: z.coerce.number().min(0).max(100),
     alarmIgnoredMinPostbacks: int(1, 1_000_000),
     alarmIgnoredPeriodMinutes: int(5, 1440).refine((n) => n % 5 === 0, 'must be a multiple of 5'),
+    /** A daily reconciliation alarms when more than this share of the delivered conversions it judged are missing at Partnerize. */
+    alarmReconcileMissingPercent: z.coerce.number().min(0).max(100),
+    /** … or more than this share of Partnerize's conversions of the window have no record here (100: never). */
+    alarmReconcileUnexpectedPercent: z.coerce.number().min(0).max(100),
     /** Use an existing SNS topic for alarms instead of creating one. */
     alarmTopicArn: z.string().regex(/^(arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+)?$/, 'must be an SNS topic ARN or empty'),
     /**

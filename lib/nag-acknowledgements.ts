@@ -53,7 +53,7 @@ export function acknowledgeNagFindings(stack: Stack, opts: { waf: boolean; segme
         "The secret holds keys Partnerize issues (the user application key and user API key from the brand's Partnerize console): they are rotated in Partnerize, then put here; a Lambda rotation function cannot create them.",
     },
   ]);
-  for (const fn of ['ClicksFunction', 'PostbacksFunction', 'RetryFunction']) {
+  for (const fn of ['ClicksFunction', 'PostbacksFunction', 'RetryFunction', 'ReconcileFunction']) {
     NagSuppressions.addResourceSuppressionsByPath(stack, path(`${fn}Role/DefaultPolicy/Resource`), [
       {
         id: 'AwsSolutions-IAM5',

@@ -1,7 +1,8 @@
 import { Annotations, CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type { CfnSecret } from 'aws-cdk-lib/aws-secretsmanager';
-import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { operatorSettingsOf, settingsToEnv, type FunctionName } from '#lambdas/core/settings.js';
@@ -17,6 +18,12 @@ import { TrackingAlarms } from './constructs/tracking-alarms.js';
 import { TrackingDashboard } from './constructs/tracking-dashboard.js';
 import { EdgeDistribution, TrackingWebAcl, webAclPropsOf } from './constructs/edge-protection.js';
 
+/** Lambda's longest timeout: the daily reconciliation waits out Partnerize's rate limit. */
+export const RECONCILE_TIMEOUT = Duration.minutes(15);
+
+/** The keys of the reconciliation's run records (`\u001freconcile\u001f…`), as IAM can say them. */
+export const RUN_RECORD_KEY_PATTERN = '?reconcile?*';
+
 export interface TrackingStackProps extends StackProps {
   config: TrackingConfig;
   /**
@@ -31,11 +38,13 @@ interface Functions {
   clicks: TrackingFunction;
   postbacks: TrackingFunction;
   retry: TrackingFunction;
+  reconcile: TrackingFunction;
 }
 
 /**
  * The whole tracker: HTTP API → clicks / postbacks functions → DynamoDB, the Partnerize call, and
- * the scheduled retry function that drains owed sends.
+ * the scheduled retry function that drains owed sends, and the daily reconciliation against
+ * Partnerize's conversion report.
  */
 export class TrackingStack extends Stack {
   readonly tables: TrackingTables;
@@ -48,6 +57,8 @@ export class TrackingStack extends Stack {
   readonly onCall: OnCall;
   readonly alarms: TrackingAlarms;
   readonly dashboard: TrackingDashboard;
+  /** The daily reconciliation's schedule; absent with an empty `reconcileSchedule`. */
+  readonly reconcileSchedule: Rule | undefined;
   readonly edge: EdgeDistribution | undefined;
 
   constructor(scope: Construct, id: string, props: TrackingStackProps) {
@@ -80,6 +91,7 @@ export class TrackingStack extends Stack {
       schedule: Schedule.rate(Duration.minutes(1)),
       targets: [new LambdaFunction(this.functions.retry, { retryAttempts: 0 })],
     });
+    this.reconcileSchedule = this.createReconcileSchedule(config);
     this.api = this.createApi(config);
     this.edge = originVerifySecret ? this.createEdge(config, props.webAclArn, originVerifySecret) : undefined;
     this.onCall = new OnCall(this, 'OnCall', {
@@ -92,6 +104,7 @@ export class TrackingStack extends Stack {
       api: this.api.api,
       functions,
       serviceName: this.stackName,
+      reconcile: this.functions.reconcile,
       topic: this.onCall.topic,
       config,
     });
@@ -100,13 +113,18 @@ export class TrackingStack extends Stack {
       functions,
       serviceName: this.stackName,
       alarms: this.alarms.alarms,
+      reconcile: {
+        fn: this.functions.reconcile,
+        missingPercent: config.alarmReconcileMissingPercent,
+        unexpectedPercent: config.alarmReconcileUnexpectedPercent,
+      },
     });
     acknowledgeNagFindings(this, { waf: Boolean(originVerifySecret), segmentSecret: Boolean(this.segmentSecret) });
     this.createOutputs(config);
   }
 
   /**
-   * The three functions, each with the settings it reads (core/settings.ts) and exactly the tables,
+   * The functions, each with the settings it reads (core/settings.ts) and exactly the tables,
    * index and secret its adapters use — each variable bound with its grant, so they cannot drift.
    */
   private createFunctions(config: TrackingConfig, originVerifySecret: Secret | undefined): Functions {
@@ -149,7 +167,50 @@ export class TrackingStack extends Stack {
         actions: ['dynamodb:Query'],
       })
       .bindSecret(ENV.partnerizeApiKeysSecretArn, this.apiKeysSecret);
-    return { clicks: clicksFn, postbacks: postbacksFn, retry: retryFn };
+    const reconcileFn = new TrackingFunction(this, 'ReconcileFunction', {
+      ...common('reconcile'),
+      memorySize: config.reconcileMemoryMb,
+      description: "Compares each day's conversions with Partnerize's conversion report (daily)",
+      // Lambda's longest: a 10,000-conversion window is 34 report pages, seconds each, but Partnerize's
+      // 429s are waited out as it asks; the run is handed the deadline and stops in time.
+      timeout: RECONCILE_TIMEOUT,
+    })
+      // Reads only: the index, then the records and their updates (BatchGetItem). No UpdateItem.
+      .bindTable(ENV.conversionsTable, conversions, ['dynamodb:BatchGetItem'], {
+        name: CONVERSIONS.campaignTimeIndex,
+        actions: ['dynamodb:Query'],
+      })
+      .bindSecret(ENV.partnerizeApiKeysSecretArn, this.apiKeysSecret);
+    // Writes only its run records, whose keys are a separator, `reconcile`, a separator, … (core/model.ts
+    // reconcileRunKey). IAM takes no control characters, so `?` stands for each separator: of the
+    // orders' conversionRefs, the role could overwrite only one that is a character, then
+    // `reconcile`, then another character — and it writes none.
+    reconcileFn.addToRolePolicy(
+      new PolicyStatement({
+        effect: Effect.ALLOW,
+        actions: ['dynamodb:PutItem'],
+        resources: [conversions.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [RUN_RECORD_KEY_PATTERN] } },
+      }),
+    );
+    // A failed run pages; Lambda running it twice more would read the whole report twice more.
+    reconcileFn.configureAsyncInvoke({ retryAttempts: 0 });
+    return { clicks: clicksFn, postbacks: postbacksFn, retry: retryFn, reconcile: reconcileFn };
+  }
+
+  /** Every morning (UTC) the previous days, as config says; none with an empty schedule. */
+  private createReconcileSchedule(config: TrackingConfig): Rule | undefined {
+    if (config.reconcileSchedule === '') return undefined;
+    return new Rule(this, 'ReconcileSchedule', {
+      description: "Reconciles the previous days' conversions with Partnerize's conversion report",
+      schedule: Schedule.expression(config.reconcileSchedule),
+      targets: [
+        new LambdaFunction(this.functions.reconcile, {
+          retryAttempts: 0,
+          event: RuleTargetInput.fromObject({ lookbackDays: config.reconcileLookbackDays, graceHours: config.reconcileGraceHours }),
+        }),
+      ],
+    });
   }
 
   /**
@@ -215,6 +276,12 @@ export class TrackingStack extends Stack {
     out('ClicksLogGroupName', this.functions.clicks.logGroupName);
     out('PostbacksLogGroupName', this.functions.postbacks.logGroupName);
     out('RetryLogGroupName', this.functions.retry.logGroupName);
+    out('ReconcileLogGroupName', this.functions.reconcile.logGroupName);
+    out(
+      'ReconcileFunctionName',
+      this.functions.reconcile.functionName,
+      'Run a reconciliation by hand: aws lambda invoke --function-name <this> --cli-binary-format raw-in-base64-out --payload \'{"from":"…","to":"…"}\' out.json',
+    );
     out('ApiAccessLogGroupName', this.api.accessLogGroupName);
     if (config.conversionRefPrefix !== '')
       out('ConversionRefPrefix', config.conversionRefPrefix, 'Prepended to order ids (the CLI adds it for you)');

@@ -41,7 +41,7 @@ import { resolveGa4Mapping, type Ga4Mapping, type Ga4MappingConfig } from './ga4
 import { resolveSegmentMapping, type SegmentMapping, type SegmentMappingConfig } from './segment.js';
 import { resolveMapping, type TealiumMapping, type TealiumMappingConfig } from './tealium.js';
 
-export type FunctionName = 'clicks' | 'postbacks' | 'retry';
+export type FunctionName = 'clicks' | 'postbacks' | 'retry' | 'reconcile';
 export type PartnerizeMode = 'live' | 'dryrun';
 
 interface Setting<T> {
@@ -68,6 +68,11 @@ export const envName = (key: SettingKey): string =>
 export const DEMO_CAMPAIGN_ID = '1011l0000';
 
 const SENDERS = ['postbacks', 'retry'] as const;
+/**
+ * The senders and the daily reconciliation (campaigns, prefixes, the mode; the base URL too: the
+ * live-mode demo-campaign check must judge the values synth judged).
+ */
+const RECONCILED = [...SENDERS, 'reconcile'] as const;
 
 /** A source's field mapping (JSON), checked by resolving it over the source's defaults. */
 const mappingReader = <T>(resolve: (overrides: T) => unknown): Reader<T> =>
@@ -85,16 +90,16 @@ const mapping = <T>(resolve: (overrides: T) => unknown) =>
 
 export const SETTINGS = {
   /** `dryrun` records the exact call without sending it; `live` sends. */
-  partnerizeMode: setting<PartnerizeMode>({ read: choice(['live', 'dryrun'] as const), default: 'dryrun', for: SENDERS }),
+  partnerizeMode: setting<PartnerizeMode>({ read: choice(['live', 'dryrun'] as const), default: 'dryrun', for: RECONCILED }),
   /** Partnerize campaign id (from Partnerize; the default is a demo value, refused in live mode). */
   partnerizeCampaignId: setting({
     read: matching(/^[A-Za-z0-9_-]{1,64}$/, 'your Partnerize campaign id: 1-64 letters, digits, _ or -'),
     default: DEMO_CAMPAIGN_ID,
-    for: SENDERS,
+    for: RECONCILED,
   }),
-  partnerizeBaseUrl: setting({ read: httpUrl, default: 'https://prf.hn', for: SENDERS }),
+  partnerizeBaseUrl: setting({ read: httpUrl, default: 'https://prf.hn', for: RECONCILED }),
   /** Partnerize's API (bulk conversion updates, jobs, the conversion report); its keys are a secret, not a setting. */
-  partnerizeApiBaseUrl: setting({ read: httpUrl, default: 'https://api.partnerize.com', for: ['retry'] }),
+  partnerizeApiBaseUrl: setting({ read: httpUrl, default: 'https://api.partnerize.com', for: ['retry', 'reconcile'] }),
   partnerizeMethod: setting<HttpMethod>({ read: choice(['GET', 'POST'] as const), default: 'GET', for: SENDERS }),
   /** How Partnerize's answer to a conversionref it already holds reads (core/answer-budget.ts). */
   partnerizeDuplicateAnswer: setting({ read: pattern, default: DEFAULT_DUPLICATE_ANSWER, for: SENDERS }),
@@ -102,15 +107,15 @@ export const SETTINGS = {
   conversionRefPrefix: setting({
     read: matching(/^[A-Za-z0-9_.-]{0,32}$/, 'up to 32 letters, digits, _ . or -'),
     default: '',
-    for: SENDERS,
+    for: RECONCILED,
   }),
   /**
    * More campaigns beside the default one (core/campaigns.ts): rules routing an order by its
    * `campaign` field, country, currency or site to a campaign id with its own conversionRef prefix.
    */
-  campaigns: setting<CampaignRule[]>({ read: readCampaignRules, default: [], for: SENDERS, write: (r) => JSON.stringify(r) }),
+  campaigns: setting<CampaignRule[]>({ read: readCampaignRules, default: [], for: RECONCILED, write: (r) => JSON.stringify(r) }),
   attributionWindowDays: setting({ read: wholeNumber(1, 365), default: 30, for: ['clicks', 'postbacks', 'retry'] }),
-  conversionRetentionDays: setting({ read: wholeNumber(1, 3650), default: 400, for: SENDERS }),
+  conversionRetentionDays: setting({ read: wholeNumber(1, 3650), default: 400, for: RECONCILED }),
   consentPolicy: setting<ConsentPolicy>({ read: choice(CONSENT_POLICIES), default: 'required', for: ['postbacks'] }),
   /** Tealium consent categories that mean "may track affiliates". */
   consentCategories: setting({ read: textList(), default: ['affiliates'], for: ['clicks', 'postbacks'] }),

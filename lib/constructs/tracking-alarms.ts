@@ -5,7 +5,7 @@ import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { METRICS } from '#lambdas/core/metrics.js';
+import { METRICS, RECONCILE_METRICS } from '#lambdas/core/metrics.js';
 import { METRICS_NAMESPACE } from '#lambdas/observability/metrics.js';
 import { POSTBACK_ANSWER_METRICS, THROTTLED_METRICS } from './tracking-api.js';
 import type { InfraConfig } from '../config.js';
@@ -25,12 +25,16 @@ export type AlarmConfig = Pick<
   | 'alarmIgnoredRatePercent'
   | 'alarmIgnoredMinPostbacks'
   | 'alarmIgnoredPeriodMinutes'
+  | 'alarmReconcileMissingPercent'
+  | 'alarmReconcileUnexpectedPercent'
   | 'runbookUrl'
 >;
 
 export interface TrackingAlarmsProps {
   api: HttpApi;
   functions: Record<string, IFunction>;
+  /** The daily reconciliation: its alarms read a day, not the request functions' periods. */
+  reconcile: IFunction;
   /** The `service` dimension of the functions' EMF metrics. */
   serviceName: string;
   topic: ITopic;
@@ -272,6 +276,53 @@ function lifecycleAlarms({ c, m }: Ctx): AlarmSpec[] {
   ];
 }
 
+/** The daily run reads a day; an operator's run in between is one more datapoint of that day. */
+const RECONCILE_PERIOD = Duration.days(1);
+
+/**
+ * The daily reconciliation (core/reconcile-run.ts): Partnerize holds fewer of our orders, or more
+ * of its own, than it should; or the run could not tell. A skipped run (dry run, no API keys)
+ * emits no share: missing data is no breach. The other classes (value, items, status) are on the
+ * dashboard and in the run's record: worth a look in the morning, not a page.
+ */
+function reconcileAlarms({ c, m, props }: Ctx): AlarmSpec[] {
+  const day = RECONCILE_PERIOD;
+  return [
+    {
+      id: 'ReconcileMissingShare',
+      anchor: 'reconcile-missing',
+      meaning: `The daily reconciliation found more than ${c.alarmReconcileMissingPercent}% of the conversions delivered in its window (past the grace period) missing from Partnerize's conversion report: Partnerize answered the calls but holds no conversion for them.`,
+      metric: m(RECONCILE_METRICS.missingShare, 'Maximum', day),
+      threshold: c.alarmReconcileMissingPercent,
+    },
+    {
+      id: 'ReconcileUnexpectedShare',
+      anchor: 'reconcile-unexpected',
+      meaning: `More than ${c.alarmReconcileUnexpectedPercent}% of the conversions in Partnerize's report for the daily reconciliation's window were not delivered by the tracker: the legacy pixel or another source still sends.`,
+      metric: m(RECONCILE_METRICS.unexpectedShare, 'Maximum', day),
+      threshold: c.alarmReconcileUnexpectedPercent,
+    },
+    {
+      id: 'ReconcileFailed',
+      anchor: 'reconcile-failed',
+      meaning:
+        "The daily reconciliation could not reconcile a campaign (Partnerize's report unreadable, the API keys refused, out of time) or the function failed: nobody knows whether Partnerize holds that day's orders.",
+      // One page for one failed run: a campaign it could not reconcile also fails the invocation.
+      metric: new MathExpression({
+        expression: 'FILL(failed, 0) + FILL(errors, 0)',
+        usingMetrics: {
+          failed: m(RECONCILE_METRICS.failed, 'Sum', day),
+          errors: props.reconcile.metricErrors({ statistic: 'Sum', period: day }),
+        },
+        label: 'Reconciliations failed',
+        period: day,
+      }),
+      threshold: 1,
+      comparison: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    },
+  ];
+}
+
 /** Each function's errors and throttles, when they last (a lone one is retried: the dashboard shows it). */
 function functionAlarms({ props, period }: Ctx): AlarmSpec[] {
   return Object.entries(props.functions).flatMap(([name, fn]) => [
@@ -311,7 +362,14 @@ export class TrackingAlarms extends Construct {
     const period = Duration.minutes(c.alarmPeriodMinutes);
     const ctx: Ctx = { props, c, period, m: (name, statistic = 'Sum', p = period) => trackerMetric(props.serviceName, name, statistic, p) };
     const action = new SnsAction(props.topic);
-    for (const spec of [...apiAlarms(ctx), ...deliveryAlarms(ctx), ...feedAlarms(ctx), ...lifecycleAlarms(ctx), ...functionAlarms(ctx)]) {
+    for (const spec of [
+      ...apiAlarms(ctx),
+      ...deliveryAlarms(ctx),
+      ...feedAlarms(ctx),
+      ...lifecycleAlarms(ctx),
+      ...reconcileAlarms(ctx),
+      ...functionAlarms(ctx),
+    ]) {
       const alarm = this.alarmOf(spec, c.runbookUrl);
       alarm.addAlarmAction(action);
       alarm.addOkAction(action);

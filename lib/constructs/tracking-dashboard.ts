@@ -3,7 +3,7 @@ import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import { AlarmStatusWidget, Dashboard, GraphWidget, MathExpression, TextWidget, type Alarm } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { METRICS } from '#lambdas/core/metrics.js';
+import { METRICS, RECONCILE_METRICS } from '#lambdas/core/metrics.js';
 import { trackerMetric } from './tracking-alarms.js';
 import { POSTBACK_ANSWER_METRICS, THROTTLED_METRICS } from './tracking-api.js';
 
@@ -12,6 +12,8 @@ export interface TrackingDashboardProps {
   functions: Record<string, IFunction>;
   serviceName: string;
   alarms: readonly Alarm[];
+  /** The daily reconciliation and the shares its alarms page at (drawn on its graph). */
+  reconcile: { fn: IFunction; missingPercent: number; unexpectedPercent: number };
 }
 
 /**
@@ -126,6 +128,59 @@ export class TrackingDashboard extends Construct {
         width: 8,
       }),
     );
+    this.dashboard.addWidgets(...reconcileWidgets(props));
     this.dashboard.addWidgets(new AlarmStatusWidget({ title: 'Alarms', alarms: [...props.alarms], width: 24 }));
   }
+}
+
+/** The daily reconciliation's row: one datapoint a day, so two weeks of days. */
+function reconcileWidgets(props: TrackingDashboardProps) {
+  const day = Duration.days(1);
+  const start = '-P14D';
+  const m = (name: string, label: string, statistic = 'Sum') => trackerMetric(props.serviceName, name, statistic, day).with({ label });
+  const r = RECONCILE_METRICS;
+  const stack = Stack.of(props.reconcile.fn).stackName;
+  return [
+    new GraphWidget({
+      title: 'Reconciliation: differing orders per class (daily run)',
+      left: [
+        m(r.missing, 'missing'),
+        m(r.unexpected, 'unexpected'),
+        m(r.value, 'value or currency differs'),
+        m(r.items, 'items differ'),
+        m(r.status, 'status drift'),
+      ],
+      start,
+      period: day,
+      width: 8,
+    }),
+    new GraphWidget({
+      title: 'Reconciliation: missing and unexpected shares (%)',
+      left: [m(r.missingShare, 'missing % of delivered', 'Maximum'), m(r.unexpectedShare, "unexpected % of Partnerize's", 'Maximum')],
+      leftAnnotations: [
+        { value: props.reconcile.missingPercent, label: 'missing alarm' },
+        { value: props.reconcile.unexpectedPercent, label: 'unexpected alarm' },
+      ],
+      start,
+      period: day,
+      width: 8,
+    }),
+    new GraphWidget({
+      title: 'Reconciliation: what was judged, and runs failed or skipped',
+      left: [m(r.checked, 'delivered, judged'), m(r.held, "Partnerize's conversions"), m(r.notJudged, 'within the grace period')],
+      right: [
+        m(r.failed, 'campaigns failed'),
+        m(r.skipped, 'runs skipped (dry run, no API keys)'),
+        props.reconcile.fn.metricErrors({ statistic: 'Sum', period: day, label: 'function errors' }),
+      ],
+      start,
+      period: day,
+      width: 8,
+    }),
+    new TextWidget({
+      markdown: `Each day's differing orders: \`npm run pz -- reconcile --from <day> --to <day> --stack ${stack}\` (\`--fix\` re-sends what is missing). The run's record keeps its counts and rows.`,
+      width: 24,
+      height: 1,
+    }),
+  ];
 }

@@ -1,12 +1,13 @@
 /**
  * A Lambda whose bundle cannot load is a total outage. This synthesizes the stack with the real
  * esbuild settings and runs every bundle in a fresh Node process, as Lambda would: the bundles
- * load, and — pointed at dynalite and a fake Partnerize — record a click, send a postback and
- * run a retry sweep.
+ * load, and — pointed at dynalite and a fake Partnerize — record a click, send a postback, run a
+ * retry sweep and a daily reconciliation.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedDynamo, LOCAL_AWS_ENV, type EmbeddedDynamo } from '../../lib/local/embedded-dynamodb.js';
 import { FakePartnerize } from '../support/fake-partnerize.js';
+import { FakePartnerizeApi } from '../support/fake-partnerize-api.js';
 import { httpEvent } from '../support/events.js';
 import { invokeBundle, synthesizeBundles, type SynthesizedBundle } from '../support/bundles.js';
 import { buildBaselines } from '../bench/bundles.js';
@@ -17,12 +18,14 @@ const BUNDLE_BUDGET = 1.3;
 let bundles: SynthesizedBundle[];
 let dynamo: EmbeddedDynamo;
 let partnerize: FakePartnerize;
+let partnerizeApi: FakePartnerizeApi;
 let env: Record<string, string>;
 
 beforeAll(async () => {
   bundles = synthesizeBundles();
   dynamo = await startEmbeddedDynamo();
   partnerize = await FakePartnerize.start();
+  partnerizeApi = (await FakePartnerizeApi.start()).linkTo(partnerize);
   env = {
     ...LOCAL_AWS_ENV,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -37,6 +40,7 @@ beforeAll(async () => {
   };
 }, 180_000);
 afterAll(async () => {
+  await partnerizeApi?.close();
   await partnerize?.close();
   await dynamo?.close();
 });
@@ -49,7 +53,7 @@ const bundle = (name: string) => {
 
 describe('synthesized bundles', () => {
   it('there is one ESM bundle per function', () => {
-    expect(bundles.map((b) => b.name).sort()).toEqual(['ClicksFunction', 'PostbacksFunction', 'RetryFunction']);
+    expect(bundles.map((b) => b.name).sort()).toEqual(['ClicksFunction', 'PostbacksFunction', 'ReconcileFunction', 'RetryFunction']);
     for (const b of bundles) expect(b.file.endsWith('index.mjs')).toBe(true);
   });
 
@@ -60,11 +64,14 @@ describe('synthesized bundles', () => {
       expect(ratio, `${name}: ${JSON.stringify(ratios)}`).toBeLessThanOrEqual(BUNDLE_BUDGET);
   });
 
-  it.each(['ClicksFunction', 'PostbacksFunction', 'RetryFunction'])('%s loads in a fresh Node process', async (name) => {
-    const r = await invokeBundle(bundle(name).file, env);
-    expect(r.error).toBeUndefined();
-    expect(r.ok).toBe(true);
-  });
+  it.each(['ClicksFunction', 'PostbacksFunction', 'RetryFunction', 'ReconcileFunction'])(
+    '%s loads in a fresh Node process',
+    async (name) => {
+      const r = await invokeBundle(bundle(name).file, env);
+      expect(r.error).toBeUndefined();
+      expect(r.ok).toBe(true);
+    },
+  );
 
   it('the bundles work end to end: click, postback, Partnerize call, retry sweep', async () => {
     const click = await invokeBundle(
@@ -106,5 +113,17 @@ describe('synthesized bundles', () => {
 
     const sweep = await invokeBundle(bundle('RetryFunction').file, env, { source: 'aws.events', 'detail-type': 'Scheduled Event' });
     expect(sweep.result).toMatchObject({ due: 0, claimed: 0, updates: { due: 1, stoppedBy: 'no_keys' } });
+
+    // The daily reconciliation over the day of that order, as an operator would invoke it: the
+    // conversion is found at Partnerize, nothing differs.
+    const day = new Date().toISOString().slice(0, 10);
+    const reconcile = await invokeBundle(
+      bundle('ReconcileFunction').file,
+      { ...env, ...partnerizeApi.env },
+      { from: `${day}T00:00:00Z`, to: new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString(), graceHours: 0 },
+    );
+    expect(reconcile.error).toBeUndefined();
+    expect(reconcile.result).toMatchObject({ ok: true, campaigns: [{ campaignId: 'bundlecamp', counts: { missing: 0, unexpected: 0 } }] });
+    expect(partnerizeApi.reportRequests.length).toBeGreaterThan(0);
   });
 });

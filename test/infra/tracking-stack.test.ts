@@ -208,7 +208,12 @@ describe('throttled requests (HTTP APIs publish no 429 metric)', () => {
 describe('functions', () => {
   it('are Node 24 on arm64, bundled (handler index.handler), one per job', () => {
     const fns = Object.entries(resourcesOf(built.template, 'AWS::Lambda::Function'));
-    expect(fns.map(([id]) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual(['ClicksFunction', 'PostbacksFunction', 'RetryFunction']);
+    expect(fns.map(([id]) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual([
+      'ClicksFunction',
+      'PostbacksFunction',
+      'ReconcileFunction',
+      'RetryFunction',
+    ]);
     for (const [, fn] of fns) {
       expect(fn.Properties.Runtime).toBe('nodejs24.x');
       expect(fn.Properties.Architectures).toEqual(['arm64']);
@@ -238,14 +243,15 @@ describe('functions', () => {
     });
     expect(envOf('PostbacksFunction').PARTNERIZE_API_KEYS_SECRET_ARN).toBeUndefined();
     expect(envOf('ClicksFunction').PARTNERIZE_API_KEYS_SECRET_ARN).toBeUndefined();
-    for (const prefix of ['ClicksFunction', 'PostbacksFunction', 'RetryFunction']) expect(envOf(prefix).POSTBACK_TOKEN).toBeUndefined();
+    for (const prefix of ['ClicksFunction', 'PostbacksFunction', 'RetryFunction', 'ReconcileFunction'])
+      expect(envOf(prefix).POSTBACK_TOKEN).toBeUndefined();
   });
 
   it('each function gets the settings it reads and no others, and a table only with its grant', () => {
     const fns = resourcesOf(built.template, 'AWS::Lambda::Function');
     const envOf = (prefix: string) =>
       fns[logicalId('AWS::Lambda::Function', prefix)]!.Properties.Environment.Variables as Record<string, unknown>;
-    for (const fn of ['clicks', 'postbacks', 'retry'] as const) {
+    for (const fn of ['clicks', 'postbacks', 'retry', 'reconcile'] as const) {
       const prefix = `${fn[0]!.toUpperCase()}${fn.slice(1)}Function`;
       const expected = SETTING_KEYS.filter((k) => SETTINGS[k].for.includes(fn)).map((k) => envName(k));
       const settingVars = Object.keys(envOf(prefix)).filter((v) => SETTING_KEYS.some((k) => envName(k) === v));
@@ -288,9 +294,9 @@ describe('functions', () => {
     });
   });
 
-  it('every log group (three functions, API access logs) has retention', () => {
+  it('every log group (four functions, API access logs) has retention', () => {
     const groups = Object.values(resourcesOf(built.template, 'AWS::Logs::LogGroup'));
-    expect(groups).toHaveLength(4);
+    expect(groups).toHaveLength(5);
     for (const g of groups) expect(g.Properties.RetentionInDays).toBe(built.config.logRetentionDays);
   });
 });
@@ -455,6 +461,8 @@ describe('outputs', () => {
       'PostbackTokenSecretArn',
       'PostbacksLogGroupName',
       'PostbacksUrl',
+      'ReconcileFunctionName',
+      'ReconcileLogGroupName',
       'RetryLogGroupName',
     ]);
     // The CLI applies the stack's own settings (a custom duplicate answer, the retry schedule…).

@@ -94,11 +94,19 @@ describe('settings from the environment', () => {
     expect(Object.keys(settingsToEnv(s, 'clicks'))).not.toContain('TOKEN_CACHE_S');
     expect(Object.keys(settingsToEnv(s, 'clicks'))).not.toContain('PARTNERIZE_MODE');
     expect(Object.keys(settingsToEnv(s, 'retry'))).toContain('SWEEP_LIMIT');
-    for (const fn of ['clicks', 'postbacks', 'retry'] as FunctionName[]) {
+    for (const fn of ['clicks', 'postbacks', 'retry', 'reconcile'] as FunctionName[]) {
       const env = settingsToEnv(s, fn);
       const back = settingsFromEnv(env);
       for (const key of SETTING_KEYS) if (SETTINGS[key].for.includes(fn)) expect(back[key], `${fn} ${key}`).toEqual(s[key]);
     }
+  });
+
+  it('every function starts on the settings it is given: the cross-checks judge the values synth judged', () => {
+    // Live on the demo campaign is fine against a host that is not Partnerize's (a staging S2S
+    // endpoint); a function given the mode and the campaign but not the host would refuse to start.
+    const s = { ...defaultSettings(), partnerizeMode: 'live' as const, partnerizeBaseUrl: 'https://s2s.staging.example' };
+    for (const fn of ['clicks', 'postbacks', 'retry', 'reconcile'] as FunctionName[])
+      expect(() => settingsFromEnv(settingsToEnv(s, fn)), fn).not.toThrow();
   });
 
   it('a list item holding a comma survives the trip into the environment', () => {
