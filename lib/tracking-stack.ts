@@ -11,7 +11,7 @@ import { configWarnings, type TrackingConfig } from './config.js';
 import { TrackingApi } from './constructs/tracking-api.js';
 import { TrackingFunction } from './constructs/tracking-function.js';
 import { TrackingTables } from './constructs/tracking-tables.js';
-import { CONVERSIONS } from '#lambdas/adapters/tables.js';
+import { CAMPAIGN_TIME_INDEX, CONVERSIONS } from '#lambdas/adapters/tables.js';
 import { acknowledgeNagFindings } from './nag-acknowledgements.js';
 import { OnCall } from './constructs/on-call.js';
 import { TrackingAlarms } from './constructs/tracking-alarms.js';
@@ -177,7 +177,7 @@ export class TrackingStack extends Stack {
     })
       // Reads only: the index, then the records and their updates (BatchGetItem). No UpdateItem.
       .bindTable(ENV.conversionsTable, conversions, ['dynamodb:BatchGetItem'], {
-        name: CONVERSIONS.campaignTimeIndex,
+        name: CAMPAIGN_TIME_INDEX.name,
         actions: ['dynamodb:Query'],
       })
       .bindSecret(ENV.partnerizeApiKeysSecretArn, this.apiKeysSecret);
