@@ -26,6 +26,7 @@ import type {
 import type { BulkBody, BulkJob, JobTask } from '../core/partnerize-bulk.js';
 import { classifyStatus, parseRetryAfter } from '../core/retry-policy.js';
 import { causeOf } from './partnerize-sender.js';
+import { readBody } from './read-body.js';
 
 /** Where the API keys come from; undefined while they are not set (updates wait, nothing fails). */
 export type CredentialSource = () => Promise<ApiCredentials | undefined>;
@@ -215,7 +216,7 @@ export function createPartnerizeApi(opts: PartnerizeApiOptions): PartnerizeApi {
         },
         ...(payload === undefined ? {} : { body: JSON.stringify(payload) }),
       });
-      const text = await readText(res);
+      const text = await readBody(res, BODY_LIMIT);
       let body: unknown;
       try {
         body = text === '' ? undefined : JSON.parse(text);
@@ -309,22 +310,4 @@ export function createPartnerizeApi(opts: PartnerizeApiOptions): PartnerizeApi {
       });
     },
   };
-}
-
-async function readText(res: Response): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (size < BODY_LIMIT) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.byteLength;
-    }
-  } finally {
-    reader.cancel().catch(() => {});
-  }
-  return new TextDecoder().decode(Buffer.concat(chunks));
 }

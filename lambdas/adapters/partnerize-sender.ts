@@ -5,27 +5,10 @@
 import type { PartnerizeSender, SendCause, SendErrorClass, SendResult } from '../core/model.js';
 import type { OutgoingCall } from '../core/partnerize-url.js';
 import { classifyStatus, parseRetryAfter } from '../core/retry-policy.js';
+import { readBody } from './read-body.js';
 
 export const BODY_KEPT = 256;
 const BODY_READ_LIMIT = 4096;
-
-async function readPrefix(res: Response): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (size < BODY_READ_LIMIT) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.byteLength;
-    }
-  } finally {
-    reader.cancel().catch(() => {});
-  }
-  return new TextDecoder().decode(Buffer.concat(chunks)).slice(0, BODY_KEPT);
-}
 
 /** Node's error codes for each cause; anything else is `other`. */
 const CAUSE_OF_CODE: Record<string, SendCause> = {
@@ -86,7 +69,7 @@ export function createFetchSender(
         });
         let body: string | undefined;
         try {
-          body = await readPrefix(res);
+          body = (await readBody(res, BODY_READ_LIMIT)).slice(0, BODY_KEPT);
         } catch {
           // The status is what counts; a body cut off by the timeout is not an error of the call.
         }
