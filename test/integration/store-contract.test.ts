@@ -514,20 +514,21 @@ describe.each(BACKENDS)('%s', (_, make) => {
     });
   });
 
-  describe('order updates: add', () => {
-    const entry = (id: string, over: Partial<UpdateEntry> = {}): UpdateEntry => ({
-      id,
-      seq: T,
-      kind: 'cancel',
-      source: 'native',
-      acceptedAt: at(T),
-      updatedAt: at(T),
-      state: 'owed',
-      retries: 0,
-      ...over,
-    });
-    const base = { ref: 'ORD-1', orderId: 'ORD-1', campaignId: '1011l270', expiresAt: 2_000_000_000 };
+  /** An order update entry, and the updates record it belongs to (the order updates scenarios). */
+  const entry = (id: string, over: Partial<UpdateEntry> = {}): UpdateEntry => ({
+    id,
+    seq: T,
+    kind: 'cancel',
+    source: 'native',
+    acceptedAt: at(T),
+    updatedAt: at(T),
+    state: 'owed',
+    retries: 0,
+    ...over,
+  });
+  const base = { ref: 'ORD-1', orderId: 'ORD-1', campaignId: '1011l270', expiresAt: 2_000_000_000 };
 
+  describe('order updates: add', () => {
     it('creates the record with its first update, due; a repeat is a duplicate and writes nothing', async () => {
       expect(await s.updates.add(base, entry('cancel:a', { reason: 'changed mind' }), T, T)).toBe('added');
       expect(await s.updates.add(base, entry('cancel:a', { reason: 'other' }), T + 5, T + 5)).toBe('duplicate');
@@ -570,18 +571,6 @@ describe.each(BACKENDS)('%s', (_, make) => {
   });
 
   describe('order updates: claim, finish, settle', () => {
-    const entry = (id: string, over: Partial<UpdateEntry> = {}): UpdateEntry => ({
-      id,
-      seq: T,
-      kind: 'cancel',
-      source: 'native',
-      acceptedAt: at(T),
-      updatedAt: at(T),
-      state: 'owed',
-      retries: 0,
-      ...over,
-    });
-    const base = { ref: 'ORD-1', orderId: 'ORD-1', campaignId: '1011l270', expiresAt: 2_000_000_000 };
     const key = updatesKey('ORD-1');
 
     it('claims a due record once; not before it is due; another may take it when the lease ran out', async () => {
