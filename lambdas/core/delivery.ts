@@ -10,6 +10,7 @@ import {
   type AttemptStart,
   type AttemptTrigger,
   type ConversionRecord,
+  type ConversionStatus,
   type Deps,
   type Log,
   type TrackerConfig,
@@ -23,7 +24,7 @@ import { DAY_MS, iso } from './time.js';
  * index's approvals partition until its approval falls due (core/order-update-sweep.ts); the same
  * write that records the delivery puts it there, so approval costs no write of its own.
  */
-const delivered = (
+export const delivered = (
   now: number,
   config: Partial<Pick<TrackerConfig, 'autoApproveAfterDays'>>,
 ): Pick<AttemptOutcome, 'dueAt' | 'dueShard'> =>
@@ -57,6 +58,9 @@ export function outcomeOf(
     return { status: 'sent', attempt: { ...attempt, deliveredEarlier: true }, retries: record.retries, ...delivered(now, config) };
   }
   if (attempt.result === 'rejected') return { status: 'rejected', attempt, retries: record.retries };
+  // Partnerize took the call and cut the connection without answering: it has most likely counted
+  // it, and a repeat cannot be told apart from a new order. Held, not sent again by itself.
+  if (attempt.cause === 'reset') return { status: 'unconfirmed', attempt, retries: record.retries };
   const retries = record.retries + 1;
   const dueAt = nextDueAt(now, retries, config.retryDelaysS, random, attempt.retryAfterS);
   return dueAt === undefined ? { status: 'failed', attempt, retries } : { status: 'queued', attempt, retries, dueAt };
@@ -72,6 +76,12 @@ export const interruptedAttempt = (started: AttemptStart): Attempt => ({
   uncertain: true,
   latencyMs: 0,
 });
+
+/** Outcomes that wait for an operator, and the metric whose alarm pages for them. */
+const PAGED: Partial<Record<ConversionStatus, string>> = {
+  failed: METRICS.conversionsFailed,
+  unconfirmed: METRICS.conversionsUnconfirmed,
+};
 
 export interface AttemptReport {
   outcome: AttemptOutcome;
@@ -108,7 +118,8 @@ export async function attemptSend(
   try {
     const recorded = await deps.conversions.finishAttempt(record.conversionRef, leaseId, outcome, now);
     // Counted once it is on record: an unrecorded failure stays owed and will be tried again.
-    if (recorded && outcome.status === 'failed') deps.metrics.add(METRICS.conversionsFailed, 1);
+    const paged = PAGED[outcome.status];
+    if (recorded && paged) deps.metrics.add(paged, 1);
     return { outcome, recorded };
   } catch (err) {
     onStoreError(err);

@@ -42,6 +42,8 @@ export const METRICS = {
   /** Attempts Partnerize refused as duplicates of an earlier uncertain attempt that had landed. */
   deliveredEarlier: 'DeliveredEarlier',
   conversionsFailed: 'ConversionsFailed',
+  /** Sends held after Partnerize cut the connection without answering (status `unconfirmed`). */
+  conversionsUnconfirmed: 'ConversionsUnconfirmed',
   /** Baskets whose call was condensed to fit the URL limit (core/partnerize-request.ts). */
   basketsCondensed: 'BasketsCondensed',
   retryHeartbeat: 'RetryHeartbeat',

@@ -38,7 +38,21 @@ export interface ClickRecord {
  * - `queued`: a retryable failure; the next attempt is due at `dueAt`.
  * - `sent`, `rejected`, `failed`, `unattributed`, `no_consent`, `dry_run`: final.
  */
-export type ConversionStatus = 'pending' | 'queued' | 'sent' | 'rejected' | 'failed' | 'unattributed' | 'no_consent' | 'dry_run';
+/**
+ * `unconfirmed`: Partnerize read the call and cut the connection without an answer. It may have
+ * counted the conversion, so it is not sent again by itself (a repeat could be paid twice); an
+ * operator confirms it (`pz confirm`) or sends it again (`pz replay`) — docs/reliability.md.
+ */
+export type ConversionStatus =
+  | 'pending'
+  | 'queued'
+  | 'sent'
+  | 'rejected'
+  | 'failed'
+  | 'unconfirmed'
+  | 'unattributed'
+  | 'no_consent'
+  | 'dry_run';
 
 /** The postback answer's `outcome` (contract); the `update_…` ones answer order updates (README "Order lifecycle"). */
 export type Outcome = 'sent' | 'queued' | 'rejected' | 'duplicate' | 'unattributed' | 'no_consent' | 'ignored' | 'dry_run' | UpdateOutcome;
@@ -57,7 +71,8 @@ export type UpdateOutcome =
   | 'update_not_applicable'
   | 'update_dry_run';
 
-export type AttemptTrigger = 'inline' | 'retry' | 'resume' | 'replay';
+/** `confirm`: no call — an operator recorded that Partnerize holds an unconfirmed conversion. */
+export type AttemptTrigger = 'inline' | 'retry' | 'resume' | 'replay' | 'confirm';
 
 /** Status of a record moved back into the due index by an operator. */
 export type RequeueableStatus = 'failed' | 'rejected';

@@ -3,10 +3,10 @@
  * back in the retry queue. Pure orchestration over the ports, like the request paths.
  */
 import { parseClickref } from './clickref.js';
-import { attemptSend, logAttempt } from './delivery.js';
+import { attemptSend, delivered, logAttempt } from './delivery.js';
 import { InputError } from './errors.js';
 import type { AttemptReport } from './delivery.js';
-import type { AdminDeps, ConversionRecord, Deps, OperatorAttribution, RequeueableStatus } from './model.js';
+import type { AdminDeps, Attempt, ConversionRecord, Deps, OperatorAttribution, RequeueableStatus } from './model.js';
 import { liveClick } from './attribution.js';
 import { DAY_MS, HOUR_MS, iso, MINUTE_MS } from './time.js';
 import { withClickref, type OutgoingCall } from './partnerize-url.js';
@@ -255,4 +255,45 @@ export async function operatorUpdate(
     { kind, source: 'operator', reason, force: opts.force || undefined, id: `op:${deps.newId()}` },
     deps,
   );
+}
+
+/**
+ * Records that Partnerize holds an `unconfirmed` conversion (the operator found it in Partnerize's
+ * console or report, or the reconciliation did): the record becomes `sent`, with an audit entry that
+ * says who decided and why. No call is made: that is the point.
+ */
+export async function confirmDelivered(
+  record: ConversionRecord,
+  reason: string,
+  deps: Pick<AdminDeps, 'conversions' | 'clock' | 'config'>,
+): Promise<ConversionRecord> {
+  const ref = record.conversionRef;
+  if (record.status !== 'unconfirmed') {
+    throw new OperationError(`${ref} is ${record.status}: only an unconfirmed conversion can be confirmed (nothing changed)`);
+  }
+  const why = reason.trim();
+  if (why === '')
+    throw new InputError('missing_field', 'say how you know Partnerize holds it (e.g. "in the conversion report, id 123")', 'reason');
+  const now = deps.clock.now();
+  const attempt: Attempt = {
+    at: iso(now),
+    trigger: 'confirm',
+    result: 'sent',
+    deliveredEarlier: true,
+    latencyMs: 0,
+    body: why.slice(0, 256),
+  };
+  const next: ConversionRecord = {
+    ...record,
+    status: 'sent',
+    updatedAt: iso(now),
+    attempts: [...record.attempts, attempt],
+    dueShard: undefined,
+    dueAt: undefined,
+    ...delivered(now, deps.config),
+  };
+  if (!(await deps.conversions.replace(next, record))) {
+    throw new OperationError(`${ref} changed since it was read: look it up again; nothing was changed`);
+  }
+  return next;
 }

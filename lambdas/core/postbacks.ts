@@ -100,7 +100,7 @@ function routeOf(order: Order, event: OrderEvent, config: Deps['config']): Campa
 }
 
 /** Statuses of a record that was sent, or is owed: the order is taken, whichever campaign holds it. */
-const TAKEN: ReadonlySet<ConversionStatus> = new Set(['pending', 'queued', 'sent', 'failed', 'rejected']);
+const TAKEN: ReadonlySet<ConversionStatus> = new Set(['pending', 'queued', 'sent', 'failed', 'rejected', 'unconfirmed']);
 
 /**
  * With campaigns of different conversionRef prefixes, one order could be held under two refs (its

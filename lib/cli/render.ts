@@ -26,6 +26,8 @@ const WHAT_NEXT: Partial<Record<ConversionRecord['status'], string>> = {
   sent: 'Partnerize accepted it',
   rejected: 'Partnerize refused it (4xx): see the last answer; fix and `replay`',
   failed: 'every scheduled retry failed: `requeue --failed` or `replay`',
+  unconfirmed:
+    'Partnerize cut the connection after the call went out, without answering: it may have counted it, so it is not sent again by itself. Look for the conversionRef in Partnerize (`reconcile`, or its console): there → `confirm --reason <how you know>`; not there → `replay`',
   unattributed: 'no live clickref for the session: never sent; `replay --clickref <ref>` if you know it',
   no_consent: 'no consent to affiliate tracking: never sent',
   dry_run: 'dry run: the call below was recorded, not sent; `replay` sends it (add --live while the tracker runs a dry run)',

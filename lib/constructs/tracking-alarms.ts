@@ -175,6 +175,14 @@ function deliveryAlarms(ctx: Ctx): AlarmSpec[] {
       threshold: 0,
     },
     {
+      id: 'ConversionsUnconfirmed',
+      anchor: 'conversions-unconfirmed',
+      meaning:
+        'Partnerize cut the connection after a call went out, without answering (status unconfirmed): it may have counted the conversion, so the tracker will not send it again by itself. Confirm it or replay it.',
+      metric: m(METRICS.conversionsUnconfirmed),
+      threshold: 0,
+    },
+    {
       id: 'OldestOwedSend',
       anchor: 'oldest-owed-send',
       meaning: `An owed send is more than ${c.alarmOldestOwedMinutes} minutes overdue: the retry function is not keeping up or cannot send.`,

@@ -88,7 +88,11 @@ export class TrackingDashboard extends Construct {
       }),
       new GraphWidget({
         title: 'Owed and failed sends',
-        left: [m(METRICS.owedDue, 'owed and due (per run)', 'Maximum'), m(METRICS.conversionsFailed, 'failed')],
+        left: [
+          m(METRICS.owedDue, 'owed and due (per run)', 'Maximum'),
+          m(METRICS.conversionsFailed, 'failed'),
+          m(METRICS.conversionsUnconfirmed, 'unconfirmed'),
+        ],
         right: [m(METRICS.oldestOwedAge, 'most overdue (s)', 'Maximum')],
         width: 8,
       }),

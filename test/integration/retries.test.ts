@@ -5,10 +5,12 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Deadline } from '#lambdas/adapters/deadline.js';
+import { DynamoUpdateAdmin } from '#lambdas/adapters/dynamodb-reconcile.js';
 import { DynamoConversionAdmin } from '#lambdas/adapters/dynamodb-stores.js';
 import { DUE_SHARD } from '#lambdas/core/model.js';
 import { METRICS } from '#lambdas/core/metrics.js';
-import type { ConversionRecord } from '#lambdas/core/model.js';
+import type { AdminDeps, ConversionRecord } from '#lambdas/core/model.js';
+import { confirmDelivered, replay } from '#lambdas/core/operations.js';
 import { sweep } from '#lambdas/core/sweep.js';
 import { freePort } from '../../lib/local/embedded-dynamodb.js';
 import { FakePartnerize } from '../support/fake-partnerize.js';
@@ -40,6 +42,11 @@ const order = (orderId: string, clickref = 'Retry1') => ({
   items: [{ sku: 'S', value: 10, quantity: 1 }],
 });
 const record = (ref: string) => env.direct.get(ref);
+const admin = (): AdminDeps => ({
+  ...env.deps,
+  conversions: new DynamoConversionAdmin(env.dynamo.client, env.dynamo.tables.conversions),
+  updates: new DynamoUpdateAdmin(env.dynamo.client, env.dynamo.tables.conversions),
+});
 const minutes = (n: number) => n * 60_000;
 
 describe('retries', () => {
@@ -376,20 +383,54 @@ describe('slow and cut answers: sent once, or delivered-after-uncertain, never r
     expect(env.partnerize.requestsFor(ref)).toHaveLength(1);
   });
 
-  it('a connection cut after Partnerize read the call: queued as uncertain; the repeat answered "duplicate" counts as delivered, not rejected', async () => {
-    env.partnerize.dedupeWith(DUPLICATE).respondWith({ drop: true, recorded: true });
+  it('a connection cut after Partnerize read the call: held as unconfirmed, never sent again by itself, paged; confirmed by an operator', async () => {
+    env.partnerize.respondWith({ drop: true, recorded: true });
     const ref = uniq('CUT');
-    const rejectedBefore = env.metrics.get(METRICS.partnerizeAnswer.rejected);
+    const unconfirmedBefore = env.metrics.get(METRICS.conversionsUnconfirmed);
     expect((await env.postback({ body: order(ref) })).body.outcome).toBe('queued');
-    expect((await record(ref))!.attempts[0]).toMatchObject({ result: 'retryable', cause: 'reset', uncertain: true });
-    env.clock.advance(minutes(2));
-    await sweep(env.deps, SWEEP);
-    const rec = await record(ref);
-    expect(rec!.status).toBe('sent');
-    expect(rec!.attempts[1]).toMatchObject({ result: 'rejected', status: 400, deliveredEarlier: true });
+    const held = (await record(ref))!;
+    expect(held.status).toBe('unconfirmed');
+    expect(held.dueAt).toBeUndefined(); // out of the due index: no retry takes it
+    expect(held.attempts[0]).toMatchObject({ result: 'retryable', cause: 'reset', uncertain: true });
+    expect(env.metrics.get(METRICS.conversionsUnconfirmed)).toBe(unconfirmedBefore + 1);
+    // Sweeps long after: Partnerize is not called again (it may have counted the call).
+    for (const m of [2, 10, 60, 24 * 60]) {
+      env.clock.advance(minutes(m));
+      await sweep(env.deps, SWEEP);
+    }
+    expect(env.partnerize.requestsFor(ref)).toHaveLength(1);
     expect(env.partnerize.recordedCounts().get(ref)).toBe(1);
-    expect(env.metrics.get(METRICS.partnerizeAnswer.rejected)).toBe(rejectedBefore);
-    expect(env.metrics.get(METRICS.deliveredEarlier)).toBeGreaterThan(0);
+    // A repeat of the postback does not send it either.
+    expect((await env.postback({ body: order(ref) })).body.outcome).toBe('duplicate');
+    expect(env.partnerize.requestsFor(ref)).toHaveLength(1);
+    // The operator finds it in Partnerize and confirms it: sent, with the reason on the trail, no call.
+    const confirmed = await confirmDelivered(held, 'in the conversion report', admin());
+    expect(confirmed.status).toBe('sent');
+    const rec = (await record(ref))!;
+    expect(rec.status).toBe('sent');
+    expect(rec.attempts[1]).toMatchObject({ trigger: 'confirm', result: 'sent', deliveredEarlier: true, body: 'in the conversion report' });
+    expect(env.partnerize.requestsFor(ref)).toHaveLength(1);
+  });
+
+  it('a connection cut before Partnerize recorded it: held the same way, and `replay` sends it once more', async () => {
+    env.partnerize.respondWith({ drop: true, recorded: false });
+    const ref = uniq('CUTBEFORE');
+    expect((await env.postback({ body: order(ref) })).body.outcome).toBe('queued');
+    const held = (await record(ref))!;
+    expect(held.status).toBe('unconfirmed');
+    env.partnerize.setDefault({ status: 200, body: 'OK' });
+    const { report } = await replay(held, {}, admin());
+    expect(report.outcome.status).toBe('sent');
+    expect(env.partnerize.recordedCounts().get(ref)).toBe(1);
+  });
+
+  it('confirm refuses a conversion that is not unconfirmed, and needs a reason', async () => {
+    env.partnerize.setDefault({ status: 200, body: 'OK' });
+    const ref = uniq('NOTHELD');
+    await env.postback({ body: order(ref) });
+    const rec = (await record(ref))!;
+    await expect(confirmDelivered(rec, 'why', admin())).rejects.toThrow(/is sent: only an unconfirmed/);
+    await expect(confirmDelivered({ ...rec, status: 'unconfirmed' }, '  ', admin())).rejects.toThrow(/reason|Partnerize holds/);
   });
 
   it('a sender that died mid-call: the next holder records the interrupted attempt, and a duplicate answer then means delivered', async () => {

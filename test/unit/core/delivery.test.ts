@@ -60,6 +60,27 @@ describe('outcomeOf', () => {
     expect(outcomeOf(fresh, a, NOW, config, () => 0.999_999).dueAt).toBe(NOW + 72_000);
   });
 
+  it('a connection cut after the call went out holds the record as unconfirmed: out of the due index, no retry', () => {
+    const cut = attempt({ result: 'retryable', status: undefined, error: 'connection', cause: 'reset', uncertain: true });
+    expect(outcomeOf(fresh, cut, NOW, config, noJitter)).toEqual({ status: 'unconfirmed', attempt: cut, retries: 0 });
+    expect(outcomeOf({ retries: 3, attempts: [] }, cut, NOW, config, noJitter)).toEqual({
+      status: 'unconfirmed',
+      attempt: cut,
+      retries: 3,
+    });
+  });
+
+  it('a timeout or a refused connection stays retryable (the contract): queued for the next delay', () => {
+    for (const [error, cause, uncertain] of [
+      ['timeout', 'timeout', true],
+      ['connection', 'refused', false],
+      ['connection', 'dns', false],
+    ] as const) {
+      const a = attempt({ result: 'retryable', status: undefined, error, cause, uncertain });
+      expect(outcomeOf(fresh, a, NOW, config, noJitter)).toMatchObject({ status: 'queued', retries: 1, dueAt: NOW + 60_000 });
+    }
+  });
+
   it('a duplicate answer after an attempt that may have landed is a delivery (deliveredEarlier)', () => {
     const a = attempt({ result: 'rejected', status: 400, body: 'Duplicate conversionref' });
     expect(outcomeOf(uncertainBefore, a, NOW, config, noJitter)).toEqual({
