@@ -5,22 +5,25 @@
  * duplicate. Integers a double cannot hold exactly are therefore kept as their digits, as strings;
  * every field that takes an id, a price or a quantity accepts numeric strings anyway.
  *
- * Only bodies holding a run of 16 or more digits are scanned (anything shorter is exact as a
- * double), so ordinary postbacks pay one native regex test.
+ * The same integer written with a fraction or an exponent (`9007199254740993.0`,
+ * `9.007199254740993e15`) is the same id: it becomes the same digits.
+ *
+ * Only bodies holding a run of 16 or more digits, or a digit followed by an exponent, are scanned
+ * (anything else is exact as a double), so ordinary postbacks pay one native regex test.
  */
 
-const LONG_DIGITS = /\d{16}/;
+const MAY_BE_INEXACT = /\d{16}|\d[eE]/;
 /** JSON's own integer grammar: no leading zeros (`012` is not JSON, and must stay not JSON). */
 const INTEGER = /^-?(0|[1-9]\d*)$/;
 /** JSON's number grammar: a token that is not a JSON number is never quoted (it stays an error). */
 const NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
 
 /**
- * `JSON.parse`, except that integers outside ±(2^53 − 1), and numbers of more than 17 significant
- * digits, become strings of their exact digits.
+ * `JSON.parse`, except that integers outside ±(2^53 − 1) (in any form), and numbers of more than 17
+ * significant digits, become strings of their exact digits.
  */
 export function parseJsonText(text: string): unknown {
-  return JSON.parse(LONG_DIGITS.test(text) ? quoteInexactNumbers(text) : text) as unknown;
+  return JSON.parse(MAY_BE_INEXACT.test(text) ? quoteInexactNumbers(text) : text) as unknown;
 }
 
 /** A double's shortest decimal form never needs more significant digits than this. */
@@ -30,8 +33,38 @@ const DOUBLE_MAX_DIGITS = 17;
 const significantDigits = (token: string): number =>
   (token.replace(/^-/, '').split(/[eE]/)[0] ?? '').replace('.', '').replace(/^0+/, '').replace(/0+$/, '').length;
 
-const isInexact = (token: string): boolean =>
-  INTEGER.test(token) ? !Number.isSafeInteger(Number(token)) : NUMBER.test(token) && significantDigits(token) > DOUBLE_MAX_DIGITS;
+/**
+ * Integers of more digits than this are written by `JSON.stringify` with an exponent (1e21 and up):
+ * no id is that long, and such numbers stay numbers.
+ */
+const MAX_INTEGER_DIGITS = 21;
+
+/**
+ * The integer a fraction or exponent form denotes, as plain digits (`9.007199254740993e15` →
+ * `9007199254740993`); undefined when it has a fractional part or more than {@link MAX_INTEGER_DIGITS} digits.
+ */
+export function integerDigitsOf(token: string): string | undefined {
+  const m = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(token);
+  if (!m) return undefined;
+  const [, sign = '', int = '', frac = '', exp = '0'] = m;
+  const all = int + frac;
+  const digits = all.replace(/^0+/, '');
+  if (digits === '') return '0';
+  // Where the decimal point falls in `digits`.
+  const point = int.length + Number(exp) - (all.length - digits.length);
+  if (point <= 0 || point > MAX_INTEGER_DIGITS || /[1-9]/.test(digits.slice(point))) return undefined;
+  const whole = digits.slice(0, point) + '0'.repeat(Math.max(0, point - digits.length));
+  return sign ? `-${whole}` : whole;
+}
+
+/** What a number token a double cannot hold becomes (its exact digits), or undefined when a double holds it. */
+function exactFormOf(token: string): string | undefined {
+  if (INTEGER.test(token)) return Number.isSafeInteger(Number(token)) ? undefined : token;
+  if (!NUMBER.test(token)) return undefined;
+  const integer = integerDigitsOf(token);
+  if (integer !== undefined) return Number.isSafeInteger(Number(integer)) ? undefined : integer;
+  return significantDigits(token) > DOUBLE_MAX_DIGITS ? token : undefined;
+}
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -68,9 +101,9 @@ export function quoteInexactNumbers(text: string): string {
       const start = i;
       i++;
       while (i < n && isNumberChar(text.charCodeAt(i))) i++;
-      const token = text.slice(start, i);
-      if (isInexact(token)) {
-        out += `${text.slice(copied, start)}"${token}"`;
+      const exact = exactFormOf(text.slice(start, i));
+      if (exact !== undefined) {
+        out += `${text.slice(copied, start)}"${exact}"`;
         copied = i;
       }
       continue;

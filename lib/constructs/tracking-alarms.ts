@@ -134,10 +134,9 @@ function apiAlarms({ c, period, m }: Ctx): AlarmSpec[] {
       id: 'PostbacksThrottled',
       anchor: 'postbacks-throttled',
       meaning:
-        'API Gateway answered 429 to postbacks in two of the last three periods: the postbacks route throttle (or the account-level one) is exceeded. Tealium retries a 429 three times over about 30 minutes, then drops the order.',
+        'API Gateway answered 429 to a postback: the postbacks route throttle (or the account-level one) is exceeded. Tealium retries a 429 three times over about 30 minutes, then drops the order, so a single one pages.',
       metric: m(THROTTLED_METRICS.postbacks),
       threshold: 0,
-      ...SUSTAINED,
     },
   ];
 }

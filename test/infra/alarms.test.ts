@@ -38,6 +38,7 @@ describe('alarms', () => {
       'ClicksErrors',
       'ClicksThrottles',
       'ConversionsFailed',
+      'ConversionsUnconfirmed',
       'IgnoredShare',
       'OldestOwedSend',
       'OldestOwedUpdate',
@@ -76,12 +77,19 @@ describe('alarms', () => {
       expect(alarms[id]!.Properties).toMatchObject({ EvaluationPeriods: 3, DatapointsToAlarm: 2 });
   });
 
-  it('page on one event only where it loses money: a rejected or failed conversion or update; retried failures must last', () => {
+  it('page on one event only where it loses money: a rejected, failed or unconfirmed conversion or update, a throttled postback; retried failures must last', () => {
     const onOne = Object.entries(alarms)
       .filter(([, a]) => a.Properties.Threshold === 0 && a.Properties.EvaluationPeriods === 1)
       .map(([name]) => name)
       .sort();
-    expect(onOne).toEqual(['ConversionsFailed', 'PartnerizeRejected', 'UpdatesFailed', 'UpdatesRejected']);
+    expect(onOne).toEqual([
+      'ConversionsFailed',
+      'ConversionsUnconfirmed',
+      'PartnerizeRejected',
+      'PostbacksThrottled',
+      'UpdatesFailed',
+      'UpdatesRejected',
+    ]);
   });
 
   it('all page on-call on ALARM and on OK, and link their runbook section', () => {
@@ -96,16 +104,16 @@ describe('alarms', () => {
     for (const [name, a] of Object.entries(alarms)) expect(a.Properties.AlarmDescription, name).not.toMatch(/FAQ/);
   });
 
-  it('postbacks throttled: 429s in two of three periods, reading the metric the access-log filter writes', () => {
+  it('postbacks throttled: any 429 pages, reading the metric the access-log filter writes', () => {
     const a = alarms['PostbacksThrottled']!.Properties;
     expect(a).toMatchObject({
       Threshold: 0,
       ComparisonOperator: 'GreaterThanThreshold',
       Period: 300,
-      EvaluationPeriods: 3,
-      DatapointsToAlarm: 2,
+      EvaluationPeriods: 1,
       TreatMissingData: 'notBreaching',
     });
+    expect(a.DatapointsToAlarm ?? 1).toBe(1);
     const filter = Object.values(resourcesOf(built.template, 'AWS::Logs::MetricFilter'))
       .map((f) => f.Properties.MetricTransformations[0])
       .find((t) => t.MetricName === a.MetricName)!;

@@ -174,13 +174,15 @@ describe('concurrency and crashes', () => {
     const refs = Array.from({ length: 30 }, () => uniq('RACE'));
     await Promise.all(refs.map((ref) => env.postback({ body: order(ref) })));
     env.partnerize.setDefault({ status: 200, delayMs: 30 });
+    // The inline 500 (a postback slowed past its answer budget on a loaded machine skips it: owed at once).
+    const before = new Map(refs.map((ref) => [ref, env.partnerize.requestsFor(ref).length]));
     env.clock.advance(minutes(2));
     const [r1, r2] = await Promise.all([sweep(env.deps, { ...SWEEP, concurrency: 5 }), sweep(env.deps, { ...SWEEP, concurrency: 5 })]);
     expect(r1.claimed + r2.claimed).toBe(30);
     const counts = env.partnerize.acceptedCounts();
     for (const ref of refs) {
       expect(counts.get(ref), ref).toBe(1);
-      expect(env.partnerize.requestsFor(ref)).toHaveLength(2); // the inline 500, then one retry
+      expect(env.partnerize.requestsFor(ref).length - before.get(ref)!, ref).toBe(1); // one retry call, from one of the two runs
     }
   });
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseJsonText, quoteInexactNumbers } from '#lambdas/core/json-text.js';
+import { integerDigitsOf, parseJsonText, quoteInexactNumbers } from '#lambdas/core/json-text.js';
 
 /** What JSON.parse gives, with the integers JSON.stringify writes as plain digits but a double cannot hold as strings. */
 const digitsKept = (v: unknown): unknown => {
@@ -21,6 +21,55 @@ describe('parseJsonText', () => {
       9007199254740991,
       '12345678901234567890123',
     ]);
+  });
+
+  it('keeps the digits of such an integer written with a fraction or an exponent: the same id as its plain form', () => {
+    expect(
+      parseJsonText('{"a": 9007199254740993.0, "b": 9.007199254740993e15, "c": 9007199254740993e0, "d": -90071992547409930e-1}'),
+    ).toEqual({
+      a: '9007199254740993',
+      b: '9007199254740993',
+      c: '9007199254740993',
+      d: '-9007199254740993',
+    });
+    expect(parseJsonText('{"data":{"udo":{"order_id":1.00000000000000001e17}}}')).toEqual({
+      data: { udo: { order_id: '100000000000000001' } },
+    });
+    // Safe ones, fractions and numbers of 22 digits or more (JSON.stringify's own exponent forms) stay numbers.
+    expect(parseJsonText('[1.5e3, 12e-1, 1e21, 2.5e300, 1e-7, 9007199254740991.0]')).toEqual([
+      1500, 1.2, 1e21, 2.5e300, 1e-7, 9007199254740991,
+    ]);
+  });
+
+  it('integerDigitsOf: the integer a number token denotes, without ever expanding a huge exponent', () => {
+    expect(integerDigitsOf('1.0e2')).toBe('100');
+    expect(integerDigitsOf('00.1e1')).toBe('1');
+    expect(integerDigitsOf('120e-1')).toBe('12');
+    expect(integerDigitsOf('-0.0')).toBe('0');
+    expect(integerDigitsOf('12e-1')).toBeUndefined();
+    expect(integerDigitsOf('5e-3')).toBeUndefined();
+    expect(integerDigitsOf('1e99999999999')).toBeUndefined();
+    expect(integerDigitsOf('abc')).toBeUndefined();
+  });
+
+  it('property: an unsafe integer keeps its digits in every form JSON allows for it', () => {
+    const unsafe = fc
+      .bigInt({ min: -(10n ** 21n) + 1n, max: 10n ** 21n - 1n })
+      .filter((n) => n > BigInt(Number.MAX_SAFE_INTEGER) || n < -BigInt(Number.MAX_SAFE_INTEGER));
+    fc.assert(
+      fc.property(unsafe, fc.nat({ max: 5 }), (n, zeros) => {
+        const digits = String(n < 0n ? -n : n);
+        const sign = n < 0n ? '-' : '';
+        const forms = [
+          `${sign}${digits}.${'0'.repeat(zeros + 1)}`,
+          `${sign}${digits[0]}.${digits.slice(1)}e${digits.length - 1}`,
+          `${sign}${digits}e0`,
+          `${sign}${digits}${'0'.repeat(zeros)}e-${zeros}`,
+        ];
+        for (const f of forms) expect(parseJsonText(`{"id": ${f}}`), f).toEqual({ id: String(n) });
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('leaves safe integers, decimals, exponents and digits inside strings alone', () => {
