@@ -1,13 +1,16 @@
 /**
- * The CDK app: read the deploy config (cdk.json context, overridable with -c key=value), validate
+ * The CDK app: read the deploy config (cdk.json context; -c key=value overrides one command, with a
+ * warning: lib/context-overrides.ts), validate
  * it, and create the stack (plus, with enableWaf outside us-east-1, the web ACL's stack there).
  * `npx cdk synth` works offline, without AWS credentials. cdk-nag's AwsSolutions pack runs on
  * every synth.
  */
-import { App, Aspects } from 'aws-cdk-lib';
+import { readFileSync } from 'node:fs';
+import { Annotations, App, Aspects } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { configFromContext, ConfigValidationError, type TrackingConfig } from '../lib/config.js';
 import { TrackingWafStack, webAclPropsOf } from '../lib/constructs/edge-protection.js';
+import { contextOverrides, OVERRIDE_WARNING_ID, overrideMessage } from '../lib/context-overrides.js';
 import { TrackingStack } from '../lib/tracking-stack.js';
 
 const app = new App();
@@ -45,12 +48,17 @@ if (config.enableWaf && !webAclArn && region !== 'us-east-1') {
   crossRegionReferences = true;
 }
 
-new TrackingStack(app, stackName, {
+const stack = new TrackingStack(app, stackName, {
   config,
   webAclArn,
   crossRegionReferences,
   description: 'Partnerize server-to-server conversion tracker (clicks, postbacks, retries, alarms)',
   env: { account, region },
 });
+// The cdk CLI runs the app next to cdk.json: a setting given with -c only is warned about.
+const fileContext = (JSON.parse(readFileSync('cdk.json', 'utf8')) as { context?: Record<string, unknown> }).context ?? {};
+for (const o of contextOverrides(fileContext, (key) => app.node.tryGetContext(key))) {
+  Annotations.of(stack).addWarningV2(`${OVERRIDE_WARNING_ID}:${o.key}`, overrideMessage(o));
+}
 Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
 app.synth();

@@ -34,9 +34,11 @@ const CAUSE_OF_CODE: Record<string, SendCause> = {
 export function causeOf(err: unknown): { error: SendErrorClass; cause: SendCause; uncertain: boolean } {
   const name = (err as { name?: string } | null)?.name;
   if (name === 'TimeoutError' || name === 'AbortError') return { error: 'timeout', cause: 'timeout', uncertain: true };
-  const inner = (err as { cause?: { code?: string; name?: string } } | null)?.cause;
+  const inner = (err as { cause?: { code?: string; name?: string; message?: string } } | null)?.cause;
   const code = inner?.code ?? '';
-  let cause: SendCause = CAUSE_OF_CODE[code] ?? (inner?.name === 'ConnectTimeoutError' ? 'connect_timeout' : 'other');
+  let cause: SendCause =
+    CAUSE_OF_CODE[code] ??
+    (inner?.name === 'ConnectTimeoutError' ? 'connect_timeout' : inner?.message === 'bad port' ? 'bad_port' : 'other');
   if (cause === 'other' && (code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS') || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)))
     cause = 'tls';
   const error: SendErrorClass =

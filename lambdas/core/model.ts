@@ -80,11 +80,12 @@ export type RequeueableStatus = 'failed' | 'rejected';
 export type SendErrorClass = 'timeout' | 'connection' | 'error' | 'interrupted';
 /**
  * Why a call got no answer, as precisely as the network said: the connection was refused, the host
- * name did not resolve, TLS failed, connecting took too long (none of these reached Partnerize);
+ * name did not resolve, TLS failed, connecting took too long, the URL's port is one fetch never
+ * calls (`bad_port`: 1, 9, 25, … — the base URL is wrong) (none of these reached Partnerize);
  * the answer did not come in time, or the connection was cut after the request went out (these
  * may have); or the sender stopped mid-call (a crash: `interrupted`).
  */
-export type SendCause = 'refused' | 'dns' | 'tls' | 'connect_timeout' | 'timeout' | 'reset' | 'interrupted' | 'other';
+export type SendCause = 'refused' | 'dns' | 'tls' | 'connect_timeout' | 'bad_port' | 'timeout' | 'reset' | 'interrupted' | 'other';
 
 /** The result of one HTTP call to Partnerize. */
 export interface SendResult {

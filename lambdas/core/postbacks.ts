@@ -283,7 +283,7 @@ async function store(record: ConversionRecord, deps: Deps): Promise<PostbackAnsw
 /**
  * A postback for a conversionRef we already hold: `duplicate`, and nothing new is sent —
  * except when the record is still `pending` and its lease has run out: the request that wrote it
- * died before sending (Tealium retries such a request after our 5xx or its timeout), so this
+ * died before sending (a crashed function is a 5xx from API Gateway, which Tealium retries), so this
  * postback takes the lease and sends it now, answering that attempt's outcome.
  */
 async function resumeOrDuplicate(existing: ConversionRecord, deps: Deps, startedAt = deps.clock.now()): Promise<PostbackAnswer> {

@@ -4,8 +4,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
  * Every DynamoDB call is bounded: DynamoDB answers in milliseconds, so a request without an answer
  * after 1 s is abandoned and retried (3 attempts in all, ~3.5 s at worst with backoff). Without
  * `throwOnRequestTimeout` the handler's `requestTimeout` only logs a warning and the call waits
- * for as long as the socket lives — minutes — turning a hung write into a Lambda timeout, a 5xx,
- * a Tealium retry and a second send. Calls made under a request deadline are cut shorter still.
+ * for as long as the socket lives — minutes — turning a hung write into a Lambda timeout: an order
+ * Tealium counts as failed and does not retry (core/answer-budget.ts). Calls made under a request
+ * deadline are cut shorter still.
  */
 export const DYNAMODB_REQUEST_TIMEOUT_MS = 1000;
 

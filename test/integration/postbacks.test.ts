@@ -400,6 +400,17 @@ describe('Partnerize answers', () => {
     });
     expect((await record(orderId))!.attempts[0]!.uncertain).toBe(false);
   });
+  it('a port fetch never calls (a wrong base URL) is said as such, and never "may have landed"', async () => {
+    env.configure({ PARTNERIZE_BASE_URL: 'http://127.0.0.1:9' });
+    const orderId = uniq('ORD');
+    expect((await env.postback({ body: order(orderId, uniq('s'), { clickref: 'C1' }) })).body.outcome).toBe('queued');
+    expect((await record(orderId))!.attempts[0]).toMatchObject({
+      result: 'retryable',
+      cause: 'bad_port',
+      host: '127.0.0.1:9',
+      uncertain: false,
+    });
+  });
 });
 
 describe('logs', () => {
