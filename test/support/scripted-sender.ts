@@ -22,6 +22,7 @@ const NO_ANSWER: Record<Exclude<SendCause, 'interrupted'>, { error: SendErrorCla
   dns: { error: 'connection', uncertain: false },
   tls: { error: 'connection', uncertain: false },
   connect_timeout: { error: 'timeout', uncertain: false },
+  bad_port: { error: 'connection', uncertain: false },
   timeout: { error: 'timeout', uncertain: true },
   reset: { error: 'connection', uncertain: true },
   other: { error: 'error', uncertain: true },
