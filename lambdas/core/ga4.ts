@@ -69,6 +69,8 @@ export function isGa4Event(body: object): boolean {
 }
 
 const INTENTS: Readonly<Record<string, EventIntent>> = { purchase: 'purchase', refund: 'refund' };
+/** GA4's recommended purchase event, for an `ignored` answer. */
+const PURCHASE_NAMES = ['purchase'];
 
 const SIGNALS: Readonly<Record<string, boolean>> = { granted: true, denied: false, true: true, false: false, 1: true, 0: false };
 
@@ -131,7 +133,7 @@ export const ga4Orders: OrderSourceMapper = {
   read(body, config) {
     const m = config.ga4Paths;
     const name = pick(body, m.event);
-    return listOrderEvent('ga4', body, m, name, intentOf(name, INTENTS), () => ga4Consent(body, m));
+    return { ...listOrderEvent('ga4', body, m, name, intentOf(name, INTENTS), () => ga4Consent(body, m)), purchaseNames: PURCHASE_NAMES };
   },
 };
 

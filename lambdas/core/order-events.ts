@@ -29,6 +29,8 @@ export interface OrderEvent {
    * whose event names are the brand's own (Tealium's data layer, the native shape).
    */
   intent?: EventIntent | undefined;
+  /** With `intent`: the event names the source's specification makes a purchase, for an `ignored` answer. */
+  purchaseNames?: readonly string[] | undefined;
 }
 
 /**

@@ -63,7 +63,13 @@ async function accept(input: unknown, deps: Deps, startedAt: number): Promise<Po
   const purchase = checkPurchase(event, config.purchaseEvents);
   if (!purchase.fires) {
     deps.log.info('postback ignored', { source: event.source, reason: purchase.reason });
-    return { conversionRef: null, outcome: 'ignored', reason: purchase.reason, purchaseEvents: config.purchaseEvents };
+    // The names that would count: the source's own (Segment, GA4) or the configured ones.
+    return {
+      conversionRef: null,
+      outcome: 'ignored',
+      reason: purchase.reason,
+      purchaseEvents: event.purchaseNames ?? config.purchaseEvents,
+    };
   }
   const order = parseOrder(event);
   const items = orderItems(order, config.orderTotalCategory, event.rename);

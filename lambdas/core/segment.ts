@@ -68,6 +68,9 @@ const CALL_TYPES: ReadonlySet<unknown> = new Set(['track', 'page', 'screen', 'id
 export const isSegmentCall = (body: object): boolean => CALL_TYPES.has((body as Record<string, unknown>)['type']);
 export const isRudderStackCall = (body: object): boolean => isSegmentCall(body) && ('rudderId' in body || 'request_ip' in body);
 
+/** The purchase event of Segment's e-commerce spec, as the spec writes it (matched case-insensitively). */
+const PURCHASE_NAMES = ['Order Completed'];
+
 const INTENTS: Readonly<Record<string, EventIntent>> = {
   'order completed': 'purchase',
   'order refunded': 'refund',
@@ -131,7 +134,7 @@ function readSegment(source: 'segment' | 'rudderstack', body: object, config: So
   const type = (body as Record<string, unknown>)['type'];
   const name = type === 'track' ? pick(body, m.event) : { value: type, source: 'type' };
   const intent = type === 'track' ? intentOf(name, INTENTS) : 'ignore';
-  return listOrderEvent(
+  const event = listOrderEvent(
     source,
     body,
     m,
@@ -143,6 +146,7 @@ function readSegment(source: 'segment' | 'rudderstack', body: object, config: So
       spreadDiscount(order, discount.value, discount.source);
     },
   );
+  return { ...event, purchaseNames: PURCHASE_NAMES };
 }
 
 /** RudderStack as an order source (core/order-events.ts): tried before Segment. */

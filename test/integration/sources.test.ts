@@ -92,6 +92,8 @@ describe('GA4 / server-side GTM', () => {
     expect(bad.body.error.message).toMatch(/^items\[1\]\.price /);
     const view = await env.postback({ body: ga4LandingPageView() });
     expect(view.body).toMatchObject({ outcome: 'ignored', reason: "event_name 'page_view' is not an order event of this source" });
+    // The names that count are GA4's own, not the configured purchaseEvents (which GA4 does not use).
+    expect(view.body.purchaseEvents).toEqual(['purchase']);
   });
 
   it('refund is an order update: recorded against the sent conversion with its items, owed to Partnerize', async () => {
@@ -141,6 +143,14 @@ describe('Segment', () => {
     );
     expect((await env.postback({ body })).body.outcome).toBe('no_consent');
     expect(env.partnerize.requests).toHaveLength(0);
+  });
+
+  it("an ignored Segment event lists Segment's own purchase event, whatever purchaseEvents says", async () => {
+    env.configure({ PURCHASE_EVENTS: '["checkout_done"]' });
+    const r = await env.postback({ body: { ...segmentOrderCompleted({ order_id: uniq('SO') }), event: 'order_completed' } });
+    expect(r.body).toMatchObject({ outcome: 'ignored', purchaseEvents: ['Order Completed'] });
+    const page = await env.postback({ body: segmentLandingPage() });
+    expect(page.body).toMatchObject({ outcome: 'ignored', purchaseEvents: ['Order Completed'] });
   });
 
   it('a 400 names the Segment field', async () => {
