@@ -225,21 +225,16 @@ async function resolveClickref(order: Order, now: number, deps: Deps): Promise<F
  * so replacing one cannot double a conversion: a dry run must not use the order id up, and a
  * postback that now carries consent or a clickref (a fixed data layer) must not be lost as a
  * duplicate. A record is replaced only by one that gets further (rank), never by its equal — a
- * repeated postback stays a duplicate — and never by a dry run.
+ * repeated postback stays a duplicate. A dry run (testing a fixed data layer) replaces a record
+ * that was held back for want of consent or a clickref, and nothing else.
  */
 const RANK: Partial<Record<ConversionStatus, number>> = { dry_run: 0, no_consent: 1, unattributed: 2, pending: 3, queued: 3 };
 
 export function replaces(next: Pick<ConversionRecord, 'status'>, existing: Pick<ConversionRecord, 'status' | 'leaseId'>): boolean {
   const before = RANK[existing.status];
   const after = RANK[next.status];
-  return (
-    before !== undefined &&
-    after !== undefined &&
-    existing.status !== 'pending' &&
-    next.status !== 'dry_run' &&
-    after > before &&
-    existing.leaseId === undefined
-  );
+  if (before === undefined || after === undefined || existing.status === 'pending' || existing.leaseId !== undefined) return false;
+  return next.status === 'dry_run' ? existing.status === 'no_consent' || existing.status === 'unattributed' : after > before;
 }
 
 const superseded = (r: ConversionRecord, now: number): SupersededRecord => ({

@@ -231,18 +231,32 @@ describe('acceptPostback', () => {
       expect(stored(deps).history!.map((h) => h.status)).toEqual(['no_consent', 'unattributed']);
     });
 
-    it('not by an equal or a lower one, and never by a dry run: a duplicate, the record unchanged', async () => {
+    it('not by an equal or a lower one: a duplicate, the record unchanged', async () => {
       const deps = unitDeps();
       expect((await acceptPostback(order(), deps)).outcome).toBe('unattributed');
       const before = stored(deps);
-      for (const body of [order(), order({ consent: false }), order({ clickref: 'Ref1', dryRun: true })]) {
+      for (const body of [order(), order({ consent: false })]) {
         expect((await acceptPostback(body, deps)).outcome).toBe('duplicate');
       }
       expect(stored(deps)).toEqual(before);
+      expect(deps.sender.calls).toHaveLength(0);
+    });
+
+    it('a dry run testing the fixed data layer replaces a held-back record (never a sent one, never another dry run); the real one is sent after it', async () => {
+      const deps = live();
+      expect((await acceptPostback(order({ consent: false }), deps)).outcome).toBe('no_consent');
+      expect((await acceptPostback(order({ clickref: 'Ref1', dryRun: true }), deps)).outcome).toBe('dry_run');
+      expect((await acceptPostback(order({ clickref: 'Ref1', dryRun: true }), deps)).outcome).toBe('duplicate');
+      expect(deps.sender.calls).toHaveLength(0);
+      expect((await acceptPostback(order({ clickref: 'Ref1' }), deps)).outcome).toBe('sent');
+      expect(stored(deps).history!.map((h) => h.status)).toEqual(['no_consent', 'dry_run']);
+      expect((await acceptPostback(order({ clickref: 'Ref1', dryRun: true }), deps)).outcome).toBe('duplicate');
+      expect(deps.sender.calls).toHaveLength(1);
+      // A dry-run deployment: the corrected postback shows the call it would send.
       const dry = unitDeps({ env: { PARTNERIZE_MODE: 'dryrun' } });
       await acceptPostback(order(), dry);
+      expect((await acceptPostback(order({ clickref: 'Ref1' }), dry)).outcome).toBe('dry_run');
       expect((await acceptPostback(order({ clickref: 'Ref1' }), dry)).outcome).toBe('duplicate');
-      expect(deps.sender.calls).toHaveLength(0);
     });
 
     it('not while someone holds the record (an operator’s replay in flight)', async () => {
@@ -579,15 +593,17 @@ describe('acceptPostback when the answer to a replacement is lost', () => {
 
 describe('replaces', () => {
   const RANKED: ConversionStatus[] = ['dry_run', 'no_consent', 'unattributed', 'pending'];
-  const FINAL: ConversionStatus[] = ['sent', 'queued', 'rejected', 'failed'];
+  const FINAL: ConversionStatus[] = ['sent', 'queued', 'rejected', 'failed', 'unconfirmed'];
 
-  it('only by a record that gets further, never by a dry run, never an owed or final record', () => {
+  it('only by a record that gets further (a dry run: only a record held back for consent or a clickref), never an owed or final record', () => {
     for (const before of [...RANKED, ...FINAL]) {
       for (const after of [...RANKED, ...FINAL]) {
         // A new record owed at once (`queued`: no time left for an inline attempt) ranks as `pending`.
         const rank = (st: ConversionStatus) => (st === 'queued' ? RANKED.indexOf('pending') : RANKED.indexOf(st));
         const expected =
-          RANKED.includes(before) && before !== 'pending' && rank(after) >= 0 && after !== 'dry_run' && rank(after) > rank(before);
+          after === 'dry_run'
+            ? before === 'no_consent' || before === 'unattributed'
+            : RANKED.includes(before) && before !== 'pending' && rank(after) >= 0 && rank(after) > rank(before);
         expect(replaces({ status: after }, { status: before }), `${before} → ${after}`).toBe(expected);
       }
     }
