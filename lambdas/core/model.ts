@@ -293,6 +293,8 @@ export interface ConversionStore {
 export interface OperatorConsent {
   at: string;
   reason: string;
+  /** What the postback itself said (the decision the operator overrode), kept for the audit trail. */
+  postbackConsent?: boolean | undefined;
 }
 
 export interface OperatorAttribution {

@@ -6,6 +6,7 @@ import { parseClickref } from './clickref.js';
 import { attemptSend, delivered, logAttempt } from './delivery.js';
 import { InputError } from './errors.js';
 import type { AttemptReport } from './delivery.js';
+import type { Device } from './fields.js';
 import type { AdminDeps, Attempt, ConversionRecord, Deps, OperatorAttribution, RequeueableStatus } from './model.js';
 import { liveClick } from './attribution.js';
 import { DAY_MS, HOUR_MS, iso, MINUTE_MS } from './time.js';
@@ -133,8 +134,13 @@ async function attributionFor(record: ConversionRecord, opts: ReplayOptions, dep
   const ref = record.conversionRef;
   const found = opts.clickref !== undefined ? { clickref: opts.clickref, source: 'operator' as const } : await orderTimeClick(record, deps);
   if (!found) throw new OperationError(`${ref} has no click of its session from before the order; pass --clickref <clickref> too`);
-  const request = record.call ? requestFor(record.call, found.clickref).request : withClickref(record.request!, found.clickref);
-  const consent = opts.consentConfirmed === undefined ? undefined : { at: iso(deps.clock.now()), reason: opts.consentConfirmed.trim() };
+  // Without consent the postback looked up no click: the click's device fills a gap the order left.
+  const call = record.call && { ...record.call, device: record.call.device ?? ('device' in found ? found.device : undefined) };
+  const request = call ? requestFor(call, found.clickref).request : withClickref(record.request!, found.clickref);
+  const consent =
+    opts.consentConfirmed === undefined
+      ? undefined
+      : { at: iso(deps.clock.now()), reason: opts.consentConfirmed.trim(), postbackConsent: record.consent };
   return { clickref: found.clickref, source: found.source, request, consent };
 }
 
@@ -156,10 +162,13 @@ async function attach(held: ConversionRecord, leaseId: string, a: OperatorAttrib
  * The click the order would have been attributed to: the session's click, if it was recorded
  * before the order arrived and was live then. A later click (another affiliate's) is not it.
  */
-async function orderTimeClick(r: ConversionRecord, deps: AdminDeps): Promise<{ clickref: string; source: 'click' } | undefined> {
+async function orderTimeClick(
+  r: ConversionRecord,
+  deps: AdminDeps,
+): Promise<{ clickref: string; source: 'click'; device?: Device | undefined } | undefined> {
   const arrived = Date.parse(r.createdAt);
   const click = await liveClick(r.sessionId, arrived, deps.config.attributionWindowDays, deps.clicks);
-  return click && click.clickedAt <= arrived ? { clickref: click.clickref, source: 'click' } : undefined;
+  return click && click.clickedAt <= arrived ? { clickref: click.clickref, source: 'click', device: click.device } : undefined;
 }
 
 export interface RequeueProgress {

@@ -69,7 +69,12 @@ export function renderConversion(r: ConversionRecord): string {
     lines.push(
       `  basket     too long for one call as sent: ${COMPACTION[r.compaction] ?? r.compaction}; the ${r.call?.items.length ?? r.itemCount} items received are on the record (--json)`,
     );
-  if (r.operatorConsent) lines.push(`  consent    confirmed by an operator at ${r.operatorConsent.at}: ${r.operatorConsent.reason}`);
+  if (r.operatorConsent) {
+    const said = r.operatorConsent.postbackConsent;
+    lines.push(
+      `  consent    confirmed by an operator at ${r.operatorConsent.at}: ${r.operatorConsent.reason} (the postback said ${said === undefined ? 'nothing' : String(said)})`,
+    );
+  }
   for (const h of r.history ?? []) {
     lines.push(
       `  earlier    ${h.status} since ${h.createdAt} (consent ${h.consent === undefined ? 'not given' : String(h.consent)}, clickref ${h.clickrefSource}), replaced ${h.supersededAt}${h.request ? ` — recorded call ${h.request.url}` : ''}`,

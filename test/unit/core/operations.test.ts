@@ -224,8 +224,24 @@ describe('replay', () => {
         consent: true,
         clickref: 'FromClick',
         clickrefSource: 'click',
-        operatorConsent: { at: new Date(deps.clock.now()).toISOString(), reason: 'CMP bug 30 Nov' },
+        // What the postback said stays on the trail beside the operator's decision.
+        operatorConsent: { at: new Date(deps.clock.now()).toISOString(), reason: 'CMP bug 30 Nov', postbackConsent: false },
       });
+    });
+
+    it('with --consent-confirmed: the click’s device fills in what the order did not say', async () => {
+      const deps = unitDeps({ script: [answer.sent()] });
+      const clickedAt = deps.clock.now();
+      await deps.clicks.put({
+        sessionId: SESSION,
+        clickref: 'FromClick',
+        clickedAt,
+        device: 'mobile',
+        expiresAt: Math.ceil(clickedAt / 1000) + 86_400,
+      });
+      await acceptPostback(order({ consent: false }), deps);
+      await replay(stored(deps), { consentConfirmed: 'CMP bug' }, deps);
+      expect(deps.sender.calls[0]!.call.url).toContain('/device:mobile/');
     });
 
     it('with --consent-confirmed and --clickref: the operator’s clickref', async () => {
