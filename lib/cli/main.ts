@@ -436,7 +436,8 @@ function parseCommandLine(argv: readonly string[], io: Io): { command: string; r
     io.stdout.write(`${HELP[rest[0] ?? 'main'] ?? HELP['main']}\n`);
     return command || values.help ? 0 : 2;
   }
-  if (!HELP[command]) {
+  // Not `HELP[command]`: HELP also holds `main`, and a plain object answers `constructor`.
+  if (command !== 'token' && !Object.hasOwn(COMMANDS, command)) {
     io.stderr.write(`unknown command '${command}'\n\n${HELP['main']}\n`);
     return 2;
   }
@@ -473,8 +474,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   let target: Target | undefined;
   try {
     if (command === 'token') return await tokenCommand(rest, values, io, (question) => confirm(io, question, values));
-    // HELP names every command, and `main`, which runs send-test.
-    const spec = Object.hasOwn(COMMANDS, command) ? COMMANDS[command]! : COMMANDS['send-test']!;
+    const spec = COMMANDS[command]!;
     const id = rest[0];
     if (spec.needsId && !id) throw new UsageError(`${command} needs an order id: pz ${command} <orderId>`);
     target = await openTarget(values, io);
