@@ -24,6 +24,20 @@ export const RECONCILE_TIMEOUT = Duration.minutes(15);
 /** The keys of the reconciliation's run records (`\u001freconcile\u001f…`), as IAM can say them. */
 export const RUN_RECORD_KEY_PATTERN = '?reconcile?*';
 
+/** A secret whose value is generated at deploy time (48 letters and digits) and never in the template. */
+const generatedSecret = (scope: Construct, id: string, description: string): Secret =>
+  new Secret(scope, id, {
+    description,
+    generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
+  });
+
+/** What every function is given: its code, its log retention and the settings it reads. */
+const functionBasics = (config: TrackingConfig, fn: FunctionName) => ({
+  entry: fn,
+  logRetentionDays: config.logRetentionDays,
+  environment: settingsToEnv(config, fn),
+});
+
 export interface TrackingStackProps extends StackProps {
   config: TrackingConfig;
   /**
@@ -67,30 +81,17 @@ export class TrackingStack extends Stack {
     for (const w of configWarnings(config)) Annotations.of(this).addWarningV2(w.id, w.message);
 
     this.tables = new TrackingTables(this, 'Tables', { retain: config.tableRemovalPolicy === 'retain' });
-    this.tokenSecret = new Secret(this, 'PostbackToken', {
-      description: 'Bearer token Tealium (or any caller) presents to POST /postbacks',
-      generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
-    });
+    this.tokenSecret = generatedSecret(this, 'PostbackToken', 'Bearer token Tealium (or any caller) presents to POST /postbacks');
     this.segmentSecret = config.enableSegmentSignatures
-      ? new Secret(this, 'SegmentSharedSecret', {
-          description: "Shared secret Segment's webhook destination signs postbacks with (X-Signature)",
-          generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
-        })
+      ? generatedSecret(this, 'SegmentSharedSecret', "Shared secret Segment's webhook destination signs postbacks with (X-Signature)")
       : undefined;
     this.apiKeysSecret = this.createApiKeysSecret();
     // With the optional WAF, the functions only answer requests that came through CloudFront.
     const originVerifySecret = config.enableWaf
-      ? new Secret(this, 'OriginVerify', {
-          description: 'Header value CloudFront adds so the functions can refuse requests that bypass the WAF',
-          generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
-        })
+      ? generatedSecret(this, 'OriginVerify', 'Header value CloudFront adds so the functions can refuse requests that bypass the WAF')
       : undefined;
     this.functions = this.createFunctions(config, originVerifySecret);
-    new Rule(this, 'RetrySchedule', {
-      description: 'Runs the retry function every minute',
-      schedule: Schedule.rate(Duration.minutes(1)),
-      targets: [new LambdaFunction(this.functions.retry, { retryAttempts: 0 })],
-    });
+    this.createRetrySchedule();
     this.reconcileSchedule = this.createReconcileSchedule(config);
     this.api = this.createApi(config);
     this.edge = originVerifySecret ? this.createEdge(config, props.webAclArn, originVerifySecret) : undefined;
@@ -99,28 +100,15 @@ export class TrackingStack extends Stack {
       httpsEndpoints: config.alarmHttpsEndpoints,
       existingTopicArn: config.alarmTopicArn || undefined,
     });
-    const functions = { Clicks: this.functions.clicks, Postbacks: this.functions.postbacks, Retry: this.functions.retry };
-    this.alarms = new TrackingAlarms(this, 'Alarms', {
-      api: this.api.api,
-      functions,
-      serviceName: this.stackName,
-      reconcile: this.functions.reconcile,
-      topic: this.onCall.topic,
-      config,
-    });
-    this.dashboard = new TrackingDashboard(this, 'Dashboard', {
-      api: this.api.api,
-      functions,
-      serviceName: this.stackName,
-      alarms: this.alarms.alarms,
-      reconcile: {
-        fn: this.functions.reconcile,
-        missingPercent: config.alarmReconcileMissingPercent,
-        unexpectedPercent: config.alarmReconcileUnexpectedPercent,
-      },
-    });
+    this.alarms = this.createAlarms(config);
+    this.dashboard = this.createDashboard(config);
     acknowledgeNagFindings(this, { waf: Boolean(originVerifySecret), segmentSecret: Boolean(this.segmentSecret) });
     this.createOutputs(config);
+  }
+
+  /** The functions the alarms and the dashboard watch for errors, by the name they show (reconcile has its own). */
+  private get watchedFunctions() {
+    return { Clicks: this.functions.clicks, Postbacks: this.functions.postbacks, Retry: this.functions.retry };
   }
 
   /**
@@ -128,24 +116,29 @@ export class TrackingStack extends Stack {
    * index and secret its adapters use — each variable bound with its grant, so they cannot drift.
    */
   private createFunctions(config: TrackingConfig, originVerifySecret: Secret | undefined): Functions {
-    const { clicks, conversions } = this.tables;
-    const common = (fn: FunctionName) => ({
-      entry: fn,
-      logRetentionDays: config.logRetentionDays,
-      environment: settingsToEnv(config, fn),
-    });
     // With the WAF, the HTTP functions read the origin-verify value from its secret at run time.
     const verifiesOrigin = (f: TrackingFunction) => (originVerifySecret ? f.bindSecret(ENV.originVerifySecretArn, originVerifySecret) : f);
-    const clicksFn = verifiesOrigin(
-      new TrackingFunction(this, 'ClicksFunction', {
-        ...common('clicks'),
-        memorySize: config.clicksMemoryMb,
-        description: 'Records the latest Partnerize clickref of a session',
-        timeout: Duration.seconds(5),
-      }).bindTable(ENV.clicksTable, clicks, ['dynamodb:PutItem']),
-    );
-    const postbacksFn = new TrackingFunction(this, 'PostbacksFunction', {
-      ...common('postbacks'),
+    return {
+      clicks: verifiesOrigin(this.createClicksFunction(config)),
+      postbacks: verifiesOrigin(this.createPostbacksFunction(config)),
+      retry: this.createRetryFunction(config),
+      reconcile: this.createReconcileFunction(config),
+    };
+  }
+
+  private createClicksFunction(config: TrackingConfig): TrackingFunction {
+    return new TrackingFunction(this, 'ClicksFunction', {
+      ...functionBasics(config, 'clicks'),
+      memorySize: config.clicksMemoryMb,
+      description: 'Records the latest Partnerize clickref of a session',
+      timeout: Duration.seconds(5),
+    }).bindTable(ENV.clicksTable, this.tables.clicks, ['dynamodb:PutItem']);
+  }
+
+  private createPostbacksFunction(config: TrackingConfig): TrackingFunction {
+    const { clicks, conversions } = this.tables;
+    const fn = new TrackingFunction(this, 'PostbacksFunction', {
+      ...functionBasics(config, 'postbacks'),
       memorySize: config.postbacksMemoryMb,
       description: 'Accepts order postbacks and fires the Partnerize S2S conversion call',
       timeout: Duration.seconds(10),
@@ -153,22 +146,31 @@ export class TrackingStack extends Stack {
       .bindTable(ENV.clicksTable, clicks, ['dynamodb:GetItem'])
       .bindTable(ENV.conversionsTable, conversions, ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'])
       .bindSecret(ENV.tokenSecretArn, this.tokenSecret);
-    if (this.segmentSecret) postbacksFn.bindSecret(ENV.segmentSecretArn, this.segmentSecret);
-    verifiesOrigin(postbacksFn);
-    const retryFn = new TrackingFunction(this, 'RetryFunction', {
-      ...common('retry'),
-      memorySize: config.retryMemoryMb,
-      description: 'Sends the owed Partnerize conversion calls and order updates that are due (every minute)',
-      timeout: Duration.seconds(60),
-    })
-      // PutItem: a bulk job's record, and the updates record of an automatic approval.
-      .bindTable(ENV.conversionsTable, conversions, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], {
-        name: CONVERSIONS.dueIndex,
-        actions: ['dynamodb:Query'],
+    if (this.segmentSecret) fn.bindSecret(ENV.segmentSecretArn, this.segmentSecret);
+    return fn;
+  }
+
+  private createRetryFunction(config: TrackingConfig): TrackingFunction {
+    return (
+      new TrackingFunction(this, 'RetryFunction', {
+        ...functionBasics(config, 'retry'),
+        memorySize: config.retryMemoryMb,
+        description: 'Sends the owed Partnerize conversion calls and order updates that are due (every minute)',
+        timeout: Duration.seconds(60),
       })
-      .bindSecret(ENV.partnerizeApiKeysSecretArn, this.apiKeysSecret);
-    const reconcileFn = new TrackingFunction(this, 'ReconcileFunction', {
-      ...common('reconcile'),
+        // PutItem: a bulk job's record, and the updates record of an automatic approval.
+        .bindTable(ENV.conversionsTable, this.tables.conversions, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], {
+          name: CONVERSIONS.dueIndex,
+          actions: ['dynamodb:Query'],
+        })
+        .bindSecret(ENV.partnerizeApiKeysSecretArn, this.apiKeysSecret)
+    );
+  }
+
+  private createReconcileFunction(config: TrackingConfig): TrackingFunction {
+    const { conversions } = this.tables;
+    const fn = new TrackingFunction(this, 'ReconcileFunction', {
+      ...functionBasics(config, 'reconcile'),
       memorySize: config.reconcileMemoryMb,
       description: "Compares each day's conversions with Partnerize's conversion report (daily)",
       // Lambda's longest: a 10,000-conversion window is 34 report pages, seconds each, but Partnerize's
@@ -185,7 +187,7 @@ export class TrackingStack extends Stack {
     // reconcileRunKey). IAM takes no control characters, so `?` stands for each separator: of the
     // orders' conversionRefs, the role could overwrite only one that is a character, then
     // `reconcile`, then another character — and it writes none.
-    reconcileFn.addToRolePolicy(
+    fn.addToRolePolicy(
       new PolicyStatement({
         effect: Effect.ALLOW,
         actions: ['dynamodb:PutItem'],
@@ -194,8 +196,16 @@ export class TrackingStack extends Stack {
       }),
     );
     // A failed run pages; Lambda running it twice more would read the whole report twice more.
-    reconcileFn.configureAsyncInvoke({ retryAttempts: 0 });
-    return { clicks: clicksFn, postbacks: postbacksFn, retry: retryFn, reconcile: reconcileFn };
+    fn.configureAsyncInvoke({ retryAttempts: 0 });
+    return fn;
+  }
+
+  private createRetrySchedule(): void {
+    new Rule(this, 'RetrySchedule', {
+      description: 'Runs the retry function every minute',
+      schedule: Schedule.rate(Duration.minutes(1)),
+      targets: [new LambdaFunction(this.functions.retry, { retryAttempts: 0 })],
+    });
   }
 
   /** Every morning (UTC) the previous days, as config says; none with an empty schedule. */
@@ -256,6 +266,31 @@ export class TrackingStack extends Stack {
       description: 'The WAF-protected entry point: give this URL to Tealium and the landing pages',
     });
     return edge;
+  }
+
+  private createAlarms(config: TrackingConfig): TrackingAlarms {
+    return new TrackingAlarms(this, 'Alarms', {
+      api: this.api.api,
+      functions: this.watchedFunctions,
+      serviceName: this.stackName,
+      reconcile: this.functions.reconcile,
+      topic: this.onCall.topic,
+      config,
+    });
+  }
+
+  private createDashboard(config: TrackingConfig): TrackingDashboard {
+    return new TrackingDashboard(this, 'Dashboard', {
+      api: this.api.api,
+      functions: this.watchedFunctions,
+      serviceName: this.stackName,
+      alarms: this.alarms.alarms,
+      reconcile: {
+        fn: this.functions.reconcile,
+        missingPercent: config.alarmReconcileMissingPercent,
+        unexpectedPercent: config.alarmReconcileUnexpectedPercent,
+      },
+    });
   }
 
   /** What the CLI and the brand need after a deploy (never a secret's value). */

@@ -381,7 +381,48 @@ async function sendTestCommand(values: Values, io: Io, target: Target): Promise<
   return ok ? 0 : 1;
 }
 
-export async function main(argv: readonly string[], io: Io): Promise<number> {
+/** What a command that acts on a target is handed; `id` is the order id, there for the commands that need one. */
+interface Call {
+  id: string | undefined;
+  values: Values;
+  io: Io;
+  target: Target;
+}
+
+/** Updates are never sent by the CLI: the retry function sends them, in live mode only. */
+function announceUpdates(io: Io, target: Target): void {
+  io.stderr.write(
+    `pz: ${target.label} — ${target.mode === 'live' ? 'live: the retry function sends updates to Partnerize' : 'not live: updates are recorded and held until the tracker runs live'}\n`,
+  );
+}
+
+interface CommandSpec {
+  needsId?: true;
+  announce?: (io: Io, target: Target, values: Values) => void;
+  run: (c: Call) => Promise<number>;
+}
+
+/**
+ * The commands run against a target (all but token, which opens its own stacks): whether they
+ * take an order id, what they say before acting, and how they run.
+ */
+const COMMANDS: Record<string, CommandSpec> = {
+  lookup: { needsId: true, run: (c) => lookupCommand(c.id!, c.values, c.io, c.target) },
+  replay: { needsId: true, announce: announceMode, run: (c) => replayCommand(c.id!, c.values, c.io, c.target) },
+  requeue: { announce: announceMode, run: (c) => requeueCommand(c.values, c.io, c.target) },
+  approve: { needsId: true, announce: announceUpdates, run: (c) => updateCommand('approve', c.id!, c.values, c.io, c.target) },
+  reject: { needsId: true, announce: announceUpdates, run: (c) => updateCommand('reject', c.id!, c.values, c.io, c.target) },
+  reconcile: {
+    announce: (io, target, values) => {
+      if (values.fix) announceMode(io, target, values); // only --fix acts
+    },
+    run: (c) => reconcileCommand(c.values, c.io, c.target, (question) => confirm(c.io, question, c.values)),
+  },
+  'send-test': { run: (c) => sendTestCommand(c.values, c.io, c.target) },
+};
+
+/** The command, its arguments and options; or, when there is nothing to run (help, a usage mistake), the exit code. */
+function parseCommandLine(argv: readonly string[], io: Io): { command: string; rest: string[]; values: Values } | number {
   let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
@@ -395,7 +436,8 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     io.stdout.write(`${HELP[rest[0] ?? 'main'] ?? HELP['main']}\n`);
     return command || values.help ? 0 : 2;
   }
-  if (!HELP[command]) {
+  // Not `HELP[command]`: HELP also holds `main`, and a plain object answers `constructor`.
+  if (command !== 'token' && !Object.hasOwn(COMMANDS, command)) {
     io.stderr.write(`unknown command '${command}'\n\n${HELP['main']}\n`);
     return 2;
   }
@@ -403,50 +445,43 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     io.stdout.write(`${HELP[command]}\n`);
     return 0;
   }
+  return { command, rest, values };
+}
+
+/** A failed command's message and exit code: 2 for a usage mistake (with the command's help), else 1. */
+function reportFailure(err: unknown, command: string, io: Io): number {
+  if (err instanceof UsageError) {
+    io.stderr.write(`${err.message}\n\n${HELP[command]}\n`);
+    return 2;
+  }
+  // A reconcile without a window, with a bad one or an unknown campaign is a usage mistake (its own exit code).
+  if (command === 'reconcile' && err instanceof InputError && ['from', 'to', 'grace', 'csv', 'campaign'].includes(err.field ?? '')) {
+    io.stderr.write(`${err.message}\n\n${HELP[command]}\n`);
+    return RECONCILE_EXIT.usage;
+  }
+  if (err instanceof TargetError || err instanceof OperationError || err instanceof InputError) {
+    io.stderr.write(`${err.message}\n`);
+    return 1;
+  }
+  io.stderr.write(`pz ${command} failed: ${(err as Error).message}\n`);
+  return 1;
+}
+
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  const parsed = parseCommandLine(argv, io);
+  if (typeof parsed === 'number') return parsed;
+  const { command, rest, values } = parsed;
   let target: Target | undefined;
   try {
-    const needsId = ['lookup', 'replay', 'approve', 'reject'].includes(command);
-    const id = rest[0];
-    if (needsId && !id) throw new UsageError(`${command} needs an order id: pz ${command} <orderId>`);
     if (command === 'token') return await tokenCommand(rest, values, io, (question) => confirm(io, question, values));
+    const spec = COMMANDS[command]!;
+    const id = rest[0];
+    if (spec.needsId && !id) throw new UsageError(`${command} needs an order id: pz ${command} <orderId>`);
     target = await openTarget(values, io);
-    if (command === 'replay' || command === 'requeue' || (command === 'reconcile' && values.fix)) announceMode(io, target, values);
-    // Updates are never sent by the CLI: the retry function sends them, in live mode only.
-    if (command === 'approve' || command === 'reject')
-      io.stderr.write(
-        `pz: ${target.label} — ${target.mode === 'live' ? 'live: the retry function sends updates to Partnerize' : 'not live: updates are recorded and held until the tracker runs live'}\n`,
-      );
-    switch (command) {
-      case 'lookup':
-        return await lookupCommand(id!, values, io, target);
-      case 'replay':
-        return await replayCommand(id!, values, io, target);
-      case 'requeue':
-        return await requeueCommand(values, io, target);
-      case 'approve':
-      case 'reject':
-        return await updateCommand(command, id!, values, io, target);
-      case 'reconcile':
-        return await reconcileCommand(values, io, target, (question) => confirm(io, question, values));
-      default:
-        return await sendTestCommand(values, io, target);
-    }
+    spec.announce?.(io, target, values);
+    return await spec.run({ id, values, io, target });
   } catch (err) {
-    if (err instanceof UsageError) {
-      io.stderr.write(`${err.message}\n\n${HELP[command]}\n`);
-      return 2;
-    }
-    // A reconcile without a window, with a bad one or an unknown campaign is a usage mistake (its own exit code).
-    if (command === 'reconcile' && err instanceof InputError && ['from', 'to', 'grace', 'csv', 'campaign'].includes(err.field ?? '')) {
-      io.stderr.write(`${err.message}\n\n${HELP[command]}\n`);
-      return RECONCILE_EXIT.usage;
-    }
-    if (err instanceof TargetError || err instanceof OperationError || err instanceof InputError) {
-      io.stderr.write(`${err.message}\n`);
-      return 1;
-    }
-    io.stderr.write(`pz ${command} failed: ${(err as Error).message}\n`);
-    return 1;
+    return reportFailure(err, command, io);
   } finally {
     target?.close();
   }

@@ -83,32 +83,105 @@ const RESPONSE_BODIES = {
   rateLimited: errorBody('rate_limited', 'too many requests from this address: retry later'),
 } as const;
 
+/** A rule as the web ACL's list holds it: its priority is its place, its metric is named after it. */
+type Rule = Omit<CfnWebACL.RuleProperty, 'priority' | 'visibilityConfig'>;
+
+const postbacks = pathStartsWith('/postbacks');
+
+/** An AWS managed rule group, with some of its rules only counted. */
+const managed = (name: string, countOnly: string[] = []): Rule => ({
+  name,
+  overrideAction: { none: {} },
+  statement: {
+    managedRuleGroupStatement: {
+      vendorName: 'AWS',
+      name,
+      ...(countOnly.length > 0 ? { ruleActionOverrides: countOnly.map((r) => ({ name: r, actionToUse: { count: {} } })) } : {}),
+    },
+  },
+});
+
+/** Postbacks from anywhere but the postbackSourceCidrs (the IP sets' statements): 403. */
+const postbacksFromUnlistedSources = (sources: CfnWebACL.StatementProperty[]): Rule => ({
+  name: 'PostbacksFromUnlistedSources',
+  action: { block: { customResponse: { responseCode: 403, customResponseBodyKey: 'forbiddenSource' } } },
+  statement: and(postbacks, not(or(...sources))),
+});
+
+/** Postbacks with no Authorization header at all: a 401 that says which credentials to send. */
+const POSTBACKS_WITHOUT_AUTHORIZATION: Rule = {
+  name: 'PostbacksWithoutAuthorization',
+  action: {
+    block: {
+      customResponse: {
+        responseCode: 401,
+        customResponseBodyKey: 'unauthorized',
+        responseHeaders: [{ name: 'www-authenticate', value: 'Bearer realm="postbacks", Basic realm="postbacks"' }],
+      },
+    },
+  },
+  statement: and(
+    postbacks,
+    not({
+      sizeConstraintStatement: {
+        fieldToMatch: { singleHeader: { Name: 'authorization' } },
+        comparisonOperator: 'GT',
+        size: 0,
+        textTransformations: [{ priority: 0, type: 'NONE' }],
+      },
+    }),
+  ),
+};
+
+/** Too many postbacks from one address: a 429, which Tealium retries (it does not retry a 403). */
+const postbackRateLimitPerIp = (limit: number): Rule => ({
+  name: 'PostbackRateLimitPerIp',
+  action: { block: { customResponse: { responseCode: 429, customResponseBodyKey: 'rateLimited' } } },
+  statement: { rateBasedStatement: { limit, aggregateKeyType: 'IP', scopeDownStatement: postbacks } },
+});
+
+/** Too many clicks from one address (browsers; the answer does not matter to a beacon). */
+const clickRateLimitPerIp = (limit: number): Rule => ({
+  name: 'ClickRateLimitPerIp',
+  action: { block: {} },
+  statement: {
+    rateBasedStatement: { limit, aggregateKeyType: 'IP', scopeDownStatement: pathStartsWith('/clicks') },
+  },
+});
+
 export class TrackingWebAcl extends Construct {
   readonly webAcl: CfnWebACL;
 
   constructor(scope: Construct, id: string, props: TrackingWebAclProps) {
     super(scope, id);
-    const metricName = (n: string) => `${Stack.of(this).stackName}-${n}`.replace(/[^A-Za-z0-9-]/g, '');
-    const visibility = (n: string) => ({ cloudWatchMetricsEnabled: true, sampledRequestsEnabled: true, metricName: metricName(n) });
-    const stackName = Stack.of(this).stackName;
-    type Rule = Omit<CfnWebACL.RuleProperty, 'priority' | 'visibilityConfig'>;
-    const managed = (name: string, countOnly: string[] = []): Rule => ({
-      name,
-      overrideAction: { none: {} },
-      statement: {
-        managedRuleGroupStatement: {
-          vendorName: 'AWS',
-          name,
-          ...(countOnly.length > 0 ? { ruleActionOverrides: countOnly.map((r) => ({ name: r, actionToUse: { count: {} } })) } : {}),
-        },
-      },
-    });
-    const postbacks = pathStartsWith('/postbacks');
-    const rules: Rule[] = [];
-
+    const sources = this.postbackSources(props.postbackSourceCidrs);
     // Cheapest and most certain first: a source allowlist, then no credentials at all.
-    const sources = ([4, 6] as const).flatMap((version) => {
-      const addresses = props.postbackSourceCidrs
+    const rules: Rule[] = [
+      ...(sources.length > 0 ? [postbacksFromUnlistedSources(sources)] : []),
+      POSTBACKS_WITHOUT_AUTHORIZATION,
+      postbackRateLimitPerIp(props.postbackRateLimitPer5Min),
+      managed('AWSManagedRulesAmazonIpReputationList'),
+      managed('AWSManagedRulesKnownBadInputsRuleSet'),
+      managed('AWSManagedRulesCommonRuleSet', COUNT_ONLY_RULES),
+      clickRateLimitPerIp(props.clickRateLimitPer5Min),
+    ];
+    this.webAcl = new CfnWebACL(this, 'WebAcl', {
+      scope: 'CLOUDFRONT',
+      defaultAction: { allow: {} },
+      description:
+        'Partnerize S2S tracker: postbacks only with credentials and from the listed sources, per-IP rate limits, managed protections',
+      visibilityConfig: this.visibility('WebAcl'),
+      customResponseBodies: Object.fromEntries(
+        Object.entries(RESPONSE_BODIES).map(([key, body]) => [key, { contentType: 'APPLICATION_JSON', content: JSON.stringify(body) }]),
+      ),
+      rules: rules.map((rule, priority) => ({ ...rule, priority, visibilityConfig: this.visibility(rule.name) })),
+    });
+  }
+
+  /** One IP set per address family with listed CIDRs (IPv4, then IPv6), as statements matching it. */
+  private postbackSources(cidrs: readonly string[]): CfnWebACL.StatementProperty[] {
+    return ([4, 6] as const).flatMap((version) => {
+      const addresses = cidrs
         .map(parseCidr)
         .filter((c) => c.version === version)
         .map((c) => c.cidr);
@@ -117,69 +190,16 @@ export class TrackingWebAcl extends Construct {
         scope: 'CLOUDFRONT',
         ipAddressVersion: `IPV${version}`,
         addresses,
-        description: `${stackName}: where postbacks may come from, the postbackSourceCidrs key`,
+        description: `${Stack.of(this).stackName}: where postbacks may come from, the postbackSourceCidrs key`,
       });
       return [{ ipSetReferenceStatement: { arn: set.attrArn } } satisfies CfnWebACL.StatementProperty];
     });
-    if (sources.length > 0) {
-      rules.push({
-        name: 'PostbacksFromUnlistedSources',
-        action: { block: { customResponse: { responseCode: 403, customResponseBodyKey: 'forbiddenSource' } } },
-        statement: and(postbacks, not(or(...sources))),
-      });
-    }
-    rules.push(
-      {
-        name: 'PostbacksWithoutAuthorization',
-        action: {
-          block: {
-            customResponse: {
-              responseCode: 401,
-              customResponseBodyKey: 'unauthorized',
-              responseHeaders: [{ name: 'www-authenticate', value: 'Bearer realm="postbacks", Basic realm="postbacks"' }],
-            },
-          },
-        },
-        statement: and(
-          postbacks,
-          not({
-            sizeConstraintStatement: {
-              fieldToMatch: { singleHeader: { Name: 'authorization' } },
-              comparisonOperator: 'GT',
-              size: 0,
-              textTransformations: [{ priority: 0, type: 'NONE' }],
-            },
-          }),
-        ),
-      },
-      {
-        // A 429, which Tealium retries (it does not retry a 403).
-        name: 'PostbackRateLimitPerIp',
-        action: { block: { customResponse: { responseCode: 429, customResponseBodyKey: 'rateLimited' } } },
-        statement: { rateBasedStatement: { limit: props.postbackRateLimitPer5Min, aggregateKeyType: 'IP', scopeDownStatement: postbacks } },
-      },
-      managed('AWSManagedRulesAmazonIpReputationList'),
-      managed('AWSManagedRulesKnownBadInputsRuleSet'),
-      managed('AWSManagedRulesCommonRuleSet', COUNT_ONLY_RULES),
-      {
-        name: 'ClickRateLimitPerIp',
-        action: { block: {} },
-        statement: {
-          rateBasedStatement: { limit: props.clickRateLimitPer5Min, aggregateKeyType: 'IP', scopeDownStatement: pathStartsWith('/clicks') },
-        },
-      },
-    );
-    this.webAcl = new CfnWebACL(this, 'WebAcl', {
-      scope: 'CLOUDFRONT',
-      defaultAction: { allow: {} },
-      description:
-        'Partnerize S2S tracker: postbacks only with credentials and from the listed sources, per-IP rate limits, managed protections',
-      visibilityConfig: visibility('WebAcl'),
-      customResponseBodies: Object.fromEntries(
-        Object.entries(RESPONSE_BODIES).map(([key, body]) => [key, { contentType: 'APPLICATION_JSON', content: JSON.stringify(body) }]),
-      ),
-      rules: rules.map((rule, priority) => ({ ...rule, priority, visibilityConfig: visibility(rule.name) })),
-    });
+  }
+
+  /** Metrics and sampled requests for the ACL and each rule, named after the stack (as WAF allows names). */
+  private visibility(name: string): CfnWebACL.VisibilityConfigProperty {
+    const metricName = `${Stack.of(this).stackName}-${name}`.replace(/[^A-Za-z0-9-]/g, '');
+    return { cloudWatchMetricsEnabled: true, sampledRequestsEnabled: true, metricName };
   }
 }
 

@@ -1,20 +1,30 @@
 import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { type CfnStage, CorsHttpMethod, HttpApi, HttpMethod, LogGroupLogDestination, type HttpStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  type CfnStage,
+  CorsHttpMethod,
+  HttpApi,
+  HttpMethod,
+  type HttpRoute,
+  LogGroupLogDestination,
+  type HttpStage,
+} from 'aws-cdk-lib/aws-apigatewayv2';
 import { FilterPattern, LogGroup, LogGroupClass, MetricFilter, type IFilterPattern, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE } from '#lambdas/observability/metrics.js';
 
+type Throttle = { rateLimit: number; burstLimit: number };
+
 export interface TrackingApiProps {
   clicksFunction: IFunction;
   postbacksFunction: IFunction;
   /** Browser origins allowed to call /clicks; empty: no CORS (beacons need none). */
   allowedClickOrigins: readonly string[];
-  throttle: { rateLimit: number; burstLimit: number };
+  throttle: Throttle;
   /** Per route, GET and POST each with its own bucket; the stage's is the default of a route without one. */
-  routeThrottle: { clicks: { rateLimit: number; burstLimit: number }; postbacks: { rateLimit: number; burstLimit: number } };
+  routeThrottle: { clicks: Throttle; postbacks: Throttle };
   logRetentionDays: number;
 }
 
@@ -86,6 +96,15 @@ export const POSTBACKS_4XX_PATTERN: IFilterPattern = FilterPattern.all(
 /** 5xx answers that may be postbacks: on a postbacks route, or on none (as for throttles). */
 export const POSTBACKS_5XX_PATTERN: IFilterPattern = FilterPattern.all(statusIs('5*'), ...ROUTE_KEYS.clicks.map(routeIsNot));
 
+/** The metrics counted from the access log: construct id, metric name, the lines it counts. */
+const ACCESS_LOG_METRICS = [
+  ['PostbacksThrottled', THROTTLED_METRICS.postbacks, POSTBACKS_THROTTLED_PATTERN],
+  ['ClicksThrottled', THROTTLED_METRICS.clicks, CLICKS_THROTTLED_PATTERN],
+  ['PostbackRequests', POSTBACK_ANSWER_METRICS.requests, POSTBACK_REQUESTS_PATTERN],
+  ['Postbacks4xx', POSTBACK_ANSWER_METRICS.clientErrors, POSTBACKS_4XX_PATTERN],
+  ['Postbacks5xx', POSTBACK_ANSWER_METRICS.serverErrors, POSTBACKS_5XX_PATTERN],
+] as const;
+
 /** The HTTP API (API Gateway v2): GET/POST /clicks and GET/POST /postbacks on the $default stage. */
 export class TrackingApi extends Construct {
   readonly api: HttpApi;
@@ -94,19 +113,7 @@ export class TrackingApi extends Construct {
 
   constructor(scope: Construct, id: string, props: TrackingApiProps) {
     super(scope, id);
-    this.api = new HttpApi(this, 'HttpApi', {
-      description: 'Partnerize S2S tracker: click capture and order postbacks',
-      createDefaultStage: false,
-      ...(props.allowedClickOrigins.length > 0
-        ? {
-            corsPreflight: {
-              allowOrigins: [...props.allowedClickOrigins],
-              allowMethods: [CorsHttpMethod.GET, CorsHttpMethod.POST, CorsHttpMethod.OPTIONS],
-              allowHeaders: ['content-type'],
-            },
-          }
-        : {}),
-    });
+    this.api = this.createHttpApi(props.allowedClickOrigins);
     // Infrequent Access: half the ingestion price, and access logs are only ever queried.
     const accessLogs = new LogGroup(this, 'AccessLogs', {
       logGroupClass: LogGroupClass.INFREQUENT_ACCESS,
@@ -114,24 +121,48 @@ export class TrackingApi extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
     this.accessLogGroupName = accessLogs.logGroupName;
+    this.stage = this.addDefaultStage(accessLogs, props.throttle);
+    this.countFromAccessLog(accessLogs);
+    this.throttleRoutes(props.routeThrottle);
+    const routes = this.addRoutes(props);
+    // Route settings name routes by key: the stage must be created after them.
+    for (const r of routes) this.stage.node.addDependency(r);
+  }
+
+  /** The API; CORS only when click origins are listed. */
+  private createHttpApi(allowedClickOrigins: readonly string[]): HttpApi {
+    return new HttpApi(this, 'HttpApi', {
+      description: 'Partnerize S2S tracker: click capture and order postbacks',
+      createDefaultStage: false,
+      ...(allowedClickOrigins.length > 0
+        ? {
+            corsPreflight: {
+              allowOrigins: [...allowedClickOrigins],
+              allowMethods: [CorsHttpMethod.GET, CorsHttpMethod.POST, CorsHttpMethod.OPTIONS],
+              allowHeaders: ['content-type'],
+            },
+          }
+        : {}),
+    });
+  }
+
+  /** The $default stage, with the stage-wide throttle and one JSON access-log line per request. */
+  private addDefaultStage(accessLogs: LogGroup, throttle: Throttle): HttpStage {
     // `service` (the stack name) lets a metric filter give its metric the dimension the EMF metrics have.
     const service = Stack.of(this).stackName;
-    this.stage = this.api.addStage('DefaultStage', {
+    return this.api.addStage('DefaultStage', {
       stageName: '$default',
       autoDeploy: true,
-      throttle: props.throttle,
+      throttle,
       accessLogSettings: {
         destination: new LogGroupLogDestination(accessLogs),
         format: AccessLogFormat.custom(JSON.stringify({ service, ...ACCESS_LOG_FIELDS })),
       },
     });
-    for (const [id, metricName, filterPattern] of [
-      ['PostbacksThrottled', THROTTLED_METRICS.postbacks, POSTBACKS_THROTTLED_PATTERN],
-      ['ClicksThrottled', THROTTLED_METRICS.clicks, CLICKS_THROTTLED_PATTERN],
-      ['PostbackRequests', POSTBACK_ANSWER_METRICS.requests, POSTBACK_REQUESTS_PATTERN],
-      ['Postbacks4xx', POSTBACK_ANSWER_METRICS.clientErrors, POSTBACKS_4XX_PATTERN],
-      ['Postbacks5xx', POSTBACK_ANSWER_METRICS.serverErrors, POSTBACKS_5XX_PATTERN],
-    ] as const) {
+  }
+
+  private countFromAccessLog(accessLogs: LogGroup): void {
+    for (const [id, metricName, filterPattern] of ACCESS_LOG_METRICS) {
       new MetricFilter(this, id, {
         logGroup: accessLogs,
         filterPattern,
@@ -141,28 +172,33 @@ export class TrackingApi extends Construct {
         dimensions: { service: '$.service' },
       });
     }
+  }
+
+  /** Each route key its own bucket: clicks cannot spend the postbacks' budget. */
+  private throttleRoutes(routeThrottle: TrackingApiProps['routeThrottle']): void {
     // RouteSettings is a JSON property: CloudFormation's own (capitalised) keys, not CDK's.
-    const route = (t: { rateLimit: number; burstLimit: number }) => ({
+    const route = (t: Throttle) => ({
       ThrottlingRateLimit: t.rateLimit,
       ThrottlingBurstLimit: t.burstLimit,
     });
     (this.stage.node.defaultChild as CfnStage).routeSettings = Object.fromEntries(
-      (['clicks', 'postbacks'] as const).flatMap((r) => ROUTE_KEYS[r].map((key) => [key, route(props.routeThrottle[r])])),
+      (['clicks', 'postbacks'] as const).flatMap((r) => ROUTE_KEYS[r].map((key) => [key, route(routeThrottle[r])])),
     );
-    const routes = this.api.addRoutes({
-      path: '/clicks',
-      methods: [HttpMethod.GET, HttpMethod.POST],
-      integration: new HttpLambdaIntegration('ClicksIntegration', props.clicksFunction),
-    });
-    routes.push(
-      ...this.api.addRoutes({
-        path: '/postbacks',
+  }
+
+  /** GET and POST on each path, to its function. */
+  private addRoutes(props: TrackingApiProps): HttpRoute[] {
+    const table = [
+      { path: '/clicks', integrationId: 'ClicksIntegration', fn: props.clicksFunction },
+      { path: '/postbacks', integrationId: 'PostbacksIntegration', fn: props.postbacksFunction },
+    ];
+    return table.flatMap(({ path, integrationId, fn }) =>
+      this.api.addRoutes({
+        path,
         methods: [HttpMethod.GET, HttpMethod.POST],
-        integration: new HttpLambdaIntegration('PostbacksIntegration', props.postbacksFunction),
+        integration: new HttpLambdaIntegration(integrationId, fn),
       }),
     );
-    // Route settings name routes by key: the stage must be created after them.
-    for (const r of routes) this.stage.node.addDependency(r);
   }
 
   /** The base URL, without a trailing slash. */

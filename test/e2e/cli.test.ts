@@ -233,4 +233,11 @@ describe('pz --help', () => {
     expect((await pz()).out).toContain('Commands:');
     expect((await pz('frobnicate')).code).toBe(2);
   });
+
+  it.each(['main', 'constructor'])('%s, a name HELP answers to but no command, is a usage error that runs nothing', async (name) => {
+    const r = await pz(name);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`unknown command '${name}'`);
+    expect(r.out).toBe('');
+  });
 });
