@@ -311,13 +311,7 @@ async function pollLater(
 }
 
 /** Partnerize did not show the job: wrong keys stop the run, a passing failure polls later, anything else sends it again. */
-async function jobUnreadable(
-  deps: SweepDeps,
-  polled: PolledJob,
-  r: Extract<ApiOutcome<BulkJob>, { ok: false }>,
-  at: number,
-  report: UpdateSweepReport,
-): Promise<void> {
+async function jobUnreadable(deps: SweepDeps, polled: PolledJob, r: BulkFailure, at: number, report: UpdateSweepReport): Promise<void> {
   const { job } = polled;
   if (isAuthFailure(r)) {
     deps.metrics.add(METRICS.partnerizeApiAuthFailed, 1);
@@ -340,7 +334,7 @@ async function sendJobAgain(
   { job, leaseId, polls }: PolledJob,
   report: UpdateSweepReport,
   at: number,
-  r: ApiOutcome<BulkJob>,
+  r: BulkAnswer,
   note: string,
   status: string,
 ): Promise<void> {
@@ -661,10 +655,15 @@ async function itemsAtPartnerize(
   return { ok: false, message: "Partnerize's conversion report does not list the conversion (yet)" };
 }
 
+/** One update's part of a body, with the record that holds it. */
+type Part = { h: Held; s: Sendable };
+type BulkAnswer = ApiOutcome<BulkJob>;
+type BulkFailure = Extract<BulkAnswer, { ok: false }>;
+
 interface Body {
   campaignId: string;
   form: Sendable['form'];
-  parts: Array<{ h: Held; s: Sendable }>;
+  parts: Part[];
 }
 
 /** One body per campaign, kind and group, each within Partnerize's 100,000 ids and the job record's size. */
@@ -706,11 +705,6 @@ function notAttempted(deps: SweepDeps, body: Body): void {
   const soon = deps.clock.now() + recheckMs(deps.config);
   for (const { h } of body.parts) h.dueAt = soon;
 }
-
-/** One update's part of a body, with the record that holds it. */
-type Part = { h: Held; s: Sendable };
-type BulkAnswer = ApiOutcome<BulkJob>;
-type BulkFailure = Extract<BulkAnswer, { ok: false }>;
 
 /** One bulk request for a body, and what Partnerize's answer means for each update in it. */
 async function sendBody(
