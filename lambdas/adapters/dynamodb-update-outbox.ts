@@ -119,79 +119,54 @@ export class DynamoUpdateOutbox extends DynamoOrderUpdates implements UpdateOutb
     );
   }
 
+  /**
+   * Writes a job's result on one of its updates. Each write is conditional on the update still
+   * waiting for this job; tried in order, the first that applies wins.
+   */
   async settle(member: JobMember, jobId: string, patch: EntryPatch, now: number): Promise<boolean> {
-    const names: Record<string, string> = {
-      '#entries': 'entries',
-      '#id': member.entry,
-      '#jobId': 'jobId',
-      '#state': 'state',
-      '#attempts': 'attempts',
-      '#entryUpdatedAt': 'updatedAt',
-      '#updatedAt': 'updatedAt',
-      '#version': 'version',
-    };
-    const values: Record<string, AttributeValue> = {
-      ':jobId': { S: jobId },
-      ':submitted': { S: 'submitted' },
-      ':state': { S: patch.state },
-      ':attempt': { L: [{ M: toItem(patch.attempt) }] },
-      ':none': { L: [] },
-      ':now': { S: iso(now) },
-      ':one': { N: '1' },
-    };
-    const sets = [
-      '#entries.#id.#state = :state',
-      '#entries.#id.#attempts = list_append(if_not_exists(#entries.#id.#attempts, :none), :attempt)',
-      '#entries.#id.#entryUpdatedAt = :now',
-      '#updatedAt = :now',
-    ];
-    const removes: string[] = [];
-    for (const f of ['note', 'retries', 'notBefore', 'group'] as const) {
-      names[`#${f}`] = f;
-      const v = patch[f];
-      if (v === undefined) {
-        // A field a result does not set is cleared, except the schedule's count, which carries on.
-        if (f !== 'retries') removes.push(`#entries.#id.#${f}`);
-        else delete names['#retries'];
-        continue;
-      }
-      values[`:${f}`] = typeof v === 'number' ? { N: String(v) } : { S: v };
-      sets.push(`#entries.#id.#${f} = :${f}`);
-    }
-    const write = (condition: string, due: 'at' | 'out' | 'keep', dueAt = now) => {
-      const n = { ...names };
-      const v = { ...values };
-      const s = [...sets];
-      const r = [...removes];
-      if (condition.includes('#leaseId')) n['#leaseId'] = 'leaseId';
-      if (condition.includes(':version')) v[':version'] = { N: String(member.version) };
-      if (due !== 'keep') {
-        n['#shard'] = CONVERSIONS.dueIndexPartitionKey;
-        n['#dueAt'] = 'dueAt';
-        if (due === 'at') {
-          v[':shard'] = { S: UPDATES_SHARD };
-          v[':dueAt'] = { N: String(dueAt) };
-          s.push('#shard = :shard', '#dueAt = :dueAt');
-        } else r.push('#shard', '#dueAt');
-      }
-      return this.applied(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: this.key(member.record),
-          UpdateExpression: `SET ${s.join(', ')} ADD #version :one${r.length > 0 ? ` REMOVE ${r.join(', ')}` : ''}`,
-          ConditionExpression: condition,
-          ExpressionAttributeNames: n,
-          ExpressionAttributeValues: v,
-        }),
-        false,
-      );
-    };
+    const result = entryResult(member, jobId, patch, now);
     const owed = patch.state === 'owed';
     // Nothing left to do: the record leaves the due index (an update added later makes it due again).
-    if (!owed && !member.followUp && (await write(OUTBOX_CONDITIONS.awaitsJobUnchanged, 'out'))) return true;
-    if (await write(OUTBOX_CONDITIONS.awaitsJobAndFree, 'at', owed ? (patch.notBefore ?? now) : now)) return true;
+    if (!owed && !member.followUp && (await this.settleIf(member, result, OUTBOX_CONDITIONS.awaitsJobUnchanged, { out: true })))
+      return true;
+    if (await this.settleIf(member, result, OUTBOX_CONDITIONS.awaitsJobAndFree, { at: owed ? (patch.notBefore ?? now) : now })) return true;
     // Held (or the update no longer waits for this job): the result only; the holder sees `version` move.
-    return write(OUTBOX_CONDITIONS.awaitsJob, 'keep');
+    return this.settleIf(member, result, OUTBOX_CONDITIONS.awaitsJob, 'keep');
+  }
+
+  /** Writes `result` under `condition`, moving the record in the due index as `due` says (due `at`, `out` of it, or `keep` it). */
+  private settleIf(
+    member: JobMember,
+    result: Expression,
+    condition: string,
+    due: { at: number } | { out: true } | 'keep',
+  ): Promise<boolean> {
+    const names = { ...result.names };
+    const values = { ...result.values };
+    const sets = [...result.sets];
+    const removes = [...result.removes];
+    if (condition.includes('#leaseId')) names['#leaseId'] = 'leaseId';
+    if (condition.includes(':version')) values[':version'] = { N: String(member.version) };
+    if (due !== 'keep') {
+      names['#shard'] = CONVERSIONS.dueIndexPartitionKey;
+      names['#dueAt'] = 'dueAt';
+      if ('at' in due) {
+        values[':shard'] = { S: UPDATES_SHARD };
+        values[':dueAt'] = { N: String(due.at) };
+        sets.push('#shard = :shard', '#dueAt = :dueAt');
+      } else removes.push('#shard', '#dueAt');
+    }
+    return this.applied(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: this.key(member.record),
+        UpdateExpression: `SET ${sets.join(', ')} ADD #version :one${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
+        ConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
+      false,
+    );
   }
 
   async createJob(job: UpdateJobRecord): Promise<void> {
@@ -263,4 +238,55 @@ export class DynamoUpdateOutbox extends DynamoOrderUpdates implements UpdateOutb
       false,
     );
   }
+}
+
+/** The parts of an update expression, before the condition and the due index are added. */
+interface Expression {
+  names: Record<string, string>;
+  values: Record<string, AttributeValue>;
+  sets: string[];
+  removes: string[];
+}
+
+/** A job's result on one update: its state, the attempt appended, and the schedule's fields set or cleared. */
+function entryResult(member: JobMember, jobId: string, patch: EntryPatch, now: number): Expression {
+  const names: Record<string, string> = {
+    '#entries': 'entries',
+    '#id': member.entry,
+    '#jobId': 'jobId',
+    '#state': 'state',
+    '#attempts': 'attempts',
+    '#entryUpdatedAt': 'updatedAt',
+    '#updatedAt': 'updatedAt',
+    '#version': 'version',
+  };
+  const values: Record<string, AttributeValue> = {
+    ':jobId': { S: jobId },
+    ':submitted': { S: 'submitted' },
+    ':state': { S: patch.state },
+    ':attempt': { L: [{ M: toItem(patch.attempt) }] },
+    ':none': { L: [] },
+    ':now': { S: iso(now) },
+    ':one': { N: '1' },
+  };
+  const sets = [
+    '#entries.#id.#state = :state',
+    '#entries.#id.#attempts = list_append(if_not_exists(#entries.#id.#attempts, :none), :attempt)',
+    '#entries.#id.#entryUpdatedAt = :now',
+    '#updatedAt = :now',
+  ];
+  const removes: string[] = [];
+  for (const f of ['note', 'retries', 'notBefore', 'group'] as const) {
+    names[`#${f}`] = f;
+    const v = patch[f];
+    if (v === undefined) {
+      // A field a result does not set is cleared, except the schedule's count, which carries on.
+      if (f !== 'retries') removes.push(`#entries.#id.#${f}`);
+      else delete names['#retries'];
+      continue;
+    }
+    values[`:${f}`] = typeof v === 'number' ? { N: String(v) } : { S: v };
+    sets.push(`#entries.#id.#${f} = :${f}`);
+  }
+  return { names, values, sets, removes };
 }

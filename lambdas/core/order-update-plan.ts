@@ -16,8 +16,7 @@
  * - An approve after items were rejected approves the remaining items one by one: a status set by
  *   reference would apply to every item, including the refunded ones.
  */
-import type { BulkForm, BulkStatus, ConversionUpdate, ItemUpdate } from './partnerize-bulk.js';
-import { bulkItemValue } from './partnerize-bulk.js';
+import { bulkItemValue, type BulkForm, type BulkStatus, type ConversionUpdate, type ItemUpdate } from './partnerize-bulk.js';
 import type {
   ConversionRecord,
   OrderUpdatesRecord,
@@ -195,120 +194,176 @@ export function itemUpdatesFor(
   return { updates, unmatched };
 }
 
+/** What a planning pass reads and writes: the record, its conversion, and the decisions so far. */
+interface Planning {
+  record: OrderUpdatesRecord;
+  conversion: ConversionRecord | undefined;
+  ctx: PlanContext;
+  /** The record's updates, by arrival. */
+  entries: UpdateEntry[];
+  changed: UpdateEntry[];
+  /** An applied update rejected the whole conversion. */
+  rejectedWhole: boolean;
+  /** An applied update approved the conversion. */
+  approved: boolean;
+}
+
 /**
  * The next step for a conversion's updates. `conversion` is its record now (undefined: the tracker
  * has none); `record.items` Partnerize's items when they were read.
  */
 export function planUpdates(record: OrderUpdatesRecord, conversion: ConversionRecord | undefined, ctx: PlanContext): Plan {
-  const { now } = ctx;
   const entries = Object.values(record.entries).sort(byArrival);
-  const changed: UpdateEntry[] = [];
-  const change = (e: UpdateEntry, state: UpdateState, note?: string): UpdateEntry => {
-    const next: UpdateEntry = { ...e, state, note, updatedAt: new Date(now).toISOString() };
-    if (note === undefined) delete next.note;
-    if (e.state !== state || e.note !== note) changed.push(next);
-    return next;
-  };
   const applied = entries.filter((e) => e.state === 'applied');
-  const rejectedWhole = applied.some((e) => e.sent?.effect === 'reject');
-  const approved = applied.some((e) => e.sent?.effect === 'approve');
-
+  const p: Planning = {
+    record,
+    conversion,
+    ctx,
+    entries,
+    changed: [],
+    rejectedWhole: applied.some((e) => e.sent?.effect === 'reject'),
+    approved: applied.some((e) => e.sent?.effect === 'approve'),
+  };
   for (const e of entries) {
     if (FINAL_STATES.has(e.state)) continue;
-    if (e.state === 'submitted') {
-      const since = Date.parse(e.updatedAt);
-      if (now - since < SUBMITTED_TIMEOUT_MS) return { changed, dueAt: since + SUBMITTED_TIMEOUT_MS };
-      // Its job was never polled to the end (its record lost): send it again (harmless twice).
-    }
-    if (e.notBefore !== undefined && e.notBefore > now) return { changed, dueAt: e.notBefore };
-
-    // Its conversion first: an update never overtakes it.
-    const status = conversion?.status;
-    if (conversion === undefined && now < Date.parse(e.acceptedAt) + ctx.unknownOrderGraceMs) {
-      change(e, 'held', 'the tracker has no conversion for this order yet: waiting for its postback');
-      return { changed, dueAt: now + ctx.recheckMs };
-    }
-    if (status === 'pending' || status === 'queued') {
-      change(e, 'held', `waiting for its conversion to be sent (${status})`);
-      return { changed, dueAt: Math.max(now + ctx.recheckMs, conversion?.dueAt ?? 0) };
-    }
-    if (status === 'failed') {
-      change(e, 'held', 'its conversion failed to send: waiting for it to be requeued or replayed');
-      return { changed, dueAt: now + FAILED_CONVERSION_RECHECK_MS };
-    }
-    if (status !== undefined && status !== 'sent') {
-      change(e, 'not_applicable', `the conversion was never sent to Partnerize (${status})`);
-      continue;
-    }
-    const unknownOrder = conversion === undefined;
-    const campaignId = conversion?.campaignId ?? record.campaignId ?? ctx.campaignId;
-    const reason =
-      e.reason ?? (e.kind === 'auto_approve' ? `approved automatically after ${ctx.autoApproveAfterDays} days` : DEFAULT_REASONS[e.kind]);
-    const byReference = (statusTo: BulkStatus, effect: SentUpdate['effect']): Plan => ({
-      changed,
-      send: {
-        entry: e,
-        form: 'conversion_references',
-        campaignId,
-        effect,
-        updates: [[record.ref, { status: statusTo, reason }]],
-        unknownOrder,
-      },
-    });
-    const items = currentItems(record);
-    const itemsRejected = items.some((i) => i.status === 'rejected');
-
-    if (e.kind === 'approve' || e.kind === 'auto_approve') {
-      if (rejectedWhole && !e.force) {
-        change(e, 'superseded', 'the conversion was rejected by an earlier update (an operator may `pz approve --force`)');
-        continue;
-      }
-      if (e.kind === 'auto_approve' && approved) {
-        change(e, 'superseded', 'the conversion was approved already');
-        continue;
-      }
-      if (!itemsRejected || rejectedWhole) return byReference('approved', 'approve');
-      const live = items.filter((i) => i.status !== 'rejected');
-      if (live.length === 0) {
-        change(e, 'superseded', 'every item of the conversion was rejected by earlier updates');
-        continue;
-      }
-      return {
-        changed,
-        send: {
-          entry: e,
-          form: 'conversion_items',
-          campaignId,
-          effect: 'approve',
-          updates: live.map((i) => [i.id, { status: 'approved', reason }]),
-          unknownOrder,
-        },
-      };
-    }
-    if (rejectedWhole) {
-      change(e, 'superseded', 'the conversion was rejected by an earlier update');
-      continue;
-    }
-    if (e.items === undefined) return byReference('rejected', 'reject');
-
-    // A partial refund or return.
-    const ordered = orderQuantities(conversion);
-    const earlier = entries.filter((x) => x !== e && x.seq <= e.seq && x.items !== undefined && x.state === 'applied');
-    const before = refundedBy(earlier);
-    const after = refundedBy([...earlier, e]);
-    if (ordered && [...ordered].every(([sku, q]) => (after.get(sku) ?? 0) >= q)) return byReference('rejected', 'reject');
-    if (record.items === undefined) return { changed, needsItems: true };
-    const plan = itemUpdatesFor(e.items, items, ordered, before, reason);
-    if (plan.updates.length === 0) {
-      change(e, 'failed', `none of its SKUs (${plan.unmatched.join(', ').slice(0, 200)}) is a live item of the conversion at Partnerize`);
-      continue;
-    }
-    const sendEntry =
-      plan.unmatched.length > 0 ? { ...e, note: `SKUs not found at Partnerize: ${plan.unmatched.join(', ').slice(0, 200)}` } : e;
-    return {
-      changed,
-      send: { entry: sendEntry, form: 'conversion_items', campaignId, effect: 'items', updates: plan.updates, unknownOrder },
-    };
+    const plan = planEntry(e, p);
+    if (plan) return plan;
   }
-  return { changed };
+  return { changed: p.changed };
+}
+
+/** Records a new state (and note) of an update, if it changed. */
+function change(p: Planning, e: UpdateEntry, state: UpdateState, note?: string): void {
+  const next: UpdateEntry = { ...e, state, note, updatedAt: new Date(p.ctx.now).toISOString() };
+  if (note === undefined) delete next.note;
+  if (e.state !== state || e.note !== note) p.changed.push(next);
+}
+
+/** The plan for the first update still open; undefined when it is settled here and the next one is up. */
+function planEntry(e: UpdateEntry, p: Planning): Plan | undefined {
+  const { now } = p.ctx;
+  if (e.state === 'submitted') {
+    const since = Date.parse(e.updatedAt);
+    if (now - since < SUBMITTED_TIMEOUT_MS) return { changed: p.changed, dueAt: since + SUBMITTED_TIMEOUT_MS };
+    // Its job was never polled to the end (its record lost): send it again (harmless twice).
+  }
+  if (e.notBefore !== undefined && e.notBefore > now) return { changed: p.changed, dueAt: e.notBefore };
+  const waiting = waitForConversion(e, p);
+  if (waiting) return waiting;
+  const status = p.conversion?.status;
+  if (status !== undefined && status !== 'sent') {
+    change(p, e, 'not_applicable', `the conversion was never sent to Partnerize (${status})`);
+    return undefined;
+  }
+  const o = outgoing(e, p);
+  if (e.kind === 'approve' || e.kind === 'auto_approve') return planApproval(o, p);
+  if (p.rejectedWhole) {
+    change(p, e, 'superseded', 'the conversion was rejected by an earlier update');
+    return undefined;
+  }
+  if (e.items === undefined) return byReference(o, p, 'rejected', 'reject');
+  return planPartialRefund(o, e.items, p);
+}
+
+/** Its conversion first: an update never overtakes it. A plan to hold the update, or undefined once the conversion was delivered (or never will be). */
+function waitForConversion(e: UpdateEntry, p: Planning): Plan | undefined {
+  const { conversion, ctx } = p;
+  const status = conversion?.status;
+  if (conversion === undefined && ctx.now < Date.parse(e.acceptedAt) + ctx.unknownOrderGraceMs) {
+    change(p, e, 'held', 'the tracker has no conversion for this order yet: waiting for its postback');
+    return { changed: p.changed, dueAt: ctx.now + ctx.recheckMs };
+  }
+  if (status === 'pending' || status === 'queued') {
+    change(p, e, 'held', `waiting for its conversion to be sent (${status})`);
+    return { changed: p.changed, dueAt: Math.max(ctx.now + ctx.recheckMs, conversion?.dueAt ?? 0) };
+  }
+  if (status === 'failed') {
+    change(p, e, 'held', 'its conversion failed to send: waiting for it to be requeued or replayed');
+    return { changed: p.changed, dueAt: ctx.now + FAILED_CONVERSION_RECHECK_MS };
+  }
+  return undefined;
+}
+
+/** An update about to be sent: where, why, and whether the tracker knows its order. */
+interface Outgoing {
+  entry: UpdateEntry;
+  campaignId: string;
+  reason: string;
+  unknownOrder: boolean;
+}
+
+function outgoing(e: UpdateEntry, p: Planning): Outgoing {
+  const { conversion, record, ctx } = p;
+  return {
+    entry: e,
+    campaignId: conversion?.campaignId ?? record.campaignId ?? ctx.campaignId,
+    reason:
+      e.reason ?? (e.kind === 'auto_approve' ? `approved automatically after ${ctx.autoApproveAfterDays} days` : DEFAULT_REASONS[e.kind]),
+    unknownOrder: conversion === undefined,
+  };
+}
+
+/** Sends a status for the whole conversion, by its reference. */
+const byReference = (o: Outgoing, p: Planning, statusTo: BulkStatus, effect: SentUpdate['effect']): Plan => ({
+  changed: p.changed,
+  send: {
+    entry: o.entry,
+    form: 'conversion_references',
+    campaignId: o.campaignId,
+    effect,
+    updates: [[p.record.ref, { status: statusTo, reason: o.reason }]],
+    unknownOrder: o.unknownOrder,
+  },
+});
+
+/** Sends item updates (by Partnerize's item ids). */
+const byItems = (o: Outgoing, p: Planning, effect: SentUpdate['effect'], updates: Array<[string, ItemUpdate]>, entry = o.entry): Plan => ({
+  changed: p.changed,
+  send: { entry, form: 'conversion_items', campaignId: o.campaignId, effect, updates, unknownOrder: o.unknownOrder },
+});
+
+/** An approve (an operator's, the brand's or the automatic one), unless an earlier update settled the matter. */
+function planApproval(o: Outgoing, p: Planning): Plan | undefined {
+  const e = o.entry;
+  if (p.rejectedWhole && !e.force) {
+    change(p, e, 'superseded', 'the conversion was rejected by an earlier update (an operator may `pz approve --force`)');
+    return undefined;
+  }
+  if (e.kind === 'auto_approve' && p.approved) {
+    change(p, e, 'superseded', 'the conversion was approved already');
+    return undefined;
+  }
+  const items = currentItems(p.record);
+  if (!items.some((i) => i.status === 'rejected') || p.rejectedWhole) return byReference(o, p, 'approved', 'approve');
+  // A status by reference would approve the refunded items too: the remaining items are approved one by one.
+  const live = items.filter((i) => i.status !== 'rejected');
+  if (live.length === 0) {
+    change(p, e, 'superseded', 'every item of the conversion was rejected by earlier updates');
+    return undefined;
+  }
+  return byItems(
+    o,
+    p,
+    'approve',
+    live.map((i) => [i.id, { status: 'approved', reason: o.reason }]),
+  );
+}
+
+/** A partial refund or return: the whole conversion once every unit went back, else its items (their ids read first). */
+function planPartialRefund(o: Outgoing, lines: RefundLine[], p: Planning): Plan | undefined {
+  const e = o.entry;
+  const ordered = orderQuantities(p.conversion);
+  const earlier = p.entries.filter((x) => x !== e && x.seq <= e.seq && x.items !== undefined && x.state === 'applied');
+  const before = refundedBy(earlier);
+  const after = refundedBy([...earlier, e]);
+  if (ordered && [...ordered].every(([sku, q]) => (after.get(sku) ?? 0) >= q)) return byReference(o, p, 'rejected', 'reject');
+  if (p.record.items === undefined) return { changed: p.changed, needsItems: true };
+  const plan = itemUpdatesFor(lines, currentItems(p.record), ordered, before, o.reason);
+  if (plan.updates.length === 0) {
+    change(p, e, 'failed', `none of its SKUs (${plan.unmatched.join(', ').slice(0, 200)}) is a live item of the conversion at Partnerize`);
+    return undefined;
+  }
+  const sendEntry =
+    plan.unmatched.length > 0 ? { ...e, note: `SKUs not found at Partnerize: ${plan.unmatched.join(', ').slice(0, 200)}` } : e;
+  return byItems(o, p, 'items', plan.updates, sendEntry);
 }

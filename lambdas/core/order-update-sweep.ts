@@ -127,24 +127,11 @@ async function inPool<T>(items: readonly T[], concurrency: number, go: () => boo
 export async function sweepUpdates(deps: SweepDeps, opts: UpdateSweepOptions): Promise<UpdateSweepReport> {
   const { clock, config, log } = deps;
   const started = clock.now();
-  const report: UpdateSweepReport = {
-    due: 0,
-    claimed: 0,
-    approvalsQueued: 0,
-    jobsPolled: 0,
-    jobsFinished: 0,
-    requests: 0,
-    lookups: 0,
-    byState: {},
-    durationMs: 0,
-  };
+  const report = emptyReport();
   const done = () => ({ ...report, durationMs: clock.now() - started });
   // A dry run sends nothing: updates (and approvals) wait for the next live period.
   if (config.partnerizeMode === 'dryrun') {
-    const due = await deps.updates.listDue(UPDATES_SHARD, started, opts.batchSize);
-    report.due = due.length;
-    if (due.length > 0) log.warn('dry-run mode: order updates are held, not sent', { due: due.length });
-    report.stoppedBy = 'dry_run';
+    await holdForDryRun(deps, opts, report, started);
     return done();
   }
   if (config.autoApproveAfterDays > 0) report.approvalsQueued = await queueApprovals(deps, opts, started);
@@ -152,17 +139,8 @@ export async function sweepUpdates(deps: SweepDeps, opts: UpdateSweepOptions): P
   report.due = due.length;
   deps.metrics.add(METRICS.updatesDue, due.length);
   deps.metrics.add(METRICS.oldestUpdateAge, due[0] ? Math.max(0, (started - due[0].dueAt) / 1000) : 0, 'Seconds');
-  let keys: boolean;
-  try {
-    keys = await deps.api.hasCredentials();
-  } catch (err) {
-    log.warn('could not read the Partnerize API keys: order updates wait for the next run', { error: (err as Error).name });
-    keys = false;
-  }
-  if (!keys) {
-    deps.metrics.add(METRICS.updatesAwaitingKeys, due.length);
-    if (due.length > 0) log.warn('order updates wait: the Partnerize API keys are not set', { due: due.length });
-    report.stoppedBy = 'no_keys';
+  if (!(await apiKeysSet(deps))) {
+    waitForKeys(deps, report);
     return done();
   }
   await pollJobs(deps, opts, report, started);
@@ -176,6 +154,43 @@ export async function sweepUpdates(deps: SweepDeps, opts: UpdateSweepOptions): P
     );
   if (report.requests > 0 || report.jobsPolled > 0 || report.claimed > 0) log.info('order updates run', { ...done() });
   return done();
+}
+
+const emptyReport = (): UpdateSweepReport => ({
+  due: 0,
+  claimed: 0,
+  approvalsQueued: 0,
+  jobsPolled: 0,
+  jobsFinished: 0,
+  requests: 0,
+  lookups: 0,
+  byState: {},
+  durationMs: 0,
+});
+
+/** In dry-run mode the due updates are only counted (and a warning logged): they wait for a live period. */
+async function holdForDryRun(deps: SweepDeps, opts: UpdateSweepOptions, report: UpdateSweepReport, started: number): Promise<void> {
+  const due = await deps.updates.listDue(UPDATES_SHARD, started, opts.batchSize);
+  report.due = due.length;
+  if (due.length > 0) deps.log.warn('dry-run mode: order updates are held, not sent', { due: due.length });
+  report.stoppedBy = 'dry_run';
+}
+
+/** Whether the brand has set the API keys; keys that cannot be read count as not set (the run waits). */
+async function apiKeysSet(deps: SweepDeps): Promise<boolean> {
+  try {
+    return await deps.api.hasCredentials();
+  } catch (err) {
+    deps.log.warn('could not read the Partnerize API keys: order updates wait for the next run', { error: (err as Error).name });
+    return false;
+  }
+}
+
+/** Without API keys nothing is sent: the due updates are counted as waiting for them. */
+function waitForKeys(deps: SweepDeps, report: UpdateSweepReport): void {
+  deps.metrics.add(METRICS.updatesAwaitingKeys, report.due);
+  if (report.due > 0) deps.log.warn('order updates wait: the Partnerize API keys are not set', { due: report.due });
+  report.stoppedBy = 'no_keys';
 }
 
 /** Sent conversions whose approval fell due get an `auto_approve` update (once: its id is fixed). */
@@ -243,7 +258,7 @@ function retryPatch(
 
 /** Polls the due jobs; a finished job's result is written on each of its updates. */
 async function pollJobs(deps: SweepDeps, opts: UpdateSweepOptions, report: UpdateSweepReport, started: number): Promise<void> {
-  const { clock, config, updates, api } = deps;
+  const { clock, config, updates } = deps;
   const jobs = await updates.listDue(JOBS_SHARD, started, opts.jobLimit ?? 100);
   for (const ref of jobs) {
     if (report.stoppedBy !== undefined) break;
@@ -256,61 +271,96 @@ async function pollJobs(deps: SweepDeps, opts: UpdateSweepOptions, report: Updat
     const job = await updates.claimJob(ref.conversionRef, now, now + updateLeaseMs(config), leaseId);
     if (!job) continue;
     report.jobsPolled++;
-    const polls = job.polls + 1;
-    const r = await api.job(job.jobId, config.retryTimeoutMs);
-    deps.metrics.add(METRICS.partnerizeApiAnswer[r.ok ? 'sent' : r.result], 1);
-    const at = clock.now();
-    const again = (status: string, retryAfterS?: number) =>
-      updates.finishJob(
-        job.conversionRef,
-        leaseId,
-        { status, polls, dueAt: at + Math.max(pollDelayMs(config, polls), (retryAfterS ?? 0) * 1000) },
-        at,
-      );
-    if (!r.ok) {
-      if (isAuthFailure(r)) {
-        deps.metrics.add(METRICS.partnerizeApiAuthFailed, 1);
-        report.stoppedBy = 'auth';
-        await again(job.status);
-        break;
-      }
-      if (r.result === 'retryable') {
-        await again(job.status, r.retryAfterS);
-        if (r.status === 429) report.stoppedBy = 'rate_limited';
-        continue;
-      }
-      // Partnerize does not know the job (404) or refuses to show it: its updates are sent again.
-      const note = `Partnerize could not show job ${job.jobId} (HTTP ${r.status}): sent again`;
-      await settleAll(deps, job, report, (m) => retryPatch(m.retries, at, deps, note, attemptOf(at, r, { jobId: job.jobId })), at);
-      await updates.finishJob(job.conversionRef, leaseId, { status: `unknown (${r.status})`, polls }, at);
-      report.jobsFinished++;
-      continue;
-    }
-    const pj = r.value;
-    if (!jobFinished(pj)) {
-      if (at - Date.parse(job.submittedAt) > JOB_MAX_AGE_MS) {
-        const note = `job ${job.jobId} was still ${pj.status} after ${JOB_MAX_AGE_MS / HOUR_MS} h: sent again`;
-        await settleAll(deps, job, report, (m) => retryPatch(m.retries, at, deps, note, attemptOf(at, r, { jobId: job.jobId })), at);
-        await updates.finishJob(job.conversionRef, leaseId, { status: `stalled (${pj.status})`, polls }, at);
-        report.jobsFinished++;
-      } else await again(pj.status);
-      continue;
-    }
-    let tasks: JobTask[] = [];
-    if (jobHasErrors(pj, [])) {
-      const t = await api.tasks(pj.id, config.retryTimeoutMs);
-      if (!t.ok) {
-        await again(pj.status, t.retryAfterS);
-        if (t.status === 429) report.stoppedBy = 'rate_limited';
-        continue;
-      }
-      tasks = t.value;
-    }
-    const patches = jobResults(job, pj, tasks, clock.now(), deps);
-    await settleAll(deps, job, report, (_m, i) => patches[i]!, clock.now());
-    await updates.finishJob(job.conversionRef, leaseId, { status: pj.status, polls }, clock.now());
-    report.jobsFinished++;
+    await pollJob(deps, { job, leaseId, polls: job.polls + 1 }, report);
   }
+}
+
+/** A job held under a lease for this poll, which is its `polls`-th. */
+interface PolledJob {
+  job: UpdateJobRecord;
+  leaseId: string;
+  polls: number;
+}
+
+/** Asks Partnerize how a job is doing: a finished job's results are written, an unfinished one is polled again later. */
+async function pollJob(deps: SweepDeps, polled: PolledJob, report: UpdateSweepReport): Promise<void> {
+  const { job } = polled;
+  const r = await deps.api.job(job.jobId, deps.config.retryTimeoutMs);
+  deps.metrics.add(METRICS.partnerizeApiAnswer[r.ok ? 'sent' : r.result], 1);
+  const at = deps.clock.now();
+  if (!r.ok) return jobUnreadable(deps, polled, r, at, report);
+  const pj = r.value;
+  if (jobFinished(pj)) return recordJobResults(deps, polled, pj, at, report);
+  if (at - Date.parse(job.submittedAt) > JOB_MAX_AGE_MS) {
+    const note = `job ${job.jobId} was still ${pj.status} after ${JOB_MAX_AGE_MS / HOUR_MS} h: sent again`;
+    return sendJobAgain(deps, polled, report, at, r, note, `stalled (${pj.status})`);
+  }
+  await pollLater(deps, polled, at, pj.status);
+}
+
+/** The job stays due: polled again after the backoff (or Partnerize's Retry-After, if longer). */
+async function pollLater(
+  deps: SweepDeps,
+  { job, leaseId, polls }: PolledJob,
+  at: number,
+  status: string,
+  retryAfterS?: number,
+): Promise<void> {
+  const dueAt = at + Math.max(pollDelayMs(deps.config, polls), (retryAfterS ?? 0) * 1000);
+  await deps.updates.finishJob(job.conversionRef, leaseId, { status, polls, dueAt }, at);
+}
+
+/** Partnerize did not show the job: wrong keys stop the run, a passing failure polls later, anything else sends it again. */
+async function jobUnreadable(deps: SweepDeps, polled: PolledJob, r: BulkFailure, at: number, report: UpdateSweepReport): Promise<void> {
+  const { job } = polled;
+  if (isAuthFailure(r)) {
+    deps.metrics.add(METRICS.partnerizeApiAuthFailed, 1);
+    report.stoppedBy = 'auth';
+    return pollLater(deps, polled, at, job.status);
+  }
+  if (r.result === 'retryable') {
+    await pollLater(deps, polled, at, job.status, r.retryAfterS);
+    if (r.status === 429) report.stoppedBy = 'rate_limited';
+    return;
+  }
+  // Partnerize does not know the job (404) or refuses to show it: its updates are sent again.
+  const note = `Partnerize could not show job ${job.jobId} (HTTP ${r.status}): sent again`;
+  await sendJobAgain(deps, polled, report, at, r, note, `unknown (${r.status})`);
+}
+
+/** A job whose result will never be known: each of its updates goes back on the retry schedule, and the job ends. */
+async function sendJobAgain(
+  deps: SweepDeps,
+  { job, leaseId, polls }: PolledJob,
+  report: UpdateSweepReport,
+  at: number,
+  r: BulkAnswer,
+  note: string,
+  status: string,
+): Promise<void> {
+  await settleAll(deps, job, report, (m) => retryPatch(m.retries, at, deps, note, attemptOf(at, r, { jobId: job.jobId })), at);
+  await deps.updates.finishJob(job.conversionRef, leaseId, { status, polls }, at);
+  report.jobsFinished++;
+}
+
+/** A finished job: its tasks are read when it reports errors, then each update's result is written and the job ends. */
+async function recordJobResults(deps: SweepDeps, polled: PolledJob, pj: BulkJob, at: number, report: UpdateSweepReport): Promise<void> {
+  const { clock, config } = deps;
+  const { job, leaseId, polls } = polled;
+  let tasks: JobTask[] = [];
+  if (jobHasErrors(pj, [])) {
+    const t = await deps.api.tasks(pj.id, config.retryTimeoutMs);
+    if (!t.ok) {
+      await pollLater(deps, polled, at, pj.status, t.retryAfterS);
+      if (t.status === 429) report.stoppedBy = 'rate_limited';
+      return;
+    }
+    tasks = t.value;
+  }
+  const patches = jobResults(job, pj, tasks, clock.now(), deps);
+  await settleAll(deps, job, report, (_m, i) => patches[i]!, clock.now());
+  await deps.updates.finishJob(job.conversionRef, leaseId, { status: pj.status, polls }, clock.now());
+  report.jobsFinished++;
 }
 
 /**
@@ -416,26 +466,46 @@ async function sendDue(
   keys: string[],
   started: number,
 ): Promise<void> {
-  const { clock, config, updates } = deps;
+  const { clock, config } = deps;
   const within = () => clock.now() - started <= opts.budgetMs;
   const claimedAt = clock.now();
   const mayCall = () => clock.now() - claimedAt < callWindowMs(config);
+  const held = await claimRecords(deps, opts, keys, within);
+  if (!within() && held.length < keys.length) report.stoppedBy = 'budget';
+  report.claimed = held.length;
+  await decideEach(deps, opts, held, report, mayCall);
+  await sendBodies(deps, opts, held, report, mayCall);
+  await recordDecisions(deps, opts, held, report);
+}
+
+/** Takes each due updates record under a lease, while the run's budget allows; records held elsewhere are skipped. */
+async function claimRecords(deps: SweepDeps, opts: UpdateSweepOptions, keys: string[], within: () => boolean): Promise<Held[]> {
   const held: Held[] = [];
   await inPool(keys, opts.concurrency, within, async (key) => {
     const leaseId = deps.newId();
-    const now = clock.now();
-    const record = await updates.claim(key, now, now + updateLeaseMs(config), leaseId);
+    const now = deps.clock.now();
+    const record = await deps.updates.claim(key, now, now + updateLeaseMs(deps.config), leaseId);
     if (record) held.push({ key, leaseId, record, plan: { changed: [] }, entries: new Map() });
   });
-  if (!within() && held.length < keys.length) report.stoppedBy = 'budget';
-  report.claimed = held.length;
-  const ctx = (now: number): PlanContext => ({
-    now,
-    recheckMs: recheckMs(config),
-    unknownOrderGraceMs: config.unknownOrderGraceSeconds * 1000,
-    campaignId: config.partnerizeCampaignId,
-    autoApproveAfterDays: config.autoApproveAfterDays,
-  });
+  return held;
+}
+
+const planContext = (config: TrackerConfig, now: number): PlanContext => ({
+  now,
+  recheckMs: recheckMs(config),
+  unknownOrderGraceMs: config.unknownOrderGraceSeconds * 1000,
+  campaignId: config.partnerizeCampaignId,
+  autoApproveAfterDays: config.autoApproveAfterDays,
+});
+
+/** Plans each held record against its conversion, reading Partnerize's item ids where a partial refund needs them (a bounded number per run). */
+async function decideEach(
+  deps: SweepDeps,
+  opts: UpdateSweepOptions,
+  held: Held[],
+  report: UpdateSweepReport,
+  mayCall: () => boolean,
+): Promise<void> {
   let lookupsLeft = opts.lookupLimit ?? 20;
   await inPool(
     held,
@@ -443,13 +513,22 @@ async function sendDue(
     () => true,
     async (h) => {
       const conversion = await deps.conversions.get(h.record.ref);
-      h.plan = planUpdates(h.record, conversion, ctx(clock.now()));
-      if (h.plan.needsItems)
-        await withItems(deps, h, conversion, lookupsLeft-- > 0 && report.stoppedBy === undefined && mayCall(), report, ctx);
+      h.plan = planUpdates(h.record, conversion, planContext(deps.config, deps.clock.now()));
+      if (h.plan.needsItems) await withItems(deps, h, conversion, lookupsLeft-- > 0 && report.stoppedBy === undefined && mayCall(), report);
       for (const e of h.plan.changed) h.entries.set(e.id, e);
       h.dueAt = h.plan.dueAt;
     },
   );
+}
+
+/** One request per body; once Partnerize signalled trouble (or the call window closed) the remaining bodies wait. */
+async function sendBodies(
+  deps: SweepDeps,
+  opts: UpdateSweepOptions,
+  held: Held[],
+  report: UpdateSweepReport,
+  mayCall: () => boolean,
+): Promise<void> {
   const sendables = held.flatMap((h) => (h.plan.send ? [{ h, s: h.plan.send }] : []));
   for (const body of bodiesOf(sendables)) {
     if ((report.stoppedBy !== undefined && report.stoppedBy !== 'budget') || !mayCall()) {
@@ -458,6 +537,10 @@ async function sendDue(
     }
     await sendBody(deps, body, report, opts.requestLimit ?? 64, mayCall);
   }
+}
+
+/** Writes each held record's decisions and lets it go; a record whose write fails is looked at again when its lease ends. */
+async function recordDecisions(deps: SweepDeps, opts: UpdateSweepOptions, held: Held[], report: UpdateSweepReport): Promise<void> {
   await inPool(
     held,
     opts.concurrency,
@@ -466,8 +549,8 @@ async function sendDue(
       const entries = [...h.entries.values()];
       for (const e of entries) report.byState[e.state] = (report.byState[e.state] ?? 0) + 1;
       try {
-        const now = clock.now();
-        const ok = await updates.finish(h.key, h.leaseId, { entries, items: h.items, version: h.record.version, dueAt: h.dueAt }, now);
+        const now = deps.clock.now();
+        const ok = await deps.updates.finish(h.key, h.leaseId, { entries, items: h.items, version: h.record.version, dueAt: h.dueAt }, now);
         if (!ok)
           deps.log.warn('lost the lease of an order updates record before recording; it is looked at again', {
             conversionRef: h.record.ref,
@@ -489,7 +572,6 @@ async function withItems(
   conversion: ConversionRecord | undefined,
   allowed: boolean,
   report: UpdateSweepReport,
-  ctx: (now: number) => PlanContext,
 ): Promise<void> {
   const head = Object.values(h.record.entries)
     .sort(byArrival)
@@ -505,7 +587,7 @@ async function withItems(
   const found = await itemsAtPartnerize(deps, h.record, conversion);
   if (found.ok) {
     h.items = found.items;
-    h.plan = planUpdates({ ...h.record, items: found.items }, conversion, ctx(deps.clock.now()));
+    h.plan = planUpdates({ ...h.record, items: found.items }, conversion, planContext(deps.config, deps.clock.now()));
     return;
   }
   if (found.auth) {
@@ -573,10 +655,15 @@ async function itemsAtPartnerize(
   return { ok: false, message: "Partnerize's conversion report does not list the conversion (yet)" };
 }
 
+/** One update's part of a body, with the record that holds it. */
+type Part = { h: Held; s: Sendable };
+type BulkAnswer = ApiOutcome<BulkJob>;
+type BulkFailure = Extract<BulkAnswer, { ok: false }>;
+
 interface Body {
   campaignId: string;
   form: Sendable['form'];
-  parts: Array<{ h: Held; s: Sendable }>;
+  parts: Part[];
 }
 
 /** One body per campaign, kind and group, each within Partnerize's 100,000 ids and the job record's size. */
@@ -619,6 +706,7 @@ function notAttempted(deps: SweepDeps, body: Body): void {
   for (const { h } of body.parts) h.dueAt = soon;
 }
 
+/** One bulk request for a body, and what Partnerize's answer means for each update in it. */
 async function sendBody(
   deps: SweepDeps,
   body: Body,
@@ -626,131 +714,158 @@ async function sendBody(
   requestLimit: number,
   mayCall: () => boolean,
 ): Promise<void> {
-  const { clock, config, updates, api } = deps;
   if (report.requests >= requestLimit || !mayCall()) return notAttempted(deps, body);
   const parts = body.parts.map((p) => bulkEntries(p.s.form, p.s.updates));
   const payload = joinBody(body.form, parts);
   report.requests++;
   deps.metrics.add(METRICS.bulkUpdateRequests, 1);
-  const r = await api.bulkUpdate(body.campaignId, payload, config.retryTimeoutMs);
+  const r = await deps.api.bulkUpdate(body.campaignId, payload, deps.config.retryTimeoutMs);
   deps.metrics.add(METRICS.partnerizeApiAnswer[r.ok ? 'sent' : r.result], 1);
-  const now = clock.now();
-  const sentOf = (s: Sendable, i: number) => ({
-    form: s.form,
-    campaignId: s.campaignId,
-    effect: s.effect,
-    updates: parts[i]!,
-    ...(s.unknownOrder ? { unknownOrder: true } : {}),
-  });
-  const decide = (p: { h: Held; s: Sendable }, entry: UpdateEntry, dueAt: number | undefined) => {
-    p.h.entries.set(entry.id, entry);
-    p.h.dueAt = dueAt;
-  };
-  const withAttempt = (s: Sendable, a: UpdateAttempt): UpdateEntry => ({
-    ...s.entry,
-    attempts: [...(s.entry.attempts ?? []), a],
-    updatedAt: iso(now),
-  });
-
-  if (r.ok) {
-    const job: UpdateJobRecord = {
-      conversionRef: jobKey(r.value.id),
-      recordType: 'update_job',
-      jobId: r.value.id,
-      campaignId: body.campaignId,
-      form: body.form,
-      submittedAt: iso(now),
-      members: body.parts.map(({ h, s }) => ({
-        record: h.key,
-        entry: s.entry.id,
-        keys: s.updates.map(([k]) => k),
-        retries: s.entry.retries,
-        ...(s.unknownOrder ? { unknownOrder: true } : {}),
-        version: h.record.version,
-        followUp: Object.values(h.record.entries).some((e) => e.id !== s.entry.id && !FINAL_STATES.has(e.state)),
-      })),
-      polls: 0,
-      status: r.value.status,
-      dueShard: JOBS_SHARD,
-      dueAt: now + config.updatePollSeconds * 1000,
-      expiresAt: Math.ceil((now + config.conversionRetentionDays * DAY_MS) / 1000),
-    };
-    try {
-      await updates.createJob(job);
-    } catch (err) {
-      deps.log.error('Partnerize accepted a bulk update but its job could not be recorded; its updates are sent again', {
-        jobId: job.jobId,
-        error: String(err),
-      });
-      for (const p of body.parts) {
-        const e = withAttempt(p.s, attemptOf(now, r, { jobId: job.jobId }));
-        decide(p, { ...e, state: 'owed', note: `job ${job.jobId} could not be recorded: sent again` }, now + recheckMs(config));
-      }
-      return;
-    }
-    body.parts.forEach((p, i) => {
-      const e = withAttempt(p.s, attemptOf(now, r, { jobId: job.jobId }));
-      const { notBefore: _n, group: _g, note: _note, ...rest } = e;
-      decide(p, { ...rest, state: 'submitted', jobId: job.jobId, sent: sentOf(p.s, i) }, now + SUBMITTED_TIMEOUT_MS);
-    });
-    return;
-  }
-  if (isAuthFailure(r)) {
-    deps.metrics.add(METRICS.partnerizeApiAuthFailed, 1);
-    report.stoppedBy = 'auth';
-    for (const p of body.parts)
-      decide(
-        p,
-        {
-          ...withAttempt(p.s, attemptOf(now, r)),
-          state: 'held',
-          note: `Partnerize refused the API keys (HTTP ${r.status}): every update waits until they are fixed`,
-        },
-        now + recheckMs(config),
-      );
-    return;
-  }
-  if (r.result === 'retryable') {
-    report.stoppedBy = r.status === 429 ? 'rate_limited' : 'failures';
-    for (const p of body.parts) {
-      const patch = retryPatch(
-        p.s.entry.retries,
-        now,
-        deps,
-        `Partnerize answered ${r.status ?? r.error}`,
-        attemptOf(now, r),
-        r.retryAfterS,
-      );
-      if (patch.state === 'failed') deps.metrics.add(METRICS.updatesFailed, 1);
-      decide(
-        p,
-        {
-          ...withAttempt(p.s, patch.attempt),
-          state: patch.state,
-          note: patch.note,
-          retries: patch.retries ?? p.s.entry.retries,
-          notBefore: patch.notBefore,
-        },
-        patch.notBefore ?? now,
-      );
-    }
-    return;
-  }
+  const now = deps.clock.now();
+  if (r.ok) return followJob(deps, body, parts, r, now);
+  if (isAuthFailure(r)) return waitForNewKeys(deps, body, r, now, report);
+  if (r.result === 'retryable') return retryOnSchedule(deps, body, r, now, report);
   // Refused (4xx): one update alone is refused; several are split until the refused ones are alone.
-  if (body.parts.length > 1) {
-    const half = Math.ceil(body.parts.length / 2);
-    await sendBody(deps, { ...body, parts: body.parts.slice(0, half) }, report, requestLimit, mayCall);
-    if (report.stoppedBy !== undefined && report.stoppedBy !== 'budget')
-      return notAttempted(deps, { ...body, parts: body.parts.slice(half) });
-    await sendBody(deps, { ...body, parts: body.parts.slice(half) }, report, requestLimit, mayCall);
+  if (body.parts.length > 1) return sendInHalves(deps, body, report, requestLimit, mayCall);
+  refuse(deps, body, r, now);
+}
+
+/** Records the decision on an update of a held record, and when the record is due again. */
+function decide(p: Part, entry: UpdateEntry, dueAt: number | undefined): void {
+  p.h.entries.set(entry.id, entry);
+  p.h.dueAt = dueAt;
+}
+
+/** The update as sent, with this attempt added to its history. */
+const withAttempt = (s: Sendable, a: UpdateAttempt, now: number): UpdateEntry => ({
+  ...s.entry,
+  attempts: [...(s.entry.attempts ?? []), a],
+  updatedAt: iso(now),
+});
+
+/** Accepted (202): the job is recorded so that it is polled, and each update waits for it as `submitted`. */
+async function followJob(
+  deps: SweepDeps,
+  body: Body,
+  parts: ReturnType<typeof bulkEntries>[],
+  r: Extract<BulkAnswer, { ok: true }>,
+  now: number,
+): Promise<void> {
+  const job = jobRecordOf(deps.config, body, r.value, now);
+  try {
+    await deps.updates.createJob(job);
+  } catch (err) {
+    deps.log.error('Partnerize accepted a bulk update but its job could not be recorded; its updates are sent again', {
+      jobId: job.jobId,
+      error: String(err),
+    });
+    for (const p of body.parts) {
+      const e = withAttempt(p.s, attemptOf(now, r, { jobId: job.jobId }), now);
+      decide(p, { ...e, state: 'owed', note: `job ${job.jobId} could not be recorded: sent again` }, now + recheckMs(deps.config));
+    }
     return;
   }
+  body.parts.forEach((p, i) => {
+    const e = withAttempt(p.s, attemptOf(now, r, { jobId: job.jobId }), now);
+    const { notBefore: _n, group: _g, note: _note, ...rest } = e;
+    decide(p, { ...rest, state: 'submitted', jobId: job.jobId, sent: sentOf(p.s, parts[i]!) }, now + SUBMITTED_TIMEOUT_MS);
+  });
+}
+
+/** What was sent for an update, kept on it: its result is read from the job against this. */
+const sentOf = (s: Sendable, updates: ReturnType<typeof bulkEntries>) => ({
+  form: s.form,
+  campaignId: s.campaignId,
+  effect: s.effect,
+  updates,
+  ...(s.unknownOrder ? { unknownOrder: true } : {}),
+});
+
+/** The job record of an accepted body: which update sent which ids, polled first after `updatePollSeconds`. */
+function jobRecordOf(config: TrackerConfig, body: Body, accepted: BulkJob, now: number): UpdateJobRecord {
+  return {
+    conversionRef: jobKey(accepted.id),
+    recordType: 'update_job',
+    jobId: accepted.id,
+    campaignId: body.campaignId,
+    form: body.form,
+    submittedAt: iso(now),
+    members: body.parts.map(({ h, s }) => ({
+      record: h.key,
+      entry: s.entry.id,
+      keys: s.updates.map(([k]) => k),
+      retries: s.entry.retries,
+      ...(s.unknownOrder ? { unknownOrder: true } : {}),
+      version: h.record.version,
+      followUp: Object.values(h.record.entries).some((e) => e.id !== s.entry.id && !FINAL_STATES.has(e.state)),
+    })),
+    polls: 0,
+    status: accepted.status,
+    dueShard: JOBS_SHARD,
+    dueAt: now + config.updatePollSeconds * 1000,
+    expiresAt: Math.ceil((now + config.conversionRetentionDays * DAY_MS) / 1000),
+  };
+}
+
+/** 401/403: the API keys are wrong, not the updates. Nothing is refused; every update is held and the run stops. */
+function waitForNewKeys(deps: SweepDeps, body: Body, r: BulkFailure, now: number, report: UpdateSweepReport): void {
+  deps.metrics.add(METRICS.partnerizeApiAuthFailed, 1);
+  report.stoppedBy = 'auth';
+  for (const p of body.parts)
+    decide(
+      p,
+      {
+        ...withAttempt(p.s, attemptOf(now, r), now),
+        state: 'held',
+        note: `Partnerize refused the API keys (HTTP ${r.status}): every update waits until they are fixed`,
+      },
+      now + recheckMs(deps.config),
+    );
+}
+
+/** A passing failure (5xx, timeout, 429): each update goes back on the retry schedule, and the run stops sending. */
+function retryOnSchedule(deps: SweepDeps, body: Body, r: BulkFailure, now: number, report: UpdateSweepReport): void {
+  report.stoppedBy = r.status === 429 ? 'rate_limited' : 'failures';
+  for (const p of body.parts) {
+    const patch = retryPatch(p.s.entry.retries, now, deps, `Partnerize answered ${r.status ?? r.error}`, attemptOf(now, r), r.retryAfterS);
+    if (patch.state === 'failed') deps.metrics.add(METRICS.updatesFailed, 1);
+    decide(
+      p,
+      {
+        ...withAttempt(p.s, patch.attempt, now),
+        state: patch.state,
+        note: patch.note,
+        retries: patch.retries ?? p.s.entry.retries,
+        notBefore: patch.notBefore,
+      },
+      patch.notBefore ?? now,
+    );
+  }
+}
+
+/** A refused body of several updates is sent again as two halves; the second waits if the first stopped the run. */
+async function sendInHalves(
+  deps: SweepDeps,
+  body: Body,
+  report: UpdateSweepReport,
+  requestLimit: number,
+  mayCall: () => boolean,
+): Promise<void> {
+  const half = Math.ceil(body.parts.length / 2);
+  await sendBody(deps, { ...body, parts: body.parts.slice(0, half) }, report, requestLimit, mayCall);
+  if (report.stoppedBy !== undefined && report.stoppedBy !== 'budget')
+    return notAttempted(deps, { ...body, parts: body.parts.slice(half) });
+  await sendBody(deps, { ...body, parts: body.parts.slice(half) }, report, requestLimit, mayCall);
+}
+
+/** A body of one update that Partnerize refused (4xx): the update is rejected, with Partnerize's message. */
+function refuse(deps: SweepDeps, body: Body, r: BulkFailure, now: number): void {
   for (const p of body.parts) {
     deps.metrics.add(METRICS.updatesRejected, 1);
     decide(
       p,
       {
-        ...withAttempt(p.s, attemptOf(now, r)),
+        ...withAttempt(p.s, attemptOf(now, r), now),
         state: 'rejected',
         note: `Partnerize refused it (HTTP ${r.status}): ${r.message ?? ''}`.trim(),
       },
