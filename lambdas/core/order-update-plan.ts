@@ -16,8 +16,7 @@
  * - An approve after items were rejected approves the remaining items one by one: a status set by
  *   reference would apply to every item, including the refunded ones.
  */
-import type { BulkForm, BulkStatus, ConversionUpdate, ItemUpdate } from './partnerize-bulk.js';
-import { bulkItemValue } from './partnerize-bulk.js';
+import { bulkItemValue, type BulkForm, type BulkStatus, type ConversionUpdate, type ItemUpdate } from './partnerize-bulk.js';
 import type {
   ConversionRecord,
   OrderUpdatesRecord,
