@@ -3,9 +3,8 @@
  * back in the retry queue. Pure orchestration over the ports, like the request paths.
  */
 import { parseClickref } from './clickref.js';
-import { attemptSend, logAttempt } from './delivery.js';
+import { attemptSend, logAttempt, type AttemptReport } from './delivery.js';
 import { InputError } from './errors.js';
-import type { AttemptReport } from './delivery.js';
 import type { AdminDeps, ConversionRecord, Deps, OperatorAttribution, RequeueableStatus } from './model.js';
 import { liveClick } from './attribution.js';
 import { DAY_MS, HOUR_MS, iso, MINUTE_MS } from './time.js';

@@ -1,7 +1,6 @@
 /** `pz reconcile` for people (a summary, then the rows per class), for scripts (JSON, CSV). */
 import type { FixOutcome, FixPlan } from '#lambdas/core/reconcile-fix.js';
-import type { CampaignReconciliation } from '#lambdas/core/reconcile-run.js';
-import { totalOf } from '#lambdas/core/reconcile-run.js';
+import { totalOf, type CampaignReconciliation } from '#lambdas/core/reconcile-run.js';
 import {
   CLASS_INFO,
   DIFFERENCE_CLASSES,

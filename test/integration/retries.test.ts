@@ -6,9 +6,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Deadline } from '#lambdas/adapters/deadline.js';
 import { DynamoConversionAdmin } from '#lambdas/adapters/dynamodb-stores.js';
-import { DUE_SHARD } from '#lambdas/core/model.js';
+import { DUE_SHARD, type ConversionRecord } from '#lambdas/core/model.js';
 import { METRICS } from '#lambdas/core/metrics.js';
-import type { ConversionRecord } from '#lambdas/core/model.js';
 import { sweep } from '#lambdas/core/sweep.js';
 import { freePort } from '../../lib/local/embedded-dynamodb.js';
 import { FakePartnerize } from '../support/fake-partnerize.js';
