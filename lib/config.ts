@@ -166,7 +166,8 @@ export const InfraConfigSchema = z
     postbacksThrottleBurstLimit: int(1, 100000),
     /**
      * Memory per function (CPU scales with it). Clicks and retries wait on DynamoDB and Partnerize,
-     * so they run small; postbacks get more for a quick cold start inside Tealium's 5 s.
+     * so they run small; postbacks get more for a quick cold start inside the answer budget
+     * (lambdas/core/answer-budget.ts).
      */
     clicksMemoryMb: int(128, 10240),
     postbacksMemoryMb: int(128, 10240),
