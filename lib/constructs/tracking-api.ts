@@ -6,6 +6,7 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE } from '#lambdas/observability/metrics.js';
+import { THROTTLED_PATHS, type ThrottledPath } from '../config.js';
 
 export interface TrackingApiProps {
   clicksFunction: IFunction;
@@ -14,7 +15,7 @@ export interface TrackingApiProps {
   allowedClickOrigins: readonly string[];
   throttle: { rateLimit: number; burstLimit: number };
   /** Per route, GET and POST each with its own bucket; the stage's is the default of a route without one. */
-  routeThrottle: { clicks: { rateLimit: number; burstLimit: number }; postbacks: { rateLimit: number; burstLimit: number } };
+  routeThrottle: Record<ThrottledPath, { rateLimit: number; burstLimit: number }>;
   logRetentionDays: number;
 }
 
@@ -147,7 +148,7 @@ export class TrackingApi extends Construct {
       ThrottlingBurstLimit: t.burstLimit,
     });
     (this.stage.node.defaultChild as CfnStage).routeSettings = Object.fromEntries(
-      (['clicks', 'postbacks'] as const).flatMap((r) => ROUTE_KEYS[r].map((key) => [key, route(props.routeThrottle[r])])),
+      THROTTLED_PATHS.flatMap((r) => ROUTE_KEYS[r].map((key) => [key, route(props.routeThrottle[r])])),
     );
     const routes = this.api.addRoutes({
       path: '/clicks',
