@@ -145,6 +145,16 @@ export function scheduleProblem(expression: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The API's throttled paths, each with its keys `<path>ThrottleRateLimit` and `…BurstLimit`. Each
+ * path is a route per method (GET and POST), and each route has a bucket of its own
+ * (lib/constructs/tracking-api.ts): the stage's limit must cover them all.
+ */
+export const THROTTLED_PATHS = ['clicks', 'postbacks'] as const;
+export type ThrottledPath = (typeof THROTTLED_PATHS)[number];
+const ROUTES_PER_PATH = 2;
+const COUNT_WORDS = ['no', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten'];
+
 /** The keys that only shape the infrastructure (the functions' settings: lambdas/core/settings.ts). */
 export const InfraConfigSchema = z
   .object({
@@ -166,7 +176,8 @@ export const InfraConfigSchema = z
     postbacksThrottleBurstLimit: int(1, 100000),
     /**
      * Memory per function (CPU scales with it). Clicks and retries wait on DynamoDB and Partnerize,
-     * so they run small; postbacks get more for a quick cold start inside Tealium's 5 s.
+     * so they run small; postbacks get more for a quick cold start inside the answer budget
+     * (lambdas/core/answer-budget.ts).
      */
     clicksMemoryMb: int(128, 10240),
     postbacksMemoryMb: int(128, 10240),
@@ -258,19 +269,16 @@ export const InfraConfigSchema = z
     originVerifyVersionId: z.string().regex(/^([A-Za-z0-9-]{32,64})?$/, 'must be a Secrets Manager version id (a UUID) or empty'),
   })
   .superRefine((c, ctx) => {
-    const routes = {
-      rate: 2 * (c.clicksThrottleRateLimit + c.postbacksThrottleRateLimit),
-      burst: 2 * (c.clicksThrottleBurstLimit + c.postbacksThrottleBurstLimit),
-    };
-    for (const [key, value, sum, what] of [
-      ['apiThrottleRateLimit', c.apiThrottleRateLimit, routes.rate, 'RateLimit'],
-      ['apiThrottleBurstLimit', c.apiThrottleBurstLimit, routes.burst, 'BurstLimit'],
-    ] as const) {
-      if (value < sum) {
+    const routes = THROTTLED_PATHS.length * ROUTES_PER_PATH;
+    for (const what of ['RateLimit', 'BurstLimit'] as const) {
+      const key = `apiThrottle${what}` as const;
+      const pathKeys = THROTTLED_PATHS.map((path) => `${path}Throttle${what}` as const);
+      const sum = ROUTES_PER_PATH * pathKeys.reduce((total, k) => total + c[k], 0);
+      if (c[key] < sum) {
         ctx.addIssue({
           code: 'custom',
           path: [key],
-          message: `must be at least the four routes together, 2 × (clicksThrottle${what} + postbacksThrottle${what}) = ${sum}, so that a flood on one route cannot take the budget of another: raise it (-c ${key}=${sum}) or lower the route limits`,
+          message: `must be at least the ${COUNT_WORDS[routes] ?? routes} routes together, ${ROUTES_PER_PATH} × (${pathKeys.join(' + ')}) = ${sum}, so that a flood on one route cannot take the budget of another: raise it (-c ${key}=${sum}) or lower the route limits`,
         });
       }
     }

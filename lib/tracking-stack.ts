@@ -1,9 +1,8 @@
 import { Annotations, CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
-import type { CfnSecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Secret, type CfnSecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { operatorSettingsOf, settingsToEnv, type FunctionName } from '#lambdas/core/settings.js';
 import { ENV } from '#lambdas/runtime/env.js';

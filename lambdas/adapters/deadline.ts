@@ -1,16 +1,12 @@
 /**
- * A per-request deadline for store and secret calls. The handler binds the stores of one request
- * to it (`withDeadline`), and the adapters give each AWS SDK call an AbortSignal for the time that
- * is left, so that even a failure is answered while the caller still waits (core/answer-budget.ts).
+ * A per-request deadline for store and secret calls. The HTTP function makes one per request
+ * (http/http-function.ts), the handler binds the stores of the request to it (`withDeadline`), and
+ * the adapters give each AWS SDK call an AbortSignal for the time that is left, so that even a
+ * failure is answered while the caller still waits (core/answer-budget.ts).
  *
  * (An AsyncLocalStorage would spare the binding, but on Node 20 it turns on promise hooks for the
  * whole process: 15% of the local server's throughput.)
  */
-
-import { ANSWER_BUDGET_MS } from '../core/answer-budget.js';
-
-/** Every store call of a request gives up by then (core/answer-budget.ts says why). */
-export const REQUEST_BUDGET_MS = ANSWER_BUDGET_MS;
 
 /**
  * One request's deadline: a single AbortSignal shared by all its SDK calls (created on first use,
@@ -20,10 +16,15 @@ export class Deadline {
   private controller: AbortController | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(readonly at: number) {}
+  /** `at`: when calls give up; `since`: when the time counted towards it began (the request's arrival). */
+  constructor(
+    readonly at: number,
+    readonly since = Date.now(),
+  ) {}
 
   static in(ms: number): Deadline {
-    return new Deadline(Date.now() + ms);
+    const now = Date.now();
+    return new Deadline(now + ms, now);
   }
 
   get signal(): AbortSignal {

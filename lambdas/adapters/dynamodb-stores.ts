@@ -54,18 +54,25 @@ export abstract class DynamoTable extends DeadlineBound {
   }
 
   /**
-   * A conditional write: true when it was applied, false when its condition did not hold; any other
-   * failure is thrown. `bounded: false` exempts it from the request deadline (recording a send that
-   * has happened matters more than answering fast; the client's own timeouts still bound it).
+   * A conditional write, the one place its condition failure is caught: applied (with the item's
+   * attributes, if the command asked for them), or not because its condition did not hold (with the
+   * item as it was, if the command asked for it); any other failure is thrown. `bounded: false`
+   * exempts it from the request deadline (recording a send that has happened matters more than
+   * answering fast; the client's own timeouts still bound it).
    */
-  protected async applied(command: PutItemCommand | UpdateItemCommand, bounded = true): Promise<boolean> {
+  protected async conditionalWrite(command: PutItemCommand | UpdateItemCommand, bounded = true): Promise<WriteOutcome> {
     try {
-      await this.db.send(command as PutItemCommand, bounded ? sendOptions(this.deadline) : {});
-      return true;
+      const output = await this.db.send(command as UpdateItemCommand, bounded ? sendOptions(this.deadline) : {});
+      return { applied: true, attributes: output.Attributes };
     } catch (err) {
-      if (isConditionFailure(err)) return false;
-      throw err;
+      if (!isConditionFailure(err)) throw err;
+      return { applied: false, item: err.Item };
     }
+  }
+
+  /** A conditional write: true when it was applied, false when its condition did not hold. */
+  protected async applied(command: PutItemCommand | UpdateItemCommand, bounded = true): Promise<boolean> {
+    return (await this.conditionalWrite(command, bounded)).applied;
   }
 
   protected key(conversionRef: string): Record<string, AttributeValue> {
@@ -112,52 +119,51 @@ export abstract class DynamoTable extends DeadlineBound {
     lease: { now: number; leaseUntil: number; leaseId: string; trigger: AttemptTrigger },
   ): Promise<T | undefined> {
     const started: AttemptStart = { at: iso(lease.now), trigger: lease.trigger };
-    try {
-      const r = await this.db.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: this.key(key),
-          UpdateExpression: 'SET #dueAt = :leaseUntil, #leaseId = :leaseId, #updatedAt = :updatedAt, #started = :started',
-          ConditionExpression: condition,
-          // DynamoDB refuses names an expression does not use: only the condition's own, and the update's.
-          ExpressionAttributeNames: Object.fromEntries(
-            Object.entries({ '#pk': CONVERSIONS.partitionKey, '#status': 'status', '#shard': CONVERSIONS.dueIndexPartitionKey })
-              .filter(([k]) => condition.includes(k))
-              .concat([
-                ['#dueAt', 'dueAt'],
-                ['#leaseId', 'leaseId'],
-                ['#updatedAt', 'updatedAt'],
-                ['#started', 'attemptStarted'],
-              ]),
-          ),
-          ExpressionAttributeValues: {
-            ...values,
-            ':leaseUntil': { N: String(lease.leaseUntil) },
-            ':leaseId': { S: lease.leaseId },
-            ':updatedAt': { S: iso(lease.now) },
-            ':now': { N: String(lease.now) },
-            ':started': { M: toItem(started) },
-          },
-          ReturnValues: 'ALL_OLD',
-        }),
-        sendOptions(this.deadline),
-      );
-      if (!r.Attributes) return undefined;
-      const before = fromItem(r.Attributes) as T & { updatedAt?: string };
-      return {
-        ...before,
-        dueAt: lease.leaseUntil,
-        leaseId: lease.leaseId,
-        updatedAt: started.at,
-        attemptStarted: started,
-        interrupted: before.attemptStarted,
-      };
-    } catch (err) {
-      if (isConditionFailure(err)) return undefined;
-      throw err;
-    }
+    const r = await this.conditionalWrite(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: this.key(key),
+        UpdateExpression: 'SET #dueAt = :leaseUntil, #leaseId = :leaseId, #updatedAt = :updatedAt, #started = :started',
+        ConditionExpression: condition,
+        // DynamoDB refuses names an expression does not use: only the condition's own, and the update's.
+        ExpressionAttributeNames: Object.fromEntries(
+          Object.entries({ '#pk': CONVERSIONS.partitionKey, '#status': 'status', '#shard': CONVERSIONS.dueIndexPartitionKey })
+            .filter(([k]) => condition.includes(k))
+            .concat([
+              ['#dueAt', 'dueAt'],
+              ['#leaseId', 'leaseId'],
+              ['#updatedAt', 'updatedAt'],
+              ['#started', 'attemptStarted'],
+            ]),
+        ),
+        ExpressionAttributeValues: {
+          ...values,
+          ':leaseUntil': { N: String(lease.leaseUntil) },
+          ':leaseId': { S: lease.leaseId },
+          ':updatedAt': { S: iso(lease.now) },
+          ':now': { N: String(lease.now) },
+          ':started': { M: toItem(started) },
+        },
+        ReturnValues: 'ALL_OLD',
+      }),
+    );
+    if (!r.applied || !r.attributes) return undefined;
+    const before = fromItem(r.attributes) as T & { updatedAt?: string };
+    return {
+      ...before,
+      dueAt: lease.leaseUntil,
+      leaseId: lease.leaseId,
+      updatedAt: started.at,
+      attemptStarted: started,
+      interrupted: before.attemptStarted,
+    };
   }
 }
+
+/** What a conditional write did (`DynamoTable.conditionalWrite`). */
+type WriteOutcome =
+  | { applied: true; attributes: Record<string, AttributeValue> | undefined }
+  | { applied: false; item: Record<string, AttributeValue> | undefined };
 
 /** Conditions, named (DynamoDB expression text). */
 export const CONDITIONS = {
@@ -236,24 +242,19 @@ export class DynamoClickStore extends DynamoClickReader {
 
 export class DynamoConversionStore extends DynamoTable implements ConversionStore {
   async create(record: ConversionRecord): Promise<CreateResult> {
-    try {
-      await this.db.send(
-        new PutItemCommand({
-          TableName: this.tableName,
-          Item: toItem(record),
-          ConditionExpression: CONDITIONS.isNew,
-          ExpressionAttributeNames: { '#pk': CONVERSIONS.partitionKey },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-        sendOptions(this.deadline),
-      );
-      return { created: true };
-    } catch (err) {
-      if (!isConditionFailure(err)) throw err;
-      const existing = err.Item ? (fromItem(err.Item) as ConversionRecord) : await this.get(record.conversionRef);
-      if (!existing) throw new Error(`conversion ${record.conversionRef} exists but could not be read`);
-      return { created: false, existing };
-    }
+    const r = await this.conditionalWrite(
+      new PutItemCommand({
+        TableName: this.tableName,
+        Item: toItem(record),
+        ConditionExpression: CONDITIONS.isNew,
+        ExpressionAttributeNames: { '#pk': CONVERSIONS.partitionKey },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+    if (r.applied) return { created: true };
+    const existing = r.item ? (fromItem(r.item) as ConversionRecord) : await this.get(record.conversionRef);
+    if (!existing) throw new Error(`conversion ${record.conversionRef} exists but could not be read`);
+    return { created: false, existing };
   }
 
   async replace(record: ConversionRecord, existing: Pick<ConversionRecord, 'writeId' | 'status'>): Promise<boolean> {

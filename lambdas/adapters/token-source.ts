@@ -1,8 +1,9 @@
 /**
- * Where the postback token comes from: a Secrets Manager secret in AWS, or a fixed value in local
- * mode. Callers ask one question, `accepts(presented)`, and the source answers it whole — check the
- * cache, re-read the secret when the token is unknown, check again — because the answer depends on
- * how the re-reads are timed, and a 401 costs an order (Tealium does not retry 4xx).
+ * Where the postback token comes from (the `TokenSource` port, core/auth.ts): a Secrets Manager
+ * secret in AWS, or a fixed value in local mode. Callers ask one question, `accepts(presented)`,
+ * and the source answers it whole — check the cache, re-read the secret when the token is unknown,
+ * check again — because the answer depends on how the re-reads are timed, and a 401 costs an order
+ * (Tealium does not retry 4xx).
  *
  * Valid tokens: the secret's AWSCURRENT and AWSPREVIOUS versions, so a rotation never refuses the
  * token a caller has not switched away from yet, and AWSPENDING, so a token can be staged before it
@@ -31,24 +32,10 @@
  * keep refusing it — after a rollback of a mistaken retire, Tealium's own token.
  */
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { matchesAny } from '../core/auth.js';
+import { matchesAny, type TokenSource } from '../core/auth.js';
 import { DeadlineBound } from './deadline.js';
 
-export interface TokenSource {
-  /**
-   * Is `presented` a valid token now? Rejects when that cannot be known (the secret cannot be
-   * read): a 503, which Tealium retries, rather than a 401, which loses the order.
-   */
-  accepts(presented: string | undefined): Promise<boolean>;
-  /**
-   * Does `check` pass for the valid tokens (a request signed with one of them)? Decided as
-   * `accepts` decides: the cached tokens, then a read of the secret that started after the call.
-   */
-  satisfies(check: (valid: readonly string[]) => boolean): Promise<boolean>;
-  /** The tokens accepted now (at least one), as cached. */
-  tokens(): Promise<readonly string[]>;
-}
-
+/** A fixed set of tokens (the local mode, tests). */
 export const staticTokens = (...tokens: string[]): TokenSource => ({
   accepts: async (presented) => matchesAny(presented, tokens),
   satisfies: async (check) => check(tokens),

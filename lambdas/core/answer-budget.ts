@@ -12,11 +12,20 @@ import { SECOND_MS } from './time.js';
 /** What the caller (Tealium) waits for an answer. */
 export const CALLER_TIMEOUT_MS = 5 * SECOND_MS;
 
-/** Every store and secret call of a request gives up by then: the rest is the answer's way back. */
-export const ANSWER_BUDGET_MS = 4_500;
+/** Kept for the answer's way back to the caller (Lambda, API Gateway, the network). */
+export const ANSWER_WAY_BACK_MS = 500;
+
+/**
+ * Every store and secret call of a request gives up by then, counted from the request's arrival
+ * (one deadline per request: http/http-function.ts).
+ */
+export const ANSWER_BUDGET_MS = CALLER_TIMEOUT_MS - ANSWER_WAY_BACK_MS;
 
 /** The inline attempt ends this long before the budget, so its result can be written. */
 export const RECORDING_RESERVE_MS = 500;
+
+/** The longest an inline attempt may wait: the budget, less the writing of its result. */
+export const MAX_INLINE_TIMEOUT_MS = ANSWER_BUDGET_MS - RECORDING_RESERVE_MS;
 
 /** Below this an attempt is not worth making: the send stays owed for the retry function. */
 export const MIN_ATTEMPT_MS = 250;
@@ -27,7 +36,7 @@ export const MIN_ATTEMPT_MS = 250;
  * (an attempt cut that short mostly ends uncertain, and may be counted twice).
  */
 export function inlineAttemptTimeoutMs(configuredMs: number, elapsedMs: number): number | undefined {
-  const left = Math.min(configuredMs, ANSWER_BUDGET_MS - RECORDING_RESERVE_MS - elapsedMs);
+  const left = Math.min(configuredMs, MAX_INLINE_TIMEOUT_MS - elapsedMs);
   return left < MIN_ATTEMPT_MS ? undefined : left;
 }
 
@@ -53,10 +62,21 @@ export const DEFAULT_RETRY_TIMEOUT_MS = 15_000;
 export const DEFAULT_DUPLICATE_ANSWER = 'duplicat|already';
 
 /**
- * How long recording an attempt's result may take at worst: the DynamoDB client's own bound (three
- * tries of at most 1 s with backoff, commons/dynamodb.ts) with slack.
+ * Every DynamoDB call is bounded (runtime/dynamodb.ts configures the client with these): DynamoDB
+ * answers in milliseconds, so a try without an answer after 1 s is abandoned, and 3 tries are made
+ * in all — about 3.5 s at worst with the SDK's backoff between them.
  */
-export const RECORDING_BOUND_MS = 4_000;
+export const DYNAMODB_TRY_TIMEOUT_MS = SECOND_MS;
+export const DYNAMODB_TRIES = 3;
+
+/** Beyond the tries themselves: the SDK's backoff between them, and slack. */
+const DYNAMODB_BACKOFF_AND_SLACK_MS = SECOND_MS;
+
+/**
+ * How long recording an attempt's result may take at worst: the DynamoDB client's own bound, which
+ * no request deadline shortens (the recording is exempt: DynamoConversionStore.finishAttempt).
+ */
+export const RECORDING_BOUND_MS = DYNAMODB_TRIES * DYNAMODB_TRY_TIMEOUT_MS + DYNAMODB_BACKOFF_AND_SLACK_MS;
 
 /** The lease a sender holds on a record: long enough that no one takes it over while it still sends. */
 export const DEFAULT_LEASE_MS = 30_000;

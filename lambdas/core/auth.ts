@@ -48,3 +48,22 @@ export function matchesAny(presented: string | undefined, valid: readonly string
 export function isAuthorized(authorization: string | undefined, validTokens: readonly string[]): boolean {
   return matchesAny(presentedToken(authorization), validTokens);
 }
+
+/**
+ * The port to the valid tokens (the postback token, Segment's shared secret, the origin-verify
+ * value): adapters/token-source.ts reads them from Secrets Manager, or holds fixed ones.
+ */
+export interface TokenSource {
+  /**
+   * Is `presented` a valid token now? Rejects when that cannot be known (the secret cannot be
+   * read): a 503, which Tealium retries, rather than a 401, which loses the order.
+   */
+  accepts(presented: string | undefined): Promise<boolean>;
+  /**
+   * Does `check` pass for the valid tokens (a request signed with one of them)? Decided as
+   * `accepts` decides: the cached tokens, then a read of the secret that started after the call.
+   */
+  satisfies(check: (valid: readonly string[]) => boolean): Promise<boolean>;
+  /** The tokens accepted now (at least one), as cached. */
+  tokens(): Promise<readonly string[]>;
+}

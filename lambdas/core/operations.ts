@@ -3,9 +3,8 @@
  * back in the retry queue. Pure orchestration over the ports, like the request paths.
  */
 import { parseClickref } from './clickref.js';
-import { attemptSend, delivered, logAttempt } from './delivery.js';
+import { attemptSend, delivered, logAttempt, type AttemptReport } from './delivery.js';
 import { InputError } from './errors.js';
-import type { AttemptReport } from './delivery.js';
 import type { Device } from './fields.js';
 import type { AdminDeps, Attempt, ConversionRecord, Deps, OperatorAttribution, RequeueableStatus } from './model.js';
 import { liveClick } from './attribution.js';

@@ -22,6 +22,7 @@ import {
   DEFAULT_INLINE_TIMEOUT_MS,
   DEFAULT_LEASE_MS,
   DEFAULT_RETRY_TIMEOUT_MS,
+  MAX_INLINE_TIMEOUT_MS,
   minimumLeaseMs,
 } from './answer-budget.js';
 import {
@@ -152,7 +153,7 @@ export const SETTINGS = {
   /** How long a session's click is locked against a click with another clickref and without its key (core/clicks.ts); 0: never. */
   clickLockMinutes: setting({ read: wholeNumber(0, 1440), default: 30, for: ['clicks'] }),
   /** Timeout of the attempt made while the postback waits (core/answer-budget.ts). */
-  inlineTimeoutMs: setting({ read: wholeNumber(200, 4000), default: DEFAULT_INLINE_TIMEOUT_MS, for: SENDERS }),
+  inlineTimeoutMs: setting({ read: wholeNumber(200, MAX_INLINE_TIMEOUT_MS), default: DEFAULT_INLINE_TIMEOUT_MS, for: SENDERS }),
   /** Timeout of a retry attempt; with the recording, it must end inside the lease. */
   retryTimeoutMs: setting({ read: wholeNumber(200, 25_000), default: DEFAULT_RETRY_TIMEOUT_MS, for: SENDERS }),
   /** The retry schedule (±20 % jitter); after the last one the record is `failed`. */

@@ -1,13 +1,12 @@
-import { presentedToken } from '../core/auth.js';
+import { presentedToken, type TokenSource } from '../core/auth.js';
 import { METRICS } from '../core/metrics.js';
 import type { Deps } from '../core/model.js';
 import { singleEvent, sourceOf } from '../core/order-events.js';
 import { acceptPostback } from '../core/postbacks.js';
 import { signedBySegment } from '../core/signature.js';
-import type { TokenSource } from '../adapters/token-source.js';
 import { errorBody, header, json, readInput, type HttpEvent, type HttpResult } from '../http/http.js';
 import { httpFunction, type HttpFunctionDeps } from '../http/http-function.js';
-import { bindDeadline, REQUEST_BUDGET_MS, type Deadline } from '../adapters/deadline.js';
+import { bindDeadline, type Deadline } from '../adapters/deadline.js';
 
 export interface PostbacksHandlerDeps extends Deps, HttpFunctionDeps {
   tokens: TokenSource;
@@ -36,8 +35,8 @@ async function signed(event: HttpEvent, deps: PostbacksHandlerDeps, deadline: De
 /** `POST /postbacks` and `GET /postbacks?data=…`: 202 `{conversionRef, outcome}`. */
 export function createPostbacksHandler(deps: PostbacksHandlerDeps) {
   return httpFunction({ ...deps, anonymousRefusalMetric: METRICS.postbacksAnonymous }, async (event, deadline) => {
-    // The stores of this request give up in time for a 5xx to reach Tealium inside its 5 s.
-    // (Recording an attempt after the send is exempt: see DynamoConversionStore.finishAttempt.)
+    // The stores of this request give up at its deadline, in time for a 5xx to be answered
+    // (core/answer-budget.ts); recording an attempt after the send is exempt (DynamoConversionStore.finishAttempt).
     const tokens = bindDeadline(deps.tokens, deadline);
     const authorization = header(event, 'authorization');
     const bySignature = !(await tokens.accepts(presentedToken(authorization)));
@@ -57,8 +56,8 @@ export function createPostbacksHandler(deps: PostbacksHandlerDeps) {
       conversions: bindDeadline(deps.conversions, deadline),
       updates: bindDeadline(deps.updates, deadline),
     };
-    // The answer budget counts from the request's arrival, token check and body included.
-    const elapsedMs = Date.now() - (deadline.at - REQUEST_BUDGET_MS);
+    // The answer budget counts from the request's arrival: origin guard, token check and body included.
+    const elapsedMs = Date.now() - deadline.since;
     return json(202, await acceptPostback(input, bound, { elapsedMs }));
   });
 }

@@ -2,6 +2,7 @@ import middy from '@middy/core';
 import { InputError } from '../core/errors.js';
 import { dailyReconciliation, REPORT_TIMEOUT_MS, type DailyDeps, type DailyEvent, type DailyReport } from '../core/reconcile-run.js';
 import { flushMetrics } from '../observability/metrics.js';
+import { workTimeLeftMs } from './time-left.js';
 
 /**
  * What a run answers: what it compared (or why it skipped), or — for an operator's invoke the run
@@ -12,11 +13,14 @@ export type ReconcileResult =
   | ({ ok: true } & DailyReport)
   | { ok: false; error: { code: string; message: string; field?: string | undefined } };
 
+/** Kept back after the last report page: the failed run's record and the metrics. */
+export const AFTER_LAST_PAGE_MS = 15_000;
+
 /**
  * Kept back from Lambda's timeout: the report page in flight when the deadline passes (its own
- * timeout), then the failed run's record and the metrics.
+ * timeout), then what follows it.
  */
-export const RESERVE_MS = REPORT_TIMEOUT_MS + 15_000;
+export const RESERVE_MS = REPORT_TIMEOUT_MS + AFTER_LAST_PAGE_MS;
 
 const FIELDS = { from: 'string', to: 'string', lookbackDays: 'number', graceHours: 'number' } as const;
 type Field = keyof typeof FIELDS;
@@ -52,8 +56,8 @@ export function createReconcileHandler(deps: DailyDeps) {
   return middy<unknown, ReconcileResult>()
     .use(flushMetrics(deps.metrics))
     .handler(async (event, context) => {
-      const left = context.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY;
-      const deadline = Number.isFinite(left) ? deps.now() + Math.max(0, left - RESERVE_MS) : undefined;
+      const workMs = workTimeLeftMs(context, RESERVE_MS);
+      const deadline = Number.isFinite(workMs) ? deps.now() + workMs : undefined;
       try {
         return { ok: true, ...(await dailyReconciliation(deps, reconcileEventOf(event), deadline)) };
       } catch (err) {

@@ -1,8 +1,14 @@
 import middy from '@middy/core';
+import { RECORDING_BOUND_MS } from '../core/answer-budget.js';
 import type { SweepDeps } from '../core/model.js';
 import { sweepUpdates, type UpdateSweepOptions, type UpdateSweepReport } from '../core/order-update-sweep.js';
 import { sweep, type SweepOptions, type SweepReport } from '../core/sweep.js';
+import { SECOND_MS } from '../core/time.js';
 import { flushMetrics } from '../observability/metrics.js';
+import { workTimeLeftMs } from './time-left.js';
+
+/** Kept back after the last send's own timeout: recording its result, then the run's end (report, metrics). */
+export const AFTER_LAST_SEND_MS = RECORDING_BOUND_MS + SECOND_MS;
 
 /** What a retry run did: the conversions' sweep, and the order updates' (bulk requests, jobs). */
 export type RetryRunReport = SweepReport & { updates: UpdateSweepReport };
@@ -16,8 +22,7 @@ export function createRetryHandler(deps: SweepDeps, options: { conversions: Swee
     .use(flushMetrics(deps.metrics))
     .handler(async (_event, context) => {
       // Stop claiming early enough that the last send (and its bookkeeping) ends before Lambda's timeout.
-      const left = context.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY;
-      const budgetMs = Math.max(0, Math.min(options.conversions.budgetMs, left - deps.config.retryTimeoutMs - 5_000));
+      const budgetMs = Math.min(options.conversions.budgetMs, workTimeLeftMs(context, deps.config.retryTimeoutMs + AFTER_LAST_SEND_MS));
       // The two work on different records (their own partitions of the due index): they run side by
       // side, and one failing does not stop the other. A failure still fails the run (and pages): what
       // it left is due (or leased) and taken by the next run.

@@ -1,11 +1,12 @@
 /**
  * The one way an HTTP function is put together: metrics flushed and errors answered whatever
- * happens, the optional origin guard first, and a per-request deadline the body binds its stores to
- * (Tealium gives up at 5 s; a 5xx must reach it before then).
+ * happens, and one deadline per request (core/answer-budget.ts) that the optional origin guard and
+ * then the body bind their secret and store calls to.
  */
 import middy from '@middy/core';
-import { Deadline, REQUEST_BUDGET_MS } from '../adapters/deadline.js';
-import type { TokenSource } from '../adapters/token-source.js';
+import { Deadline } from '../adapters/deadline.js';
+import { ANSWER_BUDGET_MS } from '../core/answer-budget.js';
+import type { TokenSource } from '../core/auth.js';
 import type { Deps } from '../core/model.js';
 import type { HttpEvent, HttpResult } from './http.js';
 import { flushMetrics } from '../observability/metrics.js';
@@ -20,14 +21,15 @@ export interface HttpFunctionDeps extends Pick<Deps, 'log' | 'metrics'> {
 }
 
 export function httpFunction(deps: HttpFunctionDeps, body: (event: HttpEvent, deadline: Deadline) => Promise<HttpResult>) {
+  const guard = originGuard(deps.originVerify, () => deps.anonymousRefusalMetric && deps.metrics.add(deps.anonymousRefusalMetric, 1));
   return middy<HttpEvent, HttpResult>()
     .use(flushMetrics(deps.metrics))
     .use(httpErrors(deps.log))
-    .use(originGuard(deps.originVerify, () => deps.anonymousRefusalMetric && deps.metrics.add(deps.anonymousRefusalMetric, 1)))
     .handler(async (event) => {
-      const deadline = Deadline.in(REQUEST_BUDGET_MS);
+      // From the request's arrival: the origin guard's secret read counts against the budget too.
+      const deadline = Deadline.in(ANSWER_BUDGET_MS);
       try {
-        return await body(event, deadline);
+        return (guard && (await guard(event, deadline))) ?? (await body(event, deadline));
       } finally {
         deadline.dispose();
       }

@@ -1,6 +1,7 @@
 /** The postbacks function, put together from its environment. */
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SecretsManagerTokens, staticTokens, type TokenSource } from '../adapters/token-source.js';
+import { SecretsManagerTokens, staticTokens } from '../adapters/token-source.js';
+import type { TokenSource } from '../core/auth.js';
 import type { Env } from '../core/settings.js';
 import { createPostbacksHandler } from '../handlers/postbacks.js';
 import { depsFromEnv } from './deps.js';

@@ -1,11 +1,12 @@
 /** Secrets the HTTP functions read at run time: the postback token, and CloudFront's origin-verify value. */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SecretsManagerTokens, type SecretsManagerTokensOptions, type TokenSource } from '../adapters/token-source.js';
+import { SecretsManagerTokens, type SecretsManagerTokensOptions } from '../adapters/token-source.js';
+import type { TokenSource } from '../core/auth.js';
 import type { Env } from '../core/settings.js';
 import { MINUTE_MS } from '../core/time.js';
 import { originVerifySecretArnFromEnv } from './env.js';
 
-/** Short timeouts: a read happens while a request waits (Tealium gives up at 5 s). */
+/** Short timeouts: a read happens while a request waits (core/answer-budget.ts). */
 export const secretsClient = (): SecretsManagerClient =>
   new SecretsManagerClient({ maxAttempts: 2, requestHandler: { connectionTimeout: 1000, requestTimeout: 1500 } });
 

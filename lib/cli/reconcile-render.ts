@@ -1,7 +1,6 @@
 /** `pz reconcile` for people (a summary, then the rows per class), for scripts (JSON, CSV). */
 import type { FixOutcome, FixPlan } from '#lambdas/core/reconcile-fix.js';
-import type { CampaignReconciliation } from '#lambdas/core/reconcile-run.js';
-import { totalOf } from '#lambdas/core/reconcile-run.js';
+import { totalOf, type CampaignReconciliation } from '#lambdas/core/reconcile-run.js';
 import {
   CLASS_INFO,
   DIFFERENCE_CLASSES,
@@ -10,6 +9,7 @@ import {
   type Difference,
   type ReconcileSummary,
 } from '#lambdas/core/reconcile.js';
+import { DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS } from '#lambdas/core/time.js';
 import { table } from './render.js';
 
 export interface RunMeta {
@@ -25,12 +25,12 @@ const n = (x: number) => x.toLocaleString('en-GB');
 export function duration(ms: number): string {
   if (ms === 0) return '0';
   for (const [unit, size] of [
-    ['d', 86_400_000],
-    ['h', 3_600_000],
-    ['m', 60_000],
+    ['d', DAY_MS],
+    ['h', HOUR_MS],
+    ['m', MINUTE_MS],
   ] as const)
     if (ms % size === 0) return `${ms / size}${unit}`;
-  return `${ms / 1000}s`;
+  return `${ms / SECOND_MS}s`;
 }
 
 const money = (t: ClassTotals): string =>

@@ -25,6 +25,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { TOKEN_STAGES, tokenOf } from '#lambdas/adapters/token-source.js';
 import { InputError } from '#lambdas/core/errors.js';
+import { HOUR_MS, MINUTE_MS, SECOND_MS } from '#lambdas/core/time.js';
 import type { Io } from './main.js';
 import { table } from './render.js';
 import { stackOutputs, TargetError } from './target.js';
@@ -100,7 +101,7 @@ export function parseMinAge(value: string): number {
   if (!m || (m[2] === undefined && m[1] !== '0')) {
     throw new InputError('invalid_min_age', `--min-age must be a duration like 15m, 1h, 90s, or 0; got '${value}'`, 'min-age');
   }
-  const unit = { s: 1_000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's').toLowerCase() as 's' | 'm' | 'h'];
+  const unit = { s: SECOND_MS, m: MINUTE_MS, h: HOUR_MS }[(m[2] ?? 's').toLowerCase() as 's' | 'm' | 'h'];
   return Number(m[1]) * unit;
 }
 
@@ -151,7 +152,7 @@ function secretStringFor(token: string, current: string): string {
 
 function age(createdAt: Date | undefined, now: number): string {
   if (!createdAt) return 'unknown';
-  const min = Math.floor((now - createdAt.getTime()) / 60_000);
+  const min = Math.floor((now - createdAt.getTime()) / MINUTE_MS);
   const ago = min < 60 ? `${min} min` : min < 2880 ? `${Math.floor(min / 60)} h` : `${Math.floor(min / 1440)} d`;
   return `${createdAt.toISOString().slice(0, 16).replace('T', ' ')} UTC (${ago} ago)`;
 }
@@ -263,7 +264,7 @@ async function retireCommand(
   const currentAgeMs = current.createdAt ? now - current.createdAt.getTime() : Number.POSITIVE_INFINITY;
   if (currentAgeMs < minAgeMs) {
     throw new Refusal(
-      `Not retired: the current token was created ${Math.floor(currentAgeMs / 60_000)} min ago, less than --min-age ${values['min-age'] ?? DEFAULT_MIN_AGE}:\n` +
+      `Not retired: the current token was created ${Math.floor(currentAgeMs / MINUTE_MS)} min ago, less than --min-age ${values['min-age'] ?? DEFAULT_MIN_AGE}:\n` +
         'Tealium has probably not switched to it yet. If it has — or the old token leaked and must go now — run again with --min-age 0.',
     );
   }

@@ -14,6 +14,7 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE } from '#lambdas/observability/metrics.js';
+import { THROTTLED_PATHS, type ThrottledPath } from '../config.js';
 
 type Throttle = { rateLimit: number; burstLimit: number };
 
@@ -24,7 +25,7 @@ export interface TrackingApiProps {
   allowedClickOrigins: readonly string[];
   throttle: Throttle;
   /** Per route, GET and POST each with its own bucket; the stage's is the default of a route without one. */
-  routeThrottle: { clicks: Throttle; postbacks: Throttle };
+  routeThrottle: Record<ThrottledPath, Throttle>;
   logRetentionDays: number;
 }
 
@@ -182,7 +183,7 @@ export class TrackingApi extends Construct {
       ThrottlingBurstLimit: t.burstLimit,
     });
     (this.stage.node.defaultChild as CfnStage).routeSettings = Object.fromEntries(
-      (['clicks', 'postbacks'] as const).flatMap((r) => ROUTE_KEYS[r].map((key) => [key, route(routeThrottle[r])])),
+      THROTTLED_PATHS.flatMap((r) => ROUTE_KEYS[r].map((key) => [key, route(routeThrottle[r])])),
     );
   }
 

@@ -36,7 +36,7 @@ export const BUNDLING: BundlingOptions = {
 } as BundlingOptions;
 
 export interface TrackingFunctionProps {
-  /** Entry module under lambdas/, without extension: `clicks`, `postbacks`, `retry`. */
+  /** Entry module under lambdas/, without extension: `clicks`, `postbacks`, `retry`, `reconcile`. */
   entry: string;
   description: string;
   environment: Record<string, string>;

@@ -13,9 +13,8 @@ import { METRICS } from '#lambdas/core/metrics.js';
 import { updatesKey, type SweepDeps, type UpdateEntry, type UpdateJobRecord } from '#lambdas/core/model.js';
 import { sweepUpdates, type UpdateSweepReport } from '#lambdas/core/order-update-sweep.js';
 import { sweep } from '#lambdas/core/sweep.js';
-import { FakePartnerizeApi } from '../support/fake-partnerize-api.js';
+import { bulkValidator, FakePartnerizeApi } from '../support/fake-partnerize-api.js';
 import { startTestEnv, type TestEnv } from '../support/env.js';
-import { bulkValidator } from '../support/fake-partnerize-api.js';
 
 let env: TestEnv;
 let api: FakePartnerizeApi;

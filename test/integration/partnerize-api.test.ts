@@ -5,8 +5,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPartnerizeApi, staticCredentials } from '#lambdas/adapters/partnerize-api.js';
-import type { BulkBody } from '#lambdas/core/partnerize-bulk.js';
-import { bulkBody } from '#lambdas/core/partnerize-bulk.js';
+import { bulkBody, type BulkBody } from '#lambdas/core/partnerize-bulk.js';
 import { FakePartnerizeApi } from '../support/fake-partnerize-api.js';
 
 let fake: FakePartnerizeApi;
