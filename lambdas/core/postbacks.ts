@@ -11,7 +11,6 @@ import { deviceFromUserAgent } from './device.js';
 import { METRICS } from './metrics.js';
 import {
   DUE_SHARD,
-  type CallSpec,
   type ClickRecord,
   type ClickrefSource,
   type ConversionRecord,
@@ -20,10 +19,11 @@ import {
   type Outcome,
   type SupersededRecord,
 } from './model.js';
-import { checkPurchase, orderItems, parseOrder, readOrderEvent, singleEvent, type OrderEvent } from './order-events.js';
+import { checkPurchase, orderItems, parseOrder, readOrderEvent, singleEvent } from './order-events.js';
+import type { OrderEvent } from './order-source.js';
 import { acceptUpdate, updateKindOf } from './order-updates.js';
 import type { ConversionItem } from './partnerize-url.js';
-import { lineTotal, requestFor } from './partnerize-request.js';
+import { lineTotal, requestFor, type CallSpec } from './partnerize-request.js';
 import { InputError, renamed } from './errors.js';
 import type { Order } from './schema.js';
 import { expiresAfterDays, iso } from './time.js';

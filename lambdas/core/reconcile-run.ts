@@ -11,22 +11,16 @@ import { RECONCILE_METRICS, type Metrics } from './metrics.js';
 import {
   reconcileRunKey,
   type ConversionRecord,
+  type Difference,
   type Log,
   type OrderUpdatesRecord,
   type PartnerizeApi,
+  type ReconcileRunRecord,
+  type ReconcileSummary,
   type ReconciliationStore,
   type ReportConversion,
 } from './model.js';
-import {
-  compare,
-  DIFFERENCE_CLASSES,
-  differs,
-  emptySummary,
-  mayHaveReached,
-  type Difference,
-  type ReconcileSummary,
-  type Reconciliation,
-} from './reconcile.js';
+import { compare, DIFFERENCE_CLASSES, differs, emptySummary, mayHaveReached, type Reconciliation } from './reconcile.js';
 import { formatAmount, amountOf } from './reconcile-amounts.js';
 import type { TrackerConfig } from './settings.js';
 import { DAY_MS, expiresAfterDays, HOUR_MS, iso, MINUTE_MS, SECOND_MS } from './time.js';
@@ -294,28 +288,6 @@ export function dailyWindowOf(event: DailyEvent | undefined, now: number): { fro
     throw new InputError('invalid_field', 'lookbackDays must be a whole number of days from 1 to 31', 'lookbackDays');
   const today = Math.floor(now / DAY_MS) * DAY_MS;
   return { from: today - days * DAY_MS, to: today, graceMs: graceHours * HOUR_MS };
-}
-
-/** A run's result as kept (one record per campaign and window; a re-run replaces it). */
-export interface ReconcileRunRecord {
-  conversionRef: string;
-  recordType: 'reconcile_run';
-  campaignId: string;
-  campaignName: string;
-  from: string;
-  to: string;
-  graceMs: number;
-  ranAt: string;
-  durationMs: number;
-  pages: number;
-  summary: ReconcileSummary;
-  /** The differing orders, in class order, as many as fit {@link RUN_ROWS_MAX_BYTES}. */
-  rows: Difference[];
-  /** Differing orders left out for size: `pz reconcile` over the window lists them all. */
-  rowsLeftOut: number;
-  /** Why the run did not finish (the summary then is empty). */
-  error?: string | undefined;
-  expiresAt: number;
 }
 
 /** A run record stays far below DynamoDB's 400 KB item limit; a bigger day is an incident for `pz reconcile`. */

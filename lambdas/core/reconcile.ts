@@ -20,20 +20,26 @@
 import { abs, agree, amountOf, amountOfNumber, formatAmount, sum, times, tolerance, type Amount } from './reconcile-amounts.js';
 import { sentCallOf, type SentCall, type SentItem } from './reconcile-call.js';
 import type {
+  ClassTotals,
   ConversionRecord,
   ConversionStatus,
+  Difference,
+  DifferenceClass,
+  ItemDifference,
   OrderUpdatesRecord,
   PartnerizeItem,
+  ReconcileSummary,
   ReportConversion,
   UpdateEntry,
-  UpdateKind,
 } from './model.js';
-import type { OutgoingCall } from './partnerize-url.js';
 import { byArrival } from './order-update-plan.js';
 import { iso } from './time.js';
 
-export const DIFFERENCE_CLASSES = ['missing', 'unexpected', 'value', 'items', 'status'] as const;
-export type DifferenceClass = (typeof DIFFERENCE_CLASSES)[number];
+/** The result's types are records' content (model.ts, beside the run record that keeps them); the CLI's renderer reads them here. */
+export type { ClassTotals, Difference, ReconcileSummary } from './model.js';
+
+/** The classes, in the order reports list them (every {@link DifferenceClass}, model.ts). */
+export const DIFFERENCE_CLASSES = ['missing', 'unexpected', 'value', 'items', 'status'] as const satisfies readonly DifferenceClass[];
 
 /** How each class is called for people, and the runbook section that says what to do. */
 export const CLASS_INFO: Record<DifferenceClass, { title: string; anchor: string }> = {
@@ -43,77 +49,6 @@ export const CLASS_INFO: Record<DifferenceClass, { title: string; anchor: string
   items: { title: 'items differ', anchor: 'reconcile-items' },
   status: { title: 'status drift', anchor: 'reconcile-status' },
 };
-
-/** What `--fix` does with a difference: send the conversion again, or send the update again. */
-export type FixAction = 'replay' | 'requeue_update';
-
-export interface ItemDifference {
-  /** The SKU (or `category:<name>` for lines sent without one). */
-  key: string;
-  ours?: { quantity: number; lines: number; value: string } | undefined;
-  partnerize?: { rows: number; quantity?: number | undefined; value: string } | undefined;
-}
-
-export interface Difference {
-  class: DifferenceClass;
-  campaignId: string;
-  conversionRef: string;
-  orderId?: string | undefined;
-  /** Partnerize's conversion id, when it holds one. */
-  conversionId?: string | undefined;
-  /** ISO: the order time (ours, else Partnerize's conversion time). */
-  orderTime?: string | undefined;
-  /** One line for people: what differs. */
-  detail: string;
-  ours?:
-    | {
-        status: ConversionStatus;
-        currency: string;
-        value: string;
-        /** The exact call, and the answer that counted it as delivered. */
-        call?: OutgoingCall | undefined;
-        deliveredAt?: string | undefined;
-        answer?: { status?: number | undefined; body?: string | undefined } | undefined;
-      }
-    | undefined;
-  partnerize?:
-    | { status: string; currency?: string | undefined; value?: string | undefined; conversionTime?: string | undefined }
-    | undefined;
-  items?: ItemDifference[] | undefined;
-  /** For `status`: the update whose effect is missing. */
-  update?: { entryId: string; kind: UpdateKind; appliedAt: string; expected: string } | undefined;
-  fix?: FixAction | undefined;
-  /** Money at stake, in the row's currency. */
-  amount?: { currency: string; value: string } | undefined;
-}
-
-export interface ClassTotals {
-  count: number;
-  /** Value at stake per currency (plain decimals). */
-  value: Record<string, string>;
-}
-
-export interface ReconcileSummary {
-  missing: ClassTotals;
-  unexpected: ClassTotals;
-  value: ClassTotals;
-  items: ClassTotals;
-  status: ClassTotals;
-  /** Delivered conversions of the window that were judged (the missing share's whole). */
-  checked: number;
-  /** Partnerize's conversions in the window (the unexpected share's whole). */
-  held: number;
-  /** Delivered within the grace period (or an update applied within it): not judged yet. */
-  recent: number;
-  /** Conversions without the prefix whose prefixed twin the tracker delivered: the legacy pixel in a parallel run. */
-  twins: number;
-  /** The window's records the tracker never delivered (not compared), by status. */
-  notSent: Partial<Record<ConversionStatus, number>>;
-  /** Conversions Partnerize rejected without an update from the tracker (a brand's validation in the console): told, not a difference. */
-  rejectedAtPartnerize: number;
-  /** Conversions Partnerize converted from the currency sent: their values are not compared. */
-  converted: number;
-}
 
 export interface Reconciliation {
   summary: ReconcileSummary;

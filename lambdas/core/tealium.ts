@@ -9,7 +9,7 @@
  */
 import { InputError } from './errors.js';
 import { getPath } from './field-path.js';
-import type { OrderSourceMapper } from './order-events.js';
+import type { OrderSourceMapper } from './order-source.js';
 import {
   asList,
   clickrefFromPageUrl,
@@ -56,6 +56,12 @@ export type MappingField = (typeof MAPPING_FIELDS)[number];
 export type TealiumMapping = PathMapping<MappingField>;
 /** The mapping as written in config: field → path string or list of path strings. */
 export type TealiumMappingConfig = PathMappingConfig<MappingField>;
+
+/** What Tealium's mappers read from the running configuration (its part of order-events' SourceConfig). */
+export interface TealiumSourceConfig {
+  mapping: TealiumMapping;
+  consentCategories: readonly string[];
+}
 
 export const DEFAULT_MAPPING_CONFIG: Readonly<Record<MappingField, readonly string[]>> = {
   event: ['data.udo.tealium_event'],
@@ -163,7 +169,7 @@ export function mapTealiumClick(event: unknown, mapping: TealiumMapping, consent
 }
 
 /** Tealium as an order source: a body with an object at `data.udo` (core/order-events.ts). */
-export const tealiumOrders: OrderSourceMapper = {
+export const tealiumOrders: OrderSourceMapper<TealiumSourceConfig> = {
   source: 'tealium',
   recognises: isTealiumEvent,
   read(body, config) {
@@ -173,7 +179,7 @@ export const tealiumOrders: OrderSourceMapper = {
 };
 
 /** Tealium page views as clicks (core/order-events.ts). */
-export const tealiumClicks: ClickSource = {
+export const tealiumClicks: ClickSource<TealiumSourceConfig> = {
   recognises: isTealiumEvent,
   read: (body, config) => mapTealiumClick(body, config.mapping, config.consentCategories),
 };
