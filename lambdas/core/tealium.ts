@@ -129,6 +129,19 @@ export function mapTealiumOrder(event: unknown, mapping: TealiumMapping, consent
   const c = consentFromCategories(consent.value, consentCategories);
   if (c !== undefined) native['consent'] = c;
 
+  const { rows, itemSources } = productRows(event, mapping);
+  if (rows.length > 0) native['items'] = rows;
+  // Only an order without product rows is read by its total (with rows, the total is not sent).
+  else scalar('value', 'orderTotal');
+  const column = (index: number, field: string) => (itemSources[field] ? `${itemSources[field]}[${index}]` : undefined);
+  return { native, rename: renamer(sources, column, itemSources['value']) };
+}
+
+/**
+ * Tealium's product columns (parallel lists of SKU, category, price and quantity) as item rows, and
+ * the field each column came from; a price column is required, and every column has one entry per product.
+ */
+function productRows(event: unknown, mapping: TealiumMapping): { rows: Record<string, unknown>[]; itemSources: Record<string, string> } {
   const cols = {
     sku: pick(event, mapping.sku),
     category: pick(event, mapping.category),
@@ -148,18 +161,12 @@ export function mapTealiumOrder(event: unknown, mapping: TealiumMapping, consent
       throw new InputError('invalid_field', `${src} has ${list.length} entries but the order has ${count} products`, src);
     }
   }
-  if (count > 0) {
-    native['items'] = Array.from({ length: count }, (_, i) => {
-      const item: Record<string, unknown> = {};
-      for (const [k, list] of Object.entries(lists)) if (list.length > 0) item[k] = list[i];
-      return item;
-    });
-  } else {
-    // Only an order without product rows is read by its total (with rows, the total is not sent).
-    scalar('value', 'orderTotal');
-  }
-  const column = (index: number, field: string) => (itemSources[field] ? `${itemSources[field]}[${index}]` : undefined);
-  return { native, rename: renamer(sources, column, itemSources['value']) };
+  const rows = Array.from({ length: count }, (_, i) => {
+    const item: Record<string, unknown> = {};
+    for (const [k, list] of Object.entries(lists)) if (list.length > 0) item[k] = list[i];
+    return item;
+  });
+  return { rows, itemSources };
 }
 
 /** Maps a Tealium event to the native click shape. */
