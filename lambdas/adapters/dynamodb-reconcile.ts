@@ -18,10 +18,10 @@ import {
   updatesKey,
   type ConversionRecord,
   type OrderUpdatesRecord,
+  type ReconcileRunRecord,
   type ReconciliationStore,
   type UpdateAdmin,
 } from '../core/model.js';
-import type { ReconcileRunRecord } from '../core/reconcile-run.js';
 import { iso } from '../core/time.js';
 import { DynamoTable } from './dynamodb-stores.js';
 import { DynamoUpdateOutbox } from './dynamodb-update-outbox.js';

@@ -10,7 +10,7 @@
  */
 import { InputError } from './errors.js';
 import type { FieldPath } from './field-path.js';
-import type { EventIntent, OrderSourceMapper } from './order-events.js';
+import type { EventIntent, OrderSourceMapper } from './order-source.js';
 import {
   intentOf,
   listOrderEvent,
@@ -58,6 +58,11 @@ export const GA4_DEFAULTS = {
 export type Ga4Field = keyof typeof GA4_DEFAULTS;
 export type Ga4Mapping = PathMapping<Ga4Field>;
 export type Ga4MappingConfig = PathMappingConfig<Ga4Field>;
+
+/** What GA4's mappers read from the running configuration (its part of order-events' SourceConfig). */
+export interface Ga4SourceConfig {
+  ga4Paths: Ga4Mapping;
+}
 
 export const resolveGa4Mapping = (overrides: Ga4MappingConfig = {}): Ga4Mapping => resolvePaths('ga4Mapping', GA4_DEFAULTS, overrides);
 
@@ -127,7 +132,7 @@ export function ga4Consent(event: unknown, m: Ga4Mapping): { value: boolean | un
 }
 
 /** GA4 as an order source (core/order-events.ts). */
-export const ga4Orders: OrderSourceMapper = {
+export const ga4Orders: OrderSourceMapper<Ga4SourceConfig> = {
   source: 'ga4',
   recognises: isGa4Event,
   read(body, config) {
@@ -138,7 +143,7 @@ export const ga4Orders: OrderSourceMapper = {
 };
 
 /** GA4 page views as clicks: the clickref from `clickref`, else from `page_location`'s query. */
-export const ga4Clicks: ClickSource = {
+export const ga4Clicks: ClickSource<Ga4SourceConfig> = {
   recognises: isGa4Event,
   read: (body, config) => mapClick(body, config.ga4Paths, ga4Consent(body, config.ga4Paths)),
 };

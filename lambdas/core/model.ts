@@ -7,12 +7,11 @@ import type { ConsentPolicy } from './consent.js';
 import type { TrackerConfig } from './settings.js';
 import type { Device } from './fields.js';
 import type { Metrics } from './metrics.js';
-import type { ConversionCall, HttpMethod, OutgoingCall } from './partnerize-url.js';
-import type { OrderSource } from './order-events.js';
-import type { Compaction } from './partnerize-request.js';
+import type { OutgoingCall } from './partnerize-url.js';
+import type { OrderSource } from './order-source.js';
+import type { CallSpec, Compaction } from './partnerize-request.js';
 import type { AnswerClass } from './retry-policy.js';
 import type { BulkBody, BulkForm, BulkJob, BulkStatus, JobTask } from './partnerize-bulk.js';
-import type { ReconcileRunRecord } from './reconcile-run.js';
 
 /** The latest click of a session. */
 export interface ClickRecord {
@@ -125,15 +124,6 @@ export interface AttemptStart {
 }
 
 export type ClickrefSource = 'postback' | 'click' | 'operator' | 'none';
-
-/**
- * Everything needed to build the Partnerize call except the clickref: lets an operator replay an
- * unattributed conversion with a clickref found later.
- */
-export interface CallSpec extends Omit<ConversionCall, 'clickref'> {
-  baseUrl: string;
-  method: HttpMethod;
-}
 
 export interface ConversionRecord {
   conversionRef: string;
@@ -578,6 +568,107 @@ export interface UpdateAdmin extends UpdateOutbox {
    * the entry is not `applied` any more, or someone holds the record.
    */
   requeueEntry(conversionRef: string, entryId: string, note: string, now: number): Promise<boolean>;
+}
+
+/*
+ * The reconciliation's result: core/reconcile.ts compares and classes the differences,
+ * core/reconcile-run.ts keeps one run record per campaign and window.
+ */
+
+/** What a difference is (core/reconcile.ts says how each is told and what to do). */
+export type DifferenceClass = 'missing' | 'unexpected' | 'value' | 'items' | 'status';
+
+/** What `--fix` does with a difference: send the conversion again, or send the update again. */
+export type FixAction = 'replay' | 'requeue_update';
+
+export interface ItemDifference {
+  /** The SKU (or `category:<name>` for lines sent without one). */
+  key: string;
+  ours?: { quantity: number; lines: number; value: string } | undefined;
+  partnerize?: { rows: number; quantity?: number | undefined; value: string } | undefined;
+}
+
+export interface Difference {
+  class: DifferenceClass;
+  campaignId: string;
+  conversionRef: string;
+  orderId?: string | undefined;
+  /** Partnerize's conversion id, when it holds one. */
+  conversionId?: string | undefined;
+  /** ISO: the order time (ours, else Partnerize's conversion time). */
+  orderTime?: string | undefined;
+  /** One line for people: what differs. */
+  detail: string;
+  ours?:
+    | {
+        status: ConversionStatus;
+        currency: string;
+        value: string;
+        /** The exact call, and the answer that counted it as delivered. */
+        call?: OutgoingCall | undefined;
+        deliveredAt?: string | undefined;
+        answer?: { status?: number | undefined; body?: string | undefined } | undefined;
+      }
+    | undefined;
+  partnerize?:
+    | { status: string; currency?: string | undefined; value?: string | undefined; conversionTime?: string | undefined }
+    | undefined;
+  items?: ItemDifference[] | undefined;
+  /** For `status`: the update whose effect is missing. */
+  update?: { entryId: string; kind: UpdateKind; appliedAt: string; expected: string } | undefined;
+  fix?: FixAction | undefined;
+  /** Money at stake, in the row's currency. */
+  amount?: { currency: string; value: string } | undefined;
+}
+
+export interface ClassTotals {
+  count: number;
+  /** Value at stake per currency (plain decimals). */
+  value: Record<string, string>;
+}
+
+export interface ReconcileSummary {
+  missing: ClassTotals;
+  unexpected: ClassTotals;
+  value: ClassTotals;
+  items: ClassTotals;
+  status: ClassTotals;
+  /** Delivered conversions of the window that were judged (the missing share's whole). */
+  checked: number;
+  /** Partnerize's conversions in the window (the unexpected share's whole). */
+  held: number;
+  /** Delivered within the grace period (or an update applied within it): not judged yet. */
+  recent: number;
+  /** Conversions without the prefix whose prefixed twin the tracker delivered: the legacy pixel in a parallel run. */
+  twins: number;
+  /** The window's records the tracker never delivered (not compared), by status. */
+  notSent: Partial<Record<ConversionStatus, number>>;
+  /** Conversions Partnerize rejected without an update from the tracker (a brand's validation in the console): told, not a difference. */
+  rejectedAtPartnerize: number;
+  /** Conversions Partnerize converted from the currency sent: their values are not compared. */
+  converted: number;
+}
+
+/** A run's result as kept (one record per campaign and window; a re-run replaces it). */
+export interface ReconcileRunRecord {
+  conversionRef: string;
+  recordType: 'reconcile_run';
+  campaignId: string;
+  campaignName: string;
+  from: string;
+  to: string;
+  graceMs: number;
+  ranAt: string;
+  durationMs: number;
+  pages: number;
+  summary: ReconcileSummary;
+  /** The differing orders, in class order, as many as fit core/reconcile-run.ts's RUN_ROWS_MAX_BYTES. */
+  rows: Difference[];
+  /** Differing orders left out for size: `pz reconcile` over the window lists them all. */
+  rowsLeftOut: number;
+  /** Why the run did not finish (the summary then is empty). */
+  error?: string | undefined;
+  expiresAt: number;
 }
 
 /**

@@ -6,52 +6,15 @@
 import { InputError } from './errors.js';
 import type { TrackerConfig } from './model.js';
 import type { ConversionItem } from './partnerize-url.js';
+import type { OrderEvent, OrderSource, OrderSourceMapper } from './order-source.js';
 import { ga4Clicks, ga4Orders } from './ga4.js';
 import { formatPath, OrderSchema, parseWith, type Order } from './schema.js';
 import { rudderstackOrders, segmentClicks, segmentOrders } from './segment.js';
 import type { ClickSource, Mapped } from './source-mapping.js';
 import { tealiumClicks, tealiumOrders } from './tealium.js';
 
-export type OrderSource = 'native' | 'tealium' | 'ga4' | 'segment' | 'rudderstack';
-
-export interface OrderEvent {
-  source: OrderSource;
-  /** The event name as sent (undefined when the body has none). */
-  name: unknown;
-  /** The body in the native shape, and how to name a native path in the sender's vocabulary. */
-  native: unknown;
-  rename: (path: ReadonlyArray<PropertyKey>) => string;
-  /** Where the event name is read, for messages. */
-  nameField: string;
-  /**
-   * What the event means, when the source's own specification fixes it (GA4's `purchase`, Segment's
-   * `Order Completed`): then the configured purchase event names do not apply. Absent for sources
-   * whose event names are the brand's own (Tealium's data layer, the native shape).
-   */
-  intent?: EventIntent | undefined;
-  /** With `intent`: the event names the source's specification makes a purchase, for an `ignored` answer. */
-  purchaseNames?: readonly string[] | undefined;
-}
-
-/**
- * What an order event asks for: a purchase, nothing, or an update of an order (core/order-updates.ts),
- * whose `native` body is then the native update shape `{event, orderId, reason?, items?: [{sku, quantity, value}]}`.
- */
-export type EventIntent = 'purchase' | 'ignore' | 'cancel' | 'refund' | 'return' | 'approve';
-
-/** What a source mapper needs from the configuration. */
+/** What the source mappers need from the configuration: each reads its own part of it. */
 export type SourceConfig = Pick<TrackerConfig, 'mapping' | 'consentCategories' | 'ga4Paths' | 'segmentPaths' | 'segmentConsentCategories'>;
-
-/**
- * A shape of order event other than the native one: a documented rule that recognises it, and the
- * mapper that turns it into the native shape. One module per source (tealium.ts, …); the first
- * source whose rule matches reads the body, and a body no rule matches is native.
- */
-export interface OrderSourceMapper {
-  source: Exclude<OrderSource, 'native'>;
-  recognises(body: object): boolean;
-  read(body: object, config: SourceConfig): OrderEvent;
-}
 
 /**
  * The recognisers, in the order they are tried: Tealium (an object at `data.udo`), RudderStack (a
@@ -59,13 +22,13 @@ export interface OrderSourceMapper {
  * call type: track, page, screen, identify, group, alias), GA4 (a string `event_name`; or `event`
  * beside `transaction_id` and no `orderId`). None of them matches a native body.
  */
-export const ORDER_SOURCES: readonly OrderSourceMapper[] = [tealiumOrders, rudderstackOrders, segmentOrders, ga4Orders];
+export const ORDER_SOURCES: readonly OrderSourceMapper<SourceConfig>[] = [tealiumOrders, rudderstackOrders, segmentOrders, ga4Orders];
 
 /** Which source reads `body`: the first whose rule matches, else native. */
 export const sourceOf = (body: object): OrderSource => ORDER_SOURCES.find((s) => s.recognises(body))?.source ?? 'native';
 
 /** The click shapes other than the native one, tried in this order (rules as above). */
-export const CLICK_SOURCES: readonly ClickSource[] = [tealiumClicks, segmentClicks, ga4Clicks];
+export const CLICK_SOURCES: readonly ClickSource<SourceConfig>[] = [tealiumClicks, segmentClicks, ga4Clicks];
 
 /** A click body mapped onto the native click shape (a body no rule matches is native). */
 export function readClick(body: object, config: SourceConfig): Mapped {

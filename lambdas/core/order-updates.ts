@@ -10,7 +10,8 @@ import { refPrefixesOf, routeOrder } from './campaigns.js';
 import { InputError, renamed } from './errors.js';
 import type { Deps, RefundLine, UpdateKind } from './model.js';
 import { recordUpdate, type RecordedUpdate } from './order-update-record.js';
-import { normaliseEventName, type OrderEvent } from './order-events.js';
+import { normaliseEventName } from './order-events.js';
+import type { OrderEvent } from './order-source.js';
 import { OrderUpdateSchema, parseWith } from './schema.js';
 import type { TrackerConfig } from './settings.js';
 

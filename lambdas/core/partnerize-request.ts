@@ -17,8 +17,16 @@
  * record keeps the order as received (its call spec) and says which form was sent.
  */
 import { InputError } from './errors.js';
-import type { CallSpec } from './model.js';
-import { buildConversionUrl, type ConversionItem, type OutgoingCall } from './partnerize-url.js';
+import { buildConversionUrl, type ConversionCall, type ConversionItem, type HttpMethod, type OutgoingCall } from './partnerize-url.js';
+
+/**
+ * Everything needed to build the Partnerize call except the clickref: lets an operator replay an
+ * unattributed conversion with a clickref found later (kept as the record's `call`).
+ */
+export interface CallSpec extends Omit<ConversionCall, 'clickref'> {
+  baseUrl: string;
+  method: HttpMethod;
+}
 
 /** Longest Partnerize call we send: servers commonly refuse longer request lines (414). */
 export const MAX_CALL_LENGTH = 8000;

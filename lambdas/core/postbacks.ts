@@ -11,7 +11,6 @@ import { deviceFromUserAgent } from './device.js';
 import { METRICS } from './metrics.js';
 import {
   DUE_SHARD,
-  type CallSpec,
   type ClickRecord,
   type ClickrefSource,
   type ConversionRecord,
@@ -20,10 +19,11 @@ import {
   type Outcome,
   type SupersededRecord,
 } from './model.js';
-import { checkPurchase, orderItems, parseOrder, readOrderEvent, singleEvent, type OrderEvent } from './order-events.js';
+import { checkPurchase, orderItems, parseOrder, readOrderEvent, singleEvent } from './order-events.js';
+import type { OrderEvent } from './order-source.js';
 import { acceptUpdate, updateKindOf } from './order-updates.js';
 import type { ConversionItem } from './partnerize-url.js';
-import { lineTotal, requestFor } from './partnerize-request.js';
+import { lineTotal, requestFor, type CallSpec } from './partnerize-request.js';
 import { InputError, renamed } from './errors.js';
 import type { Order } from './schema.js';
 import { expiresAfterDays, iso } from './time.js';
@@ -137,46 +137,8 @@ async function recordFor(
 ): Promise<ConversionRecord> {
   const { config } = deps;
   const now = deps.clock.now();
-  const conversionRef = route.conversionRefPrefix + order.orderId;
-  const orderTime = Math.min(order.orderTime ?? now, now);
-  const base: ConversionRecord = {
-    conversionRef,
-    writeId: deps.newId(),
-    orderId: order.orderId,
-    campaignId: route.campaignId,
-    campaign: route.name,
-    routedBy: route.routedBy,
-    status: 'pending',
-    createdAt: iso(now),
-    updatedAt: iso(now),
-    orderTime,
-    mode: config.partnerizeMode,
-    source: event.source,
-    sessionId: order.sessionId,
-    clickrefSource: 'none',
-    consent: order.consent,
-    consentPolicy: config.consentPolicy,
-    currency: order.currency,
-    itemCount: items.length,
-    orderValue: lineTotal(items),
-    attempts: [],
-    retries: 0,
-    expiresAt: expiresAfterDays(now, config.conversionRetentionDays),
-  };
-  const call: CallSpec = {
-    baseUrl: config.partnerizeBaseUrl,
-    method: config.partnerizeMethod,
-    campaignId: route.campaignId,
-    conversionRef,
-    currency: order.currency,
-    country: order.country,
-    customerType: order.customerType,
-    voucher: order.voucher,
-    conversionTime: orderTime,
-    device: order.device ?? deviceFromUserAgent(order.userAgent),
-    metadata: order.metadata,
-    items,
-  };
+  const base = acceptedRecord(order, items, event, route, now, deps);
+  const call = callSpecOf(order, items, route, base, config);
   // Without consent nothing is looked up or sent; the order is kept so a later postback that carries
   // consent (a fixed data layer) or an operator can still act on it.
   if (!mayTrack(config.consentPolicy, order.consent)) return { ...base, call, status: 'no_consent' };
@@ -192,19 +154,88 @@ async function recordFor(
   // Without a clickref the order is kept as a call spec, so an operator can attribute it later;
   // with one, the exact call is kept instead (both would double the record, and its write cost).
   if (!found.clickref) return { ...attributed, call: { ...call, device }, status: 'unattributed' };
-  const built = requestFor({ ...call, device }, found.clickref);
-  const dryRun = config.partnerizeMode === 'dryrun' || order.dryRun === true;
+  return withRequest(attributed, { ...call, device }, found.clickref, order.dryRun === true, deps);
+}
+
+/** The record of an order as accepted, before its consent and its clickref decide the status. */
+function acceptedRecord(
+  order: Order,
+  items: ConversionItem[],
+  event: OrderEvent,
+  route: CampaignRoute,
+  now: number,
+  deps: Deps,
+): ConversionRecord {
+  const { config } = deps;
+  return {
+    conversionRef: route.conversionRefPrefix + order.orderId,
+    writeId: deps.newId(),
+    orderId: order.orderId,
+    campaignId: route.campaignId,
+    campaign: route.name,
+    routedBy: route.routedBy,
+    status: 'pending',
+    createdAt: iso(now),
+    updatedAt: iso(now),
+    orderTime: Math.min(order.orderTime ?? now, now),
+    mode: config.partnerizeMode,
+    source: event.source,
+    sessionId: order.sessionId,
+    clickrefSource: 'none',
+    consent: order.consent,
+    consentPolicy: config.consentPolicy,
+    currency: order.currency,
+    itemCount: items.length,
+    orderValue: lineTotal(items),
+    attempts: [],
+    retries: 0,
+    expiresAt: expiresAfterDays(now, config.conversionRetentionDays),
+  };
+}
+
+/** The order as Partnerize is to see it, everything but the clickref (core/partnerize-request.ts). */
+function callSpecOf(
+  order: Order,
+  items: ConversionItem[],
+  route: CampaignRoute,
+  record: Pick<ConversionRecord, 'conversionRef' | 'orderTime'>,
+  config: Deps['config'],
+): CallSpec {
+  return {
+    baseUrl: config.partnerizeBaseUrl,
+    method: config.partnerizeMethod,
+    campaignId: route.campaignId,
+    conversionRef: record.conversionRef,
+    currency: order.currency,
+    country: order.country,
+    customerType: order.customerType,
+    voucher: order.voucher,
+    conversionTime: record.orderTime,
+    device: order.device ?? deviceFromUserAgent(order.userAgent),
+    metadata: order.metadata,
+    items,
+  };
+}
+
+/** An attributed record with the exact call it sends: owed now, or a dry run (the deployment's, or the order's own). */
+function withRequest(attributed: ConversionRecord, call: CallSpec, clickref: string, orderDryRun: boolean, deps: Deps): ConversionRecord {
+  const built = requestFor(call, clickref);
+  const dryRun = deps.config.partnerizeMode === 'dryrun' || orderDryRun;
   const record: ConversionRecord = {
     ...attributed,
-    clickref: found.clickref,
+    clickref,
     request: built.request,
     status: dryRun ? 'dry_run' : 'pending',
   };
   if (built.compaction === 'none') return record;
   // A condensed basket keeps the order as received beside the call that was sent.
-  deps.log.info('basket condensed to fit the call', { conversionRef, compaction: built.compaction, items: items.length });
+  deps.log.info('basket condensed to fit the call', {
+    conversionRef: record.conversionRef,
+    compaction: built.compaction,
+    items: call.items.length,
+  });
   deps.metrics.add(METRICS.basketsCondensed, 1);
-  return { ...record, compaction: built.compaction, call: { ...call, device } };
+  return { ...record, compaction: built.compaction, call };
 }
 
 interface FoundClickref {

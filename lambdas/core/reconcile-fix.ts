@@ -4,9 +4,8 @@
  * drifted update is made owed again — and what cannot is told. CLI only: the daily run never acts.
  */
 import { InputError } from './errors.js';
-import type { AdminDeps, ConversionRecord } from './model.js';
+import type { AdminDeps, ConversionRecord, Difference } from './model.js';
 import { OperationError, replay } from './operations.js';
-import type { Difference } from './reconcile.js';
 import type { CampaignReconciliation } from './reconcile-run.js';
 import { iso } from './time.js';
 

@@ -11,22 +11,16 @@ import { RECONCILE_METRICS, type Metrics } from './metrics.js';
 import {
   reconcileRunKey,
   type ConversionRecord,
+  type Difference,
   type Log,
   type OrderUpdatesRecord,
   type PartnerizeApi,
+  type ReconcileRunRecord,
+  type ReconcileSummary,
   type ReconciliationStore,
   type ReportConversion,
 } from './model.js';
-import {
-  compare,
-  DIFFERENCE_CLASSES,
-  differs,
-  emptySummary,
-  mayHaveReached,
-  type Difference,
-  type ReconcileSummary,
-  type Reconciliation,
-} from './reconcile.js';
+import { compare, DIFFERENCE_CLASSES, differs, emptySummary, mayHaveReached, type Reconciliation } from './reconcile.js';
 import { formatAmount, amountOf } from './reconcile-amounts.js';
 import type { TrackerConfig } from './settings.js';
 import { DAY_MS, expiresAfterDays, HOUR_MS, iso, MINUTE_MS, SECOND_MS } from './time.js';
@@ -296,28 +290,6 @@ export function dailyWindowOf(event: DailyEvent | undefined, now: number): { fro
   return { from: today - days * DAY_MS, to: today, graceMs: graceHours * HOUR_MS };
 }
 
-/** A run's result as kept (one record per campaign and window; a re-run replaces it). */
-export interface ReconcileRunRecord {
-  conversionRef: string;
-  recordType: 'reconcile_run';
-  campaignId: string;
-  campaignName: string;
-  from: string;
-  to: string;
-  graceMs: number;
-  ranAt: string;
-  durationMs: number;
-  pages: number;
-  summary: ReconcileSummary;
-  /** The differing orders, in class order, as many as fit {@link RUN_ROWS_MAX_BYTES}. */
-  rows: Difference[];
-  /** Differing orders left out for size: `pz reconcile` over the window lists them all. */
-  rowsLeftOut: number;
-  /** Why the run did not finish (the summary then is empty). */
-  error?: string | undefined;
-  expiresAt: number;
-}
-
 /** A run record stays far below DynamoDB's 400 KB item limit; a bigger day is an incident for `pz reconcile`. */
 export const RUN_ROWS_MAX_BYTES = 300_000;
 
@@ -383,70 +355,93 @@ const SHARE = (part: number, whole: number) => (whole === 0 ? 0 : (100 * part) /
  * and fails — after keeping what it could — when a campaign could not be reconciled.
  */
 export async function dailyReconciliation(deps: DailyDeps, event: DailyEvent | undefined, deadline?: number): Promise<DailyReport> {
-  const startedAt = deps.now();
-  const w = dailyWindowOf(event, startedAt);
-  const m = RECONCILE_METRICS;
-  if (deps.config.partnerizeMode !== 'live') {
-    deps.log.info('reconciliation skipped: the tracker runs a dry run');
-    deps.metrics.add(m.skipped, 1);
-    return { skipped: 'dry_run', campaigns: [] };
-  }
-  if (!(await deps.api.hasCredentials())) {
-    deps.log.warn('reconciliation skipped: the Partnerize API keys are not set');
-    deps.metrics.add(m.skipped, 1);
-    return { skipped: 'no_keys', campaigns: [] };
+  const w = dailyWindowOf(event, deps.now());
+  const skipped = await whySkipped(deps);
+  if (skipped) {
+    deps.metrics.add(RECONCILE_METRICS.skipped, 1);
+    return { skipped, campaigns: [] };
   }
   const report: DailyReport = { from: iso(w.from), to: iso(w.to), campaigns: [] };
   const summaries: ReconcileSummary[] = [];
   const failures: string[] = [];
   for (const campaign of campaignTargets(deps.config)) {
-    const started = deps.now();
-    try {
-      const r = await reconcileCampaign(deps, { campaign, window: w, graceMs: w.graceMs, deadline });
-      summaries.push(r.summary);
-      await deps.store.putRun(
-        runRecordOf(r, { graceMs: w.graceMs, startedAt: started, now: deps.now(), retentionDays: deps.config.conversionRetentionDays }),
-      );
-      const counts = Object.fromEntries(DIFFERENCE_CLASSES.map((c) => [c, r.summary[c].count]));
-      report.campaigns.push({ campaignId: campaign.campaignId, differs: differs(r.summary), counts });
-      deps.log[differs(r.summary) ? 'warn' : 'info']('reconciliation', {
-        campaignId: campaign.campaignId,
-        from: report.from,
-        to: report.to,
-        pages: r.pages,
-        checked: r.summary.checked,
-        held: r.summary.held,
-        ...counts,
-      });
-    } catch (err) {
-      if (!(err instanceof ReconcileError)) throw err;
-      failures.push(`${campaign.campaignId}: ${err.message}`);
-      report.campaigns.push({ campaignId: campaign.campaignId, error: err.message });
-      await deps.store.putRun(
-        runRecordOf(
-          { campaign, window: w, pages: 0, summary: emptySummary(), rows: [] },
-          {
-            graceMs: w.graceMs,
-            startedAt: started,
-            now: deps.now(),
-            retentionDays: deps.config.conversionRetentionDays,
-            error: err.message,
-          },
-        ),
-      );
-      deps.log.error('reconciliation failed', { campaignId: campaign.campaignId, error: err.message });
-    }
+    const { row, summary } = await reconcileDay(deps, campaign, w, deadline);
+    report.campaigns.push(row);
+    if (summary) summaries.push(summary);
+    else failures.push(`${campaign.campaignId}: ${row.error}`);
   }
-  const t = totalOf(summaries);
-  for (const c of DIFFERENCE_CLASSES) deps.metrics.add(m[c], t[c].count);
-  deps.metrics.add(m.checked, t.checked);
-  deps.metrics.add(m.held, t.held);
-  deps.metrics.add(m.notJudged, t.recent);
-  deps.metrics.add(m.missingShare, SHARE(t.missing.count, t.checked), 'Percent');
-  deps.metrics.add(m.unexpectedShare, SHARE(t.unexpected.count, t.held), 'Percent');
-  deps.metrics.add(m.failed, failures.length);
+  emitDailyMetrics(deps.metrics, totalOf(summaries), failures.length);
   if (failures.length > 0) throw new ReconcileError(`reconciliation failed for ${failures.join('; ')}`);
   return report;
+}
+
+/** Why the daily run compares nothing: the tracker runs a dry run, or the API keys are not set (undefined: it runs). */
+async function whySkipped(deps: DailyDeps): Promise<DailyReport['skipped']> {
+  if (deps.config.partnerizeMode !== 'live') {
+    deps.log.info('reconciliation skipped: the tracker runs a dry run');
+    return 'dry_run';
+  }
+  if (!(await deps.api.hasCredentials())) {
+    deps.log.warn('reconciliation skipped: the Partnerize API keys are not set');
+    return 'no_keys';
+  }
+  return undefined;
+}
+
+/**
+ * One campaign of the daily run, its run record kept and logged: its report row and summary, or —
+ * when it could not be reconciled (ReconcileError: the report unreadable, out of time) — a row and
+ * a record that say why. Any other error ends the run.
+ */
+async function reconcileDay(
+  deps: DailyDeps,
+  campaign: CampaignTarget,
+  w: { from: number; to: number; graceMs: number },
+  deadline: number | undefined,
+): Promise<{ row: DailyReport['campaigns'][number]; summary?: ReconcileSummary }> {
+  const started = deps.now();
+  const keep = (r: Parameters<typeof runRecordOf>[0], error?: string) =>
+    deps.store.putRun(
+      runRecordOf(r, {
+        graceMs: w.graceMs,
+        startedAt: started,
+        now: deps.now(),
+        retentionDays: deps.config.conversionRetentionDays,
+        error,
+      }),
+    );
+  try {
+    const r = await reconcileCampaign(deps, { campaign, window: w, graceMs: w.graceMs, deadline });
+    await keep(r);
+    const counts = Object.fromEntries(DIFFERENCE_CLASSES.map((c) => [c, r.summary[c].count]));
+    deps.log[differs(r.summary) ? 'warn' : 'info']('reconciliation', {
+      campaignId: campaign.campaignId,
+      from: iso(w.from),
+      to: iso(w.to),
+      pages: r.pages,
+      checked: r.summary.checked,
+      held: r.summary.held,
+      ...counts,
+    });
+    return { row: { campaignId: campaign.campaignId, differs: differs(r.summary), counts }, summary: r.summary };
+  } catch (err) {
+    if (!(err instanceof ReconcileError)) throw err;
+    await keep({ campaign, window: w, pages: 0, summary: emptySummary(), rows: [] }, err.message);
+    deps.log.error('reconciliation failed', { campaignId: campaign.campaignId, error: err.message });
+    return { row: { campaignId: campaign.campaignId, error: err.message } };
+  }
+}
+
+/** The run's metrics over all campaigns: a count per class, what was judged, the alarms' shares, the campaigns that failed. */
+function emitDailyMetrics(metrics: Metrics, t: ReconcileSummary, failed: number): void {
+  const m = RECONCILE_METRICS;
+  for (const c of DIFFERENCE_CLASSES) metrics.add(m[c], t[c].count);
+  metrics.add(m.checked, t.checked);
+  metrics.add(m.held, t.held);
+  metrics.add(m.notJudged, t.recent);
+  metrics.add(m.missingShare, SHARE(t.missing.count, t.checked), 'Percent');
+  metrics.add(m.unexpectedShare, SHARE(t.unexpected.count, t.held), 'Percent');
+  metrics.add(m.failed, failed);
 }
 
 /** `0`, `90s`, `30m`, `6h`, `2d` → ms (`--grace`). */

@@ -20,20 +20,26 @@
 import { abs, agree, amountOf, amountOfNumber, formatAmount, sum, times, tolerance, type Amount } from './reconcile-amounts.js';
 import { sentCallOf, type SentCall, type SentItem } from './reconcile-call.js';
 import type {
+  ClassTotals,
   ConversionRecord,
   ConversionStatus,
+  Difference,
+  DifferenceClass,
+  ItemDifference,
   OrderUpdatesRecord,
   PartnerizeItem,
+  ReconcileSummary,
   ReportConversion,
   UpdateEntry,
-  UpdateKind,
 } from './model.js';
-import type { OutgoingCall } from './partnerize-url.js';
 import { byArrival } from './order-update-plan.js';
 import { iso } from './time.js';
 
-export const DIFFERENCE_CLASSES = ['missing', 'unexpected', 'value', 'items', 'status'] as const;
-export type DifferenceClass = (typeof DIFFERENCE_CLASSES)[number];
+/** The result's types are records' content (model.ts, beside the run record that keeps them); the CLI's renderer reads them here. */
+export type { ClassTotals, Difference, ReconcileSummary } from './model.js';
+
+/** The classes, in the order reports list them (every {@link DifferenceClass}, model.ts). */
+export const DIFFERENCE_CLASSES = ['missing', 'unexpected', 'value', 'items', 'status'] as const satisfies readonly DifferenceClass[];
 
 /** How each class is called for people, and the runbook section that says what to do. */
 export const CLASS_INFO: Record<DifferenceClass, { title: string; anchor: string }> = {
@@ -43,77 +49,6 @@ export const CLASS_INFO: Record<DifferenceClass, { title: string; anchor: string
   items: { title: 'items differ', anchor: 'reconcile-items' },
   status: { title: 'status drift', anchor: 'reconcile-status' },
 };
-
-/** What `--fix` does with a difference: send the conversion again, or send the update again. */
-export type FixAction = 'replay' | 'requeue_update';
-
-export interface ItemDifference {
-  /** The SKU (or `category:<name>` for lines sent without one). */
-  key: string;
-  ours?: { quantity: number; lines: number; value: string } | undefined;
-  partnerize?: { rows: number; quantity?: number | undefined; value: string } | undefined;
-}
-
-export interface Difference {
-  class: DifferenceClass;
-  campaignId: string;
-  conversionRef: string;
-  orderId?: string | undefined;
-  /** Partnerize's conversion id, when it holds one. */
-  conversionId?: string | undefined;
-  /** ISO: the order time (ours, else Partnerize's conversion time). */
-  orderTime?: string | undefined;
-  /** One line for people: what differs. */
-  detail: string;
-  ours?:
-    | {
-        status: ConversionStatus;
-        currency: string;
-        value: string;
-        /** The exact call, and the answer that counted it as delivered. */
-        call?: OutgoingCall | undefined;
-        deliveredAt?: string | undefined;
-        answer?: { status?: number | undefined; body?: string | undefined } | undefined;
-      }
-    | undefined;
-  partnerize?:
-    | { status: string; currency?: string | undefined; value?: string | undefined; conversionTime?: string | undefined }
-    | undefined;
-  items?: ItemDifference[] | undefined;
-  /** For `status`: the update whose effect is missing. */
-  update?: { entryId: string; kind: UpdateKind; appliedAt: string; expected: string } | undefined;
-  fix?: FixAction | undefined;
-  /** Money at stake, in the row's currency. */
-  amount?: { currency: string; value: string } | undefined;
-}
-
-export interface ClassTotals {
-  count: number;
-  /** Value at stake per currency (plain decimals). */
-  value: Record<string, string>;
-}
-
-export interface ReconcileSummary {
-  missing: ClassTotals;
-  unexpected: ClassTotals;
-  value: ClassTotals;
-  items: ClassTotals;
-  status: ClassTotals;
-  /** Delivered conversions of the window that were judged (the missing share's whole). */
-  checked: number;
-  /** Partnerize's conversions in the window (the unexpected share's whole). */
-  held: number;
-  /** Delivered within the grace period (or an update applied within it): not judged yet. */
-  recent: number;
-  /** Conversions without the prefix whose prefixed twin the tracker delivered: the legacy pixel in a parallel run. */
-  twins: number;
-  /** The window's records the tracker never delivered (not compared), by status. */
-  notSent: Partial<Record<ConversionStatus, number>>;
-  /** Conversions Partnerize rejected without an update from the tracker (a brand's validation in the console): told, not a difference. */
-  rejectedAtPartnerize: number;
-  /** Conversions Partnerize converted from the currency sent: their values are not compared. */
-  converted: number;
-}
 
 export interface Reconciliation {
   summary: ReconcileSummary;
@@ -400,113 +335,150 @@ function notDeliveredWhy(r: ConversionRecord): string {
   return `the tracker's record is ${r.status}: an attempt that got no answer landed; do not requeue it`;
 }
 
+/** What the comparison looks records up by: the window, the campaign's prefixes, our records by reference. */
+interface Scope {
+  input: CompareInput;
+  inWindow: (t: number | undefined) => boolean;
+  /** The campaign's conversionRef prefixes, longest first. */
+  prefixes: string[];
+  hasPrefix: (ref: string) => boolean;
+  oursByRef: ReadonlyMap<string, ConversionRecord>;
+  /** Our record of a reference: from the window, else found by key. */
+  recordOf: (ref: string) => ConversionRecord | undefined;
+}
+
+function scopeOf(input: CompareInput): Scope {
+  const { window } = input;
+  const prefixes = [...new Set(input.prefixes)].sort((x, y) => y.length - x.length);
+  const oursByRef = new Map(input.ours.map((r) => [r.conversionRef, r]));
+  return {
+    input,
+    inWindow: (t) => t === undefined || (t >= window.from && t < window.to),
+    prefixes,
+    hasPrefix: (ref) => prefixes.some((p) => ref.startsWith(p)),
+    oursByRef,
+    recordOf: (ref) => oursByRef.get(ref) ?? input.others.get(ref),
+  };
+}
+
 /** The comparison, per order (see the module's comment for the classes). */
 export function compare(input: CompareInput): Reconciliation {
-  const { window, now, graceMs, campaignId } = input;
+  const scope = scopeOf(input);
   const b: Builder = { rows: [], summary: emptySummary() };
-  const inWindow = (t: number | undefined) => t === undefined || (t >= window.from && t < window.to);
-  const prefixes = [...new Set(input.prefixes)].sort((x, y) => y.length - x.length);
-  const hasPrefix = (ref: string) => prefixes.some((p) => ref.startsWith(p));
-  const oursByRef = new Map(input.ours.map((r) => [r.conversionRef, r]));
-  const recordOf = (ref: string) => oursByRef.get(ref) ?? input.others.get(ref);
-
-  // Partnerize's conversions by reference, each conversion once (offset pages of live data may repeat one).
-  const byRef = new Map<string, ReportConversion[]>();
-  const seen = new Set<string>();
-  for (const c of input.partnerize) {
-    if (seen.has(c.conversionId)) continue;
-    seen.add(c.conversionId);
-    byRef.set(c.conversionReference, [...(byRef.get(c.conversionReference) ?? []), c]);
-  }
-
   const matched = new Set<string>();
-  for (const [ref, unordered] of [...byRef.entries()].sort(([a], [c]) => cmp(a, c))) {
-    // Two conversions of one reference: the earliest id is the one the tracker's call made.
-    const held = unordered.sort((x, y) => cmp(x.conversionId, y.conversionId));
-    const first = held[0]!;
-    const theirTime = reportTime(first.conversionTime);
-    const own = recordOf(ref);
-    const concerned = inWindow(theirTime) || (own !== undefined && oursByRef.has(ref) && inWindow(own.orderTime));
-    if (!concerned) continue;
-    b.summary.held += held.length;
-
-    if (!hasPrefix(ref)) {
-      // A reference without this campaign's prefix: the legacy pixel (or another source) in a parallel run.
-      const twin = prefixes.map((p) => recordOf(p + ref)).find((r) => r !== undefined);
-      if (twin && twin.status === 'sent') {
-        b.summary.twins += held.length;
-        continue;
-      }
-      for (const c of held)
-        addUnexpected(
-          b,
-          campaignId,
-          ref,
-          c,
-          twin
-            ? `held without the ${prefixes.filter(Boolean).join(' / ')} prefix, and the tracker's record ${twin.conversionRef} is ${twin.status}: another source sent it`
-            : `held without the ${prefixes.filter(Boolean).join(' / ')} prefix, and the tracker has no record of the order: another source sent it (the legacy pixel?)`,
-          twin?.orderId,
-        );
-      continue;
-    }
-    if (!own) {
-      for (const c of held)
-        addUnexpected(b, campaignId, ref, c, 'the tracker has no record of this conversion: another source sent it (the legacy pixel?)');
-      continue;
-    }
-    matched.add(ref);
-    if (!mayHaveReached(own)) {
-      for (const c of held) addUnexpected(b, campaignId, ref, c, notDeliveredWhy(own), own.orderId);
-      continue;
-    }
-    if (own.status !== 'sent') {
-      addUnexpected(b, campaignId, ref, first, notDeliveredWhy(own), own.orderId);
-      continue;
-    }
-    for (const extra of held.slice(1))
-      addUnexpected(
-        b,
-        campaignId,
-        ref,
-        extra,
-        `Partnerize holds ${held.length} conversions with this reference: one too many (a double tag?)`,
-        own.orderId,
-      );
-    compareHeld(b, input, own, first);
-  }
-
-  for (const r of input.ours) {
-    if (matched.has(r.conversionRef) || !inWindow(r.orderTime)) continue;
-    if (r.status !== 'sent') {
-      b.summary.notSent[r.status] = (b.summary.notSent[r.status] ?? 0) + 1;
-      continue;
-    }
-    if (now - deliveredAt(r) < graceMs) {
-      b.summary.recent += 1;
-      continue;
-    }
-    b.summary.checked += 1;
-    const order = sentOrderOf(r);
-    const a = deliveringAttempt(r);
-    const empty = a?.status !== undefined && (a.body ?? '').trim() === '';
-    add(b, {
-      class: 'missing',
-      campaignId,
-      conversionRef: r.conversionRef,
-      orderId: r.orderId,
-      orderTime: iso(r.orderTime),
-      detail: `delivered ${a?.at ?? r.updatedAt} (HTTP ${a?.status ?? '?'}${empty ? ', empty answer: Partnerize may have created nothing' : ''}), not in Partnerize's report`,
-      ours: oursOf(r, order),
-      fix: 'replay',
-      amount: { currency: order.currency, value: formatAmount(order.total) },
-    });
-  }
+  for (const [ref, held] of heldByReference(input.partnerize)) if (judgeReference(b, scope, ref, held)) matched.add(ref);
+  for (const r of input.ours) if (!matched.has(r.conversionRef) && scope.inWindow(r.orderTime)) judgeNotHeld(b, input, r);
   b.rows.sort((x, y) => DIFFERENCE_CLASSES.indexOf(x.class) - DIFFERENCE_CLASSES.indexOf(y.class) || cmp(x.conversionRef, y.conversionRef));
   return b;
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Partnerize's conversions by reference, in reference order, each conversion once (offset pages of
+ * live data may repeat one). Two conversions of one reference come earliest id first: that is the
+ * one the tracker's call made.
+ */
+function heldByReference(partnerize: readonly ReportConversion[]): Array<[string, ReportConversion[]]> {
+  const byRef = new Map<string, ReportConversion[]>();
+  const seen = new Set<string>();
+  for (const c of partnerize) {
+    if (seen.has(c.conversionId)) continue;
+    seen.add(c.conversionId);
+    byRef.set(c.conversionReference, [...(byRef.get(c.conversionReference) ?? []), c]);
+  }
+  return [...byRef.entries()]
+    .sort(([a], [c]) => cmp(a, c))
+    .map(([ref, held]) => [ref, held.sort((x, y) => cmp(x.conversionId, y.conversionId))]);
+}
+
+/**
+ * The conversions Partnerize holds under one reference, when they concern the window (their time is
+ * in it, or our record of the window is): unexpected, a twin, or a delivered order to compare. True
+ * when the reference is one of ours (the missing check then passes it over).
+ */
+function judgeReference(b: Builder, scope: Scope, ref: string, held: ReportConversion[]): boolean {
+  const { campaignId } = scope.input;
+  const first = held[0]!;
+  const own = scope.recordOf(ref);
+  const concerned =
+    scope.inWindow(reportTime(first.conversionTime)) || (own !== undefined && scope.oursByRef.has(ref) && scope.inWindow(own.orderTime));
+  if (!concerned) return false;
+  b.summary.held += held.length;
+  if (!scope.hasPrefix(ref)) {
+    judgeUnprefixed(b, scope, ref, held);
+    return false;
+  }
+  if (!own) {
+    for (const c of held)
+      addUnexpected(b, campaignId, ref, c, 'the tracker has no record of this conversion: another source sent it (the legacy pixel?)');
+    return false;
+  }
+  judgeOurs(b, scope.input, own, held);
+  return true;
+}
+
+/** A reference without this campaign's prefix: the legacy pixel (or another source) in a parallel run. */
+function judgeUnprefixed(b: Builder, scope: Scope, ref: string, held: readonly ReportConversion[]): void {
+  const { prefixes } = scope;
+  const twin = prefixes.map((p) => scope.recordOf(p + ref)).find((r) => r !== undefined);
+  if (twin && twin.status === 'sent') {
+    b.summary.twins += held.length;
+    return;
+  }
+  const why = twin
+    ? `held without the ${prefixes.filter(Boolean).join(' / ')} prefix, and the tracker's record ${twin.conversionRef} is ${twin.status}: another source sent it`
+    : `held without the ${prefixes.filter(Boolean).join(' / ')} prefix, and the tracker has no record of the order: another source sent it (the legacy pixel?)`;
+  for (const c of held) addUnexpected(b, scope.input.campaignId, ref, c, why, twin?.orderId);
+}
+
+/**
+ * Conversions Partnerize holds for a record of ours: unexpected unless the record was delivered (one
+ * call's conversion only: a second is one too many), then compared with what was sent.
+ */
+function judgeOurs(b: Builder, input: CompareInput, own: ConversionRecord, held: readonly ReportConversion[]): void {
+  const { campaignId } = input;
+  const ref = own.conversionRef;
+  const first = held[0]!;
+  if (!mayHaveReached(own)) {
+    for (const c of held) addUnexpected(b, campaignId, ref, c, notDeliveredWhy(own), own.orderId);
+    return;
+  }
+  if (own.status !== 'sent') {
+    addUnexpected(b, campaignId, ref, first, notDeliveredWhy(own), own.orderId);
+    return;
+  }
+  const tooMany = `Partnerize holds ${held.length} conversions with this reference: one too many (a double tag?)`;
+  for (const extra of held.slice(1)) addUnexpected(b, campaignId, ref, extra, tooMany, own.orderId);
+  compareHeld(b, input, own, first);
+}
+
+/** A record of the window Partnerize does not hold: never sent (counted), delivered too recently to judge, or missing. */
+function judgeNotHeld(b: Builder, input: CompareInput, r: ConversionRecord): void {
+  if (r.status !== 'sent') {
+    b.summary.notSent[r.status] = (b.summary.notSent[r.status] ?? 0) + 1;
+    return;
+  }
+  if (input.now - deliveredAt(r) < input.graceMs) {
+    b.summary.recent += 1;
+    return;
+  }
+  b.summary.checked += 1;
+  const order = sentOrderOf(r);
+  const a = deliveringAttempt(r);
+  const empty = a?.status !== undefined && (a.body ?? '').trim() === '';
+  add(b, {
+    class: 'missing',
+    campaignId: input.campaignId,
+    conversionRef: r.conversionRef,
+    orderId: r.orderId,
+    orderTime: iso(r.orderTime),
+    detail: `delivered ${a?.at ?? r.updatedAt} (HTTP ${a?.status ?? '?'}${empty ? ', empty answer: Partnerize may have created nothing' : ''}), not in Partnerize's report`,
+    ours: oursOf(r, order),
+    fix: 'replay',
+    amount: { currency: order.currency, value: formatAmount(order.total) },
+  });
+}
 
 function addUnexpected(b: Builder, campaignId: string, ref: string, c: ReportConversion, why: string, orderId?: string): void {
   const value = c.value === undefined ? undefined : amountOfNumber(c.value);
@@ -524,74 +496,103 @@ function addUnexpected(b: Builder, campaignId: string, ref: string, c: ReportCon
   });
 }
 
+/** A delivered conversion Partnerize holds, as every row about it starts; `money` is the order as sent. */
+interface HeldRow {
+  base: Pick<Difference, 'campaignId' | 'conversionRef' | 'orderId' | 'conversionId' | 'orderTime' | 'ours' | 'partnerize'>;
+  money: NonNullable<Difference['amount']>;
+}
+
 /** A delivered conversion Partnerize holds: its value and currency, its items, the effect of its updates. */
 function compareHeld(b: Builder, input: CompareInput, own: ConversionRecord, c: ReportConversion): void {
-  const { campaignId, now, graceMs } = input;
   const order = sentOrderOf(own);
-  if (now - deliveredAt(own) >= graceMs) b.summary.checked += 1;
-  const base = {
-    campaignId,
-    conversionRef: own.conversionRef,
-    orderId: own.orderId,
-    conversionId: c.conversionId,
-    orderTime: iso(own.orderTime),
-    ours: oursOf(own, order),
-    partnerize: theirsOf(c),
+  if (input.now - deliveredAt(own) >= input.graceMs) b.summary.checked += 1;
+  const row: HeldRow = {
+    base: {
+      campaignId: input.campaignId,
+      conversionRef: own.conversionRef,
+      orderId: own.orderId,
+      conversionId: c.conversionId,
+      orderTime: iso(own.orderTime),
+      ours: oursOf(own, order),
+      partnerize: theirsOf(c),
+    },
+    money: { currency: order.currency, value: formatAmount(order.total) },
   };
-  const money = { currency: order.currency, value: formatAmount(order.total) };
   const exp = expectedOf(input.updates.get(own.conversionRef));
-
-  // One order is in one of `value` and `items` at most: a basket that differs (a SKU missing, extra or
-  // of another count) is `items`, whatever it does to the total; the same basket at another total (or
-  // in another currency) is `value`; the same basket and total with the money spread otherwise over
-  // the SKUs is `items`.
+  // Partnerize converted the currency sent: its values are in another currency, not compared.
   const theirCurrency = c.currency?.toUpperCase();
   const converted = theirCurrency !== undefined && theirCurrency !== order.currency && c.currencyOriginal?.toUpperCase() === order.currency;
   if (converted) b.summary.converted += 1;
-  const compared = !exp.itemLevel && !converted;
-  const items = compared && order.items.length > 0 && c.items.length > 0 ? compareItems(order, c.items) : { diffs: [], basket: false };
+  // After an item-level update the order is no longer the call: its status says what happened.
+  if (!exp.itemLevel && !converted) compareOrder(b, row, order, c);
+  compareStatus(b, input, row, c, exp);
+}
+
+/**
+ * The order as sent against the one Partnerize holds. One order is in one of `value` and `items` at
+ * most: a basket that differs (a SKU missing, extra or of another count) is `items`, whatever it
+ * does to the total; the same basket at another total (or in another currency) is `value`; the same
+ * basket and total with the money spread otherwise over the SKUs is `items`.
+ */
+function compareOrder(b: Builder, row: HeldRow, order: SentOrder, c: ReportConversion): void {
+  const theirCurrency = c.currency?.toUpperCase();
+  const items = order.items.length > 0 && c.items.length > 0 ? compareItems(order, c.items) : { diffs: [], basket: false };
   const theirs = c.value === undefined ? undefined : (amountOfNumber(c.value) ?? 0n);
-  let valueDetail: string | undefined;
-  if (compared && theirCurrency !== undefined && theirCurrency !== order.currency)
-    valueDetail = `currency: sent ${order.currency}, Partnerize holds ${theirCurrency}`;
-  else if (compared && theirs !== undefined) {
-    const all = sum(c.items.map((i) => amountOfNumber(i.value ?? 0) ?? 0n));
-    const live = sum(c.items.filter((i) => i.status !== 'rejected').map((i) => amountOfNumber(i.value ?? 0) ?? 0n));
-    // Partnerize may leave rejected items out of a conversion's value: the value then is its live items'.
-    const same = agree(theirs, order.total, order.tol) || (c.items.length > 0 && agree(all, order.total, order.tol) && agree(theirs, live));
-    if (!same) valueDetail = `value: sent ${formatAmount(order.total)} ${order.currency}, Partnerize holds ${formatAmount(theirs)}`;
-  }
+  const valueDetail = valueDifference(order, c, theirCurrency, theirs);
   if (items.diffs.length > 0 && (items.basket || valueDetail === undefined))
     add(b, {
-      ...base,
+      ...row.base,
       class: 'items',
       detail: [...(valueDetail ? [valueDetail] : []), ...items.diffs.map(itemsLine)].join('; '),
       items: items.diffs,
-      amount: money,
+      amount: row.money,
     });
   else if (valueDetail !== undefined)
     add(b, {
-      ...base,
+      ...row.base,
       class: 'value',
       detail: [valueDetail, ...items.diffs.map(itemsLine)].join('; '),
       items: items.diffs.length > 0 ? items.diffs : undefined,
       amount:
         theirCurrency !== order.currency || theirs === undefined
-          ? money
+          ? row.money
           : { currency: order.currency, value: formatAmount(abs(theirs - order.total)) },
     });
+}
 
+/** How the currency or the value Partnerize holds differs from the call's, or undefined when they agree. */
+function valueDifference(
+  order: SentOrder,
+  c: ReportConversion,
+  theirCurrency: string | undefined,
+  theirs: Amount | undefined,
+): string | undefined {
+  if (theirCurrency !== undefined && theirCurrency !== order.currency)
+    return `currency: sent ${order.currency}, Partnerize holds ${theirCurrency}`;
+  if (theirs === undefined) return undefined;
+  const all = sum(c.items.map((i) => amountOfNumber(i.value ?? 0) ?? 0n));
+  const live = sum(c.items.filter((i) => i.status !== 'rejected').map((i) => amountOfNumber(i.value ?? 0) ?? 0n));
+  // Partnerize may leave rejected items out of a conversion's value: the value then is its live items'.
+  const same = agree(theirs, order.total, order.tol) || (c.items.length > 0 && agree(all, order.total, order.tol) && agree(theirs, live));
+  return same ? undefined : `value: sent ${formatAmount(order.total)} ${order.currency}, Partnerize holds ${formatAmount(theirs)}`;
+}
+
+/**
+ * Whether Partnerize reflects the updates the tracker applied (within the grace period after the
+ * last one, not judged yet); a rejection no update of ours explains is told, not a difference.
+ */
+function compareStatus(b: Builder, input: CompareInput, row: HeldRow, c: ReportConversion, exp: Expected): void {
   const drift = statusDrift(c, exp);
   if (drift) {
-    if (now - exp.lastAppliedAt < graceMs) b.summary.recent += 1;
+    if (input.now - exp.lastAppliedAt < input.graceMs) b.summary.recent += 1;
     else
       add(b, {
-        ...base,
+        ...row.base,
         class: 'status',
         detail: drift.detail,
         update: { entryId: drift.entry.id, kind: drift.entry.kind, appliedAt: drift.entry.updatedAt, expected: drift.expected },
         fix: 'requeue_update',
-        amount: money,
+        amount: row.money,
       });
   } else if (!exp.whole && (c.status === 'rejected' || c.items.some((i) => i.status === 'rejected' && !exp.items.has(i.id)))) {
     b.summary.rejectedAtPartnerize += 1;

@@ -12,7 +12,7 @@
  */
 import { InputError } from './errors.js';
 import { decimal, quantity, type Converted } from './fields.js';
-import type { EventIntent, OrderEvent, OrderSourceMapper, SourceConfig } from './order-events.js';
+import type { EventIntent, OrderEvent, OrderSourceMapper } from './order-source.js';
 import {
   consentFromCategories,
   intentOf,
@@ -59,6 +59,12 @@ export const SEGMENT_DEFAULTS = {
 export type SegmentField = keyof typeof SEGMENT_DEFAULTS;
 export type SegmentMapping = PathMapping<SegmentField>;
 export type SegmentMappingConfig = PathMappingConfig<SegmentField>;
+
+/** What the Segment and RudderStack mappers read from the running configuration (their part of order-events' SourceConfig). */
+export interface SegmentSourceConfig {
+  segmentPaths: SegmentMapping;
+  segmentConsentCategories: readonly string[];
+}
 
 export const resolveSegmentMapping = (overrides: SegmentMappingConfig = {}): SegmentMapping =>
   resolvePaths('segmentMapping', SEGMENT_DEFAULTS, overrides);
@@ -124,12 +130,12 @@ export function spreadDiscount(order: Mapped, discountValue: unknown, discountFi
   for (const r of rows) r.item['value'] = plain((scaled(r.price, places) * (total - off) * 2n + total) / (2n * total), places);
 }
 
-const consentOf = (body: object, config: SourceConfig) => {
+const consentOf = (body: object, config: SegmentSourceConfig) => {
   const found = pick(body, config.segmentPaths.consentCategories);
   return { value: consentFromCategories(found.value, config.segmentConsentCategories), source: found.source };
 };
 
-function readSegment(source: 'segment' | 'rudderstack', body: object, config: SourceConfig): OrderEvent {
+function readSegment(source: 'segment' | 'rudderstack', body: object, config: SegmentSourceConfig): OrderEvent {
   const m = config.segmentPaths;
   const type = (body as Record<string, unknown>)['type'];
   const name = type === 'track' ? pick(body, m.event) : { value: type, source: 'type' };
@@ -150,21 +156,21 @@ function readSegment(source: 'segment' | 'rudderstack', body: object, config: So
 }
 
 /** RudderStack as an order source (core/order-events.ts): tried before Segment. */
-export const rudderstackOrders: OrderSourceMapper = {
+export const rudderstackOrders: OrderSourceMapper<SegmentSourceConfig> = {
   source: 'rudderstack',
   recognises: isRudderStackCall,
   read: (body, config) => readSegment('rudderstack', body, config),
 };
 
 /** Segment as an order source (core/order-events.ts). */
-export const segmentOrders: OrderSourceMapper = {
+export const segmentOrders: OrderSourceMapper<SegmentSourceConfig> = {
   source: 'segment',
   recognises: isSegmentCall,
   read: (body, config) => readSegment('segment', body, config),
 };
 
 /** Segment and RudderStack page calls (or any call carrying the landing page) as clicks. */
-export const segmentClicks: ClickSource = {
+export const segmentClicks: ClickSource<SegmentSourceConfig> = {
   recognises: isSegmentCall,
   read: (body, config) => mapClick(body, config.segmentPaths, consentOf(body, config)),
 };

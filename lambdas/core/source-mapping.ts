@@ -7,7 +7,7 @@
 import { InputError } from './errors.js';
 import { formatFieldPath, getPath, parsePath, type FieldPath } from './field-path.js';
 import { isBlank } from './fields.js';
-import type { EventIntent, OrderEvent, OrderSource, SourceConfig } from './order-events.js';
+import type { EventIntent, OrderEvent, OrderSource } from './order-source.js';
 
 export type PathMapping<F extends string> = Record<F, readonly FieldPath[]>;
 /** A mapping as written in config: field → path string or list of path strings. */
@@ -93,10 +93,13 @@ export function renamer(
   };
 }
 
-/** A shape of click other than the native one: a documented rule that recognises it, and its mapper. */
-export interface ClickSource {
+/**
+ * A shape of click other than the native one: a documented rule that recognises it, and its mapper,
+ * which reads only its source's part `C` of the configuration.
+ */
+export interface ClickSource<C> {
   recognises(body: object): boolean;
-  read(body: object, config: SourceConfig): Mapped;
+  read(body: object, config: C): Mapped;
 }
 
 /** The native order fields read as they are (and `clickref`, from the mapping field `orderClickref`). */

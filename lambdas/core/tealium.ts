@@ -9,7 +9,7 @@
  */
 import { InputError } from './errors.js';
 import { getPath } from './field-path.js';
-import type { OrderSourceMapper } from './order-events.js';
+import type { OrderSourceMapper } from './order-source.js';
 import {
   asList,
   clickrefFromPageUrl,
@@ -56,6 +56,12 @@ export type MappingField = (typeof MAPPING_FIELDS)[number];
 export type TealiumMapping = PathMapping<MappingField>;
 /** The mapping as written in config: field → path string or list of path strings. */
 export type TealiumMappingConfig = PathMappingConfig<MappingField>;
+
+/** What Tealium's mappers read from the running configuration (its part of order-events' SourceConfig). */
+export interface TealiumSourceConfig {
+  mapping: TealiumMapping;
+  consentCategories: readonly string[];
+}
 
 export const DEFAULT_MAPPING_CONFIG: Readonly<Record<MappingField, readonly string[]>> = {
   event: ['data.udo.tealium_event'],
@@ -123,6 +129,19 @@ export function mapTealiumOrder(event: unknown, mapping: TealiumMapping, consent
   const c = consentFromCategories(consent.value, consentCategories);
   if (c !== undefined) native['consent'] = c;
 
+  const { rows, itemSources } = productRows(event, mapping);
+  if (rows.length > 0) native['items'] = rows;
+  // Only an order without product rows is read by its total (with rows, the total is not sent).
+  else scalar('value', 'orderTotal');
+  const column = (index: number, field: string) => (itemSources[field] ? `${itemSources[field]}[${index}]` : undefined);
+  return { native, rename: renamer(sources, column, itemSources['value']) };
+}
+
+/**
+ * Tealium's product columns (parallel lists of SKU, category, price and quantity) as item rows, and
+ * the field each column came from; a price column is required, and every column has one entry per product.
+ */
+function productRows(event: unknown, mapping: TealiumMapping): { rows: Record<string, unknown>[]; itemSources: Record<string, string> } {
   const cols = {
     sku: pick(event, mapping.sku),
     category: pick(event, mapping.category),
@@ -142,18 +161,12 @@ export function mapTealiumOrder(event: unknown, mapping: TealiumMapping, consent
       throw new InputError('invalid_field', `${src} has ${list.length} entries but the order has ${count} products`, src);
     }
   }
-  if (count > 0) {
-    native['items'] = Array.from({ length: count }, (_, i) => {
-      const item: Record<string, unknown> = {};
-      for (const [k, list] of Object.entries(lists)) if (list.length > 0) item[k] = list[i];
-      return item;
-    });
-  } else {
-    // Only an order without product rows is read by its total (with rows, the total is not sent).
-    scalar('value', 'orderTotal');
-  }
-  const column = (index: number, field: string) => (itemSources[field] ? `${itemSources[field]}[${index}]` : undefined);
-  return { native, rename: renamer(sources, column, itemSources['value']) };
+  const rows = Array.from({ length: count }, (_, i) => {
+    const item: Record<string, unknown> = {};
+    for (const [k, list] of Object.entries(lists)) if (list.length > 0) item[k] = list[i];
+    return item;
+  });
+  return { rows, itemSources };
 }
 
 /** Maps a Tealium event to the native click shape. */
@@ -163,7 +176,7 @@ export function mapTealiumClick(event: unknown, mapping: TealiumMapping, consent
 }
 
 /** Tealium as an order source: a body with an object at `data.udo` (core/order-events.ts). */
-export const tealiumOrders: OrderSourceMapper = {
+export const tealiumOrders: OrderSourceMapper<TealiumSourceConfig> = {
   source: 'tealium',
   recognises: isTealiumEvent,
   read(body, config) {
@@ -173,7 +186,7 @@ export const tealiumOrders: OrderSourceMapper = {
 };
 
 /** Tealium page views as clicks (core/order-events.ts). */
-export const tealiumClicks: ClickSource = {
+export const tealiumClicks: ClickSource<TealiumSourceConfig> = {
   recognises: isTealiumEvent,
   read: (body, config) => mapTealiumClick(body, config.mapping, config.consentCategories),
 };

@@ -15,11 +15,11 @@ import {
   type ConversionAdmin,
   type ConversionRecord,
   type OrderUpdatesRecord,
+  type ReconcileRunRecord,
   type ReconciliationStore,
   type UpdateAdmin,
 } from '#lambdas/core/model.js';
 import { emptySummary } from '#lambdas/core/reconcile.js';
-import type { ReconcileRunRecord } from '#lambdas/core/reconcile-run.js';
 import { iso } from '#lambdas/core/time.js';
 import { ensureTables, startEmbeddedDynamo, type EmbeddedDynamo } from '../../lib/local/embedded-dynamodb.js';
 import { MemoryConversionAdmin, MemoryReconciliation, MemoryUpdateOutbox } from '../support/memory-stores.js';

@@ -30,12 +30,12 @@ import {
   type UpdateJobRecord,
   type UpdatesChange,
   type PartnerizeSender,
+  type ReconcileRunRecord,
   type ReconciliationStore,
   type RequeueableStatus,
   type SendResult,
   type UpdateAdmin,
 } from '#lambdas/core/model.js';
-import type { ReconcileRunRecord } from '#lambdas/core/reconcile-run.js';
 import { MAX_UPDATES_PER_ORDER } from '#lambdas/adapters/dynamodb-stores.js';
 import { InputError } from '#lambdas/core/errors.js';
 import { iso } from '#lambdas/core/time.js';

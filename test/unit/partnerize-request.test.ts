@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { CallSpec } from '#lambdas/core/model.js';
-import { lineTotal, MAX_CALL_LENGTH, requestFor } from '#lambdas/core/partnerize-request.js';
+import { lineTotal, MAX_CALL_LENGTH, requestFor, type CallSpec } from '#lambdas/core/partnerize-request.js';
 import type { ConversionItem } from '#lambdas/core/partnerize-url.js';
 
 const spec = (items: ConversionItem[], metadata?: Record<string, string>): CallSpec => ({

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkPurchase, normaliseEventName, orderItems, parseOrder, readOrderEvent, type OrderEvent } from '#lambdas/core/order-events.js';
+import { checkPurchase, normaliseEventName, orderItems, parseOrder, readOrderEvent } from '#lambdas/core/order-events.js';
+import type { OrderEvent } from '#lambdas/core/order-source.js';
 import { formatPath } from '#lambdas/core/schema.js';
 import { tealiumPurchase } from '../../fixtures/tealium.js';
 import { unitConfig } from '../../support/unit-deps.js';

@@ -9,13 +9,14 @@ import { describe, expect, it } from 'vitest';
 import type {
   ConversionRecord,
   ConversionStatus,
+  DifferenceClass,
   OrderUpdatesRecord,
   PartnerizeItem,
   ReportConversion,
   UpdateKind,
 } from '#lambdas/core/model.js';
 import { buildConversionUrl, formatConversionTime } from '#lambdas/core/partnerize-url.js';
-import { compare, DIFFERENCE_CLASSES, differs, type CompareInput, type DifferenceClass } from '#lambdas/core/reconcile.js';
+import { compare, DIFFERENCE_CLASSES, differs, type CompareInput } from '#lambdas/core/reconcile.js';
 import { agree, amountOf, amountOfNumber, formatAmount, sum, tolerance } from '#lambdas/core/reconcile-amounts.js';
 import { sentCallOf } from '#lambdas/core/reconcile-call.js';
 import { DAY_MS, HOUR_MS, iso } from '#lambdas/core/time.js';
