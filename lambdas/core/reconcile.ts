@@ -36,7 +36,6 @@ import { byArrival } from './order-update-plan.js';
 import { iso } from './time.js';
 
 /** The result's types are records' content (model.ts, beside the run record that keeps them); the CLI's renderer reads them here. */
-export type { ClassTotals, Difference, ReconcileSummary } from './model.js';
 
 /** The classes, in the order reports list them (every {@link DifferenceClass}, model.ts). */
 export const DIFFERENCE_CLASSES = ['missing', 'unexpected', 'value', 'items', 'status'] as const satisfies readonly DifferenceClass[];

@@ -15,13 +15,9 @@ import { localTarget, stackTarget, TargetError, type Target } from './target.js'
 import { DEFAULT_LOCAL_URL } from '../local/cli-hint.js';
 import { TOKEN_HELP, tokenCommand } from './token.js';
 import { RECONCILE_EXIT, RECONCILE_HELP, reconcileCommand } from './reconcile.js';
+import type { Io } from './io.js';
 
-export interface Io {
-  stdout: { write(s: string): unknown; isTTY?: boolean | undefined };
-  stderr: { write(s: string): unknown; isTTY?: boolean | undefined };
-  stdin: NodeJS.ReadableStream & { isTTY?: boolean | undefined };
-  env: Record<string, string | undefined>;
-}
+export type { Io };
 
 export { DEFAULT_LOCAL_URL };
 

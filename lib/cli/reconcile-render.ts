@@ -1,14 +1,8 @@
 /** `pz reconcile` for people (a summary, then the rows per class), for scripts (JSON, CSV). */
 import type { FixOutcome, FixPlan } from '#lambdas/core/reconcile-fix.js';
 import { totalOf, type CampaignReconciliation } from '#lambdas/core/reconcile-run.js';
-import {
-  CLASS_INFO,
-  DIFFERENCE_CLASSES,
-  differs,
-  type ClassTotals,
-  type Difference,
-  type ReconcileSummary,
-} from '#lambdas/core/reconcile.js';
+import type { ClassTotals, Difference, ReconcileSummary } from '#lambdas/core/model.js';
+import { CLASS_INFO, DIFFERENCE_CLASSES, differs } from '#lambdas/core/reconcile.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS } from '#lambdas/core/time.js';
 import { table } from './render.js';
 

@@ -3,7 +3,7 @@
  * statuses it should? The summary first, then every differing order; `--json` and `--csv` for
  * scripts; an exit code they can use; `--fix` to put right what the outboxes can.
  */
-import type { Io } from './main.js';
+import type { Io } from './io.js';
 import type { Target } from './target.js';
 import { progressBar } from './progress.js';
 import { renderFix, renderFixPlan, renderReconciliation, toCsv, toJson } from './reconcile-render.js';

@@ -26,7 +26,7 @@ import {
 import { TOKEN_STAGES, tokenOf } from '#lambdas/adapters/token-source.js';
 import { InputError } from '#lambdas/core/errors.js';
 import { HOUR_MS, MINUTE_MS, SECOND_MS } from '#lambdas/core/time.js';
-import type { Io } from './main.js';
+import type { Io } from './io.js';
 import { table } from './render.js';
 import { stackOutputs, TargetError } from './target.js';
 
