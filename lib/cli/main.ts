@@ -8,7 +8,17 @@ import { parseArgs } from 'node:util';
 import { InputError } from '#lambdas/core/errors.js';
 import type { ConversionRecord, RequeueableStatus } from '#lambdas/core/model.js';
 import { refPrefixesOf } from '#lambdas/core/campaigns.js';
-import { findConversion, findRequeueable, OperationError, operatorUpdate, parseSince, replay, requeue } from '#lambdas/core/operations.js';
+import { mayHaveLandedBefore } from '#lambdas/core/delivery.js';
+import {
+  confirmDelivered,
+  findConversion,
+  findRequeueable,
+  OperationError,
+  operatorUpdate,
+  parseSince,
+  replay,
+  requeue,
+} from '#lambdas/core/operations.js';
 import { progressBar } from './progress.js';
 import { attemptRow, renderConversion, renderUpdates, table } from './render.js';
 import { localTarget, stackTarget, TargetError, type Target } from './target.js';
@@ -37,6 +47,8 @@ Commands:
   lookup <orderId>    what happened to an order: status, the clickref and where it came from,
                       every attempt with Partnerize's answer, and the exact call
   replay <orderId>    send a conversion to Partnerize again now (asks first)
+  confirm <orderId> --reason "<how you know>"
+                      record that Partnerize holds an unconfirmed conversion (no call is made)
   requeue --failed    put failed conversions back in the retry queue
   approve <orderId>   approve a conversion in Partnerize (sent in bulk by the retry function)
   reject <orderId> --reason "<why>"
@@ -73,6 +85,17 @@ When the tracker runs a dry run, nothing is sent unless you pass --live.
                       (e.g. a data-layer bug sent consent false); the reason is kept on the record.
                       Uses the session's click unless --clickref is given
   --live              send even though the tracker runs a dry run
+  --yes               do not ask for confirmation (needed when not on a terminal)
+
+${TARGET_HELP}`,
+  confirm: `pz confirm <orderId> --reason <how you know> [--yes] [options]
+
+For an unconfirmed conversion: Partnerize cut the connection after the call went out, without an
+answer, so it may have counted it, and the tracker does not send it again by itself. When you have
+found it in Partnerize (\`pz reconcile\` for its day, or Partnerize's console), this records that it
+is delivered: its status becomes sent, with your reason on the record. No call is made. When
+Partnerize does not hold it, send it with \`pz replay <orderId>\` instead.
+  --reason <how>      required: how you know Partnerize holds it (kept on the record)
   --yes               do not ask for confirmation (needed when not on a terminal)
 
 ${TARGET_HELP}`,
@@ -201,7 +224,11 @@ async function lookupCommand(id: string, values: Values, io: Io, target: Target)
   if (!rec && updates) {
     // An update for an order the tracker never accepted (the legacy pixel's conversion).
     if (values.json) json(io, { found: false, orderId: id, updates });
-    else say(io, `No conversion for ${id} in ${target.label}: the tracker never accepted the order.\n\n${renderUpdates(updates)}`);
+    else
+      say(
+        io,
+        `No conversion for ${id} in ${target.label}: the tracker never accepted the order.\n\n${renderUpdates(updates, target.mode)}`,
+      );
     return 0;
   }
   if (!rec) {
@@ -219,7 +246,11 @@ async function lookupCommand(id: string, values: Values, io: Io, target: Target)
     return 1;
   }
   if (values.json) json(io, updates ? { ...rec, updates } : rec);
-  else say(io, updates ? `${renderConversion(rec)}\n\n${renderUpdates(updates)}` : renderConversion(rec));
+  else
+    say(
+      io,
+      updates ? `${renderConversion(rec, target.mode)}\n\n${renderUpdates(updates, target.mode)}` : renderConversion(rec, target.mode),
+    );
   return 0;
 }
 
@@ -274,6 +305,20 @@ async function replayCommand(id: string, values: Values, io: Io, target: Target)
   return report.outcome.status === 'sent' ? 0 : 1;
 }
 
+async function confirmCommand(id: string, values: Values, io: Io, target: Target): Promise<number> {
+  const rec = await findConversion(id, refPrefixesOfTarget(target), target.deps);
+  if (!rec) throw new OperationError(`no conversion for ${id} in ${target.label}`);
+  if (!values.reason?.trim()) throw new UsageError('confirm needs --reason "<how you know Partnerize holds it>"');
+  if (!(await confirm(io, `Record ${rec.conversionRef} (${rec.status}) as delivered to Partnerize, without a call?`, values))) {
+    say(io, 'Nothing changed.');
+    return 1;
+  }
+  const after = await confirmDelivered(rec, values.reason, target.deps);
+  if (values.json) json(io, { conversionRef: after.conversionRef, status: after.status, attempt: after.attempts.at(-1) });
+  else say(io, `${after.conversionRef} is now sent (confirmed by an operator: ${values.reason.trim()}); nothing was sent.`);
+  return 0;
+}
+
 async function requeueCommand(values: Values, io: Io, target: Target): Promise<number> {
   const statuses: RequeueableStatus[] = [...(values.failed ? ['failed' as const] : []), ...(values.rejected ? ['rejected' as const] : [])];
   if (statuses.length === 0) throw new UsageError('say what to requeue: --failed (and/or --rejected)');
@@ -298,6 +343,13 @@ async function requeueCommand(values: Values, io: Io, target: Target): Promise<n
           String(last(r)?.status ?? last(r)?.error ?? '-'),
         ]),
       ),
+    );
+  }
+  const landed = found.filter(mayHaveLandedBefore).length;
+  if (landed > 0 && !values.json) {
+    say(
+      io,
+      `${landed} of these may already be counted by Partnerize (an attempt timed out, was cut or was interrupted): requeuing sends them again. Check them first (\`pz lookup\`, \`pz reconcile\` for their days).`,
     );
   }
   if (!(await confirm(io, `Requeue these ${found.length} conversions?`, values))) {
@@ -372,6 +424,9 @@ async function sendTestCommand(values: Values, io: Io, target: Target): Promise<
     );
     say(io, `  order     POST /postbacks  → ${postback.status} ${JSON.stringify(answer)}`);
     if (record) say(io, `  call      ${record.request ? `${record.request.method} ${record.request.url}` : '—'}`);
+    if (values.live && answer?.outcome === 'dry_run') {
+      say(io, 'The tracker runs a dry run: it recorded the call and sent nothing, --live or not (partnerizeMode in cdk.json decides).');
+    }
     say(io, ok ? 'OK: the click was found for the order and the call carries its clickref.' : 'NOT OK: see above.');
   }
   return ok ? 0 : 1;
@@ -392,6 +447,11 @@ function announceUpdates(io: Io, target: Target): void {
   );
 }
 
+/** Confirming makes no call at all, whatever the mode. */
+function announceConfirm(io: Io, target: Target): void {
+  io.stderr.write(`pz: ${target.label} — confirm records a decision; no call is made to Partnerize\n`);
+}
+
 interface CommandSpec {
   needsId?: true;
   announce?: (io: Io, target: Target, values: Values) => void;
@@ -405,16 +465,23 @@ interface CommandSpec {
 const COMMANDS: Record<string, CommandSpec> = {
   lookup: { needsId: true, run: (c) => lookupCommand(c.id!, c.values, c.io, c.target) },
   replay: { needsId: true, announce: announceMode, run: (c) => replayCommand(c.id!, c.values, c.io, c.target) },
+  confirm: { needsId: true, announce: announceConfirm, run: (c) => confirmCommand(c.id!, c.values, c.io, c.target) },
   requeue: { announce: announceMode, run: (c) => requeueCommand(c.values, c.io, c.target) },
   approve: { needsId: true, announce: announceUpdates, run: (c) => updateCommand('approve', c.id!, c.values, c.io, c.target) },
   reject: { needsId: true, announce: announceUpdates, run: (c) => updateCommand('reject', c.id!, c.values, c.io, c.target) },
   reconcile: {
-    announce: (io, target, values) => {
-      if (values.fix) announceMode(io, target, values); // only --fix acts
+    // Reading Partnerize's report is a call to Partnerize too: a dry run makes none unless --live.
+    announce: announceMode,
+    run: (c) => {
+      if (!mayCall(c.target, c.values)) {
+        throw new OperationError(
+          `${c.target.label} does not run live: reconcile reads Partnerize's conversion report, a call to Partnerize. Pass --live to read it; nothing was called.`,
+        );
+      }
+      return reconcileCommand(c.values, c.io, c.target, (question) => confirm(c.io, question, c.values));
     },
-    run: (c) => reconcileCommand(c.values, c.io, c.target, (question) => confirm(c.io, question, c.values)),
   },
-  'send-test': { run: (c) => sendTestCommand(c.values, c.io, c.target) },
+  'send-test': { announce: announceMode, run: (c) => sendTestCommand(c.values, c.io, c.target) },
 };
 
 /** The command, its arguments and options; or, when there is nothing to run (help, a usage mistake), the exit code. */

@@ -51,9 +51,15 @@ const COMPACTION: Record<string, string> = {
   order_without_metadata: 'one item for the whole order, without conversion metadata',
 };
 
-export function renderConversion(r: ConversionRecord): string {
+/** Owed sends wait while the tracker runs a dry run: its sweep holds them until it runs live. */
+const HELD_WHILE_DRY = 'owed, and held: the tracker now runs a dry run, so nothing is sent until it runs live';
+
+/** The story of one conversion; `trackerMode` (the target's) tells an owed send that waits for live mode. */
+export function renderConversion(r: ConversionRecord, trackerMode?: 'live' | 'dryrun' | 'unknown'): string {
+  const owed = r.status === 'queued' || r.status === 'pending';
+  const next = owed && trackerMode === 'dryrun' ? HELD_WHILE_DRY : (WHAT_NEXT[r.status] ?? '');
   const lines = [
-    `Conversion ${r.conversionRef}: ${r.status.toUpperCase()} — ${WHAT_NEXT[r.status] ?? ''}`,
+    `Conversion ${r.conversionRef}: ${r.status.toUpperCase()} — ${next}`,
     `  order      ${r.orderId} at ${utc(r.orderTime)}, ${r.currency} ${r.orderValue}, ${r.itemCount} item${r.itemCount === 1 ? '' : 's'} (${r.source} postback, ${r.mode} mode)`,
     `  clickref   ${r.clickref ?? '—'}  (${CLICKREF_SOURCE[r.clickrefSource] ?? r.clickrefSource}${r.clickedAt ? `, clicked ${r.clickedAt}` : ''})`,
     `  session    ${r.sessionId ?? '—'}`,
@@ -109,8 +115,10 @@ function updateWhat(e: UpdateEntry): string {
 }
 
 /** The update history of a conversion (order cancellations, returns, approvals) and where each one is. */
-export function renderUpdates(r: OrderUpdatesRecord): string {
+export function renderUpdates(r: OrderUpdatesRecord, trackerMode?: 'live' | 'dryrun' | 'unknown'): string {
   const entries = Object.values(r.entries).sort((a, b) => a.seq - b.seq || a.id.localeCompare(b.id));
+  const stateOf = (e: UpdateEntry) =>
+    e.state === 'owed' && trackerMode === 'dryrun' ? 'held: the tracker runs a dry run, sent when it runs live' : UPDATE_STATE[e.state];
   const rows = entries.map((e, i) => [
     String(i + 1),
     e.acceptedAt,
@@ -118,7 +126,7 @@ export function renderUpdates(r: OrderUpdatesRecord): string {
     e.source,
     e.state,
     e.jobId ?? '-',
-    (e.note ?? UPDATE_STATE[e.state]).slice(0, 90),
+    (e.note ?? stateOf(e)).slice(0, 90),
   ]);
   const lines = [
     `Updates of ${r.ref} (campaign ${r.campaignId}; sent to Partnerize's bulk conversion update API by the retry function):`,

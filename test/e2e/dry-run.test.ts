@@ -99,6 +99,16 @@ describe('a dry-run process', () => {
     await sleep(600);
     expect(partnerize.requests).toHaveLength(0);
     expect((await pz('lookup', 'REJ-1', '--json')).json().status).toBe('queued');
+    expect((await pz('lookup', 'REJ-1')).out).toContain('held: the tracker now runs a dry run');
+  });
+
+  it('pz reconcile says the mode and reads no report without --live (the report is a call to Partnerize)', async () => {
+    partnerize.reset();
+    const r = await pz('reconcile', '--from', '2026-12-01', '--to', '2026-12-01');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('dry run: nothing is sent to Partnerize');
+    expect(r.err).toContain('Pass --live to read it');
+    expect(partnerize.requests).toHaveLength(0);
   });
 });
 
@@ -132,10 +142,24 @@ describe('an order that arrived without consent', () => {
     expect((await pz('lookup', 'NOC-1')).out).toContain('confirmed by an operator');
   });
 
-  it('pz lookup shows why a call got no answer: cause and host', async () => {
-    partnerize.setDefault({ drop: true });
+  it('pz lookup shows why a call got no answer: cause and host; a cut call is held unconfirmed until an operator confirms it', async () => {
+    partnerize.setDefault({ drop: true, recorded: true });
     expect((await post(order('CUT-1'))).outcome).toBe('queued');
     const out = (await pz('lookup', 'CUT-1')).out;
     expect(out).toMatch(/connection: reset \(127\.0\.0\.1:\d+\), may have landed/);
+    expect(out).toContain('UNCONFIRMED — Partnerize cut the connection');
+    await sleep(600); // sweeps: none sends it again
+    expect(partnerize.requestsFor('CUT-1')).toHaveLength(1);
+    const noReason = await pz('confirm', 'CUT-1', '--yes');
+    expect(noReason.code).toBe(2);
+    const r = await pz('confirm', 'CUT-1', '--yes', '--reason', 'in the conversion report');
+    expect(r.code).toBe(0);
+    expect(r.err).toContain('no call is made');
+    expect(r.out).toContain('CUT-1 is now sent (confirmed by an operator: in the conversion report); nothing was sent.');
+    expect((await pz('lookup', 'CUT-1', '--json')).json().status).toBe('sent');
+    expect(partnerize.requestsFor('CUT-1')).toHaveLength(1);
+    const again = await pz('confirm', 'CUT-1', '--yes', '--reason', 'twice');
+    expect(again.code).toBe(1);
+    expect(again.err).toContain('only an unconfirmed conversion can be confirmed');
   });
 });
