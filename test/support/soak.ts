@@ -4,6 +4,9 @@
  * for the retry loop to drain. Used by the soak test and by `npm run soak` (which writes the
  * figures to docs/reliability.md).
  */
+import type { ConversionRecord } from '#lambdas/core/model.js';
+import { confirmDelivered, replay } from '#lambdas/core/operations.js';
+import { localTarget, type Target } from '../../lib/cli/target.js';
 import { FakePartnerize, type Behaviour } from './fake-partnerize.js';
 import { startLocalProcess } from './local-process.js';
 
@@ -47,6 +50,14 @@ export interface SoakReport {
   accepted: number;
   acceptedTwice: string[];
   missing: string[];
+  /**
+   * Conversions held `unconfirmed` (Partnerize cut the connection after the call went out), and
+   * what the operator step did with them, as docs/runbook.md says: confirmed where Partnerize
+   * holds them, replayed where it does not.
+   */
+  unconfirmed: number;
+  confirmedByOperator: number;
+  replayedByOperator: number;
 }
 
 /** Longer than the inline attempt waits (3.5 s), shorter than a retry does (15 s). */
@@ -112,14 +123,48 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     const sendSeconds = (performance.now() - started) / 1000;
     const drainStart = performance.now();
     const deadline = Date.now() + opts.drainTimeoutMs;
+    const target = await localTarget(local.url, { live: true });
     let counts = partnerize.recordedCounts();
-    while (ids.some((id) => !counts.has(id)) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-      counts = partnerize.recordedCounts();
+    let held: ConversionRecord[] = [];
+    let unconfirmed = 0;
+    let confirmedByOperator = 0;
+    let replayedByOperator = 0;
+    try {
+      // Drained: every conversion is recorded by Partnerize, or held for an operator.
+      for (;;) {
+        held = await heldFor(
+          ids.filter((id) => !counts.has(id)),
+          target,
+        );
+        if (ids.every((id) => counts.has(id) || held.some((r) => r.conversionRef === id)) || Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 200));
+        counts = partnerize.recordedCounts();
+      }
+      // Anything sent twice would show up now (slow answers and retries still in flight land).
+      await new Promise((r) => setTimeout(r, SLOW_ANSWER_MS + 1000));
+      // The operator: each unconfirmed conversion is confirmed if Partnerize holds it, else replayed.
+      const operatorDeadline = Date.now() + 30_000;
+      while (Date.now() < operatorDeadline) {
+        counts = partnerize.recordedCounts();
+        const all = await heldFor(ids, target);
+        if (all.length === 0) break;
+        for (const r of all) {
+          unconfirmed++;
+          if (counts.has(r.orderId)) {
+            await confirmDelivered(r, 'soak: in the fake conversion report', target.deps);
+            confirmedByOperator++;
+          } else {
+            await replay(r, {}, target.deps);
+            replayedByOperator++;
+          }
+        }
+        // A replay that failed again is owed (the retry loop) or held again (the next round).
+        await new Promise((r) => setTimeout(r, SLOW_ANSWER_MS + 1000));
+      }
+    } finally {
+      target.close();
     }
     const drainSeconds = (performance.now() - drainStart) / 1000;
-    // Anything sent twice would show up now (slow answers and retries still in flight land).
-    await new Promise((r) => setTimeout(r, SLOW_ANSWER_MS + 1000));
     counts = partnerize.recordedCounts();
     const calls = partnerize.requests.length;
     const failures = partnerize.requests.filter((r) => r.answered === 500).length;
@@ -139,11 +184,24 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       accepted: ids.filter((id) => counts.get(id) === 1).length,
       acceptedTwice: ids.filter((id) => (counts.get(id) ?? 0) > 1),
       missing: ids.filter((id) => !counts.has(id)),
+      unconfirmed,
+      confirmedByOperator,
+      replayedByOperator,
     };
   } finally {
     await local.stop();
     await partnerize.close();
   }
+}
+
+/** The records of these orders that wait for an operator (`unconfirmed`). */
+async function heldFor(ids: readonly string[], target: Target): Promise<ConversionRecord[]> {
+  const out: ConversionRecord[] = [];
+  for (const id of ids) {
+    const r = await target.deps.conversions.get(id);
+    if (r?.status === 'unconfirmed') out.push(r);
+  }
+  return out;
 }
 
 export function soakMarkdown(r: SoakReport, when: string): string {
@@ -160,7 +218,8 @@ export function soakMarkdown(r: SoakReport, when: string): string {
     `| postback latency p50 / p99 | ${f(r.latencyMsP50)} ms / ${f(r.latencyMsP99)} ms |`,
     `| Partnerize calls (failed, answer lost) | ${r.partnerizeCalls} (${r.partnerizeFailures}, ${r.partnerizeUncertain}) |`,
     `| attempts per conversion | ${f(r.attemptsPerConversion, 3)} |`,
-    `| time to drain after the last answer | ${f(r.drainSeconds, 2)} s |`,
+    `| time to drain after the last answer (the operator step included) | ${f(r.drainSeconds, 2)} s |`,
+    `| held unconfirmed for an operator (cut connections): confirmed / replayed | ${r.unconfirmed}: ${r.confirmedByOperator} / ${r.replayedByOperator} |`,
     `| recorded by Partnerize exactly once / twice or more / never | ${r.accepted} / ${r.acceptedTwice.length} / ${r.missing.length} |`,
     `| double-send rate | ${f((100 * r.acceptedTwice.length) / r.options.postbacks, 2)} % |`,
   ].join('\n');
