@@ -10,6 +10,7 @@ import { Annotations, App, Aspects } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { configFromContext, ConfigValidationError, type TrackingConfig } from '../lib/config.js';
 import { TrackingWafStack, webAclPropsOf } from '../lib/constructs/edge-protection.js';
+import { onCallPropsOf } from '../lib/constructs/on-call.js';
 import { contextOverrides, OVERRIDE_WARNING_ID, overrideMessage } from '../lib/context-overrides.js';
 import { TrackingStack } from '../lib/tracking-stack.js';
 
@@ -43,6 +44,7 @@ if (config.enableWaf && !webAclArn && region !== 'us-east-1') {
     crossRegionReferences: true,
     description: 'Partnerize S2S tracker: the CloudFront web ACL (CLOUDFRONT-scope web ACLs live in us-east-1)',
     webAcl: webAclPropsOf(config),
+    onCall: { ...onCallPropsOf(config), runbookUrl: config.runbookUrl },
   });
   webAclArn = waf.webAclArn;
   crossRegionReferences = true;

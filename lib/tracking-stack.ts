@@ -12,7 +12,7 @@ import { TrackingFunction } from './constructs/tracking-function.js';
 import { TrackingTables } from './constructs/tracking-tables.js';
 import { CAMPAIGN_TIME_INDEX, CONVERSIONS } from '#lambdas/adapters/tables.js';
 import { acknowledgeNagFindings } from './nag-acknowledgements.js';
-import { OnCall } from './constructs/on-call.js';
+import { OnCall, onCallPropsOf } from './constructs/on-call.js';
 import { TrackingAlarms } from './constructs/tracking-alarms.js';
 import { TrackingDashboard } from './constructs/tracking-dashboard.js';
 import { EdgeDistribution, TrackingWebAcl, webAclPropsOf } from './constructs/edge-protection.js';
@@ -93,12 +93,8 @@ export class TrackingStack extends Stack {
     this.createRetrySchedule();
     this.reconcileSchedule = this.createReconcileSchedule(config);
     this.api = this.createApi(config);
+    this.onCall = new OnCall(this, 'OnCall', onCallPropsOf(config));
     this.edge = originVerifySecret ? this.createEdge(config, props.webAclArn, originVerifySecret) : undefined;
-    this.onCall = new OnCall(this, 'OnCall', {
-      emails: config.alarmEmails,
-      httpsEndpoints: config.alarmHttpsEndpoints,
-      existingTopicArn: config.alarmTopicArn || undefined,
-    });
     this.alarms = this.createAlarms(config);
     this.dashboard = this.createDashboard(config);
     acknowledgeNagFindings(this, { waf: Boolean(originVerifySecret), segmentSecret: Boolean(this.segmentSecret) });
@@ -253,7 +249,8 @@ export class TrackingStack extends Stack {
 
   /** CloudFront with the web ACL in front of the API (the optional WAF). */
   private createEdge(config: TrackingConfig, webAclArn: string | undefined, originVerifySecret: Secret): EdgeDistribution {
-    const acl = webAclArn ?? new TrackingWebAcl(this, 'Waf', webAclPropsOf(config)).webAcl.attrArn;
+    const onCall = { topic: this.onCall.topic, runbookUrl: config.runbookUrl };
+    const acl = webAclArn ?? new TrackingWebAcl(this, 'Waf', { ...webAclPropsOf(config), onCall }).webAcl.attrArn;
     const edge = new EdgeDistribution(this, 'Edge', {
       api: this.api.api,
       webAclArn: acl,

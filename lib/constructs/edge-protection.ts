@@ -22,11 +22,15 @@ import {
 } from 'aws-cdk-lib/aws-cloudfront';
 import { HttpOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { CfnIPSet, CfnWebACL } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { errorBody } from '#lambdas/http/http.js';
 import { ORIGIN_VERIFY_HEADER } from '#lambdas/http/origin-guard.js';
 import { parseCidr, type TrackingConfig } from '../config.js';
+import { OnCall, type OnCallProps } from './on-call.js';
 
 /**
  * Managed rules counted rather than blocking: Tealium events are large JSON bodies, and a GET
@@ -47,6 +51,11 @@ export interface TrackingWebAclProps {
   postbackRateLimitPer5Min: number;
   /** CIDRs postbacks may come from; empty = anywhere. */
   postbackSourceCidrs: readonly string[];
+  /**
+   * Where a postback answered 429 by the per-IP limit pages: the WAF answers before API Gateway,
+   * so such a 429 is in no access log and the `postbacks-throttled` alarm never sees it.
+   */
+  onCall?: { topic: ITopic; runbookUrl: string } | undefined;
 }
 
 export const webAclPropsOf = (c: TrackingConfig): TrackingWebAclProps => ({
@@ -133,9 +142,11 @@ const POSTBACKS_WITHOUT_AUTHORIZATION: Rule = {
   ),
 };
 
+const POSTBACK_RATE_RULE = 'PostbackRateLimitPerIp';
+
 /** Too many postbacks from one address: a 429, which Tealium retries (it does not retry a 403). */
 const postbackRateLimitPerIp = (limit: number): Rule => ({
-  name: 'PostbackRateLimitPerIp',
+  name: POSTBACK_RATE_RULE,
   action: { block: { customResponse: { responseCode: 429, customResponseBodyKey: 'rateLimited' } } },
   statement: { rateBasedStatement: { limit, aggregateKeyType: 'IP', scopeDownStatement: postbacks } },
 });
@@ -176,6 +187,35 @@ export class TrackingWebAcl extends Construct {
       ),
       rules: rules.map((rule, priority) => ({ ...rule, priority, visibilityConfig: this.visibility(rule.name) })),
     });
+    if (props.onCall) this.pageOnRateLimitedPostbacks(props.onCall);
+  }
+
+  /**
+   * Pages on any postback the per-IP limit answered 429: Tealium retries a 429 three times, then
+   * drops the order. The metric is WAF's own (CLOUDFRONT scope: dimensions WebACL and Rule, their
+   * metric names; no Region), in us-east-1 like the web ACL, so the alarm lives beside it.
+   */
+  private pageOnRateLimitedPostbacks(onCall: { topic: ITopic; runbookUrl: string }): void {
+    const alarm = new Alarm(this, 'PostbacksRateLimited', {
+      alarmName: `${Stack.of(this).stackName}-PostbacksRateLimited`,
+      alarmDescription:
+        'The web ACL answered 429 to a postback: one address sent more than wafPostbackRateLimitPer5Min postbacks in 5 minutes. ' +
+        `Tealium retries a 429 three times, then drops the order. Runbook: ${onCall.runbookUrl}#postbacks-rate-limited`,
+      metric: new Metric({
+        namespace: 'AWS/WAFV2',
+        metricName: 'BlockedRequests',
+        dimensionsMap: { WebACL: this.visibility('WebAcl').metricName, Rule: this.visibility(POSTBACK_RATE_RULE).metricName },
+        statistic: 'Sum',
+        period: Duration.minutes(5),
+      }),
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    const action = new SnsAction(onCall.topic);
+    alarm.addAlarmAction(action);
+    alarm.addOkAction(action);
   }
 
   /** One IP set per address family with listed CIDRs (IPv4, then IPv6), as statements matching it. */
@@ -207,9 +247,19 @@ export class TrackingWebAcl extends Construct {
 export class TrackingWafStack extends Stack {
   readonly webAclArn: string;
 
-  constructor(scope: Construct, id: string, props: StackProps & { webAcl: TrackingWebAclProps }) {
+  /** `onCall`: the tracker's on-call destinations; an alarm pages only through a topic of its own region, so this stack has its own. */
+  constructor(
+    scope: Construct,
+    id: string,
+    props: StackProps & { webAcl: TrackingWebAclProps; onCall: OnCallProps & { runbookUrl: string } },
+  ) {
     super(scope, id, props);
-    this.webAclArn = new TrackingWebAcl(this, 'Waf', props.webAcl).webAcl.attrArn;
+    const { runbookUrl, existingTopicArn, ...destinations } = props.onCall;
+    const topic = new OnCall(this, 'OnCall', {
+      ...destinations,
+      existingTopicArn: existingTopicArn?.split(':')[3] === 'us-east-1' ? existingTopicArn : undefined,
+    }).topic;
+    this.webAclArn = new TrackingWebAcl(this, 'Waf', { ...props.webAcl, onCall: { topic, runbookUrl } }).webAcl.attrArn;
   }
 }
 

@@ -4,6 +4,7 @@ import { Key } from 'aws-cdk-lib/aws-kms';
 import { SubscriptionProtocol, Topic, type ITopic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription, UrlSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import type { TrackingConfig } from '../config.js';
 
 export interface OnCallProps {
   emails: readonly string[];
@@ -12,6 +13,13 @@ export interface OnCallProps {
   /** An existing topic to page through instead of creating one. */
   existingTopicArn?: string | undefined;
 }
+
+/** The on-call destinations of the config. */
+export const onCallPropsOf = (c: Pick<TrackingConfig, 'alarmEmails' | 'alarmHttpsEndpoints' | 'alarmTopicArn'>): OnCallProps => ({
+  emails: c.alarmEmails,
+  httpsEndpoints: c.alarmHttpsEndpoints,
+  existingTopicArn: c.alarmTopicArn || undefined,
+});
 
 /**
  * The on-call topic every alarm notifies (ALARM and OK). Encrypted with a customer-managed key

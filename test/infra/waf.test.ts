@@ -7,6 +7,7 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { TrackingWafStack, webAclPropsOf } from '../../lib/constructs/edge-protection.js';
+import { onCallPropsOf } from '../../lib/constructs/on-call.js';
 import { TrackingStack } from '../../lib/tracking-stack.js';
 import { cdkFeatureFlags, configWith, resourcesOf, statementsOf } from '../support/stack.js';
 
@@ -21,6 +22,7 @@ function build(region: string, overrides: Record<string, unknown> = {}) {
           env: { ...env, region: 'us-east-1' },
           crossRegionReferences: true,
           webAcl: webAclPropsOf(config),
+          onCall: { ...onCallPropsOf(config), runbookUrl: config.runbookUrl },
         });
   const stack = new TrackingStack(app, 'PartnerizeS2S', { config, env, webAclArn: waf?.webAclArn, crossRegionReferences: Boolean(waf) });
   Aspects.of(app).add(new AwsSolutionsChecks());
@@ -89,13 +91,43 @@ describe('enableWaf in us-east-1 (one stack)', () => {
 
   it('limits postbacks per IP at wafPostbackRateLimitPer5Min with a 429, which Tealium retries', () => {
     const r = rules()['PostbackRateLimitPerIp']!;
-    expect(r.Statement.RateBasedStatement).toEqual({ Limit: 30000, AggregateKeyType: 'IP', ScopeDownStatement: postbacksPath });
+    // The route's own 5-minute budget (200/s × 300 s): one Tealium address is never limited below what the API takes.
+    expect(r.Statement.RateBasedStatement).toEqual({ Limit: 60000, AggregateKeyType: 'IP', ScopeDownStatement: postbacksPath });
     expect(r.Action.Block.CustomResponse).toMatchObject({ ResponseCode: 429 });
     const other = build('us-east-1', { wafPostbackRateLimitPer5Min: '90000' });
     const limit = (
       Object.values(resourcesOf(other.template, 'AWS::WAFv2::WebACL'))[0]!.Properties.Rules as Array<{ Name: string; Statement: any }>
     ).find((x) => x.Name === 'PostbackRateLimitPerIp')!.Statement.RateBasedStatement.Limit;
     expect(limit).toBe(90000);
+  });
+
+  it("pages on any postback the per-IP limit answered 429 (WAF's answers are in no access log)", () => {
+    const alarms = Object.values(resourcesOf(b.template, 'AWS::CloudWatch::Alarm')).filter((a) =>
+      String(a.Properties.AlarmName).endsWith('PostbacksRateLimited'),
+    );
+    expect(alarms).toHaveLength(1);
+    const a = alarms[0]!.Properties;
+    expect(a).toMatchObject({
+      Namespace: 'AWS/WAFV2',
+      MetricName: 'BlockedRequests',
+      Statistic: 'Sum',
+      Threshold: 0,
+      EvaluationPeriods: 1,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    const metricNames = Object.fromEntries(
+      [['WebAcl', acl().VisibilityConfig], ...Object.entries(rules()).map(([n, r]) => [n, (r as any).VisibilityConfig])].map(([n, v]) => [
+        n,
+        v.MetricName,
+      ]),
+    );
+    expect(a.Dimensions).toEqual([
+      { Name: 'Rule', Value: metricNames['PostbackRateLimitPerIp'] },
+      { Name: 'WebACL', Value: metricNames['WebAcl'] },
+    ]);
+    expect(a.AlarmActions).toEqual(a.OKActions);
+    expect(a.AlarmDescription).toMatch(/Runbook: docs\/runbook\.md#postbacks-rate-limited$/);
   });
 
   it('counts, not blocks, the managed rules that large Tealium bodies and GET postback queries trip; limits /clicks per IP', () => {
@@ -231,6 +263,13 @@ describe('enableWaf elsewhere (the web ACL in a us-east-1 stack)', () => {
     b.template.resourceCountIs('AWS::WAFv2::WebACL', 0);
     const d = Object.values(resourcesOf(b.template, 'AWS::CloudFront::Distribution'))[0]!.Properties.DistributionConfig;
     expect(JSON.stringify(d.WebACLId)).toContain('ExportsReader');
+  });
+
+  it('the us-east-1 stack pages through an on-call topic of its own (an alarm can only notify a topic of its region)', () => {
+    b.wafTemplate!.resourceCountIs('AWS::SNS::Topic', 1);
+    const alarm = Object.values(resourcesOf(b.wafTemplate!, 'AWS::CloudWatch::Alarm'))[0]!.Properties;
+    expect(alarm.MetricName).toBe('BlockedRequests');
+    expect(JSON.stringify(alarm.AlarmActions)).toContain('OnCallTopic');
   });
 
   it('both stacks are clean under cdk-nag', () => {
