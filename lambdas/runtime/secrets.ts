@@ -1,9 +1,8 @@
 /** Secrets the HTTP functions read at run time: the postback token, and CloudFront's origin-verify value. */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SecretsManagerTokens, type SecretsManagerTokensOptions, type TokenSource } from '../adapters/token-source.js';
-import type { Env } from '../core/settings.js';
 import { MINUTE_MS } from '../core/time.js';
-import { originVerifySecretArnFromEnv } from './env.js';
+import { originVerifySecretArnFromEnv, type Env } from './env.js';
 
 /** Short timeouts: a read happens while a request waits (Tealium gives up at 5 s). */
 export const secretsClient = (): SecretsManagerClient =>
