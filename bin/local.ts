@@ -64,15 +64,16 @@ function tokenNote(origin: TokenOrigin): string {
 
 function banner(local: LocalServer): string {
   const s = local.settings;
+  const f = s.functions;
   const cli =
     local.url === DEFAULT_LOCAL_URL
       ? pzCommand(local.url, 'lookup <orderId>')
       : `${pzCommand(local.url, 'lookup <orderId>')}   (or export PZ_LOCAL_URL=${local.url})`;
   return [
     'Partnerize S2S tracker — local mode',
-    `  mode:       ${s.mode}${s.mode === 'dryrun' ? '  (calls are recorded, not sent; PARTNERIZE_MODE=live sends them)' : ''}`,
-    `  partnerize: ${s.baseUrl}  campaign ${s.campaignId}${s.functions.conversionRefPrefix ? ` (prefix ${s.functions.conversionRefPrefix})` : ''}`,
-    ...s.functions.campaigns.map(
+    `  mode:       ${f.partnerizeMode}${f.partnerizeMode === 'dryrun' ? '  (calls are recorded, not sent; PARTNERIZE_MODE=live sends them)' : ''}`,
+    `  partnerize: ${f.partnerizeBaseUrl}  campaign ${f.partnerizeCampaignId}${f.conversionRefPrefix ? ` (prefix ${f.conversionRefPrefix})` : ''}`,
+    ...f.campaigns.map(
       (r) =>
         `  campaign:   ${r.name} → ${r.campaignId}${r.conversionRefPrefix ? ` (prefix ${r.conversionRefPrefix})` : ''} when ${Object.entries(
           r.match,
@@ -85,8 +86,8 @@ function banner(local: LocalServer): string {
     `  token:      ${local.token}${tokenNote(local.tokenOrigin)}`,
     `  auth:       Authorization: Bearer ${local.token}`,
     `  storage:    ${s.dataDir ? `embedded DynamoDB persisted in ${s.dataDir}` : 'embedded DynamoDB in memory (set DATA_DIR to keep data)'}`,
-    `  retries:    sweep every ${s.sweepIntervalS}s, delays ${s.retryDelaysS.join(',')}s`,
-    `  updates:    cancellations, returns, approvals → ${local.info.partnerizeApi.baseUrl}${local.info.partnerizeApi.keysSet ? '' : '  (PARTNERIZE_APPLICATION_KEY and PARTNERIZE_USER_API_KEY not set: updates are kept and wait)'}`,
+    `  retries:    sweep every ${s.sweepIntervalS}s, delays ${f.retryDelaysS.join(',')}s`,
+    `  updates:    cancellations, returns, approvals → ${f.partnerizeApiBaseUrl}${s.apiKeys ? '' : '  (PARTNERIZE_APPLICATION_KEY and PARTNERIZE_USER_API_KEY not set: updates are kept and wait)'}`,
     `  demo shop:  ${local.url}/demo/?clickref=AbC123xYz  (landing page with the capture snippet → product → checkout)`,
     `  operator:   ${cli}`,
     `  process:    pid ${process.pid}  (Ctrl-C, or kill ${process.pid}, stops it)`,
@@ -99,11 +100,11 @@ async function main(): Promise<void> {
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   let local: LocalServer;
   try {
-    local = await startLocal();
+    local = await startLocal(process.env);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EADDRINUSE')
-      console.error(`Port ${process.env['PORT'] ?? 3000} is in use: stop what holds it or set PORT=<another port>.`);
+    const e = err as NodeJS.ErrnoException & { port?: number };
+    // The port that was asked for is on the error: listen() failed on it.
+    if (e.code === 'EADDRINUSE') console.error(`Port ${e.port} is in use: stop what holds it or set PORT=<another port>.`);
     else console.error(`Could not start the local endpoint: ${e.message}`);
     process.exit(1);
   }

@@ -9,35 +9,18 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
+import { textList } from '#lambdas/core/setting-readers.js';
 import { readSettings, SETTING_KEYS, SettingsError, type Naming, type SettingKey, type Settings } from '#lambdas/core/settings.js';
 
 export { DEMO_CAMPAIGN_ID } from '#lambdas/core/settings.js';
 
-const fromText = (v: unknown): unknown => {
-  if (typeof v !== 'string') return v;
-  const t = v.trim();
-  if (t.startsWith('[') || t.startsWith('{')) {
-    try {
-      return JSON.parse(t) as unknown;
-    } catch {
-      return v;
-    }
-  }
-  return v;
-};
-
-const stringList = z.preprocess(
-  (v) => {
-    const parsed = fromText(v);
-    if (typeof parsed === 'string')
-      return parsed
-        .split(',')
-        .map((s) => s.trim())
-        .filter((s) => s !== '');
-    return parsed;
-  },
-  z.array(z.string().min(1)),
-);
+/** A list key, read by the functions' own list reader (JSON array or comma-separated text; blanks dropped). */
+const stringList = z.unknown().transform((v, ctx) => {
+  const r = textList()(v);
+  if (r.ok) return r.value;
+  ctx.addIssue({ code: 'custom', message: r.message });
+  return z.NEVER;
+});
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 

@@ -52,11 +52,18 @@ const CRITERIA: Record<keyof CampaignMatch, [RegExp, string]> = {
   currency: [/^[A-Z]{3}$/, 'ISO currency codes such as "GBP"'],
   site: [/^(\*\.)?([a-z0-9-]{1,63}\.)*[a-z0-9-]{1,63}$/, 'hostnames such as "shop.example.de" or "*.example.de"'],
 };
+/**
+ * What a Partnerize campaign id looks like, and what a conversionRef prefix may be: one home for
+ * both, read by a rule's keys here and by the `partnerizeCampaignId` and `conversionRefPrefix`
+ * settings (core/settings.ts). Each is a pattern and what it asks, for the error.
+ */
+export const CAMPAIGN_ID_FORMAT: [RegExp, string] = [/^[A-Za-z0-9_-]{1,64}$/, 'your Partnerize campaign id: 1-64 letters, digits, _ or -'];
+export const CONVERSION_REF_PREFIX_FORMAT: [RegExp, string] = [/^[A-Za-z0-9_.-]{0,32}$/, 'up to 32 letters, digits, _ . or -'];
 /** Each key of a rule: how it is checked, and what it must be. */
 const KEYS: Record<string, [RegExp, string]> = {
   name: [/^[a-z0-9][a-z0-9_-]{0,31}$/, '1-32 of a-z, 0-9, _ or -'],
-  campaignId: [/^[A-Za-z0-9_-]{1,64}$/, 'your Partnerize campaign id: 1-64 letters, digits, _ or -'],
-  conversionRefPrefix: [/^[A-Za-z0-9_.-]{0,32}$/, 'up to 32 letters, digits, _ . or -'],
+  campaignId: CAMPAIGN_ID_FORMAT,
+  conversionRefPrefix: CONVERSION_REF_PREFIX_FORMAT,
   match: [/$^/, 'an object naming at least one of country, currency, site'],
 };
 const shown = (v: unknown): string => JSON.stringify(v) ?? String(v);

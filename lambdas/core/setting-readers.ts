@@ -63,6 +63,16 @@ export const textList =
     return opts.atLeastOne && items.length === 0 ? fail('must name at least one') : ok(items);
   };
 
+/** A positive number (seconds), or with `whole` a positive whole number (a count). */
+export const positiveNumber =
+  (opts: { whole?: boolean } = {}): Reader<number> =>
+  (raw) => {
+    const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : Number.NaN;
+    return Number.isFinite(n) && n > 0 && (!opts.whole || Number.isInteger(n))
+      ? ok(n)
+      : fail(`must be a positive ${opts.whole ? 'whole number' : 'number'}, got ${shown(raw)}`);
+  };
+
 /** Positive numbers (seconds): JSON array or comma-separated text. */
 export const positiveNumbers: Reader<number[]> = (raw) => {
   const v = fromText(raw);

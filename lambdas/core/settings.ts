@@ -7,12 +7,14 @@
  *   cdk.json context ──readSettings──► Settings ──settingsToEnv(fn)──► a function's environment
  *   (lib/config.ts)                                   (lib/tracking-stack.ts)
  *   environment ──settingsFromEnv──► Settings ──trackerConfig──► TrackerConfig (Deps.config)
- *   (runtime/env.ts: functions, local mode, CLI)
+ *   (lambdas/runtime/env.ts, the one reader of an environment: functions, local mode)
+ *
+ * This module reads no environment: it names each setting's variable (envName) and checks values.
  *
  * Settings that only shape the infrastructure (throttles, alarms, memory, the WAF) never reach a
  * function: they live in lib/config.ts alone.
  */
-import { readCampaignRules, type CampaignRule } from './campaigns.js';
+import { CAMPAIGN_ID_FORMAT, CONVERSION_REF_PREFIX_FORMAT, readCampaignRules, type CampaignRule } from './campaigns.js';
 import { CONSENT_POLICIES, type ConsentPolicy } from './consent.js';
 import { InputError } from './errors.js';
 import type { Converted } from './fields.js';
@@ -68,10 +70,17 @@ export const envName = (key: SettingKey): string =>
 /** The demo campaign of cdk.json and the local mode: fine for dry runs, never for live sends. */
 export const DEMO_CAMPAIGN_ID = '1011l0000';
 
+/*
+ * Which functions read a setting (`for`): those whose code reads it, and those whose start-up
+ * cross-checks (crossCheck below) read it: a function must judge the values synth judged, so it gets
+ * every setting a check of its own settings reads (the lease's and the demo campaign's).
+ */
+/** The postbacks function sends at once, the retry function later: the same delivery rules. */
 const SENDERS = ['postbacks', 'retry'] as const;
 /**
- * The senders and the daily reconciliation (campaigns, prefixes, the mode; the base URL too: the
- * live-mode demo-campaign check must judge the values synth judged).
+ * The senders and the daily reconciliation read the mode, the campaign and the retention. The base
+ * URL and the campaign rules reach the retry and reconcile functions for the live-mode
+ * demo-campaign check alone (a retry sends the request recorded at the postback).
  */
 const RECONCILED = [...SENDERS, 'reconcile'] as const;
 
@@ -93,29 +102,26 @@ export const SETTINGS = {
   /** `dryrun` records the exact call without sending it; `live` sends. */
   partnerizeMode: setting<PartnerizeMode>({ read: choice(['live', 'dryrun'] as const), default: 'dryrun', for: RECONCILED }),
   /** Partnerize campaign id (from Partnerize; the default is a demo value, refused in live mode). */
-  partnerizeCampaignId: setting({
-    read: matching(/^[A-Za-z0-9_-]{1,64}$/, 'your Partnerize campaign id: 1-64 letters, digits, _ or -'),
-    default: DEMO_CAMPAIGN_ID,
-    for: RECONCILED,
-  }),
+  partnerizeCampaignId: setting({ read: matching(...CAMPAIGN_ID_FORMAT), default: DEMO_CAMPAIGN_ID, for: RECONCILED }),
   partnerizeBaseUrl: setting({ read: httpUrl, default: 'https://prf.hn', for: RECONCILED }),
   /** Partnerize's API (bulk conversion updates, jobs, the conversion report); its keys are a secret, not a setting. */
   partnerizeApiBaseUrl: setting({ read: httpUrl, default: 'https://api.partnerize.com', for: ['retry', 'reconcile'] }),
-  partnerizeMethod: setting<HttpMethod>({ read: choice(['GET', 'POST'] as const), default: 'GET', for: SENDERS }),
+  /** How the postback calls Partnerize; a retry sends the request recorded then, method and all. */
+  partnerizeMethod: setting<HttpMethod>({ read: choice(['GET', 'POST'] as const), default: 'GET', for: ['postbacks'] }),
   /** How Partnerize's answer to a conversionref it already holds reads (core/answer-budget.ts). */
   partnerizeDuplicateAnswer: setting({ read: pattern, default: DEFAULT_DUPLICATE_ANSWER, for: SENDERS }),
-  /** Prepended to the order id to make the conversionRef, e.g. `TEST-` during the parallel run. */
-  conversionRefPrefix: setting({
-    read: matching(/^[A-Za-z0-9_.-]{0,32}$/, 'up to 32 letters, digits, _ . or -'),
-    default: '',
-    for: RECONCILED,
-  }),
+  /**
+   * Prepended to the order id to make the conversionRef, e.g. `TEST-` during the parallel run (the
+   * postback makes the conversionRef; a retry sends the one recorded; the reconciliation finds it).
+   */
+  conversionRefPrefix: setting({ read: matching(...CONVERSION_REF_PREFIX_FORMAT), default: '', for: ['postbacks', 'reconcile'] }),
   /**
    * More campaigns beside the default one (core/campaigns.ts): rules routing an order by its
    * `campaign` field, country, currency or site to a campaign id with its own conversionRef prefix.
    */
   campaigns: setting<CampaignRule[]>({ read: readCampaignRules, default: [], for: RECONCILED, write: (r) => JSON.stringify(r) }),
-  attributionWindowDays: setting({ read: wholeNumber(1, 365), default: 30, for: ['clicks', 'postbacks', 'retry'] }),
+  /** How long a click is kept (clicks) and may attribute an order (postbacks). */
+  attributionWindowDays: setting({ read: wholeNumber(1, 365), default: 30, for: ['clicks', 'postbacks'] }),
   conversionRetentionDays: setting({ read: wholeNumber(1, 3650), default: 400, for: RECONCILED }),
   consentPolicy: setting<ConsentPolicy>({ read: choice(CONSENT_POLICIES), default: 'required', for: ['postbacks'] }),
   /** Tealium consent categories that mean "may track affiliates". */
@@ -152,9 +158,12 @@ export const SETTINGS = {
   minSessionIdBits: setting({ read: wholeNumber(0, 128), default: 32, for: ['clicks'] }),
   /** How long a session's click is locked against a click with another clickref and without its key (core/clicks.ts); 0: never. */
   clickLockMinutes: setting({ read: wholeNumber(0, 1440), default: 30, for: ['clicks'] }),
-  /** Timeout of the attempt made while the postback waits (core/answer-budget.ts). */
+  /**
+   * Timeout of the attempt made while the postback waits (core/answer-budget.ts). Each attempt, with
+   * its recording, must end inside the lease: both senders check the lease against both timeouts.
+   */
   inlineTimeoutMs: setting({ read: wholeNumber(200, MAX_INLINE_TIMEOUT_MS), default: DEFAULT_INLINE_TIMEOUT_MS, for: SENDERS }),
-  /** Timeout of a retry attempt; with the recording, it must end inside the lease. */
+  /** Timeout of a retry attempt and of a call to Partnerize's API. */
   retryTimeoutMs: setting({ read: wholeNumber(200, 25_000), default: DEFAULT_RETRY_TIMEOUT_MS, for: SENDERS }),
   /** The retry schedule (±20 % jitter); after the last one the record is `failed`. */
   retryDelaysS: setting({ read: positiveNumbers, default: [...DEFAULT_RETRY_DELAYS_S], for: SENDERS }),
@@ -325,8 +334,6 @@ export function readSettings(lookup: (key: SettingKey) => unknown, naming: Namin
   return out as Settings;
 }
 
-export type Env = Readonly<Record<string, string | undefined>>;
-
 /**
  * The settings an operator's CLI needs to act as the functions would (judge a duplicate answer,
  * find a live click, schedule a retry, hold a lease): published by the stack as an output and by
@@ -350,9 +357,6 @@ export const operatorSettingsOf = (s: Settings): Partial<Settings> => Object.fro
 
 /** Every setting at its default. */
 export const defaultSettings = (): Settings => readSettings(() => undefined, ENV_NAMING);
-
-/** The settings from environment variables (functions, local mode, CLI); errors name the variable. */
-export const settingsFromEnv = (env: Env): Settings => readSettings((key) => env[envName(key)], ENV_NAMING);
 
 /** The environment variables of the settings `fn` reads (all of them without `fn`: the local mode). */
 export function settingsToEnv(s: Settings, fn?: FunctionName): Record<string, string> {
@@ -378,6 +382,3 @@ export function trackerConfig(s: Settings): TrackerConfig {
     leaseMs: s.leaseSeconds * 1000,
   };
 }
-
-/** The settings from the environment, as the functions use them. */
-export const trackerConfigFromEnv = (env: Env): TrackerConfig => trackerConfig(settingsFromEnv(env));

@@ -6,8 +6,7 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { secretCredentials } from '../adapters/api-credentials.js';
 import { staticCredentials, type CredentialSource } from '../adapters/partnerize-api.js';
-import type { Env } from '../core/settings.js';
-import { apiKeysLocationFromEnv } from './env.js';
+import { apiKeysLocationFromEnv, type Env } from './env.js';
 
 export function apiCredentials(env: Env): CredentialSource {
   const where = apiKeysLocationFromEnv(env);

@@ -1,10 +1,9 @@
 /** The clicks function, put together from its environment. */
 import { DynamoClickStore } from '../adapters/dynamodb-stores.js';
 import { systemClock } from '../adapters/clock.js';
-import type { Env } from '../core/settings.js';
 import { createClicksHandler } from '../handlers/clicks.js';
 import { dynamoClient } from './dynamodb.js';
-import { configFromEnv, dynamodbEndpointFromEnv, ENV, required } from './env.js';
+import { configFromEnv, dynamodbEndpointFromEnv, ENV, required, type Env } from './env.js';
 import { observability } from './observability.js';
 import { originVerifyFromEnv } from './secrets.js';
 

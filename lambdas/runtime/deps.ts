@@ -4,9 +4,8 @@ import { DynamoClickReader, DynamoConversionStore, DynamoOrderUpdates } from '..
 import { newId } from '../adapters/ids.js';
 import { createFetchSender, dryRunSender } from '../adapters/partnerize-sender.js';
 import type { ClickStore, Deps } from '../core/model.js';
-import type { Env } from '../core/settings.js';
 import { dynamoClient } from './dynamodb.js';
-import { configFromEnv, dynamodbEndpointFromEnv, ENV, required } from './env.js';
+import { configFromEnv, dynamodbEndpointFromEnv, ENV, required, type Env } from './env.js';
 import { observability } from './observability.js';
 
 /** A function that was given no clicks table (the retry function): using it is a wiring bug. */
@@ -15,8 +14,8 @@ const noClicks: ClickStore = {
   get: () => Promise.reject(new Error(`this function has no clicks table (${ENV.clicksTable})`)),
 };
 
-export function depsFromEnv(env: Env, uses: { clicks: boolean }): Deps {
-  const db = dynamoClient(dynamodbEndpointFromEnv(env));
+/** `db`: the function's one DynamoDB client, when it has other stores on it too (the retry function's outbox). */
+export function depsFromEnv(env: Env, uses: { clicks: boolean }, db = dynamoClient(dynamodbEndpointFromEnv(env))): Deps {
   const config = configFromEnv(env);
   const conversionsTable = required(env, ENV.conversionsTable);
   return {

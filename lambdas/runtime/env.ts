@@ -1,14 +1,27 @@
 /**
- * The one place a function's environment is read. Every variable has its name here (the settings'
- * names are in core/settings.ts), and every reader fails loudly at init, naming the variable: a
- * function with a bad environment must not start, rather than run on a silent fallback. Only the
- * entry files (lambdas/clicks.ts, …) hand `process.env` in; the local mode and the tests hand in
- * their own records.
+ * The one place an environment is read: a function's (the entry files hand `process.env` in; the
+ * local mode and the tests hand in their own records) and the local mode's own. Every variable has
+ * its name here (the settings' names are rows of core/settings.ts, through envName), and every
+ * reader fails loudly at start, naming the variable: a process with a bad environment must not
+ * start, rather than run on a silent fallback.
  */
 import type { ApiCredentials } from '../core/model.js';
-import { settingsFromEnv, SettingsError, trackerConfig, type Env, type TrackerConfig } from '../core/settings.js';
+import { positiveNumber, textList, wholeNumber, type Reader } from '../core/setting-readers.js';
+import {
+  ENV_NAMING,
+  envName,
+  readSettings,
+  SettingsError,
+  trackerConfig,
+  type SettingKey,
+  type Settings,
+  type TrackerConfig,
+} from '../core/settings.js';
 import { LOG_LEVELS, type LogLevel } from '../observability/logger.js';
 import { METRICS_NAMESPACE } from '../observability/metrics.js';
+
+/** An environment: `process.env`, or a record standing for it. */
+export type Env = Readonly<Record<string, string | undefined>>;
 
 /** What the stack (or the local mode) sets besides the settings: where things are. */
 export const ENV = {
@@ -26,7 +39,7 @@ export const ENV = {
   segmentSharedSecret: 'SEGMENT_SHARED_SECRET',
   /** The Secrets Manager secret holding the Partnerize API keys (AWS; the retry function only). */
   partnerizeApiKeysSecretArn: 'PARTNERIZE_API_KEYS_SECRET_ARN',
-  /** The Partnerize API keys themselves (local mode only; the stack never sets them). */
+  /** The Partnerize API keys themselves (the local mode, the operator CLI; the stack never sets them). */
   partnerizeApplicationKey: 'PARTNERIZE_APPLICATION_KEY',
   partnerizeUserApiKey: 'PARTNERIZE_USER_API_KEY',
   /**
@@ -42,6 +55,23 @@ export const ENV = {
   logLevels: ['AWS_LAMBDA_LOG_LEVEL', 'POWERTOOLS_LOG_LEVEL', 'LOG_LEVEL'],
 } as const;
 
+/**
+ * The local mode's own variables (README "Local mode settings": their names and defaults are a
+ * contract). No function reads them; the local mode reads these, the settings and ENV's.
+ */
+export const LOCAL_ENV = {
+  /** The port on 127.0.0.1 (`0` picks a free one). */
+  port: 'PORT',
+  /** Where the embedded DynamoDB keeps its tables (and the generated postback token); unset: in memory. */
+  dataDir: 'DATA_DIR',
+  /** How often the retry function runs, in seconds. */
+  sweepIntervalS: 'SWEEP_INTERVAL_S',
+  /** The browser origins /clicks answers with CORS headers. */
+  clickOrigins: 'CLICK_ORIGINS',
+  /** Connections open at once; past it new ones are dropped. */
+  maxConnections: 'MAX_CONNECTIONS',
+} as const;
+
 export class EnvError extends Error {
   override name = 'EnvError';
 }
@@ -52,10 +82,23 @@ export function required(env: Env, name: string): string {
   return v;
 }
 
-const optional = (env: Env, name: string): string | undefined => {
+/** A variable's value; unset or blank: undefined. */
+export const optional = (env: Env, name: string): string | undefined => {
   const v = env[name];
   return v === undefined || v.trim() === '' ? undefined : v;
 };
+
+/**
+ * A variable read by one of the settings' readers (core/setting-readers.ts), `fallback` when it is
+ * unset (or blank, with `blankIsUnset`); a value the reader refuses names the variable.
+ */
+function variable<T>(env: Env, name: string, read: Reader<T>, fallback: T, opts: { blankIsUnset?: boolean } = {}): T {
+  const raw = opts.blankIsUnset ? optional(env, name) : env[name];
+  if (raw === undefined) return fallback;
+  const r = read(raw);
+  if (!r.ok) throw new EnvError(`${name} ${r.message}`);
+  return r.value;
+}
 
 export interface Observability {
   service: string;
@@ -82,6 +125,9 @@ export function observabilityFromEnv(env: Env): Observability {
     logLevel: level as LogLevel,
   };
 }
+
+/** The settings from their variables; absent ones take their defaults; a bad one names its variable (SettingsError). */
+export const settingsFromEnv = (env: Env): Settings => readSettings((key) => env[envName(key)], ENV_NAMING);
 
 /** The settings as the functions use them; a bad one names its variable. */
 export function configFromEnv(env: Env): TrackerConfig {
@@ -121,17 +167,86 @@ export type ApiKeysLocation = { secretArn: string } | { keys: ApiCredentials } |
 export function apiKeysLocationFromEnv(env: Env): ApiKeysLocation {
   const secretArn = optional(env, ENV.partnerizeApiKeysSecretArn);
   if (secretArn) return { secretArn };
-  const applicationKey = optional(env, ENV.partnerizeApplicationKey);
-  const userApiKey = optional(env, ENV.partnerizeUserApiKey);
-  if (applicationKey && userApiKey) return { keys: { applicationKey: applicationKey.trim(), userApiKey: userApiKey.trim() } };
+  const keys = apiKeysFromEnv(env);
+  return keys ? { keys } : { none: true };
+}
+
+/**
+ * The Partnerize API keys given as the two variables (the local mode, the operator CLI): both, or
+ * neither. One without the other is a mistake, refused naming both: Partnerize's API takes both.
+ */
+export function apiKeysFromEnv(env: Env): ApiCredentials | undefined {
+  const applicationKey = optional(env, ENV.partnerizeApplicationKey)?.trim();
+  const userApiKey = optional(env, ENV.partnerizeUserApiKey)?.trim();
+  if (applicationKey && userApiKey) return { applicationKey, userApiKey };
   if (applicationKey || userApiKey) {
     const [set, unset] = applicationKey
       ? [ENV.partnerizeApplicationKey, ENV.partnerizeUserApiKey]
       : [ENV.partnerizeUserApiKey, ENV.partnerizeApplicationKey];
     throw new EnvError(`${set} is set but ${unset} is not: Partnerize's API takes both (user application key and user API key)`);
   }
-  return { none: true };
+  return undefined;
 }
 
 export const originVerifySecretArnFromEnv = (env: Env): string | undefined => optional(env, ENV.originVerifySecretArn);
 export const dynamodbEndpointFromEnv = (env: Env): string | undefined => optional(env, ENV.dynamodbEndpoint);
+
+/** The local mode's environment, read and checked at start (README "Local mode settings"). */
+export interface LocalModeEnv {
+  port: number;
+  /** The functions' settings, from the same variables the functions read (core/settings.ts). */
+  functions: Settings;
+  /** POSTBACK_TOKEN; unset: the local mode generates one (kept in DATA_DIR when there is one). */
+  givenToken: string | undefined;
+  dataDir: string | undefined;
+  sweepIntervalS: number;
+  clickOrigins: string[];
+  maxConnections: number;
+  /** The Partnerize API keys, both or neither (unset: order updates are kept and wait). */
+  apiKeys: ApiCredentials | undefined;
+  /**
+   * The functions' own variables the local mode hands on as given (Segment's shared secret, the log
+   * level, the metrics switch), each read by the function as in AWS. Metrics are off unless asked
+   * for: EMF metric lines are for CloudWatch; locally they would only drown the log.
+   */
+  passedOn: Env;
+}
+
+const PASSED_ON = [ENV.segmentSharedSecret, ENV.metricsDisabled, ...ENV.logLevels];
+
+/**
+ * The settings of the local mode's contract table where an empty value has always meant "the
+ * default" (`PARTNERIZE_BASE_URL= npm start`); for the others, as in a function, an empty value is
+ * a value (an empty list, no prefix) or an error.
+ */
+const LOCAL_BLANK_MEANS_DEFAULT: readonly SettingKey[] = [
+  'partnerizeBaseUrl',
+  'partnerizeCampaignId',
+  'partnerizeMode',
+  'retryDelaysS',
+  'partnerizeApiBaseUrl',
+];
+
+const withoutBlankDefaults = (env: Env): Env =>
+  Object.fromEntries(
+    Object.entries(env).filter(([name, v]) => !(v?.trim() === '' && LOCAL_BLANK_MEANS_DEFAULT.some((k) => envName(k) === name))),
+  );
+
+export function localModeFromEnv(env: Env): LocalModeEnv {
+  return {
+    port: variable(env, LOCAL_ENV.port, wholeNumber(0, 65_535), 3000, { blankIsUnset: true }),
+    functions: settingsFromEnv(withoutBlankDefaults(env)),
+    givenToken: optional(env, ENV.postbackToken),
+    dataDir: optional(env, LOCAL_ENV.dataDir),
+    sweepIntervalS: variable(env, LOCAL_ENV.sweepIntervalS, positiveNumber(), 60, { blankIsUnset: true }),
+    // Set but empty: no origin gets CORS headers.
+    clickOrigins: variable(env, LOCAL_ENV.clickOrigins, textList(), ['*']),
+    // Enough for a browser (six per host), the CLI and a soak at concurrency 50; a flood is dropped.
+    maxConnections: variable(env, LOCAL_ENV.maxConnections, positiveNumber({ whole: true }), 128, { blankIsUnset: true }),
+    apiKeys: apiKeysFromEnv(env),
+    passedOn: {
+      [ENV.metricsDisabled]: 'true',
+      ...Object.fromEntries(PASSED_ON.flatMap((n) => (env[n] === undefined ? [] : [[n, env[n]]]))),
+    },
+  };
+}

@@ -1,10 +1,9 @@
 /** The log and the metrics of a function, as its environment says. */
 import type { Log } from '../core/model.js';
 import type { Metrics } from '../core/metrics.js';
-import type { Env } from '../core/settings.js';
 import { jsonLog } from '../observability/logger.js';
 import { emfMetrics } from '../observability/metrics.js';
-import { observabilityFromEnv } from './env.js';
+import { observabilityFromEnv, type Env } from './env.js';
 
 export function observability(env: Env, metrics: { minFlushIntervalMs?: number } = {}): { log: Log; metrics: Metrics } {
   const o = observabilityFromEnv(env);

@@ -2,10 +2,9 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SecretsManagerTokens, staticTokens } from '../adapters/token-source.js';
 import type { TokenSource } from '../core/auth.js';
-import type { Env } from '../core/settings.js';
 import { createPostbacksHandler } from '../handlers/postbacks.js';
 import { depsFromEnv } from './deps.js';
-import { segmentSecretLocationFromEnv, tokenLocationFromEnv, type TokenLocation } from './env.js';
+import { segmentSecretLocationFromEnv, tokenLocationFromEnv, type TokenLocation, type Env } from './env.js';
 import { originVerifyFromEnv, secretsClient } from './secrets.js';
 
 export function postbacksFunction(env: Env) {

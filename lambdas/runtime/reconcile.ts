@@ -3,11 +3,10 @@ import { systemClock } from '../adapters/clock.js';
 import { DynamoReconciliation } from '../adapters/dynamodb-reconcile.js';
 import { createPartnerizeApi } from '../adapters/partnerize-api.js';
 import type { DailyDeps } from '../core/reconcile-run.js';
-import type { Env } from '../core/settings.js';
 import { createReconcileHandler } from '../handlers/reconcile.js';
 import { apiCredentials } from './api-keys.js';
 import { dynamoClient } from './dynamodb.js';
-import { configFromEnv, dynamodbEndpointFromEnv, ENV, required } from './env.js';
+import { configFromEnv, dynamodbEndpointFromEnv, ENV, required, type Env } from './env.js';
 import { observability } from './observability.js';
 
 export function reconcileDeps(env: Env): DailyDeps {

@@ -2,18 +2,19 @@
 import { DynamoUpdateOutbox } from '../adapters/dynamodb-update-outbox.js';
 import { createPartnerizeApi } from '../adapters/partnerize-api.js';
 import type { SweepDeps } from '../core/model.js';
-import type { Env } from '../core/settings.js';
 import { createRetryHandler } from '../handlers/retry.js';
 import { apiCredentials } from './api-keys.js';
 import { depsFromEnv } from './deps.js';
 import { dynamoClient } from './dynamodb.js';
-import { dynamodbEndpointFromEnv, ENV, required } from './env.js';
+import { dynamodbEndpointFromEnv, ENV, required, type Env } from './env.js';
 
 export function retryFunction(env: Env) {
-  const deps = depsFromEnv(env, { clicks: false });
+  // One DynamoDB client for the conversions and the order updates' outbox.
+  const db = dynamoClient(dynamodbEndpointFromEnv(env));
+  const deps = depsFromEnv(env, { clicks: false }, db);
   const sweepDeps: SweepDeps = {
     ...deps,
-    updates: new DynamoUpdateOutbox(dynamoClient(dynamodbEndpointFromEnv(env)), required(env, ENV.conversionsTable)),
+    updates: new DynamoUpdateOutbox(db, required(env, ENV.conversionsTable)),
     api: createPartnerizeApi({ baseUrl: deps.config.partnerizeApiBaseUrl, credentials: apiCredentials(env) }),
   };
   const { sweepLimit, sweepConcurrency, sweepBudgetMs, sweepSendsPerSecond, updateBatchSize } = deps.config;

@@ -2,9 +2,8 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SecretsManagerTokens, type SecretsManagerTokensOptions } from '../adapters/token-source.js';
 import type { TokenSource } from '../core/auth.js';
-import type { Env } from '../core/settings.js';
 import { MINUTE_MS } from '../core/time.js';
-import { originVerifySecretArnFromEnv } from './env.js';
+import { originVerifySecretArnFromEnv, type Env } from './env.js';
 
 /** Short timeouts: a read happens while a request waits (core/answer-budget.ts). */
 export const secretsClient = (): SecretsManagerClient =>

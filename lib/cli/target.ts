@@ -24,8 +24,8 @@ import {
 } from '#lambdas/core/settings.js';
 import { silentLog } from '#lambdas/observability/logger.js';
 import { noMetrics } from '#lambdas/core/metrics.js';
-import type { AdminDeps, PartnerizeApi, ReconciliationStore } from '#lambdas/core/model.js';
-import { ENV } from '#lambdas/runtime/env.js';
+import type { AdminDeps, ApiCredentials, PartnerizeApi, ReconciliationStore } from '#lambdas/core/model.js';
+import { apiKeysFromEnv, ENV, EnvError } from '#lambdas/runtime/env.js';
 import { LOCAL_AWS_ENV, localDynamoClient } from '../local/embedded-dynamodb.js';
 import { LOCAL_API_PROXY_PATH, LOCAL_INFO_PATH, type LocalInfo } from '../local/server.js';
 
@@ -89,16 +89,14 @@ function cliDeps(
   };
 }
 
-/** The operator's own keys, when both are in the CLI's environment (one alone is a mistake, said so). */
-function keysFromEnv(env: Record<string, string | undefined>): { applicationKey: string; userApiKey: string } | undefined {
-  const applicationKey = env[ENV.partnerizeApplicationKey]?.trim();
-  const userApiKey = env[ENV.partnerizeUserApiKey]?.trim();
-  if (applicationKey && userApiKey) return { applicationKey, userApiKey };
-  if (applicationKey || userApiKey)
-    throw new TargetError(
-      `set both ${ENV.partnerizeApplicationKey} and ${ENV.partnerizeUserApiKey} (Partnerize's API takes both), or neither`,
-    );
-  return undefined;
+/** The operator's own keys, when both are in the CLI's environment (one alone is a mistake, said so: runtime/env.ts). */
+function keysFromEnv(env: Record<string, string | undefined>): ApiCredentials | undefined {
+  try {
+    return apiKeysFromEnv(env);
+  } catch (err) {
+    if (err instanceof EnvError) throw new TargetError(err.message);
+    throw err;
+  }
 }
 
 const apiUserAgent = 'partnerize-s2s-tracker-cli';
@@ -116,23 +114,24 @@ export async function localTarget(url: string, opts: CliOptions): Promise<Target
     );
   }
   const db = localDynamoClient(info.dynamodbEndpoint);
+  const deps = cliDeps(db, info.tables, info.mode, opts, info.settings);
   return {
     label: `local ${base}`,
     mode: info.mode,
     apiUrl: base,
-    conversionRefPrefix: info.conversionRefPrefix,
-    deps: cliDeps(db, info.tables, info.mode, opts, info.settings ?? { retryDelaysS: info.retryDelaysS }),
+    conversionRefPrefix: deps.config.conversionRefPrefix,
+    deps,
     reconciliation: new DynamoReconciliation(db, info.tables.conversions),
     campaignsKnown: true,
     partnerizeApi: (env) => {
       const keys = keysFromEnv(env);
       if (keys)
         return createPartnerizeApi({
-          baseUrl: env[envName('partnerizeApiBaseUrl')]?.trim() || info.partnerizeApi.baseUrl,
+          baseUrl: env[envName('partnerizeApiBaseUrl')]?.trim() || deps.config.partnerizeApiBaseUrl,
           credentials: staticCredentials(keys),
           userAgent: apiUserAgent,
         });
-      if (!info.partnerizeApi.keysSet)
+      if (!info.apiKeysSet)
         throw new TargetError(
           `no Partnerize API keys: start the local mode with ${ENV.partnerizeApplicationKey} and ${ENV.partnerizeUserApiKey} (and ${envName('partnerizeApiBaseUrl')}), or give them to pz`,
         );

@@ -112,74 +112,96 @@ function send(res: ServerResponse, status: number, type: string, body: string, h
   res.end(body);
 }
 
-/** Handles /, /demo/… ; returns false for anything else. */
-export function demoShop(o: DemoShopOptions) {
-  return async (req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> => {
-    if (path === '/' && req.method === 'GET') {
-      send(res, 302, 'text/plain', 'see /demo/', { location: '/demo/?clickref=AbC123xYz' });
-      return true;
-    }
-    if (!path.startsWith('/demo')) return false;
-    const cookies = req.headers.cookie ?? '';
-    if (path === '/demo/pz-capture.js') send(res, 200, 'text/javascript; charset=utf-8', o.snippet.classic);
-    else if (path === '/demo/pz-capture.mjs') send(res, 200, 'text/javascript; charset=utf-8', o.snippet.esm);
-    else if ((path === '/demo' || path === '/demo/') && req.method === 'GET') send(res, 200, 'text/html; charset=utf-8', landing());
-    else if (path === '/demo/product' && req.method === 'GET') send(res, 200, 'text/html; charset=utf-8', product(o.token));
-    else if (path === '/demo/checkout' && req.method === 'POST') {
-      const form = await readForm(req);
-      if (!matchesAny(form.get('token') ?? undefined, [o.token])) {
-        send(
-          res,
-          403,
-          'text/html; charset=utf-8',
-          page(
-            'Not from this shop',
-            `<h2>This checkout only takes orders from the shop's own product page</h2>
+const HTML = 'text/html; charset=utf-8';
+const SCRIPT = 'text/javascript; charset=utf-8';
+
+const notFromThisShop = (): string =>
+  page(
+    'Not from this shop',
+    `<h2>This checkout only takes orders from the shop's own product page</h2>
 <p>The form did not carry the postback token. <a href="/demo/product">Back to the product</a></p>`,
-          ),
-        );
-        return true;
-      }
-      const consentCookie = readCookie(cookies, 'demo_consent');
-      const sessionId = readCookie(cookies, 'pz_session') ?? `demo-anonymous-${randomBytes(8).toString('hex')}`;
-      const orderId = `DEMO-${Date.now().toString(36).toUpperCase()}-${randomBytes(2).toString('hex').toUpperCase()}`;
-      const quantity = Math.max(1, Math.min(99, Number(form.get('quantity')) || 1));
-      // The brand's backend posts the order, with the shopper's session and consent.
-      const order = {
-        event: 'purchase',
-        orderId,
-        sessionId,
-        currency: 'GBP',
-        country: 'GB',
-        customerType: 'new',
-        ...(consentCookie ? { consent: consentCookie === 'yes' } : {}),
-        userAgent: req.headers['user-agent'],
-        items: [{ sku: form.get('sku') ?? 'TR2-42', category: 'shoes', value: form.get('price') ?? '89.00', quantity }],
-        metadata: { store: 'demo' },
-      };
-      const answer = await fetch(`${o.apiUrl()}/postbacks`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${o.token}`, 'content-type': 'application/json' },
-        body: JSON.stringify(order),
-      });
-      const result = (await answer.json()) as { conversionRef?: string; outcome?: string; error?: { message: string } };
-      const record = result.conversionRef ? await o.conversion(result.conversionRef) : undefined;
-      send(
-        res,
-        200,
-        'text/html; charset=utf-8',
-        page(
-          'Thank you',
-          `<h2>Thank you for your order</h2>
+  );
+
+/** The order the brand's backend posts: the product form, with the shopper's session and consent. */
+function orderOf(form: URLSearchParams, req: IncomingMessage) {
+  const cookies = req.headers.cookie ?? '';
+  const consentCookie = readCookie(cookies, 'demo_consent');
+  const quantity = Math.max(1, Math.min(99, Number(form.get('quantity')) || 1));
+  return {
+    event: 'purchase',
+    orderId: `DEMO-${Date.now().toString(36).toUpperCase()}-${randomBytes(2).toString('hex').toUpperCase()}`,
+    sessionId: readCookie(cookies, 'pz_session') ?? `demo-anonymous-${randomBytes(8).toString('hex')}`,
+    currency: 'GBP',
+    country: 'GB',
+    customerType: 'new',
+    ...(consentCookie ? { consent: consentCookie === 'yes' } : {}),
+    userAgent: req.headers['user-agent'],
+    items: [{ sku: form.get('sku') ?? 'TR2-42', category: 'shoes', value: form.get('price') ?? '89.00', quantity }],
+    metadata: { store: 'demo' },
+  };
+}
+
+interface PostbackAnswer {
+  conversionRef?: string;
+  outcome?: string;
+  error?: { message: string };
+}
+
+/** The confirmation: the tracker's answer, the clickref it found, the exact Partnerize call. */
+const thankYou = (o: DemoShopOptions, orderId: string, status: number, result: PostbackAnswer, record: ConversionRecord | undefined) =>
+  page(
+    'Thank you',
+    `<h2>Thank you for your order</h2>
 <p>Order <code id="order-id">${esc(orderId)}</code> — the tracker answered
-<code id="outcome">${esc(result.outcome ?? `HTTP ${answer.status}`)}</code>${result.error ? ` (${esc(result.error.message)})` : ''}.</p>
+<code id="outcome">${esc(result.outcome ?? `HTTP ${status}`)}</code>${result.error ? ` (${esc(result.error.message)})` : ''}.</p>
 <p>Clickref: <code id="clickref">${esc(record?.clickref ?? '—')}</code> (${esc(record?.clickrefSource ?? 'none')})</p>
 <p>Partnerize call:</p><pre id="call">${esc(record?.request ? `${record.request.method} ${record.request.url}` : '— (nothing to send)')}</pre>
 <p class="muted">The whole story: <code>${esc(pzCommand(o.apiUrl(), `lookup ${orderId}`))}</code></p>
 <p><a href="/demo/">Back to the shop</a></p>`,
-        ),
-      );
-    } else send(res, 404, 'text/plain; charset=utf-8', 'no such demo page');
-    return true;
+  );
+
+/** The checkout: takes the order only with the token in the form, posts it as the brand's backend would, shows the outcome. */
+async function checkout(o: DemoShopOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const form = await readForm(req);
+  if (!matchesAny(form.get('token') ?? undefined, [o.token])) return send(res, 403, HTML, notFromThisShop());
+  const order = orderOf(form, req);
+  const answer = await fetch(`${o.apiUrl()}/postbacks`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${o.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(order),
+  });
+  const result = (await answer.json()) as PostbackAnswer;
+  const record = result.conversionRef ? await o.conversion(result.conversionRef) : undefined;
+  send(res, 200, HTML, thankYou(o, order.orderId, answer.status, result, record));
+}
+
+/** One page of the shop: the answer to one request. */
+type DemoPage = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+
+export interface DemoShop {
+  /** Whether a request is the shop's: `GET /` (sent on to the landing page) and every path under /demo. */
+  takes(method: string, path: string): boolean;
+  /** Answers one of its requests (`path` without trailing slashes); a path under /demo it has no page for is a 404. */
+  answer(req: IncomingMessage, res: ServerResponse, path: string): Promise<void>;
+}
+
+export function demoShop(o: DemoShopOptions): DemoShop {
+  // The shop's pages by `METHOD path` (`*`: any method).
+  const pages = new Map<string, DemoPage>([
+    ['GET /', (_req, res) => send(res, 302, 'text/plain', 'see /demo/', { location: '/demo/?clickref=AbC123xYz' })],
+    ['* /demo/pz-capture.js', (_req, res) => send(res, 200, SCRIPT, o.snippet.classic)],
+    ['* /demo/pz-capture.mjs', (_req, res) => send(res, 200, SCRIPT, o.snippet.esm)],
+    ['GET /demo', (_req, res) => send(res, 200, HTML, landing())],
+    ['GET /demo/product', (_req, res) => send(res, 200, HTML, product(o.token))],
+    ['POST /demo/checkout', (req, res) => checkout(o, req, res)],
+  ]);
+  const pageFor = (method: string, path: string) => pages.get(`${method} ${path}`) ?? pages.get(`* ${path}`);
+  return {
+    takes: (method, path) => pageFor(method, path) !== undefined || path.startsWith('/demo'),
+    answer: async (req, res, path) => {
+      const page = pageFor(req.method ?? 'GET', path);
+      if (page) await page(req, res);
+      else send(res, 404, 'text/plain; charset=utf-8', 'no such demo page');
+    },
   };
 }

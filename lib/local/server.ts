@@ -1,94 +1,41 @@
 /**
  * The local mode: the same Lambda handler modules behind node:http, an embedded DynamoDB
- * (dynalite), and the retry function on a timer. Settings come from environment variables
- * (README "Local mode settings": their names and defaults are a contract).
+ * (dynalite), and the retry function on a timer. Its environment is read by the one environment
+ * module (lambdas/runtime/env.ts, localModeFromEnv: README "Local mode settings", whose names and
+ * defaults are a contract); the functions get theirs as a record built here, as the stack would set
+ * it. Nothing is read from or written to `process.env` on the way.
+ *
+ *   startLocal: settings ─► DATA_DIR claimed ─► serve: the token, the embedded DynamoDB, the
+ *   functions, the route table, listening, the retry loop
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { DEMO_CAMPAIGN_ID, operatorSettingsOf, settingsFromEnv, settingsToEnv, type Settings } from '#lambdas/core/settings.js';
-import { ENV } from '#lambdas/runtime/env.js';
+import { DEMO_CAMPAIGN_ID, operatorSettingsOf, settingsToEnv, type PartnerizeMode, type Settings } from '#lambdas/core/settings.js';
+import { ENV, localModeFromEnv, type Env, type LocalModeEnv } from '#lambdas/runtime/env.js';
 import { clicksFunction } from '#lambdas/runtime/clicks.js';
 import { postbacksFunction } from '#lambdas/runtime/postbacks.js';
 import { retryFunction } from '#lambdas/runtime/retry.js';
 import type { SweepReport } from '#lambdas/core/sweep.js';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from './embedded-dynamodb.js';
-import { demoShop } from './demo-shop.js';
+import { demoShop, type DemoShop } from './demo-shop.js';
 import { buildSnippet } from '../snippet/build.js';
 import { DynamoConversionStore } from '#lambdas/adapters/dynamodb-stores.js';
 import { lambdaContext, PayloadTooLarge, readBody, toHttpApiEvent, writeResult, type LambdaHttpHandler } from './http-bridge.js';
 import { claimDataDir, keptToken, type DataDirClaim } from './data-dir.js';
 
-type Env = Record<string, string | undefined>;
-
-export interface LocalSettings {
+/** The local mode's settings: its environment as read (runtime/env.ts), where it listens, DATA_DIR resolved. */
+export interface LocalSettings extends LocalModeEnv {
   host: string;
-  port: number;
-  /** The functions' settings, from the same variables the functions read (core/settings.ts). */
-  functions: Settings;
-  baseUrl: string;
-  campaignId: string;
-  mode: 'live' | 'dryrun';
-  /** POSTBACK_TOKEN; when absent the server generates one (kept in DATA_DIR when there is one). */
-  givenToken: string | undefined;
-  dataDir: string | undefined;
-  retryDelaysS: number[];
-  sweepIntervalS: number;
-  clickOrigins: string[];
-  maxConnections: number;
 }
 
 export { DEMO_CAMPAIGN_ID };
 
-/** Enough for a browser (six per host), the CLI and a soak at concurrency 50; a flood is dropped. */
-const DEFAULT_MAX_CONNECTIONS = 128;
-
-const positive = (name: string, v: string | undefined, def: number): number => {
-  if (v === undefined || v.trim() === '') return def;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got '${v}'`);
-  return n;
-};
-
-/**
- * The variables of the local mode's contract table, where an empty value has always meant "the
- * default" (`PARTNERIZE_BASE_URL= npm start`).
- */
-const BLANK_MEANS_DEFAULT = [
-  'PARTNERIZE_BASE_URL',
-  'PARTNERIZE_CAMPAIGN_ID',
-  'PARTNERIZE_MODE',
-  'RETRY_DELAYS_S',
-  'PARTNERIZE_API_BASE_URL',
-];
-
 /** Reads and checks the local mode's environment (the contract table), with its defaults. */
-export function localSettings(env: Env = process.env): LocalSettings {
-  const port = env['PORT'] === undefined || env['PORT'] === '' ? 3000 : Number(env['PORT']);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got '${env['PORT']}'`);
-  const given = Object.fromEntries(Object.entries(env).filter(([k, v]) => !(BLANK_MEANS_DEFAULT.includes(k) && v?.trim() === '')));
-  const functions = settingsFromEnv(given);
-  const maxConnections = positive('MAX_CONNECTIONS', env['MAX_CONNECTIONS'], DEFAULT_MAX_CONNECTIONS);
-  if (!Number.isInteger(maxConnections)) throw new Error(`MAX_CONNECTIONS must be a whole number, got '${env['MAX_CONNECTIONS']}'`);
-  return {
-    host: '127.0.0.1',
-    port,
-    functions,
-    baseUrl: functions.partnerizeBaseUrl,
-    campaignId: functions.partnerizeCampaignId,
-    mode: functions.partnerizeMode,
-    givenToken: env['POSTBACK_TOKEN'] || undefined,
-    dataDir: env['DATA_DIR'] ? resolve(env['DATA_DIR']) : undefined,
-    retryDelaysS: functions.retryDelaysS,
-    sweepIntervalS: positive('SWEEP_INTERVAL_S', env['SWEEP_INTERVAL_S'], 60),
-    clickOrigins: (env['CLICK_ORIGINS'] ?? '*')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-    maxConnections,
-  };
+export function localSettings(env: Env): LocalSettings {
+  const read = localModeFromEnv(env);
+  return { ...read, host: '127.0.0.1', dataDir: read.dataDir === undefined ? undefined : resolve(read.dataDir) };
 }
 
 /** Where the postback token came from: POSTBACK_TOKEN, generated for this run, or kept in DATA_DIR. */
@@ -106,17 +53,17 @@ function postbackToken(settings: LocalSettings): { token: string; origin: TokenO
  * on 127.0.0.1 only; the local mode prints the same token at start).
  */
 export interface LocalInfo {
-  mode: 'live' | 'dryrun';
+  mode: PartnerizeMode;
   dynamodbEndpoint: string;
   tables: { clicks: string; conversions: string };
   token: string;
-  conversionRefPrefix: string;
-  retryDelaysS: number[];
-  partnerize: { baseUrl: string; campaignId: string };
-  /** What the CLI applies as the functions do (core/settings.ts OPERATOR_SETTINGS). */
+  /**
+   * What the CLI applies as the functions do (core/settings.ts OPERATOR_SETTINGS): the conversionRef
+   * prefix, the retry schedule, the campaigns, Partnerize's API …
+   */
   settings: Partial<Settings>;
-  /** Partnerize's API for order updates, and whether its keys were given (never the keys). */
-  partnerizeApi: { baseUrl: string; keysSet: boolean };
+  /** Whether the Partnerize API keys were given (never the keys): the CLI then reads the report through this server. */
+  apiKeysSet: boolean;
 }
 
 export const LOCAL_INFO_PATH = '/_local/info';
@@ -151,11 +98,30 @@ export interface LocalServer {
   close(): Promise<void>;
 }
 
-interface Route {
+/** A request as the routes see it. */
+interface LocalRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  method: string;
+  /** The path as sent, without the query. */
+  raw: string;
+  /** The path without trailing slashes (`/` for the root). */
+  path: string;
+}
+
+/** A route of the local server: which requests it takes, and its answer. The first route that takes a request answers it. */
+interface LocalRoute {
+  takes(r: LocalRequest): boolean;
+  answer(r: LocalRequest): Promise<void> | void;
+}
+
+/** A function behind its API route, as API Gateway would call it. */
+interface FunctionRoute {
   name: string;
   methods: readonly string[];
   handler: LambdaHttpHandler;
-  cors: boolean;
+  /** The browser origins it answers with CORS headers (only /clicks is called from pages). */
+  corsOrigins?: readonly string[];
 }
 
 function corsHeaders(req: IncomingMessage, origins: readonly string[]): Record<string, string> {
@@ -194,12 +160,12 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 
 /**
  * The environment the local mode hands its functions, as the stack would set it: every setting
- * (validated already), where the embedded DynamoDB and its tables are, and the postback token.
- * Nothing is read from or written to `process.env` on the way.
+ * (validated already), where the embedded DynamoDB and its tables are, the postback token, the
+ * Partnerize API keys when given (only the retry function reads them: runtime/retry.ts), and the
+ * functions' own variables passed on as given.
  */
 function functionsEnv(
   settings: LocalSettings,
-  env: Env,
   where: { endpoint: string; tables: { clicks: string; conversions: string }; token: string },
 ): Env {
   return {
@@ -208,63 +174,60 @@ function functionsEnv(
     [ENV.clicksTable]: where.tables.clicks,
     [ENV.conversionsTable]: where.tables.conversions,
     [ENV.postbackToken]: where.token,
-    ...(env[ENV.segmentSharedSecret] ? { [ENV.segmentSharedSecret]: env[ENV.segmentSharedSecret] } : {}),
     [ENV.serviceName]: 'partnerize-s2s-local',
-    // EMF metric lines are for CloudWatch; locally they would only drown the log.
-    [ENV.metricsDisabled]: env[ENV.metricsDisabled] ?? 'true',
-    ...Object.fromEntries(ENV.logLevels.filter((n) => env[n] !== undefined).map((n) => [n, env[n]!])),
-    // The Partnerize API keys, as given (only the retry function reads them: runtime/retry.ts).
-    ...Object.fromEntries(API_KEY_VARS.filter((n) => env[n]?.trim()).map((n) => [n, env[n]!])),
+    ...(settings.apiKeys && {
+      [ENV.partnerizeApplicationKey]: settings.apiKeys.applicationKey,
+      [ENV.partnerizeUserApiKey]: settings.apiKeys.userApiKey,
+    }),
+    ...settings.passedOn,
   };
 }
 
-const API_KEY_VARS = [ENV.partnerizeApplicationKey, ENV.partnerizeUserApiKey];
-
-/** Starts the local mode: the functions behind node:http, the embedded DynamoDB, the retry loop. */
-export async function startLocal(env: Env = process.env): Promise<LocalServer> {
-  const settings = localSettings(env);
-  let claim: DataDirClaim | undefined;
-  if (settings.dataDir) {
-    mkdirSync(settings.dataDir, { recursive: true });
-    claim = claimDataDir(settings.dataDir);
-  }
-  try {
-    return await serve(settings, env, claim);
-  } catch (err) {
-    claim?.release();
-    throw err;
-  }
+/** The local mode's functions, each built from the environment the stack would give it. */
+function localFunctions(env: Env) {
+  return {
+    clicks: clicksFunction(env) as LambdaHttpHandler,
+    postbacks: postbacksFunction(env) as LambdaHttpHandler,
+    retry: retryFunction(env) as (e: undefined, c: ReturnType<typeof lambdaContext>) => Promise<SweepReport>,
+  };
 }
 
-/** What the request handler needs; `port` is known once the server listens. */
-interface Site {
-  settings: LocalSettings;
-  /** The local mode's Partnerize API keys, as given (for the report route). */
-  apiKeys: { applicationKey: string; userApiKey: string } | undefined;
-  routes: Record<string, Route>;
-  info: LocalInfo;
-  demo: ReturnType<typeof demoShop>;
-  port: () => number;
+function localInfo(settings: LocalSettings, dynamo: EmbeddedDynamo, token: string): LocalInfo {
+  return {
+    mode: settings.functions.partnerizeMode,
+    dynamodbEndpoint: dynamo.endpoint,
+    tables: dynamo.tables,
+    token,
+    settings: operatorSettingsOf(settings.functions),
+    apiKeysSet: settings.apiKeys !== undefined,
+  };
 }
 
-/** One request: local-only routes guarded, the info endpoint, the demo shop, then the two API routes. */
-async function handle(site: Site, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const rawPath = (req.url ?? '/').split('?')[0]!;
-  const path = rawPath.replace(/\/+$/, '') || '/';
-  if (isLocalOnly(path)) {
-    const refusal = localOnlyRefusal(req, site.port());
-    if (refusal) return sendJson(res, refusal.status, { error: { code: refusal.code, message: refusal.message } });
-  }
-  if (path === LOCAL_INFO_PATH && req.method === 'GET') return sendJson(res, 200, site.info);
-  if (rawPath.startsWith(`${LOCAL_API_PROXY_PATH}/`)) return forwardReport(site, req, res);
-  if (await site.demo(req, res, rawPath === '/demo/' ? rawPath : path)) return;
-  const route = site.routes[path];
-  if (!route)
-    return sendJson(res, 404, {
-      error: { code: 'not_found', message: `no route ${req.method} ${path}; try POST /clicks or POST /postbacks` },
-    });
-  const cors = route.cors ? corsHeaders(req, site.settings.clickOrigins) : {};
-  if (req.method === 'OPTIONS' && route.cors) {
+/**
+ * The route table, in order: the CLI's info, the report it reads through this server, the demo
+ * shop, then the two API routes. Anything else is a 404.
+ */
+function routeTable(
+  settings: LocalSettings,
+  info: LocalInfo,
+  demo: DemoShop,
+  functions: { clicks: LambdaHttpHandler; postbacks: LambdaHttpHandler },
+): LocalRoute[] {
+  return [
+    { takes: (r) => r.path === LOCAL_INFO_PATH && r.method === 'GET', answer: (r) => sendJson(r.res, 200, info) },
+    { takes: (r) => r.raw.startsWith(`${LOCAL_API_PROXY_PATH}/`), answer: (r) => forwardReport(settings, r) },
+    { takes: (r) => demo.takes(r.method, r.path), answer: (r) => demo.answer(r.req, r.res, r.path) },
+    apiRoute('/clicks', { name: 'clicks', methods: ['GET', 'POST'], handler: functions.clicks, corsOrigins: settings.clickOrigins }),
+    apiRoute('/postbacks', { name: 'postbacks', methods: ['GET', 'POST'], handler: functions.postbacks }),
+  ];
+}
+
+const apiRoute = (path: string, fn: FunctionRoute): LocalRoute => ({ takes: (r) => r.path === path, answer: (r) => callFunction(fn, r) });
+
+/** A request to an API route: its CORS preflight, a method it does not answer, or its function's answer. */
+async function callFunction(fn: FunctionRoute, { req, res, method, path }: LocalRequest): Promise<void> {
+  const cors = fn.corsOrigins ? corsHeaders(req, fn.corsOrigins) : {};
+  if (method === 'OPTIONS' && fn.corsOrigins) {
     res.writeHead(204, {
       ...cors,
       'access-control-allow-methods': 'GET,POST,OPTIONS',
@@ -273,18 +236,23 @@ async function handle(site: Site, req: IncomingMessage, res: ServerResponse): Pr
     });
     return void res.end();
   }
-  const method = req.method ?? 'GET';
-  if (!route.methods.includes(method)) {
+  if (!fn.methods.includes(method)) {
     return sendJson(
       res,
       405,
-      { error: { code: 'method_not_allowed', message: `${path} answers ${route.methods.join(' and ')}` } },
-      { allow: route.methods.join(', ') },
+      { error: { code: 'method_not_allowed', message: `${path} answers ${fn.methods.join(' and ')}` } },
+      { allow: fn.methods.join(', ') },
     );
   }
-  let body: Buffer;
+  const body = await bodyWithinLimit(req, res);
+  if (body === undefined) return;
+  writeResult(res, await fn.handler(toHttpApiEvent(req, body, `${method} ${path}`), lambdaContext(fn.name, 10_000)), cors);
+}
+
+/** The request's body; over API Gateway's limit, a 413 and undefined. */
+async function bodyWithinLimit(req: IncomingMessage, res: ServerResponse): Promise<Buffer | undefined> {
   try {
-    body = await readBody(req);
+    return await readBody(req);
   } catch (err) {
     if (!(err instanceof PayloadTooLarge)) throw err;
     // Stop reading and close: the rest of an oversized upload is not worth receiving.
@@ -295,23 +263,24 @@ async function handle(site: Site, req: IncomingMessage, res: ServerResponse): Pr
       { connection: 'close' },
     );
     res.on('finish', () => req.destroy());
-    return;
+    return undefined;
   }
-  const event: APIGatewayProxyEventV2 = toHttpApiEvent(req, body, `${method} ${path}`);
-  writeResult(res, await route.handler(event, lambdaContext(route.name, 10_000)), cors);
 }
 
 /** The conversion report, read from Partnerize's API with the local mode's keys (see {@link LOCAL_API_PROXY_PATH}). */
-async function forwardReport(site: Site, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function forwardReport(settings: LocalSettings, { req, res }: LocalRequest): Promise<void> {
   const target = (req.url ?? '').slice(LOCAL_API_PROXY_PATH.length);
   if (req.method !== 'GET' || !target.startsWith(REPORT_PREFIX))
     return sendJson(res, 404, { error: { code: 'not_found', message: `only GET ${LOCAL_API_PROXY_PATH}${REPORT_PREFIX}… is forwarded` } });
-  if (!site.apiKeys)
+  if (!settings.apiKeys)
     return sendJson(res, 503, {
-      error: { code: 'no_api_keys', message: `the local mode was started without ${API_KEY_VARS.join(' and ')}` },
+      error: {
+        code: 'no_api_keys',
+        message: `the local mode was started without ${ENV.partnerizeApplicationKey} and ${ENV.partnerizeUserApiKey}`,
+      },
     });
-  const { applicationKey, userApiKey } = site.apiKeys;
-  const base = site.settings.functions.partnerizeApiBaseUrl.replace(/\/+$/, '');
+  const { applicationKey, userApiKey } = settings.apiKeys;
+  const base = settings.functions.partnerizeApiBaseUrl.replace(/\/+$/, '');
   let answer: Response;
   try {
     answer = await fetch(`${base}${target}`, {
@@ -332,6 +301,29 @@ async function forwardReport(site: Site, req: IncomingMessage, res: ServerRespon
   res.end(Buffer.from(await answer.arrayBuffer()));
 }
 
+/** What answering a request needs; `port` is known once the server listens. */
+interface Site {
+  settings: LocalSettings;
+  routes: readonly LocalRoute[];
+  port: () => number;
+}
+
+/** One request: local-only routes guarded, then the first route that takes it, else a 404. */
+async function handle(site: Site, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const raw = (req.url ?? '/').split('?')[0]!;
+  const r: LocalRequest = { req, res, method: req.method ?? 'GET', raw, path: raw.replace(/\/+$/, '') || '/' };
+  if (isLocalOnly(r.path)) {
+    const refusal = localOnlyRefusal(req, site.port());
+    if (refusal) return sendJson(res, refusal.status, { error: { code: refusal.code, message: refusal.message } });
+  }
+  const route = site.routes.find((x) => x.takes(r));
+  if (!route)
+    return sendJson(res, 404, {
+      error: { code: 'not_found', message: `no route ${req.method} ${r.path}; try POST /clicks or POST /postbacks` },
+    });
+  await route.answer(r);
+}
+
 function httpServer(site: Site): Server {
   const server = createServer((req, res) => {
     handle(site, req, res).catch((err: unknown) => {
@@ -350,6 +342,16 @@ function httpServer(site: Site): Server {
     console.warn(`local server: ${site.settings.maxConnections} connections open (MAX_CONNECTIONS); dropping new ones`);
   });
   return server;
+}
+
+/** Listens on the settings' host and port; the port it got (`PORT=0`: a free one). */
+async function listen(server: Server, settings: LocalSettings): Promise<number> {
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(settings.port, settings.host, () => resolveListen());
+  });
+  const addr = server.address();
+  return typeof addr === 'object' && addr ? addr.port : settings.port;
 }
 
 /** The retry function on a timer, one run at a time, starting at once (owed sends left by a previous run). */
@@ -378,76 +380,56 @@ function sweepLoop(retry: (event: undefined, context: ReturnType<typeof lambdaCo
   };
 }
 
-async function serve(settings: LocalSettings, env: Env, claim: DataDirClaim | undefined): Promise<LocalServer> {
+/** Starts the local mode: the functions behind node:http, the embedded DynamoDB, the retry loop. */
+export async function startLocal(env: Env): Promise<LocalServer> {
+  const settings = localSettings(env);
+  let claim: DataDirClaim | undefined;
+  if (settings.dataDir) {
+    mkdirSync(settings.dataDir, { recursive: true });
+    claim = claimDataDir(settings.dataDir);
+  }
+  try {
+    return await serve(settings, claim);
+  } catch (err) {
+    claim?.release();
+    throw err;
+  }
+}
+
+async function serve(settings: LocalSettings, claim: DataDirClaim | undefined): Promise<LocalServer> {
   const { token, origin: tokenOrigin } = postbackToken(settings);
   // dynalite on its own thread: the handlers and the embedded DynamoDB do not queue behind each
   // other on one event loop (in AWS they are separate services too).
   const dynamo = await startEmbeddedDynamo({ dataDir: settings.dataDir, thread: true });
-  const functions = functionsEnv(settings, env, { endpoint: dynamo.endpoint, tables: dynamo.tables, token });
   let url = '';
   let port = settings.port;
-  const site: Site = {
-    settings,
-    apiKeys:
-      functions[ENV.partnerizeApplicationKey] && functions[ENV.partnerizeUserApiKey]
-        ? { applicationKey: functions[ENV.partnerizeApplicationKey]!.trim(), userApiKey: functions[ENV.partnerizeUserApiKey]!.trim() }
-        : undefined,
-    routes: {
-      '/clicks': { name: 'clicks', methods: ['GET', 'POST'], handler: clicksFunction(functions) as LambdaHttpHandler, cors: true },
-      '/postbacks': {
-        name: 'postbacks',
-        methods: ['GET', 'POST'],
-        handler: postbacksFunction(functions) as LambdaHttpHandler,
-        cors: false,
-      },
-    },
-    info: {
-      mode: settings.mode,
-      dynamodbEndpoint: dynamo.endpoint,
-      tables: dynamo.tables,
-      token,
-      conversionRefPrefix: settings.functions.conversionRefPrefix,
-      retryDelaysS: settings.retryDelaysS,
-      partnerize: { baseUrl: settings.baseUrl, campaignId: settings.campaignId },
-      settings: operatorSettingsOf(settings.functions),
-      partnerizeApi: {
-        baseUrl: settings.functions.partnerizeApiBaseUrl,
-        keysSet: API_KEY_VARS.every((n) => Boolean(functions[n])),
-      },
-    },
-    demo: demoShop({
+  let server: Server;
+  let functions: ReturnType<typeof localFunctions>;
+  const info = localInfo(settings, dynamo, token);
+  try {
+    functions = localFunctions(functionsEnv(settings, { endpoint: dynamo.endpoint, tables: dynamo.tables, token }));
+    const demo = demoShop({
       apiUrl: () => url,
       token,
       snippet: await buildSnippet(),
       conversion: (ref) => new DynamoConversionStore(dynamo.client, dynamo.tables.conversions).get(ref),
-    }),
-    port: () => port,
-  };
-  const server = httpServer(site);
-  try {
-    await new Promise<void>((resolveListen, reject) => {
-      server.once('error', reject);
-      server.listen(settings.port, settings.host, () => resolveListen());
     });
+    server = httpServer({ settings, routes: routeTable(settings, info, demo, functions), port: () => port });
+    port = await listen(server, settings);
   } catch (err) {
     await dynamo.close();
     throw err;
   }
-  const addr = server.address();
-  port = typeof addr === 'object' && addr ? addr.port : settings.port;
   url = `http://${settings.host}:${port}`;
   claim?.announce(url);
-  const sweeps = sweepLoop(
-    retryFunction(functions) as (e: undefined, c: ReturnType<typeof lambdaContext>) => Promise<SweepReport>,
-    settings.sweepIntervalS,
-  );
+  const sweeps = sweepLoop(functions.retry, settings.sweepIntervalS);
   return {
     settings: { ...settings, port },
     url,
     token,
     tokenOrigin,
     dynamo,
-    info: site.info,
+    info,
     sweepNow: sweeps.sweepNow,
     close: async () => {
       await sweeps.stop();

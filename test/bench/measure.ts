@@ -8,7 +8,7 @@ import { DynamoClickStore, DynamoConversionStore, DynamoOrderUpdates } from '#la
 import { newId } from '#lambdas/adapters/ids.js';
 import { createFetchSender } from '#lambdas/adapters/partnerize-sender.js';
 import { staticTokens } from '#lambdas/adapters/token-source.js';
-import { trackerConfigFromEnv } from '#lambdas/core/settings.js';
+import { configFromEnv } from '#lambdas/runtime/env.js';
 import { jsonLog, silentLog } from '#lambdas/observability/logger.js';
 import { emfMetrics } from '#lambdas/observability/metrics.js';
 import { ACCESS_LOG_FIELDS } from '../../lib/constructs/tracking-api.js';
@@ -96,7 +96,7 @@ const TOKEN = 'bench-token-0123456789';
 function memoryDeps(env: Record<string, string> = {}): Deps {
   let t = Date.UTC(2026, 10, 24, 10);
   return {
-    config: trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: '1011l270', PARTNERIZE_MODE: 'live', ...env }),
+    config: configFromEnv({ PARTNERIZE_CAMPAIGN_ID: '1011l270', PARTNERIZE_MODE: 'live', ...env }),
     clicks: new MemoryClickStore(),
     conversions: new MemoryConversionStore(),
     updates: new MemoryUpdateOutbox(),
@@ -450,7 +450,7 @@ export async function consumption(n = 200): Promise<{ click: Consumption; conver
     const measure = async (fn: (deps: Deps) => Promise<void>) => {
       const { client, tally } = countingClient(dynamo.endpoint, raw, dynamo.tables);
       const deps: Deps = {
-        config: trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: '1011l270', PARTNERIZE_MODE: 'live', PARTNERIZE_BASE_URL: partnerize.url }),
+        config: configFromEnv({ PARTNERIZE_CAMPAIGN_ID: '1011l270', PARTNERIZE_MODE: 'live', PARTNERIZE_BASE_URL: partnerize.url }),
         clicks: new DynamoClickStore(client, dynamo.tables.clicks),
         conversions: new DynamoConversionStore(client, dynamo.tables.conversions),
         updates: new DynamoOrderUpdates(client, dynamo.tables.conversions),

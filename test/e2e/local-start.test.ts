@@ -82,8 +82,10 @@ describe('live mode with the demo campaign', () => {
       expect(() => localSettings({ ...live, PARTNERIZE_BASE_URL: base, PARTNERIZE_CAMPAIGN_ID: '1011l0000' }), base).toThrow(
         /PARTNERIZE_CAMPAIGN_ID/,
       );
-      expect(localSettings({ ...live, PARTNERIZE_BASE_URL: base, PARTNERIZE_CAMPAIGN_ID: '1011l270' }).campaignId).toBe('1011l270');
-      expect(localSettings({ PARTNERIZE_BASE_URL: base }).mode).toBe('dryrun');
+      expect(localSettings({ ...live, PARTNERIZE_BASE_URL: base, PARTNERIZE_CAMPAIGN_ID: '1011l270' }).functions.partnerizeCampaignId).toBe(
+        '1011l270',
+      );
+      expect(localSettings({ PARTNERIZE_BASE_URL: base }).functions.partnerizeMode).toBe('dryrun');
     }
     for (const base of [
       'http://127.0.0.1:9999',
@@ -92,7 +94,7 @@ describe('live mode with the demo campaign', () => {
       'https://notprf.hn',
       'https://partnerize.com.example',
     ]) {
-      expect(localSettings({ ...live, PARTNERIZE_BASE_URL: base }).campaignId, base).toBe('1011l0000');
+      expect(localSettings({ ...live, PARTNERIZE_BASE_URL: base }).functions.partnerizeCampaignId, base).toBe('1011l0000');
     }
   });
 

@@ -7,7 +7,7 @@ import { DynamoClickStore, DynamoConversionStore } from '#lambdas/adapters/dynam
 import { DynamoUpdateOutbox } from '#lambdas/adapters/dynamodb-update-outbox.js';
 import { createFetchSender } from '#lambdas/adapters/partnerize-sender.js';
 import { staticTokens } from '#lambdas/adapters/token-source.js';
-import { trackerConfigFromEnv } from '#lambdas/core/settings.js';
+import { configFromEnv } from '#lambdas/runtime/env.js';
 import type { Deps, TrackerConfig } from '#lambdas/core/model.js';
 import { createClicksHandler } from '#lambdas/handlers/clicks.js';
 import { createPostbacksHandler } from '#lambdas/handlers/postbacks.js';
@@ -25,7 +25,7 @@ export const TOKEN = 'test-token-0123456789';
 export const CAMPAIGN = '1011l270';
 
 export function testConfig(env: Record<string, string> = {}): TrackerConfig {
-  return trackerConfigFromEnv({
+  return configFromEnv({
     PARTNERIZE_CAMPAIGN_ID: CAMPAIGN,
     PARTNERIZE_MODE: 'live',
     PARTNERIZE_BASE_URL: 'https://prf.hn',

@@ -3,7 +3,7 @@
  * values, in-memory stores with the DynamoDB adapters' semantics, a scripted Partnerize, a clock the
  * test moves, and logs and metrics kept for assertions. Nothing here opens a socket.
  */
-import { trackerConfigFromEnv } from '#lambdas/core/settings.js';
+import { configFromEnv } from '#lambdas/runtime/env.js';
 import type { Metrics } from '#lambdas/core/metrics.js';
 import { DUE_SHARD, type AdminDeps, type ConversionRecord, type Log } from '#lambdas/core/model.js';
 import { MemoryClickStore, MemoryConversionAdmin, MemoryUpdateOutbox } from './memory-stores.js';
@@ -44,7 +44,7 @@ export const BASE_URL = 'https://prf.test';
 
 /** The tracker's config as the functions read it, live, with a short retry schedule. */
 export const unitConfig = (env: Record<string, string> = {}) =>
-  trackerConfigFromEnv({
+  configFromEnv({
     PARTNERIZE_CAMPAIGN_ID: CAMPAIGN,
     PARTNERIZE_MODE: 'live',
     PARTNERIZE_BASE_URL: BASE_URL,

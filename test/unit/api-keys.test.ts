@@ -6,8 +6,7 @@ import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient 
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { credentialsOf, secretCredentials } from '#lambdas/adapters/api-credentials.js';
-import { trackerConfigFromEnv } from '#lambdas/core/settings.js';
-import { apiKeysLocationFromEnv } from '#lambdas/runtime/env.js';
+import { apiKeysLocationFromEnv, configFromEnv } from '#lambdas/runtime/env.js';
 
 const sm = mockClient(SecretsManagerClient);
 afterEach(() => sm.reset());
@@ -66,7 +65,7 @@ describe('apiKeysLocationFromEnv', () => {
 
 describe('order update settings', () => {
   it("defaults: Tealium retail names, Partnerize's API host, automatic approval off", () => {
-    expect(trackerConfigFromEnv({})).toMatchObject({
+    expect(configFromEnv({})).toMatchObject({
       cancelEvents: ['order_cancel'],
       refundEvents: ['order_refund'],
       returnEvents: ['return', 'order_return'],
@@ -78,11 +77,9 @@ describe('order update settings', () => {
   });
 
   it('an event name may mean one thing only (a purchase, or one kind of update)', () => {
-    expect(() => trackerConfigFromEnv({ CANCEL_EVENTS: 'purchase' })).toThrow(
-      /CANCEL_EVENTS names 'purchase', which PURCHASE_EVENTS names too/,
-    );
-    expect(() => trackerConfigFromEnv({ REFUND_EVENTS: 'Return' })).toThrow(/RETURN_EVENTS names 'return', which REFUND_EVENTS names too/);
-    expect(() => trackerConfigFromEnv({ UPDATE_BATCH_SIZE: '100001' })).toThrow(/UPDATE_BATCH_SIZE/);
-    expect(() => trackerConfigFromEnv({ PARTNERIZE_API_BASE_URL: 'ftp://x' })).toThrow(/PARTNERIZE_API_BASE_URL/);
+    expect(() => configFromEnv({ CANCEL_EVENTS: 'purchase' })).toThrow(/CANCEL_EVENTS names 'purchase', which PURCHASE_EVENTS names too/);
+    expect(() => configFromEnv({ REFUND_EVENTS: 'Return' })).toThrow(/RETURN_EVENTS names 'return', which REFUND_EVENTS names too/);
+    expect(() => configFromEnv({ UPDATE_BATCH_SIZE: '100001' })).toThrow(/UPDATE_BATCH_SIZE/);
+    expect(() => configFromEnv({ PARTNERIZE_API_BASE_URL: 'ftp://x' })).toThrow(/PARTNERIZE_API_BASE_URL/);
   });
 });

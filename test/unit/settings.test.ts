@@ -7,12 +7,11 @@ import {
   readSettings,
   SETTING_KEYS,
   SETTINGS,
-  settingsFromEnv,
   SettingsError,
   settingsToEnv,
-  trackerConfigFromEnv,
   type FunctionName,
 } from '#lambdas/core/settings.js';
+import { configFromEnv, settingsFromEnv } from '#lambdas/runtime/env.js';
 import cdkJson from '../../cdk.json' with { type: 'json' };
 
 describe('settings from the environment', () => {
@@ -29,7 +28,7 @@ describe('settings from the environment', () => {
   });
 
   it('has safe defaults: dry run, consent required, production schedule', () => {
-    const c = trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c1' });
+    const c = configFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c1' });
     expect(c).toMatchObject({
       partnerizeMode: 'dryrun',
       consentPolicy: 'required',
@@ -47,25 +46,21 @@ describe('settings from the environment', () => {
   });
 
   it('names the variable at fault', () => {
-    expect(() => trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c c' })).toThrow(/PARTNERIZE_CAMPAIGN_ID/);
-    expect(() => trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', PARTNERIZE_MODE: 'on' })).toThrow(/PARTNERIZE_MODE/);
-    expect(() => trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', ATTRIBUTION_WINDOW_DAYS: '0' })).toThrow(/ATTRIBUTION_WINDOW_DAYS/);
-    expect(() => trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', TEALIUM_MAPPING: '{' })).toThrow(/TEALIUM_MAPPING/);
-    expect(() => trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', TEALIUM_MAPPING: '{"orderId":".x"}' })).toThrow(
-      /tealiumMapping.orderId/,
-    );
-    expect(() => trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', RETRY_DELAYS_S: 'a' })).toThrow(SettingsError);
+    expect(() => configFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c c' })).toThrow(/PARTNERIZE_CAMPAIGN_ID/);
+    expect(() => configFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', PARTNERIZE_MODE: 'on' })).toThrow(/PARTNERIZE_MODE/);
+    expect(() => configFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', ATTRIBUTION_WINDOW_DAYS: '0' })).toThrow(/ATTRIBUTION_WINDOW_DAYS/);
+    expect(() => configFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', TEALIUM_MAPPING: '{' })).toThrow(/TEALIUM_MAPPING/);
+    expect(() => configFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', TEALIUM_MAPPING: '{"orderId":".x"}' })).toThrow(/tealiumMapping.orderId/);
+    expect(() => settingsFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', RETRY_DELAYS_S: 'a' })).toThrow(SettingsError);
     // A lease shorter than an attempt and its recording would let a second sender double the send.
-    expect(() => trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', LEASE_S: '10' })).toThrow(/LEASE_S \(10\) must be at least 19/);
-    expect(() => trackerConfigFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', PARTNERIZE_DUPLICATE_ANSWER: '(' })).toThrow(
-      /PARTNERIZE_DUPLICATE_ANSWER/,
-    );
-    expect(() => trackerConfigFromEnv({ SWEEP_LIMIT: 'lots' })).toThrow(/SWEEP_LIMIT must be a whole number/);
+    expect(() => configFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', LEASE_S: '10' })).toThrow(/LEASE_S \(10\) must be at least 19/);
+    expect(() => configFromEnv({ PARTNERIZE_CAMPAIGN_ID: 'c', PARTNERIZE_DUPLICATE_ANSWER: '(' })).toThrow(/PARTNERIZE_DUPLICATE_ANSWER/);
+    expect(() => configFromEnv({ SWEEP_LIMIT: 'lots' })).toThrow(/SWEEP_LIMIT must be a whole number/);
   });
 
   it('refuses to send live to Partnerize on the demo campaign, naming the variable', () => {
-    expect(() => trackerConfigFromEnv({ PARTNERIZE_MODE: 'live' })).toThrow(/PARTNERIZE_CAMPAIGN_ID .*demo campaign/);
-    expect(trackerConfigFromEnv({ PARTNERIZE_MODE: 'live', PARTNERIZE_BASE_URL: 'http://127.0.0.1:9999' }).partnerizeMode).toBe('live');
+    expect(() => configFromEnv({ PARTNERIZE_MODE: 'live' })).toThrow(/PARTNERIZE_CAMPAIGN_ID .*demo campaign/);
+    expect(configFromEnv({ PARTNERIZE_MODE: 'live', PARTNERIZE_BASE_URL: 'http://127.0.0.1:9999' }).partnerizeMode).toBe('live');
   });
 
   it("round-trips through each function's environment, which holds only what that function reads", () => {
@@ -88,7 +83,7 @@ describe('settings from the environment', () => {
       minSessionIdLength: 8,
     };
     const all = { ...settingsToEnv(s, 'clicks'), ...settingsToEnv(s, 'postbacks'), ...settingsToEnv(s, 'retry') };
-    const c = trackerConfigFromEnv(all);
+    const c = configFromEnv(all);
     expect(c).toMatchObject({ ...s, leaseMs: 20_000 });
     expect(c.mapping.price).toEqual([['data', 'udo', 'product_unit_price']]);
     expect(Object.keys(settingsToEnv(s, 'clicks'))).not.toContain('TOKEN_CACHE_S');
@@ -99,6 +94,94 @@ describe('settings from the environment', () => {
       const back = settingsFromEnv(env);
       for (const key of SETTING_KEYS) if (SETTINGS[key].for.includes(fn)) expect(back[key], `${fn} ${key}`).toEqual(s[key]);
     }
+  });
+
+  it('each function is given exactly what its code reads, and what the cross-checks it runs at start read', () => {
+    // Checked against the code: the clicks use case and its source mappers; the postbacks use case,
+    // delivery and order updates; the retry run (sweep, delivery, order-update sweep; the request it
+    // sends was recorded at the postback) and its run bounds; the reconciliation's campaigns. The
+    // base URL and the campaign rules reach retry and reconcile for the demo-campaign check alone;
+    // each sender gets both timeouts for the lease check.
+    const given = (fn: FunctionName) => Object.keys(settingsToEnv(defaultSettings(), fn)).sort();
+    expect(given('clicks')).toEqual(
+      [
+        'ATTRIBUTION_WINDOW_DAYS',
+        'CONSENT_CATEGORIES',
+        'TEALIUM_MAPPING',
+        'GA4_MAPPING',
+        'SEGMENT_MAPPING',
+        'SEGMENT_CONSENT_CATEGORIES',
+        'MIN_SESSION_ID_LENGTH',
+        'MIN_SESSION_ID_BITS',
+        'CLICK_LOCK_MINUTES',
+      ].sort(),
+    );
+    expect(given('postbacks')).toEqual(
+      [
+        'PARTNERIZE_MODE',
+        'PARTNERIZE_CAMPAIGN_ID',
+        'PARTNERIZE_BASE_URL',
+        'PARTNERIZE_METHOD',
+        'PARTNERIZE_DUPLICATE_ANSWER',
+        'CONVERSION_REF_PREFIX',
+        'CAMPAIGNS',
+        'ATTRIBUTION_WINDOW_DAYS',
+        'CONVERSION_RETENTION_DAYS',
+        'CONSENT_POLICY',
+        'CONSENT_CATEGORIES',
+        'PURCHASE_EVENTS',
+        'CANCEL_EVENTS',
+        'REFUND_EVENTS',
+        'RETURN_EVENTS',
+        'APPROVE_EVENTS',
+        'AUTO_APPROVE_AFTER_DAYS',
+        'TEALIUM_MAPPING',
+        'GA4_MAPPING',
+        'SEGMENT_MAPPING',
+        'SEGMENT_CONSENT_CATEGORIES',
+        'ORDER_TOTAL_CATEGORY',
+        'INLINE_TIMEOUT_MS',
+        'RETRY_TIMEOUT_MS',
+        'RETRY_DELAYS_S',
+        'LEASE_S',
+        'MAX_BODY_BYTES',
+        'TOKEN_CACHE_S',
+      ].sort(),
+    );
+    expect(given('retry')).toEqual(
+      [
+        'PARTNERIZE_MODE',
+        'PARTNERIZE_CAMPAIGN_ID',
+        'PARTNERIZE_BASE_URL',
+        'PARTNERIZE_API_BASE_URL',
+        'PARTNERIZE_DUPLICATE_ANSWER',
+        'CAMPAIGNS',
+        'CONVERSION_RETENTION_DAYS',
+        'AUTO_APPROVE_AFTER_DAYS',
+        'INLINE_TIMEOUT_MS',
+        'RETRY_TIMEOUT_MS',
+        'RETRY_DELAYS_S',
+        'LEASE_S',
+        'SWEEP_LIMIT',
+        'SWEEP_CONCURRENCY',
+        'SWEEP_SENDS_PER_SECOND',
+        'SWEEP_BUDGET_MS',
+        'UPDATE_BATCH_SIZE',
+        'UPDATE_POLL_S',
+        'UNKNOWN_ORDER_GRACE_S',
+      ].sort(),
+    );
+    expect(given('reconcile')).toEqual(
+      [
+        'PARTNERIZE_MODE',
+        'PARTNERIZE_CAMPAIGN_ID',
+        'PARTNERIZE_BASE_URL',
+        'PARTNERIZE_API_BASE_URL',
+        'CONVERSION_REF_PREFIX',
+        'CAMPAIGNS',
+        'CONVERSION_RETENTION_DAYS',
+      ].sort(),
+    );
   });
 
   it('every function starts on the settings it is given: the cross-checks judge the values synth judged', () => {
