@@ -35,7 +35,7 @@ if (config.enableWaf && !webAclArn && region !== 'us-east-1') {
   if (!region) {
     console.error(
       'enableWaf: a CloudFront web ACL must be created in us-east-1, and the tracker region must be known to link the two stacks.\n' +
-        'Set AWS_REGION (or use --profile) when running cdk, or pass -c wafWebAclArn=<existing CLOUDFRONT web ACL>.',
+        'Set AWS_REGION (or use --profile) when running cdk, or set "wafWebAclArn" (an existing CLOUDFRONT web ACL) in cdk.json.',
     );
     process.exit(1);
   }

@@ -52,7 +52,7 @@ function stopWithNpm(stop: (why: string) => void): void {
 function tokenNote(origin: TokenOrigin): string {
   switch (origin.kind) {
     case 'env':
-      return '';
+      return origin.keptIn ? `  (POSTBACK_TOKEN, kept in ${origin.keptIn}: a restart without it keeps using it)` : '';
     case 'generated':
       return '  (generated; set POSTBACK_TOKEN to choose one, or DATA_DIR to keep it)';
     case 'kept':

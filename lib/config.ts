@@ -1,6 +1,6 @@
 /**
  * The deploy configuration: one typed object, validated at synth time. Defaults live in cdk.json's
- * `context`; every key can be overridden per deploy with `cdk deploy -c key=value` (lists as JSON
+ * `context` (where a brand keeps its settings); `-c key=value` overrides a key for one command (lists as JSON
  * or comma-separated, numbers and booleans as text).
  *
  * Two kinds of keys, each defined once: the settings that reach the functions are rows of
@@ -261,7 +261,7 @@ export const InfraConfigSchema = z
         ctx.addIssue({
           code: 'custom',
           path: [key],
-          message: `must be at least the ${COUNT_WORDS[routes] ?? routes} routes together, ${ROUTES_PER_PATH} × (${pathKeys.join(' + ')}) = ${sum}, so that a flood on one route cannot take the budget of another: raise it (-c ${key}=${sum}) or lower the route limits`,
+          message: `must be at least the ${COUNT_WORDS[routes] ?? routes} routes together, ${ROUTES_PER_PATH} × (${pathKeys.join(' + ')}) = ${sum}, so that a flood on one route cannot take the budget of another: raise it ("${key}": ${sum} in cdk.json) or lower the route limits`,
         });
       }
     }
@@ -270,7 +270,7 @@ export const InfraConfigSchema = z
         code: 'custom',
         path: ['postbackSourceCidrs'],
         message:
-          'needs enableWaf=true: an HTTP API cannot filter callers by address, so the allowlist is a rule of the web ACL in front of the API (docs/capacity.md). Deploy with -c enableWaf=true, or leave postbackSourceCidrs empty',
+          'needs enableWaf=true: an HTTP API cannot filter callers by address, so the allowlist is a rule of the web ACL in front of the API (docs/capacity.md). Set "enableWaf": true in cdk.json, or leave postbackSourceCidrs empty',
       });
     }
     if (c.originVerifyVersionId !== '' && !c.enableWaf) {
@@ -300,7 +300,8 @@ export class ConfigValidationError extends Error {
 }
 
 /** Settings are named at synth by their context key, and set with `-c`. */
-const CONTEXT_NAMING: Naming = { name: (key) => key, assign: (key, value) => `-c ${key}=${value}` };
+// Settings live in cdk.json: a -c lasts one command, and the next deploy without it drops it (docs/go-live.md).
+const CONTEXT_NAMING: Naming = { name: (key) => key, assign: (key, value) => `"${key}": "${value}" in cdk.json` };
 
 /** What the deploy asks of the settings beyond what the functions accept. */
 function deployChecks(s: Pick<Settings, 'partnerizeBaseUrl'>): Array<{ key: SettingKey; message: string }> {
@@ -329,7 +330,7 @@ export function parseConfig(raw: Record<string, unknown>): TrackingConfig {
       const key = i.path.map(String).join('.') || '(config)';
       const got = i.path.length > 0 ? raw[String(i.path[0])] : undefined;
       lines.push(
-        `  ${key}: ${i.message}${got === undefined ? ` (not set: add it to cdk.json context or pass -c ${key}=…)` : ` (got ${JSON.stringify(got)})`}`,
+        `  ${key}: ${i.message}${got === undefined ? ` (not set: put "${key}": … in cdk.json)` : ` (got ${JSON.stringify(got)})`}`,
       );
     }
   }

@@ -233,7 +233,7 @@ export const isPartnerizeHost = (url: string): boolean =>
 export interface Naming {
   /** How a setting is called where it was read: the context key at synth, the variable in a function. */
   name: (key: SettingKey) => string;
-  /** How to give it a value there: `-c key=<value>`, `VARIABLE=<value>`. */
+  /** How to give it a value there: `"key": <value> in cdk.json`, `VARIABLE=<value>`. */
   assign: (key: SettingKey, value: string) => string;
 }
 
@@ -320,7 +320,7 @@ export function readSettings(lookup: (key: SettingKey) => unknown, naming: Namin
         problems.push({
           key,
           name: naming.name(key),
-          message: `is not set: add it to cdk.json context or pass ${naming.assign(key, '…')}`,
+          message: `is not set: put ${naming.assign(key, '…')}`,
         });
       else out[key] = Array.isArray(def) ? [...def] : def;
       continue;

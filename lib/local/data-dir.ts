@@ -108,9 +108,18 @@ export interface KeptToken {
   created: boolean;
 }
 
-/** The postback token kept in DATA_DIR (owner-only), generated on the first start. */
-export function keptToken(dir: string): KeptToken {
+/**
+ * The postback token kept in DATA_DIR (owner-only): `given` (POSTBACK_TOKEN) when there is one — it
+ * is the brand's configured token, and a restart without the variable must keep accepting it —
+ * else the one kept by an earlier start, else a new one.
+ */
+export function keptToken(dir: string, given?: string): KeptToken {
   const path = join(dir, TOKEN_FILE);
+  if (given !== undefined) {
+    writeFileSync(path, `${given}\n`, { mode: 0o600 });
+    chmodSync(path, 0o600);
+    return { token: given, path, created: false };
+  }
   try {
     const token = readFileSync(path, 'utf8').trim();
     if (token !== '') {

@@ -38,11 +38,17 @@ export function localSettings(env: Env): LocalSettings {
   return { ...read, host: '127.0.0.1', dataDir: read.dataDir === undefined ? undefined : resolve(read.dataDir) };
 }
 
-/** Where the postback token came from: POSTBACK_TOKEN, generated for this run, or kept in DATA_DIR. */
-export type TokenOrigin = { kind: 'env' } | { kind: 'generated' } | { kind: 'kept'; path: string; created: boolean };
+/** Where the postback token came from: POSTBACK_TOKEN (kept in DATA_DIR when there is one), generated for this run, or kept in DATA_DIR. */
+export type TokenOrigin =
+  | { kind: 'env'; keptIn?: string | undefined }
+  | { kind: 'generated' }
+  | { kind: 'kept'; path: string; created: boolean };
 
 function postbackToken(settings: LocalSettings): { token: string; origin: TokenOrigin } {
-  if (settings.givenToken) return { token: settings.givenToken, origin: { kind: 'env' } };
+  if (settings.givenToken) {
+    const keptIn = settings.dataDir ? keptToken(settings.dataDir, settings.givenToken).path : undefined;
+    return { token: settings.givenToken, origin: { kind: 'env', keptIn } };
+  }
   if (!settings.dataDir) return { token: randomBytes(24).toString('base64url'), origin: { kind: 'generated' } };
   const kept = keptToken(settings.dataDir);
   return { token: kept.token, origin: { kind: 'kept', path: kept.path, created: kept.created } };

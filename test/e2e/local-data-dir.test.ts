@@ -70,12 +70,16 @@ describe('DATA_DIR', () => {
     expect(await again.stop()).toBe(0);
   });
 
-  it('POSTBACK_TOKEN still wins, and leaves the kept token alone', async () => {
+  it("POSTBACK_TOKEN wins and is kept with the data: a restart without it keeps the brand's configured token", async () => {
     const chosen = await start({ POSTBACK_TOKEN: 'chosen-token-123456' });
     expect(await postback(chosen, 'chosen-token-123456', 'KEEP-4')).toBe(202);
     expect(await postback(chosen, token, 'KEEP-5')).toBe(401);
     expect(await chosen.stop()).toBe(0);
-    expect(readFileSync(tokenFile, 'utf8').trim()).toBe(token);
+    expect(readFileSync(tokenFile, 'utf8').trim()).toBe('chosen-token-123456');
+    const restarted = await start();
+    expect(printedToken(restarted)).toBe('chosen-token-123456');
+    expect(await postback(restarted, 'chosen-token-123456', 'KEEP-6')).toBe(202);
+    expect(await restarted.stop()).toBe(0);
   });
 });
 

@@ -81,7 +81,7 @@ describe('deploy config', () => {
   it('a missing key says how to set it', () => {
     const context = cdkJsonContext();
     delete context['partnerizeCampaignId'];
-    expect(() => parseConfig(context)).toThrow(/partnerizeCampaignId: .*-c partnerizeCampaignId=/);
+    expect(() => parseConfig(context)).toThrow(/partnerizeCampaignId: is not set: put "partnerizeCampaignId": "…" in cdk\.json/);
   });
 });
 
@@ -95,8 +95,8 @@ describe('live mode on the demo campaign', () => {
   it('live with the demo campaign is refused, naming the key and how to fix it', () => {
     const message = errorOf({ partnerizeMode: 'live' });
     expect(message).toMatch(/^ {2}partnerizeCampaignId: 1011l0000 is the demo campaign, and partnerizeMode is live/m);
-    expect(message).toContain('-c partnerizeCampaignId=<id>');
-    expect(message).toContain('-c partnerizeMode=dryrun');
+    expect(message).toContain('"partnerizeCampaignId": "<id>" in cdk.json');
+    expect(message).toContain('"partnerizeMode": "dryrun" in cdk.json');
   });
 
   it('is named even when another key is wrong too', () => {
@@ -109,9 +109,7 @@ describe('live mode on the demo campaign', () => {
     expect(errorOf({ partnerizeMode: 'live', partnerizeCampaignId: '' })).toMatch(
       /partnerizeCampaignId: must be your Partnerize campaign id/,
     );
-    expect(errorOf({ partnerizeMode: 'live', partnerizeCampaignId: undefined })).toMatch(
-      /partnerizeCampaignId: .*-c partnerizeCampaignId=/,
-    );
+    expect(errorOf({ partnerizeMode: 'live', partnerizeCampaignId: undefined })).toMatch(/partnerizeCampaignId: .*in cdk\.json/);
   });
 
   it('live with a real campaign id is accepted', () => {
@@ -277,7 +275,7 @@ describe('postbackSourceCidrs', () => {
   it('without enableWaf is refused, naming the key and the fix', () => {
     const message = errorOf({ postbackSourceCidrs: '203.0.113.0/24' });
     expect(message).toContain('postbackSourceCidrs: needs enableWaf=true');
-    expect(message).toContain('-c enableWaf=true');
+    expect(message).toContain('Set "enableWaf": true in cdk.json');
   });
 
   it('with an existing web ACL (wafWebAclArn) is refused: no rules are added to it', () => {
