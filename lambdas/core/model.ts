@@ -579,7 +579,8 @@ export interface UpdateAdmin extends UpdateOutbox {
 export type DifferenceClass = 'missing' | 'unexpected' | 'value' | 'items' | 'status';
 
 /** What `--fix` does with a difference: send the conversion again, or send the update again. */
-export type FixAction = 'replay' | 'requeue_update';
+/** `confirm`: Partnerize holds an unconfirmed conversion — recorded as sent, no call (core/operations.ts). */
+export type FixAction = 'replay' | 'requeue_update' | 'confirm';
 
 export interface ItemDifference {
   /** The SKU (or `category:<name>` for lines sent without one). */

@@ -1,11 +1,12 @@
 /**
  * Acting on a reconciliation (`pz reconcile --fix`): what can be put right through the existing
  * outboxes is, after the operator saw the plan — a missing conversion is replayed under a lease, a
- * drifted update is made owed again — and what cannot is told. CLI only: the daily run never acts.
+ * drifted update is made owed again, an unconfirmed conversion the report holds is confirmed — and
+ * what cannot is told. CLI only: the daily run never acts.
  */
 import { InputError } from './errors.js';
-import type { AdminDeps, ConversionRecord, Difference } from './model.js';
-import { OperationError, replay } from './operations.js';
+import type { AdminDeps, ConversionRecord, Difference, FixAction } from './model.js';
+import { confirmDelivered, OperationError, replay } from './operations.js';
 import type { CampaignReconciliation } from './reconcile-run.js';
 import { iso } from './time.js';
 
@@ -14,16 +15,19 @@ export interface FixPlan {
   replay: Array<{ row: Difference; record: ConversionRecord }>;
   /** Updates whose effect is missing: owed again, sent in bulk by the retry function. */
   requeue: Array<{ row: Difference; entryId: string }>;
+  /** Unconfirmed conversions Partnerize's report holds: recorded as sent, no call. */
+  confirm: Array<{ row: Difference; record: ConversionRecord }>;
   /** What no command can put right (told, with the runbook section). */
   manual: Difference[];
 }
 
 export function fixPlanOf(results: readonly CampaignReconciliation[]): FixPlan {
-  const plan: FixPlan = { replay: [], requeue: [], manual: [] };
+  const plan: FixPlan = { replay: [], requeue: [], confirm: [], manual: [] };
   for (const r of results) {
     for (const row of r.rows) {
       const record = r.records.get(row.conversionRef);
       if (row.fix === 'replay' && record) plan.replay.push({ row, record });
+      else if (row.fix === 'confirm' && record) plan.confirm.push({ row, record });
       else if (row.fix === 'requeue_update' && row.update && !plan.requeue.some((x) => x.row.conversionRef === row.conversionRef))
         plan.requeue.push({ row, entryId: row.update.entryId });
       else plan.manual.push(row);
@@ -34,7 +38,7 @@ export function fixPlanOf(results: readonly CampaignReconciliation[]): FixPlan {
 
 export interface FixOutcome {
   conversionRef: string;
-  action: 'replay' | 'requeue_update';
+  action: FixAction;
   /** `sent`, `queued` (retryable: the retry function goes on), `failed`, `rejected`, `requeued`, or `skipped` (why in `message`). */
   result: string;
   message?: string | undefined;
@@ -52,7 +56,7 @@ export async function applyFix(
   onProgress: (done: number, total: number) => void = () => {},
   concurrency = 4,
 ): Promise<FixOutcome[]> {
-  const total = plan.replay.length + plan.requeue.length;
+  const total = plan.replay.length + plan.requeue.length + plan.confirm.length;
   const out: FixOutcome[] = [];
   const done = () => onProgress(out.length, total);
   let i = 0;
@@ -71,6 +75,17 @@ export async function applyFix(
       }
     }),
   );
+  for (const { row, record } of plan.confirm) {
+    const why = `in Partnerize's conversion report${row.conversionId ? ` (conversion ${row.conversionId})` : ''}: pz reconcile ${iso(deps.clock.now())}`;
+    try {
+      await confirmDelivered(record, why, deps);
+      out.push({ conversionRef: record.conversionRef, action: 'confirm', result: 'sent' });
+    } catch (err) {
+      if (!(err instanceof OperationError)) throw err;
+      out.push({ conversionRef: record.conversionRef, action: 'confirm', result: 'skipped', message: err.message });
+    }
+    done();
+  }
   for (const { row, entryId } of plan.requeue) {
     const note = `re-queued by pz reconcile ${iso(deps.clock.now())}: ${row.detail}`.slice(0, 500);
     const ok = await deps.updates.requeueEntry(row.conversionRef, entryId, note, deps.clock.now());

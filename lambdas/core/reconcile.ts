@@ -25,6 +25,7 @@ import type {
   ConversionStatus,
   Difference,
   DifferenceClass,
+  FixAction,
   ItemDifference,
   OrderUpdatesRecord,
   PartnerizeItem,
@@ -443,6 +444,13 @@ function judgeOurs(b: Builder, input: CompareInput, own: ConversionRecord, held:
     for (const c of held) addUnexpected(b, campaignId, ref, c, notDeliveredWhy(own), own.orderId);
     return;
   }
+  if (own.status === 'unconfirmed') {
+    // The cut call landed: Partnerize's report is the confirmation the record waits for.
+    const why =
+      'the tracker holds it as unconfirmed (the connection was cut after the call went out): it landed — --fix records it as sent, no call';
+    addUnexpected(b, campaignId, ref, first, why, own.orderId, 'confirm');
+    return;
+  }
   if (own.status !== 'sent') {
     addUnexpected(b, campaignId, ref, first, notDeliveredWhy(own), own.orderId);
     return;
@@ -454,6 +462,7 @@ function judgeOurs(b: Builder, input: CompareInput, own: ConversionRecord, held:
 
 /** A record of the window Partnerize does not hold: never sent (counted), delivered too recently to judge, or missing. */
 function judgeNotHeld(b: Builder, input: CompareInput, r: ConversionRecord): void {
+  if (r.status === 'unconfirmed') return cutAndNotHeld(b, input, r);
   if (r.status !== 'sent') {
     b.summary.notSent[r.status] = (b.summary.notSent[r.status] ?? 0) + 1;
     return;
@@ -479,7 +488,40 @@ function judgeNotHeld(b: Builder, input: CompareInput, r: ConversionRecord): voi
   });
 }
 
-function addUnexpected(b: Builder, campaignId: string, ref: string, c: ReportConversion, why: string, orderId?: string): void {
+/**
+ * An unconfirmed record (its call was cut after it went out) that Partnerize's report does not hold
+ * once the grace after the cut is over: the call never landed, and sending it again is safe.
+ */
+function cutAndNotHeld(b: Builder, input: CompareInput, r: ConversionRecord): void {
+  const cut = r.attempts.at(-1);
+  if (input.now - Date.parse(cut?.at ?? r.updatedAt) < input.graceMs) {
+    b.summary.recent += 1;
+    return;
+  }
+  b.summary.checked += 1;
+  const order = sentOrderOf(r);
+  add(b, {
+    class: 'missing',
+    campaignId: input.campaignId,
+    conversionRef: r.conversionRef,
+    orderId: r.orderId,
+    orderTime: iso(r.orderTime),
+    detail: `unconfirmed: the connection was cut after the call went out (${cut?.at ?? r.updatedAt}), and Partnerize does not hold it — --fix sends it again`,
+    ours: oursOf(r, order),
+    fix: 'replay',
+    amount: { currency: order.currency, value: formatAmount(order.total) },
+  });
+}
+
+function addUnexpected(
+  b: Builder,
+  campaignId: string,
+  ref: string,
+  c: ReportConversion,
+  why: string,
+  orderId?: string,
+  fix?: FixAction,
+): void {
   const value = c.value === undefined ? undefined : amountOfNumber(c.value);
   const t = reportTime(c.conversionTime);
   add(b, {
@@ -490,6 +532,7 @@ function addUnexpected(b: Builder, campaignId: string, ref: string, c: ReportCon
     conversionId: c.conversionId,
     orderTime: t === undefined ? undefined : iso(t),
     detail: why,
+    fix,
     partnerize: theirsOf(c),
     amount: value === undefined || !c.currency ? undefined : { currency: c.currency.toUpperCase(), value: formatAmount(value) },
   });

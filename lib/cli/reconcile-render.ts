@@ -212,19 +212,26 @@ export function renderFixPlan(plan: FixPlan, heldForDryRun: FixPlan['replay']): 
     out.push(
       `  re-queue ${plan.requeue.length} update(s) Partnerize did not apply (the retry function sends them): ${plan.requeue.map((x) => `${x.row.conversionRef} (${x.row.update?.kind})`).join(', ')}`,
     );
+  if (plan.confirm.length > 0)
+    out.push(
+      `  confirm ${plan.confirm.length} unconfirmed conversion(s) Partnerize holds (recorded as sent, no call): ${plan.confirm.map((x) => x.record.conversionRef).join(', ')}`,
+    );
   if (plan.manual.length > 0)
     out.push(
       `  nothing for ${plan.manual.length} difference(s) no command can put right (unexpected, value, items: see the runbook): ${plan.manual.map((d) => d.conversionRef).join(', ')}`,
     );
-  if (plan.replay.length + plan.requeue.length + plan.manual.length + heldForDryRun.length === 0) out.push('  nothing: no difference.');
+  if (plan.replay.length + plan.requeue.length + plan.confirm.length + plan.manual.length + heldForDryRun.length === 0)
+    out.push('  nothing: no difference.');
   return out.join('\n');
 }
+
+const FIX_DONE: Record<FixOutcome['action'], string> = { replay: 're-sent', requeue_update: 'update re-queued', confirm: 'confirmed' };
 
 export function renderFix(outcomes: readonly FixOutcome[], live: boolean): string {
   if (outcomes.length === 0) return 'Nothing was done.';
   const t = table(
     ['conversionRef', 'action', 'result', 'note'],
-    outcomes.map((o) => [o.conversionRef, o.action === 'replay' ? 're-sent' : 'update re-queued', o.result, o.message ?? '']),
+    outcomes.map((o) => [o.conversionRef, FIX_DONE[o.action], o.result, o.message ?? '']),
   );
   const requeued = outcomes.some((o) => o.result === 'requeued');
   return `${t}${requeued ? `\n\nRe-queued updates are sent by the retry function on its next run${live ? '' : ' once the tracker runs live'}.` : ''}`;

@@ -53,6 +53,7 @@ Both sides are read by order time (Partnerize's conversion_time is the order tim
   --fix                 after showing the plan: re-send the missing conversions (as pz replay does:
                         under a lease, only if the record did not change since it was read) and
                         re-queue the updates Partnerize did not apply (the retry function sends them);
+                        confirm the unconfirmed conversions (cut calls) the report holds (no call);
                         asks first unless --yes. --live re-sends although the tracker runs a dry run.
 Partnerize's API keys: PARTNERIZE_APPLICATION_KEY and PARTNERIZE_USER_API_KEY (and
 PARTNERIZE_API_BASE_URL) in pz's environment; else the stack's PartnerizeApiKeys secret, or the
@@ -153,10 +154,11 @@ async function fix(
   const held = mayCall ? [] : plan.replay;
   if (!mayCall) plan.replay = [];
   out.write(`\n${renderFixPlan(plan, held)}\n`);
-  if (plan.replay.length + plan.requeue.length === 0) return;
+  if (plan.replay.length + plan.requeue.length + plan.confirm.length === 0) return;
   const what = [
     plan.replay.length > 0 ? `re-send ${plan.replay.length} missing conversion(s) to Partnerize now` : '',
     plan.requeue.length > 0 ? `re-queue ${plan.requeue.length} update(s)` : '',
+    plan.confirm.length > 0 ? `confirm ${plan.confirm.length} unconfirmed conversion(s) Partnerize holds` : '',
   ]
     .filter(Boolean)
     .join(' and ');
@@ -166,6 +168,6 @@ async function fix(
   }
   const bar = progressBar(io.stderr, 'fix');
   const outcomes = await applyFix(plan, target.deps, (done, total) => bar.update(done, total));
-  bar.finish(outcomes.length, plan.replay.length + plan.requeue.length);
+  bar.finish(outcomes.length, plan.replay.length + plan.requeue.length + plan.confirm.length);
   out.write(`${renderFix(outcomes, target.mode === 'live')}\n`);
 }

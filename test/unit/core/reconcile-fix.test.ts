@@ -159,8 +159,38 @@ describe('fixPlanOf', () => {
   });
 
   it('an empty reconciliation plans nothing', () => {
-    expect(fixPlanOf([])).toEqual({ replay: [], requeue: [], manual: [] });
-    expect(fixPlanOf([reconciliation([])])).toEqual({ replay: [], requeue: [], manual: [] });
+    expect(fixPlanOf([])).toEqual({ replay: [], requeue: [], confirm: [], manual: [] });
+    expect(fixPlanOf([reconciliation([])])).toEqual({ replay: [], requeue: [], confirm: [], manual: [] });
+  });
+});
+
+describe('applyFix: unconfirmed conversions the report holds', () => {
+  it('records each as sent with the report as the reason, makes no call, and leaves a changed one alone', async () => {
+    const cut = (ref: string) =>
+      sentRecord(ref, {
+        status: 'unconfirmed',
+        attempts: [
+          { at: READ_AT, trigger: 'inline', result: 'retryable', error: 'connection', cause: 'reset', uncertain: true, latencyMs: 3 },
+        ],
+      });
+    const [landed, changed] = [cut('LANDED'), cut('CHANGED')];
+    const deps = world([landed, changed], []);
+    deps.conversions.items.get('CHANGED')!.status = 'sent'; // confirmed by an operator meanwhile
+    const row = (r: ConversionRecord): Difference => ({ ...told(r.conversionRef, 'unexpected'), conversionId: '99l1', fix: 'confirm' });
+    const plan = fixPlanOf([reconciliation([row(landed), row(changed)], [landed, changed])]);
+    expect(plan.confirm.map((x) => x.record.conversionRef)).toEqual(['LANDED', 'CHANGED']);
+    const outcomes = await applyFix(plan, deps);
+    expect(outcomes.map((o) => [o.conversionRef, o.action, o.result])).toEqual([
+      ['LANDED', 'confirm', 'sent'],
+      ['CHANGED', 'confirm', 'skipped'],
+    ]);
+    expect(deps.sender.calls).toHaveLength(0);
+    expect(deps.conversions.items.get('LANDED')!.attempts.at(-1)).toMatchObject({
+      trigger: 'confirm',
+      result: 'sent',
+      deliveredEarlier: true,
+      body: expect.stringContaining("in Partnerize's conversion report (conversion 99l1)"),
+    });
   });
 });
 

@@ -402,6 +402,31 @@ describe('compare', () => {
     expect(found(r)).toEqual([]);
     expect(r.summary.notSent).toEqual({ no_consent: 1, dry_run: 1, unattributed: 1 });
   });
+
+  it('an unconfirmed conversion (its call cut) is settled by the report: held → unexpected, fix confirm; absent after the grace → missing, fix replay', () => {
+    const o = (ref: string): Order => ({ ref, orderTime: WINDOW.from, currency: 'GBP', lines: [{ sku: 'A', cents: 100, quantity: 1 }] });
+    const cut = (ref: string, at: number): ConversionRecord => ({
+      ...record(o(ref), 'unconfirmed', at),
+      attempts: [
+        { at: iso(at), trigger: 'inline', result: 'retryable', error: 'connection', cause: 'reset', uncertain: true, latencyMs: 3 },
+      ],
+    });
+    const r = compare(
+      input({
+        ours: [cut('LANDED', NOW - DAY_MS), cut('LOST', NOW - DAY_MS), cut('RECENT', NOW - HOUR_MS)],
+        partnerize: [held(o('LANDED'), false)],
+      }),
+    );
+    expect(r.rows.map((d) => [d.conversionRef, d.class, d.fix])).toEqual(
+      expect.arrayContaining([
+        ['LANDED', 'unexpected', 'confirm'],
+        ['LOST', 'missing', 'replay'],
+      ]),
+    );
+    expect(found(r)).toEqual(['LANDED:unexpected', 'LOST:missing']);
+    expect(r.rows.find((d) => d.conversionRef === 'LOST')!.detail).toMatch(/^unconfirmed: the connection was cut/);
+    expect(r.summary.recent).toBe(1);
+  });
 });
 
 describe('prefixes', () => {
