@@ -471,17 +471,27 @@ function judgeNotHeld(b: Builder, input: CompareInput, r: ConversionRecord): voi
     b.summary.recent += 1;
     return;
   }
-  b.summary.checked += 1;
-  const order = sentOrderOf(r);
   const a = deliveringAttempt(r);
   const empty = a?.status !== undefined && (a.body ?? '').trim() === '';
+  addMissing(
+    b,
+    input,
+    r,
+    `delivered ${a?.at ?? r.updatedAt} (HTTP ${a?.status ?? '?'}${empty ? ', empty answer: Partnerize may have created nothing' : ''}), not in Partnerize's report`,
+  );
+}
+
+/** A record of the window past its grace that Partnerize does not hold: `--fix` sends it again. */
+function addMissing(b: Builder, input: CompareInput, r: ConversionRecord, detail: string): void {
+  b.summary.checked += 1;
+  const order = sentOrderOf(r);
   add(b, {
     class: 'missing',
     campaignId: input.campaignId,
     conversionRef: r.conversionRef,
     orderId: r.orderId,
     orderTime: iso(r.orderTime),
-    detail: `delivered ${a?.at ?? r.updatedAt} (HTTP ${a?.status ?? '?'}${empty ? ', empty answer: Partnerize may have created nothing' : ''}), not in Partnerize's report`,
+    detail,
     ours: oursOf(r, order),
     fix: 'replay',
     amount: { currency: order.currency, value: formatAmount(order.total) },
@@ -493,24 +503,17 @@ function judgeNotHeld(b: Builder, input: CompareInput, r: ConversionRecord): voi
  * once the grace after the cut is over: the call never landed, and sending it again is safe.
  */
 function cutAndNotHeld(b: Builder, input: CompareInput, r: ConversionRecord): void {
-  const cut = r.attempts.at(-1);
-  if (input.now - Date.parse(cut?.at ?? r.updatedAt) < input.graceMs) {
+  const cutAt = r.attempts.at(-1)?.at ?? r.updatedAt;
+  if (input.now - Date.parse(cutAt) < input.graceMs) {
     b.summary.recent += 1;
     return;
   }
-  b.summary.checked += 1;
-  const order = sentOrderOf(r);
-  add(b, {
-    class: 'missing',
-    campaignId: input.campaignId,
-    conversionRef: r.conversionRef,
-    orderId: r.orderId,
-    orderTime: iso(r.orderTime),
-    detail: `unconfirmed: the connection was cut after the call went out (${cut?.at ?? r.updatedAt}), and Partnerize does not hold it — --fix sends it again`,
-    ours: oursOf(r, order),
-    fix: 'replay',
-    amount: { currency: order.currency, value: formatAmount(order.total) },
-  });
+  addMissing(
+    b,
+    input,
+    r,
+    `unconfirmed: the connection was cut after the call went out (${cutAt}), and Partnerize does not hold it — --fix sends it again`,
+  );
 }
 
 function addUnexpected(
