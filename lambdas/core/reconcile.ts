@@ -462,7 +462,10 @@ function judgeOurs(b: Builder, input: CompareInput, own: ConversionRecord, held:
 
 /** A record of the window Partnerize does not hold: never sent (counted), delivered too recently to judge, or missing. */
 function judgeNotHeld(b: Builder, input: CompareInput, r: ConversionRecord): void {
-  if (r.status === 'unconfirmed') return cutAndNotHeld(b, input, r);
+  if (r.status === 'unconfirmed') {
+    cutAndNotHeld(b, input, r);
+    return;
+  }
   if (r.status !== 'sent') {
     b.summary.notSent[r.status] = (b.summary.notSent[r.status] ?? 0) + 1;
     return;
