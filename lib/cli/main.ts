@@ -471,7 +471,10 @@ const COMMANDS: Record<string, CommandSpec> = {
   reject: { needsId: true, announce: announceUpdates, run: (c) => updateCommand('reject', c.id!, c.values, c.io, c.target) },
   reconcile: {
     // Reading Partnerize's report is a call to Partnerize too: a dry run makes none unless --live.
-    announce: announceMode,
+    // Said unless a script reads plain JSON from a live tracker (then stderr stays empty).
+    announce: (io, target, values) => {
+      if (!values.json || values.fix || target.mode !== 'live') announceMode(io, target, values);
+    },
     run: (c) => {
       if (!mayCall(c.target, c.values)) {
         throw new OperationError(

@@ -117,7 +117,8 @@ describe('pz reconcile against npm start', () => {
       `value,${CAMPAIGN},E2E-5,E2E-5`,
       `items,${CAMPAIGN},E2E-7,E2E-7`,
     ]);
-    expect(r.err).toMatch(/^Reconciliation of local/);
+    // The mode first (reading the report is a call to Partnerize), then the summary.
+    expect(r.err).toMatch(/^pz: local \S+ — live: calls go to Partnerize\nReconciliation of local/);
   });
 
   it('exits 0 when nothing differs; the keys may also be given to pz itself', async () => {
