@@ -6,8 +6,19 @@
 import type { Stack } from 'aws-cdk-lib';
 import { NagSuppressions } from 'cdk-nag';
 
+/** A construct's path inside the stack, as cdk-nag's suppressions by path take it. */
+type PathIn = (p: string) => string;
+
 export function acknowledgeNagFindings(stack: Stack, opts: { waf: boolean; segmentSecret?: boolean } = { waf: false }): void {
-  const path = (p: string) => `/${stack.node.path}/${p}`;
+  const path: PathIn = (p) => `/${stack.node.path}/${p}`;
+  acknowledgeOpenRoutes(stack, path);
+  acknowledgeSharedSecrets(stack, path, opts);
+  acknowledgeLogStreamWildcards(stack, path);
+  if (opts.waf) acknowledgeEdge(stack, path);
+}
+
+/** API Gateway: the public routes authenticate (or bound abuse) themselves rather than by an authorizer. */
+function acknowledgeOpenRoutes(stack: Stack, path: PathIn): void {
   NagSuppressions.addResourceSuppressionsByPath(
     stack,
     ['Api/HttpApi/GET--clicks/Resource', 'Api/HttpApi/POST--clicks/Resource'].map(path),
@@ -30,6 +41,10 @@ export function acknowledgeNagFindings(stack: Stack, opts: { waf: boolean; segme
       },
     ],
   );
+}
+
+/** Secrets Manager: secrets shared with another party rotate by a coordinated change, not a schedule. */
+function acknowledgeSharedSecrets(stack: Stack, path: PathIn, opts: { segmentSecret?: boolean }): void {
   NagSuppressions.addResourceSuppressionsByPath(stack, path('PostbackToken/Resource'), [
     {
       id: 'AwsSolutions-SMG4',
@@ -53,6 +68,10 @@ export function acknowledgeNagFindings(stack: Stack, opts: { waf: boolean; segme
         "The secret holds keys Partnerize issues (the user application key and user API key from the brand's Partnerize console): they are rotated in Partnerize, then put here; a Lambda rotation function cannot create them.",
     },
   ]);
+}
+
+/** IAM: each function's log group ARN ends in ':*' so it covers the streams Lambda names. */
+function acknowledgeLogStreamWildcards(stack: Stack, path: PathIn): void {
   for (const fn of ['ClicksFunction', 'PostbacksFunction', 'RetryFunction', 'ReconcileFunction']) {
     NagSuppressions.addResourceSuppressionsByPath(stack, path(`${fn}Role/DefaultPolicy/Resource`), [
       {
@@ -63,30 +82,32 @@ export function acknowledgeNagFindings(stack: Stack, opts: { waf: boolean; segme
       },
     ]);
   }
-  if (opts.waf) {
-    NagSuppressions.addResourceSuppressionsByPath(stack, path('OriginVerify/Resource'), [
-      {
-        id: 'AwsSolutions-SMG4',
-        reason:
-          'CloudFront takes the origin-verify value into its configuration at deploy time, so a rotation is a put-secret-value followed by a deploy naming the new version (originVerifyVersionId), while the functions accept both versions: docs/runbook.md#rotating-the-origin-verify-value. A schedule would change the secret without CloudFront.',
-      },
-    ]);
-    NagSuppressions.addResourceSuppressionsByPath(stack, path('Edge/Distribution/Resource'), [
-      {
-        id: 'AwsSolutions-CFR1',
-        reason:
-          'No geo restriction: Partnerize affiliates and shoppers are in every country the brand sells to; the web ACL filters abuse instead.',
-      },
-      {
-        id: 'AwsSolutions-CFR3',
-        reason:
-          'Every request CloudFront forwards is in the API stage JSON access log (without personal data); WAF metrics and sampled requests show blocked ones. A CloudFront log bucket would duplicate that and hold client IPs.',
-      },
-      {
-        id: 'AwsSolutions-CFR4',
-        reason:
-          'The distribution uses the default *.cloudfront.net certificate (no custom domain), for which CloudFront fixes the viewer TLS policy; callers are servers (Tealium) and modern browsers using TLS 1.2+. Add a custom domain and certificate to set TLSv1.2_2021.',
-      },
-    ]);
-  }
+}
+
+/** With WAF on: the origin-verify secret (rotated with a deploy) and the CloudFront distribution. */
+function acknowledgeEdge(stack: Stack, path: PathIn): void {
+  NagSuppressions.addResourceSuppressionsByPath(stack, path('OriginVerify/Resource'), [
+    {
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'CloudFront takes the origin-verify value into its configuration at deploy time, so a rotation is a put-secret-value followed by a deploy naming the new version (originVerifyVersionId), while the functions accept both versions: docs/runbook.md#rotating-the-origin-verify-value. A schedule would change the secret without CloudFront.',
+    },
+  ]);
+  NagSuppressions.addResourceSuppressionsByPath(stack, path('Edge/Distribution/Resource'), [
+    {
+      id: 'AwsSolutions-CFR1',
+      reason:
+        'No geo restriction: Partnerize affiliates and shoppers are in every country the brand sells to; the web ACL filters abuse instead.',
+    },
+    {
+      id: 'AwsSolutions-CFR3',
+      reason:
+        'Every request CloudFront forwards is in the API stage JSON access log (without personal data); WAF metrics and sampled requests show blocked ones. A CloudFront log bucket would duplicate that and hold client IPs.',
+    },
+    {
+      id: 'AwsSolutions-CFR4',
+      reason:
+        'The distribution uses the default *.cloudfront.net certificate (no custom domain), for which CloudFront fixes the viewer TLS policy; callers are servers (Tealium) and modern browsers using TLS 1.2+. Add a custom domain and certificate to set TLSv1.2_2021.',
+    },
+  ]);
 }

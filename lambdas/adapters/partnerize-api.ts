@@ -188,126 +188,173 @@ export interface PartnerizeApiOptions {
 }
 
 export function createPartnerizeApi(opts: PartnerizeApiOptions): PartnerizeApi {
-  const base = opts.baseUrl.replace(/\/+$/, '');
-  const doFetch = opts.fetchImpl ?? fetch;
-  const clock = opts.now ?? (() => performance.now());
-
-  async function call<T>(
-    method: 'GET' | 'POST',
-    path: string,
-    timeoutMs: number,
-    read: (body: unknown, headers: Headers) => T | undefined,
-    payload?: unknown,
-  ): Promise<ApiOutcome<T>> {
-    const started = clock();
-    const latencyMs = () => Math.round(clock() - started);
-    const creds = await opts.credentials();
-    if (!creds) return { ok: false, result: 'rejected', status: 401, message: 'Partnerize API keys are not set', latencyMs: 0 };
-    const auth = Buffer.from(`${creds.applicationKey}:${creds.userApiKey}`).toString('base64');
-    try {
-      const res = await doFetch(`${base}${path}`, {
-        method,
-        signal: AbortSignal.timeout(timeoutMs),
-        headers: {
-          authorization: `Basic ${auth}`,
-          accept: 'application/json',
-          'user-agent': opts.userAgent ?? 'partnerize-s2s-tracker',
-          ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(payload === undefined ? {} : { body: JSON.stringify(payload) }),
-      });
-      const text = await readBody(res, BODY_LIMIT);
-      let body: unknown;
-      try {
-        body = text === '' ? undefined : JSON.parse(text);
-      } catch {
-        body = undefined;
-      }
-      const result = classifyStatus(res.status);
-      if (result === 'sent') {
-        const value = read(body, res.headers);
-        if (value !== undefined) return { ok: true, value, status: res.status, latencyMs: latencyMs() };
-        // A 2xx we cannot read is not a success we can act on; asking again is safe (reads, and
-        // bulk updates that set a status twice do no harm).
-        return {
-          ok: false,
-          result: 'retryable',
-          status: res.status,
-          message: `unreadable answer: ${text.slice(0, 200)}`,
-          latencyMs: latencyMs(),
-        };
-      }
-      const retryAfter =
-        parseRetryAfter(res.headers.get('x-ratelimit-retry-after'), Date.now()) ??
-        parseRetryAfter(res.headers.get('retry-after'), Date.now()) ??
-        (res.status === 429 ? parseRetryAfter(res.headers.get('x-ratelimit-reset'), Date.now()) : undefined);
-      return {
-        ok: false,
-        result,
-        status: res.status,
-        retryAfterS: result === 'retryable' ? retryAfter : undefined,
-        message: errorMessage(body) ?? (text.slice(0, 256) || undefined),
-        latencyMs: latencyMs(),
-      };
-    } catch (err) {
-      return { ok: false, result: 'retryable', ...causeOf(err), latencyMs: latencyMs() };
-    }
-  }
-
-  const enc = encodeURIComponent;
-
+  const ctx: ApiContext = {
+    opts,
+    base: opts.baseUrl.replace(/\/+$/, ''),
+    doFetch: opts.fetchImpl ?? fetch,
+    clock: opts.now ?? (() => performance.now()),
+  };
   return {
     hasCredentials: async () => (await opts.credentials()) !== undefined,
-
     bulkUpdate: (campaignId: string, body: BulkBody, timeoutMs: number) =>
-      call('POST', `/v3/brand/campaigns/${enc(campaignId)}/conversions/bulk`, timeoutMs, jobOf, body),
-
-    job: (jobId: string, timeoutMs: number) => call('GET', `/v3/jobs/${enc(jobId)}`, timeoutMs, jobOf),
-
-    async tasks(jobId: string, timeoutMs: number): Promise<ApiOutcome<JobTask[]>> {
-      const out: JobTask[] = [];
-      let latency = 0;
-      for (let offset = 0; offset < 100_000; offset += TASK_PAGE_LIMIT) {
-        const page = await call('GET', `/v3/jobs/${enc(jobId)}/tasks?offset=${offset}&limit=${TASK_PAGE_LIMIT}`, timeoutMs, (b) => {
-          const data = obj(b)['data'];
-          return Array.isArray(data) ? data.map(taskOf).filter((t): t is JobTask => t !== undefined) : undefined;
-        });
-        if (!page.ok) return page;
-        latency += page.latencyMs;
-        out.push(...page.value);
-        if (page.value.length < TASK_PAGE_LIMIT) break;
-      }
-      // Which updates failed is only in each task's own record (`result_data`; the list's summaries
-      // carry no counts), so every task is read: callers ask only for jobs that report failures.
-      for (const [i, t] of out.entries()) {
-        const detail = await call('GET', `/v3/jobs/${enc(jobId)}/tasks/${enc(t.id)}`, timeoutMs, (b) => taskOf(obj(b)['data']));
-        if (!detail.ok) return detail;
-        latency += detail.latencyMs;
-        out[i] = { ...t, ...detail.value, status: detail.value.status || t.status };
-      }
-      return { ok: true, value: out, status: 200, latencyMs: latency };
-    },
-
-    conversions: (campaignId: string, q: ReportQuery, timeoutMs: number) => {
-      const query = new URLSearchParams({
-        start_date: reportDate(q.from),
-        end_date: reportDate(q.to),
-        timezone: 'UTC',
-        limit: String(REPORT_PAGE_LIMIT),
-        offset: '0',
-      });
-      if (q.dateType !== undefined) query.set('date_type', q.dateType);
-      for (const status of q.statuses ?? []) query.append('statuses[]', status);
-      if (q.conversionReference !== undefined) query.set('conversion_reference', q.conversionReference);
-      const first = `/reporting/report_advertiser/campaign/${enc(campaignId)}/conversion.json?${query.toString()}`;
-      const path = q.next === undefined ? first : q.next.startsWith('/') ? q.next : `/${q.next}`;
-      return call('GET', path, timeoutMs, (b, headers): ReportPage | undefined => {
-        const o = obj(b);
-        if (!Array.isArray(o['conversions'])) return undefined;
-        const conversions = o['conversions'].map(reportConversionOf).filter((c): c is ReportConversion => c !== undefined);
-        const { offset, next } = nextPageOf(path, o, o['conversions'].length);
-        return { conversions, next, offset, limit: num(o['limit']), count: num(o['count']), rateLimit: rateLimitOf(headers) };
-      });
-    },
+      call(ctx, 'POST', `/v3/brand/campaigns/${enc(campaignId)}/conversions/bulk`, timeoutMs, jobOf, body),
+    job: (jobId: string, timeoutMs: number) => call(ctx, 'GET', `/v3/jobs/${enc(jobId)}`, timeoutMs, jobOf),
+    tasks: (jobId: string, timeoutMs: number) => jobTasks(ctx, jobId, timeoutMs),
+    conversions: (campaignId: string, q: ReportQuery, timeoutMs: number) => reportPage(ctx, campaignId, q, timeoutMs),
   };
+}
+
+/** What every call of one API shares: its options, where it points, how it fetches, and its clock (fixed when made). */
+interface ApiContext {
+  readonly opts: PartnerizeApiOptions;
+  readonly base: string;
+  readonly doFetch: typeof fetch;
+  readonly clock: () => number;
+}
+
+const enc = encodeURIComponent;
+
+/** One request, ended as an `ApiOutcome`: `read` turns a 2xx answer into its value (undefined: unreadable). */
+async function call<T>(
+  ctx: ApiContext,
+  method: 'GET' | 'POST',
+  path: string,
+  timeoutMs: number,
+  read: (body: unknown, headers: Headers) => T | undefined,
+  payload?: unknown,
+): Promise<ApiOutcome<T>> {
+  const { opts, base, doFetch, clock } = ctx;
+  const started = clock();
+  const latencyMs = () => Math.round(clock() - started);
+  const creds = await opts.credentials();
+  if (!creds) return { ok: false, result: 'rejected', status: 401, message: 'Partnerize API keys are not set', latencyMs: 0 };
+  const auth = Buffer.from(`${creds.applicationKey}:${creds.userApiKey}`).toString('base64');
+  try {
+    // Built inside the try: a timeout AbortSignal refuses, or a payload JSON cannot hold, ends as a retryable outcome.
+    const res = await doFetch(`${base}${path}`, {
+      method,
+      signal: AbortSignal.timeout(timeoutMs),
+      headers: {
+        authorization: `Basic ${auth}`,
+        accept: 'application/json',
+        'user-agent': opts.userAgent ?? 'partnerize-s2s-tracker',
+        ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(payload === undefined ? {} : { body: JSON.stringify(payload) }),
+    });
+    const text = await readBody(res, BODY_LIMIT);
+    return outcomeOf(res, text, read, latencyMs);
+  } catch (err) {
+    return { ok: false, result: 'retryable', ...causeOf(err), latencyMs: latencyMs() };
+  }
+}
+
+/** The answer's JSON; undefined when it is empty or not JSON (its text still says what went wrong). */
+function jsonOf(text: string): unknown {
+  try {
+    return text === '' ? undefined : JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** An answer classified as conversions' calls are: a readable 2xx is the value, anything else a failure. */
+function outcomeOf<T>(
+  res: Response,
+  text: string,
+  read: (body: unknown, headers: Headers) => T | undefined,
+  latencyMs: () => number,
+): ApiOutcome<T> {
+  const body = jsonOf(text);
+  const result = classifyStatus(res.status);
+  if (result === 'sent') {
+    const value = read(body, res.headers);
+    if (value !== undefined) return { ok: true, value, status: res.status, latencyMs: latencyMs() };
+    // A 2xx we cannot read is not a success we can act on; asking again is safe (reads, and
+    // bulk updates that set a status twice do no harm).
+    return {
+      ok: false,
+      result: 'retryable',
+      status: res.status,
+      message: `unreadable answer: ${text.slice(0, 200)}`,
+      latencyMs: latencyMs(),
+    };
+  }
+  const retryAfter = retryAfterOf(res.headers, res.status);
+  return {
+    ok: false,
+    result,
+    status: res.status,
+    retryAfterS: result === 'retryable' ? retryAfter : undefined,
+    message: errorMessage(body) ?? (text.slice(0, 256) || undefined),
+    latencyMs: latencyMs(),
+  };
+}
+
+/** How long to wait: Partnerize's `X-RateLimit-Retry-After`, else `Retry-After`, else (a 429) when the window resets. */
+const retryAfterOf = (headers: Headers, status: number): number | undefined =>
+  parseRetryAfter(headers.get('x-ratelimit-retry-after'), Date.now()) ??
+  parseRetryAfter(headers.get('retry-after'), Date.now()) ??
+  (status === 429 ? parseRetryAfter(headers.get('x-ratelimit-reset'), Date.now()) : undefined);
+
+/** Every task of a job, each read in full. */
+async function jobTasks(ctx: ApiContext, jobId: string, timeoutMs: number): Promise<ApiOutcome<JobTask[]>> {
+  const listed = await taskSummaries(ctx, jobId, timeoutMs);
+  if (!listed.ok) return listed;
+  const out = listed.value;
+  let latency = listed.latencyMs;
+  // Which updates failed is only in each task's own record (`result_data`; the list's summaries
+  // carry no counts), so every task is read: callers ask only for jobs that report failures.
+  for (const [i, t] of out.entries()) {
+    const detail = await call(ctx, 'GET', `/v3/jobs/${enc(jobId)}/tasks/${enc(t.id)}`, timeoutMs, (b) => taskOf(obj(b)['data']));
+    if (!detail.ok) return detail;
+    latency += detail.latencyMs;
+    out[i] = { ...t, ...detail.value, status: detail.value.status || t.status };
+  }
+  return { ok: true, value: out, status: 200, latencyMs: latency };
+}
+
+/** A job's task list, page by page until a short page: summaries only. */
+async function taskSummaries(ctx: ApiContext, jobId: string, timeoutMs: number): Promise<ApiOutcome<JobTask[]>> {
+  const out: JobTask[] = [];
+  let latency = 0;
+  for (let offset = 0; offset < 100_000; offset += TASK_PAGE_LIMIT) {
+    const page = await call(ctx, 'GET', `/v3/jobs/${enc(jobId)}/tasks?offset=${offset}&limit=${TASK_PAGE_LIMIT}`, timeoutMs, (b) => {
+      const data = obj(b)['data'];
+      return Array.isArray(data) ? data.map(taskOf).filter((t): t is JobTask => t !== undefined) : undefined;
+    });
+    if (!page.ok) return page;
+    latency += page.latencyMs;
+    out.push(...page.value);
+    if (page.value.length < TASK_PAGE_LIMIT) break;
+  }
+  return { ok: true, value: out, status: 200, latencyMs: latency };
+}
+
+/** One page of the brand conversion report: the query's first, or the one its previous page pointed to. */
+function reportPage(ctx: ApiContext, campaignId: string, q: ReportQuery, timeoutMs: number): Promise<ApiOutcome<ReportPage>> {
+  const first = firstReportPath(campaignId, q);
+  const path = q.next === undefined ? first : q.next.startsWith('/') ? q.next : `/${q.next}`;
+  return call(ctx, 'GET', path, timeoutMs, (b, headers): ReportPage | undefined => {
+    const o = obj(b);
+    if (!Array.isArray(o['conversions'])) return undefined;
+    const conversions = o['conversions'].map(reportConversionOf).filter((c): c is ReportConversion => c !== undefined);
+    const { offset, next } = nextPageOf(path, o, o['conversions'].length);
+    return { conversions, next, offset, limit: num(o['limit']), count: num(o['count']), rateLimit: rateLimitOf(headers) };
+  });
+}
+
+/** The report's first page for a query: its window (UTC), date type, statuses and reference. */
+function firstReportPath(campaignId: string, q: ReportQuery): string {
+  const query = new URLSearchParams({
+    start_date: reportDate(q.from),
+    end_date: reportDate(q.to),
+    timezone: 'UTC',
+    limit: String(REPORT_PAGE_LIMIT),
+    offset: '0',
+  });
+  if (q.dateType !== undefined) query.set('date_type', q.dateType);
+  for (const status of q.statuses ?? []) query.append('statuses[]', status);
+  if (q.conversionReference !== undefined) query.set('conversion_reference', q.conversionReference);
+  return `/reporting/report_advertiser/campaign/${enc(campaignId)}/conversion.json?${query.toString()}`;
 }
