@@ -6,7 +6,6 @@ import {
   ConditionalCheckFailedException,
   GetItemCommand,
   PutItemCommand,
-  QueryCommand,
   ScanCommand,
   UpdateItemCommand,
   type AttributeValue,
@@ -33,12 +32,14 @@ import {
   type OperatorAttribution,
   type OrderUpdatesRecord,
   type OrderUpdateStore,
+  type OwedConversions,
   type UpdateEntry,
   type RequeueableStatus,
 } from '../core/model.js';
 import { InputError } from '../core/errors.js';
 import { iso } from '../core/time.js';
 import { DeadlineBound, sendOptions } from './deadline.js';
+import { queryDue } from './dynamodb-due.js';
 import { CLICKS, CONVERSIONS } from './tables.js';
 
 /**
@@ -77,33 +78,6 @@ export abstract class DynamoTable extends DeadlineBound {
 
   protected key(conversionRef: string): Record<string, AttributeValue> {
     return { [CONVERSIONS.partitionKey]: { S: conversionRef } };
-  }
-
-  /** The keys (and due times) of one partition of the due index, due at or before `now`, oldest first. */
-  protected async queryDue(shard: string, now: number, limit: number): Promise<DueRef[]> {
-    const out: DueRef[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const r = await this.db.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: CONVERSIONS.dueIndex,
-          KeyConditionExpression: '#shard = :shard AND #dueAt <= :now',
-          ExpressionAttributeNames: { '#shard': CONVERSIONS.dueIndexPartitionKey, '#dueAt': CONVERSIONS.dueIndexSortKey },
-          ExpressionAttributeValues: { ':shard': { S: shard }, ':now': { N: String(now) } },
-          ScanIndexForward: true,
-          Limit: limit - out.length,
-          ExclusiveStartKey: start,
-        }),
-        sendOptions(this.deadline),
-      );
-      for (const item of r.Items ?? []) {
-        const { conversionRef, dueAt } = fromItem(item) as DueRef;
-        out.push({ conversionRef, dueAt });
-      }
-      start = r.LastEvaluatedKey;
-    } while (start && out.length < limit);
-    return out;
   }
 
   /**
@@ -277,10 +251,6 @@ export class DynamoConversionStore extends DynamoTable implements ConversionStor
     return r.Item ? (fromItem(r.Item) as ConversionRecord) : undefined;
   }
 
-  async listDue(now: number, limit: number, shard: string = DUE_SHARD): Promise<DueRef[]> {
-    return this.queryDue(shard, now, limit);
-  }
-
   async claim(
     conversionRef: string,
     now: number,
@@ -414,7 +384,14 @@ export class DynamoOrderUpdates extends DynamoTable implements OrderUpdateStore 
  * The operator side of the conversions table (replay, requeue, search): used by the CLI only, so
  * the functions' bundles and roles carry none of it.
  */
-export class DynamoConversionAdmin extends DynamoConversionStore implements ConversionAdmin {
+/** The conversions as the sweeps see them: the store, and its due index (dynamodb-due.ts). */
+export class DynamoOwedConversions extends DynamoConversionStore implements OwedConversions {
+  async listDue(now: number, limit: number, shard: string = DUE_SHARD): Promise<DueRef[]> {
+    return queryDue({ db: this.db, tableName: this.tableName, deadline: this.deadline }, shard, now, limit);
+  }
+}
+
+export class DynamoConversionAdmin extends DynamoOwedConversions implements ConversionAdmin {
   /** A lease is free when nobody holds one, or the holder's lease (dueAt) has run out. */
   async takeLease(
     conversionRef: string,

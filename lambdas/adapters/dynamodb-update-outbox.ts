@@ -19,6 +19,7 @@ import {
   type UpdatesChange,
 } from '../core/model.js';
 import { iso } from '../core/time.js';
+import { queryDue } from './dynamodb-due.js';
 import { CONDITIONS, DynamoOrderUpdates } from './dynamodb-stores.js';
 import { sendOptions } from './deadline.js';
 import { fromItem, toItem } from './marshal.js';
@@ -49,7 +50,7 @@ export class DynamoUpdateOutbox extends DynamoOrderUpdates implements UpdateOutb
   }
 
   async listDue(shard: typeof UPDATES_SHARD | typeof JOBS_SHARD, now: number, limit: number): Promise<DueRef[]> {
-    return this.queryDue(shard, now, limit);
+    return queryDue({ db: this.db, tableName: this.tableName, deadline: this.deadline }, shard, now, limit);
   }
 
   async claim(key: string, now: number, leaseUntil: number, leaseId: string): Promise<OrderUpdatesRecord | undefined> {

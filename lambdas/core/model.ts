@@ -258,8 +258,6 @@ export interface ConversionStore {
    */
   replace(record: ConversionRecord, existing: Pick<ConversionRecord, 'writeId' | 'status'>): Promise<boolean>;
   get(conversionRef: string): Promise<ConversionRecord | undefined>;
-  /** Owed records due at or before `now`, oldest first (or, with `shard`, the records of that partition). */
-  listDue(now: number, limit: number, shard?: string): Promise<DueRef[]>;
   /**
    * Takes the lease of an owed record that is due (`dueAt <= now`), moving `dueAt` to `leaseUntil`
    * and noting the attempt that starts (`attemptStarted`). Returns the record — with `interrupted`
@@ -279,6 +277,15 @@ export interface ConversionStore {
   finishAttempt(conversionRef: string, leaseId: string, outcome: AttemptOutcome, now: number): Promise<boolean>;
 }
 
+/**
+ * The retry function's view of the conversions: the store plus the due index. Only the sweeps read
+ * the index, so the request paths (and their bundles) do without the query.
+ */
+export interface OwedConversions extends ConversionStore {
+  /** Owed records due at or before `now`, oldest first (or, with `shard`, the records of that partition). */
+  listDue(now: number, limit: number, shard?: string): Promise<DueRef[]>;
+}
+
 /** An operator's confirmation that the shopper consented, with the reason (the audit trail). */
 export interface OperatorConsent {
   at: string;
@@ -295,7 +302,7 @@ export interface OperatorAttribution {
 }
 
 /** What the operator CLI may do beyond the request paths (not bundled into the functions). */
-export interface ConversionAdmin extends ConversionStore {
+export interface ConversionAdmin extends OwedConversions {
   /**
    * Takes the lease of any record nobody holds (operator replay), whatever its status. Returns the
    * record, or undefined when it does not exist, a sender holds it right now, or it changed since
@@ -805,8 +812,13 @@ export interface AdminDeps extends Omit<Deps, 'conversions' | 'updates'> {
   updates: UpdateAdmin;
 }
 
+/** What the conversions' sweep needs: the use cases' dependencies, with the due index. */
+export interface OwedDeps extends Omit<Deps, 'conversions'> {
+  conversions: OwedConversions;
+}
+
 /** The retry function's dependencies: with the update outbox and Partnerize's API. */
-export interface SweepDeps extends Omit<Deps, 'updates'> {
+export interface SweepDeps extends Omit<OwedDeps, 'updates'> {
   updates: UpdateOutbox;
   api: PartnerizeApi;
 }

@@ -8,7 +8,7 @@
  */
 import { attemptSend, logAttempt } from './delivery.js';
 import { METRICS } from './metrics.js';
-import type { AttemptOutcome, Clock, ConversionRecord, ConversionStatus, Deps, DueRef } from './model.js';
+import type { AttemptOutcome, Clock, ConversionRecord, ConversionStatus, Deps, DueRef, OwedDeps } from './model.js';
 
 export interface SweepOptions {
   /** Records read from the due index per run. */
@@ -42,7 +42,7 @@ export interface SweepReport {
   durationMs: number;
 }
 
-export async function sweep(deps: Deps, opts: SweepOptions): Promise<SweepReport> {
+export async function sweep(deps: OwedDeps, opts: SweepOptions): Promise<SweepReport> {
   const { clock, config, log } = deps;
   const started = clock.now();
   const due = await listOwed(deps, opts, started);
@@ -82,7 +82,7 @@ export async function sweep(deps: Deps, opts: SweepOptions): Promise<SweepReport
 }
 
 /** The owed sends due now, oldest first, as many as the run can send; the backlog is measured as they are read. */
-async function listOwed(deps: Deps, opts: SweepOptions, started: number): Promise<DueRef[]> {
+async function listOwed(deps: OwedDeps, opts: SweepOptions, started: number): Promise<DueRef[]> {
   // At the drain rate a run has one slot every 1000 / rate ms from 0 to its budget: read no more.
   const slots = opts.sendsPerSecond && opts.waitUntil ? Math.floor((opts.sendsPerSecond * opts.budgetMs) / 1000) + 1 : opts.limit;
   const due = await deps.conversions.listDue(started, Math.min(opts.limit, slots));

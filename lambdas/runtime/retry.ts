@@ -1,4 +1,5 @@
 /** The retry function, put together from its environment. */
+import { DynamoOwedConversions } from '../adapters/dynamodb-stores.js';
 import { DynamoUpdateOutbox } from '../adapters/dynamodb-update-outbox.js';
 import { createPartnerizeApi } from '../adapters/partnerize-api.js';
 import type { SweepDeps } from '../core/model.js';
@@ -14,6 +15,7 @@ export function retryFunction(env: Env) {
   const deps = depsFromEnv(env, { clicks: false }, db);
   const sweepDeps: SweepDeps = {
     ...deps,
+    conversions: new DynamoOwedConversions(db, required(env, ENV.conversionsTable)),
     updates: new DynamoUpdateOutbox(db, required(env, ENV.conversionsTable)),
     api: createPartnerizeApi({ baseUrl: deps.config.partnerizeApiBaseUrl, credentials: apiCredentials(env) }),
   };

@@ -3,12 +3,12 @@
  * fake Partnerize HTTP server on 127.0.0.1, the real adapters, and a clock the test controls.
  */
 import { randomUUID } from 'node:crypto';
-import { DynamoClickStore, DynamoConversionStore } from '#lambdas/adapters/dynamodb-stores.js';
+import { DynamoClickStore, DynamoOwedConversions } from '#lambdas/adapters/dynamodb-stores.js';
 import { DynamoUpdateOutbox } from '#lambdas/adapters/dynamodb-update-outbox.js';
 import { createFetchSender } from '#lambdas/adapters/partnerize-sender.js';
 import { staticTokens } from '#lambdas/adapters/token-source.js';
 import { configFromEnv } from '#lambdas/runtime/env.js';
-import type { Deps, TrackerConfig } from '#lambdas/core/model.js';
+import type { OwedDeps, TrackerConfig } from '#lambdas/core/model.js';
 import { createClicksHandler } from '#lambdas/handlers/clicks.js';
 import { createPostbacksHandler } from '#lambdas/handlers/postbacks.js';
 import { dynamoClient } from '#lambdas/runtime/dynamodb.js';
@@ -40,10 +40,10 @@ export interface TestEnv {
   /** The cut-able path to DynamoDB (with `viaProxy`). */
   proxy: TcpProxy | undefined;
   /** The conversions table read directly, bypassing the proxy. */
-  direct: DynamoConversionStore;
+  direct: DynamoOwedConversions;
   partnerize: FakePartnerize;
   clock: TestClock;
-  deps: Deps;
+  deps: OwedDeps;
   log: MemoryLog;
   metrics: MemoryMetrics;
   /** Calls the postbacks handler (real stores, real sender) with an HTTP API event. */
@@ -70,10 +70,10 @@ export async function startTestEnv(env: Record<string, string> = {}, opts: TestE
   const clock = new TestClock();
   const log = new MemoryLog();
   const metrics = new MemoryMetrics();
-  const make = (e: Record<string, string>): Deps => ({
+  const make = (e: Record<string, string>): OwedDeps => ({
     config: testConfig({ PARTNERIZE_BASE_URL: partnerize.url, RETRY_DELAYS_S: '60,300,900', ...e }),
     clicks: new DynamoClickStore(db, dynamo.tables.clicks),
-    conversions: new DynamoConversionStore(db, dynamo.tables.conversions),
+    conversions: new DynamoOwedConversions(db, dynamo.tables.conversions),
     updates: new DynamoUpdateOutbox(db, dynamo.tables.conversions),
     sender: createFetchSender(),
     clock,
@@ -85,7 +85,7 @@ export async function startTestEnv(env: Record<string, string> = {}, opts: TestE
   const te: TestEnv = {
     dynamo,
     proxy,
-    direct: new DynamoConversionStore(dynamo.client, dynamo.tables.conversions),
+    direct: new DynamoOwedConversions(dynamo.client, dynamo.tables.conversions),
     partnerize,
     clock,
     log,
