@@ -281,6 +281,11 @@ function waitForConversion(e: UpdateEntry, p: Planning): Plan | undefined {
     change(p, e, 'held', 'its conversion failed to send: waiting for it to be requeued or replayed');
     return { changed: p.changed, dueAt: ctx.now + FAILED_CONVERSION_RECHECK_MS };
   }
+  if (status === 'unconfirmed') {
+    // Partnerize may hold it: the update waits for an operator's confirm (or replay), never dropped.
+    change(p, e, 'held', 'its conversion is unconfirmed (the call was cut): waiting for it to be confirmed or replayed');
+    return { changed: p.changed, dueAt: ctx.now + FAILED_CONVERSION_RECHECK_MS };
+  }
   return undefined;
 }
 

@@ -86,6 +86,11 @@ describe('planUpdates: an update never overtakes its conversion', () => {
     }
     expect(planUpdates(record([e]), sent({ status: 'queued', dueAt: T }), ctx).dueAt).toBe(T + 60_000);
     expect(planUpdates(record([e]), sent({ status: 'failed' }), ctx)).toMatchObject({ dueAt: T + FAILED_CONVERSION_RECHECK_MS });
+    // Unconfirmed (its call was cut): Partnerize may hold it, so the update waits, never dropped.
+    const cut = planUpdates(record([e]), sent({ status: 'unconfirmed' }), ctx);
+    expect(cut).toMatchObject({ dueAt: T + FAILED_CONVERSION_RECHECK_MS });
+    expect(cut.send).toBeUndefined();
+    expect(cut.changed).toEqual([expect.objectContaining({ state: 'held', note: expect.stringContaining('unconfirmed') })]);
   });
 
   it('a conversion never sent: nothing to update (not_applicable), and the next update is looked at', () => {
