@@ -112,7 +112,8 @@ export class TrackingStack extends Stack {
    */
   private createFunctions(config: TrackingConfig, originVerifySecret: Secret | undefined): Functions {
     // With the WAF, the HTTP functions read the origin-verify value from its secret at run time.
-    const verifiesOrigin = (f: TrackingFunction) => (originVerifySecret ? f.bindSecret(ENV.originVerifySecretArn, originVerifySecret) : f);
+    const verifiesOrigin = (f: TrackingFunction) =>
+      originVerifySecret ? f.bindTokenSecret(ENV.originVerifySecretArn, originVerifySecret) : f;
     return {
       clicks: verifiesOrigin(this.createClicksFunction(config)),
       postbacks: verifiesOrigin(this.createPostbacksFunction(config)),
@@ -140,8 +141,8 @@ export class TrackingStack extends Stack {
     })
       .bindTable(ENV.clicksTable, clicks, ['dynamodb:GetItem'])
       .bindTable(ENV.conversionsTable, conversions, ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'])
-      .bindSecret(ENV.tokenSecretArn, this.tokenSecret);
-    if (this.segmentSecret) fn.bindSecret(ENV.segmentSecretArn, this.segmentSecret);
+      .bindTokenSecret(ENV.tokenSecretArn, this.tokenSecret);
+    if (this.segmentSecret) fn.bindTokenSecret(ENV.segmentSecretArn, this.segmentSecret);
     return fn;
   }
 

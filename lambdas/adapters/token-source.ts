@@ -9,7 +9,7 @@
  * token a caller has not switched away from yet, and AWSPENDING, so a token can be staged before it
  * is promoted. That is AWS's own rotation protocol seen from the resource's side: a service accepts
  * the pending credential from `setSecret` on, before `finishSecret` promotes it; a rotation
- * function added later therefore works without 401s. Cost: a third GetSecretValue per read.
+ * function added later therefore works without 401s.
  *
  * Guarantee: a token that became valid before a request arrived is accepted by that request,
  * whatever the cache holds — an unknown token is decided by a read of the secret that started after
@@ -17,21 +17,31 @@
  * is made). Known tokens are served from the cache (`ttlMs`, 5 min by default) without a read, so a
  * retired token keeps working until the caches expire.
  *
- * Cost bound under junk (wrong tokens): one read at a time per instance, at least `readSpacingMs`
- * (1 s) between the starts of two reads; requests wait for the next slot rather than fail, and all
- * requests waiting in an instance share its read. A read is one GetSecretValue per stage (3 calls),
- * so one instance makes at most 3 calls/s = 259,200 a day = $1.30 a day at $0.05 per 10,000 calls.
- * A Lambda instance serves one request at a time, so there each wrong-token request costs a read
- * (sharing happens only with several requests in flight, as in the local server): account-wide the
- * bound is the wrong-token requests the API lets through, at most the postbacks route throttle
- * (50/s by default: 150 calls/s, about $2.70 an hour). Every one of them is also a 401, which the
- * postbacks-4xx-share alarm pages for. Without junk: 3 calls per instance per `ttlMs`.
+ * A read: cold, one GetSecretValue per stage, made together (3 calls). Warm, one DescribeSecret,
+ * whose `VersionIdsToStages` says which version carries each label, without any value. A version's
+ * value never changes, so when the same versions carry the three labels nothing changed and the
+ * cached tokens are the answer; a version not seen before is read by its id (a rotation: one more
+ * GetSecretValue). This is how AWS's own caching clients refresh a secret. DescribeSecret rather
+ * than ListSecretVersionIds: it shares GetSecretValue's request quota (10,000/s per account and
+ * region), where ListSecretVersionIds has its own small one (50/s) that a flood of wrong tokens
+ * would use up — for every function, and for `pz token`, which lists versions with it.
+ *
+ * What a wrong token costs (test/bench/wrong-token.ts drives the postbacks handler against a fake
+ * Secrets Manager answering each call in 20 ms): on a warm instance, one DescribeSecret and no
+ * GetSecretValue, answered in 21–22 ms, without waiting for any slot — the read is cheap, so reads
+ * for unknown tokens are not spaced out. One read at a time per instance: requests that arrive
+ * during a read wait for it, then share the next one. A Lambda instance serves one request at a
+ * time, so each wrong-token request costs one call: at the postbacks route throttle (200/s by
+ * default) 200 calls/s, $0.05 per 10,000 calls = $5 per million wrong tokens, about $3.60 an hour,
+ * and about 200 × 0.022 s ≈ 4–5 concurrent instances (docs/capacity.md §3, §5). Every one of them
+ * is also a 401, which the postbacks-4xx-share alarm pages for. Without junk: 1 call per instance
+ * per `ttlMs` (3 when cold). A request without any token is refused without a read.
  *
  * No negative cache of refused tokens: a refused token can only become valid by a change to the
  * secret, which an instance learns of only by reading it, so a cache that spared the read would
  * keep refusing it — after a rollback of a mistaken retire, Tealium's own token.
  */
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DescribeSecretCommand, GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { matchesAny, type TokenSource } from '../core/auth.js';
 import { DeadlineBound } from './deadline.js';
 
@@ -43,7 +53,6 @@ export const staticTokens = (...tokens: string[]): TokenSource => ({
 });
 
 export const TOKEN_STAGES = ['AWSCURRENT', 'AWSPREVIOUS', 'AWSPENDING'] as const;
-type Stage = (typeof TOKEN_STAGES)[number];
 
 const isNotFound = (err: unknown) => (err as { name?: string } | null)?.name === 'ResourceNotFoundException';
 
@@ -52,18 +61,31 @@ const tooLate = () =>
   new DOMException('the secret (postback token or origin-verify value) could not be read before the request deadline', 'AbortError');
 
 export interface SecretsManagerTokensOptions {
-  /** Least time between the starts of two reads of the secret (all but the very first). */
+  /**
+   * Least time between the starts of two reads, for the reads it is worth saving: a refresh after
+   * a failed read (stale tokens are served meanwhile), and with `waitForRead: false` the read for an
+   * unknown value. A read that decides an unknown value with `waitForRead` (the default) is not
+   * spaced: it starts as soon as the one in flight ends, and is one DescribeSecret.
+   */
   readSpacingMs?: number;
   /** Longest a read may take: a hung call must not hold the one read slot. */
   readTimeoutMs?: number;
-  sleep?: (ms: number) => Promise<void>;
   /**
-   * An unknown value waits for the next read slot (the default: the postback token, where a 401
-   * loses an order), or — false — is decided by a read only if one may start now, else refused
-   * at once (the origin-verify value: a wrong one is junk, and a rotation is known ahead of use).
+   * An unknown value is decided by a read that starts after it arrived (the default: the postback
+   * token, where a 401 loses an order), or — false — by a read only if one may start now, else
+   * refused at once (the origin-verify value: a wrong one is junk, and a rotation is known ahead of use).
    */
   waitForRead?: boolean;
 }
+
+/** A labelled version as read: its id (versions never change, so a known id needs no second read) and its token. */
+interface Version {
+  id?: string;
+  token: string;
+}
+
+/** What a read found: for each of TOKEN_STAGES in order, the version that carries it, if any. */
+type Held = (Version | undefined)[];
 
 interface Read {
   /** Reads are numbered as they start: a request that arrived when `n` reads had started is decided by read `n` or later. */
@@ -75,7 +97,7 @@ interface State {
   started: number;
   lastStartAt: number;
   inflight?: Read;
-  cached?: { tokens: readonly string[]; at: number; index: number };
+  cached?: { tokens: readonly string[]; held: Held; at: number; index: number };
 }
 
 /**
@@ -87,7 +109,6 @@ export class SecretsManagerTokens extends DeadlineBound implements TokenSource {
   private readonly state: State = { started: 0, lastStartAt: Number.NEGATIVE_INFINITY };
   private readonly readSpacingMs: number;
   private readonly readTimeoutMs: number;
-  private readonly sleep: (ms: number) => Promise<void>;
   private readonly waitForRead: boolean;
 
   constructor(
@@ -100,7 +121,6 @@ export class SecretsManagerTokens extends DeadlineBound implements TokenSource {
     super();
     this.readSpacingMs = options.readSpacingMs ?? 1_000;
     this.readTimeoutMs = options.readTimeoutMs ?? 3_000;
-    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.waitForRead = options.waitForRead ?? true;
   }
 
@@ -133,28 +153,14 @@ export class SecretsManagerTokens extends DeadlineBound implements TokenSource {
     }
   }
 
-  /** The tokens of a successful read numbered `arrival` or later: joins, waits for its slot, or starts it. */
+  /** The tokens of a successful read numbered `arrival` or later: joins it, or waits out an older one and starts it. */
   private async readStartedFrom(arrival: number): Promise<readonly string[]> {
     const s = this.state;
-    // The read count at which this request last waited out the spacing: if no read started while
-    // it slept, the slot is its own (even if an injected clock did not move).
-    let waitedAt = -1;
     for (;;) {
       if (s.cached && s.cached.index >= arrival) return s.cached.tokens;
-      if (s.inflight) {
-        if (s.inflight.index >= arrival) return s.inflight.promise;
-        await s.inflight.promise.catch(() => undefined);
-        continue;
-      }
-      if (waitedAt !== s.started) {
-        const wait = s.lastStartAt + this.readSpacingMs - this.now();
-        if (wait > 0) {
-          waitedAt = s.started;
-          await this.sleep(wait);
-          continue;
-        }
-      }
-      return this.startRead();
+      if (!s.inflight) return this.startRead();
+      if (s.inflight.index >= arrival) return s.inflight.promise;
+      await s.inflight.promise.catch(() => undefined);
     }
   }
 
@@ -164,8 +170,11 @@ export class SecretsManagerTokens extends DeadlineBound implements TokenSource {
     const at = this.now();
     s.lastStartAt = at;
     const promise = this.load()
-      .then((tokens) => {
-        s.cached = { tokens, at, index };
+      .then((held) => {
+        const [current, ...others] = held.map((v) => v?.token);
+        if (!current) throw new Error(`the secret ${this.secretId} has no value`);
+        const tokens = [...new Set([current, ...others.filter((t): t is string => !!t)])];
+        s.cached = { tokens, held, at, index };
         return tokens;
       })
       .finally(() => {
@@ -177,19 +186,33 @@ export class SecretsManagerTokens extends DeadlineBound implements TokenSource {
     return promise;
   }
 
-  private async load(): Promise<readonly string[]> {
+  /**
+   * The versions carrying the three stages. Known labels (a warm instance): one DescribeSecret,
+   * which lists each labelled version's id and stages but no value, then a GetSecretValue by id
+   * for a version not read before — none when nothing changed. Cold (or answers without version
+   * ids): one GetSecretValue per stage, made together.
+   */
+  private async load(): Promise<Held> {
     const abortSignal = AbortSignal.timeout(this.readTimeoutMs);
-    const [current, ...others] = await Promise.all(TOKEN_STAGES.map((stage) => this.read(stage, abortSignal)));
-    if (!current) throw new Error(`the secret ${this.secretId} has no value`);
-    return [...new Set([current, ...others.filter((t): t is string => t !== undefined && t !== '')])];
+    const known = this.state.cached?.held;
+    if (!known?.[0]?.id) return Promise.all(TOKEN_STAGES.map((VersionStage) => this.read({ VersionStage }, abortSignal)));
+    const stages =
+      (await this.client.send(new DescribeSecretCommand({ SecretId: this.secretId }), { abortSignal })).VersionIdsToStages ?? {};
+    return Promise.all(
+      TOKEN_STAGES.map((stage) => {
+        const id = Object.keys(stages).find((v) => stages[v]?.includes(stage));
+        return id === undefined ? undefined : (known.find((v) => v?.id === id) ?? this.read({ VersionId: id }, abortSignal));
+      }),
+    );
   }
 
-  private async read(stage: Stage, abortSignal: AbortSignal): Promise<string | undefined> {
+  private async read(which: { VersionStage?: string; VersionId?: string }, abortSignal: AbortSignal): Promise<Version | undefined> {
     try {
-      const r = await this.client.send(new GetSecretValueCommand({ SecretId: this.secretId, VersionStage: stage }), { abortSignal });
-      return r.SecretString === undefined ? undefined : tokenOf(r.SecretString);
+      const r = await this.client.send(new GetSecretValueCommand({ SecretId: this.secretId, ...which }), { abortSignal });
+      return r.SecretString === undefined ? undefined : { id: r.VersionId, token: tokenOf(r.SecretString) };
     } catch (err) {
-      if (stage !== 'AWSCURRENT' && isNotFound(err)) return undefined;
+      // A stage nobody carries; or a version unlabelled (and deleted) since it was listed.
+      if (which.VersionStage !== 'AWSCURRENT' && isNotFound(err)) return undefined;
       throw err;
     }
   }

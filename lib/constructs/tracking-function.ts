@@ -110,9 +110,19 @@ export class TrackingFunction extends NodejsFunction {
   }
 
   /** Gives the function a secret: its ARN in `variable` and the right to read it. */
-  bindSecret(variable: string, secret: ISecret): this {
+  bindSecret(variable: string, secret: ISecret, actions: readonly string[] = ['secretsmanager:GetSecretValue']): this {
     this.addEnvironment(variable, secret.secretArn);
-    this.addToRolePolicy(new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secret.secretArn] }));
+    this.addToRolePolicy(new PolicyStatement({ actions: [...actions], resources: [secret.secretArn] }));
     return this;
+  }
+
+  /**
+   * Gives the function a secret it checks presented values against (the postback token, Segment's
+   * shared secret, the origin-verify value: lambdas/adapters/token-source.ts). Besides the values,
+   * DescribeSecret: which version carries each label, no value. One such call decides an unknown
+   * value when nothing changed since the last read.
+   */
+  bindTokenSecret(variable: string, secret: ISecret): this {
+    return this.bindSecret(variable, secret, ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret']);
   }
 }

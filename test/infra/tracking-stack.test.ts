@@ -378,12 +378,16 @@ describe('secret and least privilege', () => {
     ]);
   });
 
-  it('postbacks: read a click, create/read/update conversions, read its secret', () => {
+  it("postbacks: read a click, create/read/update conversions, read its secret and its versions' labels", () => {
     expect(grants('PostbacksFunction')).toEqual([
       logsGrant('PostbacksFunction'),
       { actions: ['dynamodb:GetItem'], resources: [tableArn('TablesClicks')] },
       { actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], resources: [tableArn('TablesConversions')] },
-      { actions: ['secretsmanager:GetSecretValue'], resources: [{ Ref: logicalId('AWS::SecretsManager::Secret', 'PostbackToken') }] },
+      // DescribeSecret: an unknown token is decided by one call that says which versions carry the labels.
+      {
+        actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
+        resources: [{ Ref: logicalId('AWS::SecretsManager::Secret', 'PostbackToken') }],
+      },
     ]);
   });
 
@@ -404,6 +408,7 @@ describe('secret and least privilege', () => {
       { Ref: logicalId('AWS::SecretsManager::Secret', 'PostbackToken') },
       { Ref: id },
     ]);
+    expect(read.every((st) => actionsOf([st]).includes('secretsmanager:DescribeSecret'))).toBe(true);
     const outputs = segment.template.toJSON().Outputs as Record<string, { Value: unknown }>;
     expect(outputs['SegmentSharedSecretArn']!.Value).toEqual({ Ref: id });
     // Off by default: no secret, no variable, no output.

@@ -177,6 +177,11 @@ describe('enableWaf in us-east-1 (one stack)', () => {
         .filter((st) => [st.Action].flat().includes('secretsmanager:GetSecretValue'))
         .flatMap((st) => [st.Resource].flat());
       expect(readable).toContainEqual(secretRef);
+      // and which versions carry its labels (one DescribeSecret decides an unknown value: lambdas/adapters/token-source.ts)
+      const described = statementsOf(b.template, fn)
+        .filter((st) => [st.Action].flat().includes('secretsmanager:DescribeSecret'))
+        .flatMap((st) => [st.Resource].flat());
+      expect(described).toContainEqual(secretRef);
     }
     expect(env('RetryFunction').ORIGIN_VERIFY_SECRET_ARN).toBeUndefined();
     // The retry function reads only its own secret (the Partnerize API keys), never the origin-verify value.

@@ -1,18 +1,20 @@
 /**
  * A small in-memory model of one Secrets Manager secret — its versions and their staging labels —
- * answering GetSecretValue, PutSecretValue, UpdateSecretVersionStage and ListSecretVersionIds
- * through aws-sdk-client-mock, so tests can run realistic rotation sequences rather than canned
- * answers. The label rules follow the API reference:
+ * answering GetSecretValue, DescribeSecret, PutSecretValue, UpdateSecretVersionStage and
+ * ListSecretVersionIds through aws-sdk-client-mock, so tests can run realistic rotation sequences
+ * rather than canned answers. The label rules follow the API reference:
  * - a label is attached to one version at a time;
  * - PutSecretValue attaches AWSCURRENT unless told otherwise; whenever AWSCURRENT moves (there or in
  *   UpdateSecretVersionStage), AWSPREVIOUS moves to the version AWSCURRENT left;
  * - UpdateSecretVersionStage fails unless RemoveFromVersionId names the version the label is on
  *   (when it is on another one); AWSCURRENT can be moved, not removed;
- * - a version without labels is deprecated: ListSecretVersionIds leaves it out by default;
+ * - a version without labels is deprecated: ListSecretVersionIds leaves it out by default, and
+ *   DescribeSecret's VersionIdsToStages always;
  * - GetSecretValue for a label no version carries is a ResourceNotFoundException.
  */
 import { randomUUID } from 'node:crypto';
 import {
+  DescribeSecretCommand,
   GetSecretValueCommand,
   InvalidParameterException,
   ListSecretVersionIdsCommand,
@@ -20,6 +22,8 @@ import {
   ResourceExistsException,
   ResourceNotFoundException,
   UpdateSecretVersionStageCommand,
+  type DescribeSecretRequest,
+  type DescribeSecretResponse,
   type GetSecretValueRequest,
   type GetSecretValueResponse,
   type ListSecretVersionIdsRequest,
@@ -47,10 +51,12 @@ export class SecretsManagerModel {
   private readonly versions = new Map<string, Version>();
   /** Every GetSecretValue answered (or refused), in order, with the model time. */
   readonly reads: { stage: string | undefined; versionId: string | undefined; at: number }[] = [];
-  /** GetSecretValue calls being answered right now (with `latencyMs`) and the most seen at once. */
+  /** Every DescribeSecret answered (or refused), with the model time. */
+  readonly describes: { at: number }[] = [];
+  /** GetSecretValue and DescribeSecret calls being answered right now (with `latencyMs`) and the most seen at once. */
   inFlight = 0;
   maxInFlight = 0;
-  /** How long GetSecretValue takes (on the test's timers, fake or real). */
+  /** How long GetSecretValue and DescribeSecret take (on the test's timers, fake or real). */
   latencyMs = 0;
 
   constructor(
@@ -65,6 +71,7 @@ export class SecretsManagerModel {
   /** Answers the mocked client's Secrets Manager calls from this model. */
   install(sm: AwsClientStub<SecretsManagerClient>): this {
     sm.on(GetSecretValueCommand).callsFake((input: GetSecretValueRequest) => this.getSecretValue(input));
+    sm.on(DescribeSecretCommand).callsFake((input: DescribeSecretRequest) => this.describeSecret(input));
     sm.on(PutSecretValueCommand).callsFake(async (input: PutSecretValueRequest) => this.putSecretValue(input));
     sm.on(UpdateSecretVersionStageCommand).callsFake(async (input: UpdateSecretVersionStageRequest) =>
       this.updateSecretVersionStage(input),
@@ -107,6 +114,24 @@ export class SecretsManagerModel {
             CreatedDate: v.created,
             ...meta,
           };
+    return this.afterLatency(answer);
+  }
+
+  /** The labelled versions' ids and labels, as they are when the call arrives; never a value. */
+  async describeSecret(input: DescribeSecretRequest): Promise<DescribeSecretResponse> {
+    this.check(input.SecretId);
+    this.describes.push({ at: this.now() });
+    const labelled = [...this.versions.entries()].filter(([, v]) => v.stages.size > 0);
+    return this.afterLatency({
+      ARN: this.arn,
+      Name: this.name,
+      VersionIdsToStages: Object.fromEntries(labelled.map(([id, v]) => [id, [...v.stages]])),
+      ...meta,
+    });
+  }
+
+  /** Answers (or throws) `answer` once `latencyMs` has passed, counting the calls in flight meanwhile. */
+  private async afterLatency<T>(answer: T | Error): Promise<T> {
     this.inFlight += 1;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {

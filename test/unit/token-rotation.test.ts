@@ -6,6 +6,7 @@
 import { Readable } from 'node:stream';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import {
+  DescribeSecretCommand,
   GetSecretValueCommand,
   PutSecretValueCommand,
   SecretsManagerClient,
@@ -85,8 +86,20 @@ describe('rotate → Tealium switches → retire, three times over', () => {
     let tealium = DEPLOYED_TOKEN;
     const retired: string[] = [];
     const accepted = async (token: string, by = warm) => settle(by.accepts(token));
+    let junk = 0;
+    /** Secrets Manager calls a wrong token costs the warm instance: [DescribeSecret, GetSecretValue]. */
+    const junkCost = async () => {
+      junk += 1;
+      const before = [sm.commandCalls(DescribeSecretCommand).length, sm.commandCalls(GetSecretValueCommand).length];
+      expect(await accepted(`wrong-token-${junk}`)).toBe(false);
+      return [sm.commandCalls(DescribeSecretCommand).length - before[0]!, sm.commandCalls(GetSecretValueCommand).length - before[1]!];
+    };
     const check = async (step: string) => {
       expect(await accepted(tealium), `${step}: Tealium's token, warm instance`).toBe(true);
+      // The first wrong token reads what changed since the warm instance's last read; the next one
+      // finds nothing changed: one DescribeSecret, no value read.
+      await junkCost();
+      expect(await junkCost(), `${step}: a wrong token's cost`).toEqual([1, 0]);
       expect(await accepted(tealium, functions()), `${step}: Tealium's token, cold instance`).toBe(true);
       expect(
         model.stagesOf(tealium).some((s) => s === 'AWSCURRENT' || s === 'AWSPREVIOUS'),
