@@ -25,7 +25,11 @@ export const ASSUMPTIONS = {
   partnerizeLatencyMs: 150,
   /** Lambda gives a full vCPU at 1,769 MB and a share in proportion below. */
   fullCpuMb: 1769,
-  /** Warm instances reading the token (current + previous) once per cache period of 300 s, at 1 M conversions a month. */
+  /**
+   * A warm instance checks the token's secret once per cache period of 300 s with one DescribeSecret
+   * (lambdas/adapters/token-source.ts; a cold start reads 3 values, taken as one more call per period
+   * to stay on the safe side), at 1 M conversions a month.
+   */
   secretReadsPerMillionConversions: ((30 * 24 * 3600) / 300) * 2,
 } as const;
 
