@@ -1,7 +1,7 @@
 import middy from '@middy/core';
 import { InputError } from '../core/errors.js';
 import { dailyReconciliation, REPORT_TIMEOUT_MS, type DailyDeps, type DailyEvent, type DailyReport } from '../core/reconcile-run.js';
-import { flushMetrics } from '../observability/metrics.js';
+import { flushMetrics } from './flush-metrics.js';
 import { workTimeLeftMs } from './time-left.js';
 
 /**

@@ -4,7 +4,7 @@ import type { SweepDeps } from '../core/model.js';
 import { sweepUpdates, type UpdateSweepOptions, type UpdateSweepReport } from '../core/order-update-sweep.js';
 import { sweep, type SweepOptions, type SweepReport } from '../core/sweep.js';
 import { SECOND_MS } from '../core/time.js';
-import { flushMetrics } from '../observability/metrics.js';
+import { flushMetrics } from './flush-metrics.js';
 import { workTimeLeftMs } from './time-left.js';
 
 /** Kept back after the last send's own timeout: recording its result, then the run's end (report, metrics). */

@@ -29,12 +29,12 @@ export interface LambdaTimeLeft {
   getRemainingTimeInMillis?: () => number;
 }
 
-/** How long before Lambda's own timeout the function gives up and answers (middy's `timeoutEarlyInMillis`). */
+/** How long before Lambda's own timeout the function gives up and answers, so the caller gets an answer, not Lambda's error. */
 const TIMEOUT_EARLY_MS = 5;
 
-/** The error of a handler that ran out of Lambda's time, as middy makes it (http/errors.ts answers 503). */
+/** The error of a handler that ran out of Lambda's time: a `TimeoutError`, which the error answer maps to 503 (store-errors.ts). */
 function outOfTime(): Error {
-  const err = new Error('[AbortError]: The operation was aborted.', { cause: { package: '@middy/core' } });
+  const err = new Error('the function ran out of time before it could answer');
   err.name = 'TimeoutError';
   return err;
 }

@@ -6,7 +6,6 @@
  * Powertools Metrics did this for 15 KB of bundle; the EMF specification is small and stable
  * (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html).
  */
-import type { MiddlewareObj } from '@middy/core';
 import type { MetricUnit, Metrics } from '../core/metrics.js';
 
 export const METRICS_NAMESPACE = 'PartnerizeS2S';
@@ -76,15 +75,4 @@ export function emfMetrics(opts: EmfOptions = {}): Metrics {
     },
     flush,
   };
-}
-
-/**
- * Flushes the invocation's metrics when the handler ends, answered or failed. It must return
- * nothing: a middy middleware that returns a value replaces the response.
- */
-export function flushMetrics(metrics: Metrics): MiddlewareObj {
-  const flush = async (): Promise<void> => {
-    metrics.flush?.();
-  };
-  return { after: flush, onError: flush };
 }

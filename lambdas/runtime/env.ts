@@ -5,12 +5,14 @@
  * reader fails loudly at start, naming the variable: a process with a bad environment must not
  * start, rather than run on a silent fallback.
  */
+import type { Converted } from '../core/fields.js';
 import type { ApiCredentials } from '../core/model.js';
 import { positiveNumber, textList, wholeNumber, type Reader } from '../core/setting-readers.js';
 import {
   ENV_NAMING,
   envName,
   readSettings,
+  SETTINGS,
   SettingsError,
   trackerConfig,
   type SettingKey,
@@ -128,6 +130,18 @@ export function observabilityFromEnv(env: Env): Observability {
 
 /** The settings from their variables; absent ones take their defaults; a bad one names its variable (SettingsError). */
 export const settingsFromEnv = (env: Env): Settings => readSettings((key) => env[envName(key)], ENV_NAMING);
+
+/**
+ * One setting from its variable, read as the functions read it (the CLI's environment holds only
+ * the few an operator sets): undefined when unset or blank; a bad value names its variable.
+ */
+export function settingFromEnv<K extends SettingKey>(env: Env, key: K): Settings[K] | undefined {
+  const raw = optional(env, envName(key));
+  if (raw === undefined) return undefined;
+  const r = (SETTINGS[key].read as Reader<Settings[K]>)(raw) as Converted<Settings[K]>;
+  if (!r.ok) throw new EnvError(`${envName(key)} ${r.message}`);
+  return r.value;
+}
 
 /** The settings as the functions use them; a bad one names its variable. */
 export function configFromEnv(env: Env): TrackerConfig {

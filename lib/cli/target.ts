@@ -25,7 +25,7 @@ import {
 import { silentLog } from '#lambdas/observability/logger.js';
 import { noMetrics } from '#lambdas/core/metrics.js';
 import type { AdminDeps, ApiCredentials, PartnerizeApi, ReconciliationStore } from '#lambdas/core/model.js';
-import { apiKeysFromEnv, ENV, EnvError } from '#lambdas/runtime/env.js';
+import { apiKeysFromEnv, ENV, EnvError, settingFromEnv } from '#lambdas/runtime/env.js';
 import { LOCAL_AWS_ENV, localDynamoClient } from '../local/embedded-dynamodb.js';
 import { LOCAL_API_PROXY_PATH, LOCAL_INFO_PATH, type LocalInfo } from '../local/server.js';
 
@@ -127,7 +127,7 @@ export async function localTarget(url: string, opts: CliOptions): Promise<Target
       const keys = keysFromEnv(env);
       if (keys)
         return createPartnerizeApi({
-          baseUrl: env[envName('partnerizeApiBaseUrl')]?.trim() || deps.config.partnerizeApiBaseUrl,
+          baseUrl: settingFromEnv(env, 'partnerizeApiBaseUrl') ?? deps.config.partnerizeApiBaseUrl,
           credentials: staticCredentials(keys),
           userAgent: apiUserAgent,
         });
@@ -211,7 +211,7 @@ export async function stackTarget(stackName: string, region: string | undefined,
           `stack ${stackName} has no PartnerizeApiKeysSecretArn output: give pz the keys (${ENV.partnerizeApplicationKey}, ${ENV.partnerizeUserApiKey})`,
         );
       return createPartnerizeApi({
-        baseUrl: env[envName('partnerizeApiBaseUrl')]?.trim() || deps.config.partnerizeApiBaseUrl,
+        baseUrl: settingFromEnv(env, 'partnerizeApiBaseUrl') ?? deps.config.partnerizeApiBaseUrl,
         credentials,
         userAgent: apiUserAgent,
       });

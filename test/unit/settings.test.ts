@@ -11,8 +11,20 @@ import {
   settingsToEnv,
   type FunctionName,
 } from '#lambdas/core/settings.js';
-import { configFromEnv, settingsFromEnv } from '#lambdas/runtime/env.js';
+import { configFromEnv, EnvError, settingFromEnv, settingsFromEnv } from '#lambdas/runtime/env.js';
 import cdkJson from '../../cdk.json' with { type: 'json' };
+
+describe('one setting from the environment (the CLI reads the few an operator sets)', () => {
+  it('reads it as the functions do: unset or blank is undefined, a bad value names its variable', () => {
+    expect(settingFromEnv({}, 'partnerizeApiBaseUrl')).toBeUndefined();
+    expect(settingFromEnv({ PARTNERIZE_API_BASE_URL: '  ' }, 'partnerizeApiBaseUrl')).toBeUndefined();
+    expect(settingFromEnv({ PARTNERIZE_API_BASE_URL: 'http://127.0.0.1:9/' }, 'partnerizeApiBaseUrl')).toBe(
+      settingsFromEnv({ PARTNERIZE_API_BASE_URL: 'http://127.0.0.1:9/' }).partnerizeApiBaseUrl,
+    );
+    expect(() => settingFromEnv({ PARTNERIZE_API_BASE_URL: 'api.partnerize.com' }, 'partnerizeApiBaseUrl')).toThrow(EnvError);
+    expect(() => settingFromEnv({ PARTNERIZE_API_BASE_URL: 'api.partnerize.com' }, 'partnerizeApiBaseUrl')).toThrow(/^PARTNERIZE_API_BASE_URL /);
+  });
+});
 
 describe('settings from the environment', () => {
   it('reads each setting from the documented variable (UPPER_SNAKE of its key unless named)', () => {
