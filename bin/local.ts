@@ -3,16 +3,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { pzCommand, DEFAULT_LOCAL_URL } from '../lib/local/cli-hint.js';
+import { isRunning } from '../lib/local/data-dir.js';
 import { startLocal, type LocalServer, type TokenOrigin } from '../lib/local/server.js';
-
-const isRunning = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 /** Linux: the parent of `pid` when `pid` is the shell npm runs our script in (`sh -c "<script>"`). */
 function npmAboveScriptShell(pid: number): number | undefined {

@@ -23,7 +23,7 @@ import {
   type UpdateAdmin,
 } from '../core/model.js';
 import { iso } from '../core/time.js';
-import { DynamoTable } from './dynamodb-stores.js';
+import { CONDITIONS, DynamoTable } from './dynamodb-stores.js';
 import { DynamoUpdateOutbox } from './dynamodb-update-outbox.js';
 import { sendOptions } from './deadline.js';
 import { fromItem, toItem } from './marshal.js';
@@ -140,7 +140,7 @@ export class DynamoUpdateAdmin extends DynamoUpdateOutbox implements UpdateAdmin
           'SET #entries.#id.#state = :owed, #entries.#id.#retries = :zero, #entries.#id.#note = :note, #entries.#id.#updatedAt = :at, ' +
           '#shard = :shard, #dueAt = :now, #updatedAt = :at ADD #version :one REMOVE #entries.#id.#notBefore, #entries.#id.#group',
         // Only an update still applied (nobody re-sent it meanwhile), on a record nobody holds.
-        ConditionExpression: '#entries.#id.#state = :applied AND (attribute_not_exists(#leaseId) OR #dueAt <= :now)',
+        ConditionExpression: `#entries.#id.#state = :applied AND ${CONDITIONS.leaseIsFree}`,
         ExpressionAttributeNames: {
           '#entries': 'entries',
           '#id': entryId,

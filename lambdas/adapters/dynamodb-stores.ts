@@ -146,6 +146,8 @@ export const CONDITIONS = {
   /** Still exactly the record that was read, and nobody holds it. */
   isUnchangedAndFree: '#writeId = :writeId AND #status = :status AND attribute_not_exists(#leaseId)',
   heldByMe: '#leaseId = :leaseId',
+  /** Nobody holds it, or the holder's lease (its `dueAt`) has run out. */
+  leaseIsFree: '(attribute_not_exists(#leaseId) OR #dueAt <= :now)',
   /** An update not stored yet, on a record with room for it (held or not). */
   updateIsNew: 'attribute_not_exists(#entries.#id) AND size(#entries) < :maxEntries',
 } as const;
@@ -401,7 +403,7 @@ export class DynamoConversionAdmin extends DynamoOwedConversions implements Conv
     trigger: AttemptTrigger,
     unchangedSince?: string,
   ): Promise<ConversionRecord | undefined> {
-    const free = 'attribute_exists(#pk) AND (attribute_not_exists(#leaseId) OR #dueAt <= :now)';
+    const free = `attribute_exists(#pk) AND ${CONDITIONS.leaseIsFree}`;
     const lease = { now, leaseUntil, leaseId, trigger };
     return unchangedSince === undefined
       ? this.takeLeaseIf<ConversionRecord>(conversionRef, free, {}, lease)
@@ -459,7 +461,7 @@ export class DynamoConversionAdmin extends DynamoOwedConversions implements Conv
         UpdateExpression:
           'SET #status = :queued, #shard = :shard, #dueAt = :now, #retries = :zero, #updatedAt = :updatedAt REMOVE #leaseId',
         // Never while someone holds the record (a replay in flight): its result must land.
-        ConditionExpression: `attribute_exists(#request) AND #status IN (${Object.keys(statusValues).join(', ')}) AND (attribute_not_exists(#leaseId) OR #dueAt <= :now)`,
+        ConditionExpression: `attribute_exists(#request) AND #status IN (${Object.keys(statusValues).join(', ')}) AND ${CONDITIONS.leaseIsFree}`,
         ExpressionAttributeNames: {
           '#status': 'status',
           '#shard': CONVERSIONS.dueIndexPartitionKey,

@@ -33,7 +33,8 @@ function startTimeOf(pid: number): string | undefined {
   }
 }
 
-function isRunning(pid: number): boolean {
+/** Whether a process with this pid is alive (EPERM: alive, owned by someone else). */
+export function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
