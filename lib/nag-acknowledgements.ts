@@ -37,7 +37,7 @@ function acknowledgeOpenRoutes(stack: Stack, path: PathIn): void {
       {
         id: 'AwsSolutions-APIG4',
         reason:
-          'Postbacks are authenticated inside the function (Bearer or Basic token from Secrets Manager, constant-time compare, rotation-aware): the contract answers 401 with a JSON error, which an HTTP API Lambda authorizer cannot (it denies with 403), and Tealium sends either scheme.',
+          'Postbacks are authenticated inside the function (Bearer or Basic token from Secrets Manager, constant-time compare, rotation-aware): the API answers 401 with a JSON error (README "POST /postbacks"), which an HTTP API Lambda authorizer cannot (it denies with 403), and Tealium sends either scheme.',
       },
     ],
   );

@@ -1,6 +1,7 @@
 /**
  * The HTTP sender for Partnerize calls: Node's fetch with a hard timeout (covering the body too),
- * classifying every ending the way the contract says.
+ * classifying every answer by `classifyStatus` (`core/retry-policy.ts`: 2xx sent; 408, 429, 5xx
+ * retryable; any other rejected) and every call without one by its cause (`causeOf`).
  */
 import type { PartnerizeSender, SendCause, SendErrorClass, SendResult } from '../core/model.js';
 import type { OutgoingCall } from '../core/partnerize-url.js';

@@ -1,6 +1,6 @@
 /**
  * Errors the domain raises for bad outside input. Handlers turn them into 4xx answers of the
- * contract shape `{"error": {"code", "message", "field"}}`; nothing is stored when one is thrown.
+ * shape `{"error": {"code", "message", "field"}}` (README "POST /postbacks"); nothing is stored when one is thrown.
  */
 export class InputError extends Error {
   constructor(

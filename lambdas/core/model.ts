@@ -53,7 +53,7 @@ export type ConversionStatus =
   | 'no_consent'
   | 'dry_run';
 
-/** The postback answer's `outcome` (contract); the `update_…` ones answer order updates (README "Order lifecycle"). */
+/** The postback answer's `outcome` (README's outcomes table, "POST /postbacks"); the `update_…` ones answer order updates (README "Order lifecycle"). */
 export type Outcome = 'sent' | 'queued' | 'rejected' | 'duplicate' | 'unattributed' | 'no_consent' | 'ignored' | 'dry_run' | UpdateOutcome;
 
 /**

@@ -18,7 +18,7 @@ import type { TrackerConfig } from './settings.js';
 /** The update kinds an event can carry (the others come from operators and the schedule). */
 export type EventUpdateKind = Extract<UpdateKind, 'cancel' | 'refund' | 'return' | 'approve'>;
 
-/** The native shape's event names (contract), always recognised; each also names its configured list (`cancelEvents` …). */
+/** The native shape's event names (README "Order lifecycle"), always recognised; each also names its configured list (`cancelEvents` …). */
 const KINDS: readonly EventUpdateKind[] = ['cancel', 'refund', 'return', 'approve'];
 
 /** Which update an event is, if it is one: by the source's own meaning, the native names, or the configured lists. */

@@ -1,6 +1,6 @@
 /**
  * The exact Partnerize request for an order: its call spec (everything but the clickref) and the
- * clickref, as the URL the contract describes — short enough to be delivered.
+ * clickref, as the URL README "The Partnerize call" describes — short enough to be delivered.
  *
  * Partnerize documents no URL limit and no other form for large baskets (a POST carries the same
  * URL; no body format exists), while servers, proxies and CDNs commonly refuse request lines over

@@ -1,5 +1,5 @@
 /**
- * The Partnerize S2S conversion call (README "The Partnerize call": its shape is a contract).
+ * The Partnerize S2S conversion call (README "The Partnerize call"; its shape is Partnerize's, fixed).
  *
  *   {baseUrl}/conversion/tracking_mode:api/campaign:{id}/clickref:{ref}/conversionref:{ref}/currency:{CCY}
  *     [/country:..][/customertype:..][/voucher:..][/conversion_time:..][/device:..][/{key}:{value}...]

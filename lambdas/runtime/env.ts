@@ -58,8 +58,8 @@ export const ENV = {
 } as const;
 
 /**
- * The local mode's own variables (README "Local mode settings": their names and defaults are a
- * contract). No function reads them; the local mode reads these, the settings and ENV's.
+ * The local mode's own variables (README "Local mode settings" lists their names and defaults, which
+ * scripts rely on). No function reads them; the local mode reads these, the settings and ENV's.
  */
 export const LOCAL_ENV = {
   /** The port on 127.0.0.1 (`0` picks a free one). */
@@ -229,7 +229,7 @@ export interface LocalModeEnv {
 const PASSED_ON = [ENV.segmentSharedSecret, ENV.metricsDisabled, ...ENV.logLevels];
 
 /**
- * The settings of the local mode's contract table where an empty value has always meant "the
+ * The settings of the README's "Local mode settings" table where an empty value has always meant "the
  * default" (`PARTNERIZE_BASE_URL= npm start`); for the others, as in a function, an empty value is
  * a value (an empty list, no prefix) or an error.
  */

@@ -1,8 +1,8 @@
 /**
  * The local mode: the same Lambda handler modules behind node:http, an embedded DynamoDB
  * (dynalite), and the retry function on a timer. Its environment is read by the one environment
- * module (lambdas/runtime/env.ts, localModeFromEnv: README "Local mode settings", whose names and
- * defaults are a contract); the functions get theirs as a record built here, as the stack would set
+ * module (lambdas/runtime/env.ts, localModeFromEnv: README "Local mode settings" lists its names and
+ * defaults); the functions get theirs as a record built here, as the stack would set
  * it. Nothing is read from or written to `process.env` on the way.
  *
  *   startLocal: settings ─► DATA_DIR claimed ─► serve: the token, the embedded DynamoDB, the
@@ -32,7 +32,7 @@ export interface LocalSettings extends LocalModeEnv {
 
 export { DEMO_CAMPAIGN_ID };
 
-/** Reads and checks the local mode's environment (the contract table), with its defaults. */
+/** Reads and checks the local mode's environment (README "Local mode settings"), with its defaults. */
 export function localSettings(env: Env): LocalSettings {
   const read = localModeFromEnv(env);
   return { ...read, host: '127.0.0.1', dataDir: read.dataDir === undefined ? undefined : resolve(read.dataDir) };

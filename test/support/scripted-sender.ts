@@ -8,7 +8,7 @@ import type { OutgoingCall } from '#lambdas/core/partnerize-url.js';
 import { classifyStatus } from '#lambdas/core/retry-policy.js';
 
 export interface ScriptedAnswer {
-  /** An HTTP answer with this status (classified as the contract says), or no answer for this cause. */
+  /** An HTTP answer with this status (classified by `classifyStatus`, core/retry-policy.ts), or no answer for this cause. */
   answer: { status: number; body?: string; retryAfterS?: number } | { cause: Exclude<SendCause, 'interrupted'> };
   /** How long the call takes: the fake clock moves on by this much. */
   latencyMs?: number;
