@@ -22,7 +22,9 @@ describe('one setting from the environment (the CLI reads the few an operator se
       settingsFromEnv({ PARTNERIZE_API_BASE_URL: 'http://127.0.0.1:9/' }).partnerizeApiBaseUrl,
     );
     expect(() => settingFromEnv({ PARTNERIZE_API_BASE_URL: 'api.partnerize.com' }, 'partnerizeApiBaseUrl')).toThrow(EnvError);
-    expect(() => settingFromEnv({ PARTNERIZE_API_BASE_URL: 'api.partnerize.com' }, 'partnerizeApiBaseUrl')).toThrow(/^PARTNERIZE_API_BASE_URL /);
+    expect(() => settingFromEnv({ PARTNERIZE_API_BASE_URL: 'api.partnerize.com' }, 'partnerizeApiBaseUrl')).toThrow(
+      /^PARTNERIZE_API_BASE_URL /,
+    );
   });
 });
 
