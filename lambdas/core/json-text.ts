@@ -63,7 +63,11 @@ function exactFormOf(token: string): string | undefined {
   if (!NUMBER.test(token)) return undefined;
   const integer = integerDigitsOf(token);
   if (integer !== undefined) return Number.isSafeInteger(Number(integer)) ? undefined : integer;
-  return significantDigits(token) > DOUBLE_MAX_DIGITS ? token : undefined;
+  // A fraction beside an integer part a double cannot hold (9007199254740993.5) loses digits too;
+  // from 1e21 on, numbers are JSON.stringify's own exponent forms and stay numbers.
+  const size = Math.abs(Number(token));
+  const unsafeWhole = size > Number.MAX_SAFE_INTEGER && size < 1e21;
+  return significantDigits(token) > DOUBLE_MAX_DIGITS || unsafeWhole ? token : undefined;
 }
 
 const QUOTE = 0x22;

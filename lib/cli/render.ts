@@ -57,7 +57,13 @@ const HELD_WHILE_DRY = 'owed, and held: the tracker now runs a dry run, so nothi
 /** The story of one conversion; `trackerMode` (the target's) tells an owed send that waits for live mode. */
 export function renderConversion(r: ConversionRecord, trackerMode?: 'live' | 'dryrun' | 'unknown'): string {
   const owed = r.status === 'queued' || r.status === 'pending';
-  const next = owed && trackerMode === 'dryrun' ? HELD_WHILE_DRY : (WHAT_NEXT[r.status] ?? '');
+  const confirmed = r.status === 'sent' && r.attempts.at(-1)?.trigger === 'confirm';
+  const next =
+    owed && trackerMode === 'dryrun'
+      ? HELD_WHILE_DRY
+      : confirmed
+        ? 'an operator confirmed that Partnerize holds it (the call had been cut; no call was made since)'
+        : (WHAT_NEXT[r.status] ?? '');
   const lines = [
     `Conversion ${r.conversionRef}: ${r.status.toUpperCase()} — ${next}`,
     `  order      ${r.orderId} at ${utc(r.orderTime)}, ${r.currency} ${r.orderValue}, ${r.itemCount} item${r.itemCount === 1 ? '' : 's'} (${r.source} postback, ${r.mode} mode)`,

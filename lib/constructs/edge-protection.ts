@@ -9,7 +9,7 @@
  * HTTP APIs throttle per route only, for all callers together: the web ACL is where unauthenticated
  * traffic is kept from spending the budget of Tealium's postbacks.
  */
-import { Duration, Fn, SecretValue, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, Duration, Fn, SecretValue, Stack, type StackProps } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import {
   AllowedMethods,
@@ -255,10 +255,17 @@ export class TrackingWafStack extends Stack {
   ) {
     super(scope, id, props);
     const { runbookUrl, existingTopicArn, ...destinations } = props.onCall;
-    const topic = new OnCall(this, 'OnCall', {
-      ...destinations,
-      existingTopicArn: existingTopicArn?.split(':')[3] === 'us-east-1' ? existingTopicArn : undefined,
-    }).topic;
+    const usable = existingTopicArn?.split(':')[3] === 'us-east-1' ? existingTopicArn : undefined;
+    const topic = new OnCall(this, 'OnCall', { ...destinations, existingTopicArn: usable }).topic;
+    if (existingTopicArn && !usable && destinations.emails.length === 0 && destinations.httpsEndpoints.length === 0) {
+      // The tracker pages through a topic of another region, which an alarm here cannot notify.
+      Annotations.of(this).addWarningV2(
+        'partnerize-s2s:waf-alarm-reaches-nobody',
+        `alarmTopicArn is a topic in ${existingTopicArn.split(':')[3]}: the web ACL's alarm (PostbacksRateLimited) lives in us-east-1 ` +
+          'and can only notify a topic there, so it would page nobody. Set alarmEmails or alarmHttpsEndpoints (this stack subscribes them ' +
+          "to its own topic), or subscribe your on-call to this stack's OnCall topic after the deploy.",
+      );
+    }
     this.webAclArn = new TrackingWebAcl(this, 'Waf', { ...props.webAcl, onCall: { topic, runbookUrl } }).webAcl.attrArn;
   }
 }

@@ -157,6 +157,7 @@ describe('an order that arrived without consent', () => {
     expect(r.err).toContain('no call is made');
     expect(r.out).toContain('CUT-1 is now sent (confirmed by an operator: in the conversion report); nothing was sent.');
     expect((await pz('lookup', 'CUT-1', '--json')).json().status).toBe('sent');
+    expect((await pz('lookup', 'CUT-1')).out).toContain('SENT — an operator confirmed that Partnerize holds it');
     expect(partnerize.requestsFor('CUT-1')).toHaveLength(1);
     const again = await pz('confirm', 'CUT-1', '--yes', '--reason', 'twice');
     expect(again.code).toBe(1);

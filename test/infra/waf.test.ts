@@ -277,6 +277,15 @@ describe('enableWaf elsewhere (the web ACL in a us-east-1 stack)', () => {
     expect(JSON.stringify(alarm.AlarmActions)).toContain('OnCallTopic');
   });
 
+  it('warns when on-call is a topic of another region only: the us-east-1 alarm could notify nobody', () => {
+    const quiet = Annotations.fromStack(b.waf!).findWarning('*', Match.stringLikeRegexp('would page nobody'));
+    expect(quiet).toEqual([]);
+    const other = build('eu-west-1', { alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:oncall' });
+    expect(Annotations.fromStack(other.waf!).findWarning('*', Match.stringLikeRegexp('would page nobody'))).toHaveLength(1);
+    const withEmail = build('eu-west-1', { alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:oncall', alarmEmails: 'oncall@example.com' });
+    expect(Annotations.fromStack(withEmail.waf!).findWarning('*', Match.stringLikeRegexp('would page nobody'))).toEqual([]);
+  });
+
   it('both stacks are clean under cdk-nag', () => {
     for (const s of [b.stack, b.waf!]) {
       const a = Annotations.fromStack(s);

@@ -35,6 +35,11 @@ describe('parseJsonText', () => {
     expect(parseJsonText('{"data":{"udo":{"order_id":1.00000000000000001e17}}}')).toEqual({
       data: { udo: { order_id: '100000000000000001' } },
     });
+    // A fraction beside an integer part a double cannot hold keeps its digits as sent.
+    expect(parseJsonText('{"a": 9007199254740993.5, "b": 9007199254740994.5}')).toEqual({
+      a: '9007199254740993.5',
+      b: '9007199254740994.5',
+    });
     // Safe ones, fractions and numbers of 22 digits or more (JSON.stringify's own exponent forms) stay numbers.
     expect(parseJsonText('[1.5e3, 12e-1, 1e21, 2.5e300, 1e-7, 9007199254740991.0]')).toEqual([
       1500, 1.2, 1e21, 2.5e300, 1e-7, 9007199254740991,
