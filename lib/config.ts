@@ -358,6 +358,16 @@ export function configWarnings(c: TrackingConfig): ConfigWarning[] {
         'or lost and refused conversions will go unnoticed.',
     });
   }
+  const routeBudget = c.postbacksThrottleRateLimit * 300;
+  if (c.enableWaf && c.wafWebAclArn === '' && c.wafPostbackRateLimitPer5Min < routeBudget) {
+    warnings.push({
+      id: 'partnerize-s2s:waf-limit-below-route',
+      message:
+        `wafPostbackRateLimitPer5Min (${c.wafPostbackRateLimitPer5Min}) is below the postbacks route's own 5-minute budget ` +
+        `(postbacksThrottleRateLimit ${c.postbacksThrottleRateLimit}/s × 300 = ${routeBudget}): one Tealium address would be limited ` +
+        'before the API limits it. Raise it with the route limit (docs/capacity.md).',
+    });
+  }
   if (c.enableWaf && c.wafWebAclArn !== '') {
     warnings.push({
       id: 'partnerize-s2s:own-web-acl',

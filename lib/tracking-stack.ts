@@ -7,6 +7,7 @@ import type { Construct } from 'constructs';
 import { operatorSettingsOf, settingsToEnv, type FunctionName } from '#lambdas/core/settings.js';
 import { ENV } from '#lambdas/runtime/env.js';
 import { configWarnings, type TrackingConfig } from './config.js';
+import { FUNCTION_TIMEOUT_S } from './function-timeouts.js';
 import { TrackingApi } from './constructs/tracking-api.js';
 import { TrackingFunction } from './constructs/tracking-function.js';
 import { TrackingTables } from './constructs/tracking-tables.js';
@@ -18,7 +19,7 @@ import { TrackingDashboard } from './constructs/tracking-dashboard.js';
 import { EdgeDistribution, TrackingWebAcl, webAclPropsOf } from './constructs/edge-protection.js';
 
 /** Lambda's longest timeout: the daily reconciliation waits out Partnerize's rate limit. */
-export const RECONCILE_TIMEOUT = Duration.minutes(15);
+export const RECONCILE_TIMEOUT = Duration.seconds(FUNCTION_TIMEOUT_S.reconcile);
 
 /** The keys of the reconciliation's run records (`\u001freconcile\u001f…`), as IAM can say them. */
 export const RUN_RECORD_KEY_PATTERN = '?reconcile?*';
@@ -127,7 +128,7 @@ export class TrackingStack extends Stack {
       ...functionBasics(config, 'clicks'),
       memorySize: config.clicksMemoryMb,
       description: 'Records the latest Partnerize clickref of a session',
-      timeout: Duration.seconds(5),
+      timeout: Duration.seconds(FUNCTION_TIMEOUT_S.clicks),
     }).bindTable(ENV.clicksTable, this.tables.clicks, ['dynamodb:PutItem']);
   }
 
@@ -137,7 +138,7 @@ export class TrackingStack extends Stack {
       ...functionBasics(config, 'postbacks'),
       memorySize: config.postbacksMemoryMb,
       description: 'Accepts order postbacks and fires the Partnerize S2S conversion call',
-      timeout: Duration.seconds(10),
+      timeout: Duration.seconds(FUNCTION_TIMEOUT_S.postbacks),
     })
       .bindTable(ENV.clicksTable, clicks, ['dynamodb:GetItem'])
       .bindTable(ENV.conversionsTable, conversions, ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'])
@@ -152,7 +153,7 @@ export class TrackingStack extends Stack {
         ...functionBasics(config, 'retry'),
         memorySize: config.retryMemoryMb,
         description: 'Sends the owed Partnerize conversion calls and order updates that are due (every minute)',
-        timeout: Duration.seconds(60),
+        timeout: Duration.seconds(FUNCTION_TIMEOUT_S.retry),
       })
         // PutItem: a bulk job's record, and the updates record of an automatic approval.
         .bindTable(ENV.conversionsTable, this.tables.conversions, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], {

@@ -85,7 +85,7 @@ export async function replay(record: ConversionRecord, opts: ReplayOptions, deps
  * replays it live: it would be counted for a campaign that is not the brand's.
  */
 function refuseDemoCampaign(ref: string, request: OutgoingCall | undefined): void {
-  if (request && isPartnerizeHost(request.url) && request.url.includes(`/campaign:${DEMO_CAMPAIGN_ID}/`)) {
+  if (request && isPartnerizeHost(request.url) && request.url.toLowerCase().includes(`/campaign:${DEMO_CAMPAIGN_ID}/`)) {
     throw new OperationError(
       `${ref} was recorded for the demo campaign ${DEMO_CAMPAIGN_ID}: replaying it would send it to Partnerize for a campaign that is not yours; nothing was sent`,
     );

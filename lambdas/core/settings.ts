@@ -70,6 +70,9 @@ export const envName = (key: SettingKey): string =>
 /** The demo campaign of cdk.json and the local mode: fine for dry runs, never for live sends. */
 export const DEMO_CAMPAIGN_ID = '1011l0000';
 
+/** The demo campaign, however its letters are cased (`1011L0000`). */
+export const isDemoCampaign = (id: string | undefined): boolean => id?.toLowerCase() === DEMO_CAMPAIGN_ID;
+
 /*
  * Which functions read a setting (`for`): those whose code reads it, and those whose start-up
  * cross-checks (crossCheck below) read it: a function must judge the values synth judged, so it gets
@@ -245,7 +248,7 @@ export function crossCheck(s: Partial<Settings>, naming: Naming): Problem[] {
   const problems: Problem[] = [];
   if (
     s.partnerizeMode === 'live' &&
-    s.partnerizeCampaignId === DEMO_CAMPAIGN_ID &&
+    isDemoCampaign(s.partnerizeCampaignId) &&
     s.partnerizeBaseUrl !== undefined &&
     isPartnerizeHost(s.partnerizeBaseUrl)
   ) {
@@ -260,7 +263,7 @@ export function crossCheck(s: Partial<Settings>, naming: Naming): Problem[] {
   }
   if (s.partnerizeMode === 'live' && s.partnerizeBaseUrl !== undefined && isPartnerizeHost(s.partnerizeBaseUrl)) {
     for (const [i, rule] of (s.campaigns ?? []).entries()) {
-      if (rule.campaignId !== DEMO_CAMPAIGN_ID) continue;
+      if (!isDemoCampaign(rule.campaignId)) continue;
       problems.push({
         key: 'campaigns',
         name: name('campaigns'),

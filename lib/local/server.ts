@@ -24,6 +24,8 @@ import { buildSnippet } from '../snippet/build.js';
 import { DynamoConversionStore } from '#lambdas/adapters/dynamodb-stores.js';
 import { lambdaContext, PayloadTooLarge, readBody, toHttpApiEvent, writeResult, type LambdaHttpHandler } from './http-bridge.js';
 import { claimDataDir, keptToken, type DataDirClaim } from './data-dir.js';
+import { SECOND_MS } from '#lambdas/core/time.js';
+import { FUNCTION_TIMEOUT_S } from '../function-timeouts.js';
 
 /** The local mode's settings: its environment as read (runtime/env.ts), where it listens, DATA_DIR resolved. */
 export interface LocalSettings extends LocalModeEnv {
@@ -123,7 +125,7 @@ interface LocalRoute {
 
 /** A function behind its API route, as API Gateway would call it. */
 interface FunctionRoute {
-  name: string;
+  name: 'clicks' | 'postbacks';
   methods: readonly string[];
   handler: LambdaHttpHandler;
   /** The browser origins it answers with CORS headers (only /clicks is called from pages). */
@@ -252,7 +254,11 @@ async function callFunction(fn: FunctionRoute, { req, res, method, path }: Local
   }
   const body = await bodyWithinLimit(req, res);
   if (body === undefined) return;
-  writeResult(res, await fn.handler(toHttpApiEvent(req, body, `${method} ${path}`), lambdaContext(fn.name, 10_000)), cors);
+  writeResult(
+    res,
+    await fn.handler(toHttpApiEvent(req, body, `${method} ${path}`), lambdaContext(fn.name, FUNCTION_TIMEOUT_S[fn.name] * SECOND_MS)),
+    cors,
+  );
 }
 
 /** The request's body; over API Gateway's limit, a 413 and undefined. */
@@ -364,7 +370,7 @@ async function listen(server: Server, settings: LocalSettings): Promise<number> 
 function sweepLoop(retry: (event: undefined, context: ReturnType<typeof lambdaContext>) => Promise<SweepReport>, intervalS: number) {
   let running: Promise<SweepReport | undefined> | undefined;
   const sweepNow = (): Promise<SweepReport | undefined> => {
-    running ??= retry(undefined, lambdaContext('retry', 60_000))
+    running ??= retry(undefined, lambdaContext('retry', FUNCTION_TIMEOUT_S.retry * SECOND_MS))
       .catch((err: unknown) => {
         console.error('local retry sweep failed:', err);
         return undefined;

@@ -112,6 +112,12 @@ describe('live mode on the demo campaign', () => {
     expect(errorOf({ partnerizeMode: 'live', partnerizeCampaignId: undefined })).toMatch(/partnerizeCampaignId: .*in cdk\.json/);
   });
 
+  it('the demo campaign is refused however it is cased', () => {
+    expect(errorOf({ partnerizeMode: 'live', partnerizeCampaignId: '1011L0000' })).toMatch(
+      /partnerizeCampaignId: 1011l0000 is the demo campaign/,
+    );
+  });
+
   it('live with a real campaign id is accepted', () => {
     expect(configWith({ partnerizeMode: 'live', partnerizeCampaignId: '1011l270' }).partnerizeCampaignId).toBe('1011l270');
   });
@@ -133,6 +139,20 @@ describe('config warnings', () => {
     expect(ids({ ...live, alarmHttpsEndpoints: 'https://events.pagerduty.com/x' })).toEqual([]);
     expect(ids({ ...live, alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:oncall' })).toEqual([]);
     expect(ids({})).toEqual([]);
+  });
+
+  it("the WAF's per-IP postback limit warns when it is below the route's own 5-minute budget (the defaults agree)", () => {
+    expect(ids({ enableWaf: 'true' })).toEqual([]);
+    expect(
+      ids({
+        enableWaf: 'true',
+        postbacksThrottleRateLimit: '400',
+        postbacksThrottleBurstLimit: '800',
+        apiThrottleRateLimit: '4000',
+        apiThrottleBurstLimit: '8000',
+      }),
+    ).toEqual(['partnerize-s2s:waf-limit-below-route']);
+    expect(ids({ enableWaf: 'true', wafPostbackRateLimitPer5Min: '30000' })).toEqual(['partnerize-s2s:waf-limit-below-route']);
   });
 
   it('an existing web ACL warns that the postback rules are not in it', () => {
