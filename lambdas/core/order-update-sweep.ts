@@ -57,7 +57,7 @@ import {
   type JobTask,
 } from './partnerize-bulk.js';
 import { nextDueAt } from './retry-policy.js';
-import { DAY_MS, HOUR_MS, iso, MINUTE_MS } from './time.js';
+import { DAY_MS, expiresAfterDays, HOUR_MS, iso, MINUTE_MS, SECOND_MS } from './time.js';
 
 export interface UpdateSweepOptions {
   /** Due updates records taken per run. */
@@ -111,7 +111,7 @@ const callWindowMs = (c: Pick<TrackerConfig, 'leaseMs' | 'retryTimeoutMs'>): num
   updateLeaseMs(c) - c.retryTimeoutMs - RECORDING_BOUND_MS;
 
 /** How soon a held update looks again: the schedule's first delay (60 s in production). */
-const recheckMs = (c: Pick<TrackerConfig, 'retryDelaysS'>): number => Math.round((c.retryDelaysS[0] ?? 60) * 1000);
+const recheckMs = (c: Pick<TrackerConfig, 'retryDelaysS'>): number => Math.round((c.retryDelaysS[0] ?? 60) * SECOND_MS);
 
 const isAuthFailure = (r: { status?: number | undefined }): boolean => r.status === 401 || r.status === 403;
 
@@ -138,7 +138,7 @@ export async function sweepUpdates(deps: SweepDeps, opts: UpdateSweepOptions): P
   const due = await deps.updates.listDue(UPDATES_SHARD, started, opts.batchSize);
   report.due = due.length;
   deps.metrics.add(METRICS.updatesDue, due.length);
-  deps.metrics.add(METRICS.oldestUpdateAge, due[0] ? Math.max(0, (started - due[0].dueAt) / 1000) : 0, 'Seconds');
+  deps.metrics.add(METRICS.oldestUpdateAge, due[0] ? Math.max(0, (started - due[0].dueAt) / SECOND_MS) : 0, 'Seconds');
   if (!(await apiKeysSet(deps))) {
     waitForKeys(deps, report);
     return done();
@@ -221,7 +221,7 @@ async function queueApprovals(deps: SweepDeps, opts: UpdateSweepOptions, started
 }
 
 const pollDelayMs = (config: TrackerConfig, polls: number): number =>
-  Math.min(MAX_POLL_INTERVAL_MS, config.updatePollSeconds * 1000 * 2 ** Math.max(0, polls - 1));
+  Math.min(MAX_POLL_INTERVAL_MS, config.updatePollSeconds * SECOND_MS * 2 ** Math.max(0, polls - 1));
 
 const attemptOf = (
   now: number,
@@ -306,7 +306,7 @@ async function pollLater(
   status: string,
   retryAfterS?: number,
 ): Promise<void> {
-  const dueAt = at + Math.max(pollDelayMs(deps.config, polls), (retryAfterS ?? 0) * 1000);
+  const dueAt = at + Math.max(pollDelayMs(deps.config, polls), (retryAfterS ?? 0) * SECOND_MS);
   await deps.updates.finishJob(job.conversionRef, leaseId, { status, polls, dueAt }, at);
 }
 
@@ -493,7 +493,7 @@ async function claimRecords(deps: SweepDeps, opts: UpdateSweepOptions, keys: str
 const planContext = (config: TrackerConfig, now: number): PlanContext => ({
   now,
   recheckMs: recheckMs(config),
-  unknownOrderGraceMs: config.unknownOrderGraceSeconds * 1000,
+  unknownOrderGraceMs: config.unknownOrderGraceSeconds * SECOND_MS,
   campaignId: config.partnerizeCampaignId,
   autoApproveAfterDays: config.autoApproveAfterDays,
 });
@@ -802,8 +802,8 @@ function jobRecordOf(config: TrackerConfig, body: Body, accepted: BulkJob, now: 
     polls: 0,
     status: accepted.status,
     dueShard: JOBS_SHARD,
-    dueAt: now + config.updatePollSeconds * 1000,
-    expiresAt: Math.ceil((now + config.conversionRetentionDays * DAY_MS) / 1000),
+    dueAt: now + config.updatePollSeconds * SECOND_MS,
+    expiresAt: expiresAfterDays(now, config.conversionRetentionDays),
   };
 }
 

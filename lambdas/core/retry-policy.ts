@@ -2,6 +2,8 @@
  * How a Partnerize answer is classified, and when the next attempt is due.
  * 2xx → sent. 408, 429, 5xx, timeout, connection error → retryable. Any other answer → rejected.
  */
+import { DAY_MS, SECOND_MS } from './time.js';
+
 export type AnswerClass = 'sent' | 'retryable' | 'rejected';
 
 export function classifyStatus(status: number): AnswerClass {
@@ -31,7 +33,7 @@ export function nextDueAt(
   if (base === undefined) return undefined;
   const jittered = base * (1 + JITTER * (2 * random() - 1));
   const delayS = Math.max(jittered, retryAfterS ?? 0);
-  return now + Math.round(delayS * 1000);
+  return now + Math.round(delayS * SECOND_MS);
 }
 
 /**
@@ -46,9 +48,9 @@ export function parseRetryAfter(value: string | null | undefined, now: number): 
   else {
     const t = Date.parse(v);
     if (Number.isNaN(t)) return undefined;
-    s = Math.max(0, (t - now) / 1000);
+    s = Math.max(0, (t - now) / SECOND_MS);
   }
-  return Math.min(s, 86400);
+  return Math.min(s, DAY_MS / SECOND_MS);
 }
 
 /** Parses `RETRY_DELAYS_S` ("0.2,0.5,1"): positive numbers of seconds. */

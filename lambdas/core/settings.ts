@@ -19,6 +19,7 @@ import { CONSENT_POLICIES, type ConsentPolicy } from './consent.js';
 import { InputError } from './errors.js';
 import type { Converted } from './fields.js';
 import { DEFAULT_RETRY_DELAYS_S } from './retry-policy.js';
+import { SECOND_MS } from './time.js';
 import {
   DEFAULT_DUPLICATE_ANSWER,
   DEFAULT_INLINE_TIMEOUT_MS,
@@ -171,7 +172,7 @@ export const SETTINGS = {
   /** The retry schedule (±20 % jitter); after the last one the record is `failed`. */
   retryDelaysS: setting({ read: positiveNumbers, default: [...DEFAULT_RETRY_DELAYS_S], for: SENDERS }),
   /** How long a sender holds a record before another may take it over. */
-  leaseSeconds: setting({ env: 'LEASE_S', read: wholeNumber(1, 900), default: DEFAULT_LEASE_MS / 1000, for: SENDERS }),
+  leaseSeconds: setting({ env: 'LEASE_S', read: wholeNumber(1, 900), default: DEFAULT_LEASE_MS / SECOND_MS, for: SENDERS }),
   /**
    * Largest postback body (bytes); a larger one is a 413. At most 256 KiB: a record keeps the order
    * it was built from, its attempts and history, and DynamoDB refuses items over 400 KB — a record
@@ -274,11 +275,11 @@ export function crossCheck(s: Partial<Settings>, naming: Naming): Problem[] {
   problems.push(...eventListOverlaps(s, name));
   if (s.leaseSeconds !== undefined && s.inlineTimeoutMs !== undefined && s.retryTimeoutMs !== undefined) {
     const lease = minimumLeaseMs({ inlineTimeoutMs: s.inlineTimeoutMs, retryTimeoutMs: s.retryTimeoutMs });
-    if (s.leaseSeconds * 1000 < lease) {
+    if (s.leaseSeconds * SECOND_MS < lease) {
       problems.push({
         key: 'leaseSeconds',
         name: name('leaseSeconds'),
-        message: `(${s.leaseSeconds}) must be at least ${Math.ceil(lease / 1000)}: the longest attempt (${name('inlineTimeoutMs')}, ${name('retryTimeoutMs')}) plus the time to record it, or a second sender could take over a send still in flight`,
+        message: `(${s.leaseSeconds}) must be at least ${Math.ceil(lease / SECOND_MS)}: the longest attempt (${name('inlineTimeoutMs')}, ${name('retryTimeoutMs')}) plus the time to record it, or a second sender could take over a send still in flight`,
       });
     }
   }
@@ -382,6 +383,6 @@ export function trackerConfig(s: Settings): TrackerConfig {
     ga4Paths: resolveGa4Mapping(s.ga4Mapping),
     segmentPaths: resolveSegmentMapping(s.segmentMapping),
     duplicateAnswer: new RegExp(s.partnerizeDuplicateAnswer, 'i'),
-    leaseMs: s.leaseSeconds * 1000,
+    leaseMs: s.leaseSeconds * SECOND_MS,
   };
 }

@@ -9,6 +9,7 @@
 import { attemptSend, logAttempt } from './delivery.js';
 import { METRICS } from './metrics.js';
 import type { AttemptOutcome, Clock, ConversionRecord, ConversionStatus, Deps, DueRef, OwedDeps } from './model.js';
+import { SECOND_MS } from './time.js';
 
 export interface SweepOptions {
   /** Records read from the due index per run. */
@@ -84,11 +85,11 @@ export async function sweep(deps: OwedDeps, opts: SweepOptions): Promise<SweepRe
 /** The owed sends due now, oldest first, as many as the run can send; the backlog is measured as they are read. */
 async function listOwed(deps: OwedDeps, opts: SweepOptions, started: number): Promise<DueRef[]> {
   // At the drain rate a run has one slot every 1000 / rate ms from 0 to its budget: read no more.
-  const slots = opts.sendsPerSecond && opts.waitUntil ? Math.floor((opts.sendsPerSecond * opts.budgetMs) / 1000) + 1 : opts.limit;
+  const slots = opts.sendsPerSecond && opts.waitUntil ? Math.floor((opts.sendsPerSecond * opts.budgetMs) / SECOND_MS) + 1 : opts.limit;
   const due = await deps.conversions.listDue(started, Math.min(opts.limit, slots));
   deps.metrics.add(METRICS.retryHeartbeat, 1);
   deps.metrics.add(METRICS.owedDue, due.length);
-  deps.metrics.add(METRICS.oldestOwedAge, due[0] ? Math.max(0, (started - due[0].dueAt) / 1000) : 0, 'Seconds');
+  deps.metrics.add(METRICS.oldestOwedAge, due[0] ? Math.max(0, (started - due[0].dueAt) / SECOND_MS) : 0, 'Seconds');
   return due;
 }
 
@@ -100,7 +101,7 @@ function drainSlots(clock: Clock, started: number, rate: number): () => number {
   let base = started;
   let k = 0;
   return () => {
-    let at = base + Math.ceil((k * 1000) / rate);
+    let at = base + Math.ceil((k * SECOND_MS) / rate);
     if (at < clock.now()) {
       base = at = clock.now();
       k = 0;

@@ -34,7 +34,8 @@ const TIMEOUT_EARLY_MS = 5;
 
 /** The error of a handler that ran out of Lambda's time: a `TimeoutError`, which the error answer maps to 503 (store-errors.ts). */
 function outOfTime(): Error {
-  const err = new Error('the function ran out of time before it could answer');
+  // The message middy's timeout used before this wrapper replaced it: log searches keep finding it.
+  const err = new Error('[AbortError]: The operation was aborted.');
   err.name = 'TimeoutError';
   return err;
 }
