@@ -76,6 +76,15 @@ export abstract class DynamoTable extends DeadlineBound {
     return (await this.conditionalWrite(command, bounded)).applied;
   }
 
+  /** A consistent read of one item (under the request deadline, when there is one). */
+  protected async read<T>(key: Record<string, AttributeValue>): Promise<T | undefined> {
+    const r = await this.db.send(
+      new GetItemCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }),
+      sendOptions(this.deadline),
+    );
+    return r.Item ? (fromItem(r.Item) as T) : undefined;
+  }
+
   protected key(conversionRef: string): Record<string, AttributeValue> {
     return { [CONVERSIONS.partitionKey]: { S: conversionRef } };
   }
@@ -246,11 +255,7 @@ export class DynamoConversionStore extends DynamoTable implements ConversionStor
   }
 
   async get(conversionRef: string): Promise<ConversionRecord | undefined> {
-    const r = await this.db.send(
-      new GetItemCommand({ TableName: this.tableName, Key: this.key(conversionRef), ConsistentRead: true }),
-      sendOptions(this.deadline),
-    );
-    return r.Item ? (fromItem(r.Item) as ConversionRecord) : undefined;
+    return this.read<ConversionRecord>(this.key(conversionRef));
   }
 
   async claim(

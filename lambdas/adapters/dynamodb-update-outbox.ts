@@ -4,7 +4,7 @@
  * (`takeLeaseIf`), and one conditional write per decision. Kept out of the postbacks bundle: only
  * the retry function and the CLI load it.
  */
-import { GetItemCommand, PutItemCommand, UpdateItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { PutItemCommand, UpdateItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import {
   APPROVALS_SHARD,
   JOBS_SHARD,
@@ -13,6 +13,7 @@ import {
   type DueRef,
   type EntryPatch,
   type JobMember,
+  type Leased,
   type OrderUpdatesRecord,
   type UpdateJobRecord,
   type UpdateOutbox,
@@ -21,8 +22,7 @@ import {
 import { iso } from '../core/time.js';
 import { queryDue } from './dynamodb-due.js';
 import { CONDITIONS, DynamoOrderUpdates } from './dynamodb-stores.js';
-import { sendOptions } from './deadline.js';
-import { fromItem, toItem } from './marshal.js';
+import { toItem } from './marshal.js';
 import { CONVERSIONS } from './tables.js';
 
 const OUTBOX_CONDITIONS = {
@@ -42,11 +42,7 @@ const OUTBOX_CONDITIONS = {
 
 export class DynamoUpdateOutbox extends DynamoOrderUpdates implements UpdateOutbox {
   async get(conversionRef: string): Promise<OrderUpdatesRecord | undefined> {
-    const r = await this.db.send(
-      new GetItemCommand({ TableName: this.tableName, Key: this.key(updatesKey(conversionRef)), ConsistentRead: true }),
-      sendOptions(this.deadline),
-    );
-    return r.Item ? (fromItem(r.Item) as OrderUpdatesRecord) : undefined;
+    return this.read<OrderUpdatesRecord>(this.key(updatesKey(conversionRef)));
   }
 
   async listDue(shard: typeof UPDATES_SHARD | typeof JOBS_SHARD, now: number, limit: number): Promise<DueRef[]> {
@@ -54,12 +50,12 @@ export class DynamoUpdateOutbox extends DynamoOrderUpdates implements UpdateOutb
   }
 
   async claim(key: string, now: number, leaseUntil: number, leaseId: string): Promise<OrderUpdatesRecord | undefined> {
-    return this.takeLeaseIf<OrderUpdatesRecord>(
-      key,
-      OUTBOX_CONDITIONS.dueIn,
-      { ':shard': { S: UPDATES_SHARD } },
-      { now, leaseUntil, leaseId, trigger: 'retry' },
-    );
+    return this.claimIn<OrderUpdatesRecord>(UPDATES_SHARD, key, now, leaseUntil, leaseId);
+  }
+
+  /** The lease of a record of one partition of the due index, when it is due there. */
+  private claimIn<T extends Leased>(shard: string, key: string, now: number, leaseUntil: number, leaseId: string): Promise<T | undefined> {
+    return this.takeLeaseIf<T>(key, OUTBOX_CONDITIONS.dueIn, { ':shard': { S: shard } }, { now, leaseUntil, leaseId, trigger: 'retry' });
   }
 
   /**
@@ -182,12 +178,7 @@ export class DynamoUpdateOutbox extends DynamoOrderUpdates implements UpdateOutb
   }
 
   async claimJob(key: string, now: number, leaseUntil: number, leaseId: string): Promise<UpdateJobRecord | undefined> {
-    return this.takeLeaseIf<UpdateJobRecord>(
-      key,
-      OUTBOX_CONDITIONS.dueIn,
-      { ':shard': { S: JOBS_SHARD } },
-      { now, leaseUntil, leaseId, trigger: 'retry' },
-    );
+    return this.claimIn<UpdateJobRecord>(JOBS_SHARD, key, now, leaseUntil, leaseId);
   }
 
   async finishJob(
