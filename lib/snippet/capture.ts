@@ -9,6 +9,7 @@
  *
  *   PzCapture.capture({ endpoint: 'https://<api>/clicks', consent: () => cmp.allows('affiliates') })
  */
+import { CLICKREF_PATTERN } from '#lambdas/core/clickref.js';
 
 export interface CaptureOptions {
   /** The tracker's clicks URL (the `ClicksUrl` output). */
@@ -54,7 +55,8 @@ export interface CaptureResult {
   sent?: 'beacon' | 'fetch';
 }
 
-const CLICKREF = /^[A-Za-z0-9_-]{1,256}$/;
+// The tracker's own rule (a clickref the API would refuse is not worth sending).
+const CLICKREF = CLICKREF_PATTERN;
 
 function browserEnv(): CaptureEnv {
   const nav = navigator as Navigator & { sendBeacon?: Navigator['sendBeacon'] };
