@@ -87,3 +87,11 @@ export const DEFAULT_LEASE_MS = 30_000;
  */
 export const minimumLeaseMs = (c: { inlineTimeoutMs: number; retryTimeoutMs: number }): number =>
   Math.max(c.inlineTimeoutMs, c.retryTimeoutMs) + RECORDING_BOUND_MS;
+
+/**
+ * Reading a secret while a request waits (the postback token, the origin-verify value): two tries
+ * of at most 1.5 s, within the answer budget. The Partnerize API keys are read by the scheduled
+ * functions, where nobody waits: 3 s a try.
+ */
+export const SECRET_READ = { tries: 2, connectTimeoutMs: SECOND_MS, requestTimeoutMs: 1_500 } as const;
+export const API_KEYS_READ = { ...SECRET_READ, requestTimeoutMs: 3 * SECOND_MS } as const;

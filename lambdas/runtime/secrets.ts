@@ -2,12 +2,19 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SecretsManagerTokens, type SecretsManagerTokensOptions } from '../adapters/token-source.js';
 import type { TokenSource } from '../core/auth.js';
-import { MINUTE_MS } from '../core/time.js';
+import { SECRET_READ } from '../core/answer-budget.js';
+import { MINUTE_MS, SECOND_MS } from '../core/time.js';
 import { originVerifySecretArnFromEnv, type Env } from './env.js';
 
 /** Short timeouts: a read happens while a request waits (core/answer-budget.ts). */
-export const secretsClient = (): SecretsManagerClient =>
-  new SecretsManagerClient({ maxAttempts: 2, requestHandler: { connectionTimeout: 1000, requestTimeout: 1500 } });
+export const secretsClient = (): SecretsManagerClient => secretsManagerClient(SECRET_READ);
+
+/** A Secrets Manager client bounded per try (`throwOnRequestTimeout`: without it a timeout only warns). */
+export const secretsManagerClient = (read: { tries: number; connectTimeoutMs: number; requestTimeoutMs: number }): SecretsManagerClient =>
+  new SecretsManagerClient({
+    maxAttempts: read.tries,
+    requestHandler: { connectionTimeout: read.connectTimeoutMs, requestTimeout: read.requestTimeoutMs, throwOnRequestTimeout: true },
+  });
 
 /**
  * The origin-verify value is kept 5 minutes. A value the cache does not hold is decided by a read
@@ -17,7 +24,7 @@ export const secretsClient = (): SecretsManagerClient =>
  * update has spread: docs/runbook.md#rotating-the-origin-verify-value).
  */
 export const ORIGIN_VERIFY_CACHE_MS = 5 * MINUTE_MS;
-export const ORIGIN_VERIFY_SOURCE_OPTIONS: SecretsManagerTokensOptions = { readSpacingMs: 30_000, waitForRead: false };
+export const ORIGIN_VERIFY_SOURCE_OPTIONS: SecretsManagerTokensOptions = { readSpacingMs: 30 * SECOND_MS, waitForRead: false };
 
 /**
  * With the optional WAF, the value CloudFront adds (x-origin-verify), read from its secret:
