@@ -1,5 +1,5 @@
 /**
- * The reconciliation's comparison (core/reconcile.ts) and its money (core/reconcile-amounts.ts):
+ * The reconciliation's comparison (core/reconcile.ts; its money: reconcile-amounts.test.ts):
  * generated orders, a report that mirrors them the way Partnerize writes it (float values, one item
  * per line or per unit), differences of every class injected — exactly those are found, each in
  * its class, and nothing else.
@@ -17,8 +17,7 @@ import type {
 } from '#lambdas/core/model.js';
 import { buildConversionUrl, formatConversionTime } from '#lambdas/core/partnerize-url.js';
 import { compare, DIFFERENCE_CLASSES, differs, type CompareInput } from '#lambdas/core/reconcile.js';
-import { agree, amountOf, amountOfNumber, formatAmount, sum, tolerance } from '#lambdas/core/reconcile-amounts.js';
-import { sentCallOf } from '#lambdas/core/reconcile-call.js';
+import { formatAmount } from '#lambdas/core/reconcile-amounts.js';
 import { DAY_MS, HOUR_MS, iso } from '#lambdas/core/time.js';
 
 const CAMPAIGN = '1011l270';
@@ -500,61 +499,5 @@ describe('items and values', () => {
     const r = compare(input({ ours: [record(order)], partnerize: [{ ...c, items: two }] }));
     expect(found(r)).toEqual(['ORD-1:items']);
     expect(r.rows[0]!.detail).toMatch(/^A: sent quantity 3/);
-  });
-});
-
-describe('amounts', () => {
-  const decimalText = fc
-    .tuple(fc.bigInt({ min: 0n, max: 10n ** 11n }), fc.integer({ min: 0, max: 4 }))
-    .map(([units, places]) =>
-      places === 0 ? String(units) : `${units / 10n ** BigInt(places)}.${String(units % 10n ** BigInt(places)).padStart(places, '0')}`,
-    );
-
-  it('a plain decimal of up to 4 places is read exactly and written back as the same number', () => {
-    fc.assert(
-      fc.property(decimalText, (t) => {
-        const a = amountOf(t)!;
-        expect(amountOf(formatAmount(a))).toBe(a);
-        expect(Number(formatAmount(a))).toBe(Number(t));
-      }),
-    );
-  });
-
-  it('sums of float item values read from JSON agree with the exact sum of the decimals sent (no float drift)', () => {
-    fc.assert(
-      fc.property(
-        fc.array(fc.tuple(fc.integer({ min: 1, max: 9_999_999 }), fc.integer({ min: 1, max: 20 })), { minLength: 1, maxLength: 50 }),
-        (ls) => {
-          const exact = sum(ls.map(([cents, q]) => amountOf(decimal(cents))! * BigInt(q)));
-          const float = ls.reduce((n, [cents, q]) => n + (cents / 100) * q, 0);
-          expect(agree(amountOfNumber(float)!, exact)).toBe(true);
-        },
-      ),
-    );
-  });
-
-  it('a value finer than the currency’s minor unit may be rounded by Partnerize (half a unit per unit), no more', () => {
-    expect(tolerance([{ value: '19.995', quantity: 2 }], 'GBP')).toBe(100n);
-    expect(tolerance([{ value: '19.99', quantity: 2 }], 'GBP')).toBe(0n);
-    expect(tolerance([{ value: '100.5', quantity: 1 }], 'JPY')).toBe(5000n);
-  });
-
-  it('reads back the call the tracker made, encoded values included', () => {
-    const url = buildConversionUrl('https://prf.hn', {
-      campaignId: CAMPAIGN,
-      clickref: 'AbC',
-      conversionRef: 'ORD/1:[x]',
-      currency: 'GBP',
-      conversionTime: WINDOW.from,
-      items: [{ sku: 'a/b:[c]', category: 'x y', value: '19.99', quantity: 3 }],
-    });
-    expect(sentCallOf(url)).toEqual({
-      campaignId: CAMPAIGN,
-      clickref: 'AbC',
-      conversionRef: 'ORD/1:[x]',
-      currency: 'GBP',
-      conversionTime: '2026-11-23 00:00:00',
-      items: [{ sku: 'a/b:[c]', category: 'x y', value: '19.99', quantity: 3 }],
-    });
   });
 });
