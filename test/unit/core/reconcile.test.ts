@@ -260,7 +260,9 @@ function build(s: Scenario) {
         // The same basket at another price: one line's value changed, and the total with it.
         ours.push(record(o));
         const first = c.items[0]!;
-        const changed = Math.max(0.01, (first.value ?? 0) + g.delta / 100);
+        // A price cannot go below a cent: a cut that would is made a rise (a clamp could leave it unchanged).
+        const moved = (first.value ?? 0) + g.delta / 100;
+        const changed = moved >= 0.01 ? moved : (first.value ?? 0) + Math.abs(g.delta) / 100;
         partnerize.push({
           ...c,
           value: (c.value ?? 0) - (first.value ?? 0) + changed,
