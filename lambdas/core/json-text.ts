@@ -8,11 +8,13 @@
  * The same integer written with a fraction or an exponent (`9007199254740993.0`,
  * `9.007199254740993e15`) is the same id: it becomes the same digits.
  *
- * Only bodies holding a run of 16 or more digits, or a digit followed by an exponent, are scanned
+ * Only bodies holding a run of 16 or more digits, or a bare number with an exponent, are scanned
  * (anything else is exact as a double), so ordinary postbacks pay one native regex test.
  */
 
-const MAY_BE_INEXACT = /\d{16}|\d[eE]/;
+// An exponent counts only on a bare number (after `:`, `,` or `[`): hex ids inside strings
+// (Tealium's visitor id) are full of `5e3`.
+const MAY_BE_INEXACT = /\d{16}|[:,[]\s*-?\d+(?:\.\d+)?[eE]/;
 /** JSON's own integer grammar: no leading zeros (`012` is not JSON, and must stay not JSON). */
 const INTEGER = /^-?(0|[1-9]\d*)$/;
 /** JSON's number grammar: a token that is not a JSON number is never quoted (it stays an error). */
