@@ -25,7 +25,7 @@ try {
   }
   throw err;
 }
-const stackName = (app.node.tryGetContext('stackName') as string | undefined) ?? 'PartnerizeS2S';
+const { stackName } = config;
 const account = process.env['CDK_DEFAULT_ACCOUNT'];
 const region = process.env['CDK_DEFAULT_REGION'];
 

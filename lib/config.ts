@@ -195,6 +195,10 @@ export const InfraConfigSchema = z
     alarmHttpsEndpoints: stringList.refine((l) => l.every((u) => /^https:\/\/\S+$/.test(u)), 'must be https URLs'),
     /** Where alarm descriptions point: your copy of docs/runbook.md (a URL, or the repo path). */
     runbookUrl: z.string().min(1),
+    /** The CloudFormation stack's name (CloudFormation's own rule; `-Waf` is appended for the web ACL's stack). */
+    stackName: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9-]{0,123}$/, 'must start with a letter and hold only letters, digits and hyphens (at most 124)'),
     /** Alarm thresholds and periods. */
     alarmPeriodMinutes: int(1, 60),
     alarmApi4xxRatePercent: z.coerce.number().min(0).max(100),
@@ -348,6 +352,9 @@ export interface ConfigWarning {
  * Settings that are valid but probably not meant: the stack adds them as warnings, which
  * `cdk synth`/`deploy` print (and fail on only with `--strict`).
  */
+/** The window a WAF rate-based rule counts over, in seconds. */
+const WAF_WINDOW_S = 300;
+
 export function configWarnings(c: TrackingConfig): ConfigWarning[] {
   const warnings: ConfigWarning[] = [];
   if (c.partnerizeMode === 'live' && c.alarmEmails.length === 0 && c.alarmHttpsEndpoints.length === 0 && c.alarmTopicArn === '') {
@@ -358,13 +365,14 @@ export function configWarnings(c: TrackingConfig): ConfigWarning[] {
         'or lost and refused conversions will go unnoticed.',
     });
   }
-  const routeBudget = c.postbacksThrottleRateLimit * 300;
+  // WAF's rate-based rules count over 5 minutes; the route's throttle is per second.
+  const routeBudget = c.postbacksThrottleRateLimit * WAF_WINDOW_S;
   if (c.enableWaf && c.wafWebAclArn === '' && c.wafPostbackRateLimitPer5Min < routeBudget) {
     warnings.push({
       id: 'partnerize-s2s:waf-limit-below-route',
       message:
         `wafPostbackRateLimitPer5Min (${c.wafPostbackRateLimitPer5Min}) is below the postbacks route's own 5-minute budget ` +
-        `(postbacksThrottleRateLimit ${c.postbacksThrottleRateLimit}/s × 300 = ${routeBudget}): one Tealium address would be limited ` +
+        `(postbacksThrottleRateLimit ${c.postbacksThrottleRateLimit}/s × ${WAF_WINDOW_S} = ${routeBudget}): one Tealium address would be limited ` +
         'before the API limits it. Raise it with the route limit (docs/capacity.md).',
     });
   }

@@ -78,6 +78,11 @@ describe('deploy config', () => {
     }
   });
 
+  it('stackName is checked at synth: CloudFormation refuses other names only at deploy', () => {
+    expect(configWith({ stackName: 'BrandX-prod' }).stackName).toBe('BrandX-prod');
+    expect(errorOf({ stackName: 'brand_x' })).toMatch(/stackName: must start with a letter/);
+  });
+
   it('a missing key says how to set it', () => {
     const context = cdkJsonContext();
     delete context['partnerizeCampaignId'];
